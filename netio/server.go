@@ -1,0 +1,327 @@
+// Package netio owns the client-facing network layer: gnet event loops, Kafka
+// request framing, and a per-connection queue that writes responses in
+// request order while requests complete asynchronously. It knows nothing of
+// Kafka semantics beyond the request header.
+package netio
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
+)
+
+// Handler is the engine's side of a connection.
+type Handler interface {
+	// Serve is called on the connection's worker goroutine, one request at
+	// a time in arrival order. It must eventually call req.Respond or
+	// req.Done exactly once, from any goroutine.
+	Serve(req *Request)
+	// ConnClosed is called once after the connection's last Serve returned.
+	ConnClosed(c *Conn)
+}
+
+// Options configure a Server.
+type Options struct {
+	Addr            string // host:port
+	NumLoops        int    // 0: one per CPU
+	MaxRequestBytes int32  // socket.request.max.bytes
+	MaxConnections  int
+	MaxInflight     int // per connection; reading pauses beyond it
+	IdleTimeout     time.Duration
+	LockOSThread    bool
+	ReusePort       bool
+	Logger          *slog.Logger
+}
+
+// Server runs the event loops for one listener.
+type Server struct {
+	gnet.BuiltinEventEngine
+	opts    Options
+	handler Handler
+	logger  *slog.Logger
+
+	eng      gnet.Engine
+	addr     string
+	booted   chan struct{}
+	runErr   chan error
+	draining atomic.Bool
+	nextID   atomic.Uint64
+
+	connMu sync.Mutex
+	conns  map[*Conn]struct{} // (connMu)
+
+	wg sync.WaitGroup // connection workers
+}
+
+// NewServer makes a server; Start runs it.
+func NewServer(opts Options, h Handler) *Server {
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = 100 << 20
+	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = 64
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{
+		opts:    opts,
+		handler: h,
+		logger:  opts.Logger.With("subsystem", "netio"),
+		booted:  make(chan struct{}),
+		runErr:  make(chan error, 1),
+		conns:   map[*Conn]struct{}{},
+	}
+}
+
+// Start binds the listener and runs the loops in the background. It returns
+// once the listener accepts connections.
+func (s *Server) Start() error {
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLockOSThread(s.opts.LockOSThread),
+		gnet.WithReusePort(s.opts.ReusePort),
+		gnet.WithLogger(gnetLogger{s.logger}),
+	}
+	if s.opts.NumLoops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(s.opts.NumLoops))
+	}
+	go func() {
+		s.runErr <- gnet.Run(s, "tcp://"+s.opts.Addr, opts...)
+	}()
+	select {
+	case <-s.booted:
+		return nil
+	case err := <-s.runErr:
+		return fmt.Errorf("cannot listen on %s: %w", s.opts.Addr, err)
+	}
+}
+
+// Addr is the bound listener address (useful with port 0).
+func (s *Server) Addr() string { return s.addr }
+
+// OnBoot records the engine and the bound address. Loop goroutine.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	s.addr = s.opts.Addr
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			switch a := sa.(type) {
+			case *unix.SockaddrInet4:
+				s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), fmt.Sprint(a.Port))
+			case *unix.SockaddrInet6:
+				s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), fmt.Sprint(a.Port))
+			}
+		}
+		unix.Close(fd)
+	}
+	close(s.booted)
+	return gnet.None
+}
+
+// OnOpen sets up a connection and its worker. Loop goroutine.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	s.connMu.Lock()
+	n := len(s.conns)
+	if s.opts.MaxConnections > 0 && n >= s.opts.MaxConnections {
+		s.connMu.Unlock()
+		s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
+		return nil, gnet.Close
+	}
+	c := &Conn{
+		srv:    s,
+		gc:     gc,
+		id:     s.nextID.Add(1),
+		remote: gc.RemoteAddr().String(),
+		reqs:   make(chan *Request, s.opts.MaxInflight),
+		slots:  make([]*Response, s.opts.MaxInflight),
+		ready:  make([]bool, s.opts.MaxInflight),
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	s.conns[c] = struct{}{}
+	s.connMu.Unlock()
+	gc.SetContext(c)
+	s.wg.Add(1)
+	go c.runWorker()
+	return nil, gnet.None
+}
+
+// OnClose stops the connection's worker. Loop goroutine.
+func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, _ := gc.Context().(*Conn)
+	if c == nil {
+		return gnet.None
+	}
+	c.closed.Store(true)
+	close(c.reqs)
+	s.connMu.Lock()
+	delete(s.conns, c)
+	s.connMu.Unlock()
+	return gnet.None
+}
+
+// OnTraffic frames requests and hands each to the worker, copying it once
+// out of the loop's read buffer. Loop goroutine.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, _ := gc.Context().(*Conn)
+	if c == nil || c.closed.Load() {
+		return gnet.Close
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	max := int32(s.opts.MaxInflight)
+	for {
+		if s.draining.Load() {
+			return gnet.None
+		}
+		if c.inflight.Load() >= max {
+			c.paused.Store(true)
+			if c.inflight.Load() >= max {
+				return gnet.None // the next response written wakes us
+			}
+			c.paused.Store(false)
+		}
+		hdr, err := gc.Peek(4)
+		if err != nil {
+			return gnet.None
+		}
+		size := int32(binary.BigEndian.Uint32(hdr))
+		if size < 8 || size > s.opts.MaxRequestBytes {
+			c.closed.Store(true)
+			s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", s.opts.MaxRequestBytes)
+			return gnet.Close
+		}
+		if gc.InboundBuffered() < int(size)+4 {
+			return gnet.None
+		}
+		frame, err := gc.Peek(int(size) + 4)
+		if err != nil {
+			return gnet.None
+		}
+		req, perr := s.parseRequest(c, frame[4:])
+		gc.Discard(int(size) + 4)
+		if perr != nil {
+			c.closed.Store(true)
+			s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", perr)
+			return gnet.Close
+		}
+		req.seq = c.nextSeq
+		c.nextSeq++
+		c.inflight.Add(1)
+		c.reqs <- req // never blocks: at most MaxInflight outstanding
+	}
+}
+
+var errShortHeader = errors.New("request header truncated")
+
+// parseRequest copies the frame into a pooled buffer and decodes the request
+// header up to the client id.
+func (s *Server) parseRequest(c *Conn, frame []byte) (*Request, error) {
+	bb := bytebufferpool.Get()
+	bb.B = append(bb.B[:0], frame...)
+	b := bb.B
+	req := &Request{
+		Conn:          c,
+		APIKey:        int16(binary.BigEndian.Uint16(b[0:])),
+		APIVersion:    int16(binary.BigEndian.Uint16(b[2:])),
+		CorrelationID: int32(binary.BigEndian.Uint32(b[4:])),
+		Received:      time.Now(),
+		buf:           bb,
+	}
+	b = b[8:]
+	if len(b) < 2 {
+		bytebufferpool.Put(bb)
+		return nil, errShortHeader
+	}
+	n := int16(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if n >= 0 {
+		if int(n) > len(b) {
+			bytebufferpool.Put(bb)
+			return nil, errShortHeader
+		}
+		req.ClientID = string(b[:n])
+		b = b[n:]
+	}
+	req.Body = b
+	return req, nil
+}
+
+// OnTick closes idle connections. Loop goroutine.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	if s.opts.IdleTimeout > 0 {
+		cutoff := time.Now().Add(-s.opts.IdleTimeout).UnixNano()
+		s.connMu.Lock()
+		for c := range s.conns {
+			if c.lastActive.Load() < cutoff && c.inflight.Load() == 0 {
+				go c.Close("idle timeout")
+			}
+		}
+		s.connMu.Unlock()
+	}
+	return time.Second, gnet.None
+}
+
+// Drain stops accepting connections and reading requests, and waits until
+// every request read so far is answered or ctx ends.
+func (s *Server) Drain(ctx context.Context) {
+	s.draining.Store(true)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		busy := false
+		s.connMu.Lock()
+		for c := range s.conns {
+			if c.inflight.Load() > 0 {
+				busy = true
+				break
+			}
+		}
+		s.connMu.Unlock()
+		if !busy {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Stop closes the listener and every connection and waits for the workers.
+func (s *Server) Stop(ctx context.Context) error {
+	err := s.eng.Stop(ctx)
+	<-s.runErr
+	s.wg.Wait()
+	return err
+}
+
+// NumConns is the number of open connections.
+func (s *Server) NumConns() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return len(s.conns)
+}
+
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...)) }

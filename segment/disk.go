@@ -1,0 +1,328 @@
+package segment
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Disk owns the I/O of one data directory: a writer goroutine that takes
+// every pending append from all partitions on the disk and writes each
+// segment's contiguous run with one pwritev, and a syncer goroutine that
+// group-commits: one fdatasync per dirty file covers every append written
+// before it started. Appends never wait for each other's fsync.
+//
+// Lock order: Log.mu before Disk.mu.
+type Disk struct {
+	dir    string
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	queue []*op // (mu) appends in arrival order
+	wake  chan struct{}
+
+	syncMu    sync.Mutex
+	syncQueue []*op                 // (syncMu) written ops waiting for fsync
+	dirty     map[*Segment]struct{} // (syncMu) files written since their last fsync
+	syncWake  chan struct{}
+
+	flushInterval time.Duration
+	quit          chan struct{}
+	wg            sync.WaitGroup
+}
+
+type opKind uint8
+
+const (
+	opWrite   opKind = iota // write data at pos in seg, then publish
+	opBarrier               // no data: completes after everything before it
+	opSeal                  // seg takes no more appends: fsync it, write its indexes
+)
+
+// op is one queued disk operation.
+type op struct {
+	kind opKind
+	log  *Log
+	seg  *Segment
+	pos  int64
+	data []byte
+	end  int64 // the log's end offset once this op is written
+	sync bool  // complete only after fsync
+	done func(error)
+
+	// opSeal: the indexes to persist.
+	offIdx  offsetIndex
+	timeIdx timeIndex
+}
+
+// NewDisk starts the writer and syncer for a data directory. flushInterval
+// bounds how long written data may stay unsynced (0: only on demand).
+func NewDisk(dir string, flushInterval time.Duration, logger *slog.Logger) *Disk {
+	d := &Disk{
+		dir:           dir,
+		logger:        logger.With("subsystem", "disk", "dir", dir),
+		wake:          make(chan struct{}, 1),
+		syncWake:      make(chan struct{}, 1),
+		dirty:         map[*Segment]struct{}{},
+		flushInterval: flushInterval,
+		quit:          make(chan struct{}),
+	}
+	d.startWriter()
+	d.startSyncer()
+	return d
+}
+
+// Dir is the data directory this disk owns.
+func (d *Disk) Dir() string { return d.dir }
+
+func (d *Disk) startWriter() {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.writeLoop()
+	}()
+}
+
+func (d *Disk) startSyncer() {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.syncLoop()
+	}()
+}
+
+// enqueue adds an op. Log.mu should be held so ops of one log stay in order.
+func (d *Disk) enqueue(o *op) {
+	d.mu.Lock()
+	d.queue = append(d.queue, o)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close drains the queues, syncs everything and stops the goroutines.
+func (d *Disk) Close() {
+	close(d.quit)
+	d.wg.Wait()
+}
+
+func (d *Disk) writeLoop() {
+	var batch []*op
+	iov := make([][]byte, 0, 64)
+	for {
+		select {
+		case <-d.wake:
+		case <-d.quit:
+			d.mu.Lock()
+			n := len(d.queue)
+			d.mu.Unlock()
+			if n == 0 {
+				d.requestSync(nil)
+				close(d.syncWake) // tells the syncer to finish
+				return
+			}
+		}
+		d.mu.Lock()
+		batch, d.queue = d.queue, batch[:0]
+		d.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		d.writeBatch(batch, iov)
+		clear(batch)
+		batch = batch[:0]
+		select { // more may have arrived while writing
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// writeBatch writes runs of contiguous appends to the same segment with one
+// pwritev each, publishes them to readers and completes or forwards the ops.
+func (d *Disk) writeBatch(batch []*op, iov [][]byte) {
+	var toSync []*op
+	for i := 0; i < len(batch); {
+		o := batch[i]
+		if o.kind != opWrite {
+			if o.kind == opBarrier && !o.sync {
+				o.done(o.log.failure())
+			} else {
+				toSync = append(toSync, o)
+			}
+			i++
+			continue
+		}
+		// Extend the run while the next op continues this file.
+		j := i + 1
+		end := o.pos + int64(len(o.data))
+		iov = append(iov[:0], o.data)
+		for j < len(batch) && len(iov) < 1024 {
+			n := batch[j]
+			if n.kind != opWrite || n.seg != o.seg || n.pos != end {
+				break
+			}
+			iov = append(iov, n.data)
+			end += int64(len(n.data))
+			j++
+		}
+		err := o.log.failure()
+		if err == nil {
+			err = pwritevFull(o.seg, iov, o.pos)
+			if err != nil {
+				err = fmt.Errorf("cannot write %s: %w", o.seg.path, err)
+				o.log.fail(err)
+				d.logger.Error("write failed; partition offline", "err", err)
+			}
+		}
+		if err == nil {
+			o.seg.size.Store(end)
+			o.log.publish(batch[j-1].end)
+		}
+		for _, w := range batch[i:j] {
+			w.data = nil
+			if err != nil {
+				w.done(err)
+			} else if w.sync {
+				toSync = append(toSync, w)
+			} else if w.done != nil {
+				w.done(nil)
+			}
+		}
+		if err == nil {
+			d.syncMu.Lock()
+			d.dirty[o.seg] = struct{}{}
+			d.syncMu.Unlock()
+		}
+		i = j
+	}
+	if len(toSync) > 0 {
+		d.requestSync(toSync)
+	}
+}
+
+func (d *Disk) requestSync(ops []*op) {
+	d.syncMu.Lock()
+	d.syncQueue = append(d.syncQueue, ops...)
+	d.syncMu.Unlock()
+	select {
+	case d.syncWake <- struct{}{}:
+	default:
+	}
+}
+
+func pwritevFull(s *Segment, iov [][]byte, pos int64) error {
+	fd := int(s.f.Fd())
+	for len(iov) > 0 {
+		n, err := unix.Pwritev(fd, iov, pos)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return err
+		}
+		pos += int64(n)
+		for n > 0 && len(iov) > 0 {
+			if n >= len(iov[0]) {
+				n -= len(iov[0])
+				iov = iov[1:]
+			} else {
+				iov[0] = iov[0][n:]
+				n = 0
+			}
+		}
+		for len(iov) > 0 && len(iov[0]) == 0 {
+			iov = iov[1:]
+		}
+	}
+	return nil
+}
+
+func (d *Disk) syncLoop() {
+	var tick <-chan time.Time
+	if d.flushInterval > 0 {
+		t := time.NewTicker(d.flushInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var ops []*op
+	for {
+		closing := false
+		select {
+		case _, ok := <-d.syncWake:
+			closing = !ok
+		case <-tick:
+		}
+		d.syncMu.Lock()
+		ops, d.syncQueue = d.syncQueue, ops[:0]
+		dirty := d.dirty
+		d.dirty = make(map[*Segment]struct{}, len(dirty))
+		d.syncMu.Unlock()
+		d.syncBatch(ops, dirty)
+		clear(ops)
+		ops = ops[:0]
+		if closing {
+			return
+		}
+	}
+}
+
+// syncBatch fsyncs every dirty file, then completes the ops waiting on it.
+// Ops are in write order, so every op here was written before the fsyncs.
+func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
+	failed := map[*Segment]error{}
+	dirs := map[string]bool{}
+	for s := range dirty {
+		if s.needDirSync.Load() {
+			dirs[filepath.Dir(s.path)] = true
+		}
+	}
+	for _, o := range ops {
+		if o.kind == opSeal && o.seg.needDirSync.Load() {
+			dirs[filepath.Dir(o.seg.path)] = true
+		}
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			d.logger.Error("dir sync failed", "err", err)
+		}
+	}
+	for s := range dirty {
+		s.needDirSync.Store(false)
+		if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
+			failed[s] = fmt.Errorf("cannot fsync %s: %w", s.path, err)
+		}
+	}
+	for _, o := range ops {
+		var err error
+		switch o.kind {
+		case opWrite:
+			err = failed[o.seg]
+		case opSeal:
+			if _, ok := dirty[o.seg]; !ok {
+				err = unix.Fdatasync(int(o.seg.f.Fd()))
+			}
+			if err == nil {
+				err = o.seg.writeIndexes(o.offIdx, o.timeIdx)
+			}
+			if err != nil {
+				d.logger.Error("cannot seal segment", "segment", o.seg.path, "err", err)
+			}
+		}
+		if err != nil && o.log != nil {
+			o.log.fail(err)
+		}
+		if err == nil && o.log != nil && o.kind == opWrite {
+			o.log.publishSynced(o.end)
+		}
+		if o.done != nil {
+			o.done(err)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Producer-state errors, mapped by the engine to Kafka codes.
+var (
+	ErrOutOfOrderSequence = errors.New("out of order sequence number")
+	ErrProducerFenced     = errors.New("producer epoch is older than the current one")
+)
+
+// maxProducerBatches is how many recent batches per producer are remembered
+// for duplicate detection: Kafka clients keep at most 5 requests in flight.
+const maxProducerBatches = 5
+
+type producerBatch struct {
+	firstSeq, lastSeq int32
+	firstOffset       int64
+	lastOffset        int64
+}
+
+// producerEntry is the idempotence state of one producer id on one partition.
+type producerEntry struct {
+	epoch   int16
+	batches []producerBatch // oldest first, at most maxProducerBatches
+	lastTs  int64           // max timestamp of the last batch, for expiry
+}
+
+func (e *producerEntry) lastSeq() int32 {
+	if len(e.batches) == 0 {
+		return -1
+	}
+	return e.batches[len(e.batches)-1].lastSeq
+}
+
+// producerState tracks every idempotent producer seen on a partition.
+// Guarded by Log.mu.
+type producerState map[int64]*producerEntry
+
+// check decides what to do with a batch from an idempotent producer: append
+// it (dup == nil), acknowledge it as a duplicate of an earlier batch, or
+// reject it.
+func (ps producerState) check(h *BatchHeader) (dup *producerBatch, err error) {
+	e := ps[h.ProducerID]
+	if e == nil {
+		if h.BaseSequence != 0 {
+			return nil, fmt.Errorf("cannot append: producer %d is new here and sent sequence %d: %w", h.ProducerID, h.BaseSequence, ErrOutOfOrderSequence)
+		}
+		return nil, nil
+	}
+	switch {
+	case h.ProducerEpoch < e.epoch:
+		return nil, fmt.Errorf("cannot append: producer %d epoch %d < %d: %w", h.ProducerID, h.ProducerEpoch, e.epoch, ErrProducerFenced)
+	case h.ProducerEpoch > e.epoch:
+		if h.BaseSequence != 0 {
+			return nil, fmt.Errorf("cannot append: producer %d new epoch %d starts at sequence %d: %w", h.ProducerID, h.ProducerEpoch, h.BaseSequence, ErrOutOfOrderSequence)
+		}
+		return nil, nil
+	}
+	last := h.LastSequence()
+	for i := range e.batches {
+		b := &e.batches[i]
+		if b.firstSeq == h.BaseSequence && b.lastSeq == last {
+			return b, nil
+		}
+	}
+	if want := seqAdd(e.lastSeq(), 1); h.BaseSequence != want {
+		return nil, fmt.Errorf("cannot append: producer %d sent sequence %d, expected %d: %w", h.ProducerID, h.BaseSequence, want, ErrOutOfOrderSequence)
+	}
+	return nil, nil
+}
+
+// update records an appended batch (with its final offsets).
+func (ps producerState) update(h *BatchHeader) {
+	e := ps[h.ProducerID]
+	if e == nil || h.ProducerEpoch != e.epoch {
+		if e == nil {
+			e = &producerEntry{}
+			ps[h.ProducerID] = e
+		}
+		e.epoch = h.ProducerEpoch
+		e.batches = e.batches[:0]
+	}
+	if len(e.batches) == maxProducerBatches {
+		copy(e.batches, e.batches[1:])
+		e.batches = e.batches[:maxProducerBatches-1]
+	}
+	e.batches = append(e.batches, producerBatch{
+		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(),
+	})
+	e.lastTs = h.MaxTimestamp
+}
+
+// expire drops producers whose last batch is older than cutoff.
+func (ps producerState) expire(cutoff int64) {
+	for id, e := range ps {
+		if e.lastTs < cutoff {
+			delete(ps, id)
+		}
+	}
+}
+
+// Snapshot file: "<20-digit offset>.snapshot" holds the producer state as of
+// that offset (every batch below it applied):
+//
+//	version int16 (1) | count int32 | entries | crc32c of everything before
+//	entry: producerId int64 | epoch int16 | lastTs int64 | n int8 |
+//	       n × (firstSeq int32 | lastSeq int32 | firstOffset int64 | lastOffset int64)
+const snapshotVersion = 1
+
+func (ps producerState) marshal(dst []byte) []byte {
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint16(dst, snapshotVersion)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ps)))
+	ids := make([]int64, 0, len(ps))
+	for id := range ps {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		e := ps[id]
+		dst = binary.BigEndian.AppendUint64(dst, uint64(id))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(e.epoch))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.lastTs))
+		dst = append(dst, byte(len(e.batches)))
+		for _, b := range e.batches {
+			dst = binary.BigEndian.AppendUint32(dst, uint32(b.firstSeq))
+			dst = binary.BigEndian.AppendUint32(dst, uint32(b.lastSeq))
+			dst = binary.BigEndian.AppendUint64(dst, uint64(b.firstOffset))
+			dst = binary.BigEndian.AppendUint64(dst, uint64(b.lastOffset))
+		}
+	}
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
+}
+
+func unmarshalProducerState(src []byte) (producerState, error) {
+	bad := func(what string) (producerState, error) {
+		return nil, fmt.Errorf("cannot decode producer snapshot: %s", what)
+	}
+	if len(src) < 10 {
+		return bad("too short")
+	}
+	body, sum := src[:len(src)-4], binary.BigEndian.Uint32(src[len(src)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return bad("crc mismatch")
+	}
+	if binary.BigEndian.Uint16(body) != snapshotVersion {
+		return bad("unknown version")
+	}
+	n := int(binary.BigEndian.Uint32(body[2:]))
+	body = body[6:]
+	ps := make(producerState, n)
+	for i := 0; i < n; i++ {
+		if len(body) < 19 {
+			return bad("truncated entry")
+		}
+		id := int64(binary.BigEndian.Uint64(body))
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(body[8:])), lastTs: int64(binary.BigEndian.Uint64(body[10:]))}
+		nb := int(body[18])
+		body = body[19:]
+		if nb > maxProducerBatches || len(body) < nb*24 {
+			return bad("truncated batches")
+		}
+		for j := 0; j < nb; j++ {
+			e.batches = append(e.batches, producerBatch{
+				firstSeq:    int32(binary.BigEndian.Uint32(body)),
+				lastSeq:     int32(binary.BigEndian.Uint32(body[4:])),
+				firstOffset: int64(binary.BigEndian.Uint64(body[8:])),
+				lastOffset:  int64(binary.BigEndian.Uint64(body[16:])),
+			})
+			body = body[24:]
+		}
+		ps[id] = e
+	}
+	if len(body) != 0 {
+		return bad("trailing bytes")
+	}
+	return ps, nil
+}
+
+func snapshotPath(dir string, off int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d.snapshot", off))
+}
+
+// listSnapshots returns the offsets of the snapshot files in dir, ascending.
+func listSnapshots(dir string) []int64 {
+	ents, _ := os.ReadDir(dir)
+	var offs []int64
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".snapshot")
+		if !ok {
+			continue
+		}
+		if off, err := strconv.ParseInt(name, 10, 64); err == nil {
+			offs = append(offs, off)
+		}
+	}
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	return offs
+}

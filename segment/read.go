@@ -1,0 +1,42 @@
+package segment
+
+import (
+	"fmt"
+
+	"samsa/segment/compress"
+)
+
+// maxDecompressedBatch bounds what a broker-side scan of one batch may
+// inflate to.
+const maxDecompressedBatch = 256 << 20
+
+// findRecordTime reads the batch at pos and returns the first record whose
+// timestamp satisfies pred. Compressed batches are inflated.
+func findRecordTime(seg *Segment, pos int64, h *BatchHeader, pred func(int64) bool) (offset, ts int64, found bool, err error) {
+	if h.Attributes&AttrLogAppendTime != 0 {
+		if pred(h.MaxTimestamp) {
+			return h.BaseOffset, h.MaxTimestamp, true, nil
+		}
+		return 0, 0, false, nil
+	}
+	buf := make([]byte, h.Size())
+	if _, err := seg.f.ReadAt(buf, pos); err != nil {
+		return 0, 0, false, fmt.Errorf("cannot read batch: %w", err)
+	}
+	body := buf[BatchHeaderSize:]
+	if c := h.Compression(); c != 0 {
+		body, err = compress.Decompress(compress.Codec(c), nil, body, maxDecompressedBatch)
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("cannot decompress batch at offset %d: %w", h.BaseOffset, err)
+		}
+	}
+	err = ForEachRecord(body, func(r *Record) bool {
+		t := h.FirstTimestamp + r.TimestampDelta
+		if pred(t) {
+			offset, ts, found = h.BaseOffset+int64(r.OffsetDelta), t, true
+			return false
+		}
+		return true
+	})
+	return offset, ts, found, err
+}

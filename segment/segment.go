@@ -1,0 +1,235 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+)
+
+// Segment is one file of a partition's log, named after its base offset.
+//
+// Fields marked (Log.mu) are guarded by the owning Log's mutex; size is
+// published by the disk writer once bytes are in the file.
+type Segment struct {
+	base int64
+	path string // without extension
+	f    *os.File
+
+	size atomic.Int64 // bytes written to the file and visible to readers
+
+	reserved      int64       // (Log.mu) bytes assigned to appends
+	offIdx        offsetIndex // (Log.mu)
+	timeIdx       timeIndex   // (Log.mu)
+	sinceIndex    int64       // (Log.mu) bytes since the last index entry
+	maxTs         int64       // (Log.mu) largest batch max timestamp, -1 if none
+	maxTsOffset   int64       // (Log.mu) base offset of the batch holding maxTs
+	lastOffset    int64       // (Log.mu) last offset assigned, base-1 if empty
+	firstAppendAt time.Time   // (Log.mu) wall time of the first append, for segment.ms
+	sealed        bool        // (Log.mu) no more appends; indexes written on sync
+	needDirSync   atomic.Bool // the directory entry is not yet durable
+
+	refs    atomic.Int32 // readers holding the file open, plus one for the log
+	deleted atomic.Bool
+}
+
+func segmentPath(dir string, base int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d", base))
+}
+
+// createSegment makes a new empty segment file.
+func createSegment(dir string, base int64) (*Segment, error) {
+	p := segmentPath(dir, base)
+	f, err := os.OpenFile(p+".log", os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create segment: %w", err)
+	}
+	s := newSegment(base, p, f)
+	s.needDirSync.Store(true)
+	return s, nil
+}
+
+func newSegment(base int64, path string, f *os.File) *Segment {
+	s := &Segment{base: base, path: path, f: f, maxTs: -1, maxTsOffset: -1, lastOffset: base - 1}
+	s.refs.Store(1)
+	return s
+}
+
+// Base is the segment's first offset.
+func (s *Segment) Base() int64 { return s.base }
+
+// Size is the number of bytes visible to readers.
+func (s *Segment) Size() int64 { return s.size.Load() }
+
+// File returns the segment's file, for zero-copy reads. The caller must hold
+// a reference (see Slice).
+func (s *Segment) File() *os.File { return s.f }
+
+func (s *Segment) ref() bool {
+	for {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *Segment) unref() {
+	if s.refs.Add(-1) == 0 {
+		s.f.Close()
+		if s.deleted.Load() {
+			s.removeFiles()
+		}
+	}
+}
+
+func (s *Segment) removeFiles() {
+	for _, ext := range []string{".log", ".index", ".timeindex", ".log.deleted"} {
+		os.Remove(s.path + ext)
+	}
+}
+
+// indexBatchLocked records a batch in the sparse indexes when due.
+// Log.mu should be held.
+func (s *Segment) indexBatchLocked(h *BatchHeader, pos int64, interval int64) {
+	rel := uint32(h.BaseOffset - s.base)
+	if len(s.offIdx) == 0 || s.sinceIndex >= interval {
+		s.offIdx = append(s.offIdx, offsetEntry{rel: rel, pos: uint32(pos)})
+		// A time entry (ts, rel) says every batch before rel has a max
+		// timestamp <= ts, so a search for ts' > ts may start at rel.
+		if n := len(s.timeIdx); s.maxTs >= 0 && (n == 0 || s.timeIdx[n-1].ts < s.maxTs) {
+			s.timeIdx = append(s.timeIdx, timeEntry{ts: s.maxTs, rel: rel})
+		}
+		s.sinceIndex = 0
+	}
+	s.sinceIndex += h.Size()
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs = h.MaxTimestamp
+		s.maxTsOffset = h.BaseOffset
+	}
+	s.lastOffset = h.LastOffset()
+}
+
+// writeIndexes persists the indexes of a sealed segment. Called by the disk
+// syncer after the segment's data is fsynced, so an index on disk always
+// describes durable data.
+func (s *Segment) writeIndexes(off offsetIndex, ts timeIndex) error {
+	if err := writeFileSync(s.path+".index", off.marshal(nil)); err != nil {
+		return err
+	}
+	return writeFileSync(s.path+".timeindex", ts.marshal(nil))
+}
+
+// readHeader reads the batch header at pos.
+func (s *Segment) readHeader(pos int64, buf *[BatchHeaderSize]byte) (BatchHeader, error) {
+	n, err := s.f.ReadAt(buf[:], pos)
+	if n < BatchHeaderSize {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return BatchHeader{}, err
+	}
+	return ParseBatchHeader(buf[:])
+}
+
+// recoverScan reads the segment from the start, verifies each batch's CRC and
+// offsets, rebuilds the indexes and returns the size of the valid prefix.
+// expectBase is the offset the first batch must not precede.
+func (s *Segment) recoverScan(interval int64, visit func(h *BatchHeader, pos int64)) (valid int64, err error) {
+	st, err := s.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cannot stat segment: %w", err)
+	}
+	fileSize := st.Size()
+	s.offIdx, s.timeIdx, s.sinceIndex = nil, nil, 0
+	s.maxTs, s.maxTsOffset, s.lastOffset = -1, -1, s.base-1
+	var buf []byte
+	pos := int64(0)
+	next := s.base
+	for pos+BatchHeaderSize <= fileSize {
+		var hb [BatchHeaderSize]byte
+		h, err := s.readHeader(pos, &hb)
+		if err != nil {
+			break
+		}
+		if h.Size() > fileSize-pos || h.BaseOffset < next || h.LastOffsetDelta < 0 {
+			break
+		}
+		if int64(cap(buf)) < h.Size() {
+			buf = make([]byte, h.Size())
+		}
+		b := buf[:h.Size()]
+		if _, err := s.f.ReadAt(b, pos); err != nil {
+			break
+		}
+		if BatchCRC(b) != h.CRC {
+			break
+		}
+		s.indexBatchLocked(&h, pos, interval)
+		if visit != nil {
+			visit(&h, pos)
+		}
+		next = h.LastOffset() + 1
+		pos += h.Size()
+	}
+	return pos, nil
+}
+
+// loadIndexes reads the segment's index files, written when it was sealed,
+// and checks them against the log file's size. It also recovers the segment's
+// last offset and max timestamp from the last batches.
+func (s *Segment) loadIndexes(logSize int64) error {
+	ob, err := os.ReadFile(s.path + ".index")
+	if err != nil {
+		return fmt.Errorf("cannot read offset index: %w", err)
+	}
+	tb, err := os.ReadFile(s.path + ".timeindex")
+	if err != nil {
+		return fmt.Errorf("cannot read time index: %w", err)
+	}
+	off, err := unmarshalOffsetIndex(ob, logSize)
+	if err != nil {
+		return err
+	}
+	ts, err := unmarshalTimeIndex(tb)
+	if err != nil {
+		return err
+	}
+	if logSize > 0 && len(off) == 0 {
+		return fmt.Errorf("cannot load offset index: empty for a non-empty segment")
+	}
+	// Walk the batch headers to recover the last offset and the offset of
+	// the max timestamp, which the indexes do not hold.
+	pos := int64(0)
+	s.offIdx, s.timeIdx = off, ts
+	s.maxTs, s.maxTsOffset, s.lastOffset = -1, -1, s.base-1
+	var hb [BatchHeaderSize]byte
+	for pos < logSize {
+		h, err := s.readHeader(pos, &hb)
+		if err != nil {
+			return fmt.Errorf("cannot read batch at %d: %w", pos, err)
+		}
+		if pos+h.Size() > logSize {
+			return fmt.Errorf("cannot load segment: batch at %d overruns the file", pos)
+		}
+		if h.MaxTimestamp > s.maxTs {
+			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.BaseOffset
+		}
+		s.lastOffset = h.LastOffset()
+		pos += h.Size()
+	}
+	if pos != logSize {
+		return fmt.Errorf("cannot load segment: batches end at %d, file at %d", pos, logSize)
+	}
+	return nil
+}
+
+// putUint64 is a helper for snapshot encoding.
+func putUint64(dst []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(dst, v) }

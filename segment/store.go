@@ -1,0 +1,205 @@
+package segment
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// cleanMarker exists in a data directory only between a clean shutdown and
+// the next start.
+const cleanMarker = ".samsa-clean-shutdown"
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	Dir                    string
+	FlushInterval          time.Duration // background fsync of acks<all data; 0 = none
+	RetentionCheckInterval time.Duration
+	Logger                 *slog.Logger
+}
+
+// Store is the set of partition logs in one data directory, with the disk
+// goroutines that write them and the retention loop.
+//
+// Lock order: Store.mu before Log.mu.
+type Store struct {
+	opts   StoreOptions
+	disk   *Disk
+	logger *slog.Logger
+	lock   *os.File
+	clean  bool
+
+	mu   sync.Mutex
+	logs map[string]*Log // (mu) by directory name
+
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+// OpenStore locks the data directory and starts its disk goroutines.
+func OpenStore(opts StoreOptions) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.RetentionCheckInterval <= 0 {
+		opts.RetentionCheckInterval = 5 * time.Minute
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create data dir: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(opts.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open lock file: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("cannot lock data dir %s (is another broker using it?): %w", opts.Dir, err)
+	}
+	marker := filepath.Join(opts.Dir, cleanMarker)
+	_, err = os.Stat(marker)
+	clean := err == nil
+	s := &Store{
+		opts:   opts,
+		logger: opts.Logger.With("subsystem", "store"),
+		lock:   lock,
+		clean:  clean,
+		logs:   map[string]*Log{},
+		quit:   make(chan struct{}),
+	}
+	s.disk = NewDisk(opts.Dir, opts.FlushInterval, opts.Logger)
+	if !clean {
+		s.logger.Info("last shutdown was not clean; logs will be verified", "dir", opts.Dir)
+	}
+	s.startRetention()
+	return s, nil
+}
+
+// MarkOpen removes the clean-shutdown marker, once every log is open: from
+// then on a crash must be recovered from.
+func (s *Store) MarkOpen() error {
+	err := os.Remove(filepath.Join(s.opts.Dir, cleanMarker))
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("cannot remove clean-shutdown marker: %w", err)
+	}
+	return syncDir(s.opts.Dir)
+}
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.opts.Dir }
+
+// WasClean reports whether the previous shutdown was clean.
+func (s *Store) WasClean() bool { return s.clean }
+
+// Open opens or creates the log in the named subdirectory.
+func (s *Store) Open(name string, cfg Config) (*Log, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.logs[name]; l != nil {
+		l.SetConfig(cfg)
+		return l, nil
+	}
+	dir := filepath.Join(s.opts.Dir, name)
+	_, statErr := os.Stat(dir)
+	l, err := OpenLog(dir, s.disk, cfg, s.clean, s.opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if os.IsNotExist(statErr) {
+		if err := syncDir(s.opts.Dir); err != nil {
+			l.Close(false)
+			return nil, err
+		}
+	}
+	s.logs[name] = l
+	return l, nil
+}
+
+// Remove deletes the named log and its files.
+func (s *Store) Remove(name string) error {
+	s.mu.Lock()
+	l := s.logs[name]
+	delete(s.logs, name)
+	s.mu.Unlock()
+	if l == nil {
+		return os.RemoveAll(filepath.Join(s.opts.Dir, name))
+	}
+	// Let queued writes for it finish before the files go.
+	done := make(chan struct{})
+	l.Sync(func(error) { close(done) })
+	<-done
+	return l.Delete()
+}
+
+// Names lists the subdirectories of the data directory that hold logs.
+func (s *Store) Names() []string {
+	ents, _ := os.ReadDir(s.opts.Dir)
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+func (s *Store) startRetention() {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(s.opts.RetentionCheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.quit:
+				return
+			case <-t.C:
+				s.EnforceRetention()
+			}
+		}
+	}()
+}
+
+// EnforceRetention runs one retention pass over every log.
+func (s *Store) EnforceRetention() {
+	s.mu.Lock()
+	logs := make([]*Log, 0, len(s.logs))
+	for _, l := range s.logs {
+		logs = append(logs, l)
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	for _, l := range logs {
+		l.enforceRetention(now)
+	}
+}
+
+// Close drains and syncs every pending write, closes the logs cleanly and
+// leaves the clean-shutdown marker.
+func (s *Store) Close() error {
+	close(s.quit)
+	s.wg.Wait()
+	s.disk.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clean := true
+	for _, l := range s.logs {
+		if l.failure() != nil {
+			clean = false
+		}
+		l.Close(true)
+	}
+	var err error
+	if clean {
+		err = writeFileSync(filepath.Join(s.opts.Dir, cleanMarker), nil)
+		if err == nil {
+			err = syncDir(s.opts.Dir)
+		}
+	}
+	s.lock.Close()
+	return err
+}
