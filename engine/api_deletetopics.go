@@ -1,0 +1,71 @@
+package engine
+
+// DeleteTopics (key 20), v0-v6.
+//
+// Deletion is durable (a catalog record, fsynced) before the partition
+// directories are removed; a crash in between is finished on the next
+// start. v6 may name topics by id.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+func init() {
+	regKey(20, 0, 6, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleDeleteTopics(kreq.(*kmsg.DeleteTopicsRequest)))
+	})
+}
+
+func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+	resp := kmsg.NewPtrDeleteTopicsResponse()
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if r.Version < 6 {
+		for i := range r.TopicNames {
+			targets = append(targets, target{name: &r.TopicNames[i]})
+		}
+	} else {
+		for _, t := range r.Topics {
+			targets = append(targets, target{name: t.Topic, id: t.TopicID})
+		}
+	}
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		var t *topic
+		switch {
+		case tg.name != nil && *tg.name != "":
+			t = b.topic(*tg.name)
+			if t == nil {
+				st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+		case tg.id != [16]byte{}:
+			t = b.topicByID(tg.id)
+			if t == nil {
+				st.ErrorCode = kerr.UnknownTopicID.Code
+			}
+		default:
+			st.ErrorCode = kerr.InvalidRequest.Code
+		}
+		if t != nil {
+			name := t.name
+			st.Topic, st.TopicID = &name, t.id
+			if terr := b.deleteTopic(t); terr != nil {
+				st.ErrorCode = terr.code
+				st.ErrorMessage = &terr.msg
+			}
+		}
+		if st.ErrorCode != 0 && st.ErrorMessage == nil {
+			msg := kerr.ErrorForCode(st.ErrorCode).Error()
+			st.ErrorMessage = &msg
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,40 @@
+package engine
+
+// InitProducerId (key 22), v0-v5.
+//
+// Idempotent producers (no transactional id) get a fresh producer id with
+// epoch 0, from blocks reserved durably in the metadata log, so ids are
+// never reused across restarts. Kafka also hands out a new id when an
+// idempotent producer asks to bump its epoch (KIP-360), and so does samsa.
+// Transactional ids are refused until transactions are implemented.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+func init() {
+	regKey(22, 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleInitProducerID(kreq.(*kmsg.InitProducerIDRequest)))
+	})
+}
+
+func (b *Broker) handleInitProducerID(r *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
+	resp := kmsg.NewPtrInitProducerIDResponse()
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if r.TransactionalID != nil {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		b.logger.Warn("transactional producer refused: transactions are not supported yet", "transactional_id", *r.TransactionalID)
+		return resp
+	}
+	id, err := b.allocProducerID()
+	if err != nil {
+		b.logger.Error("cannot allocate producer id", "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}

@@ -1,0 +1,89 @@
+package engine
+
+// ListOffsets (key 2), v0-v11.
+//
+// Timestamps: -2 earliest (log start), -1 latest (high watermark, which is
+// also the last stable offset), -3 the record with the largest timestamp
+// (v7+), -4 earliest local (v8+, = earliest: no tiered storage), -5 latest
+// tiered (v9+, none: offset -1), and t >= 0 the first record with timestamp
+// >= t (offset -1 if none). v0 answers with the old-style offsets list.
+// Leader epoch checks: samsa's epoch is 0.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+func init() {
+	regKey(2, 0, 11, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleListOffsets(kreq.(*kmsg.ListOffsetsRequest)))
+	})
+}
+
+func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
+	resp := kmsg.NewPtrListOffsetsResponse()
+	for _, rt := range r.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := b.topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case r.Version >= 4 && rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				b.listOffset(t.parts[rp.Partition], rp.Timestamp, &sp)
+				if r.Version == 0 && sp.ErrorCode == 0 {
+					if sp.Offset >= 0 && rp.MaxNumOffsets > 0 {
+						sp.OldStyleOffsets = []int64{sp.Offset}
+					} else {
+						sp.OldStyleOffsets = []int64{}
+					}
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	l := p.log
+	sp.LeaderEpoch = 0
+	switch ts {
+	case -2, -4:
+		sp.Offset = l.StartOffset()
+	case -1:
+		sp.Offset = l.EndOffset()
+	case -5:
+		sp.Offset = -1
+	case -3:
+		off, rts, found, err := l.MaxTimestamp()
+		switch {
+		case err != nil:
+			sp.ErrorCode = errCode(err)
+		case found:
+			sp.Offset, sp.Timestamp = off, rts
+		}
+	default:
+		if ts < 0 {
+			sp.ErrorCode = kerr.InvalidRequest.Code
+			return
+		}
+		off, rts, found, err := l.OffsetForTime(ts)
+		switch {
+		case err != nil:
+			sp.ErrorCode = errCode(err)
+			b.logger.Warn("cannot look up offset by time", "topic", p.t.name, "partition", p.idx, "err", err)
+		case found:
+			sp.Offset, sp.Timestamp = off, rts
+		}
+	}
+}

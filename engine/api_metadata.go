@@ -1,0 +1,104 @@
+package engine
+
+// Metadata (key 3), v0-v13.
+//
+// samsa is one node that leads every partition: each partition lists this
+// node as leader, sole replica and sole ISR member, with leader epoch 0.
+// Unknown topics are created when auto.create.topics.enable is set and the
+// request allows it (always for v0-v3, as in Kafka). v0 treats an empty
+// topic list as "all topics"; v1+ uses null for that. Internal logs are not
+// listed. Topic ids are returned from v10; lookups by id from v12.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+func init() {
+	regKey(3, 0, 13, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleMetadata(req, kreq.(*kmsg.MetadataRequest)))
+	})
+}
+
+func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := kmsg.NewPtrMetadataResponse()
+	resp.SetVersion(r.Version)
+	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: b.advHost, Port: b.advPort}}
+	cid := b.clusterID
+	resp.ClusterID = &cid
+	resp.ControllerID = b.cfg.NodeID
+	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
+	if all {
+		for _, t := range b.topicList() {
+			resp.Topics = append(resp.Topics, b.metadataTopic(t, r))
+		}
+		return resp
+	}
+	autoCreate := b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
+	for _, rt := range r.Topics {
+		var t *topic
+		var name string
+		if rt.Topic != nil {
+			name = *rt.Topic
+			t = b.topic(name)
+		} else if rt.TopicID != ([16]byte{}) {
+			t = b.topicByID(rt.TopicID)
+			if t == nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		}
+		if t == nil && autoCreate {
+			var terr *topicError
+			t, terr = b.createTopic(name, -1, -1, nil, false)
+			if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
+				t, terr = b.topic(name), nil
+			}
+			if terr != nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic = &name
+				mt.ErrorCode = terr.code
+				if terr.code == kerr.KafkaStorageError.Code {
+					mt.ErrorCode = kerr.LeaderNotAvailable.Code
+				}
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		}
+		if t == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = &name
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if validateTopicName(name) != nil {
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, b.metadataTopic(t, r))
+	}
+	return resp
+}
+
+func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.name
+	mt.Topic = &name
+	mt.TopicID = t.id
+	mt.IsInternal = t.internal
+	for _, p := range t.parts {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.idx
+		mp.Leader = b.cfg.NodeID
+		mp.LeaderEpoch = 0
+		mp.Replicas = []int32{b.cfg.NodeID}
+		mp.ISR = []int32{b.cfg.NodeID}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

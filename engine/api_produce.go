@@ -1,0 +1,135 @@
+package engine
+
+// Produce (key 0), advertised v0-v13, served v3-v13.
+//
+// Only record batch v2 is stored, so v0-v2 requests (message sets v0/v1)
+// get UNSUPPORTED_FOR_MESSAGE_FORMAT per partition; v0 stays advertised
+// because librdkafka stops compressing when it is missing. Each partition
+// takes exactly one batch (as Kafka requires from v3), validated for
+// framing, CRC32C, magic, record count, timestamps and max.message.bytes;
+// errors are per partition and leave the other partitions of the request
+// unaffected. The batch bytes go to the log as received, with offsets
+// assigned by rewriting the header. The response is sent when every
+// partition's write completed: after the page cache write for acks=1, after
+// fsync for acks=all (per the durability policy). acks=0 gets no response.
+// Transactional batches are refused until transactions are implemented.
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+	"samsa/segment"
+)
+
+func init() {
+	regKey(0, 0, 13, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.handleProduce(req, kreq.(*kmsg.ProduceRequest))
+	})
+}
+
+func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(r.Version)
+	var (
+		mu      sync.Mutex // guards partition responses written by callbacks
+		pending atomic.Int32
+	)
+	pending.Store(1)
+	finish := func() {
+		if pending.Add(-1) != 0 {
+			return
+		}
+		if r.Acks == 0 {
+			req.Done()
+			return
+		}
+		respond(req, resp)
+	}
+	sync := b.syncFor(r.Acks)
+	badAcks := r.Acks != 0 && r.Acks != 1 && r.Acks != -1
+	for ti := range r.Topics {
+		rt := &r.Topics[ti]
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if r.Version >= 13 {
+			t = b.topicByID(rt.TopicID)
+		} else {
+			t = b.topic(rt.Topic)
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		resp.Topics = append(resp.Topics, st)
+		parts := resp.Topics[len(resp.Topics)-1].Partitions
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			sp := &parts[pi]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			fail := func(code int16, msg string) {
+				sp.ErrorCode = code
+				if msg != "" && r.Version >= 8 {
+					sp.ErrorMessage = &msg
+				}
+			}
+			switch {
+			case badAcks:
+				fail(kerr.InvalidRequiredAcks.Code, "acks must be 0, 1 or -1")
+				continue
+			case t == nil && r.Version >= 13:
+				fail(kerr.UnknownTopicID.Code, "")
+				continue
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				fail(kerr.UnknownTopicOrPartition.Code, "")
+				continue
+			case r.Version < 3:
+				fail(kerr.UnsupportedForMessageFormat.Code, "samsa stores record batch v2 only; use Produce v3 or later")
+				continue
+			}
+			p := t.parts[rp.Partition]
+			h, err := segment.ValidateBatch(rp.Records)
+			if err != nil {
+				if len(rp.Records) > int(h.Size()) && h.Size() > segment.BatchHeaderSize {
+					if _, err2 := segment.ValidateBatch(rp.Records[:h.Size()]); err2 == nil {
+						fail(kerr.InvalidRecord.Code, "a produce request must hold exactly one record batch per partition")
+						continue
+					}
+				}
+				fail(errCode(err), err.Error())
+				continue
+			}
+			if h.IsTransactional() || h.IsControl() {
+				fail(kerr.InvalidTxnState.Code, "transactional produce is not supported yet")
+				continue
+			}
+			pending.Add(1)
+			res, err := p.log.Append(rp.Records, &h, sync, func(err error) {
+				if err != nil {
+					mu.Lock()
+					sp.ErrorCode = errCode(err)
+					sp.BaseOffset = -1
+					mu.Unlock()
+					b.logger.Error("produce write failed", "topic", t.name, "partition", p.idx, "err", err)
+				}
+				finish()
+			})
+			if err != nil {
+				pending.Add(-1)
+				fail(errCode(err), err.Error())
+				continue
+			}
+			mu.Lock()
+			if sp.ErrorCode == 0 {
+				sp.BaseOffset = res.BaseOffset
+			}
+			sp.LogAppendTime = res.LogAppendTime
+			sp.LogStartOffset = res.LogStartOffset
+			mu.Unlock()
+		}
+	}
+	finish()
+}

@@ -1,0 +1,259 @@
+// Package engine owns samsa's Kafka semantics: the API dispatch table, the
+// topic catalog (kept in the internal __cluster_metadata log), produce and
+// fetch over segment logs, producer ids, configs and limits.
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"samsa/segment"
+)
+
+// Durability policies: when a produce is acknowledged relative to fsync.
+const (
+	// DurabilityAcksAll fsyncs (group commit) before answering acks=all;
+	// acks=1 is answered once the write reaches the page cache.
+	DurabilityAcksAll = "acks-all"
+	// DurabilityAlways fsyncs before answering acks=1 too.
+	DurabilityAlways = "always"
+	// DurabilityNever never waits for fsync (the background flush and the
+	// OS write the data out); a crash may lose acknowledged records.
+	DurabilityNever = "never"
+)
+
+// Config is the broker's typed configuration. cmd/samsa fills it from
+// config.toml and flags.
+type Config struct {
+	NodeID                   int32
+	Listen                   string // host:port of the client listener
+	Advertised               string // host:port told to clients; "" = the bound address
+	DataDir                  string
+	AutoCreateTopics         bool
+	NumPartitions            int32
+	Durability               string
+	FlushIntervalMs          int64 // background fsync of data not yet fsynced; 0 = none
+	RetentionCheckIntervalMs int64
+	ProducerIDExpirationMs   int64
+	MaxRequestBytes          int32
+	MaxConnections           int
+	MaxInflight              int
+	IdleTimeoutMs            int64
+	NumLoops                 int
+	// TopicDefaults overrides Kafka's defaults of topic configs, by topic
+	// config name (retention.ms, segment.bytes, ...).
+	TopicDefaults map[string]string
+}
+
+// DefaultConfig is the embedded default: Kafka's defaults on one node.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:                   1,
+		Listen:                   "127.0.0.1:9092",
+		DataDir:                  "./data",
+		AutoCreateTopics:         true,
+		NumPartitions:            1,
+		Durability:               DurabilityAcksAll,
+		FlushIntervalMs:          1000,
+		RetentionCheckIntervalMs: 300000,
+		ProducerIDExpirationMs:   86400000,
+		MaxRequestBytes:          104857600,
+		MaxConnections:           10000,
+		MaxInflight:              64,
+		IdleTimeoutMs:            600000,
+	}
+}
+
+// Validate checks a configuration for values that cannot work.
+func (c *Config) Validate() error {
+	switch c.Durability {
+	case DurabilityAcksAll, DurabilityAlways, DurabilityNever:
+	default:
+		return fmt.Errorf("durability must be %q, %q or %q, not %q", DurabilityAcksAll, DurabilityAlways, DurabilityNever, c.Durability)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("invalid listen address %q: %w", c.Listen, err)
+	}
+	if c.Advertised != "" {
+		if _, _, err := net.SplitHostPort(c.Advertised); err != nil {
+			return fmt.Errorf("invalid advertised address %q: %w", c.Advertised, err)
+		}
+	}
+	if c.NodeID < 0 {
+		return fmt.Errorf("node_id must be >= 0")
+	}
+	if c.NumPartitions < 1 {
+		return fmt.Errorf("num_partitions must be >= 1")
+	}
+	if c.MaxRequestBytes < 1024 {
+		return fmt.Errorf("max_request_bytes must be >= 1024")
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("data_dir must be set")
+	}
+	if err := validateTopicConfigs(c.TopicDefaults); err != nil {
+		return fmt.Errorf("topic_defaults: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) advertised() string {
+	if c.Advertised != "" {
+		return c.Advertised
+	}
+	return c.Listen
+}
+
+// Broker is the Kafka engine of one node. It implements netio.Handler.
+//
+// Lock order: Broker.metaMu → Broker.mu → segment locks.
+type Broker struct {
+	cfg    Config
+	logger *slog.Logger
+	store  *segment.Store
+
+	// advHost/advPort are what Metadata tells clients; set by SetAddr.
+	advHost string
+	advPort int32
+
+	metaMu    sync.Mutex   // serializes catalog changes and their records
+	meta      *segment.Log // (metaMu for appends) __cluster_metadata-0
+	clusterID string
+	pidNext   int64 // (metaMu) next producer id to hand out
+	pidEnd    int64 // (metaMu) end of the durable block
+
+	mu       sync.RWMutex
+	topics   map[string]*topic   // (mu)
+	topicIDs map[[16]byte]*topic // (mu)
+
+	wg   sync.WaitGroup // parked fetches
+	quit chan struct{}
+}
+
+type topic struct {
+	name     string
+	id       [16]byte
+	configs  map[string]string // explicit topic configs
+	parts    []*partition
+	internal bool
+}
+
+type partition struct {
+	t   *topic
+	idx int32
+	log *segment.Log
+}
+
+// New opens the data directory, recovers every log and the catalog.
+func New(cfg Config, logger *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	store, err := segment.OpenStore(segment.StoreOptions{
+		Dir:                    cfg.DataDir,
+		FlushInterval:          time.Duration(cfg.FlushIntervalMs) * time.Millisecond,
+		RetentionCheckInterval: time.Duration(cfg.RetentionCheckIntervalMs) * time.Millisecond,
+		Logger:                 logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:      cfg,
+		logger:   logger.With("subsystem", "engine"),
+		store:    store,
+		topics:   map[string]*topic{},
+		topicIDs: map[[16]byte]*topic{},
+		quit:     make(chan struct{}),
+	}
+	b.SetAddr(cfg.advertised())
+	if err := b.loadCatalog(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := store.MarkOpen(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// SetAddr sets the address Metadata advertises, e.g. once a listener on
+// port 0 is bound. An explicit advertised address in the config wins.
+func (b *Broker) SetAddr(addr string) {
+	if b.cfg.Advertised != "" {
+		addr = b.cfg.Advertised
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return
+	}
+	p, _ := strconv.Atoi(port)
+	b.advHost, b.advPort = host, int32(p)
+}
+
+// Close flushes and closes every log. Requests must already be drained.
+func (b *Broker) Close() error {
+	close(b.quit)
+	b.wg.Wait()
+	return b.store.Close()
+}
+
+// ClusterID is the durable cluster id, generated on first start.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+func (b *Broker) topic(name string) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topics[name]
+}
+
+func (b *Broker) topicByID(id [16]byte) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topicIDs[id]
+}
+
+func (b *Broker) partition(name string, idx int32) *partition {
+	t := b.topic(name)
+	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[idx]
+}
+
+func newTopicID() [16]byte {
+	var id [16]byte
+	for id == ([16]byte{}) {
+		rand.Read(id[:])
+	}
+	return id
+}
+
+func newClusterID() string {
+	id := newTopicID()
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+var errShuttingDown = errors.New("broker is shutting down")
+
+// sync reports whether an append with the given acks waits for fsync.
+func (b *Broker) syncFor(acks int16) bool {
+	switch b.cfg.Durability {
+	case DurabilityAlways:
+		return acks != 0
+	case DurabilityNever:
+		return false
+	}
+	return acks == -1
+}

@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"samsa/segment"
+)
+
+// The catalog is durable as records in the internal log
+// __cluster_metadata-0 (DESIGN.md: everything durable is a log). Each record
+// has the record type as key and a JSON value; replaying the log from the
+// start rebuilds the catalog. Records are appended with fsync before the
+// change they describe becomes visible.
+const metadataLogName = "__cluster_metadata-0"
+
+const (
+	recCluster     = "cluster"      // metaCluster
+	recTopic       = "topic"        // metaTopic: create, or replace configs
+	recDeleteTopic = "delete_topic" // metaTopic (name, id)
+	recProducerIDs = "producer_ids" // metaProducerIDs
+)
+
+type metaCluster struct {
+	ClusterID string `json:"cluster_id"`
+}
+
+type metaTopic struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions,omitempty"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+type metaProducerIDs struct {
+	End int64 `json:"end"` // ids below End are handed out or reserved
+}
+
+// producerIDBlock is how many producer ids one durable record reserves.
+const producerIDBlock = 1000
+
+// loadCatalog replays the metadata log and opens every partition log.
+func (b *Broker) loadCatalog() error {
+	meta, err := b.store.Open(metadataLogName, segment.DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("cannot open metadata log: %w", err)
+	}
+	b.meta = meta
+	deleted := map[string]bool{}
+	err = b.replayMeta(func(typ string, value []byte) error {
+		switch typ {
+		case recCluster:
+			var m metaCluster
+			if err := json.Unmarshal(value, &m); err != nil {
+				return err
+			}
+			b.clusterID = m.ClusterID
+		case recTopic:
+			var m metaTopic
+			if err := json.Unmarshal(value, &m); err != nil {
+				return err
+			}
+			id, err := parseTopicID(m.ID)
+			if err != nil {
+				return err
+			}
+			if old := b.topics[m.Name]; old != nil && old.id == id {
+				old.configs = m.Configs
+				for i := int32(len(old.parts)); i < m.Partitions; i++ {
+					old.parts = append(old.parts, &partition{t: old, idx: i})
+				}
+				return nil
+			}
+			t := &topic{name: m.Name, id: id, configs: m.Configs}
+			for i := int32(0); i < m.Partitions; i++ {
+				t.parts = append(t.parts, &partition{t: t, idx: i})
+			}
+			b.topics[m.Name] = t
+			b.topicIDs[id] = t
+			delete(deleted, m.Name)
+		case recDeleteTopic:
+			var m metaTopic
+			if err := json.Unmarshal(value, &m); err != nil {
+				return err
+			}
+			if t := b.topics[m.Name]; t != nil {
+				delete(b.topics, m.Name)
+				delete(b.topicIDs, t.id)
+			}
+			deleted[m.Name] = true
+		case recProducerIDs:
+			var m metaProducerIDs
+			if err := json.Unmarshal(value, &m); err != nil {
+				return err
+			}
+			b.pidEnd = max(b.pidEnd, m.End)
+		default:
+			b.logger.Warn("skipping unknown metadata record", "type", typ)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot replay metadata log: %w", err)
+	}
+	// Ids of the last block may have been handed out before a crash.
+	b.pidNext = b.pidEnd
+	if b.clusterID == "" {
+		b.clusterID = newClusterID()
+		if err := b.appendMeta(recCluster, metaCluster{ClusterID: b.clusterID}); err != nil {
+			return err
+		}
+	}
+	for _, t := range b.topics {
+		cfg := b.logConfig(t)
+		for _, p := range t.parts {
+			if p.log, err = b.store.Open(partitionDir(t.name, p.idx), cfg); err != nil {
+				return fmt.Errorf("cannot open partition %s-%d: %w", t.name, p.idx, err)
+			}
+		}
+	}
+	b.removeOrphans(deleted)
+	b.logger.Info("catalog loaded", "cluster_id", b.clusterID, "topics", len(b.topics), "clean", b.store.WasClean())
+	return nil
+}
+
+var partitionDirRe = regexp.MustCompile(`^(.+)-([0-9]+)$`)
+
+// removeOrphans deletes the directories of topics the catalog records as
+// deleted (a crash can come between the record and the removal). Other
+// unknown directories are left alone and reported.
+func (b *Broker) removeOrphans(deleted map[string]bool) {
+	for _, name := range b.store.Names() {
+		m := partitionDirRe.FindStringSubmatch(name)
+		if m == nil || name == metadataLogName {
+			continue
+		}
+		idx, _ := strconv.Atoi(m[2])
+		t := b.topics[m[1]]
+		switch {
+		case t != nil && idx < len(t.parts):
+		case deleted[m[1]] && t == nil:
+			b.logger.Info("removing directory of deleted topic", "dir", name)
+			if err := os.RemoveAll(filepath.Join(b.store.Dir(), name)); err != nil {
+				b.logger.Warn("cannot remove directory of deleted topic", "dir", name, "err", err)
+			}
+		default:
+			b.logger.Warn("ignoring directory that belongs to no topic", "dir", name)
+		}
+	}
+}
+
+func partitionDir(topic string, idx int32) string {
+	return topic + "-" + strconv.Itoa(int(idx))
+}
+
+func parseTopicID(s string) ([16]byte, error) {
+	var id [16]byte
+	raw, err := hex.DecodeString(s)
+	if err != nil || len(raw) != 16 {
+		return id, fmt.Errorf("invalid topic id %q", s)
+	}
+	copy(id[:], raw)
+	return id, nil
+}
+
+// replayMeta calls fn for every record of the metadata log in order.
+func (b *Broker) replayMeta(fn func(typ string, value []byte) error) error {
+	var buf []byte
+	for off := b.meta.StartOffset(); off < b.meta.EndOffset(); {
+		sl, err := b.meta.Read(off, b.meta.EndOffset(), 1<<20)
+		if err != nil {
+			return err
+		}
+		if sl.Len == 0 {
+			sl.Release()
+			break
+		}
+		buf = append(buf[:0], make([]byte, sl.Len)...)
+		_, err = sl.ReadAt(buf, 0)
+		sl.Release()
+		if err != nil {
+			return err
+		}
+		for p := buf; len(p) > 0; {
+			h, err := segment.ParseBatchHeader(p)
+			if err != nil {
+				return err
+			}
+			batch := p[:h.Size()]
+			p = p[h.Size():]
+			if h.LastOffset() < off {
+				continue
+			}
+			var ferr error
+			err = segment.ForEachRecord(batch[segment.BatchHeaderSize:], func(r *segment.Record) bool {
+				ferr = fn(string(r.Key), r.Value)
+				return ferr == nil
+			})
+			if err == nil {
+				err = ferr
+			}
+			if err != nil {
+				return fmt.Errorf("at offset %d: %w", h.BaseOffset, err)
+			}
+		}
+		off = sl.NextOffset
+	}
+	return nil
+}
+
+// appendMeta durably appends one catalog record. b.metaMu should be held
+// (or the broker not yet serving).
+func (b *Broker) appendMeta(typ string, v any) error {
+	value, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("cannot encode %s record: %w", typ, err)
+	}
+	batch := buildBatch(time.Now().UnixMilli(), [2][]byte{[]byte(typ), value})
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		panic("BUG: internal batch does not parse: " + err.Error())
+	}
+	done := make(chan error, 1)
+	if _, err := b.meta.Append(batch, &h, true, func(err error) { done <- err }); err != nil {
+		return fmt.Errorf("cannot append %s record: %w", typ, err)
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("cannot write %s record: %w", typ, err)
+	}
+	return nil
+}
+
+// allocProducerID hands out a new producer id, reserving a durable block
+// when the current one is used up.
+func (b *Broker) allocProducerID() (int64, error) {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	if b.pidNext >= b.pidEnd {
+		end := b.pidEnd + producerIDBlock
+		if err := b.appendMeta(recProducerIDs, metaProducerIDs{End: end}); err != nil {
+			return 0, err
+		}
+		b.pidNext, b.pidEnd = b.pidEnd, end
+	}
+	id := b.pidNext
+	b.pidNext++
+	return id, nil
+}
+
+var legalTopicName = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+// validateTopicName applies Kafka's rules for topic names.
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("topic name is empty")
+	case name == "." || name == "..":
+		return errors.New(`topic name cannot be "." or ".."`)
+	case len(name) > 249:
+		return errors.New("topic name is longer than 249 characters")
+	case !legalTopicName.MatchString(name):
+		return fmt.Errorf("topic name %q contains characters other than ASCII alphanumerics, '.', '_' and '-'", name)
+	case name == "__cluster_metadata":
+		return errors.New("topic name __cluster_metadata is reserved")
+	}
+	return nil
+}
+
+// topicError is a Kafka error code with a message for the client.
+type topicError struct {
+	code int16
+	msg  string
+}
+
+func (e *topicError) Error() string { return e.msg }
+
+func kafkaErr(err *kerr.Error, format string, args ...any) *topicError {
+	return &topicError{code: err.Code, msg: fmt.Sprintf(format, args...)}
+}
+
+// createTopic validates and, unless validateOnly, creates a topic. It
+// returns the topic (nil if validateOnly) or an error with a Kafka code.
+func (b *Broker) createTopic(name string, partitions int32, replication int16, configs map[string]string, validateOnly bool) (*topic, *topicError) {
+	if err := validateTopicName(name); err != nil {
+		return nil, kafkaErr(kerr.InvalidTopicException, "%v", err)
+	}
+	if partitions == -1 {
+		partitions = b.cfg.NumPartitions
+	}
+	if partitions < 1 || partitions > 100000 {
+		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be between 1 and 100000, got %d", partitions)
+	}
+	if replication != -1 && replication != 1 {
+		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 1 available broker", replication)
+	}
+	if err := validateTopicConfigs(configs); err != nil {
+		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
+	}
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	b.mu.RLock()
+	_, exists := b.topics[name]
+	var collides string
+	norm := strings.ReplaceAll(name, ".", "_")
+	for other := range b.topics {
+		if other != name && strings.ReplaceAll(other, ".", "_") == norm {
+			collides = other
+		}
+	}
+	b.mu.RUnlock()
+	if exists {
+		return nil, kafkaErr(kerr.TopicAlreadyExists, "topic %q already exists", name)
+	}
+	if collides != "" {
+		return nil, kafkaErr(kerr.InvalidTopicException, "topic %q collides with existing topic %q ('.' and '_' are treated alike)", name, collides)
+	}
+	if validateOnly {
+		return nil, nil
+	}
+	t := &topic{name: name, id: newTopicID(), configs: configs}
+	if err := b.appendMeta(recTopic, metaTopic{Name: name, ID: hex.EncodeToString(t.id[:]), Partitions: partitions, Configs: configs}); err != nil {
+		b.logger.Error("cannot record topic creation", "topic", name, "err", err)
+		return nil, kafkaErr(kerr.KafkaStorageError, "cannot record topic: %v", err)
+	}
+	cfg := b.logConfig(t)
+	for i := int32(0); i < partitions; i++ {
+		p := &partition{t: t, idx: i}
+		var err error
+		if p.log, err = b.store.Open(partitionDir(name, i), cfg); err != nil {
+			b.logger.Error("cannot create partition log", "topic", name, "partition", i, "err", err)
+			return nil, kafkaErr(kerr.KafkaStorageError, "cannot create partition %d: %v", i, err)
+		}
+		t.parts = append(t.parts, p)
+	}
+	b.mu.Lock()
+	b.topics[name] = t
+	b.topicIDs[t.id] = t
+	b.mu.Unlock()
+	b.logger.Info("created topic", "topic", name, "partitions", partitions, "configs", configs)
+	return t, nil
+}
+
+// deleteTopic removes a topic and its data.
+func (b *Broker) deleteTopic(t *topic) *topicError {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	b.mu.RLock()
+	cur := b.topics[t.name]
+	b.mu.RUnlock()
+	if cur != t {
+		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", t.name)
+	}
+	if err := b.appendMeta(recDeleteTopic, metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:])}); err != nil {
+		return kafkaErr(kerr.KafkaStorageError, "cannot record topic deletion: %v", err)
+	}
+	b.mu.Lock()
+	delete(b.topics, t.name)
+	delete(b.topicIDs, t.id)
+	b.mu.Unlock()
+	for _, p := range t.parts {
+		if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
+			b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
+		}
+	}
+	b.logger.Info("deleted topic", "topic", t.name)
+	return nil
+}
+
+// topicNames lists user topics.
+func (b *Broker) topicList() []*topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}

@@ -1,0 +1,268 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"samsa/segment"
+	"samsa/segment/compress"
+)
+
+// Config types as DescribeConfigs v3+ reports them.
+const (
+	typeBoolean int8 = 1
+	typeString  int8 = 2
+	typeInt     int8 = 3
+	typeLong    int8 = 5
+	typeDouble  int8 = 6
+	typeList    int8 = 7
+)
+
+// Config sources as DescribeConfigs reports them.
+const (
+	sourceDynamicTopic  int8 = 1
+	sourceStaticBroker  int8 = 4
+	sourceDefault       int8 = 5
+	sourceDynamicBroker int8 = 2
+)
+
+// topicConfigDef describes one topic-level config: its Kafka name, the
+// broker-level synonym that supplies its default, its type and validation.
+type topicConfigDef struct {
+	name       string
+	brokerName string // log.* synonym; "" if none
+	typ        int8
+	def        string
+	doc        string
+	validate   func(string) error
+}
+
+func validLong(lo int64) func(string) error {
+	return func(s string) error {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		if v < lo {
+			return fmt.Errorf("%d is below the minimum %d", v, lo)
+		}
+		return nil
+	}
+}
+
+func validInt(lo int64) func(string) error {
+	return func(s string) error {
+		v, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return fmt.Errorf("not a 32-bit number: %q", s)
+		}
+		if v < lo {
+			return fmt.Errorf("%d is below the minimum %d", v, lo)
+		}
+		return nil
+	}
+}
+
+func validOneOf(vals ...string) func(string) error {
+	return func(s string) error {
+		for _, v := range vals {
+			if s == v {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(vals, ", "))
+	}
+}
+
+func validBool(s string) error {
+	if s != "true" && s != "false" {
+		return fmt.Errorf("%q is not true or false", s)
+	}
+	return nil
+}
+
+func validRatio(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || v > 1 {
+		return fmt.Errorf("%q is not a number in [0, 1]", s)
+	}
+	return nil
+}
+
+func validCleanupPolicy(s string) error {
+	seen := map[string]bool{}
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p != "delete" && p != "compact" {
+			return fmt.Errorf("%q is not a list of delete and compact", s)
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
+const maxLongStr = "9223372036854775807"
+
+var topicConfigDefs = []topicConfigDef{
+	{name: "cleanup.policy", brokerName: "log.cleanup.policy", typ: typeList, def: "delete", doc: "delete and/or compact old segments", validate: validCleanupPolicy},
+	{name: "compression.type", brokerName: "compression.type", typ: typeString, def: "producer", doc: "final compression type of the topic", validate: validOneOf("producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd")},
+	{name: "delete.retention.ms", brokerName: "log.cleaner.delete.retention.ms", typ: typeLong, def: "86400000", doc: "how long tombstones are kept on compacted topics", validate: validLong(0)},
+	{name: "file.delete.delay.ms", brokerName: "log.segment.delete.delay.ms", typ: typeLong, def: "60000", doc: "delay before deleting a file", validate: validLong(0)},
+	{name: "flush.messages", brokerName: "log.flush.interval.messages", typ: typeLong, def: maxLongStr, doc: "fsync after this many messages (samsa fsyncs per its durability policy)", validate: validLong(1)},
+	{name: "flush.ms", brokerName: "log.flush.interval.ms", typ: typeLong, def: maxLongStr, doc: "fsync after this long (samsa fsyncs per its durability policy)", validate: validLong(0)},
+	{name: "index.interval.bytes", brokerName: "log.index.interval.bytes", typ: typeInt, def: "4096", doc: "bytes between offset index entries", validate: validInt(0)},
+	{name: "max.compaction.lag.ms", brokerName: "log.cleaner.max.compaction.lag.ms", typ: typeLong, def: maxLongStr, doc: "maximum time a message stays uncompacted", validate: validLong(1)},
+	{name: "max.message.bytes", brokerName: "message.max.bytes", typ: typeInt, def: "1048588", doc: "largest record batch size allowed", validate: validInt(0)},
+	{name: "message.timestamp.after.max.ms", brokerName: "log.message.timestamp.after.max.ms", typ: typeLong, def: "3600000", doc: "how far in the future a CreateTime timestamp may be", validate: validLong(0)},
+	{name: "message.timestamp.before.max.ms", brokerName: "log.message.timestamp.before.max.ms", typ: typeLong, def: maxLongStr, doc: "how far in the past a CreateTime timestamp may be", validate: validLong(0)},
+	{name: "message.timestamp.type", brokerName: "log.message.timestamp.type", typ: typeString, def: "CreateTime", doc: "CreateTime or LogAppendTime", validate: validOneOf("CreateTime", "LogAppendTime")},
+	{name: "min.cleanable.dirty.ratio", brokerName: "log.cleaner.min.cleanable.ratio", typ: typeDouble, def: "0.5", doc: "dirty ratio that triggers compaction", validate: validRatio},
+	{name: "min.compaction.lag.ms", brokerName: "log.cleaner.min.compaction.lag.ms", typ: typeLong, def: "0", doc: "minimum time a message stays uncompacted", validate: validLong(0)},
+	{name: "min.insync.replicas", brokerName: "min.insync.replicas", typ: typeInt, def: "1", doc: "replicas that must hold an acks=all write", validate: validInt(1)},
+	{name: "preallocate", brokerName: "log.preallocate", typ: typeBoolean, def: "false", doc: "preallocate segment files", validate: validBool},
+	{name: "retention.bytes", brokerName: "log.retention.bytes", typ: typeLong, def: "-1", doc: "maximum partition size before old segments are deleted", validate: validLong(-1)},
+	{name: "retention.ms", brokerName: "log.retention.ms", typ: typeLong, def: "604800000", doc: "maximum age of a segment before deletion", validate: validLong(-1)},
+	{name: "segment.bytes", brokerName: "log.segment.bytes", typ: typeInt, def: "1073741824", doc: "segment file size", validate: validInt(14)},
+	{name: "segment.index.bytes", brokerName: "log.index.size.max.bytes", typ: typeInt, def: "10485760", doc: "offset index size", validate: validInt(4)},
+	{name: "segment.jitter.ms", brokerName: "log.roll.jitter.ms", typ: typeLong, def: "0", doc: "random jitter subtracted from segment.ms", validate: validLong(0)},
+	{name: "segment.ms", brokerName: "log.roll.ms", typ: typeLong, def: "604800000", doc: "time after which a segment rolls", validate: validLong(1)},
+	{name: "unclean.leader.election.enable", brokerName: "unclean.leader.election.enable", typ: typeBoolean, def: "false", doc: "allow out-of-sync replicas to lead", validate: validBool},
+	{name: "local.retention.ms", brokerName: "log.local.retention.ms", typ: typeLong, def: "-2", doc: "tiered storage: local retention (not used by samsa)", validate: validLong(-2)},
+	{name: "local.retention.bytes", brokerName: "log.local.retention.bytes", typ: typeLong, def: "-2", doc: "tiered storage: local retention (not used by samsa)", validate: validLong(-2)},
+	{name: "remote.storage.enable", brokerName: "", typ: typeBoolean, def: "false", doc: "tiered storage (not supported by samsa)", validate: validOneOf("false")},
+}
+
+var topicConfigByName = func() map[string]*topicConfigDef {
+	m := map[string]*topicConfigDef{}
+	for i := range topicConfigDefs {
+		m[topicConfigDefs[i].name] = &topicConfigDefs[i]
+	}
+	return m
+}()
+
+// validateTopicConfigs checks names and values as CreateTopics and
+// AlterConfigs must; a non-nil error names the offending config.
+func validateTopicConfigs(cfgs map[string]string) error {
+	for k, v := range cfgs {
+		d := topicConfigByName[k]
+		if d == nil {
+			return fmt.Errorf("unknown topic config %q", k)
+		}
+		if err := d.validate(v); err != nil {
+			return fmt.Errorf("invalid value for %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// topicConfigValue resolves a topic config: topic override, then the
+// broker's static default, then Kafka's default.
+func (b *Broker) topicConfigValue(t *topic, name string) (string, int8) {
+	if t != nil {
+		if v, ok := t.configs[name]; ok {
+			return v, sourceDynamicTopic
+		}
+	}
+	d := topicConfigByName[name]
+	if d.brokerName != "" {
+		if v, ok := b.cfg.TopicDefaults[name]; ok {
+			return v, sourceStaticBroker
+		}
+	}
+	return d.def, sourceDefault
+}
+
+func parseLong(s string, def int64) int64 {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+// logConfig derives the segment configuration of a topic.
+func (b *Broker) logConfig(t *topic) segment.Config {
+	get := func(name string) string { v, _ := b.topicConfigValue(t, name); return v }
+	c := segment.DefaultConfig()
+	c.SegmentBytes = parseLong(get("segment.bytes"), c.SegmentBytes)
+	c.SegmentMs = parseLong(get("segment.ms"), c.SegmentMs)
+	c.RetentionMs = parseLong(get("retention.ms"), c.RetentionMs)
+	c.RetentionBytes = parseLong(get("retention.bytes"), c.RetentionBytes)
+	c.IndexIntervalBytes = parseLong(get("index.interval.bytes"), c.IndexIntervalBytes)
+	c.MaxMessageBytes = parseLong(get("max.message.bytes"), c.MaxMessageBytes)
+	c.LogAppendTime = get("message.timestamp.type") == "LogAppendTime"
+	c.TimestampBeforeMaxMs = parseLong(get("message.timestamp.before.max.ms"), math.MaxInt64)
+	c.TimestampAfterMaxMs = parseLong(get("message.timestamp.after.max.ms"), math.MaxInt64)
+	if b.cfg.ProducerIDExpirationMs > 0 {
+		c.ProducerExpirationMs = b.cfg.ProducerIDExpirationMs
+	}
+	return c
+}
+
+// topicCompression is the topic's compression.type as a codec, or -1 for
+// "producer" (keep what the producer sent).
+func (b *Broker) topicCompression(t *topic) compress.Codec {
+	v, _ := b.topicConfigValue(t, "compression.type")
+	if v == "producer" {
+		return -1
+	}
+	c, _ := compress.ParseCodec(v)
+	return c
+}
+
+// brokerConfigEntry is one broker config reported by DescribeConfigs.
+type brokerConfigEntry struct {
+	name, value string
+	typ         int8
+	source      int8
+	readOnly    bool
+	sensitive   bool
+}
+
+// brokerConfigs lists the broker configs samsa reports, sorted by name.
+func (b *Broker) brokerConfigs() []brokerConfigEntry {
+	c := b.cfg
+	e := []brokerConfigEntry{
+		{name: "node.id", value: strconv.Itoa(int(c.NodeID)), typ: typeInt},
+		{name: "broker.id", value: strconv.Itoa(int(c.NodeID)), typ: typeInt},
+		{name: "log.dirs", value: c.DataDir, typ: typeString},
+		{name: "log.dir", value: c.DataDir, typ: typeString},
+		{name: "num.partitions", value: strconv.Itoa(int(c.NumPartitions)), typ: typeInt},
+		{name: "default.replication.factor", value: "1", typ: typeInt},
+		{name: "auto.create.topics.enable", value: strconv.FormatBool(c.AutoCreateTopics), typ: typeBoolean},
+		{name: "socket.request.max.bytes", value: strconv.Itoa(int(c.MaxRequestBytes)), typ: typeInt},
+		{name: "max.connections", value: strconv.Itoa(c.MaxConnections), typ: typeInt},
+		{name: "connections.max.idle.ms", value: strconv.FormatInt(c.IdleTimeoutMs, 10), typ: typeLong},
+		{name: "producer.id.expiration.ms", value: strconv.FormatInt(c.ProducerIDExpirationMs, 10), typ: typeInt},
+		{name: "log.retention.check.interval.ms", value: strconv.FormatInt(c.RetentionCheckIntervalMs, 10), typ: typeLong},
+		{name: "samsa.durability", value: c.Durability, typ: typeString},
+		{name: "advertised.listeners", value: "PLAINTEXT://" + c.advertised(), typ: typeString},
+		{name: "listeners", value: "PLAINTEXT://" + c.Listen, typ: typeString},
+		{name: "process.roles", value: "broker,controller", typ: typeList},
+	}
+	for i := range e {
+		e[i].source = sourceStaticBroker
+		e[i].readOnly = true
+	}
+	for _, d := range topicConfigDefs {
+		if d.brokerName == "" || d.brokerName == d.name && hasEntry(e, d.name) {
+			continue
+		}
+		v, src := b.topicConfigValue(nil, d.name)
+		e = append(e, brokerConfigEntry{name: d.brokerName, value: v, typ: d.typ, source: src, readOnly: true})
+	}
+	sort.Slice(e, func(i, j int) bool { return e[i].name < e[j].name })
+	return e
+}
+
+func hasEntry(e []brokerConfigEntry, name string) bool {
+	for _, x := range e {
+		if x.name == name {
+			return true
+		}
+	}
+	return false
+}

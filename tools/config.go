@@ -1,0 +1,147 @@
+// Package tools owns what runs around the engine: loading config.toml,
+// starting and stopping a broker process, and (later) admin commands and
+// log tools.
+package tools
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"samsa/engine"
+)
+
+// FileConfig is config.toml. Every field has a default set in code
+// (DefaultFileConfig); unknown keys are an error.
+type FileConfig struct {
+	NodeID     int32  `toml:"node_id"`
+	Listen     string `toml:"listen"`
+	Advertised string `toml:"advertised"`
+	DataDir    string `toml:"data_dir"`
+	LogLevel   string `toml:"log_level"`
+	LogFormat  string `toml:"log_format"`
+
+	Broker struct {
+		AutoCreateTopics         bool   `toml:"auto_create_topics"`
+		NumPartitions            int32  `toml:"num_partitions"`
+		Durability               string `toml:"durability"`
+		FlushIntervalMs          int64  `toml:"flush_interval_ms"`
+		RetentionCheckIntervalMs int64  `toml:"retention_check_interval_ms"`
+		ProducerIDExpirationMs   int64  `toml:"producer_id_expiration_ms"`
+	} `toml:"broker"`
+
+	Net struct {
+		Loops           int   `toml:"loops"`
+		MaxRequestBytes int32 `toml:"max_request_bytes"`
+		MaxConnections  int   `toml:"max_connections"`
+		MaxInflight     int   `toml:"max_inflight"`
+		IdleTimeoutMs   int64 `toml:"idle_timeout_ms"`
+	} `toml:"net"`
+
+	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
+	// names, e.g. "retention.ms" = 86400000.
+	TopicDefaults map[string]any `toml:"topic_defaults"`
+}
+
+// DefaultFileConfig is the configuration used for anything config.toml
+// leaves out.
+func DefaultFileConfig() FileConfig {
+	e := engine.DefaultConfig()
+	var c FileConfig
+	c.NodeID, c.Listen, c.DataDir = e.NodeID, e.Listen, e.DataDir
+	c.LogLevel, c.LogFormat = "info", "text"
+	c.Broker.AutoCreateTopics = e.AutoCreateTopics
+	c.Broker.NumPartitions = e.NumPartitions
+	c.Broker.Durability = e.Durability
+	c.Broker.FlushIntervalMs = e.FlushIntervalMs
+	c.Broker.RetentionCheckIntervalMs = e.RetentionCheckIntervalMs
+	c.Broker.ProducerIDExpirationMs = e.ProducerIDExpirationMs
+	c.Net.Loops = e.NumLoops
+	c.Net.MaxRequestBytes = e.MaxRequestBytes
+	c.Net.MaxConnections = e.MaxConnections
+	c.Net.MaxInflight = e.MaxInflight
+	c.Net.IdleTimeoutMs = e.IdleTimeoutMs
+	return c
+}
+
+// LoadConfig reads a config file over the defaults. A missing file is an
+// error; unknown keys are an error naming them.
+func LoadConfig(path string) (FileConfig, error) {
+	c := DefaultFileConfig()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return c, fmt.Errorf("cannot read config: %w", err)
+		}
+		return c, fmt.Errorf("cannot parse config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, 0, len(und))
+		for _, k := range und {
+			keys = append(keys, k.String())
+		}
+		sort.Strings(keys)
+		return c, fmt.Errorf("unknown config key(s) in %s: %s", path, strings.Join(keys, ", "))
+	}
+	return c, nil
+}
+
+// Engine converts the file config to the engine's typed config.
+func (c *FileConfig) Engine() (engine.Config, error) {
+	e := engine.DefaultConfig()
+	e.NodeID, e.Listen, e.Advertised, e.DataDir = c.NodeID, c.Listen, c.Advertised, c.DataDir
+	e.AutoCreateTopics = c.Broker.AutoCreateTopics
+	e.NumPartitions = c.Broker.NumPartitions
+	e.Durability = c.Broker.Durability
+	e.FlushIntervalMs = c.Broker.FlushIntervalMs
+	e.RetentionCheckIntervalMs = c.Broker.RetentionCheckIntervalMs
+	e.ProducerIDExpirationMs = c.Broker.ProducerIDExpirationMs
+	e.NumLoops = c.Net.Loops
+	e.MaxRequestBytes = c.Net.MaxRequestBytes
+	e.MaxConnections = c.Net.MaxConnections
+	e.MaxInflight = c.Net.MaxInflight
+	e.IdleTimeoutMs = c.Net.IdleTimeoutMs
+	if len(c.TopicDefaults) > 0 {
+		e.TopicDefaults = map[string]string{}
+		for k, v := range c.TopicDefaults {
+			switch x := v.(type) {
+			case string:
+				e.TopicDefaults[k] = x
+			case int64:
+				e.TopicDefaults[k] = strconv.FormatInt(x, 10)
+			case float64:
+				e.TopicDefaults[k] = strconv.FormatFloat(x, 'g', -1, 64)
+			case bool:
+				e.TopicDefaults[k] = strconv.FormatBool(x)
+			default:
+				return e, fmt.Errorf("topic_defaults.%s: unsupported value %v", k, v)
+			}
+		}
+	}
+	if err := e.Validate(); err != nil {
+		return e, fmt.Errorf("invalid config: %w", err)
+	}
+	return e, nil
+}
+
+// Logger builds the process logger from log_level and log_format.
+func (c *FileConfig) Logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("invalid log_level %q", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid log_format %q (text or json)", c.LogFormat)
+}
