@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samsa/segment"
@@ -119,9 +120,7 @@ type Broker struct {
 	logger *slog.Logger
 	store  *segment.Store
 
-	// advHost/advPort are what Metadata tells clients; set by SetAddr.
-	advHost string
-	advPort int32
+	adv atomic.Pointer[hostPort] // what Metadata tells clients; set by SetAddr
 
 	metaMu    sync.Mutex   // serializes catalog changes and their records
 	meta      *segment.Log // (metaMu for appends) __cluster_metadata-0
@@ -199,7 +198,12 @@ func (b *Broker) SetAddr(addr string) {
 		return
 	}
 	p, _ := strconv.Atoi(port)
-	b.advHost, b.advPort = host, int32(p)
+	b.adv.Store(&hostPort{host, int32(p)})
+}
+
+type hostPort struct {
+	host string
+	port int32
 }
 
 // Close flushes and closes every log. Requests must already be drained.
