@@ -15,7 +15,7 @@ import (
 
 // testBroker is an in-process broker on a loopback port.
 type testBroker struct {
-	t    *testing.T
+	t    testing.TB
 	b    *Broker
 	srv  *netio.Server
 	dir  string
@@ -29,7 +29,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startBroker(t *testing.T, dir string, mod func(*Config)) *testBroker {
+func startBroker(t testing.TB, dir string, mod func(*Config)) *testBroker {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
