@@ -1,0 +1,102 @@
+package tools
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The shipped config.toml is the embedded default: loading it changes
+// nothing.
+func TestShippedConfigIsDefault(t *testing.T) {
+	c, err := LoadConfig("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DefaultFileConfig()
+	if len(c.TopicDefaults) == 0 {
+		c.TopicDefaults = nil // an empty [topic_defaults] table
+	}
+	if !reflect.DeepEqual(c, d) {
+		t.Fatalf("config.toml differs from the defaults:\n%+v\n%+v", c, d)
+	}
+	e, err := c.Engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Listen != "127.0.0.1:9092" || e.DataDir != "./data" {
+		t.Fatalf("default listen %s data %s", e.Listen, e.DataDir)
+	}
+}
+
+func TestUnknownKeysNamed(t *testing.T) {
+	f := func(text string, want ...string) {
+		t.Helper()
+		_, err := LoadConfig(writeConfig(t, text))
+		if err == nil {
+			t.Fatalf("%q: no error", text)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Fatalf("%q: error %q does not name %q", text, err, w)
+			}
+		}
+	}
+	f("listn = \"x:1\"\n", "listn")
+	f("[broker]\nauto_create = true\n", "broker.auto_create")
+	f("[nett]\nloops = 1\n", "nett")
+	f("node_id = \"one\"\n", "node_id")
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+func TestEngineConversion(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, `
+listen = "127.0.0.1:0"
+[broker]
+durability = "always"
+[topic_defaults]
+"retention.ms" = 1000
+"cleanup.policy" = "compact"
+"min.cleanable.dirty.ratio" = 0.25
+"preallocate" = true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.Engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"retention.ms": "1000", "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.25", "preallocate": "true"}
+	if !reflect.DeepEqual(e.TopicDefaults, want) || e.Durability != "always" {
+		t.Fatalf("got %+v", e)
+	}
+	f := func(text, want string) {
+		t.Helper()
+		c, err := LoadConfig(writeConfig(t, text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Engine(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q: error %v, want it to mention %q", text, err, want)
+		}
+	}
+	f("[topic_defaults]\n\"retention.mss\" = 1\n", "retention.mss")
+	f("[topic_defaults]\n\"retention.ms\" = \"soon\"\n", "retention.ms")
+	f("[broker]\ndurability = \"maybe\"\n", "durability")
+	f("listen = \"nowhere\"\n", "listen")
+	f("[broker]\nnum_partitions = 0\n", "num_partitions")
+}
