@@ -78,7 +78,7 @@ func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 	}
 	total, hasErr := b.readFetch(fs)
 	wait := time.Duration(r.MaxWaitMillis) * time.Millisecond
-	if hasErr || total >= int64(r.MinBytes) || wait <= 0 {
+	if hasErr || total >= int64(r.MinBytes) || wait <= 0 || b.stopping() {
 		b.respondFetch(req, fs)
 		return
 	}
@@ -88,6 +88,15 @@ func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 		defer b.wg.Done()
 		b.parkFetch(req, fs, min(wait, maxFetchWait))
 	}()
+}
+
+func (b *Broker) stopping() bool {
+	select {
+	case <-b.quit:
+		return true
+	default:
+		return false
+	}
 }
 
 func (b *Broker) parkFetch(req *netio.Request, fs *fetchState, wait time.Duration) {

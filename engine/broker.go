@@ -132,8 +132,9 @@ type Broker struct {
 	topics   map[string]*topic   // (mu)
 	topicIDs map[[16]byte]*topic // (mu)
 
-	wg   sync.WaitGroup // parked fetches
-	quit chan struct{}
+	wg       sync.WaitGroup // parked fetches
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 type topic struct {
@@ -206,9 +207,15 @@ type hostPort struct {
 	port int32
 }
 
+// StopWaiting answers every parked fetch now and stops parking new ones,
+// so a shutdown drains quickly.
+func (b *Broker) StopWaiting() {
+	b.quitOnce.Do(func() { close(b.quit) })
+}
+
 // Close flushes and closes every log. Requests must already be drained.
 func (b *Broker) Close() error {
-	close(b.quit)
+	b.StopWaiting()
 	b.wg.Wait()
 	return b.store.Close()
 }

@@ -60,6 +60,7 @@ func (tb *testBroker) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	tb.b.StopWaiting()
 	tb.srv.Drain(ctx)
 	tb.srv.Stop(ctx)
 	if err := tb.b.Close(); err != nil {

@@ -48,6 +48,7 @@ func (s *Server) Addr() string { return s.Net.Addr() }
 // every log and marks the shutdown clean.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.logger.Info("shutting down: draining requests")
+	s.Broker.StopWaiting()
 	s.Net.Drain(ctx)
 	stopErr := s.Net.Stop(ctx)
 	if err := s.Broker.Close(); err != nil {
