@@ -11,7 +11,8 @@ package engine
 // unaffected. The batch bytes go to the log as received, with offsets
 // assigned by rewriting the header. The response is sent when every
 // partition's write completed: after the page cache write for acks=1, after
-// fsync for acks=all (per the durability policy). acks=0 gets no response.
+// fsync for acks=all (per the durability policy). acks=0 gets no response;
+// if any partition failed the connection is closed, as Kafka does.
 // Transactional batches are refused until transactions are implemented.
 
 import (
@@ -45,6 +46,16 @@ func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
 		}
 		if r.Acks == 0 {
 			req.Done()
+			// There is no response to carry an error: like Kafka, close the
+			// connection so the client notices and refreshes metadata.
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if p.ErrorCode != 0 {
+						req.Conn.Close("acks=0 produce failed: " + kerr.ErrorForCode(p.ErrorCode).Error())
+						return
+					}
+				}
+			}
 			return
 		}
 		respond(req, resp)

@@ -498,3 +498,36 @@ func TestFetchEncodingMatchesKmsg(t *testing.T) {
 
 var _ = netio.Part{}
 var _ = fmt.Sprint
+
+func TestAcksZeroErrorClosesConnection(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	createTopic(t, tb.client(), "a0", 1, nil)
+	send := func(topic string) *rawConn {
+		rc := dialRaw(t, tb.addr)
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		req.Acks, req.TimeoutMillis = 0, 1000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = rawBatch(-1, -1, -1, "zero")
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		rc.send(0, 9, true, req.AppendTo(nil))
+		return rc
+	}
+	// Success: no response, the connection stays usable.
+	rc := send("a0")
+	av := kmsg.NewPtrApiVersionsRequest()
+	if resp := rc.request(av).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
+		t.Fatal(resp.ErrorCode)
+	}
+	if end := tb.b.partition("a0", 0).log.EndOffset(); end != 1 {
+		t.Fatalf("end offset %d", end)
+	}
+	// Failure: the connection is closed.
+	rc = send("missing")
+	if _, err := rc.recv(); err != io.EOF {
+		t.Fatalf("acks=0 failure: %v, want EOF", err)
+	}
+}
