@@ -531,3 +531,42 @@ func TestAcksZeroErrorClosesConnection(t *testing.T) {
 		t.Fatalf("acks=0 failure: %v, want EOF", err)
 	}
 }
+
+func TestOffsetForLeaderEpoch(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client(kgo.DefaultProduceTopic("ofle"))
+	createTopic(t, c, "ofle", 1, nil)
+	for i := range 3 {
+		c.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(fmt.Sprint(i))})
+	}
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = "ofle"
+	for _, e := range []int32{0, 5} {
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.LeaderEpoch, rp.CurrentLeaderEpoch = e, 0
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := resp.Topics[0].Partitions
+	if ps[0].ErrorCode != 0 || ps[0].LeaderEpoch != 0 || ps[0].EndOffset != 3 {
+		t.Fatalf("epoch 0: %+v", ps[0])
+	}
+	if ps[1].ErrorCode != 0 || ps[1].LeaderEpoch != -1 || ps[1].EndOffset != -1 {
+		t.Fatalf("epoch 5: %+v", ps[1])
+	}
+	// Unknown partitions (kgo refuses to send these, so go raw).
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.Partition = 9
+	req.Topics[0].Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{rp}
+	req.SetVersion(4)
+	raw := dialRaw(t, tb.addr).request(req).(*kmsg.OffsetForLeaderEpochResponse)
+	if p := raw.Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("partition 9: %+v", p)
+	}
+}
