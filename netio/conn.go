@@ -1,15 +1,11 @@
 package netio
 
 import (
-	"encoding/binary"
-	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/bytebufferpool"
 )
 
 // Conn is one client connection. Requests are read on the event loop,
@@ -31,10 +27,17 @@ type Conn struct {
 	slots     []*Response // (mu) ring indexed by seq % len
 	ready     []bool      // (mu)
 
-	inflight   atomic.Int32 // requests read but not yet answered
+	inflight   atomic.Int32 // requests read but not yet handed to gnet
 	paused     atomic.Bool  // the loop stopped reading until a slot frees
 	closed     atomic.Bool
 	lastActive atomic.Int64 // unix nanos
+
+	// Drain's view of the outbound side: writes counts responses handed to
+	// gnet; quiet is writes+1 once a loop-side probe saw them all leave
+	// gnet's outbound buffer with nothing in flight (see probeQuiet).
+	writes  atomic.Uint64
+	quiet   atomic.Uint64
+	probing atomic.Bool
 
 	// State is for the handler: per-connection protocol state (fetch
 	// sessions, SASL). Only the worker goroutine touches it.
@@ -47,138 +50,19 @@ func (c *Conn) ID() uint64 { return c.id }
 // RemoteAddr is the client's address.
 func (c *Conn) RemoteAddr() string { return c.remote }
 
-// Close closes the connection, logging why.
+// Close closes the connection, logging why. Responses already handed to
+// gnet are still sent; later ones are dropped. Any goroutine.
 func (c *Conn) Close(reason string) {
-	if c.closed.CompareAndSwap(false, true) {
-		c.srv.logger.Info("closing connection", "remote", c.remote, "reason", reason)
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	c.srv.logger.Info("closing connection", "remote", c.remote, "reason", reason)
+	s := c.srv
+	s.lifeMu.RLock()
+	if !s.stopped {
 		_ = c.gc.Close()
 	}
-}
-
-// Request is one Kafka request. Body is the bytes after the request header's
-// client id: for flexible versions the header's tagged fields come first.
-// Body stays valid until Respond or Done.
-type Request struct {
-	Conn          *Conn
-	APIKey        int16
-	APIVersion    int16
-	CorrelationID int32
-	ClientID      string
-	Body          []byte
-	Received      time.Time
-
-	buf *bytebufferpool.ByteBuffer
-	seq uint64
-}
-
-// Part is a piece of a response: bytes, or a range of a file to be sent
-// (zero-copy where the transport allows).
-type Part struct {
-	B    []byte
-	File *os.File
-	Off  int64
-	Len  int64
-}
-
-// Response is a response body plus how to frame it.
-type Response struct {
-	// HeaderV1 adds the flexible response header's empty tagged fields.
-	HeaderV1 bool
-	Parts    []Part
-	// Release, if set, is called once the parts are no longer needed.
-	Release func()
-
-	hdr  [9]byte
-	bufs [][]byte
-	pool []*bytebufferpool.ByteBuffer
-	skip bool // acks=0: nothing to write
-}
-
-var filePool bytebufferpool.Pool
-
-// Respond queues the response; it is written once every earlier response on
-// the connection has been. The request's Body must not be used afterwards.
-// File parts are read here, so call it off the event loops.
-func (r *Request) Respond(resp *Response) {
-	r.release()
-	if resp == nil {
-		resp = &Response{skip: true}
-	}
-	if !resp.skip {
-		if err := resp.prepare(r.CorrelationID); err != nil {
-			r.Conn.srv.logger.Warn("cannot read response data", "err", err)
-			resp.free()
-			r.Conn.Close("cannot read response data")
-			resp = &Response{skip: true}
-		}
-	}
-	r.Conn.complete(r.seq, resp)
-}
-
-// Done finishes a request that has no response (Produce with acks=0).
-func (r *Request) Done() { r.Respond(nil) }
-
-func (r *Request) release() {
-	if r.buf != nil {
-		bytebufferpool.Put(r.buf)
-		r.buf = nil
-		r.Body = nil
-	}
-}
-
-// prepare frames the response and reads any file parts into pooled buffers.
-func (resp *Response) prepare(corrID int32) error {
-	size := 4
-	if resp.HeaderV1 {
-		size++
-	}
-	for _, p := range resp.Parts {
-		if p.File != nil {
-			size += int(p.Len)
-		} else {
-			size += len(p.B)
-		}
-	}
-	binary.BigEndian.PutUint32(resp.hdr[0:], uint32(size))
-	binary.BigEndian.PutUint32(resp.hdr[4:], uint32(corrID))
-	h := resp.hdr[:8]
-	if resp.HeaderV1 {
-		h = resp.hdr[:9]
-	}
-	resp.bufs = append(resp.bufs[:0], h)
-	for _, p := range resp.Parts {
-		if p.File == nil {
-			if len(p.B) > 0 {
-				resp.bufs = append(resp.bufs, p.B)
-			}
-			continue
-		}
-		if p.Len == 0 {
-			continue
-		}
-		bb := filePool.Get()
-		if int64(cap(bb.B)) < p.Len {
-			bb.B = make([]byte, p.Len)
-		}
-		bb.B = bb.B[:p.Len]
-		resp.pool = append(resp.pool, bb)
-		if _, err := p.File.ReadAt(bb.B, p.Off); err != nil {
-			return fmt.Errorf("cannot read %d bytes at %d of %s: %w", p.Len, p.Off, p.File.Name(), err)
-		}
-		resp.bufs = append(resp.bufs, bb.B)
-	}
-	return nil
-}
-
-func (resp *Response) free() {
-	for _, bb := range resp.pool {
-		filePool.Put(bb)
-	}
-	resp.pool = nil
-	if resp.Release != nil {
-		resp.Release()
-		resp.Release = nil
-	}
+	s.lifeMu.RUnlock()
 }
 
 // complete stores a finished response and writes every response that is now
@@ -186,36 +70,91 @@ func (resp *Response) free() {
 func (c *Conn) complete(seq uint64, resp *Response) {
 	c.mu.Lock()
 	n := uint64(len(c.slots))
+	if c.ready[seq%n] || seq < c.nextWrite {
+		c.mu.Unlock()
+		panic("BUG: netio: response slot already in use")
+	}
 	c.slots[seq%n] = resp
 	c.ready[seq%n] = true
+	if c.ready[c.nextWrite%n] {
+		// Before inflight drops: the idle check reads them the other
+		// way round.
+		c.lastActive.Store(time.Now().UnixNano())
+	}
+	var buf [4]*Response
+	dropped := buf[:0]
 	for c.ready[c.nextWrite%n] {
 		i := c.nextWrite % n
 		r := c.slots[i]
 		c.slots[i], c.ready[i] = nil, false
 		c.nextWrite++
-		c.write(r)
-	}
-	c.mu.Unlock()
-}
-
-// write hands a response to gnet. c.mu should be held, which keeps the
-// AsyncWritev calls, and so the bytes on the wire, in request order.
-func (c *Conn) write(r *Response) {
-	c.inflight.Add(-1)
-	if r.skip || c.closed.Load() {
-		r.free()
-	} else {
-		err := c.gc.AsyncWritev(r.bufs, func(gnet.Conn, error) error {
-			r.free()
-			return nil
-		})
-		if err != nil {
-			r.free()
+		if !c.writeLocked(r) {
+			dropped = append(dropped, r)
 		}
 	}
-	if c.paused.CompareAndSwap(true, false) {
+	c.mu.Unlock()
+	// Outside c.mu: Release is the handler's code.
+	for _, r := range dropped {
+		r.free()
+	}
+}
+
+// writeLocked hands a response to gnet, or reports false if it is not to be
+// written (acks=0, connection gone); the caller frees those. c.mu must be
+// held: it keeps the AsyncWritev calls, and so the bytes on the wire, in
+// request order (gnet runs them in the order queued).
+func (c *Conn) writeLocked(r *Response) bool {
+	s := c.srv
+	queued := false
+	s.lifeMu.RLock()
+	if !r.skip && !c.closed.Load() && !s.stopped {
+		// On error the task may be queued all the same; free is idempotent.
+		queued = c.gc.AsyncWritev(r.bufs, r.written) == nil
+		if queued {
+			c.writes.Add(1)
+		}
+	}
+	// After writes: Drain reads inflight, then writes.
+	c.inflight.Add(-1)
+	if c.paused.CompareAndSwap(true, false) && !s.stopped {
 		_ = c.gc.Wake(nil)
 	}
+	s.lifeMu.RUnlock()
+	return queued
+}
+
+// probeQuiet asks the connection's loop whether every response handed to
+// gnet so far has left its outbound buffer and no request is in flight. The
+// probe is an empty AsyncWritev, so it runs after every write queued before
+// it, and after any OnTraffic that was under way. Any goroutine.
+func (c *Conn) probeQuiet() {
+	if !c.probing.CompareAndSwap(false, true) {
+		return
+	}
+	w := c.writes.Load()
+	s := c.srv
+	s.lifeMu.RLock()
+	defer s.lifeMu.RUnlock()
+	if s.stopped {
+		c.probing.Store(false)
+		return
+	}
+	err := c.gc.AsyncWritev(nil, func(gc gnet.Conn, err error) error {
+		if err != nil || (gc.OutboundBuffered() == 0 && c.inflight.Load() == 0) {
+			c.quiet.Store(w + 1)
+		}
+		c.probing.Store(false)
+		return nil
+	})
+	if err != nil {
+		c.probing.Store(false)
+	}
+}
+
+// isQuiet reports whether the last probe saw the connection idle and
+// nothing has been written since.
+func (c *Conn) isQuiet() bool {
+	return c.inflight.Load() == 0 && c.quiet.Load() == c.writes.Load()+1
 }
 
 // runWorker hands requests to the handler in order.
@@ -223,7 +162,7 @@ func (c *Conn) runWorker() {
 	defer c.srv.wg.Done()
 	for req := range c.reqs {
 		if c.closed.Load() {
-			req.Respond(nil)
+			req.Done()
 			continue
 		}
 		c.srv.handler.Serve(req)

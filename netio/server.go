@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,11 +37,15 @@ type Options struct {
 	NumLoops        int    // 0: one per CPU
 	MaxRequestBytes int32  // socket.request.max.bytes
 	MaxConnections  int
-	MaxInflight     int // per connection; reading pauses beyond it
-	IdleTimeout     time.Duration
-	LockOSThread    bool
-	ReusePort       bool
-	Logger          *slog.Logger
+	// MaxInflight bounds requests per connection between read and
+	// response; beyond it framing pauses. gnet itself keeps reading the
+	// socket into the connection's inbound buffer (it has no way to drop
+	// read interest), so this bounds handler work, not memory.
+	MaxInflight  int
+	IdleTimeout  time.Duration
+	LockOSThread bool
+	ReusePort    bool
+	Logger       *slog.Logger
 }
 
 // Server runs the event loops for one listener.
@@ -59,6 +64,14 @@ type Server struct {
 
 	connMu sync.Mutex
 	conns  map[*Conn]struct{} // (connMu)
+
+	// Once gnet has stopped its pollers are closed and their descriptor
+	// numbers may belong to someone else: a Trigger (AsyncWritev, Wake,
+	// Close) would write into a stranger's fd. Every such call holds lifeMu
+	// for reading and checks stopped; Stop sets it before stopping gnet.
+	lifeMu  sync.RWMutex
+	started bool // (lifeMu)
+	stopped bool // (lifeMu)
 
 	wg sync.WaitGroup // connection workers
 }
@@ -87,9 +100,16 @@ func NewServer(opts Options, h Handler) *Server {
 // Start binds the listener and runs the loops in the background. It returns
 // once the listener accepts connections.
 func (s *Server) Start() error {
+	if s.opts.ReusePort && s.opts.NumLoops != 1 {
+		// Each loop binds its own listener; with port 0 each gets a
+		// different port and Addr reports only the first.
+		if _, port, err := net.SplitHostPort(s.opts.Addr); err == nil && port == "0" {
+			return fmt.Errorf("cannot listen on %s: port 0 needs NumLoops 1 with ReusePort", s.opts.Addr)
+		}
+	}
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),
-		gnet.WithTicker(true),
+		gnet.WithTicker(s.opts.IdleTimeout > 0),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLockOSThread(s.opts.LockOSThread),
 		gnet.WithReusePort(s.opts.ReusePort),
@@ -103,6 +123,9 @@ func (s *Server) Start() error {
 	}()
 	select {
 	case <-s.booted:
+		s.lifeMu.Lock()
+		s.started = true
+		s.lifeMu.Unlock()
 		return nil
 	case err := <-s.runErr:
 		return fmt.Errorf("cannot listen on %s: %w", s.opts.Addr, err)
@@ -112,7 +135,8 @@ func (s *Server) Start() error {
 // Addr is the bound listener address (useful with port 0).
 func (s *Server) Addr() string { return s.addr }
 
-// OnBoot records the engine and the bound address. Loop goroutine.
+// OnBoot records the engine and the bound address. gnet.Run's goroutine,
+// before any loop runs.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
 	s.addr = s.opts.Addr
@@ -183,14 +207,14 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	c.lastActive.Store(time.Now().UnixNano())
-	max := int32(s.opts.MaxInflight)
+	limit := int32(s.opts.MaxInflight)
 	for {
 		if s.draining.Load() {
 			return gnet.None
 		}
-		if c.inflight.Load() >= max {
+		if c.inflight.Load() >= limit {
 			c.paused.Store(true)
-			if c.inflight.Load() >= max {
+			if c.inflight.Load() >= limit {
 				return gnet.None // the next response written wakes us
 			}
 			c.paused.Store(false)
@@ -208,15 +232,20 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		if gc.InboundBuffered() < int(size)+4 {
 			return gnet.None
 		}
-		frame, err := gc.Peek(int(size) + 4)
-		if err != nil {
-			return gnet.None
+		_, _ = gc.Discard(4)
+		// Read copies straight out of gnet's buffers; Peek of a frame
+		// that spans them would copy twice.
+		bb := bytebufferpool.Get()
+		bb.B = slices.Grow(bb.B[:0], int(size))[:size]
+		if n, _ := gc.Read(bb.B); n != int(size) {
+			bytebufferpool.Put(bb)
+			panic("BUG: netio: short read of a buffered frame")
 		}
-		req, perr := s.parseRequest(c, frame[4:])
-		gc.Discard(int(size) + 4)
-		if perr != nil {
+		req := &Request{Conn: c, Received: time.Now(), buf: bb}
+		if err := parseRequest(req, bb.B); err != nil {
+			bytebufferpool.Put(bb)
 			c.closed.Store(true)
-			s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", perr)
+			s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", err)
 			return gnet.Close
 		}
 		req.seq = c.nextSeq
@@ -226,69 +255,45 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 }
 
-var errShortHeader = errors.New("request header truncated")
-
-// parseRequest copies the frame into a pooled buffer and decodes the request
-// header up to the client id.
-func (s *Server) parseRequest(c *Conn, frame []byte) (*Request, error) {
-	bb := bytebufferpool.Get()
-	bb.B = append(bb.B[:0], frame...)
-	b := bb.B
-	req := &Request{
-		Conn:          c,
-		APIKey:        int16(binary.BigEndian.Uint16(b[0:])),
-		APIVersion:    int16(binary.BigEndian.Uint16(b[2:])),
-		CorrelationID: int32(binary.BigEndian.Uint32(b[4:])),
-		Received:      time.Now(),
-		buf:           bb,
+// OnTick closes idle connections. gnet's ticker goroutine.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	if s.opts.IdleTimeout <= 0 {
+		return time.Second, gnet.None
 	}
-	b = b[8:]
-	if len(b) < 2 {
-		bytebufferpool.Put(bb)
-		return nil, errShortHeader
-	}
-	n := int16(binary.BigEndian.Uint16(b))
-	b = b[2:]
-	if n >= 0 {
-		if int(n) > len(b) {
-			bytebufferpool.Put(bb)
-			return nil, errShortHeader
+	cutoff := time.Now().Add(-s.opts.IdleTimeout).UnixNano()
+	s.connMu.Lock()
+	for c := range s.conns {
+		// inflight first: complete updates lastActive before it
+		// lowers inflight.
+		if c.inflight.Load() == 0 && c.lastActive.Load() < cutoff {
+			c.Close("idle timeout") // only queues the close: no lock cycle
 		}
-		req.ClientID = string(b[:n])
-		b = b[n:]
 	}
-	req.Body = b
-	return req, nil
+	s.connMu.Unlock()
+	return tickInterval(s.opts.IdleTimeout), gnet.None
 }
 
-// OnTick closes idle connections. Loop goroutine.
-func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	if s.opts.IdleTimeout > 0 {
-		cutoff := time.Now().Add(-s.opts.IdleTimeout).UnixNano()
-		s.connMu.Lock()
-		for c := range s.conns {
-			if c.lastActive.Load() < cutoff && c.inflight.Load() == 0 {
-				go c.Close("idle timeout")
-			}
-		}
-		s.connMu.Unlock()
-	}
-	return time.Second, gnet.None
+// tickInterval keeps an idle connection's lifetime within 1.5 timeouts.
+func tickInterval(idle time.Duration) time.Duration {
+	return max(min(time.Second, idle/2), 10*time.Millisecond)
 }
 
 // Drain stops accepting connections and reading requests, and waits until
-// every request read so far is answered or ctx ends.
+// every request read so far is answered and its response has left gnet's
+// buffers for the socket, or ctx ends.
 func (s *Server) Drain(ctx context.Context) {
 	s.draining.Store(true)
-	t := time.NewTicker(10 * time.Millisecond)
+	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
 		busy := false
 		s.connMu.Lock()
 		for c := range s.conns {
-			if c.inflight.Load() > 0 {
+			if !c.isQuiet() {
 				busy = true
-				break
+				if c.inflight.Load() == 0 {
+					c.probeQuiet()
+				}
 			}
 		}
 		s.connMu.Unlock()
@@ -304,11 +309,35 @@ func (s *Server) Drain(ctx context.Context) {
 }
 
 // Stop closes the listener and every connection and waits for the workers.
+// Responses completed from now on are dropped: Drain first for a graceful
+// stop. If ctx ends first, Stop returns its error without waiting further.
 func (s *Server) Stop(ctx context.Context) error {
-	err := s.eng.Stop(ctx)
-	<-s.runErr
+	s.lifeMu.Lock()
+	run := s.started && !s.stopped
+	s.stopped = true
+	s.lifeMu.Unlock()
+	if !run {
+		return nil
+	}
+	// Engine.Stop signals the loops, then polls every 500ms until they
+	// are gone; with a done context it returns right after signalling and
+	// gnet.Run's return tells us when they are gone.
+	// If gnet already stopped on its own, Stop fails and runErr says why.
+	signal, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.eng.Stop(signal); err != nil && !errors.Is(err, context.Canceled) {
+		s.logger.Debug("gnet refused to stop", "err", err)
+	}
+	select {
+	case err := <-s.runErr:
+		if err != nil {
+			s.logger.Warn("gnet stopped with an error", "err", err)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	s.wg.Wait()
-	return err
+	return nil
 }
 
 // NumConns is the number of open connections.
