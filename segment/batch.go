@@ -180,20 +180,8 @@ func ValidateBatch(batch []byte) (BatchHeader, error) {
 		return h, fmt.Errorf("cannot validate batch: control batch with %d records: %w", h.NumRecords, ErrInvalidRecord)
 	}
 	if h.Compression() == 0 {
-		n := 0
-		err := ForEachRecord(batch[BatchHeaderSize:], func(r *Record) bool {
-			if int64(r.OffsetDelta) != int64(n) {
-				err = fmt.Errorf("cannot validate batch: record %d has offset delta %d: %w", n, r.OffsetDelta, ErrInvalidRecord)
-				return false
-			}
-			n++
-			return true
-		})
-		if err != nil {
+		if err := checkRecords(batch[BatchHeaderSize:], h.NumRecords); err != nil {
 			return h, err
-		}
-		if n != int(h.NumRecords) {
-			return h, fmt.Errorf("cannot validate batch: header counts %d records, found %d: %w", h.NumRecords, n, ErrInvalidRecord)
 		}
 	}
 	return h, nil
@@ -211,18 +199,53 @@ type Record struct {
 	Headers    []byte
 }
 
+// checkRecords decodes every record of an uncompressed batch body and checks
+// that there are want of them with offset deltas 0, 1, .... Unlike
+// ForEachRecord it keeps its Record on the stack: it runs for every produced
+// batch.
+func checkRecords(body []byte, want int32) error {
+	var r Record
+	n := int32(0)
+	for len(body) > 0 {
+		rec, rest, err := nextRecord(body)
+		if err != nil {
+			return err
+		}
+		body = rest
+		if err := decodeRecord(rec, &r); err != nil {
+			return err
+		}
+		if r.OffsetDelta != n {
+			return fmt.Errorf("cannot validate batch: record %d has offset delta %d: %w", n, r.OffsetDelta, ErrInvalidRecord)
+		}
+		n++
+	}
+	if n != want {
+		return fmt.Errorf("cannot validate batch: header counts %d records, found %d: %w", want, n, ErrInvalidRecord)
+	}
+	return nil
+}
+
+// nextRecord splits the first length-prefixed record off body.
+func nextRecord(body []byte) (rec, rest []byte, err error) {
+	length, n := binary.Varint(body)
+	if n <= 0 || length < 0 || int64(len(body)-n) < length {
+		return nil, nil, fmt.Errorf("cannot decode record length: %w", ErrInvalidRecord)
+	}
+	return body[n : n+int(length)], body[n+int(length):], nil
+}
+
 // ForEachRecord decodes the records of an uncompressed batch body (the bytes
-// after the header) and calls fn for each until it returns false. It
-// allocates nothing.
+// after the header) and calls fn for each until it returns false. The Record
+// is reused between calls; it is the only allocation.
 func ForEachRecord(body []byte, fn func(*Record) bool) error {
 	var r Record
 	for len(body) > 0 {
-		length, n := binary.Varint(body)
-		if n <= 0 || length < 0 || int64(len(body)-n) < length {
-			return fmt.Errorf("cannot decode record length: %w", ErrInvalidRecord)
+		rec, rest, err := nextRecord(body)
+		if err != nil {
+			return err
 		}
-		rec := body[n : n+int(length)]
-		body = body[n+int(length):]
+		body = rest
 		if err := decodeRecord(rec, &r); err != nil {
 			return err
 		}

@@ -21,9 +21,11 @@ type Disk struct {
 	dir    string
 	logger *slog.Logger
 
-	mu    sync.Mutex
-	queue []*op // (mu) appends in arrival order
-	wake  chan struct{}
+	mu     sync.Mutex
+	queue  []*op // (mu) appends in arrival order
+	closed bool  // (mu) Close was called
+	wake   chan struct{}
+	iov    [][]byte // writer goroutine only
 
 	syncMu    sync.Mutex
 	syncQueue []*op                 // (syncMu) written ops waiting for fsync
@@ -96,8 +98,20 @@ func (d *Disk) startSyncer() {
 }
 
 // enqueue adds an op. Log.mu should be held so ops of one log stay in order.
+// The op holds a reference on its segment until it completes, so that
+// retention or Log.Close cannot close the file under the writer or syncer.
 func (d *Disk) enqueue(o *op) {
+	if o.seg != nil && !o.seg.ref() {
+		panic("BUG: disk op on a closed segment " + o.seg.path)
+	}
 	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		// The writer is gone; nobody would complete the op.
+		d.logger.Error("BUG: disk op after Disk.Close; appends must stop first")
+		o.finish(ErrLogClosed)
+		return
+	}
 	d.queue = append(d.queue, o)
 	d.mu.Unlock()
 	select {
@@ -106,15 +120,49 @@ func (d *Disk) enqueue(o *op) {
 	}
 }
 
-// Close drains the queues, syncs everything and stops the goroutines.
+var opPool = sync.Pool{New: func() any { return new(op) }}
+
+// getOp returns a zeroed op; finish recycles it.
+func getOp() *op { return opPool.Get().(*op) }
+
+// finish completes an op, drops its segment reference and recycles it: the
+// op must not be used afterwards.
+func (o *op) finish(err error) {
+	done, seg := o.done, o.seg
+	*o = op{}
+	opPool.Put(o)
+	if done != nil {
+		done(err)
+	}
+	if seg != nil {
+		seg.unref()
+	}
+}
+
+// closing reports whether Close has been called.
+func (d *Disk) closing() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// Close drains the queues, syncs everything and stops the goroutines. Appends
+// must have stopped; later ones fail with ErrLogClosed.
 func (d *Disk) Close() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	d.mu.Unlock()
 	close(d.quit)
 	d.wg.Wait()
 }
 
 func (d *Disk) writeLoop() {
 	var batch []*op
-	iov := make([][]byte, 0, 64)
+	d.iov = make([][]byte, 0, 64)
 	for {
 		select {
 		case <-d.wake:
@@ -134,7 +182,7 @@ func (d *Disk) writeLoop() {
 		if len(batch) == 0 {
 			continue
 		}
-		d.writeBatch(batch, iov)
+		d.writeBatch(batch)
 		clear(batch)
 		batch = batch[:0]
 		select { // more may have arrived while writing
@@ -146,13 +194,13 @@ func (d *Disk) writeLoop() {
 
 // writeBatch writes runs of contiguous appends to the same segment with one
 // pwritev each, publishes them to readers and completes or forwards the ops.
-func (d *Disk) writeBatch(batch []*op, iov [][]byte) {
+func (d *Disk) writeBatch(batch []*op) {
 	var toSync []*op
 	for i := 0; i < len(batch); {
 		o := batch[i]
 		if o.kind != opWrite {
 			if o.kind == opBarrier && !o.sync {
-				o.done(o.log.failure())
+				o.finish(o.log.failure())
 			} else {
 				toSync = append(toSync, o)
 			}
@@ -162,19 +210,19 @@ func (d *Disk) writeBatch(batch []*op, iov [][]byte) {
 		// Extend the run while the next op continues this file.
 		j := i + 1
 		end := o.pos + int64(len(o.data))
-		iov = append(iov[:0], o.data)
-		for j < len(batch) && len(iov) < 1024 {
+		d.iov = append(d.iov[:0], o.data)
+		for j < len(batch) && len(d.iov) < 1024 {
 			n := batch[j]
 			if n.kind != opWrite || n.seg != o.seg || n.pos != end {
 				break
 			}
-			iov = append(iov, n.data)
+			d.iov = append(d.iov, n.data)
 			end += int64(len(n.data))
 			j++
 		}
 		err := o.log.failure()
 		if err == nil {
-			err = pwritevFull(o.seg, iov, o.pos)
+			err = pwritevFull(o.seg, d.iov, o.pos)
 			if err != nil {
 				err = fmt.Errorf("cannot write %s: %w", o.seg.path, err)
 				o.log.fail(err)
@@ -185,20 +233,21 @@ func (d *Disk) writeBatch(batch []*op, iov [][]byte) {
 			o.seg.size.Store(end)
 			o.log.publish(batch[j-1].end)
 		}
-		for _, w := range batch[i:j] {
-			w.data = nil
-			if err != nil {
-				w.done(err)
-			} else if w.sync {
-				toSync = append(toSync, w)
-			} else if w.done != nil {
-				w.done(nil)
-			}
-		}
+		clear(d.iov)
 		if err == nil {
 			d.syncMu.Lock()
-			d.dirty[o.seg] = struct{}{}
+			if _, ok := d.dirty[o.seg]; !ok && o.seg.ref() {
+				d.dirty[o.seg] = struct{}{} // the syncer drops the reference
+			}
 			d.syncMu.Unlock()
+		}
+		for _, w := range batch[i:j] {
+			w.data = nil
+			if err == nil && w.sync {
+				toSync = append(toSync, w)
+			} else {
+				w.finish(err)
+			}
 		}
 		i = j
 	}
@@ -304,7 +353,12 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 		switch o.kind {
 		case opWrite:
 			err = failed[o.seg]
+		case opBarrier:
+			err = o.log.failure()
 		case opSeal:
+			if o.seg.deleted.Load() {
+				break // retention got there first
+			}
 			if _, ok := dirty[o.seg]; !ok {
 				err = unix.Fdatasync(int(o.seg.f.Fd()))
 			}
@@ -315,14 +369,15 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 				d.logger.Error("cannot seal segment", "segment", o.seg.path, "err", err)
 			}
 		}
-		if err != nil && o.log != nil {
+		if err != nil && o.kind != opBarrier {
 			o.log.fail(err)
 		}
-		if err == nil && o.log != nil && o.kind == opWrite {
+		if err == nil && o.kind == opWrite {
 			o.log.publishSynced(o.end)
 		}
-		if o.done != nil {
-			o.done(err)
-		}
+		o.finish(err)
+	}
+	for s := range dirty {
+		s.unref()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -119,8 +120,8 @@ func unmarshalTimeIndex(src []byte) (timeIndex, error) {
 	return x, nil
 }
 
-// writeFileSync writes data to path through a temporary file, fsyncs it and
-// renames it into place.
+// writeFileSync writes data to path through a temporary file, fsyncs it,
+// renames it into place and fsyncs the directory.
 func writeFileSync(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
@@ -141,7 +142,7 @@ func writeFileSync(path string, data []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("cannot rename %s: %w", tmp, err)
 	}
-	return nil
+	return syncDir(filepath.Dir(path))
 }
 
 // syncDir fsyncs a directory so that entries created in it are durable.

@@ -174,7 +174,7 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || l.disk.closing() {
 		return res, ErrLogClosed
 	}
 	if err := l.failure(); err != nil {
@@ -221,9 +221,11 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 	active.indexBatchLocked(h, pos, cfg.IndexIntervalBytes)
 	l.next = h.LastOffset() + 1
 	if h.HasProducer() {
-		l.producers.update(h)
+		l.producers.update(h, nowMs)
 	}
-	l.disk.enqueue(&op{kind: opWrite, log: l, seg: active, pos: pos, data: batch, end: l.next, sync: sync, done: done})
+	o := getOp()
+	o.kind, o.log, o.seg, o.pos, o.data, o.end, o.sync, o.done = opWrite, l, active, pos, batch, l.next, sync, done
+	l.disk.enqueue(o)
 	return res, nil
 }
 
@@ -245,15 +247,18 @@ func (l *Log) rollLocked() (*Segment, error) {
 
 // writeSnapshotLocked persists the producer state as of l.next; through the
 // disk syncer when async, so it lands after the data it describes.
+//
+// A snapshot is written even with no producers: it spares the next start a
+// replay of every batch header since the last one.
 func (l *Log) writeSnapshotLocked(async bool) {
-	if len(l.producers) == 0 {
-		return
-	}
 	cfg := l.cfg.Load()
 	l.producers.expire(time.Now().UnixMilli() - cfg.ProducerExpirationMs)
 	data := l.producers.marshal(nil)
 	path := snapshotPath(l.dir, l.next)
-	write := func(error) {
+	write := func(err error) {
+		if err != nil {
+			return // the data it describes may not be durable
+		}
 		if err := writeFileSync(path, data); err != nil {
 			l.logger.Warn("cannot write producer snapshot", "err", err)
 			return
@@ -275,6 +280,12 @@ func (l *Log) writeSnapshotLocked(async bool) {
 // Sync queues a barrier that completes once everything appended so far is
 // fsynced.
 func (l *Log) Sync(done func(error)) {
+	if l.disk.closing() {
+		if done != nil {
+			done(ErrLogClosed)
+		}
+		return
+	}
 	l.mu.Lock()
 	l.disk.enqueue(&op{kind: opBarrier, log: l, sync: true, done: done})
 	l.mu.Unlock()
@@ -474,7 +485,9 @@ func (l *Log) MaxTimestamp() (offset, ts int64, found bool, err error) {
 		}
 		if h.BaseOffset == boff {
 			if h.Attributes&AttrLogAppendTime != 0 {
-				return h.LastOffset(), h.MaxTimestamp, true, nil
+				// Every record has the append time; Kafka reports the
+				// earliest record with the max timestamp.
+				return h.BaseOffset, h.MaxTimestamp, true, nil
 			}
 			off, rts, ok, err := findRecordTime(best, pos, &h, func(t int64) bool { return t == maxTs })
 			if ok || err != nil {
@@ -520,10 +533,26 @@ func (l *Log) Delete() error {
 // parseSegmentName returns the base offset of a "<20 digits>.log" name.
 func parseSegmentName(name string) (int64, bool) {
 	base, ok := strings.CutSuffix(name, ".log")
-	if !ok || len(base) != 20 {
+	if !ok {
 		return 0, false
 	}
-	off, err := strconv.ParseInt(base, 10, 64)
+	return parseOffsetName(base)
+}
+
+// parseOffsetName parses the 20-digit zero-padded offset that names segment
+// and snapshot files. Only names segmentPath could have made are accepted:
+// strconv alone would take "+0000000000000000001", and OpenLog would then
+// look for a file of another name.
+func parseOffsetName(s string) (int64, bool) {
+	if len(s) != 20 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	off, err := strconv.ParseInt(s, 10, 64)
 	return off, err == nil
 }
 
@@ -550,7 +579,23 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	drop := func(rest []int64) {
+		for _, b := range rest {
+			l.logger.Warn("dropping segment after a truncated, missing or overlapping one", "segment", segmentPath(dir, b))
+			for _, ext := range []string{".log", ".index", ".timeindex"} {
+				os.Remove(segmentPath(dir, b) + ext)
+			}
+		}
+	}
 	for i, base := range bases {
+		// samsa rolls a segment at the end offset of the previous one, so
+		// a segment that does not start there follows lost data (a torn
+		// or empty predecessor) or is a stray: it and everything after it
+		// goes.
+		if n := len(l.segs); n > 0 && base != l.segs[n-1].lastOffset+1 {
+			drop(bases[i:])
+			break
+		}
 		p := segmentPath(dir, base)
 		f, err := os.OpenFile(p+".log", os.O_RDWR, 0o644)
 		if err != nil {
@@ -565,22 +610,8 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 			l.closeSegs()
 			return nil, err
 		}
-		drop := func(rest []int64) {
-			for _, b := range rest {
-				l.logger.Warn("dropping segment after a truncated or overlapping one", "segment", segmentPath(dir, b))
-				for _, ext := range []string{".log", ".index", ".timeindex"} {
-					os.Remove(segmentPath(dir, b) + ext)
-				}
-			}
-		}
-		if n := len(l.segs); n > 0 && s.base <= l.segs[n-1].lastOffset {
-			s.unref()
-			drop(bases[i:])
-			break
-		}
 		l.segs = append(l.segs, s)
 		if truncated {
-			// Later segments would follow a hole.
 			drop(bases[i+1:])
 			break
 		}
@@ -593,16 +624,32 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		l.segs = append(l.segs, s)
 	}
 	active := l.segs[len(l.segs)-1]
+	active.sealed = false
 	// The active segment's index files are stale once it takes appends; a
-	// crash from here on must rebuild them by scanning.
-	os.Remove(active.path + ".index")
-	os.Remove(active.path + ".timeindex")
-	l.next = active.lastOffset + 1
-	if active.reserved == 0 {
-		l.next = active.base
+	// crash from here on must rebuild them by scanning. The removal must be
+	// durable before any append: otherwise, after a power loss, a stale
+	// index could be trusted once the segment has been rolled away from.
+	removed := false
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := os.Remove(active.path + ext); err == nil {
+			removed = true
+		}
 	}
-	if len(l.segs) > 1 && active.reserved == 0 {
-		l.next = max(active.base, l.segs[len(l.segs)-2].lastOffset+1)
+	if removed {
+		if err := syncDir(dir); err != nil {
+			l.closeSegs()
+			return nil, err
+		}
+	}
+	l.next = active.lastOffset + 1
+	if active.reserved > 0 {
+		// segment.ms counts from the first batch. Kafka uses its
+		// timestamp; without one the segment is as old as this start.
+		active.firstAppendAt = time.Now()
+		var hb [BatchHeaderSize]byte
+		if h, err := active.readHeader(0, &hb); err == nil && h.MaxTimestamp >= 0 && h.MaxTimestamp < active.firstAppendAt.UnixMilli() {
+			active.firstAppendAt = time.UnixMilli(h.MaxTimestamp)
+		}
 	}
 	l.start.Store(l.segs[0].base)
 	l.end.Store(l.next)
@@ -648,7 +695,7 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err 
 			l.logger.Info("rebuilding indexes", "segment", s.path, "reason", err)
 		}
 	}
-	valid, err := s.recoverScan(cfg.IndexIntervalBytes, nil)
+	valid, err := s.recoverScan(cfg.IndexIntervalBytes)
 	if err != nil {
 		return false, err
 	}
@@ -663,6 +710,11 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err 
 			return false, fmt.Errorf("cannot sync %s: %w", s.path, err)
 		}
 		return true, nil
+	}
+	// What a killed process wrote may still be only in the page cache: make
+	// it durable before it is served, and before indexes describe it.
+	if err := s.f.Sync(); err != nil {
+		return false, fmt.Errorf("cannot sync %s: %w", s.path, err)
 	}
 	if !last {
 		// Persist the rebuilt indexes so the next crash need not scan.
@@ -696,6 +748,7 @@ func (l *Log) loadProducers() error {
 		l.producers, from = ps, off
 	}
 	var hb [BatchHeaderSize]byte
+	nowMs := time.Now().UnixMilli()
 	for _, s := range l.segs {
 		if s.lastOffset < from {
 			continue
@@ -710,7 +763,9 @@ func (l *Log) loadProducers() error {
 				return fmt.Errorf("cannot replay producer state from %s: %w", s.path, err)
 			}
 			if h.BaseOffset >= from && h.HasProducer() {
-				l.producers.update(&h)
+				// Replayed batches were appended since the snapshot; count
+				// their producers as seen now.
+				l.producers.update(&h, nowMs)
 			}
 			pos += h.Size()
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -32,7 +31,11 @@ type producerBatch struct {
 type producerEntry struct {
 	epoch   int16
 	batches []producerBatch // oldest first, at most maxProducerBatches
-	lastTs  int64           // max timestamp of the last batch, for expiry
+	// lastTs is the broker time of the producer's last append. Kafka counts
+	// producer.id.expiration.ms from the batch's max timestamp instead, so a
+	// producer writing old timestamps there loses its dedupe state at the
+	// next expiry check; samsa uses its own clock.
+	lastTs int64
 }
 
 func (e *producerEntry) lastSeq() int32 {
@@ -52,9 +55,9 @@ type producerState map[int64]*producerEntry
 func (ps producerState) check(h *BatchHeader) (dup *producerBatch, err error) {
 	e := ps[h.ProducerID]
 	if e == nil {
-		if h.BaseSequence != 0 {
-			return nil, fmt.Errorf("cannot append: producer %d is new here and sent sequence %d: %w", h.ProducerID, h.BaseSequence, ErrOutOfOrderSequence)
-		}
+		// As Kafka (ProducerAppendInfo.checkSequence) does for a producer
+		// with no state, whatever the sequence: its state may have expired
+		// or gone with retention, and refusing would wedge the producer.
 		return nil, nil
 	}
 	switch {
@@ -79,8 +82,9 @@ func (ps producerState) check(h *BatchHeader) (dup *producerBatch, err error) {
 	return nil, nil
 }
 
-// update records an appended batch (with its final offsets).
-func (ps producerState) update(h *BatchHeader) {
+// update records an appended batch (with its final offsets). nowMs is the
+// broker's time of the append, which producer expiry counts from.
+func (ps producerState) update(h *BatchHeader, nowMs int64) {
 	e := ps[h.ProducerID]
 	if e == nil || h.ProducerEpoch != e.epoch {
 		if e == nil {
@@ -98,7 +102,7 @@ func (ps producerState) update(h *BatchHeader) {
 		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
 		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(),
 	})
-	e.lastTs = h.MaxTimestamp
+	e.lastTs = nowMs
 }
 
 // expire drops producers whose last batch is older than cutoff.
@@ -159,6 +163,9 @@ func unmarshalProducerState(src []byte) (producerState, error) {
 	}
 	n := int(binary.BigEndian.Uint32(body[2:]))
 	body = body[6:]
+	if n > len(body)/19 {
+		return bad("count exceeds the data") // before sizing a map by it
+	}
 	ps := make(producerState, n)
 	for i := 0; i < n; i++ {
 		if len(body) < 19 {
@@ -201,7 +208,7 @@ func listSnapshots(dir string) []int64 {
 		if !ok {
 			continue
 		}
-		if off, err := strconv.ParseInt(name, 10, 64); err == nil {
+		if off, ok := parseOffsetName(name); ok {
 			offs = append(offs, off)
 		}
 	}

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -139,10 +138,13 @@ func (s *Segment) readHeader(pos int64, buf *[BatchHeaderSize]byte) (BatchHeader
 	return ParseBatchHeader(buf[:])
 }
 
-// recoverScan reads the segment from the start, verifies each batch's CRC and
-// offsets, rebuilds the indexes and returns the size of the valid prefix.
-// expectBase is the offset the first batch must not precede.
-func (s *Segment) recoverScan(interval int64, visit func(h *BatchHeader, pos int64)) (valid int64, err error) {
+// recoverScan reads the segment from the start, verifies each batch's
+// framing, CRC and offsets, rebuilds the indexes and returns the size of the
+// valid prefix. samsa never leaves gaps in a segment (it does not compact),
+// so each batch must start where the previous one ended, the first at the
+// segment's base: that also catches damage to the base offset, which the CRC
+// does not cover.
+func (s *Segment) recoverScan(interval int64) (valid int64, err error) {
 	st, err := s.f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("cannot stat segment: %w", err)
@@ -159,7 +161,7 @@ func (s *Segment) recoverScan(interval int64, visit func(h *BatchHeader, pos int
 		if err != nil {
 			break
 		}
-		if h.Size() > fileSize-pos || h.BaseOffset < next || h.LastOffsetDelta < 0 {
+		if h.Size() > fileSize-pos || h.BaseOffset != next || h.LastOffsetDelta < 0 {
 			break
 		}
 		if int64(cap(buf)) < h.Size() {
@@ -173,9 +175,6 @@ func (s *Segment) recoverScan(interval int64, visit func(h *BatchHeader, pos int
 			break
 		}
 		s.indexBatchLocked(&h, pos, interval)
-		if visit != nil {
-			visit(&h, pos)
-		}
 		next = h.LastOffset() + 1
 		pos += h.Size()
 	}
@@ -206,10 +205,12 @@ func (s *Segment) loadIndexes(logSize int64) error {
 		return fmt.Errorf("cannot load offset index: empty for a non-empty segment")
 	}
 	// Walk the batch headers to recover the last offset and the offset of
-	// the max timestamp, which the indexes do not hold.
+	// the max timestamp, which the indexes do not hold, and to check every
+	// index entry against the batches: a stale or damaged index would send
+	// reads to the middle of a batch or make time lookups skip records.
 	pos := int64(0)
-	s.offIdx, s.timeIdx = off, ts
 	s.maxTs, s.maxTsOffset, s.lastOffset = -1, -1, s.base-1
+	oi, ti := 0, 0
 	var hb [BatchHeaderSize]byte
 	for pos < logSize {
 		h, err := s.readHeader(pos, &hb)
@@ -218,6 +219,28 @@ func (s *Segment) loadIndexes(logSize int64) error {
 		}
 		if pos+h.Size() > logSize {
 			return fmt.Errorf("cannot load segment: batch at %d overruns the file", pos)
+		}
+		if h.BaseOffset != s.lastOffset+1 || h.LastOffsetDelta < 0 {
+			return fmt.Errorf("cannot load segment: batch at %d has offsets %d..%d after %d", pos, h.BaseOffset, h.LastOffset(), s.lastOffset)
+		}
+		rel := h.BaseOffset - s.base
+		if oi < len(off) && int64(off[oi].pos) < pos {
+			return fmt.Errorf("cannot load offset index: position %d is inside a batch", off[oi].pos)
+		}
+		if oi < len(off) && int64(off[oi].pos) == pos {
+			if int64(off[oi].rel) != rel {
+				return fmt.Errorf("cannot load offset index: entry for position %d says offset %d, batch has %d", pos, off[oi].rel, rel)
+			}
+			oi++
+		}
+		if ti < len(ts) && int64(ts[ti].rel) < rel {
+			return fmt.Errorf("cannot load time index: offset %d is inside a batch", ts[ti].rel)
+		}
+		for ti < len(ts) && int64(ts[ti].rel) == rel {
+			if ts[ti].ts < s.maxTs {
+				return fmt.Errorf("cannot load time index: entry (%d, %d) below earlier timestamp %d", ts[ti].ts, ts[ti].rel, s.maxTs)
+			}
+			ti++
 		}
 		if h.MaxTimestamp > s.maxTs {
 			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.BaseOffset
@@ -228,8 +251,10 @@ func (s *Segment) loadIndexes(logSize int64) error {
 	if pos != logSize {
 		return fmt.Errorf("cannot load segment: batches end at %d, file at %d", pos, logSize)
 	}
+	if oi != len(off) || ti != len(ts) {
+		return fmt.Errorf("cannot load indexes: entries past the last batch")
+	}
+	s.offIdx, s.timeIdx = off, ts
+	s.sinceIndex = 0
 	return nil
 }
-
-// putUint64 is a helper for snapshot encoding.
-func putUint64(dst []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(dst, v) }

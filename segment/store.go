@@ -37,8 +37,10 @@ type Store struct {
 	mu   sync.Mutex
 	logs map[string]*Log // (mu) by directory name
 
-	quit chan struct{}
-	wg   sync.WaitGroup
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // OpenStore locks the data directory and starts its disk goroutines.
@@ -179,8 +181,13 @@ func (s *Store) EnforceRetention() {
 }
 
 // Close drains and syncs every pending write, closes the logs cleanly and
-// leaves the clean-shutdown marker.
+// leaves the clean-shutdown marker. Calls after the first return its result.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	close(s.quit)
 	s.wg.Wait()
 	s.disk.Close()
