@@ -16,7 +16,7 @@ import (
 // group-commits: one fdatasync per dirty file covers every append written
 // before it started. Appends never wait for each other's fsync.
 //
-// Lock order: Log.mu before Disk.mu.
+// Lock order: Log.mu before Disk.mu before Disk.syncMu (LOCKS.md).
 type Disk struct {
 	dir    string
 	logger *slog.Logger

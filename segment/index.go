@@ -43,12 +43,6 @@ func (x offsetIndex) lookup(rel uint32) uint32 {
 	return x[i-1].pos
 }
 
-// truncate drops entries at or beyond pos.
-func (x offsetIndex) truncate(pos uint32) offsetIndex {
-	i := sort.Search(len(x), func(i int) bool { return x[i].pos >= pos })
-	return x[:i]
-}
-
 func (x offsetIndex) marshal(dst []byte) []byte {
 	for _, e := range x {
 		dst = binary.BigEndian.AppendUint32(dst, e.rel)
@@ -89,11 +83,6 @@ func (x timeIndex) lookup(ts int64) uint32 {
 		return 0
 	}
 	return x[i-1].rel
-}
-
-func (x timeIndex) truncate(rel uint32) timeIndex {
-	i := sort.Search(len(x), func(i int) bool { return x[i].rel >= rel })
-	return x[:i]
 }
 
 func (x timeIndex) marshal(dst []byte) []byte {

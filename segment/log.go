@@ -195,7 +195,8 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 
 	active := l.segs[len(l.segs)-1]
 	size := int64(len(batch))
-	if active.reserved > 0 && (active.reserved+size > cfg.SegmentBytes ||
+	// Kafka's index formats hold int32 positions and relative offsets.
+	if active.reserved > 0 && (active.reserved+size > min(cfg.SegmentBytes, math.MaxInt32) ||
 		(cfg.SegmentMs > 0 && now.Sub(active.firstAppendAt) >= time.Duration(cfg.SegmentMs)*time.Millisecond) ||
 		l.next+int64(h.LastOffsetDelta)-active.base > math.MaxInt32) {
 		var err error
@@ -805,6 +806,12 @@ func (l *Log) enforceRetention(now time.Time) int {
 			}
 			if _, err := l.rollLocked(); err != nil {
 				break
+			}
+			// The new, empty segment now carries the log's start and end
+			// offsets: its name must be durable before the files that
+			// held them go, or a power loss could restart the log at 0.
+			if err := syncDir(l.dir); err != nil {
+				l.logger.Warn("cannot sync log dir", "err", err)
 			}
 		}
 		total -= s.reserved

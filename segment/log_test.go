@@ -629,3 +629,49 @@ func TestConcurrentAppendRead(t *testing.T) {
 		t.Fatalf("%d batches after crash", n)
 	}
 }
+
+func TestEmptyLogReopen(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	for _, clean := range []bool{true, false, true} {
+		e.reopen(clean)
+		if e.log.StartOffset() != 0 || e.log.EndOffset() != 0 {
+			t.Fatalf("clean=%v: empty log reopened as [%d, %d)", clean, e.log.StartOffset(), e.log.EndOffset())
+		}
+		if sl, err := e.log.Read(0, 0, 100); err != nil || sl.Len != 0 {
+			t.Fatalf("Read of an empty log: %+v %v", sl, err)
+		}
+		if _, _, found, err := e.log.OffsetForTime(0); found || err != nil {
+			t.Fatalf("OffsetForTime of an empty log: %v %v", found, err)
+		}
+	}
+	if res := e.mustAppend(plainBatch(1, 1, 1).encode()); res.BaseOffset != 0 {
+		t.Fatalf("first append at %d", res.BaseOffset)
+	}
+}
+
+func TestFlushInterval(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p")
+	disk := NewDisk(filepath.Dir(dir), 5*time.Millisecond, testLogger)
+	defer disk.Close()
+	l, err := OpenLog(dir, disk, testConfig(), false, testLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(false)
+	if _, err := appendWait(t, l, plainBatch(1, 10, 1).encode(), false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		disk.syncMu.Lock()
+		n := len(disk.dirty)
+		disk.syncMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("background flush never ran")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -2,9 +2,11 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -311,4 +313,80 @@ func TestRetentionKeepsOpenSlices(t *testing.T) {
 	}
 	sl.Release()
 	sl.Release() // twice is harmless
+}
+
+// TestConcurrentRetention runs appends, reads and retention passes at once.
+func TestConcurrentRetention(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 2000
+	cfg.RetentionBytes = 6000
+	e := newTestEnv(t, cfg)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.log.enforceRetention(time.Now())
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start, end := e.log.StartOffset(), e.log.EndOffset()
+			for off := start; off < end; {
+				sl, err := e.log.Read(off, end, 3000)
+				if errors.Is(err, ErrOffsetOutOfRange) {
+					break // retention overtook us
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if sl.Len == 0 {
+					break
+				}
+				buf := make([]byte, sl.Len)
+				if _, err := sl.ReadAt(buf, 0); err != nil {
+					t.Error(err)
+				}
+				sl.Release()
+				if h, err := ValidateBatch(buf[:min(len(buf), int(binary.BigEndian.Uint32(buf[8:]))+12)]); err != nil || h.BaseOffset != sl.FirstOffset {
+					t.Errorf("read at %d: %v", off, err)
+					return
+				}
+				off = sl.NextOffset
+			}
+			e.log.OffsetForTime(0)
+			e.log.MaxTimestamp()
+		}
+	}()
+	var chs []chan error
+	for i := range 400 {
+		chs = append(chs, appendAsync(t, e.log, plainBatch(1+i%3, 100, time.Now().UnixMilli()).encode()))
+		if i%50 == 0 {
+			waitAll(t, chs...)
+			chs = chs[:0]
+		}
+	}
+	waitAll(t, chs...)
+	close(stop)
+	wg.Wait()
+	if err := e.log.failure(); err != nil {
+		t.Fatal(err)
+	}
+	checkLog(t, e.log)
+	e.reopen(false)
+	checkLog(t, e.log)
 }

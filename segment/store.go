@@ -26,7 +26,7 @@ type StoreOptions struct {
 // Store is the set of partition logs in one data directory, with the disk
 // goroutines that write them and the retention loop.
 //
-// Lock order: Store.mu before Log.mu.
+// Lock order: Store.mu before Log.mu (LOCKS.md).
 type Store struct {
 	opts   StoreOptions
 	disk   *Disk
