@@ -225,8 +225,9 @@ func (d *Disk) writeBatch(batch []*op) {
 			err = pwritevFull(o.seg, d.iov, o.pos)
 			if err != nil {
 				err = fmt.Errorf("cannot write %s: %w", o.seg.path, err)
-				o.log.fail(err)
 				d.logger.Error("write failed; partition offline", "err", err)
+				o.log.fail(err)
+				err = o.log.failure() // wrapped in ErrStorage
 			}
 		}
 		if err == nil {
@@ -371,6 +372,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 		}
 		if err != nil && o.kind != opBarrier {
 			o.log.fail(err)
+			err = o.log.failure() // wrapped in ErrStorage
 		}
 		if err == nil && o.kind == opWrite {
 			o.log.publishSynced(o.end)

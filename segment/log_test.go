@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"samsa/segment/compress"
 )
 
@@ -674,4 +676,63 @@ func TestFlushInterval(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestWriteFailure checks that a failed write takes only its partition
+// offline, with ErrStorage, and that a restart recovers it.
+func TestWriteFailure(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	other, err := OpenLog(filepath.Join(filepath.Dir(e.dir), "other-0"), e.disk, testConfig(), false, testLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(false)
+	e.mustAppend(plainBatch(1, 10, 1).encode())
+	// Break the file under the log: put a read-only file on its fd, so
+	// writes fail with EBADF while the fd number stays taken.
+	seg := e.log.segs[0]
+	saved, err := unix.Dup(int(seg.f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := unix.Dup2(int(ro.Fd()), int(seg.f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	restore := sync.OnceFunc(func() {
+		unix.Dup2(saved, int(seg.f.Fd()))
+		unix.Close(saved)
+	})
+	defer restore()
+	_, err = e.append(plainBatch(1, 10, 1).encode(), false)
+	if !errors.Is(err, ErrStorage) {
+		t.Fatalf("append to a broken file: %v, want ErrStorage", err)
+	}
+	if _, err := e.append(plainBatch(1, 10, 1).encode(), false); !errors.Is(err, ErrStorage) {
+		t.Fatalf("append after the failure: %v", err)
+	}
+	done := make(chan error, 1)
+	e.log.Sync(func(err error) { done <- err })
+	if err := <-done; !errors.Is(err, ErrStorage) {
+		t.Fatalf("sync of a failed log: %v", err)
+	}
+	if e.log.EndOffset() != 1 {
+		t.Fatalf("end offset %d", e.log.EndOffset())
+	}
+	// The other partition on the disk is fine.
+	if _, err := appendWait(t, other, plainBatch(1, 10, 1).encode(), true); err != nil {
+		t.Fatal(err)
+	}
+	// A restart brings the partition back with what it had.
+	restore()
+	e.reopen(false)
+	if e.log.EndOffset() != 1 {
+		t.Fatalf("end offset %d after restart", e.log.EndOffset())
+	}
+	e.mustAppend(plainBatch(1, 10, 1).encode())
+	checkLog(t, e.log)
 }
