@@ -74,7 +74,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		quit:   make(chan struct{}),
 	}
 	s.disk = NewDisk(opts.Dir, opts.FlushInterval, opts.Logger)
-	if !clean {
+	if !clean && len(s.Names()) > 0 {
 		s.logger.Info("last shutdown was not clean; logs will be verified", "dir", opts.Dir)
 	}
 	s.startRetention()
