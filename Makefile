@@ -34,6 +34,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzValidateBatch -fuzztime $(FUZZTIME) ./segment/
 	$(GO) test -run XXX -fuzz FuzzRecover -fuzztime $(FUZZTIME) ./segment/
+	$(GO) test -run XXX -fuzz FuzzUnmarshalSnapshot -fuzztime $(FUZZTIME) ./segment/
+	$(GO) test -run XXX -fuzz FuzzUnmarshalIndex -fuzztime $(FUZZTIME) ./segment/
 	$(GO) test -run XXX -fuzz FuzzDecompress -fuzztime $(FUZZTIME) ./segment/compress/
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $(FUZZTIME) ./netio/
 	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./engine/
