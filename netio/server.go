@@ -113,6 +113,9 @@ func (s *Server) Start() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLockOSThread(s.opts.LockOSThread),
 		gnet.WithReusePort(s.opts.ReusePort),
+		// A restart after a crash must bind again while old connections
+		// linger in TIME_WAIT.
+		gnet.WithReuseAddr(true),
 		gnet.WithLogger(gnetLogger{s.logger}),
 	}
 	if s.opts.NumLoops > 0 {
