@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,7 +29,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	samsaBin = filepath.Join(dir, "samsa")
-	out, err := exec.Command("go", "build", "-o", samsaBin, "samsa/cmd/samsa").CombinedOutput()
+	args := []string{"build", "-o", samsaBin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "samsa/cmd/samsa")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cannot build samsa: %v\n%s", err, out)
 		os.Exit(1)
@@ -101,6 +106,9 @@ func startProc(t *testing.T, dir, addr string, extra ...string) *proc {
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		p.kill()
+		if strings.Contains(p.stderr.String(), "DATA RACE") {
+			t.Errorf("race detected in the broker %s", p.addr)
+		}
 		if t.Failed() {
 			t.Logf("broker %s log:\n%s", p.addr, p.stderr.String())
 		}
