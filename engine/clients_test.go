@@ -397,3 +397,30 @@ func TestProduceValidationPerPartition(t *testing.T) {
 		t.Errorf("two batches: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 }
+
+func TestRetentionAdvancesLogStart(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client(kgo.DefaultProduceTopic("ret"), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	segBytes, retBytes := "2000", "4000"
+	createTopic(t, c, "ret", 1, map[string]*string{"segment.bytes": &segBytes, "retention.bytes": &retBytes})
+	for i := range 60 {
+		if err := c.ProduceSync(testCtx(t), &kgo.Record{Value: bytes.Repeat([]byte{byte(i)}, 400)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb.b.store.EnforceRetention()
+	adm := kadm.NewClient(c)
+	start, err := adm.ListStartOffsets(testCtx(t), "ret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := start.Lookup("ret", 0)
+	if o.Err != nil || o.Offset <= 0 || o.Offset > 55 {
+		t.Fatalf("log start offset after retention: %d (%v)", o.Offset, o.Err)
+	}
+	// A consumer from the earliest offset starts at the new log start.
+	got := consumeAll(t, tb, "ret", int(60-o.Offset))
+	if got[0].Offset != o.Offset || got[0].Value[0] != byte(o.Offset) {
+		t.Fatalf("first record after retention: offset %d", got[0].Offset)
+	}
+}
