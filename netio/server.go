@@ -40,7 +40,8 @@ type Options struct {
 	// MaxInflight bounds requests per connection between read and
 	// response; beyond it framing pauses. gnet itself keeps reading the
 	// socket into the connection's inbound buffer (it has no way to drop
-	// read interest), so this bounds handler work, not memory.
+	// read interest); a paused connection that buffers more than
+	// MaxRequestBytes is closed, which bounds its memory.
 	MaxInflight  int
 	IdleTimeout  time.Duration
 	LockOSThread bool
@@ -213,12 +214,12 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	limit := int32(s.opts.MaxInflight)
 	for {
 		if s.draining.Load() {
-			return gnet.None
+			return s.overflow(c, gc)
 		}
 		if c.inflight.Load() >= limit {
 			c.paused.Store(true)
 			if c.inflight.Load() >= limit {
-				return gnet.None // the next response written wakes us
+				return s.overflow(c, gc) // the next response written wakes us
 			}
 			c.paused.Store(false)
 		}
@@ -256,6 +257,19 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.inflight.Add(1)
 		c.reqs <- req // never blocks: at most MaxInflight outstanding
 	}
+}
+
+// overflow bounds what a paused connection may buffer: gnet keeps reading
+// the socket, so a client that floods requests without reading responses
+// (no Kafka client does: they pipeline at most a few) is closed once it
+// has more than a maximum-size request waiting. Loop goroutine.
+func (s *Server) overflow(c *Conn, gc gnet.Conn) gnet.Action {
+	if gc.InboundBuffered() > int(s.opts.MaxRequestBytes)+4 {
+		c.closed.Store(true)
+		s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote, "buffered", gc.InboundBuffered())
+		return gnet.Close
+	}
+	return gnet.None
 }
 
 // OnTick closes idle connections. gnet's ticker goroutine.

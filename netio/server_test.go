@@ -764,3 +764,41 @@ func BenchmarkPipelined(b *testing.B) {
 		}
 	}
 }
+
+// A client that floods requests without reading responses is closed once
+// its buffered input exceeds MaxRequestBytes, bounding its memory.
+func TestFloodWhilePausedCloses(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var held []*Request
+	var mu sync.Mutex
+	s, _ := startServer(t, Options{MaxInflight: 2, MaxRequestBytes: 4096}, func(req *Request) {
+		if req.CorrelationID == 99 {
+			echo(req)
+			return
+		}
+		mu.Lock()
+		held = append(held, req)
+		mu.Unlock()
+	})
+	t.Cleanup(func() {
+		close(release)
+		mu.Lock()
+		for _, r := range held {
+			r.Done()
+		}
+		mu.Unlock()
+	})
+	flood := dial(t, s.Addr())
+	frame := appendReq(nil, 1, 0, 1, strp("f"), make([]byte, 1000))
+	go func() {
+		for i := 0; i < 200; i++ {
+			if _, err := flood.c.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	flood.expectClosed()
+	// Other connections are unaffected.
+	dial(t, s.Addr()).roundTrip(99, "ok")
+}
