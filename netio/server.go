@@ -41,12 +41,15 @@ type Options struct {
 	// response; beyond it framing pauses. gnet itself keeps reading the
 	// socket into the connection's inbound buffer (it has no way to drop
 	// read interest); a paused connection that buffers more than
-	// MaxRequestBytes is closed, which bounds its memory.
-	MaxInflight  int
-	IdleTimeout  time.Duration
-	LockOSThread bool
-	ReusePort    bool
-	Logger       *slog.Logger
+	// MaxBufferedBytes is closed, which bounds its memory.
+	MaxInflight int
+	// MaxBufferedBytes bounds unframed input of a paused connection;
+	// 0: MaxRequestBytes + 64 MiB.
+	MaxBufferedBytes int
+	IdleTimeout      time.Duration
+	LockOSThread     bool
+	ReusePort        bool
+	Logger           *slog.Logger
 }
 
 // Server runs the event loops for one listener.
@@ -81,6 +84,9 @@ type Server struct {
 func NewServer(opts Options, h Handler) *Server {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 100 << 20
+	}
+	if opts.MaxBufferedBytes <= 0 {
+		opts.MaxBufferedBytes = int(opts.MaxRequestBytes) + 64<<20
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 64
@@ -262,9 +268,9 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 // overflow bounds what a paused connection may buffer: gnet keeps reading
 // the socket, so a client that floods requests without reading responses
 // (no Kafka client does: they pipeline at most a few) is closed once it
-// has more than a maximum-size request waiting. Loop goroutine.
+// has more than MaxBufferedBytes waiting. Loop goroutine.
 func (s *Server) overflow(c *Conn, gc gnet.Conn) gnet.Action {
-	if gc.InboundBuffered() > int(s.opts.MaxRequestBytes)+4 {
+	if gc.InboundBuffered() > s.opts.MaxBufferedBytes {
 		c.closed.Store(true)
 		s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote, "buffered", gc.InboundBuffered())
 		return gnet.Close

@@ -766,13 +766,13 @@ func BenchmarkPipelined(b *testing.B) {
 }
 
 // A client that floods requests without reading responses is closed once
-// its buffered input exceeds MaxRequestBytes, bounding its memory.
+// its buffered input exceeds MaxBufferedBytes, bounding its memory.
 func TestFloodWhilePausedCloses(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	var held []*Request
 	var mu sync.Mutex
-	s, _ := startServer(t, Options{MaxInflight: 2, MaxRequestBytes: 4096}, func(req *Request) {
+	s, _ := startServer(t, Options{MaxInflight: 2, MaxRequestBytes: 4096, MaxBufferedBytes: 64 << 10}, func(req *Request) {
 		if req.CorrelationID == 99 {
 			echo(req)
 			return
