@@ -14,8 +14,17 @@ package engine
 // fsync for acks=all (per the durability policy). acks=0 gets no response;
 // if any partition failed the connection is closed, as Kafka does.
 // Transactional batches are refused until transactions are implemented.
+//
+// Topic policy, as Kafka applies it: acks=all fails with
+// NOT_ENOUGH_REPLICAS while fewer than min.insync.replicas replicas are in
+// sync (one, this node, until a standby exists); compacted topics refuse
+// records without a key (INVALID_RECORD); a topic compression.type other
+// than "producer" re-encodes batches sent with another codec. Otherwise
+// compressed batches are stored without being inflated (Kafka inflates
+// them to validate each record; samsa checks their framing and CRC only).
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -117,8 +126,18 @@ func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
 				fail(kerr.InvalidTxnState.Code, "transactional produce is not supported yet")
 				continue
 			}
+			pol := t.policy.Load()
+			if r.Acks == -1 && pol.minISR > b.inSyncReplicas(p) {
+				fail(kerr.NotEnoughReplicas.Code, fmt.Sprintf("min.insync.replicas is %d, %d in sync", pol.minISR, b.inSyncReplicas(p)))
+				continue
+			}
+			batch, err := prepareBatch(pol, rp.Records, &h)
+			if err != nil {
+				fail(errCode(err), err.Error())
+				continue
+			}
 			pending.Add(1)
-			res, err := p.log.Append(rp.Records, &h, sync, func(err error) {
+			res, err := p.log.Append(batch, &h, sync, func(err error) {
 				if err != nil {
 					mu.Lock()
 					sp.ErrorCode = errCode(err)

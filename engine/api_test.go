@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -568,5 +569,65 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 	raw := dialRaw(t, tb.addr).request(req).(*kmsg.OffsetForLeaderEpochResponse)
 	if p := raw.Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("partition 9: %+v", p)
+	}
+}
+
+func TestFindCoordinator(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	rc := dialRaw(t, tb.addr)
+	adv := tb.b.adv.Load()
+	type answer struct {
+		node int32
+		host string
+		port int32
+		code int16
+	}
+	self := answer{tb.b.cfg.NodeID, adv.host, adv.port, 0}
+	none := func(code int16) answer { return answer{-1, "", -1, code} }
+	cases := []struct {
+		typ  int8
+		key  string
+		want answer
+	}{
+		{coordinatorGroup, "g1", none(kerr.CoordinatorNotAvailable.Code)},
+		{coordinatorTransaction, "txn-1", self},
+		{coordinatorTransaction, "", none(kerr.InvalidRequest.Code)},
+		{7, "x", none(kerr.InvalidRequest.Code)},
+	}
+	for v := int16(0); v <= 5; v++ {
+		for _, c := range cases {
+			if v == 0 && c.typ != coordinatorGroup {
+				continue // v0 has no key type: always a group
+			}
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.SetVersion(v)
+			req.CoordinatorType = c.typ
+			req.CoordinatorKey = c.key
+			req.CoordinatorKeys = []string{c.key, c.key + "-2"}
+			resp := rc.request(req).(*kmsg.FindCoordinatorResponse)
+			var got []answer
+			if v >= 4 {
+				if len(resp.Coordinators) != 2 || resp.Coordinators[0].Key != c.key || resp.Coordinators[1].Key != c.key+"-2" {
+					t.Fatalf("v%d type %d: coordinators %+v", v, c.typ, resp.Coordinators)
+				}
+				got = append(got, answer{resp.Coordinators[0].NodeID, resp.Coordinators[0].Host, resp.Coordinators[0].Port, resp.Coordinators[0].ErrorCode})
+			} else {
+				got = append(got, answer{resp.NodeID, resp.Host, resp.Port, resp.ErrorCode})
+			}
+			if got[0] != c.want {
+				t.Fatalf("v%d type %d key %q: %+v, want %+v", v, c.typ, c.key, got[0], c.want)
+			}
+		}
+	}
+	// A transactional id found this way is then refused by InitProducerId
+	// with a clear, non-retriable error until transactions exist.
+	cl := tb.client(kgo.TransactionalID("txn-1"), kgo.RetryTimeout(2*time.Second))
+	err := cl.BeginTransaction()
+	if err == nil {
+		ctx := testCtx(t)
+		err = cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v")}).FirstErr()
+	}
+	if !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		t.Fatalf("transactional produce: %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"samsa/segment"
+	"samsa/segment/compress"
 )
 
 // Durability policies: when a produce is acknowledged relative to fsync.
@@ -143,6 +144,15 @@ type topic struct {
 	configs  map[string]string // explicit topic configs
 	parts    []*partition
 	internal bool
+	policy   atomic.Pointer[topicPolicy] // produce-time configs, resolved once
+}
+
+// topicPolicy is what the produce path needs of a topic's configs, resolved
+// from configs and broker defaults whenever they change.
+type topicPolicy struct {
+	codec     compress.Codec // compression.type; -1 keeps the producer's codec
+	compacted bool           // cleanup.policy includes compact: keys required
+	minISR    int            // min.insync.replicas
 }
 
 type partition struct {

@@ -122,7 +122,7 @@ func (b *Broker) loadCatalog() error {
 		}
 	}
 	for _, t := range b.topics {
-		cfg := b.logConfig(t)
+		cfg := b.applyConfigs(t)
 		for _, p := range t.parts {
 			if p.log, err = b.store.Open(partitionDir(t.name, p.idx), cfg); err != nil {
 				return fmt.Errorf("cannot open partition %s-%d: %w", t.name, p.idx, err)
@@ -333,7 +333,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 		b.logger.Error("cannot record topic creation", "topic", name, "err", err)
 		return nil, kafkaErr(kerr.KafkaStorageError, "cannot record topic: %v", err)
 	}
-	cfg := b.logConfig(t)
+	cfg := b.applyConfigs(t)
 	for i := int32(0); i < partitions; i++ {
 		p := &partition{t: t, idx: i}
 		var err error

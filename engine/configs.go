@@ -202,15 +202,26 @@ func (b *Broker) logConfig(t *topic) segment.Config {
 	return c
 }
 
-// topicCompression is the topic's compression.type as a codec, or -1 for
-// "producer" (keep what the producer sent).
-func (b *Broker) topicCompression(t *topic) compress.Codec {
-	v, _ := b.topicConfigValue(t, "compression.type")
-	if v == "producer" {
-		return -1
+// applyConfigs resolves t's configs for its logs and the produce path.
+// Called when the topic is created or loaded, and when its configs change.
+func (b *Broker) applyConfigs(t *topic) segment.Config {
+	get := func(name string) string { v, _ := b.topicConfigValue(t, name); return v }
+	pol := &topicPolicy{codec: -1, minISR: 1}
+	if v := get("compression.type"); v != "producer" {
+		pol.codec, _ = compress.ParseCodec(v)
 	}
-	c, _ := compress.ParseCodec(v)
-	return c
+	for _, p := range strings.Split(get("cleanup.policy"), ",") {
+		pol.compacted = pol.compacted || strings.TrimSpace(p) == "compact"
+	}
+	pol.minISR = int(parseLong(get("min.insync.replicas"), 1))
+	t.policy.Store(pol)
+	cfg := b.logConfig(t)
+	for _, p := range t.parts {
+		if p.log != nil {
+			p.log.SetConfig(cfg)
+		}
+	}
+	return cfg
 }
 
 // brokerConfigEntry is one broker config reported by DescribeConfigs.

@@ -2,9 +2,48 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"samsa/segment"
+	"samsa/segment/compress"
 )
+
+// maxInflatedBatch bounds what the broker inflates one produced batch to.
+const maxInflatedBatch = 256 << 20
+
+// prepareBatch applies a topic's produce-time policy to a validated batch:
+// compacted topics need a key on every record, and a topic codec other
+// than the batch's re-encodes it. It returns the batch to append (batch
+// itself when nothing changes) and updates h to match.
+func prepareBatch(pol *topicPolicy, batch []byte, h *segment.BatchHeader) ([]byte, error) {
+	recompress := pol.codec >= 0 && compress.Codec(h.Compression()) != pol.codec && !h.IsControl()
+	if pol.compacted && !h.IsControl() {
+		body, err := segment.BatchRecords(nil, batch, h, maxInflatedBatch)
+		if err != nil {
+			return nil, err
+		}
+		nullKey := false
+		err = segment.ForEachRecord(body, func(r *segment.Record) bool {
+			nullKey = r.Key == nil
+			return !nullKey
+		})
+		if err != nil {
+			return nil, err
+		}
+		if nullKey {
+			return nil, fmt.Errorf("compacted topic cannot accept a record without a key: %w", segment.ErrInvalidRecord)
+		}
+	}
+	if !recompress {
+		return batch, nil
+	}
+	out, _, err := segment.Recompress(make([]byte, 0, len(batch)), nil, batch, h, pol.codec, maxInflatedBatch)
+	return out, err
+}
+
+// inSyncReplicas is how many replicas of p hold its acknowledged writes:
+// this node alone until a standby follows it.
+func (b *Broker) inSyncReplicas(p *partition) int { return 1 }
 
 // buildBatch encodes an uncompressed v2 record batch with one record per
 // key/value pair, timestamps ts, no producer. It is for samsa's own internal

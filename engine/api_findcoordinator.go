@@ -1,0 +1,74 @@
+package engine
+
+// FindCoordinator (key 10), v0-v5.
+//
+// samsa is one node, so it coordinates every group and transactional id
+// itself. Until the group coordinator exists, group keys get
+// COORDINATOR_NOT_AVAILABLE (retriable: group consumers wait rather than
+// fail); transactional ids are answered with this node, whose
+// InitProducerId then refuses them with a clear error. The API is
+// advertised regardless because librdkafka turns off LZ4 (and other
+// features it gates on "broker >= 0.10") when key 10 is missing, and
+// kafka-go asks for a coordinator before InitProducerId. v4+ answers
+// batched keys one coordinator each. v6 (share groups, KIP-932) is not
+// advertised.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+const (
+	coordinatorGroup       = 0
+	coordinatorTransaction = 1
+)
+
+func init() {
+	regKey(10, 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleFindCoordinator(kreq.(*kmsg.FindCoordinatorRequest)))
+	})
+}
+
+func (b *Broker) handleFindCoordinator(r *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	resp := kmsg.NewPtrFindCoordinatorResponse()
+	resp.SetVersion(r.Version)
+	if r.Version >= 4 {
+		for _, key := range r.CoordinatorKeys {
+			c := kmsg.NewFindCoordinatorResponseCoordinator()
+			c.Key = key
+			c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = b.coordinatorFor(r.CoordinatorType, key)
+			resp.Coordinators = append(resp.Coordinators, c)
+		}
+		return resp
+	}
+	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(r.CoordinatorType, r.CoordinatorKey)
+	return resp
+}
+
+// coordinatorFor answers one key. Kafka returns node -1, an empty host and
+// port -1 alongside an error.
+func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
+	fail := func(e *kerr.Error, m string) (int32, string, int32, int16, *string) {
+		return -1, "", -1, e.Code, &m
+	}
+	switch keyType {
+	case coordinatorGroup:
+		if b.groupsEnabled() {
+			break
+		}
+		return fail(kerr.CoordinatorNotAvailable, "the group coordinator is not available")
+	case coordinatorTransaction:
+		if key == "" {
+			return fail(kerr.InvalidRequest, "empty transactional id")
+		}
+	default:
+		return fail(kerr.InvalidRequest, "unknown coordinator key type")
+	}
+	adv := b.adv.Load()
+	return b.cfg.NodeID, adv.host, adv.port, 0, nil
+}
+
+// groupsEnabled reports whether the group coordinator serves requests.
+func (b *Broker) groupsEnabled() bool { return apis[kmsg.JoinGroup.Int16()] != nil }
