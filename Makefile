@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecompress -fuzztime $(FUZZTIME) ./segment/compress/
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $(FUZZTIME) ./netio/
 	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzDecodeProduce -fuzztime $(FUZZTIME) ./engine/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)

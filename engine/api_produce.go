@@ -36,14 +36,23 @@ import (
 )
 
 func init() {
-	regKey(0, 0, 13, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.handleProduce(req, kreq.(*kmsg.ProduceRequest))
+	regRaw(0, 0, 13, 9, func(b *Broker, req *netio.Request, body []byte) {
+		r := getProduceRequest()
+		if err := decodeProduce(r, req.APIVersion, body); err != nil {
+			putProduceRequest(r)
+			b.badRequest(req, err)
+			return
+		}
+		b.handleProduce(req, r)
 	})
 }
 
-func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
+// handleProduce appends every partition's batch and answers once all
+// appends completed. It owns r and returns it to the pool.
+func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	resp := kmsg.NewPtrProduceResponse()
-	resp.SetVersion(r.Version)
+	resp.SetVersion(r.version)
+	acks := r.acks
 	var (
 		mu      sync.Mutex // guards partition responses written by callbacks
 		pending atomic.Int32
@@ -53,7 +62,9 @@ func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
 		if pending.Add(-1) != 0 {
 			return
 		}
-		if r.Acks == 0 {
+		// Every append is done with the request's batches.
+		putProduceRequest(r)
+		if acks == 0 {
 			req.Done()
 			// There is no response to carry an error: like Kafka, close the
 			// connection so the client notices and refreshes metadata.
@@ -69,30 +80,31 @@ func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
 		}
 		respond(req, resp)
 	}
-	sync := b.syncFor(r.Acks)
-	badAcks := r.Acks != 0 && r.Acks != 1 && r.Acks != -1
-	for ti := range r.Topics {
-		rt := &r.Topics[ti]
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+	sync := b.syncFor(acks)
+	badAcks := acks != 0 && acks != 1 && acks != -1
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.topics))
+	for ti := range r.topics {
+		rt := &r.topics[ti]
+		st := &resp.Topics[ti]
+		*st = kmsg.NewProduceResponseTopic()
 		var t *topic
-		if r.Version >= 13 {
-			t = b.topicByID(rt.TopicID)
+		if r.version >= 13 {
+			st.TopicID = rt.id
+			t = b.topicByID(rt.id)
 		} else {
-			t = b.topic(rt.Topic)
+			st.Topic = string(rt.name)
+			t = b.topic(st.Topic)
 		}
-		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		resp.Topics = append(resp.Topics, st)
-		parts := resp.Topics[len(resp.Topics)-1].Partitions
-		for pi := range rt.Partitions {
-			rp := &rt.Partitions[pi]
-			sp := &parts[pi]
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.parts))
+		for pi := range rt.parts {
+			rp := &rt.parts[pi]
+			sp := &st.Partitions[pi]
 			*sp = kmsg.NewProduceResponseTopicPartition()
-			sp.Partition = rp.Partition
+			sp.Partition = rp.idx
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			fail := func(code int16, msg string) {
 				sp.ErrorCode = code
-				if msg != "" && r.Version >= 8 {
+				if msg != "" && r.version >= 8 {
 					sp.ErrorMessage = &msg
 				}
 			}
@@ -100,21 +112,24 @@ func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
 			case badAcks:
 				fail(kerr.InvalidRequiredAcks.Code, "acks must be 0, 1 or -1")
 				continue
-			case t == nil && r.Version >= 13:
+			case t == nil && r.version >= 13:
 				fail(kerr.UnknownTopicID.Code, "")
 				continue
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+			case t == nil || rp.idx < 0 || int(rp.idx) >= len(t.parts):
 				fail(kerr.UnknownTopicOrPartition.Code, "")
 				continue
-			case r.Version < 3:
+			case r.version < 3:
 				fail(kerr.UnsupportedForMessageFormat.Code, "samsa stores record batch v2 only; use Produce v3 or later")
 				continue
+			case rp.records == nil:
+				fail(kerr.InvalidRecord.Code, "null records")
+				continue
 			}
-			p := t.parts[rp.Partition]
-			h, err := segment.ValidateBatch(rp.Records)
+			p := t.parts[rp.idx]
+			h, err := segment.ValidateBatch(rp.records)
 			if err != nil {
-				if len(rp.Records) > int(h.Size()) && h.Size() > segment.BatchHeaderSize {
-					if _, err2 := segment.ValidateBatch(rp.Records[:h.Size()]); err2 == nil {
+				if len(rp.records) > int(h.Size()) && h.Size() > segment.BatchHeaderSize {
+					if _, err2 := segment.ValidateBatch(rp.records[:h.Size()]); err2 == nil {
 						fail(kerr.InvalidRecord.Code, "a produce request must hold exactly one record batch per partition")
 						continue
 					}
@@ -127,11 +142,11 @@ func (b *Broker) handleProduce(req *netio.Request, r *kmsg.ProduceRequest) {
 				continue
 			}
 			pol := t.policy.Load()
-			if r.Acks == -1 && pol.minISR > b.inSyncReplicas(p) {
+			if acks == -1 && pol.minISR > b.inSyncReplicas(p) {
 				fail(kerr.NotEnoughReplicas.Code, fmt.Sprintf("min.insync.replicas is %d, %d in sync", pol.minISR, b.inSyncReplicas(p)))
 				continue
 			}
-			batch, err := prepareBatch(pol, rp.Records, &h)
+			batch, err := prepareBatch(pol, rp.records, &h)
 			if err != nil {
 				fail(errCode(err), err.Error())
 				continue

@@ -20,6 +20,11 @@ type api struct {
 	// serve handles a decoded request. It must call req.Respond or req.Done
 	// exactly once, possibly later from another goroutine.
 	serve func(b *Broker, req *netio.Request, kreq kmsg.Request)
+	// raw, when set instead of serve, decodes the body itself (after the
+	// request header's tagged fields): the hand-written hot paths.
+	raw func(b *Broker, req *netio.Request, body []byte)
+	// flexible is the first flexible version, for raw APIs.
+	flexible int16
 }
 
 var apis = map[int16]*api{}
@@ -36,6 +41,13 @@ func regKey(key, min, max int16, serve func(*Broker, *netio.Request, kmsg.Reques
 	apis[key] = &api{key: key, min: min, max: max, serve: serve}
 }
 
+// regRaw registers an API that decodes its own requests. Versions from
+// flexible on carry tagged fields in the request header.
+func regRaw(key, min, max, flexible int16, raw func(*Broker, *netio.Request, []byte)) {
+	regKey(key, min, max, nil)
+	apis[key].raw, apis[key].flexible = raw, flexible
+}
+
 // sortedAPIs lists the table in key order.
 func sortedAPIs() []*api {
 	out := make([]*api, 0, len(apis))
@@ -48,21 +60,31 @@ func sortedAPIs() []*api {
 
 var errTagsTruncated = errors.New("request header tagged fields truncated")
 
+// uvarint32 reads an unsigned varint as Kafka's protocol defines it: at
+// most 5 bytes, fitting 32 bits. n <= 0 means it is truncated or too long.
+func uvarint32(b []byte) (uint32, int) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 || n > 5 || v > 0xffffffff {
+		return 0, -1
+	}
+	return uint32(v), n
+}
+
 // skipTags skips a tagged-field section, returning the rest.
 func skipTags(b []byte) ([]byte, error) {
-	n, w := binary.Uvarint(b)
+	n, w := uvarint32(b)
 	if w <= 0 {
 		return nil, errTagsTruncated
 	}
 	b = b[w:]
 	for ; n > 0; n-- {
-		_, w := binary.Uvarint(b)
+		_, w := uvarint32(b)
 		if w <= 0 {
 			return nil, errTagsTruncated
 		}
 		b = b[w:]
-		size, w := binary.Uvarint(b)
-		if w <= 0 || size > uint64(len(b)-w) {
+		size, w := uvarint32(b)
+		if w <= 0 || int(size) > len(b)-w {
 			return nil, errTagsTruncated
 		}
 		b = b[w+int(size):]
@@ -92,6 +114,18 @@ func (b *Broker) Serve(req *netio.Request) {
 			"api", kmsg.NameForKey(req.APIKey), "version", req.APIVersion, "min", a.min, "max", a.max)
 		req.Done()
 		req.Conn.Close(fmt.Sprintf("unsupported %s version %d", kmsg.NameForKey(req.APIKey), req.APIVersion))
+		return
+	}
+	if a.raw != nil {
+		body := req.Body
+		if req.APIVersion >= a.flexible {
+			var err error
+			if body, err = skipTags(body); err != nil {
+				b.badRequest(req, err)
+				return
+			}
+		}
+		a.raw(b, req, body)
 		return
 	}
 	kreq := kmsg.RequestForKey(req.APIKey)
