@@ -49,6 +49,7 @@ type Config struct {
 	MaxInflight              int
 	IdleTimeoutMs            int64
 	NumLoops                 int
+	Sendfile                 bool // fetched records go from page cache to socket by sendfile
 	// TopicDefaults overrides Kafka's defaults of topic configs, by topic
 	// config name (retention.ms, segment.bytes, ...).
 	TopicDefaults map[string]string
@@ -70,6 +71,7 @@ func DefaultConfig() Config {
 		MaxConnections:           10000,
 		MaxInflight:              64,
 		IdleTimeoutMs:            600000,
+		Sendfile:                 true,
 	}
 }
 

@@ -109,7 +109,11 @@ func (c *Conn) writeLocked(r *Response) bool {
 	s.lifeMu.RLock()
 	if !r.skip && !c.closed.Load() && !s.stopped {
 		// On error the task may be queued all the same; free is idempotent.
-		queued = c.gc.AsyncWritev(r.bufs, r.written) == nil
+		cb := r.written
+		if r.zeroCopy() {
+			cb = r.writeRest
+		}
+		queued = c.gc.AsyncWritev(r.chunks[0].bufs, cb) == nil
 		if queued {
 			c.writes.Add(1)
 		}

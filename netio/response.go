@@ -2,6 +2,7 @@ package netio
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -30,17 +31,32 @@ type Response struct {
 	// not block.
 	Release func()
 
-	hdr   [9]byte
-	bufs  [][]byte
-	pool  []*bytebufferpool.ByteBuffer
-	skip  bool  // acks=0: nothing to write
-	freed int32 // (atomic) free ran
+	hdr    [9]byte
+	chunks []chunk // what to write, in order; the first is always bytes
+	pool   []*bytebufferpool.ByteBuffer
+	skip   bool  // acks=0: nothing to write
+	freed  int32 // (atomic) free ran
+	srv    *Server
+}
+
+// chunk is a run of byte slices written with one writev, or a file range
+// sent with sendfile from the event loop.
+type chunk struct {
+	bufs [][]byte
+	file *os.File
+	off  int64
+	n    int64
 }
 
 var filePool bytebufferpool.Pool
 
-// prepare frames the response and reads any file parts into pooled buffers.
-func (resp *Response) prepare(corrID int32) error {
+// prepare frames the response. A file range goes out by sendfile when the
+// server allows it and the range is in the page cache (so the event loop
+// never waits for the disk); otherwise it is read here, off the loop, into
+// a pooled buffer. Called on the goroutine that responds.
+func (resp *Response) prepare(srv *Server, corrID int32) error {
+	resp.srv = srv
+	sendfile := !srv.opts.NoSendfile
 	size := 4
 	if resp.HeaderV1 {
 		size++
@@ -59,36 +75,107 @@ func (resp *Response) prepare(corrID int32) error {
 	if resp.HeaderV1 {
 		h = resp.hdr[:9]
 	}
-	resp.bufs = append(resp.bufs[:0], h)
+	resp.chunks = append(resp.chunks[:0], chunk{bufs: [][]byte{h}})
+	addBytes := func(b []byte) {
+		last := &resp.chunks[len(resp.chunks)-1]
+		if last.file != nil {
+			resp.chunks = append(resp.chunks, chunk{})
+			last = &resp.chunks[len(resp.chunks)-1]
+		}
+		last.bufs = append(last.bufs, b)
+	}
 	for _, p := range resp.Parts {
 		if p.File == nil {
 			if len(p.B) > 0 {
-				resp.bufs = append(resp.bufs, p.B)
+				addBytes(p.B)
 			}
 			continue
 		}
 		if p.Len <= 0 {
 			continue
 		}
-		bb := filePool.Get()
-		if int64(cap(bb.B)) < p.Len {
-			bb.B = make([]byte, p.Len)
+		if sendfile && cached(p.File, p.Off, p.Len) {
+			resp.chunks = append(resp.chunks, chunk{file: p.File, off: p.Off, n: p.Len})
+			continue
 		}
-		bb.B = bb.B[:p.Len]
-		resp.pool = append(resp.pool, bb)
-		if _, err := p.File.ReadAt(bb.B, p.Off); err != nil {
-			return fmt.Errorf("cannot read %d bytes at %d of %s: %w", p.Len, p.Off, p.File.Name(), err)
+		bb, err := resp.readFile(p.File, p.Off, p.Len)
+		if err != nil {
+			return err
 		}
-		resp.bufs = append(resp.bufs, bb.B)
+		addBytes(bb)
 	}
 	return nil
 }
 
-// written is the AsyncWritev callback: gnet has copied whatever the socket
-// did not take into its outbound buffer, or the connection is gone. Loop
-// goroutine.
+// readFile reads a file range into a pooled buffer the response owns.
+func (resp *Response) readFile(f *os.File, off, n int64) ([]byte, error) {
+	bb := filePool.Get()
+	if int64(cap(bb.B)) < n {
+		bb.B = make([]byte, n)
+	}
+	bb.B = bb.B[:n]
+	resp.pool = append(resp.pool, bb)
+	if _, err := f.ReadAt(bb.B, off); err != nil {
+		return nil, fmt.Errorf("cannot read %d bytes at %d of %s: %w", n, off, f.Name(), err)
+	}
+	resp.srv.stats.copiedBytes.Add(n)
+	return bb.B, nil
+}
+
+// zeroCopy reports whether the response has file chunks to send from the
+// loop.
+func (resp *Response) zeroCopy() bool { return len(resp.chunks) > 1 }
+
+// written is the AsyncWritev callback for responses without file chunks:
+// gnet has copied whatever the socket did not take into its outbound
+// buffer, or the connection is gone. Loop goroutine.
 func (resp *Response) written(gnet.Conn, error) error {
 	resp.free()
+	return nil
+}
+
+var errFileShort = errors.New("file range ends early")
+
+// writeRest is the AsyncWritev callback of the first chunk of a response
+// with file chunks: it writes the other chunks in order, on the loop, so
+// nothing else reaches the socket in between (gnet runs queued writes one
+// after another). A file chunk goes by sendfile while gnet's outbound
+// buffer is empty; from the first EAGAIN on, the rest is read into a pooled
+// buffer and written through gnet, which buffers it. Loop goroutine.
+func (resp *Response) writeRest(gc gnet.Conn, err error) error {
+	defer resp.free()
+	if err != nil {
+		return nil
+	}
+	for _, ch := range resp.chunks[1:] {
+		if ch.file == nil {
+			if _, err := gc.Writev(ch.bufs); err != nil {
+				return nil // gnet closed the connection
+			}
+			continue
+		}
+		off, n := ch.off, ch.n
+		if gc.OutboundBuffered() == 0 {
+			sent, err := sendfile(gc.Fd(), ch.file, off, n)
+			off, n = off+sent, n-sent
+			resp.srv.stats.sendfileBytes.Add(sent)
+			if err != nil {
+				_ = gc.Close()
+				return nil
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		b, err := resp.readFile(ch.file, off, n)
+		if err == nil {
+			_, err = gc.Write(b)
+		}
+		if err != nil {
+			_ = gc.Close()
+			return nil
+		}
+	}
 	return nil
 }
 
@@ -103,7 +190,7 @@ func (resp *Response) free() {
 		filePool.Put(bb)
 	}
 	resp.pool = nil
-	resp.bufs = nil
+	resp.chunks = nil
 	if resp.Release != nil {
 		resp.Release()
 	}

@@ -47,9 +47,12 @@ type Options struct {
 	// 0: MaxRequestBytes + 64 MiB.
 	MaxBufferedBytes int
 	IdleTimeout      time.Duration
-	LockOSThread     bool
-	ReusePort        bool
-	Logger           *slog.Logger
+	// NoSendfile turns off sendfile: file parts are always read into
+	// memory off the loop and written from there.
+	NoSendfile   bool
+	LockOSThread bool
+	ReusePort    bool
+	Logger       *slog.Logger
 }
 
 // Server runs the event loops for one listener.
@@ -78,6 +81,22 @@ type Server struct {
 	stopped bool // (lifeMu)
 
 	wg sync.WaitGroup // connection workers
+
+	stats struct {
+		sendfileBytes atomic.Int64 // file bytes sent by sendfile
+		copiedBytes   atomic.Int64 // file bytes read into memory and written
+	}
+}
+
+// Stats counts how file parts of responses were sent.
+type Stats struct {
+	SendfileBytes int64 // by sendfile, zero copy
+	CopiedBytes   int64 // read into memory first (cold data, EAGAIN, sendfile off)
+}
+
+// Stats returns the counters so far. Any goroutine.
+func (s *Server) Stats() Stats {
+	return Stats{SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load()}
 }
 
 // NewServer makes a server; Start runs it.

@@ -42,6 +42,7 @@ type FileConfig struct {
 		MaxConnections  int   `toml:"max_connections"`
 		MaxInflight     int   `toml:"max_inflight"`
 		IdleTimeoutMs   int64 `toml:"idle_timeout_ms"`
+		Sendfile        bool  `toml:"sendfile"`
 	} `toml:"net"`
 
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
@@ -67,6 +68,7 @@ func DefaultFileConfig() FileConfig {
 	c.Net.MaxConnections = e.MaxConnections
 	c.Net.MaxInflight = e.MaxInflight
 	c.Net.IdleTimeoutMs = e.IdleTimeoutMs
+	c.Net.Sendfile = e.Sendfile
 	return c
 }
 
@@ -107,6 +109,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.MaxConnections = c.Net.MaxConnections
 	e.MaxInflight = c.Net.MaxInflight
 	e.IdleTimeoutMs = c.Net.IdleTimeoutMs
+	e.Sendfile = c.Net.Sendfile
 	if len(c.TopicDefaults) > 0 {
 		e.TopicDefaults = map[string]string{}
 		for k, v := range c.TopicDefaults {

@@ -30,6 +30,7 @@ func Start(cfg engine.Config, logger *slog.Logger) (*Server, error) {
 		MaxConnections:  cfg.MaxConnections,
 		MaxInflight:     cfg.MaxInflight,
 		IdleTimeout:     time.Duration(cfg.IdleTimeoutMs) * time.Millisecond,
+		NoSendfile:      !cfg.Sendfile,
 		Logger:          logger,
 	}, b)
 	if err := srv.Start(); err != nil {
