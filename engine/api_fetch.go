@@ -9,8 +9,8 @@ package engine
 // min_bytes are available the fetch parks, without holding the connection's
 // worker, until an append to one of its partitions or max_wait_ms. Record
 // bytes are handed to netio as file ranges of the segment (zero copy).
-// Fetch sessions (KIP-227) are not yet kept: session id 0 tells clients to
-// send full fetches. read_committed reads up to the high watermark, which is
+// Fetch sessions (KIP-227, see fetch_session.go) let steady consumers send
+// only what changed and get only partitions with news. read_committed reads up to the high watermark, which is
 // also the last stable offset while transactions are not implemented.
 
 import (
@@ -31,50 +31,30 @@ func init() {
 // maxFetchWait bounds max_wait_ms so a hostile value cannot park forever.
 const maxFetchWait = 5 * time.Minute
 
+// fetchItem is one partition a fetch reads, in response order.
+type fetchItem struct {
+	key        sessKey
+	p          *partition // nil: out.errCode says why
+	resolveErr int16
+	offset     int64
+	maxBytes   int32
+	sp         *sessionPart // the session's entry, in a session
+	out        fetchPartOut
+}
+
 type fetchState struct {
-	r      *kmsg.FetchRequest
-	topics []fetchTopicOut
-	parts  [][]*partition // resolved partitions, nil on error
+	r           *kmsg.FetchRequest
+	items       []fetchItem
+	sess        *fetchSession // nil: sessionless
+	incremental bool          // respond with changed partitions only
 }
 
 func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
-	if r.Version >= 7 && r.SessionID != 0 {
-		// We never hand out sessions, so a client naming one is confused;
-		// this error makes it start over with a full fetch.
-		req.Respond(&netio.Response{HeaderV1: r.Version >= 12,
-			Parts: encodeFetchResponse(r.Version, kerr.FetchSessionIDNotFound.Code, 0, false, nil)})
-		return
-	}
 	fs := &fetchState{r: r}
-	fs.topics = make([]fetchTopicOut, len(r.Topics))
-	fs.parts = make([][]*partition, len(r.Topics))
-	for ti, rt := range r.Topics {
-		var t *topic
-		if r.Version >= 13 {
-			t = b.topicByID(rt.TopicID)
-		} else {
-			t = b.topic(rt.Topic)
-		}
-		out := &fs.topics[ti]
-		out.name, out.id = rt.Topic, rt.TopicID
-		out.parts = make([]fetchPartOut, len(rt.Partitions))
-		fs.parts[ti] = make([]*partition, len(rt.Partitions))
-		for pi, rp := range rt.Partitions {
-			po := &out.parts[pi]
-			po.partition = rp.Partition
-			po.highWatermark, po.lastStable, po.logStart = -1, -1, -1
-			switch {
-			case t == nil && r.Version >= 13:
-				po.errCode = kerr.UnknownTopicID.Code
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
-				po.errCode = kerr.UnknownTopicOrPartition.Code
-			case r.Version >= 9 && rp.CurrentLeaderEpoch > 0:
-				// samsa's leader epoch is 0; a newer one is from elsewhere.
-				po.errCode = kerr.UnknownLeaderEpoch.Code
-			default:
-				fs.parts[ti][pi] = t.parts[rp.Partition]
-			}
-		}
+	if errCode := b.fetchSession(fs); errCode != 0 {
+		req.Respond(&netio.Response{HeaderV1: r.Version >= 12,
+			Parts: encodeFetchResponse(r.Version, errCode, 0, false, nil)})
+		return
 	}
 	total, hasErr := b.readFetch(fs)
 	wait := time.Duration(r.MaxWaitMillis) * time.Millisecond
@@ -90,6 +70,111 @@ func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 	}()
 }
 
+// fetchKey names a requested partition the way the request's version does.
+func fetchKey(version int16, name string, id [16]byte, idx int32) sessKey {
+	if version >= 13 {
+		return sessKey{id: id, idx: idx}
+	}
+	return sessKey{name: name, idx: idx}
+}
+
+// fetchSession applies the request's session fields (v7+) and fills
+// fs.items: the request's partitions for a full fetch, the session's for an
+// incremental one. A non-zero result is a top-level error.
+func (b *Broker) fetchSession(fs *fetchState) int16 {
+	r := fs.r
+	full := r.Version < 7 || r.SessionEpoch <= 0
+	if full {
+		if r.Version >= 7 && r.SessionID != 0 {
+			b.sessions.remove(r.SessionID) // epoch -1 closes, 0 replaces
+		}
+		for _, rt := range r.Topics {
+			for _, rp := range rt.Partitions {
+				fs.items = append(fs.items, fetchItem{key: fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition),
+					offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+			}
+		}
+		if r.Version >= 7 && r.SessionEpoch == 0 {
+			if s := b.sessions.create(time.Now()); s != nil {
+				s.mu.Lock()
+				for i := range fs.items {
+					it := &fs.items[i]
+					s.upsertLocked(it.key, it.offset, it.maxBytes)
+					it.sp = s.index[it.key]
+				}
+				s.mu.Unlock()
+				fs.sess = s
+			}
+		}
+		b.resolveFetch(fs)
+		return 0
+	}
+	s := b.sessions.get(r.SessionID)
+	if s == nil {
+		return kerr.FetchSessionIDNotFound.Code
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.SessionEpoch != s.epoch {
+		return kerr.InvalidFetchSessionEpoch.Code
+	}
+	s.epoch = nextEpoch(s.epoch)
+	s.lastUsed = time.Now()
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			s.upsertLocked(fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition), rp.FetchOffset, rp.PartitionMaxBytes)
+		}
+	}
+	for _, ft := range r.ForgottenTopics {
+		for _, idx := range ft.Partitions {
+			s.forgetLocked(fetchKey(r.Version, ft.Topic, ft.TopicID, idx))
+		}
+	}
+	fs.sess, fs.incremental = s, true
+	fs.items = make([]fetchItem, len(s.parts))
+	for i, sp := range s.parts {
+		fs.items[i] = fetchItem{key: sp.key, offset: sp.offset, maxBytes: sp.maxBytes, sp: sp}
+	}
+	b.resolveFetch(fs)
+	return 0
+}
+
+// resolveFetch finds each item's partition.
+func (b *Broker) resolveFetch(fs *fetchState) {
+	r := fs.r
+	epochs := map[sessKey]int32{}
+	if r.Version >= 9 {
+		for _, rt := range r.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.CurrentLeaderEpoch > 0 {
+					epochs[fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition)] = rp.CurrentLeaderEpoch
+				}
+			}
+		}
+	}
+	for i := range fs.items {
+		it := &fs.items[i]
+		var t *topic
+		if r.Version >= 13 {
+			t = b.topicByID(it.key.id)
+		} else {
+			t = b.topic(it.key.name)
+		}
+		switch {
+		case t == nil && r.Version >= 13:
+			it.resolveErr = kerr.UnknownTopicID.Code
+		case t == nil || it.key.idx < 0 || int(it.key.idx) >= len(t.parts):
+			it.resolveErr = kerr.UnknownTopicOrPartition.Code
+		case epochs[it.key] > 0:
+			// samsa's leader epoch is 0; a newer one is from elsewhere.
+			it.resolveErr = kerr.UnknownLeaderEpoch.Code
+		default:
+			it.p = t.parts[it.key.idx]
+		}
+		it.out = fetchPartOut{partition: it.key.idx, errCode: it.resolveErr, highWatermark: -1, lastStable: -1, logStart: -1}
+	}
+}
+
 func (b *Broker) stopping() bool {
 	select {
 	case <-b.quit:
@@ -102,12 +187,10 @@ func (b *Broker) stopping() bool {
 func (b *Broker) parkFetch(req *netio.Request, fs *fetchState, wait time.Duration) {
 	wake := make(chan struct{}, 1)
 	var logs []*partition
-	for _, ps := range fs.parts {
-		for _, p := range ps {
-			if p != nil {
-				p.log.Watch(wake)
-				logs = append(logs, p)
-			}
+	for i := range fs.items {
+		if p := fs.items[i].p; p != nil {
+			p.log.Watch(wake)
+			logs = append(logs, p)
 		}
 	}
 	defer func() {
@@ -139,68 +222,103 @@ func (b *Broker) parkFetch(req *netio.Request, fs *fetchState, wait time.Duratio
 }
 
 func (fs *fetchState) release() {
-	for ti := range fs.topics {
-		for pi := range fs.topics[ti].parts {
-			fs.topics[ti].parts[pi].slice.Release()
-			fs.topics[ti].parts[pi].slice.Len = 0
-		}
+	for i := range fs.items {
+		fs.items[i].out.slice.Release()
+		fs.items[i].out.slice.Len = 0
 	}
 }
 
 // readFetch fills every resolved partition's slice and returns the bytes
 // found and whether any partition failed.
 func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
-	r := fs.r
-	maxBytes := int64(r.MaxBytes)
+	maxBytes := int64(fs.r.MaxBytes)
 	if maxBytes <= 0 {
 		maxBytes = 1
 	}
-	for ti, rt := range r.Topics {
-		for pi, rp := range rt.Partitions {
-			po := &fs.topics[ti].parts[pi]
-			p := fs.parts[ti][pi]
-			if p == nil {
-				hasErr = true
-				continue
-			}
-			l := p.log
-			po.errCode = 0
-			po.highWatermark = l.EndOffset()
-			po.lastStable = po.highWatermark
-			po.logStart = l.StartOffset()
-			if rp.FetchOffset < po.logStart || rp.FetchOffset > po.highWatermark {
-				po.errCode = kerr.OffsetOutOfRange.Code
-				hasErr = true
-				continue
-			}
-			limit := min(int64(rp.PartitionMaxBytes), maxBytes-total)
-			if limit <= 0 && total > 0 {
-				continue
-			}
-			sl, err := l.Read(rp.FetchOffset, po.highWatermark, max(limit, 1))
-			if err != nil {
-				po.errCode = errCode(err)
-				hasErr = true
-				b.logger.Warn("fetch read failed", "topic", p.t.name, "partition", p.idx, "offset", rp.FetchOffset, "err", err)
-				continue
-			}
-			if sl.Len == 0 {
-				sl.Release()
-				continue
-			}
-			if total > 0 && sl.Len > limit {
-				sl.Release() // only the first partition with data may overshoot
-				continue
-			}
-			po.slice = sl
-			total += sl.Len
+	for i := range fs.items {
+		it := &fs.items[i]
+		po := &it.out
+		p := it.p
+		if p == nil {
+			hasErr = true
+			continue
 		}
+		l := p.log
+		po.errCode = 0
+		po.highWatermark = l.EndOffset()
+		po.lastStable = po.highWatermark
+		po.logStart = l.StartOffset()
+		if it.offset < po.logStart || it.offset > po.highWatermark {
+			po.errCode = kerr.OffsetOutOfRange.Code
+			hasErr = true
+			continue
+		}
+		limit := min(int64(it.maxBytes), maxBytes-total)
+		if limit <= 0 && total > 0 {
+			continue
+		}
+		sl, err := l.Read(it.offset, po.highWatermark, max(limit, 1))
+		if err != nil {
+			po.errCode = errCode(err)
+			hasErr = true
+			b.logger.Warn("fetch read failed", "topic", p.t.name, "partition", p.idx, "offset", it.offset, "err", err)
+			continue
+		}
+		if sl.Len == 0 {
+			sl.Release()
+			continue
+		}
+		if total > 0 && sl.Len > limit {
+			sl.Release() // only the first partition with data may overshoot
+			continue
+		}
+		po.slice = sl
+		total += sl.Len
 	}
 	return total, hasErr
 }
 
+// respondFetch answers with every item (full fetch) or the items with
+// something new (incremental), and records in the session what it told
+// the client.
 func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 	r := fs.r
-	parts := encodeFetchResponse(r.Version, 0, 0, r.IsolationLevel == 1, fs.topics)
+	var topics []fetchTopicOut
+	var returned map[*sessionPart]bool
+	if fs.sess != nil {
+		fs.sess.mu.Lock()
+	}
+	for i := range fs.items {
+		it := &fs.items[i]
+		po := &it.out
+		if sp := it.sp; sp != nil {
+			changed := po.slice.Len > 0 || po.errCode != 0 || po.highWatermark != sp.hwm || po.logStart != sp.logStart
+			if fs.incremental && !changed {
+				continue
+			}
+			sp.hwm, sp.logStart = po.highWatermark, po.logStart
+			if po.errCode != 0 {
+				sp.hwm = -1 // report the partition again once it recovers
+			}
+			if po.slice.Len > 0 {
+				if returned == nil {
+					returned = map[*sessionPart]bool{}
+				}
+				returned[sp] = true
+			}
+		}
+		if n := len(topics); n == 0 || topics[n-1].name != it.key.name || topics[n-1].id != it.key.id {
+			topics = append(topics, fetchTopicOut{name: it.key.name, id: it.key.id})
+		}
+		t := &topics[len(topics)-1]
+		t.parts = append(t.parts, *po)
+	}
+	var sessionID int32
+	if fs.sess != nil {
+		fs.sess.rotateLocked(returned)
+		fs.sess.mu.Unlock()
+		sessionID = fs.sess.id
+	}
+	parts := encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, topics)
 	req.Respond(&netio.Response{HeaderV1: r.Version >= 12, Parts: parts, Release: fs.release})
 }

@@ -50,6 +50,7 @@ type Config struct {
 	IdleTimeoutMs            int64
 	NumLoops                 int
 	Sendfile                 bool // fetched records go from page cache to socket by sendfile
+	FetchSessionSlots        int  // max.incremental.fetch.session.cache.slots
 	// TopicDefaults overrides Kafka's defaults of topic configs, by topic
 	// config name (retention.ms, segment.bytes, ...).
 	TopicDefaults map[string]string
@@ -72,6 +73,7 @@ func DefaultConfig() Config {
 		MaxInflight:              64,
 		IdleTimeoutMs:            600000,
 		Sendfile:                 true,
+		FetchSessionSlots:        1000,
 	}
 }
 
@@ -135,6 +137,8 @@ type Broker struct {
 	topics   map[string]*topic   // (mu)
 	topicIDs map[[16]byte]*topic // (mu)
 
+	sessions *sessionCache // fetch sessions (KIP-227)
+
 	wg       sync.WaitGroup // parked fetches
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -186,6 +190,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		store:    store,
 		topics:   map[string]*topic{},
 		topicIDs: map[[16]byte]*topic{},
+		sessions: newSessionCache(cfg.FetchSessionSlots),
 		quit:     make(chan struct{}),
 	}
 	b.SetAddr(cfg.advertised())

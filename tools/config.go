@@ -34,6 +34,7 @@ type FileConfig struct {
 		FlushIntervalMs          int64  `toml:"flush_interval_ms"`
 		RetentionCheckIntervalMs int64  `toml:"retention_check_interval_ms"`
 		ProducerIDExpirationMs   int64  `toml:"producer_id_expiration_ms"`
+		FetchSessionSlots        int    `toml:"fetch_session_slots"`
 	} `toml:"broker"`
 
 	Net struct {
@@ -63,6 +64,7 @@ func DefaultFileConfig() FileConfig {
 	c.Broker.FlushIntervalMs = e.FlushIntervalMs
 	c.Broker.RetentionCheckIntervalMs = e.RetentionCheckIntervalMs
 	c.Broker.ProducerIDExpirationMs = e.ProducerIDExpirationMs
+	c.Broker.FetchSessionSlots = e.FetchSessionSlots
 	c.Net.Loops = e.NumLoops
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
@@ -104,6 +106,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.FlushIntervalMs = c.Broker.FlushIntervalMs
 	e.RetentionCheckIntervalMs = c.Broker.RetentionCheckIntervalMs
 	e.ProducerIDExpirationMs = c.Broker.ProducerIDExpirationMs
+	e.FetchSessionSlots = c.Broker.FetchSessionSlots
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections

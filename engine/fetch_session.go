@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Fetch sessions (KIP-227). A consumer that fetches many partitions opens a
+// session with a full fetch (session id 0, epoch 0); later fetches name the
+// session and list only what changed (new fetch offsets, added partitions,
+// forgotten ones), and the response carries only the partitions with
+// something new: records, a moved high watermark or log start, an error.
+// Sessions live in a bounded cache; when it is full and no session has been
+// idle long enough to evict, the client gets session id 0 and keeps sending
+// full fetches, as Kafka does.
+
+// sessionEvictAfter is how long a session must be idle before a new one may
+// take its slot (Kafka's min.incremental.fetch.session.eviction.ms).
+const sessionEvictAfter = 2 * time.Minute
+
+// sessKey names a partition in a session: by topic id from Fetch v13, by
+// name before.
+type sessKey struct {
+	name string
+	id   [16]byte
+	idx  int32
+}
+
+// sessionPart is a session's view of one partition: what the client asked
+// for, and what it was last told.
+type sessionPart struct {
+	key      sessKey
+	offset   int64 // fetch offset
+	maxBytes int32 // partition_max_bytes
+	hwm      int64 // last high watermark sent; -1 = never sent
+	logStart int64 // last log start offset sent
+}
+
+type fetchSession struct {
+	id int32
+
+	mu       sync.Mutex
+	epoch    int32          // (mu) epoch the next request must carry
+	parts    []*sessionPart // (mu) in response order
+	index    map[sessKey]*sessionPart
+	lastUsed time.Time // (mu)
+}
+
+type sessionCache struct {
+	mu   sync.Mutex
+	byID map[int32]*fetchSession // (mu)
+	max  int
+}
+
+func newSessionCache(max int) *sessionCache {
+	return &sessionCache{byID: map[int32]*fetchSession{}, max: max}
+}
+
+// get returns the session with id, or nil.
+func (c *sessionCache) get(id int32) *fetchSession {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byID[id]
+}
+
+func (c *sessionCache) remove(id int32) {
+	c.mu.Lock()
+	delete(c.byID, id)
+	c.mu.Unlock()
+}
+
+// create makes a new session, evicting the longest idle one if the cache
+// is full and it has been idle for sessionEvictAfter; nil if there is no
+// room.
+func (c *sessionCache) create(now time.Time) *fetchSession {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.max <= 0 {
+		return nil
+	}
+	if len(c.byID) >= c.max {
+		var oldest *fetchSession
+		var oldestUsed time.Time
+		for _, s := range c.byID {
+			s.mu.Lock()
+			used := s.lastUsed
+			s.mu.Unlock()
+			if oldest == nil || used.Before(oldestUsed) {
+				oldest, oldestUsed = s, used
+			}
+		}
+		if now.Sub(oldestUsed) < sessionEvictAfter {
+			return nil
+		}
+		delete(c.byID, oldest.id)
+	}
+	id := int32(0)
+	for id == 0 || c.byID[id] != nil {
+		id = rand.Int32()
+	}
+	s := &fetchSession{id: id, epoch: 1, index: map[sessKey]*sessionPart{}, lastUsed: now}
+	c.byID[id] = s
+	return s
+}
+
+// nextEpoch is the epoch after e, wrapping to 1 as Kafka does.
+func nextEpoch(e int32) int32 {
+	if e == 0x7fffffff {
+		return 1
+	}
+	return e + 1
+}
+
+// upsert adds a partition or updates what the client asks of it. s.mu
+// should be held.
+func (s *fetchSession) upsertLocked(k sessKey, offset int64, maxBytes int32) {
+	if sp := s.index[k]; sp != nil {
+		sp.offset, sp.maxBytes = offset, maxBytes
+		return
+	}
+	sp := &sessionPart{key: k, offset: offset, maxBytes: maxBytes, hwm: -1, logStart: -1}
+	s.index[k] = sp
+	s.parts = append(s.parts, sp)
+}
+
+// forgetLocked drops a partition. s.mu should be held.
+func (s *fetchSession) forgetLocked(k sessKey) {
+	if s.index[k] == nil {
+		return
+	}
+	delete(s.index, k)
+	for i, sp := range s.parts {
+		if sp.key == k {
+			s.parts = append(s.parts[:i], s.parts[i+1:]...)
+			break
+		}
+	}
+}
+
+// rotateLocked moves the partitions that just returned records to the end,
+// so that under max_bytes every partition gets its turn. s.mu should be
+// held.
+func (s *fetchSession) rotateLocked(returned map[*sessionPart]bool) {
+	if len(returned) == 0 || len(returned) == len(s.parts) {
+		return
+	}
+	out := make([]*sessionPart, 0, len(s.parts))
+	for _, sp := range s.parts {
+		if !returned[sp] {
+			out = append(out, sp)
+		}
+	}
+	for _, sp := range s.parts {
+		if returned[sp] {
+			out = append(out, sp)
+		}
+	}
+	s.parts = out
+}
