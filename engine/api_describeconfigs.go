@@ -78,8 +78,8 @@ func (b *Broker) handleDescribeConfigs(r *kmsg.DescribeConfigsRequest) *kmsg.Des
 					if bv, ok := b.cfg.TopicDefaults[d.name]; ok {
 						syn = append(syn, synonym(d.brokerName, bv, sourceStaticBroker))
 					}
+					syn = append(syn, synonym(d.brokerName, d.def, sourceDefault))
 				}
-				syn = append(syn, synonym(d.brokerName, d.def, sourceDefault))
 				add(d.name, v, d.typ, src, false, d.doc, syn)
 			}
 		case kmsg.ConfigResourceTypeBroker:

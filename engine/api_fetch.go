@@ -58,7 +58,7 @@ func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 	}
 	total, hasErr := b.readFetch(fs)
 	wait := time.Duration(r.MaxWaitMillis) * time.Millisecond
-	if hasErr || total >= int64(r.MinBytes) || wait <= 0 || b.stopping() {
+	if hasErr || total >= int64(r.MinBytes) || wait <= 0 || b.stopping() || req.Conn.Closed() {
 		b.respondFetch(req, fs)
 		return
 	}

@@ -631,3 +631,38 @@ func TestFindCoordinator(t *testing.T) {
 		t.Fatalf("transactional produce: %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
 	}
 }
+
+// TestDescribeConfigsSynonyms: as Kafka, a topic config without a broker
+// synonym has no DEFAULT synonym, and the broker reports the hour forms of
+// the retention and roll defaults.
+func TestDescribeConfigsSynonyms(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	createTopic(t, c, "syn", 1, nil)
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.IncludeSynonyms = true
+	req.Resources = []kmsg.DescribeConfigsRequestResource{
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "syn"},
+		{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "1"},
+	}
+	resp, err := req.RequestWith(testCtx(t), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, res := range resp.Resources {
+		for _, cfg := range res.Configs {
+			for _, s := range cfg.ConfigSynonyms {
+				if s.Name == "" {
+					t.Fatalf("%s: synonym with an empty name", cfg.Name)
+				}
+			}
+			if res.ResourceType == kmsg.ConfigResourceTypeBroker && cfg.Value != nil {
+				seen[cfg.Name] = *cfg.Value
+			}
+		}
+	}
+	if seen["log.retention.hours"] != "168" || seen["log.roll.hours"] != "168" {
+		t.Fatalf("broker configs: log.retention.hours %q, log.roll.hours %q", seen["log.retention.hours"], seen["log.roll.hours"])
+	}
+}

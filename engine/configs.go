@@ -258,6 +258,17 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 		e[i].source = sourceStaticBroker
 		e[i].readOnly = true
 	}
+	// Kafka reports the hour-based forms of the retention and roll
+	// defaults; tools read them.
+	hours := func(name, ms string) {
+		if v, src := b.topicConfigValue(nil, ms); src == sourceDefault {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n%3600000 == 0 {
+				e = append(e, brokerConfigEntry{name: name, value: strconv.FormatInt(n/3600000, 10), typ: typeInt, source: sourceDefault, readOnly: true})
+			}
+		}
+	}
+	hours("log.retention.hours", "retention.ms")
+	hours("log.roll.hours", "segment.ms")
 	for _, d := range topicConfigDefs {
 		if d.brokerName == "" || d.brokerName == d.name && hasEntry(e, d.name) {
 			continue

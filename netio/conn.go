@@ -27,9 +27,15 @@ type Conn struct {
 	slots     []*Response // (mu) ring indexed by seq % len
 	ready     []bool      // (mu)
 
-	inflight   atomic.Int32 // requests read but not yet handed to gnet
-	paused     atomic.Bool  // the loop stopped reading until a slot frees
-	closed     atomic.Bool
+	inflight atomic.Int32 // requests read but not yet handed to gnet
+	paused   atomic.Bool  // the loop stopped reading until a slot frees
+	closed   atomic.Bool  // no more responses can be written
+	// aborted: samsa closed the connection (bad input, flooding, the
+	// engine's decision); requests still queued are dropped. When the
+	// peer closes, queued requests are still served, as Kafka does
+	// (acks=0 producers close right after their last request), and only
+	// their responses are dropped.
+	aborted    atomic.Bool
 	lastActive atomic.Int64 // unix nanos
 
 	// Drain's view of the outbound side: writes counts responses handed to
@@ -44,6 +50,10 @@ type Conn struct {
 	State any
 }
 
+// Closed reports whether the connection is gone: responses will not be
+// written. Any goroutine.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
 // ID is a process-unique connection number.
 func (c *Conn) ID() uint64 { return c.id }
 
@@ -53,6 +63,7 @@ func (c *Conn) RemoteAddr() string { return c.remote }
 // Close closes the connection, logging why. Responses already handed to
 // gnet are still sent; later ones are dropped. Any goroutine.
 func (c *Conn) Close(reason string) {
+	c.aborted.Store(true)
 	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
@@ -63,6 +74,13 @@ func (c *Conn) Close(reason string) {
 		_ = c.gc.Close()
 	}
 	s.lifeMu.RUnlock()
+}
+
+// abort marks a connection samsa is closing from its loop (the caller
+// returns gnet.Close). Loop goroutine.
+func (c *Conn) abort() {
+	c.aborted.Store(true)
+	c.closed.Store(true)
 }
 
 // complete stores a finished response and writes every response that is now
@@ -165,7 +183,7 @@ func (c *Conn) isQuiet() bool {
 func (c *Conn) runWorker() {
 	defer c.srv.wg.Done()
 	for req := range c.reqs {
-		if c.closed.Load() {
+		if c.aborted.Load() || c.srv.halted.Load() {
 			req.Done()
 			continue
 		}

@@ -80,7 +80,8 @@ type Server struct {
 	started bool // (lifeMu)
 	stopped bool // (lifeMu)
 
-	wg sync.WaitGroup // connection workers
+	wg     sync.WaitGroup // connection workers
+	halted atomic.Bool    // Stop began: workers drop what is queued
 
 	stats struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
@@ -254,7 +255,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 		size := int32(binary.BigEndian.Uint32(hdr))
 		if size < 8 || size > s.opts.MaxRequestBytes {
-			c.closed.Store(true)
+			c.abort()
 			s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", s.opts.MaxRequestBytes)
 			return gnet.Close
 		}
@@ -273,7 +274,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		req := &Request{Conn: c, Received: time.Now(), buf: bb}
 		if err := parseRequest(req, bb.B); err != nil {
 			bytebufferpool.Put(bb)
-			c.closed.Store(true)
+			c.abort()
 			s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", err)
 			return gnet.Close
 		}
@@ -290,7 +291,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 // has more than MaxBufferedBytes waiting. Loop goroutine.
 func (s *Server) overflow(c *Conn, gc gnet.Conn) gnet.Action {
 	if gc.InboundBuffered() > s.opts.MaxBufferedBytes {
-		c.closed.Store(true)
+		c.abort()
 		s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote, "buffered", gc.InboundBuffered())
 		return gnet.Close
 	}
@@ -357,6 +358,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.lifeMu.Lock()
 	run := s.started && !s.stopped
 	s.stopped = true
+	s.halted.Store(true)
 	s.lifeMu.Unlock()
 	if !run {
 		return nil

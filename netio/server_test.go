@@ -802,3 +802,42 @@ func TestFloodWhilePausedCloses(t *testing.T) {
 	// Other connections are unaffected.
 	dial(t, s.Addr()).roundTrip(99, "ok")
 }
+
+// TestPeerCloseServesQueuedRequests: a client that pipelines requests and
+// closes at once (an acks=0 producer exiting) still gets every request
+// served, as Kafka does; only the responses go nowhere. A connection samsa
+// closes itself drops what is queued.
+func TestPeerCloseServesQueuedRequests(t *testing.T) {
+	t.Parallel()
+	var served atomic.Int32
+	s, _ := startServer(t, Options{}, func(req *Request) {
+		time.Sleep(5 * time.Millisecond) // let the close overtake the queue
+		served.Add(1)
+		if req.Body[0] == 'x' {
+			req.Conn.Close("test abort")
+		}
+		req.Done()
+	})
+	const n = 30
+	c := dial(t, s.Addr())
+	var stream []byte
+	for i := range n {
+		stream = appendReq(stream, 0, 0, int32(i), nil, []byte{'a'})
+	}
+	c.write(stream)
+	c.c.Close()
+	waitFor(t, "every queued request served", func() bool { return served.Load() == n })
+
+	served.Store(0)
+	c2 := dial(t, s.Addr())
+	stream = appendReq(nil, 0, 0, 0, nil, []byte{'x'})
+	for i := range n {
+		stream = appendReq(stream, 0, 0, int32(i+1), nil, []byte{'a'})
+	}
+	c2.write(stream)
+	c2.expectClosed()
+	time.Sleep(50 * time.Millisecond)
+	if got := served.Load(); got >= n {
+		t.Fatalf("served %d requests after samsa closed the connection", got)
+	}
+}

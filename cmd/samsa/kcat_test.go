@@ -289,3 +289,30 @@ func fetchBatches(t *testing.T, raw *rawConn, topic string, partition int32) [][
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestKcatAcksZeroStoresEverything: kcat with acks=0 exits as soon as its
+// last request is written; the broker still serves every request it
+// received, as Kafka does, so nothing is lost when the connection closes.
+func TestKcatAcksZeroStoresEverything(t *testing.T) {
+	kcat := needKcat(t)
+	b := startBroker(t)
+	b.createTopic("acks0", 1, nil)
+	const rounds, n = 5, 400
+	for r := range rounds {
+		var in strings.Builder
+		for i := range n {
+			fmt.Fprintf(&in, "r%d-%d-%s\n", r, i, strings.Repeat("v", 200))
+		}
+		// Small batches, so that many requests are in flight at exit.
+		runTool(t, in.String(), kcat, "-b", b.addr, "-P", "-t", "acks0", "-p", "0", "-X", "acks=0",
+			"-X", "batch.num.messages=20", "-X", "linger.ms=0", "-z", "none")
+	}
+	raw := dialRaw(t, b.addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for raw.listEnd("acks0", 0) != rounds*n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if end := raw.listEnd("acks0", 0); end != rounds*n {
+		t.Fatalf("stored %d of %d acks=0 records", end, rounds*n)
+	}
+}
