@@ -51,6 +51,9 @@ type Config struct {
 	NumLoops                 int
 	Sendfile                 bool // fetched records go from page cache to socket by sendfile
 	FetchSessionSlots        int  // max.incremental.fetch.session.cache.slots
+	// PinDiskThread, if set, runs first on each disk goroutine: it locks
+	// the goroutine to its OS thread and pins it to CPUs.
+	PinDiskThread func()
 	// TopicDefaults overrides Kafka's defaults of topic configs, by topic
 	// config name (retention.ms, segment.bytes, ...).
 	TopicDefaults map[string]string
@@ -180,6 +183,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		FlushInterval:          time.Duration(cfg.FlushIntervalMs) * time.Millisecond,
 		RetentionCheckInterval: time.Duration(cfg.RetentionCheckIntervalMs) * time.Millisecond,
 		Logger:                 logger,
+		PinThread:              cfg.PinDiskThread,
 	})
 	if err != nil {
 		return nil, err

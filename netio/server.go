@@ -47,6 +47,11 @@ type Options struct {
 	// 0: MaxRequestBytes + 64 MiB.
 	MaxBufferedBytes int
 	IdleTimeout      time.Duration
+	// PinLoop, if set, is called once on each event loop's goroutine
+	// (locked to its OS thread) the first time the loop serves a
+	// connection, with the loop's number in order of first use: it pins the
+	// thread to CPUs.
+	PinLoop func(loop int)
 	// NoSendfile turns off sendfile: file parts are always read into
 	// memory off the loop and written from there.
 	NoSendfile   bool
@@ -79,6 +84,9 @@ type Server struct {
 	lifeMu  sync.RWMutex
 	started bool // (lifeMu)
 	stopped bool // (lifeMu)
+
+	pinMu  sync.Mutex
+	pinned map[gnet.EventLoop]bool // (pinMu) loops PinLoop ran on
 
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
@@ -138,7 +146,7 @@ func (s *Server) Start() error {
 		gnet.WithMulticore(true),
 		gnet.WithTicker(s.opts.IdleTimeout > 0),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLockOSThread(s.opts.LockOSThread),
+		gnet.WithLockOSThread(s.opts.LockOSThread || s.opts.PinLoop != nil),
 		gnet.WithReusePort(s.opts.ReusePort),
 		// A restart after a crash must bind again while old connections
 		// linger in TIME_WAIT.
@@ -190,6 +198,9 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
+	if s.opts.PinLoop != nil {
+		s.pinLoop(gc.EventLoop())
+	}
 	s.connMu.Lock()
 	n := len(s.conns)
 	if s.opts.MaxConnections > 0 && n >= s.opts.MaxConnections {
@@ -213,6 +224,22 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.wg.Add(1)
 	go c.runWorker()
 	return nil, gnet.None
+}
+
+// pinLoop runs PinLoop the first time a loop serves a connection. Loop
+// goroutine.
+func (s *Server) pinLoop(el gnet.EventLoop) {
+	s.pinMu.Lock()
+	if s.pinned == nil {
+		s.pinned = map[gnet.EventLoop]bool{}
+	}
+	n := len(s.pinned)
+	first := !s.pinned[el]
+	s.pinned[el] = true
+	s.pinMu.Unlock()
+	if first {
+		s.opts.PinLoop(n)
+	}
 }
 
 // OnClose stops the connection's worker. Loop goroutine.

@@ -12,7 +12,7 @@ import (
 func benchAppend(b *testing.B, proto []byte, sync bool) {
 	const inflight = 128
 	dir := filepath.Join(b.TempDir(), "p")
-	disk := NewDisk(filepath.Dir(dir), 0, testLogger)
+	disk := NewDisk(filepath.Dir(dir), 0, nil, testLogger)
 	defer disk.Close()
 	cfg := DefaultConfig()
 	cfg.MaxMessageBytes = 1 << 30
@@ -79,7 +79,7 @@ func BenchmarkAppend(b *testing.B) {
 
 func BenchmarkRead(b *testing.B) {
 	dir := filepath.Join(b.TempDir(), "p")
-	disk := NewDisk(filepath.Dir(dir), 0, testLogger)
+	disk := NewDisk(filepath.Dir(dir), 0, nil, testLogger)
 	defer disk.Close()
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 16 << 20
@@ -132,7 +132,7 @@ func BenchmarkValidateBatch(b *testing.B) {
 
 func BenchmarkRecoverScan(b *testing.B) {
 	dir := filepath.Join(b.TempDir(), "p")
-	disk := NewDisk(filepath.Dir(dir), 0, testLogger)
+	disk := NewDisk(filepath.Dir(dir), 0, nil, testLogger)
 	l, err := OpenLog(dir, disk, DefaultConfig(), false, testLogger)
 	if err != nil {
 		b.Fatal(err)
@@ -151,7 +151,7 @@ func BenchmarkRecoverScan(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		disk := NewDisk(filepath.Dir(dir), 0, testLogger)
+		disk := NewDisk(filepath.Dir(dir), 0, nil, testLogger)
 		l, err := OpenLog(dir, disk, DefaultConfig(), false, testLogger)
 		if err != nil {
 			b.Fatal(err)

@@ -33,6 +33,7 @@ type Disk struct {
 	syncWake  chan struct{}
 
 	flushInterval time.Duration
+	pin           func() // runs first on the writer and syncer goroutines
 	quit          chan struct{}
 	wg            sync.WaitGroup
 }
@@ -62,8 +63,9 @@ type op struct {
 }
 
 // NewDisk starts the writer and syncer for a data directory. flushInterval
-// bounds how long written data may stay unsynced (0: only on demand).
-func NewDisk(dir string, flushInterval time.Duration, logger *slog.Logger) *Disk {
+// bounds how long written data may stay unsynced (0: only on demand). pin,
+// if not nil, runs first on both goroutines (CPU pinning).
+func NewDisk(dir string, flushInterval time.Duration, pin func(), logger *slog.Logger) *Disk {
 	d := &Disk{
 		dir:           dir,
 		logger:        logger.With("subsystem", "disk", "dir", dir),
@@ -71,6 +73,7 @@ func NewDisk(dir string, flushInterval time.Duration, logger *slog.Logger) *Disk
 		syncWake:      make(chan struct{}, 1),
 		dirty:         map[*Segment]struct{}{},
 		flushInterval: flushInterval,
+		pin:           pin,
 		quit:          make(chan struct{}),
 	}
 	d.startWriter()
@@ -85,6 +88,9 @@ func (d *Disk) startWriter() {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
+		if d.pin != nil {
+			d.pin()
+		}
 		d.writeLoop()
 	}()
 }
@@ -93,6 +99,9 @@ func (d *Disk) startSyncer() {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
+		if d.pin != nil {
+			d.pin()
+		}
 		d.syncLoop()
 	}()
 }

@@ -157,7 +157,7 @@ func newTestEnv(t testing.TB, cfg Config) *testEnv {
 // open starts a disk and opens the log, as after a clean or unclean stop.
 func (e *testEnv) open(clean bool) {
 	e.t.Helper()
-	e.disk = NewDisk(filepath.Dir(e.dir), 0, testLogger)
+	e.disk = NewDisk(filepath.Dir(e.dir), 0, nil, testLogger)
 	l, err := OpenLog(e.dir, e.disk, e.cfg, clean, testLogger)
 	if err != nil {
 		e.disk.Close()

@@ -653,7 +653,7 @@ func TestEmptyLogReopen(t *testing.T) {
 
 func TestFlushInterval(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "p")
-	disk := NewDisk(filepath.Dir(dir), 5*time.Millisecond, testLogger)
+	disk := NewDisk(filepath.Dir(dir), 5*time.Millisecond, nil, testLogger)
 	defer disk.Close()
 	l, err := OpenLog(dir, disk, testConfig(), false, testLogger)
 	if err != nil {

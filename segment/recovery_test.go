@@ -609,7 +609,7 @@ func FuzzRecover(f *testing.F) {
 		if err := os.WriteFile(segmentPath(dir, 0)+".log", data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		disk := NewDisk(filepath.Dir(dir), 0, testLogger)
+		disk := NewDisk(filepath.Dir(dir), 0, nil, testLogger)
 		defer disk.Close()
 		l, err := OpenLog(dir, disk, testConfig(), false, testLogger)
 		if err != nil {
@@ -695,7 +695,7 @@ func TestCopyWhileOpen(t *testing.T) {
 	// The original keeps going; the copy must not notice.
 	e.mustAppend(plainBatch(1, 1, 1).encode())
 
-	disk := NewDisk(filepath.Dir(cp), 0, testLogger)
+	disk := NewDisk(filepath.Dir(cp), 0, nil, testLogger)
 	defer disk.Close()
 	l, err := OpenLog(cp, disk, cfg, false, testLogger)
 	if err != nil {

@@ -21,6 +21,9 @@ type StoreOptions struct {
 	FlushInterval          time.Duration // background fsync of acks<all data; 0 = none
 	RetentionCheckInterval time.Duration
 	Logger                 *slog.Logger
+	// PinThread, if set, runs first on each disk goroutine (writer and
+	// syncer) to lock it to its OS thread and pin that to CPUs.
+	PinThread func()
 }
 
 // Store is the set of partition logs in one data directory, with the disk
@@ -73,7 +76,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		logs:   map[string]*Log{},
 		quit:   make(chan struct{}),
 	}
-	s.disk = NewDisk(opts.Dir, opts.FlushInterval, opts.Logger)
+	s.disk = NewDisk(opts.Dir, opts.FlushInterval, opts.PinThread, opts.Logger)
 	if !clean && len(s.Names()) > 0 {
 		s.logger.Info("last shutdown was not clean; logs will be verified", "dir", opts.Dir)
 	}

@@ -11,10 +11,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"samsa/engine"
+	"samsa/netio"
 )
 
 // FileConfig is config.toml. Every field has a default set in code
@@ -45,6 +47,12 @@ type FileConfig struct {
 		IdleTimeoutMs   int64 `toml:"idle_timeout_ms"`
 		Sendfile        bool  `toml:"sendfile"`
 	} `toml:"net"`
+
+	CPU struct {
+		NetIO     string `toml:"netio"`
+		Disks     string `toml:"disks"`
+		ReusePort bool   `toml:"reuseport"`
+	} `toml:"cpu"`
 
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
 	// names, e.g. "retention.ms" = 86400000.
@@ -133,7 +141,46 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid config: %w", err)
 	}
+	disks, err := ParseCPUList(c.CPU.Disks)
+	if err != nil {
+		return e, fmt.Errorf("invalid config: cpu.disks: %w", err)
+	}
+	if len(disks) > 0 {
+		e.PinDiskThread = func() {
+			if err := pinThread(disks); err != nil {
+				slog.Warn("disk goroutine not pinned", "err", err)
+			}
+		}
+	}
 	return e, nil
+}
+
+// NetOptions converts the file config to the network layer's options (without the
+// logger).
+func (c *FileConfig) NetOptions(e engine.Config) (netio.Options, error) {
+	o := netio.Options{
+		Addr:            e.Listen,
+		NumLoops:        e.NumLoops,
+		MaxRequestBytes: e.MaxRequestBytes,
+		MaxConnections:  e.MaxConnections,
+		MaxInflight:     e.MaxInflight,
+		IdleTimeout:     time.Duration(e.IdleTimeoutMs) * time.Millisecond,
+		NoSendfile:      !e.Sendfile,
+		ReusePort:       c.CPU.ReusePort,
+	}
+	loops, err := ParseCPUList(c.CPU.NetIO)
+	if err != nil {
+		return o, fmt.Errorf("invalid config: cpu.netio: %w", err)
+	}
+	if len(loops) > 0 {
+		o.PinLoop = func(n int) {
+			// One CPU per loop, round robin over the list.
+			if err := pinThread(loops[n%len(loops) : n%len(loops)+1]); err != nil {
+				slog.Warn("event loop not pinned", "err", err)
+			}
+		}
+	}
+	return o, nil
 }
 
 // Logger builds the process logger from log_level and log_format.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"samsa/engine"
 	"samsa/netio"
@@ -17,22 +16,15 @@ type Server struct {
 	logger *slog.Logger
 }
 
-// Start opens the data directory (recovering it) and starts listening.
-func Start(cfg engine.Config, logger *slog.Logger) (*Server, error) {
+// Start opens the data directory (recovering it) and starts listening
+// with the network options nopts (FileConfig.NetOptions).
+func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server, error) {
 	b, err := engine.New(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	srv := netio.NewServer(netio.Options{
-		Addr:            cfg.Listen,
-		NumLoops:        cfg.NumLoops,
-		MaxRequestBytes: cfg.MaxRequestBytes,
-		MaxConnections:  cfg.MaxConnections,
-		MaxInflight:     cfg.MaxInflight,
-		IdleTimeout:     time.Duration(cfg.IdleTimeoutMs) * time.Millisecond,
-		NoSendfile:      !cfg.Sendfile,
-		Logger:          logger,
-	}, b)
+	nopts.Logger = logger
+	srv := netio.NewServer(nopts, b)
 	if err := srv.Start(); err != nil {
 		b.Close()
 		return nil, err

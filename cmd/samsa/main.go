@@ -51,7 +51,11 @@ func run(configPath, listen, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := tools.Start(cfg, logger)
+	nopts, err := fc.NetOptions(cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := tools.Start(cfg, nopts, logger)
 	if err != nil {
 		return err
 	}
