@@ -47,6 +47,7 @@ type Config struct {
 	MaxRequestBytes          int32
 	MaxConnections           int
 	MaxInflight              int
+	MaxQueuedBytes           int64 // request bytes held across connections (queued.max.request.bytes)
 	IdleTimeoutMs            int64
 	NumLoops                 int
 	Sendfile                 bool // fetched records go from page cache to socket by sendfile
@@ -74,6 +75,7 @@ func DefaultConfig() Config {
 		MaxRequestBytes:          104857600,
 		MaxConnections:           10000,
 		MaxInflight:              64,
+		MaxQueuedBytes:           128 << 20,
 		IdleTimeoutMs:            600000,
 		Sendfile:                 true,
 		FetchSessionSlots:        1000,

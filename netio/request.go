@@ -55,6 +55,7 @@ func (r *Request) Done() { r.Respond(nil) }
 
 func (r *Request) release() {
 	if r.buf != nil {
+		r.Conn.srv.released(int64(len(r.buf.B)))
 		bytebufferpool.Put(r.buf)
 		r.buf = nil
 		r.Body = nil

@@ -46,7 +46,12 @@ type Options struct {
 	// MaxBufferedBytes bounds unframed input of a paused connection;
 	// 0: MaxRequestBytes + 64 MiB.
 	MaxBufferedBytes int
-	IdleTimeout      time.Duration
+	// MaxQueuedBytes bounds the request bytes held across all connections
+	// between read and response (Kafka's queued.max.request.bytes): past
+	// it, loops stop framing requests until some are answered. A request
+	// alone is always taken. 0: no bound.
+	MaxQueuedBytes int64
+	IdleTimeout    time.Duration
 	// PinLoop, if set, is called once on each event loop's goroutine
 	// (locked to its OS thread) the first time the loop serves a
 	// connection, with the loop's number in order of first use: it pins the
@@ -87,6 +92,11 @@ type Server struct {
 
 	pinMu  sync.Mutex
 	pinned map[gnet.EventLoop]bool // (pinMu) loops PinLoop ran on
+
+	queued   atomic.Int64 // request bytes read and not yet answered
+	starveMu sync.Mutex
+	starved  map[*Conn]struct{} // (starveMu) waiting for queued bytes to drop
+	nStarved atomic.Int32       // len(starved), read without the lock
 
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
@@ -289,6 +299,9 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		if gc.InboundBuffered() < int(size)+4 {
 			return gnet.None
 		}
+		if !s.admit(c, int64(size)) {
+			return s.overflow(c, gc) // a released request wakes us
+		}
 		_, _ = gc.Discard(4)
 		// Read copies straight out of gnet's buffers; Peek of a frame
 		// that spans them would copy twice.
@@ -298,9 +311,10 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 			bytebufferpool.Put(bb)
 			panic("BUG: netio: short read of a buffered frame")
 		}
+		s.queued.Add(int64(size))
 		req := &Request{Conn: c, Received: time.Now(), buf: bb}
 		if err := parseRequest(req, bb.B); err != nil {
-			bytebufferpool.Put(bb)
+			req.release()
 			c.abort()
 			s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", err)
 			return gnet.Close
@@ -311,6 +325,64 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.reqs <- req // never blocks: at most MaxInflight outstanding
 	}
 }
+
+// admit reports whether a request of size bytes fits in MaxQueuedBytes. If
+// not, c waits among the starved connections until a request is released.
+// Loop goroutine.
+func (s *Server) admit(c *Conn, size int64) bool {
+	max := s.opts.MaxQueuedBytes
+	fits := func() bool { q := s.queued.Load(); return max <= 0 || q == 0 || q+size <= max }
+	if fits() {
+		return true
+	}
+	s.starveMu.Lock()
+	if s.starved == nil {
+		s.starved = map[*Conn]struct{}{}
+	}
+	s.starved[c] = struct{}{}
+	s.nStarved.Store(int32(len(s.starved)))
+	s.starveMu.Unlock()
+	// A release between the check and the registration would not have
+	// seen us: check again.
+	if !fits() {
+		return false
+	}
+	s.starveMu.Lock()
+	delete(s.starved, c)
+	s.nStarved.Store(int32(len(s.starved)))
+	s.starveMu.Unlock()
+	return true
+}
+
+// released returns a request's bytes to the budget and wakes the starved
+// connections. Any goroutine.
+func (s *Server) released(size int64) {
+	s.queued.Add(-size)
+	if s.nStarved.Load() == 0 {
+		return
+	}
+	s.starveMu.Lock()
+	conns := make([]*Conn, 0, len(s.starved))
+	for c := range s.starved {
+		conns = append(conns, c)
+	}
+	clear(s.starved)
+	s.nStarved.Store(0)
+	s.starveMu.Unlock()
+	s.lifeMu.RLock()
+	defer s.lifeMu.RUnlock()
+	if s.stopped {
+		return
+	}
+	for _, c := range conns {
+		if !c.closed.Load() {
+			_ = c.gc.Wake(nil)
+		}
+	}
+}
+
+// QueuedBytes is the request bytes read and not yet answered.
+func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
 
 // overflow bounds what a paused connection may buffer: gnet keeps reading
 // the socket, so a client that floods requests without reading responses

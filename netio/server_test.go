@@ -841,3 +841,42 @@ func TestPeerCloseServesQueuedRequests(t *testing.T) {
 		t.Fatalf("served %d requests after samsa closed the connection", got)
 	}
 }
+
+// TestMaxQueuedBytes: across connections, request bytes between read and
+// response stay within MaxQueuedBytes; a starved connection resumes when a
+// request is answered, and a request larger than the bound still gets in
+// alone.
+func TestMaxQueuedBytes(t *testing.T) {
+	t.Parallel()
+	held := make(chan *Request, 10)
+	s, _ := startServer(t, Options{MaxQueuedBytes: 1000}, func(req *Request) { held <- req })
+	body := make([]byte, 580) // a 600-byte frame with the header
+	a, b := dial(t, s.Addr()), dial(t, s.Addr())
+	a.write(appendReq(nil, 0, 0, 1, nil, body))
+	first := <-held
+	b.write(appendReq(nil, 0, 0, 2, nil, body))
+	select {
+	case r := <-held:
+		t.Fatalf("request %d admitted past the bound (%d bytes queued)", r.CorrelationID, s.QueuedBytes())
+	case <-time.After(100 * time.Millisecond):
+	}
+	first.Respond(&Response{Parts: []Part{{B: []byte("one")}}})
+	if corr, _ := a.recv(); corr != 1 {
+		t.Fatalf("corr %d", corr)
+	}
+	second := <-held // woken by the release
+	if second.CorrelationID != 2 {
+		t.Fatalf("corr %d", second.CorrelationID)
+	}
+	second.Respond(&Response{Parts: []Part{{B: []byte("two")}}})
+	b.recv()
+	waitFor(t, "queue empty", func() bool { return s.QueuedBytes() == 0 })
+	// Alone, a request above the bound is taken.
+	a.write(appendReq(nil, 0, 0, 3, nil, make([]byte, 3000)))
+	big := <-held
+	big.Respond(&Response{Parts: []Part{{B: []byte("big")}}})
+	if corr, _ := a.recv(); corr != 3 {
+		t.Fatalf("corr %d", corr)
+	}
+	waitFor(t, "queue empty", func() bool { return s.QueuedBytes() == 0 })
+}

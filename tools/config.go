@@ -44,6 +44,7 @@ type FileConfig struct {
 		MaxRequestBytes int32 `toml:"max_request_bytes"`
 		MaxConnections  int   `toml:"max_connections"`
 		MaxInflight     int   `toml:"max_inflight"`
+		MaxQueuedBytes  int64 `toml:"max_queued_bytes"`
 		IdleTimeoutMs   int64 `toml:"idle_timeout_ms"`
 		Sendfile        bool  `toml:"sendfile"`
 	} `toml:"net"`
@@ -77,6 +78,7 @@ func DefaultFileConfig() FileConfig {
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
 	c.Net.MaxInflight = e.MaxInflight
+	c.Net.MaxQueuedBytes = e.MaxQueuedBytes
 	c.Net.IdleTimeoutMs = e.IdleTimeoutMs
 	c.Net.Sendfile = e.Sendfile
 	return c
@@ -119,6 +121,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections
 	e.MaxInflight = c.Net.MaxInflight
+	e.MaxQueuedBytes = c.Net.MaxQueuedBytes
 	e.IdleTimeoutMs = c.Net.IdleTimeoutMs
 	e.Sendfile = c.Net.Sendfile
 	if len(c.TopicDefaults) > 0 {
@@ -164,6 +167,7 @@ func (c *FileConfig) NetOptions(e engine.Config) (netio.Options, error) {
 		MaxRequestBytes: e.MaxRequestBytes,
 		MaxConnections:  e.MaxConnections,
 		MaxInflight:     e.MaxInflight,
+		MaxQueuedBytes:  e.MaxQueuedBytes,
 		IdleTimeout:     time.Duration(e.IdleTimeoutMs) * time.Millisecond,
 		NoSendfile:      !e.Sendfile,
 		ReusePort:       c.CPU.ReusePort,
