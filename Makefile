@@ -6,12 +6,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build run test test-short race bench fuzz lint install clean
+.PHONY: all build run test test-short race bench gobench fuzz lint install clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/samsa ./cmd/samsa
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/samsa-bench ./cmd/samsa-bench
 
 # Start the broker on the embedded default: 127.0.0.1:9092, data in ./data.
 run: build
@@ -26,7 +27,13 @@ test: lint
 test-short:
 	$(GO) test -short ./...
 
-bench:
+# The bundled benchmark: a fresh samsa against franz-go's kfake, each in its
+# own process, the same workloads on both (docs/BENCHMARKS.md); a few minutes.
+bench: build
+	./$(BIN)/samsa-bench compare
+
+# Go micro-benchmarks of the storage and engine hot paths.
+gobench:
 	$(GO) test -run XXX -bench . -benchmem ./segment/... ./engine/...
 
 # Run each fuzz target for FUZZTIME (default 30s).

@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// stopTimeout is how long a started broker has to exit after SIGTERM before
+// it gets SIGKILL.
+const stopTimeout = 10 * time.Second
+
+// Process is a broker process the benchmark started: its own temp
+// directory (data and log), its own free port on 127.0.0.1. The goroutine
+// waiting for the process is owned by the Process and ends with it.
+type Process struct {
+	Name string
+	Addr string
+
+	cmd     *exec.Cmd
+	dir     string
+	logPath string
+	exited  chan struct{} // closed once the process has been waited for
+	waitErr error         // valid after exited is closed
+}
+
+// Target returns the process as a workload target with process metrics.
+func (p *Process) Target() Target {
+	return Target{Name: p.Name, Addr: p.Addr, PID: p.cmd.Process.Pid, ResetPeak: true}
+}
+
+// StartSamsa starts the samsa binary bin with the config file config, a
+// fresh data directory and a free port on 127.0.0.1, and waits until it
+// answers Kafka requests.
+func StartSamsa(ctx context.Context, bin, config string) (*Process, error) {
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("cannot find the samsa binary (build it with make build): %w", err)
+	}
+	if _, err := os.Stat(config); err != nil {
+		return nil, fmt.Errorf("cannot find the samsa config: %w", err)
+	}
+	return startProcess(ctx, "samsa", func(addr, dir string) *exec.Cmd {
+		return exec.Command(bin, "-config", config, "-listen", addr, "-data-dir", filepath.Join(dir, "data"))
+	})
+}
+
+// StartKfake starts franz-go's kfake in its own process, as the hidden
+// "kfake" subcommand of self (this benchmark's own binary), on a free port
+// on 127.0.0.1, and waits until it answers Kafka requests.
+func StartKfake(ctx context.Context, self string) (*Process, error) {
+	return startProcess(ctx, "kfake", func(addr, _ string) *exec.Cmd {
+		return exec.Command(self, "kfake", "-listen", addr)
+	})
+}
+
+func startProcess(ctx context.Context, name string, command func(addr, dir string) *exec.Cmd) (_ *Process, err error) {
+	dir, err := os.MkdirTemp("", "samsa-bench-"+name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create temp dir for %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create %s log: %w", name, err)
+	}
+	defer logf.Close() // the child has its own copy of the descriptor
+	cmd := command(addr, dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", name, err)
+	}
+	p := &Process{Name: name, Addr: addr, cmd: cmd, dir: dir, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := p.waitReady(ctx); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// freePort returns a port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("cannot find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady waits, bounded by setupTimeout, until the broker answers a
+// Kafka request.
+func (p *Process) waitReady(ctx context.Context) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Addr))
+	if err != nil {
+		return fmt.Errorf("cannot create client for %s: %w", p.Name, err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(setupTimeout)
+	for attempt := 0; time.Now().Before(deadline) && attempt < 300; attempt++ {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("cannot start %s: exited (%v): %s", p.Name, p.waitErr, p.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("cannot start %s: %w", p.Name, ctx.Err())
+		default:
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err = cl.Ping(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-p.exited:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("cannot start %s: no answer on %s after %v (last error: %v): %s", p.Name, p.Addr, setupTimeout, err, p.logTail())
+}
+
+// logTail returns the end of the process's log, for error messages.
+func (p *Process) logTail() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	if len(b) > 2048 {
+		b = b[len(b)-2048:]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// Alive reports an error when the process has exited.
+func (p *Process) Alive() error {
+	select {
+	case <-p.exited:
+		return fmt.Errorf("%s exited (%v): %s", p.Name, p.waitErr, p.logTail())
+	default:
+		return nil
+	}
+}
+
+// Stop sends SIGTERM, then SIGKILL after stopTimeout, waits for the
+// process, and removes its temp directory. It reports how the process
+// ended when that was not a clean exit after SIGTERM.
+func (p *Process) Stop() error {
+	var err error
+	select {
+	case <-p.exited:
+		err = fmt.Errorf("%s had exited before it was stopped (%v): %s", p.Name, p.waitErr, p.logTail())
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+			if p.waitErr != nil {
+				var ee *exec.ExitError
+				if !errors.As(p.waitErr, &ee) || !ee.Exited() || ee.ExitCode() != 0 {
+					err = fmt.Errorf("%s did not exit cleanly on SIGTERM (%v): %s", p.Name, p.waitErr, p.logTail())
+				}
+			}
+		case <-time.After(stopTimeout):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			err = fmt.Errorf("%s did not exit within %v of SIGTERM; killed", p.Name, stopTimeout)
+		}
+	}
+	if rerr := os.RemoveAll(p.dir); rerr != nil && err == nil {
+		err = fmt.Errorf("cannot remove %s temp dir: %w", p.Name, rerr)
+	}
+	return err
+}

@@ -1,0 +1,235 @@
+// Command samsa-bench is samsa's bundled benchmark: a thin main over
+// package bench.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"samsa/bench"
+)
+
+const usage = `samsa-bench: load generator and peer comparison for samsa.
+
+Usage:
+  samsa-bench produce|consume|e2e|mixed [flags]   one workload against -target
+  samsa-bench all [flags]                         the compare workloads against -target
+  samsa-bench compare [flags]                     start samsa and kfake, run the
+                                                  compare workloads on each, and
+                                                  print them side by side (make bench)
+
+Workloads (each on a fresh topic created with P partitions, RF 1; each stops
+at its record count or its -timeout, whichever comes first):
+  produce  N records of S bytes from K producers at full speed: records/s,
+           MiB/s, per-record ack latency (acks 1 and all)
+  consume  N records produced first (not timed), then read from offset 0 of
+           every partition by one consumer (assigned partitions, no group)
+  e2e      N records at -rate records/s (ticker-paced, no linger); a consumer
+           from the end measures produce call to receipt: p50/p99/p99.9/max
+  mixed    N records at full speed while 2 consumers (no group) each read
+           every partition from offset 0
+
+compare runs: produce 1KiB acks=all, produce 100B acks=all, produce 1KiB
+acks=1, consume 1KiB, e2e 10k/s acks=all, mixed 1KiB; -rounds rounds each,
+medians reported. Broker CPU seconds (utime+stime) and peak RSS (VmHWM) are
+read from /proc for brokers it starts, or for -target with -target-pid.
+Results go to stdout (a table, or JSON with -json); progress to stderr.
+
+Flags:
+`
+
+// options are the command line flags.
+type options struct {
+	target      string
+	targetPID   int
+	records     int64
+	size        int
+	partitions  int
+	producers   int
+	acks        string
+	compression string
+	keys        string
+	rate        int
+	rounds      int
+	timeout     time.Duration
+	json        bool
+	quick       bool
+	samsaBin    string
+	config      string
+	listen      string
+	set         map[string]bool // flags given on the command line
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("samsa-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	var o options
+	fs.StringVar(&o.target, "target", "127.0.0.1:9092", "broker `host:port` for produce, consume, e2e, mixed and all")
+	fs.IntVar(&o.targetPID, "target-pid", 0, "process id of the -target broker, for its CPU and memory figures")
+	fs.Int64Var(&o.records, "records", 0, "records per workload (default: per workload, 1,500,000 for 1 KiB produce; fewer with -quick)")
+	fs.IntVar(&o.size, "size", 1024, "record value `bytes`")
+	fs.IntVar(&o.partitions, "partitions", 8, "partitions of each fresh topic")
+	fs.IntVar(&o.producers, "producers", 1, "producers (separate clients)")
+	fs.StringVar(&o.acks, "acks", "all", "producer acks: 0, 1 or all")
+	fs.StringVar(&o.compression, "compression", "none", "none, lz4, zstd, snappy or gzip")
+	fs.StringVar(&o.keys, "keys", "none", "record keys: none (sticky partitioning), random, or set:N (N fixed keys)")
+	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second")
+	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare, 1 otherwise)")
+	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload")
+	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&o.quick, "quick", false, "a much smaller run (a few thousand records per workload)")
+	fs.StringVar(&o.samsaBin, "samsa-bin", "./bin/samsa", "compare: the samsa binary to start")
+	fs.StringVar(&o.config, "config", "config.toml", "compare: samsa's config file")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "kfake: `host:port` to listen on")
+
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fs.Usage()
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "samsa-bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cmd == "kfake" {
+		if err := bench.RunKfake(ctx, o.listen); err != nil {
+			fmt.Fprintln(stderr, "samsa-bench:", err)
+			return 1
+		}
+		return 0
+	}
+
+	var specs []bench.Spec
+	switch cmd {
+	case bench.KindProduce, bench.KindConsume, bench.KindE2E, bench.KindMixed:
+		s := bench.DefaultSpec(cmd)
+		if o.quick {
+			s = bench.QuickSpec(cmd)
+		}
+		specs = []bench.Spec{s}
+	case "all", "compare":
+		specs = bench.PlanSpecs(o.quick)
+	default:
+		fmt.Fprintf(stderr, "samsa-bench: unknown command %q (run samsa-bench -h)\n", cmd)
+		return 2
+	}
+	for i := range specs {
+		o.apply(&specs[i])
+		if err := specs[i].Validate(); err != nil {
+			fmt.Fprintln(stderr, "samsa-bench:", err)
+			return 2
+		}
+	}
+	rounds := o.rounds
+	if rounds <= 0 {
+		rounds = 1
+		if cmd == "compare" {
+			rounds = 3
+		}
+	}
+
+	var rep *bench.Report
+	var err error
+	if cmd == "compare" {
+		self, serr := os.Executable()
+		if serr != nil {
+			fmt.Fprintln(stderr, "samsa-bench: cannot find its own binary:", serr)
+			return 1
+		}
+		rep, err = bench.Compare(ctx, bench.CompareConfig{
+			SamsaBin: o.samsaBin,
+			Config:   o.config,
+			Self:     self,
+			Specs:    specs,
+			Rounds:   rounds,
+			Progress: stderr,
+		})
+	} else {
+		name := o.target
+		t := bench.Target{Name: name, Addr: o.target, PID: o.targetPID}
+		rep = bench.Suite(ctx, []bench.Target{t}, specs, rounds, stderr, nil)
+		err = ctx.Err()
+	}
+	if rep != nil {
+		var werr error
+		if o.json {
+			werr = rep.WriteJSON(stdout)
+		} else {
+			werr = rep.WriteText(stdout)
+		}
+		if werr != nil {
+			fmt.Fprintln(stderr, "samsa-bench:", werr)
+			return 1
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "samsa-bench: some runs failed; see the notes")
+		return 1
+	}
+	return 0
+}
+
+// apply sets on s every workload flag given on the command line.
+func (o *options) apply(s *bench.Spec) {
+	if o.set["records"] {
+		s.Records = o.records
+	}
+	if o.set["size"] {
+		s.Size = o.size
+	}
+	if o.set["partitions"] {
+		s.Partitions = int32(o.partitions)
+	}
+	if o.set["producers"] {
+		s.Producers = o.producers
+	}
+	if o.set["acks"] {
+		s.Acks = o.acks
+	}
+	if o.set["compression"] {
+		s.Compression = o.compression
+	}
+	if o.set["keys"] {
+		s.Keys = o.keys
+	}
+	if o.set["rate"] {
+		s.Rate = o.rate
+	}
+	if o.set["timeout"] {
+		s.Timeout = o.timeout
+	}
+}
