@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
 )
 
 // Conn is one client connection. Requests are read on the event loop,
@@ -21,11 +22,17 @@ type Conn struct {
 
 	// Loop-owned.
 	nextSeq uint64
+	partial *bytebufferpool.ByteBuffer // the frame being read, its size prefix consumed
+	need    int                        // size of the partial frame
 
 	mu        sync.Mutex
-	nextWrite uint64      // (mu) sequence of the next response to write
-	slots     []*Response // (mu) ring indexed by seq % len
-	ready     []bool      // (mu)
+	nextWrite uint64 // (mu) sequence of the next response to write
+	// blocked: a response with file chunks is being sent by the loop,
+	// outside gnet's buffer; later responses wait in their slots until it
+	// is done (unblock).
+	blocked atomic.Bool // (mu for writes)
+	slots   []*Response // (mu) ring indexed by seq % len
+	ready   []bool      // (mu)
 
 	inflight atomic.Int32 // requests read but not yet handed to gnet
 	paused   atomic.Bool  // the loop stopped reading until a slot frees
@@ -100,8 +107,20 @@ func (c *Conn) complete(seq uint64, resp *Response) {
 		c.lastActive.Store(time.Now().UnixNano())
 	}
 	var buf [4]*Response
-	dropped := buf[:0]
-	for c.ready[c.nextWrite%n] {
+	dropped := c.flushLocked(buf[:0])
+	c.mu.Unlock()
+	// Outside c.mu: Release is the handler's code.
+	for _, r := range dropped {
+		r.free()
+	}
+}
+
+// flushLocked writes every response that is next in order, until one with
+// file chunks blocks the connection. It returns the responses not to be
+// written, for the caller to free outside c.mu. c.mu should be held.
+func (c *Conn) flushLocked(dropped []*Response) []*Response {
+	n := uint64(len(c.slots))
+	for !c.blocked.Load() && c.ready[c.nextWrite%n] {
 		i := c.nextWrite % n
 		r := c.slots[i]
 		c.slots[i], c.ready[i] = nil, false
@@ -110,8 +129,17 @@ func (c *Conn) complete(seq uint64, resp *Response) {
 			dropped = append(dropped, r)
 		}
 	}
+	return dropped
+}
+
+// unblock ends a blocking response and writes the ones that waited behind
+// it. Any goroutine.
+func (c *Conn) unblock() {
+	c.mu.Lock()
+	c.blocked.Store(false)
+	var buf [4]*Response
+	dropped := c.flushLocked(buf[:0])
 	c.mu.Unlock()
-	// Outside c.mu: Release is the handler's code.
 	for _, r := range dropped {
 		r.free()
 	}
@@ -127,11 +155,18 @@ func (c *Conn) writeLocked(r *Response) bool {
 	s.lifeMu.RLock()
 	if !r.skip && !c.closed.Load() && !s.stopped {
 		// On error the task may be queued all the same; free is idempotent.
-		cb := r.written
 		if r.zeroCopy() {
-			cb = r.writeRest
+			// The loop writes it all itself (sendAll), outside gnet's
+			// buffer; nothing else may reach the socket until it is done.
+			r.conn = c
+			c.blocked.Store(true)
+			queued = c.gc.AsyncWritev(nil, r.sendAll) == nil
+			if !queued {
+				c.blocked.Store(false)
+			}
+		} else {
+			queued = c.gc.AsyncWritev(r.chunks[0].bufs, r.written) == nil
 		}
-		queued = c.gc.AsyncWritev(r.chunks[0].bufs, cb) == nil
 		if queued {
 			c.writes.Add(1)
 		}
@@ -162,7 +197,7 @@ func (c *Conn) probeQuiet() {
 		return
 	}
 	err := c.gc.AsyncWritev(nil, func(gc gnet.Conn, err error) error {
-		if err != nil || (gc.OutboundBuffered() == 0 && c.inflight.Load() == 0) {
+		if err != nil || (gc.OutboundBuffered() == 0 && c.inflight.Load() == 0 && !c.blocked.Load()) {
 			c.quiet.Store(w + 1)
 		}
 		c.probing.Store(false)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
 )
 
 // Part is a piece of a response: bytes, or a range of a file to be sent
@@ -37,6 +38,12 @@ type Response struct {
 	skip   bool  // acks=0: nothing to write
 	freed  int32 // (atomic) free ran
 	srv    *Server
+
+	// Progress of a response the loop sends itself (sendAll).
+	conn *Conn
+	ci   int   // chunk
+	bi   int   // buffer within a byte chunk
+	off  int64 // bytes of the buffer or file range already sent
 }
 
 // chunk is a run of byte slices written with one writev, or a file range
@@ -123,7 +130,7 @@ func (resp *Response) readFile(f *os.File, off, n int64) ([]byte, error) {
 }
 
 // zeroCopy reports whether the response has file chunks to send from the
-// loop.
+// loop (sendAll).
 func (resp *Response) zeroCopy() bool { return len(resp.chunks) > 1 }
 
 // written is the AsyncWritev callback for responses without file chunks:
@@ -136,47 +143,156 @@ func (resp *Response) written(gnet.Conn, error) error {
 
 var errFileShort = errors.New("file range ends early")
 
-// writeRest is the AsyncWritev callback of the first chunk of a response
-// with file chunks: it writes the other chunks in order, on the loop, so
-// nothing else reaches the socket in between (gnet runs queued writes one
-// after another). A file chunk goes by sendfile while gnet's outbound
-// buffer is empty; from the first EAGAIN on, the rest is read into a pooled
-// buffer and written through gnet, which buffers it. Loop goroutine.
-func (resp *Response) writeRest(gc gnet.Conn, err error) error {
-	defer resp.free()
+// sendAll is the loop's task for a response with file chunks: it writes
+// the chunks itself, byte chunks with writev and file chunks with sendfile,
+// straight to the socket, from where it left off. When the socket is full
+// it hands the wait to a goroutine that polls for writability and queues
+// sendAll again; the connection stays blocked meanwhile, so no other
+// response can reach the socket in between. If earlier responses are still
+// in gnet's buffer, the rest is read into memory and written through gnet
+// instead (they are ahead of it, and gnet sends them first). Loop
+// goroutine.
+func (resp *Response) sendAll(gc gnet.Conn, err error) error {
+	c := resp.conn
 	if err != nil {
+		resp.finish()
 		return nil
 	}
-	for _, ch := range resp.chunks[1:] {
+	if gc.OutboundBuffered() > 0 {
+		resp.writeThroughGnet(gc)
+		resp.finish()
+		return nil
+	}
+	fd := gc.Fd()
+	for resp.ci < len(resp.chunks) {
+		ch := &resp.chunks[resp.ci]
+		var err error
 		if ch.file == nil {
-			if _, err := gc.Writev(ch.bufs); err != nil {
-				return nil // gnet closed the connection
+			err = writevFrom(fd, ch.bufs, &resp.bi, &resp.off)
+			if err == nil {
+				resp.ci, resp.bi, resp.off = resp.ci+1, 0, 0
+				continue
 			}
-			continue
-		}
-		off, n := ch.off, ch.n
-		if gc.OutboundBuffered() == 0 {
-			sent, err := sendfile(gc.Fd(), ch.file, off, n)
-			off, n = off+sent, n-sent
-			resp.srv.stats.sendfileBytes.Add(sent)
-			if err != nil {
-				_ = gc.Close()
-				return nil
+		} else {
+			var n int64
+			n, err = sendfile(fd, ch.file, ch.off+resp.off, ch.n-resp.off)
+			resp.off += n
+			c.srv.stats.sendfileBytes.Add(n)
+			if err == nil && resp.off == ch.n {
+				resp.ci, resp.off = resp.ci+1, 0
+				continue
 			}
 		}
-		if n == 0 {
-			continue
+		if err != nil && err != unix.EAGAIN {
+			_ = gc.Close()
+			resp.finish()
+			return nil
 		}
-		b, err := resp.readFile(ch.file, off, n)
-		if err == nil {
-			_, err = gc.Write(b)
+		// The socket is full.
+		if !resp.waitWritable(gc) {
+			resp.finish()
+		}
+		return nil
+	}
+	resp.finish()
+	return nil
+}
+
+// finish frees a blocking response and lets the next ones go.
+func (resp *Response) finish() {
+	c := resp.conn
+	resp.free()
+	c.unblock()
+}
+
+// writevFrom writes bufs from buffer *bi, offset *off within it, until all
+// are written or the socket refuses (EAGAIN); *bi and *off track progress.
+func writevFrom(fd int, bufs [][]byte, bi *int, off *int64) error {
+	var iov [][]byte
+	for *bi < len(bufs) {
+		iov = append(iov[:0], bufs[*bi][*off:])
+		iov = append(iov, bufs[*bi+1:]...)
+		n, err := unix.Writev(fd, iov)
+		for rest := int64(max(n, 0)); rest > 0 && *bi < len(bufs); {
+			left := int64(len(bufs[*bi])) - *off
+			if rest < left {
+				*off += rest
+				break
+			}
+			rest -= left
+			*bi, *off = *bi+1, 0
+		}
+		// Skip empty buffers so the loop ends.
+		for *bi < len(bufs) && int64(len(bufs[*bi])) == *off {
+			*bi, *off = *bi+1, 0
+		}
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
-			_ = gc.Close()
-			return nil
+			return err
 		}
 	}
 	return nil
+}
+
+// waitWritable starts a goroutine that waits until the socket takes data
+// again and then queues sendAll on the loop. It polls its own duplicate of
+// the descriptor, so a close and reuse of gnet's descriptor number cannot
+// confuse it. It reports false if the wait could not start. Loop goroutine.
+func (resp *Response) waitWritable(gc gnet.Conn) bool {
+	c := resp.conn
+	s := c.srv
+	fd, err := gc.Dup()
+	if err != nil {
+		_ = gc.Close()
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		for !c.closed.Load() && !s.halted.Load() {
+			n, err := unix.Poll(pfd, 100)
+			if n > 0 || (err != nil && err != unix.EINTR) {
+				break
+			}
+		}
+		unix.Close(fd)
+		s.lifeMu.RLock()
+		queued := !s.stopped && c.gc.AsyncWritev(nil, resp.sendAll) == nil
+		s.lifeMu.RUnlock()
+		if !queued {
+			resp.finish()
+		}
+	}()
+	return true
+}
+
+// writeThroughGnet writes the rest of the response through gnet, reading
+// file chunks into memory: gnet's buffer holds earlier responses, which
+// must leave first. Loop goroutine.
+func (resp *Response) writeThroughGnet(gc gnet.Conn) {
+	for ; resp.ci < len(resp.chunks); resp.ci, resp.bi, resp.off = resp.ci+1, 0, 0 {
+		ch := &resp.chunks[resp.ci]
+		var err error
+		if ch.file == nil {
+			bufs := ch.bufs[resp.bi:]
+			if len(bufs) > 0 {
+				bufs = append([][]byte{bufs[0][resp.off:]}, bufs[1:]...)
+			}
+			_, err = gc.Writev(bufs)
+		} else {
+			var b []byte
+			if b, err = resp.readFile(ch.file, ch.off+resp.off, ch.n-resp.off); err == nil {
+				_, err = gc.Write(b)
+			}
+		}
+		if err != nil {
+			_ = gc.Close()
+			return
+		}
+	}
 }
 
 // free returns the pooled buffers and calls Release. It runs once however

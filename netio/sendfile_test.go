@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,35 +44,41 @@ func evict(t *testing.T, f *os.File) {
 	}
 }
 
-// rangeServer answers a request "off, n" (two uint32) with
-// "head" + file[off:off+n] + "tail".
-func rangeServer(t *testing.T, opts Options, f *os.File) *Server {
+// rangeServer answers a request "file, off, n" (a byte and two uint32)
+// with "head" + files[file][off:off+n] + "tail".
+func rangeServer(t *testing.T, opts Options, files ...*os.File) *Server {
 	s, _ := startServer(t, opts, func(req *Request) {
-		off := int64(binary.BigEndian.Uint32(req.Body))
-		n := int64(binary.BigEndian.Uint32(req.Body[4:]))
+		f := files[req.Body[0]]
+		off := int64(binary.BigEndian.Uint32(req.Body[1:]))
+		n := int64(binary.BigEndian.Uint32(req.Body[5:]))
 		req.Respond(&Response{Parts: []Part{{B: []byte("head")}, {File: f, Off: off, Len: n}, {B: []byte("tail")}}})
 	})
 	return s
 }
 
-func rangeReq(corr int32, off, n int) []byte {
-	return appendReq(nil, 1, 4, corr, nil, binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(off)), uint32(n)))
+func rangeReq(corr int32, file byte, off, n int) []byte {
+	body := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32([]byte{file}, uint32(off)), uint32(n))
+	return appendReq(nil, 1, 4, corr, nil, body)
 }
 
 // TestSendfileHotAndCold: a range in the page cache goes out by sendfile;
 // one that is not is read off the loop (the loop never waits for the
 // disk); with sendfile off, everything is read. The bytes are the same.
 func TestSendfileHotAndCold(t *testing.T) {
-	f, data := testFile(t, 1<<20)
-	check := func(s *Server, c *client, corr int32, off, n int, wantSendfile, wantCopied int64) {
+	hot, hotData := testFile(t, 1<<20)
+	// A second file that sendfile never touched: its pages are not pinned
+	// by socket buffers, so eviction takes.
+	cold, coldData := testFile(t, 1<<20)
+	data := [][]byte{hotData, coldData}
+	check := func(s *Server, c *client, corr int32, file byte, off, n int, wantSendfile, wantCopied int64) {
 		t.Helper()
 		before := s.Stats()
-		c.write(rangeReq(corr, off, n))
+		c.write(rangeReq(corr, file, off, n))
 		got, body, err := readResp(c.r, false)
 		if err != nil || got != corr {
 			t.Fatalf("response %d: corr %d, %v", corr, got, err)
 		}
-		if want := slices.Concat([]byte("head"), data[off:off+n], []byte("tail")); !bytes.Equal(body, want) {
+		if want := slices.Concat([]byte("head"), data[file][off:off+n], []byte("tail")); !bytes.Equal(body, want) {
 			t.Fatalf("response %d: %d bytes differ from the file's", corr, len(body))
 		}
 		after := s.Stats()
@@ -82,39 +89,48 @@ func TestSendfileHotAndCold(t *testing.T) {
 			t.Fatalf("response %d: %d bytes copied, want %d", corr, d, wantCopied)
 		}
 	}
-	s := rangeServer(t, Options{}, f)
+	s := rangeServer(t, Options{}, hot, cold)
 	c := dial(t, s.Addr())
-	if !cached(f, 0, 1<<20) {
+	if !cached(hot, 0, 1<<20) {
 		t.Skip("no page cache residency check on this kernel (cachestat needs Linux 6.5)")
 	}
-	check(s, c, 1, 1000, 100000, 100000, 0)
-	evict(t, f)
-	if cached(f, 0, 4096) {
+	check(s, c, 1, 0, 1000, 100000, 100000, 0)
+	evict(t, cold)
+	if cached(cold, 5000, 60000) {
 		t.Fatal("evicted pages still reported cached")
 	}
-	check(s, c, 2, 5000, 60000, 0, 60000)
+	check(s, c, 2, 1, 5000, 60000, 0, 60000)
 	// That read brought the pages back: the same range is hot now.
-	check(s, c, 3, 5000, 60000, 60000, 0)
+	check(s, c, 3, 1, 5000, 60000, 60000, 0)
 
-	off := rangeServer(t, Options{NoSendfile: true}, f)
+	off := rangeServer(t, Options{NoSendfile: true}, hot)
 	c2 := dial(t, off.Addr())
-	check(off, c2, 4, 0, 1<<20, 0, 1<<20)
+	check(off, c2, 4, 0, 0, 1<<20, 0, 1<<20)
 }
 
 // TestSendfileSlowReader: responses far larger than the socket buffer, to
 // a client that does not read for a while, interleaved with byte-only
-// responses: sendfile stops at EAGAIN, the rest goes through gnet's buffer,
-// and every response arrives whole and in order.
+// responses (some large enough to stay in gnet's buffer): sendfile waits
+// for the socket instead of copying, a file response queued behind bytes
+// still in gnet's buffer goes through gnet, and every response arrives
+// whole and in order.
 func TestSendfileSlowReader(t *testing.T) {
 	f, data := testFile(t, 8<<20)
-	s, _ := startServer(t, Options{}, func(req *Request) {
-		if len(req.Body) < 8 {
+	bigBytes := make([]byte, 6<<20)
+	for i := range bigBytes {
+		bigBytes[i] = byte(i % 249)
+	}
+	s, _ := startServer(t, Options{MaxRequestBytes: 1 << 20}, func(req *Request) {
+		switch {
+		case len(req.Body) == 1 && req.Body[0] == 'B':
+			req.Respond(&Response{Parts: []Part{{B: bigBytes}}})
+		case len(req.Body) < 8:
 			req.Respond(&Response{Parts: []Part{{B: []byte("small")}}})
-			return
+		default:
+			off := int64(binary.BigEndian.Uint32(req.Body))
+			n := int64(binary.BigEndian.Uint32(req.Body[4:]))
+			req.Respond(&Response{Parts: []Part{{B: []byte("head")}, {File: f, Off: off, Len: n}, {B: []byte("mid")}, {File: f, Off: 0, Len: 10}}})
 		}
-		off := int64(binary.BigEndian.Uint32(req.Body))
-		n := int64(binary.BigEndian.Uint32(req.Body[4:]))
-		req.Respond(&Response{Parts: []Part{{B: []byte("head")}, {File: f, Off: off, Len: n}, {B: []byte("mid")}, {File: f, Off: 0, Len: 10}}})
 	})
 	c := dial(t, s.Addr())
 	var stream []byte
@@ -123,13 +139,24 @@ func TestSendfileSlowReader(t *testing.T) {
 		body []byte
 	}
 	var wants []want
+	var fileBytes int64
+	corr := int32(0)
 	for i := range 6 {
-		corr := int32(2 * i)
 		off, n := i*1000, 8<<20-i*1000
-		stream = append(stream, rangeReq(corr, off, n)...)
+		body := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(off)), uint32(n))
+		stream = appendReq(stream, 1, 4, corr, nil, body)
 		wants = append(wants, want{corr, slices.Concat([]byte("head"), data[off:off+n], []byte("mid"), data[:10])})
-		stream = appendReq(stream, 1, 4, corr+1, nil, []byte{1})
-		wants = append(wants, want{corr + 1, []byte("small")})
+		fileBytes += int64(n) + 10
+		corr++
+		kind := []byte{1}
+		if i%2 == 1 {
+			kind = []byte{'B'}
+			wants = append(wants, want{corr, bigBytes})
+		} else {
+			wants = append(wants, want{corr, []byte("small")})
+		}
+		stream = appendReq(stream, 1, 4, corr, nil, kind)
+		corr++
 	}
 	c.write(stream)
 	time.Sleep(200 * time.Millisecond) // let the socket buffer fill
@@ -140,7 +167,27 @@ func TestSendfileSlowReader(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	if st.SendfileBytes == 0 || st.CopiedBytes == 0 {
-		t.Fatalf("stats %+v: want both sendfile and the EAGAIN fallback used", st)
+	if st.SendfileBytes+st.CopiedBytes != fileBytes || st.SendfileBytes == 0 {
+		t.Fatalf("stats %+v: want %d file bytes, most by sendfile", st, fileBytes)
 	}
+	t.Logf("sendfile %d bytes, copied %d", st.SendfileBytes, st.CopiedBytes)
+}
+
+// TestSendfileCloseWhileBlocked: a client that stops reading and goes away
+// in the middle of a large file response: the wait ends, the response's
+// Release runs, and the server stops cleanly.
+func TestSendfileCloseWhileBlocked(t *testing.T) {
+	f, _ := testFile(t, 8<<20)
+	var released atomic.Int32
+	s, _ := startServer(t, Options{}, func(req *Request) {
+		req.Respond(&Response{Parts: []Part{{B: []byte("head")}, {File: f, Off: 0, Len: 8 << 20}}, Release: func() { released.Add(1) }})
+	})
+	for range 3 {
+		c := dial(t, s.Addr())
+		c.write(appendReq(nil, 1, 4, 1, nil, []byte{1}))
+		c.write(appendReq(nil, 1, 4, 2, nil, []byte{1}))
+		time.Sleep(50 * time.Millisecond)
+		c.c.Close()
+	}
+	waitFor(t, "every response released", func() bool { return released.Load() == 6 })
 }

@@ -259,6 +259,11 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	c.closed.Store(true)
+	if c.partial != nil {
+		bytebufferpool.Put(c.partial)
+		c.partial = nil
+		s.released(int64(c.need))
+	}
 	close(c.reqs)
 	s.connMu.Lock()
 	delete(s.conns, c)
@@ -286,32 +291,48 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 			}
 			c.paused.Store(false)
 		}
-		hdr, err := gc.Peek(4)
-		if err != nil {
+		if c.partial == nil {
+			hdr, err := gc.Peek(4)
+			if err != nil {
+				return gnet.None
+			}
+			size := int32(binary.BigEndian.Uint32(hdr))
+			if size < 8 || size > s.opts.MaxRequestBytes {
+				c.abort()
+				s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", s.opts.MaxRequestBytes)
+				return gnet.Close
+			}
+			if !s.admit(c, int64(size)) {
+				return s.overflow(c, gc) // a released request wakes us
+			}
+			_, _ = gc.Discard(4)
+			bb := bytebufferpool.Get()
+			bb.B = slices.Grow(bb.B[:0], int(size))[:0]
+			c.partial = bb
+			c.need = int(size)
+			s.queued.Add(int64(size))
+		}
+		// Copy what has arrived of the frame straight into its pooled
+		// buffer: consuming the loop's read buffer keeps gnet from
+		// copying it into the connection's ring buffer first, so the
+		// frame is copied once in user space however many reads it takes.
+		bb := c.partial
+		have := len(bb.B)
+		want := min(c.need-have, gc.InboundBuffered())
+		n, _ := gc.Read(bb.B[have : have+want])
+		bb.B = bb.B[:have+n]
+		if len(bb.B) < c.need && gc.InboundBuffered() == 0 && c.need-len(bb.B) >= directReadMin {
+			// gnet's buffers are empty and much of the frame is still in
+			// the socket: read it straight into the frame's buffer, which
+			// saves the copy through the loop's read buffer.
+			if act := c.readDirect(gc); act != gnet.None {
+				return act
+			}
+		}
+		if len(bb.B) < c.need {
 			return gnet.None
 		}
-		size := int32(binary.BigEndian.Uint32(hdr))
-		if size < 8 || size > s.opts.MaxRequestBytes {
-			c.abort()
-			s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", s.opts.MaxRequestBytes)
-			return gnet.Close
-		}
-		if gc.InboundBuffered() < int(size)+4 {
-			return gnet.None
-		}
-		if !s.admit(c, int64(size)) {
-			return s.overflow(c, gc) // a released request wakes us
-		}
-		_, _ = gc.Discard(4)
-		// Read copies straight out of gnet's buffers; Peek of a frame
-		// that spans them would copy twice.
-		bb := bytebufferpool.Get()
-		bb.B = slices.Grow(bb.B[:0], int(size))[:size]
-		if n, _ := gc.Read(bb.B); n != int(size) {
-			bytebufferpool.Put(bb)
-			panic("BUG: netio: short read of a buffered frame")
-		}
-		s.queued.Add(int64(size))
+		c.partial = nil
 		req := &Request{Conn: c, Received: time.Now(), buf: bb}
 		if err := parseRequest(req, bb.B); err != nil {
 			req.release()
@@ -324,6 +345,33 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.inflight.Add(1)
 		c.reqs <- req // never blocks: at most MaxInflight outstanding
 	}
+}
+
+// directReadMin is the part of a frame still to come above which netio
+// reads the socket itself, straight into the frame's buffer.
+const directReadMin = 32 << 10
+
+// readDirect reads the rest of the partial frame from the socket until the
+// frame is complete or the socket has nothing more (EAGAIN). gnet's own
+// buffers must be empty, so no byte is read out of order. Loop goroutine.
+func (c *Conn) readDirect(gc gnet.Conn) gnet.Action {
+	bb := c.partial
+	for len(bb.B) < c.need {
+		n, err := unix.Read(gc.Fd(), bb.B[len(bb.B):c.need])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return gnet.None
+		case err != nil:
+			c.srv.logger.Debug("read failed; closing", "remote", c.remote, "err", err)
+			return gnet.Close
+		case n == 0: // the peer closed mid-frame
+			return gnet.Close
+		}
+		bb.B = bb.B[:len(bb.B)+n]
+	}
+	return gnet.None
 }
 
 // admit reports whether a request of size bytes fits in MaxQueuedBytes. If

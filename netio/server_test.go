@@ -879,4 +879,11 @@ func TestMaxQueuedBytes(t *testing.T) {
 		t.Fatalf("corr %d", corr)
 	}
 	waitFor(t, "queue empty", func() bool { return s.QueuedBytes() == 0 })
+	// Half a frame, then the client goes: its bytes return to the budget.
+	half := appendReq(nil, 0, 0, 4, nil, body)
+	b.write(half[:300])
+	size := int64(binary.BigEndian.Uint32(half))
+	waitFor(t, "partial frame counted", func() bool { return s.QueuedBytes() == size })
+	b.c.Close()
+	waitFor(t, "partial frame released", func() bool { return s.QueuedBytes() == 0 })
 }

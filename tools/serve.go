@@ -47,6 +47,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.Broker.Close(); err != nil {
 		return fmt.Errorf("cannot close logs cleanly: %w", err)
 	}
-	s.logger.Info("shutdown complete")
+	st := s.Net.Stats()
+	s.logger.Info("shutdown complete", "sendfile_bytes", st.SendfileBytes, "copied_bytes", st.CopiedBytes)
 	return stopErr
 }

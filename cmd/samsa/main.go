@@ -5,6 +5,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,10 +23,18 @@ func main() {
 	listen := flag.String("listen", "", "client listener host:port (overrides the config file)")
 	dataDir := flag.String("data-dir", "", "data directory (overrides the config file)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this host:port (for profiling; keep it on loopback)")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println("samsa", version)
 		return
+	}
+	if *pprofAddr != "" {
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "samsa: pprof:", err)
+			}
+		}()
 	}
 	if err := run(*configPath, *listen, *dataDir); err != nil {
 		fmt.Fprintln(os.Stderr, "samsa:", err)
