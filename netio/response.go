@@ -57,6 +57,11 @@ type chunk struct {
 
 var filePool bytebufferpool.Pool
 
+// minSendfile is the smallest file range sent by sendfile. Below it a copy
+// costs less than the residency check and the extra system calls, and the
+// whole response leaves with one writev (tailing consumers' small fetches).
+const minSendfile = 16 << 10
+
 // prepare frames the response. A file range goes out by sendfile when the
 // server allows it and the range is in the page cache (so the event loop
 // never waits for the disk); otherwise it is read here, off the loop, into
@@ -101,7 +106,7 @@ func (resp *Response) prepare(srv *Server, corrID int32) error {
 		if p.Len <= 0 {
 			continue
 		}
-		if sendfile && cached(p.File, p.Off, p.Len) {
+		if sendfile && p.Len >= minSendfile && cached(p.File, p.Off, p.Len) {
 			resp.chunks = append(resp.chunks, chunk{file: p.File, off: p.Off, n: p.Len})
 			continue
 		}
