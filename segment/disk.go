@@ -231,6 +231,7 @@ func (d *Disk) writeBatch(batch []*op) {
 		}
 		err := o.log.failure()
 		if err == nil {
+			o.seg.preallocate(end)
 			err = pwritevFull(o.seg, d.iov, o.pos)
 			if err != nil {
 				err = fmt.Errorf("cannot write %s: %w", o.seg.path, err)
@@ -403,6 +404,8 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 			if o.seg.deleted.Load() {
 				break // retention got there first
 			}
+			// No more writes: give back the blocks past the end.
+			o.seg.trimPrealloc(o.seg.size.Load())
 			if _, ok := dirty[o.seg]; !ok {
 				err = unix.Fdatasync(int(o.seg.f.Fd()))
 			}

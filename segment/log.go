@@ -513,6 +513,7 @@ func (l *Log) Close(clean bool) {
 	l.closed = true
 	if clean && l.failure() == nil {
 		active := l.segs[len(l.segs)-1]
+		active.trimPrealloc(active.size.Load())
 		if err := active.f.Sync(); err == nil {
 			if err := active.writeIndexes(active.offIdx, active.timeIdx); err != nil {
 				l.logger.Warn("cannot write indexes", "err", err)
@@ -626,6 +627,8 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	}
 	active := l.segs[len(l.segs)-1]
 	active.sealed = false
+	// A crash leaves the blocks allocated ahead of the writes.
+	active.trimPrealloc(active.size.Load())
 	// The active segment's index files are stale once it takes appends; a
 	// crash from here on must rebuild them by scanning. The removal must be
 	// durable before any append: otherwise, after a power loss, a stale
@@ -700,6 +703,7 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err 
 	if err != nil {
 		return false, err
 	}
+	s.trimPrealloc(valid)
 	s.reserved = valid
 	s.size.Store(valid)
 	if valid < size {

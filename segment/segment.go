@@ -31,6 +31,7 @@ type Segment struct {
 	firstAppendAt time.Time   // (Log.mu) wall time of the first append, for segment.ms
 	sealed        bool        // (Log.mu) no more appends; indexes written on sync
 	needDirSync   atomic.Bool // the directory entry is not yet durable
+	prealloc      atomic.Int64 // blocks are allocated up to here (prealloc.go)
 
 	refs    atomic.Int32 // readers holding the file open, plus one for the log
 	deleted atomic.Bool
