@@ -21,16 +21,16 @@ type Segment struct {
 
 	size atomic.Int64 // bytes written to the file and visible to readers
 
-	reserved      int64       // (Log.mu) bytes assigned to appends
-	offIdx        offsetIndex // (Log.mu)
-	timeIdx       timeIndex   // (Log.mu)
-	sinceIndex    int64       // (Log.mu) bytes since the last index entry
-	maxTs         int64       // (Log.mu) largest batch max timestamp, -1 if none
-	maxTsOffset   int64       // (Log.mu) base offset of the batch holding maxTs
-	lastOffset    int64       // (Log.mu) last offset assigned, base-1 if empty
-	firstAppendAt time.Time   // (Log.mu) wall time of the first append, for segment.ms
-	sealed        bool        // (Log.mu) no more appends; indexes written on sync
-	needDirSync   atomic.Bool // the directory entry is not yet durable
+	reserved      int64        // (Log.mu) bytes assigned to appends
+	offIdx        offsetIndex  // (Log.mu)
+	timeIdx       timeIndex    // (Log.mu)
+	sinceIndex    int64        // (Log.mu) bytes since the last index entry
+	maxTs         int64        // (Log.mu) largest batch max timestamp, -1 if none
+	maxTsOffset   int64        // (Log.mu) base offset of the batch holding maxTs
+	lastOffset    int64        // (Log.mu) last offset assigned, base-1 if empty
+	firstAppendAt time.Time    // (Log.mu) wall time of the first append, for segment.ms
+	sealed        bool         // (Log.mu) no more appends; indexes written on sync
+	needDirSync   atomic.Bool  // the directory entry is not yet durable
 	prealloc      atomic.Int64 // blocks are allocated up to here (prealloc.go)
 
 	refs    atomic.Int32 // readers holding the file open, plus one for the log
