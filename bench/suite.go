@@ -39,6 +39,20 @@ type WorkloadRuns struct {
 // still there. A failed run is recorded and the suite goes on; the suite
 // stops early only when ctx is done.
 func Suite(ctx context.Context, targets []Target, specs []Spec, rounds int, progress io.Writer, alive func(Target) error) *Report {
+	return suite(ctx, targets, specs, rounds, progress, func(t Target) (Target, func() error, error) {
+		if alive != nil {
+			if err := alive(t); err != nil {
+				return t, nil, err
+			}
+		}
+		return t, nil, nil
+	})
+}
+
+// suite is Suite with a hook run before every run: prepare returns the
+// target to run against (a fresh process, in compare) and, if not nil, a
+// function that stops it after the run.
+func suite(ctx context.Context, targets []Target, specs []Spec, rounds int, progress io.Writer, prepare func(Target) (Target, func() error, error)) *Report {
 	rep := &Report{Machine: ThisMachine(), Rounds: rounds}
 	for _, t := range targets {
 		rep.Brokers = append(rep.Brokers, t.Name)
@@ -60,13 +74,15 @@ func Suite(ctx context.Context, targets []Target, specs []Spec, rounds int, prog
 				if progress != nil {
 					fmt.Fprintf(progress, "%s: %s, round %d/%d\n", t.Name, s.Name(), round, rounds)
 				}
-				var err error
 				var res *Result
-				if alive != nil {
-					err = alive(t)
-				}
+				run, stop, err := prepare(t)
 				if err == nil {
-					res, err = Run(ctx, t, s, progress)
+					res, err = Run(ctx, run, s, progress)
+				}
+				if stop != nil {
+					if serr := stop(); serr != nil && err == nil {
+						err = serr
+					}
 				}
 				if err != nil {
 					w.Errors[t.Name] = append(w.Errors[t.Name], fmt.Sprintf("round %d: %v", round, err))
