@@ -199,24 +199,22 @@ type Record struct {
 	Headers    []byte
 }
 
-// checkRecords decodes every record of an uncompressed batch body and checks
-// that there are want of them with offset deltas 0, 1, .... Unlike
-// ForEachRecord it keeps its Record on the stack: it runs for every produced
-// batch.
+// checkRecords checks every record of an uncompressed batch body: each
+// parses (lengths within bounds, header keys not null, nothing left over)
+// and there are want of them with offset deltas 0, 1, .... It runs for
+// every produced batch, so it walks the bytes without filling a Record and
+// takes single-byte varints (nearly all of them) without a call.
 func checkRecords(body []byte, want int32) error {
-	var r Record
 	n := int32(0)
 	for len(body) > 0 {
-		rec, rest, err := nextRecord(body)
-		if err != nil {
-			return err
+		length, w := varint(body)
+		if w <= 0 || length < 0 || int64(len(body)-w) < length {
+			return fmt.Errorf("cannot decode record length: %w", ErrInvalidRecord)
 		}
-		body = rest
-		if err := decodeRecord(rec, &r); err != nil {
+		rec := body[w : w+int(length)]
+		body = body[w+int(length):]
+		if err := checkRecord(rec, n); err != nil {
 			return err
-		}
-		if r.OffsetDelta != n {
-			return fmt.Errorf("cannot validate batch: record %d has offset delta %d: %w", n, r.OffsetDelta, ErrInvalidRecord)
 		}
 		n++
 	}
@@ -226,9 +224,78 @@ func checkRecords(body []byte, want int32) error {
 	return nil
 }
 
+// checkRecord checks one record (without its length prefix) and that its
+// offset delta is want.
+func checkRecord(b []byte, want int32) error {
+	if len(b) < 1 {
+		return fmt.Errorf("cannot decode record: empty: %w", ErrInvalidRecord)
+	}
+	b = b[1:] // attributes
+	if _, w := varint(b); w <= 0 {
+		return fmt.Errorf("cannot decode record timestamp: %w", ErrInvalidRecord)
+	} else {
+		b = b[w:]
+	}
+	od, w := varint(b)
+	if w <= 0 || od < 0 || od > 0x7fffffff {
+		return fmt.Errorf("cannot decode record offset delta: %w", ErrInvalidRecord)
+	}
+	if int32(od) != want {
+		return fmt.Errorf("cannot validate batch: record %d has offset delta %d: %w", want, od, ErrInvalidRecord)
+	}
+	b = b[w:]
+	var ok bool
+	if b, ok = skipVarBytes(b, true); !ok { // key
+		return fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
+	}
+	if b, ok = skipVarBytes(b, true); !ok { // value
+		return fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
+	}
+	nh, w := varint(b)
+	if w <= 0 || nh < 0 || nh > int64(len(b)) {
+		return fmt.Errorf("cannot decode record header count: %w", ErrInvalidRecord)
+	}
+	b = b[w:]
+	for i := int64(0); i < nh; i++ {
+		if b, ok = skipVarBytes(b, false); !ok {
+			return fmt.Errorf("cannot decode record header key: %w", ErrInvalidRecord)
+		}
+		if b, ok = skipVarBytes(b, true); !ok {
+			return fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
+		}
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("cannot decode record: %d trailing bytes: %w", len(b), ErrInvalidRecord)
+	}
+	return nil
+}
+
+// skipVarBytes skips a varint-length-prefixed byte string; length -1
+// (null) is allowed when nullable.
+func skipVarBytes(b []byte, nullable bool) ([]byte, bool) {
+	l, w := varint(b)
+	if w <= 0 || l < -1 || l > int64(len(b)-w) || (l == -1 && !nullable) {
+		return nil, false
+	}
+	return b[w+int(max(l, 0)):], true
+}
+
+// varint is binary.Varint with the one- and two-byte cases inline.
+func varint(b []byte) (int64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		u := int64(b[0])
+		return u>>1 ^ -(u & 1), 1
+	}
+	if len(b) > 1 && b[1] < 0x80 {
+		u := int64(b[0]&0x7f) | int64(b[1])<<7
+		return u>>1 ^ -(u & 1), 2
+	}
+	return binary.Varint(b)
+}
+
 // nextRecord splits the first length-prefixed record off body.
 func nextRecord(body []byte) (rec, rest []byte, err error) {
-	length, n := binary.Varint(body)
+	length, n := varint(body)
 	if n <= 0 || length < 0 || int64(len(body)-n) < length {
 		return nil, nil, fmt.Errorf("cannot decode record length: %w", ErrInvalidRecord)
 	}
@@ -263,11 +330,11 @@ func decodeRecord(b []byte, r *Record) error {
 	r.Attributes = int8(b[0])
 	b = b[1:]
 	var n int
-	if r.TimestampDelta, n = binary.Varint(b); n <= 0 {
+	if r.TimestampDelta, n = varint(b); n <= 0 {
 		return fmt.Errorf("cannot decode record timestamp: %w", ErrInvalidRecord)
 	}
 	b = b[n:]
-	od, n := binary.Varint(b)
+	od, n := varint(b)
 	if n <= 0 || od < 0 || od > 0x7fffffff {
 		return fmt.Errorf("cannot decode record offset delta: %w", ErrInvalidRecord)
 	}
@@ -280,7 +347,7 @@ func decodeRecord(b []byte, r *Record) error {
 	if r.Value, b, err = varBytes(b); err != nil {
 		return err
 	}
-	nh, n := binary.Varint(b)
+	nh, n := varint(b)
 	if n <= 0 || nh < 0 || nh > int64(len(b)) {
 		return fmt.Errorf("cannot decode record header count: %w", ErrInvalidRecord)
 	}
@@ -304,7 +371,7 @@ func decodeRecord(b []byte, r *Record) error {
 
 // varBytes reads a varint-length-prefixed byte string; length -1 is null.
 func varBytes(b []byte) (v, rest []byte, err error) {
-	l, n := binary.Varint(b)
+	l, n := varint(b)
 	if n <= 0 || l < -1 || l > int64(len(b)-n) {
 		return nil, nil, fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
 	}

@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"errors"
 	"hash/crc32"
 	"math/rand/v2"
@@ -476,4 +477,31 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestVarintMatchesBinary: the inlined fast paths decode exactly as
+// binary.Varint, for canonical, overlong and truncated encodings.
+func TestVarintMatchesBinary(t *testing.T) {
+	f := func(b []byte) {
+		t.Helper()
+		v, n := varint(b)
+		wv, wn := binary.Varint(b)
+		if v != wv || n != wn {
+			t.Fatalf("varint(%x) = %d, %d; binary.Varint %d, %d", b, v, n, wv, wn)
+		}
+	}
+	for _, x := range []int64{0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, -8193, 1 << 20, -1 << 40, math.MaxInt64, math.MinInt64} {
+		b := binary.AppendVarint(nil, x)
+		f(b)
+		f(append(b, 0xff, 0x01))
+		for i := range b {
+			f(b[:i])
+		}
+	}
+	for i := range 1 << 16 {
+		f([]byte{byte(i), byte(i >> 8)})
+		f([]byte{byte(i), byte(i >> 8), 0x01})
+	}
+	f([]byte{0x80, 0x00})
+	f(nil)
 }
