@@ -3,9 +3,9 @@ package segment
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"errors"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
