@@ -126,7 +126,10 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				continue
 			}
 			p := t.parts[rp.idx]
-			h, err := segment.ValidateBatch(rp.records)
+			h, err, streamed := streamedValidation(req.Prepared, rp.records)
+			if !streamed {
+				h, err = segment.ValidateBatch(rp.records)
+			}
 			if err != nil {
 				if len(rp.records) > int(h.Size()) && h.Size() > segment.BatchHeaderSize {
 					if _, err2 := segment.ValidateBatch(rp.records[:h.Size()]); err2 == nil {

@@ -24,6 +24,7 @@ type Conn struct {
 	nextSeq uint64
 	partial *bytebufferpool.ByteBuffer // the frame being read, its size prefix consumed
 	need    int                        // size of the partial frame
+	stream  any                        // the handler's Stream state for the partial frame
 
 	mu        sync.Mutex
 	nextWrite uint64 // (mu) sequence of the next response to write

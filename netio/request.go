@@ -22,6 +22,9 @@ type Request struct {
 	ClientID      string
 	Body          []byte
 	Received      time.Time
+	// Prepared is the handler's last Stream state for this request's
+	// frame, if it streams.
+	Prepared any
 
 	buf      *bytebufferpool.ByteBuffer
 	seq      uint64

@@ -31,6 +31,17 @@ type Handler interface {
 	ConnClosed(c *Conn)
 }
 
+// Streamer is optionally implemented by a Handler. Stream runs on the
+// event loop each time more of a request frame has arrived, with the frame
+// so far (the bytes after its size prefix), while the new bytes are still
+// in the CPU's cache: for checksums over the bytes as they come. It
+// returns its state for the next call on the same frame (nil for none);
+// once the frame is complete, the last state becomes the request's
+// Prepared. It must be cheap, must not block, and must not keep frame.
+type Streamer interface {
+	Stream(frame []byte, state any) any
+}
+
 // Options configure a Server.
 type Options struct {
 	Addr            string // host:port
@@ -68,9 +79,10 @@ type Options struct {
 // Server runs the event loops for one listener.
 type Server struct {
 	gnet.BuiltinEventEngine
-	opts    Options
-	handler Handler
-	logger  *slog.Logger
+	opts     Options
+	handler  Handler
+	streamer Streamer // handler's, if it implements it
+	logger   *slog.Logger
 
 	eng      gnet.Engine
 	addr     string
@@ -132,13 +144,15 @@ func NewServer(opts Options, h Handler) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	streamer, _ := h.(Streamer)
 	return &Server{
-		opts:    opts,
-		handler: h,
-		logger:  opts.Logger.With("subsystem", "netio"),
-		booted:  make(chan struct{}),
-		runErr:  make(chan error, 1),
-		conns:   map[*Conn]struct{}{},
+		opts:     opts,
+		handler:  h,
+		streamer: streamer,
+		logger:   opts.Logger.With("subsystem", "netio"),
+		booted:   make(chan struct{}),
+		runErr:   make(chan error, 1),
+		conns:    map[*Conn]struct{}{},
 	}
 }
 
@@ -262,6 +276,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c.partial != nil {
 		bytebufferpool.Put(c.partial)
 		c.partial = nil
+		c.stream = nil
 		s.released(int64(c.need))
 	}
 	close(c.reqs)
@@ -321,6 +336,9 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		want := min(c.need-have, gc.InboundBuffered())
 		n, _ := gc.Read(bb.B[have : have+want])
 		bb.B = bb.B[:have+n]
+		if n > 0 && s.streamer != nil {
+			c.stream = s.streamer.Stream(bb.B, c.stream)
+		}
 		if len(bb.B) < c.need && gc.InboundBuffered() == 0 && c.need-len(bb.B) >= directReadMin {
 			// gnet's buffers are empty and much of the frame is still in
 			// the socket: read it straight into the frame's buffer, which
@@ -333,7 +351,8 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 		c.partial = nil
-		req := &Request{Conn: c, Received: time.Now(), buf: bb}
+		req := &Request{Conn: c, Received: time.Now(), buf: bb, Prepared: c.stream}
+		c.stream = nil
 		if err := parseRequest(req, bb.B); err != nil {
 			req.release()
 			c.abort()
@@ -370,6 +389,9 @@ func (c *Conn) readDirect(gc gnet.Conn) gnet.Action {
 			return gnet.Close
 		}
 		bb.B = bb.B[:len(bb.B)+n]
+		if s := c.srv.streamer; s != nil {
+			c.stream = s.Stream(bb.B, c.stream)
+		}
 	}
 	return gnet.None
 }
