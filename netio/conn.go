@@ -84,6 +84,15 @@ func (c *Conn) Close(reason string) {
 	s.lifeMu.RUnlock()
 }
 
+// closeOnLoop closes a connection whose response could not be written
+// whole: marked closed first, so that no later response follows the
+// truncated one onto the wire before gnet runs the (queued) close. Requests
+// already received are still served. Loop goroutine.
+func (c *Conn) closeOnLoop(gc gnet.Conn) {
+	c.closed.Store(true)
+	_ = gc.Close()
+}
+
 // abort marks a connection samsa is closing from its loop (the caller
 // returns gnet.Close). Loop goroutine.
 func (c *Conn) abort() {

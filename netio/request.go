@@ -38,6 +38,7 @@ func (r *Request) Respond(resp *Response) {
 	if atomic.SwapInt32(&r.answered, 1) != 0 {
 		panic("BUG: netio: request answered twice")
 	}
+	defer r.Conn.srv.pending.Add(-1)
 	r.release()
 	if resp == nil {
 		resp = &Response{skip: true}

@@ -57,6 +57,10 @@ type chunk struct {
 
 var filePool bytebufferpool.Pool
 
+// maxChunkBufs keeps a byte chunk within what one writev takes (IOV_MAX is
+// 1024 on Linux).
+const maxChunkBufs = 1000
+
 // minSendfile is the smallest file range sent by sendfile. Below it a copy
 // costs less than the residency check and the extra system calls, and the
 // whole response leaves with one writev (tailing consumers' small fetches).
@@ -90,7 +94,9 @@ func (resp *Response) prepare(srv *Server, corrID int32) error {
 	resp.chunks = append(resp.chunks[:0], chunk{bufs: [][]byte{h}})
 	addBytes := func(b []byte) {
 		last := &resp.chunks[len(resp.chunks)-1]
-		if last.file != nil {
+		// writev takes at most IOV_MAX (1024) buffers: a fetch of many
+		// partitions gets several byte chunks, which sendAll writes.
+		if last.file != nil || len(last.bufs) >= maxChunkBufs {
 			resp.chunks = append(resp.chunks, chunk{})
 			last = &resp.chunks[len(resp.chunks)-1]
 		}
@@ -189,7 +195,7 @@ func (resp *Response) sendAll(gc gnet.Conn, err error) error {
 			}
 		}
 		if err != nil && err != unix.EAGAIN {
-			_ = gc.Close()
+			c.closeOnLoop(gc)
 			resp.finish()
 			return nil
 		}
@@ -216,7 +222,7 @@ func writevFrom(fd int, bufs [][]byte, bi *int, off *int64) error {
 	var iov [][]byte
 	for *bi < len(bufs) {
 		iov = append(iov[:0], bufs[*bi][*off:])
-		iov = append(iov, bufs[*bi+1:]...)
+		iov = append(iov, bufs[*bi+1:min(len(bufs), *bi+maxChunkBufs)]...)
 		n, err := unix.Writev(fd, iov)
 		for rest := int64(max(n, 0)); rest > 0 && *bi < len(bufs); {
 			left := int64(len(bufs[*bi])) - *off
@@ -250,7 +256,7 @@ func (resp *Response) waitWritable(gc gnet.Conn) bool {
 	s := c.srv
 	fd, err := gc.Dup()
 	if err != nil {
-		_ = gc.Close()
+		c.closeOnLoop(gc)
 		return false
 	}
 	s.wg.Add(1)
@@ -294,7 +300,7 @@ func (resp *Response) writeThroughGnet(gc gnet.Conn) {
 			}
 		}
 		if err != nil {
-			_ = gc.Close()
+			resp.conn.closeOnLoop(gc)
 			return
 		}
 	}

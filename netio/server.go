@@ -106,6 +106,7 @@ type Server struct {
 	pinned map[gnet.EventLoop]bool // (pinMu) loops PinLoop ran on
 
 	queued   atomic.Int64 // request bytes read and not yet answered
+	pending  atomic.Int64 // requests handed to workers and not yet answered
 	starveMu sync.Mutex
 	starved  map[*Conn]struct{} // (starveMu) waiting for queued bytes to drop
 	nStarved atomic.Int32       // len(starved), read without the lock
@@ -362,6 +363,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		req.seq = c.nextSeq
 		c.nextSeq++
 		c.inflight.Add(1)
+		s.pending.Add(1)
 		c.reqs <- req // never blocks: at most MaxInflight outstanding
 	}
 }
@@ -498,7 +500,9 @@ func (s *Server) Drain(ctx context.Context) {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
-		busy := false
+		// Requests of connections already gone (the peer closed after
+		// sending) are still served: wait for them too.
+		busy := s.pending.Load() > 0
 		s.connMu.Lock()
 		for c := range s.conns {
 			if !c.isQuiet() {
