@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -169,6 +170,8 @@ func (resp *Response) sendAll(gc gnet.Conn, err error) error {
 		resp.finish()
 		return nil
 	}
+	// A client slowly draining a large response is not idle.
+	c.lastActive.Store(time.Now().UnixNano())
 	if gc.OutboundBuffered() > 0 {
 		resp.writeThroughGnet(gc)
 		resp.finish()
