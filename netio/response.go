@@ -41,6 +41,7 @@ type Response struct {
 	srv    *Server
 
 	// Progress of a response the loop sends itself (sendAll).
+	err  error // warm failed to read a file chunk
 	conn *Conn
 	ci   int   // chunk
 	bi   int   // buffer within a byte chunk
@@ -170,6 +171,11 @@ func (resp *Response) sendAll(gc gnet.Conn, err error) error {
 		resp.finish()
 		return nil
 	}
+	if resp.err != nil { // warm could not read the rest
+		c.closeOnLoop(gc)
+		resp.finish()
+		return nil
+	}
 	// A client slowly draining a large response is not idle.
 	c.lastActive.Store(time.Now().UnixNano())
 	if gc.OutboundBuffered() > 0 {
@@ -273,6 +279,7 @@ func (resp *Response) waitWritable(gc gnet.Conn) bool {
 			}
 		}
 		unix.Close(fd)
+		resp.warm()
 		s.lifeMu.RLock()
 		queued := !s.stopped && c.gc.AsyncWritev(nil, resp.sendAll) == nil
 		s.lifeMu.RUnlock()
@@ -281,6 +288,36 @@ func (resp *Response) waitWritable(gc gnet.Conn) bool {
 		}
 	}()
 	return true
+}
+
+// warm reads into memory every file chunk still to send that is no longer
+// in the page cache (it may have been evicted while the socket was full),
+// so that the loop, resuming, never waits for the disk. It runs on the
+// poller goroutine while the loop leaves the response alone; the queued
+// sendAll sees its changes.
+func (resp *Response) warm() {
+	for i := resp.ci; i < len(resp.chunks); i++ {
+		ch := &resp.chunks[i]
+		if ch.file == nil {
+			continue
+		}
+		off, n := ch.off, ch.n
+		if i == resp.ci {
+			off, n = off+resp.off, n-resp.off
+		}
+		if n <= 0 || cached(ch.file, off, n) {
+			continue
+		}
+		b, err := resp.readFile(ch.file, off, n)
+		if err != nil {
+			resp.err = err
+			return
+		}
+		*ch = chunk{bufs: [][]byte{b}}
+		if i == resp.ci {
+			resp.bi, resp.off = 0, 0
+		}
+	}
 }
 
 // writeThroughGnet writes the rest of the response through gnet, reading

@@ -191,3 +191,29 @@ func TestSendfileCloseWhileBlocked(t *testing.T) {
 	}
 	waitFor(t, "every response released", func() bool { return released.Load() == 6 })
 }
+
+// TestSendfileEvictedWhileBlocked: the file's pages leave the page cache
+// while the response waits for a full socket; the rest is then read off
+// the loop and sent from memory, intact.
+func TestSendfileEvictedWhileBlocked(t *testing.T) {
+	f, data := testFile(t, 16<<20)
+	if !cached(f, 0, 16<<20) {
+		t.Skip("no page cache residency check on this kernel (cachestat needs Linux 6.5)")
+	}
+	s, _ := startServer(t, Options{}, func(req *Request) {
+		req.Respond(&Response{Parts: []Part{{B: []byte("head")}, {File: f, Off: 0, Len: 16 << 20}}})
+	})
+	c := dial(t, s.Addr())
+	c.write(appendReq(nil, 1, 4, 1, nil, []byte{1}))
+	// The socket fills; the loop waits for it. Drop what it has not sent.
+	waitFor(t, "sendfile under way", func() bool { return s.Stats().SendfileBytes > 0 })
+	time.Sleep(50 * time.Millisecond)
+	evict(t, f)
+	corr, body, err := readResp(c.r, false)
+	if err != nil || corr != 1 || !bytes.Equal(body, slices.Concat([]byte("head"), data)) {
+		t.Fatalf("corr %d, %d bytes, err %v", corr, len(body), err)
+	}
+	if st := s.Stats(); st.CopiedBytes == 0 || st.SendfileBytes+st.CopiedBytes != 16<<20 {
+		t.Fatalf("stats %+v: want the evicted rest copied, %d bytes in all", st, 16<<20)
+	}
+}
