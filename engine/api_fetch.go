@@ -83,6 +83,9 @@ func fetchKey(version int16, name string, id [16]byte, idx int32) sessKey {
 // incremental one. A non-zero result is a top-level error.
 func (b *Broker) fetchSession(fs *fetchState) int16 {
 	r := fs.r
+	if r.Version >= 7 && r.SessionEpoch < -1 {
+		return kerr.InvalidFetchSessionEpoch.Code
+	}
 	full := r.Version < 7 || r.SessionEpoch <= 0
 	if full {
 		if r.Version >= 7 && r.SessionID != 0 {
@@ -97,6 +100,7 @@ func (b *Broker) fetchSession(fs *fetchState) int16 {
 		if r.Version >= 7 && r.SessionEpoch == 0 {
 			if s := b.sessions.create(time.Now()); s != nil {
 				s.mu.Lock()
+				s.topicIDs = r.Version >= 13
 				for i := range fs.items {
 					it := &fs.items[i]
 					s.upsertLocked(it.key, it.offset, it.maxBytes)
@@ -118,6 +122,10 @@ func (b *Broker) fetchSession(fs *fetchState) int16 {
 	if r.SessionEpoch != s.epoch {
 		return kerr.InvalidFetchSessionEpoch.Code
 	}
+	if s.topicIDs != (r.Version >= 13) {
+		// Opened naming topics one way, used the other (v12 vs v13).
+		return kerr.FetchSessionTopicIDError.Code
+	}
 	s.epoch = nextEpoch(s.epoch)
 	s.lastUsed = time.Now()
 	for _, rt := range r.Topics {
@@ -129,6 +137,12 @@ func (b *Broker) fetchSession(fs *fetchState) int16 {
 		for _, idx := range ft.Partitions {
 			s.forgetLocked(fetchKey(r.Version, ft.Topic, ft.TopicID, idx))
 		}
+	}
+	if len(s.parts) == 0 {
+		// As Kafka: a session forgotten down to nothing is closed, and
+		// the answer is sessionless and empty.
+		b.sessions.remove(s.id)
+		return 0
 	}
 	fs.sess, fs.incremental = s, true
 	fs.items = make([]fetchItem, len(s.parts))

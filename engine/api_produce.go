@@ -124,6 +124,13 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			case rp.records == nil:
 				fail(kerr.InvalidRecord.Code, "null records")
 				continue
+			case len(rp.records) < segment.BatchHeaderSize || rp.records[16] != 2:
+				// As Kafka: v3+ must carry exactly one batch of magic 2.
+				fail(kerr.InvalidRecord.Code, "produce v3+ needs exactly one record batch of magic 2")
+				continue
+			case r.version < 7 && rp.records[22]&segment.AttrCompressionMask == 4:
+				fail(kerr.UnsupportedCompressionType.Code, "zstd needs Produce v7 or later")
+				continue
 			}
 			p := t.parts[rp.idx]
 			h, err, streamed := streamedValidation(req.Prepared, rp.records)

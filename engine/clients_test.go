@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"testing"
@@ -423,4 +424,48 @@ func TestRetentionAdvancesLogStart(t *testing.T) {
 	if got[0].Offset != o.Offset || got[0].Value[0] != byte(o.Offset) {
 		t.Fatalf("first record after retention: offset %d", got[0].Offset)
 	}
+}
+
+// TestProduceMalformedBatchCodes: as Kafka's ProduceRequest validation, a
+// v3+ request whose records are not one magic-2 batch gets INVALID_RECORD
+// (not the retriable CORRUPT_MESSAGE), and zstd before Produce v7 gets
+// UNSUPPORTED_COMPRESSION_TYPE.
+func TestProduceMalformedBatchCodes(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	createTopic(t, c, "mal", 1, nil)
+	good := rawBatch(-1, -1, -1, "ok")
+	magic1 := append([]byte(nil), good...)
+	magic1[16] = 1
+	zstd := append([]byte(nil), good...)
+	zstd[22] |= 4
+	binary.BigEndian.PutUint32(zstd[17:], crcC(zstd[21:]))
+	send := func(v int16, recs []byte) int16 {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(v)
+		req.Acks, req.TimeoutMillis = 1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "mal"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = recs
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		rc := dialRaw(t, tb.addr)
+		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	f := func(name string, v int16, recs []byte, want *kerr.Error) {
+		t.Helper()
+		if got := send(v, recs); got != want.Code {
+			t.Errorf("%s at v%d: %v, want %v", name, v, kerr.ErrorForCode(got), want)
+		}
+	}
+	f("magic 1", 8, magic1, kerr.InvalidRecord)
+	f("empty records", 8, []byte{}, kerr.InvalidRecord)
+	f("20-byte records", 8, good[:20], kerr.InvalidRecord)
+	f("zstd", 6, zstd, kerr.UnsupportedCompressionType)
+	if end := tb.b.partition("mal", 0).log.EndOffset(); end != 0 {
+		t.Fatalf("%d records stored", end)
+	}
+	f("good", 6, good, &kerr.Error{Code: 0})
 }

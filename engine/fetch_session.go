@@ -42,6 +42,7 @@ type fetchSession struct {
 
 	mu       sync.Mutex
 	epoch    int32          // (mu) epoch the next request must carry
+	topicIDs bool           // keyed by topic id (opened with Fetch v13+)
 	parts    []*sessionPart // (mu) in response order
 	index    map[sessKey]*sessionPart
 	lastUsed time.Time // (mu)

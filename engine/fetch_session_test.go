@@ -173,3 +173,50 @@ func TestFetchSessionsWithKgo(t *testing.T) {
 		t.Fatal("franz-go consumed without a fetch session")
 	}
 }
+
+// TestFetchSessionEdges: epochs below -1, a session used across the v12/v13
+// boundary (topic names vs ids), and a session forgotten down to nothing
+// get Kafka's answers.
+func TestFetchSessionEdges(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	createTopic(t, tb.client(), "fe", 1, nil)
+	id := tb.b.topic("fe").id
+	rc := dialRaw(t, tb.addr)
+	fetch := func(v int16, sid, epoch int32, add, forget bool) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(v)
+		req.MaxBytes, req.MinBytes = 1<<20, 1
+		req.SessionID, req.SessionEpoch = sid, epoch
+		if add {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = "fe", id
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.PartitionMaxBytes = 1 << 20
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		if forget {
+			req.ForgottenTopics = []kmsg.FetchRequestForgottenTopic{{Topic: "fe", TopicID: id, Partitions: []int32{0}}}
+		}
+		return rc.request(req).(*kmsg.FetchResponse)
+	}
+	if resp := fetch(12, 0, -2, true, false); resp.ErrorCode != kerr.InvalidFetchSessionEpoch.Code {
+		t.Fatalf("epoch -2: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	sid := fetch(12, 0, 0, true, false).SessionID
+	if sid == 0 {
+		t.Fatal("no session")
+	}
+	if resp := fetch(13, sid, 1, false, false); resp.ErrorCode != kerr.FetchSessionTopicIDError.Code {
+		t.Fatalf("v12 session used at v13: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	// The mismatch did not advance the epoch: 1 is still next.
+	resp := fetch(12, sid, 1, false, true)
+	if resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics) != 0 {
+		t.Fatalf("forgotten down to nothing: %v, session %d, %d topics", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID, len(resp.Topics))
+	}
+	if resp := fetch(12, sid, 2, false, false); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("emptied session still there: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"sort"
 	"unsafe"
 
 	"samsa/segment"
@@ -19,9 +20,18 @@ import (
 // batch again. Anything the stream cannot follow (other APIs, odd lengths)
 // is validated the usual way.
 
-// crcStream is the state of one frame: the batches seen so far, in order.
+// maxStreamedBatches bounds the batches one frame's stream keeps (and so
+// its memory); the rest are validated by the worker.
+const maxStreamedBatches = 10000
+
+// crcStream is the state of one frame: where the walk stands, and the
+// batches seen so far, in frame order (so in address order).
 type crcStream struct {
-	batches []streamBatch
+	started    bool // the request header and topic count are parsed
+	p          int  // frame offset where the walk resumes
+	topicsLeft int
+	partsLeft  int // in the current topic; -1 before its header
+	batches    []streamBatch
 }
 
 type streamBatch struct {
@@ -125,41 +135,67 @@ func (c *streamCursor) skipTags() {
 	}
 }
 
-// advance walks the frame as far as it has arrived and extends each
-// batch's CRC over the bytes that came since the last call.
+// advance walks the frame from where the last call stopped, as far as it
+// has arrived, and validates each partition's batch once it is whole. It
+// resumes at the start of the first topic or partition that had not fully
+// arrived, so a frame that comes in many pieces is walked about once.
 func (st *crcStream) advance(frame []byte) {
-	c := streamCursor{b: frame, ok: true}
 	version := int16(binary.BigEndian.Uint16(frame[2:]))
-	c.flexible = version >= 9
-	// Request header: key, version, correlation id, client id (always an
-	// int16-length string), tagged fields when flexible.
-	c.skip(8)
-	if n := int(int16(c.int16Raw())); n > 0 {
-		c.skip(n)
-	}
-	c.skipTags()
-	c.skip(c.length(false)) // transactional id
-	c.skip(6)               // acks, timeout
-	k := 0
-	for nt := c.length(true); nt > 0 && c.ok; nt-- {
-		if version >= 13 {
-			c.skip(16)
-		} else {
-			c.skip(c.length(false))
+	c := streamCursor{b: frame, p: st.p, flexible: version >= 9, ok: true}
+	if !st.started {
+		// Request header: key, version, correlation id, client id (an
+		// int16-length string in every version), tagged fields when
+		// flexible; then transactional id, acks, timeout, topics.
+		c.skip(8)
+		if n := int(c.int16Raw()); n > 0 {
+			c.skip(n)
 		}
-		for np := c.length(true); np > 0 && c.ok; np-- {
+		c.skipTags()
+		c.skip(c.length(false))
+		c.skip(6)
+		nt := c.length(true)
+		if !c.ok {
+			return // from the start again next time
+		}
+		st.started, st.p, st.topicsLeft, st.partsLeft = true, c.p, nt, -1
+	}
+	for st.topicsLeft > 0 && len(st.batches) < maxStreamedBatches {
+		if st.partsLeft < 0 {
+			if version >= 13 {
+				c.skip(16)
+			} else {
+				c.skip(c.length(false))
+			}
+			np := c.length(true)
+			if !c.ok {
+				return
+			}
+			st.partsLeft, st.p = np, c.p
+		}
+		for st.partsLeft > 0 {
 			c.skip(4) // partition
 			size := c.length(true)
 			if !c.ok {
-				break
+				return
 			}
 			if size > 0 { // -1: null records
-				k = st.records(frame, c.p, size, k)
+				st.record(frame, c.p, size)
 				c.skip(size)
 			}
 			c.skipTags()
+			if !c.ok {
+				return
+			}
+			st.partsLeft--
+			st.p = c.p
 		}
-		c.skipTags()
+		c.skipTags() // the topic's
+		if !c.ok {
+			return
+		}
+		st.topicsLeft--
+		st.partsLeft = -1
+		st.p = c.p
 	}
 }
 
@@ -174,34 +210,25 @@ func (c *streamCursor) int16Raw() int16 {
 	return v
 }
 
-// records follows the batches of one partition's records, frame[start :
-// start+size], as far as they have arrived, validating each once it is
-// whole; k is the index of the next batch in st.batches. It returns the
-// index after the last batch seen.
-func (st *crcStream) records(frame []byte, start, size, k int) int {
-	have := len(frame)
-	limit := start + size
-	for b := start; b+12 <= min(have, limit); {
-		n := 12 + int(int32(binary.BigEndian.Uint32(frame[b+8:])))
-		if n < segment.BatchHeaderSize || b+n > limit {
-			return k // not a batch the stream can follow; the worker will say why
-		}
-		addr := uintptr(unsafe.Pointer(&frame[b]))
-		if k == len(st.batches) {
-			st.batches = append(st.batches, streamBatch{addr: addr, size: n})
-		}
-		sb := &st.batches[k]
-		if sb.addr != addr || sb.size != n {
-			*sb = streamBatch{addr: addr, size: n}
-		}
-		if !sb.done && b+n <= have {
-			sb.h, sb.err = segment.ValidateBatch(frame[b : b+n])
-			sb.done = true
-		}
-		k++
-		b += n
+// record validates the batch at the start of one partition's records,
+// frame[start : start+size], once it has all arrived. Only the first
+// batch: Produce v3+ carries exactly one per partition, and the worker
+// reports anything else.
+func (st *crcStream) record(frame []byte, start, size int) {
+	if start+12 > len(frame) {
+		return
 	}
-	return k
+	n := 12 + int(int32(binary.BigEndian.Uint32(frame[start+8:])))
+	if n < segment.BatchHeaderSize || n > size || start+n > len(frame) {
+		return // not whole yet, or not a batch; the worker will say why
+	}
+	addr := uintptr(unsafe.Pointer(&frame[start]))
+	if k := len(st.batches); k > 0 && st.batches[k-1].addr >= addr {
+		return // recorded on an earlier pass over this partition
+	}
+	sb := streamBatch{addr: addr, size: n, done: true}
+	sb.h, sb.err = segment.ValidateBatch(frame[start : start+n])
+	st.batches = append(st.batches, sb)
 }
 
 // streamedValidation returns what the stream found of batch (a
@@ -212,11 +239,12 @@ func streamedValidation(state any, batch []byte) (segment.BatchHeader, error, bo
 		return segment.BatchHeader{}, nil, false
 	}
 	addr := uintptr(unsafe.Pointer(&batch[0]))
-	for i := range st.batches {
-		if sb := &st.batches[i]; sb.addr == addr {
-			ok := sb.done && sb.size == len(batch)
-			return sb.h, sb.err, ok
-		}
+	// Batches are recorded in frame order: binary search, so a request of
+	// many partitions costs n log n, not n^2.
+	i := sort.Search(len(st.batches), func(i int) bool { return st.batches[i].addr >= addr })
+	if i < len(st.batches) && st.batches[i].addr == addr {
+		sb := &st.batches[i]
+		return sb.h, sb.err, sb.done && sb.size == len(batch)
 	}
 	return segment.BatchHeader{}, nil, false
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/segment"
 )
@@ -154,4 +157,56 @@ func FuzzStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStreamManyPartitions: a frame of many partitions, arriving in small
+// pieces, is walked about once (not once per piece), keeps at most
+// maxStreamedBatches results, and each partition's batch is found by
+// binary search.
+func TestStreamManyPartitions(t *testing.T) {
+	batch := rawBatch(-1, -1, -1, "x")
+	batch[20] ^= 1 // a bad CRC: nothing is appended, so validation is all the cost
+	const n = 100000
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rt.Partitions = make([]kmsg.ProduceRequestTopicPartition, n)
+	for i := range rt.Partitions {
+		rt.Partitions[i] = kmsg.ProduceRequestTopicPartition{Partition: 0, Records: batch}
+	}
+	req.Topics = append(req.Topics, rt)
+	body := req.AppendTo(nil)
+	frame := produceFrame(9, body)
+	tb := &Broker{}
+	start := time.Now()
+	buf := make([]byte, 0, len(frame))
+	var state any
+	for len(buf) < len(frame) {
+		buf = append(buf, frame[len(buf):min(len(frame), len(buf)+1448)]...)
+		state = tb.Stream(buf, state)
+	}
+	r := getProduceRequest()
+	defer putProduceRequest(r)
+	if err := decodeProduce(r, 9, buf[len(frame)-len(body):]); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, p := range r.topics[0].parts {
+		_, err, ok := streamedValidation(state, p.records)
+		if ok {
+			found++
+			if !errors.Is(err, segment.ErrCorruptBatch) {
+				t.Fatalf("bad CRC not caught: %v", err)
+			}
+		}
+	}
+	if found != maxStreamedBatches {
+		t.Fatalf("%d batches streamed, want the cap %d", found, maxStreamedBatches)
+	}
+	// No time limit is asserted (machines are noisy); this takes about
+	// 50 ms here, where the quadratic walk and lookup it replaces took
+	// minutes: a regression shows as a test that times out.
+	t.Logf("streamed and looked up %d partitions in %v", n, time.Since(start))
 }
