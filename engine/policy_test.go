@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -99,9 +100,24 @@ func TestCompactedTopicNeedsKeys(t *testing.T) {
 	both := "compact,delete"
 	createTopic(t, admin, "cmpdel", 1, map[string]*string{"cleanup.policy": &both})
 	for _, codec := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.ZstdCompression()} {
-		c := tb.client(kgo.ProducerBatchCompression(codec), kgo.RecordRetries(1), kgo.ProducerLinger(0))
+		// Manual flushing: the five records below go out as one batch.
+		c := tb.client(kgo.ProducerBatchCompression(codec), kgo.RecordRetries(1), kgo.ManualFlushing())
+		produce := func(rs ...*kgo.Record) []error {
+			t.Helper()
+			errs := make([]error, len(rs))
+			var wg sync.WaitGroup
+			for i, r := range rs {
+				wg.Add(1)
+				c.Produce(testCtx(t), r, func(_ *kgo.Record, err error) { errs[i] = err; wg.Done() })
+			}
+			if err := c.Flush(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			return errs
+		}
 		for _, topic := range []string{"cmp", "cmpdel"} {
-			if err := c.ProduceSync(testCtx(t), &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("v")}).FirstErr(); err != nil {
+			if err := produce(&kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("v")})[0]; err != nil {
 				t.Fatalf("%s keyed: %v", topic, err)
 			}
 			// A batch of keyed records with one null key fails whole.
@@ -113,10 +129,9 @@ func TestCompactedTopicNeedsKeys(t *testing.T) {
 				}
 				rs = append(rs, r)
 			}
-			res := c.ProduceSync(testCtx(t), rs...)
-			for _, r := range res {
-				if !errors.Is(r.Err, kerr.InvalidRecord) {
-					t.Fatalf("%s: record with key %q: %v, want INVALID_RECORD", topic, r.Record.Key, r.Err)
+			for i, err := range produce(rs...) {
+				if !errors.Is(err, kerr.InvalidRecord) {
+					t.Fatalf("%s: record with key %q: %v, want INVALID_RECORD", topic, rs[i].Key, err)
 				}
 			}
 		}
