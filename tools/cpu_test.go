@@ -26,11 +26,20 @@ func TestParseCPUList(t *testing.T) {
 }
 
 func TestPinThread(t *testing.T) {
+	// The first CPU this process may use (a cpuset may exclude CPU 0).
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	cpu := 0
+	for !allowed.IsSet(cpu) {
+		cpu++
+	}
 	done := make(chan error)
 	go func() {
 		// No UnlockOSThread: the pinned thread exits with the goroutine
-		// instead of going back to the scheduler restricted to CPU 0.
-		if err := pinThread([]int{0}); err != nil {
+		// instead of going back to the scheduler restricted to one CPU.
+		if err := pinThread([]int{cpu}); err != nil {
 			done <- err
 			return
 		}
@@ -39,8 +48,8 @@ func TestPinThread(t *testing.T) {
 			done <- err
 			return
 		}
-		if set.Count() != 1 || !set.IsSet(0) {
-			t.Errorf("affinity has %d CPUs, want only CPU 0", set.Count())
+		if set.Count() != 1 || !set.IsSet(cpu) {
+			t.Errorf("affinity has %d CPUs, want only CPU %d", set.Count(), cpu)
 		}
 		done <- nil
 	}()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
 )
 
 // TestCPUPinning: with [cpu] netio and disks set, the event loop that
@@ -19,8 +20,19 @@ func TestCPUPinning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Replace(string(shipped), `netio = ""`, `netio = "0"`, 1)
-	cfg = strings.Replace(cfg, `disks = ""`, `disks = "0"`, 1)
+	// The first CPU this process may run on (a container's cpuset may
+	// exclude CPU 0).
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	cpu := 0
+	for !set.IsSet(cpu) {
+		cpu++
+	}
+	c := strconv.Itoa(cpu)
+	cfg := strings.Replace(string(shipped), `netio = ""`, `netio = "`+c+`"`, 1)
+	cfg = strings.Replace(cfg, `disks = ""`, `disks = "`+c+`"`, 1)
 	if cfg == string(shipped) {
 		t.Fatal("shipped config has no [cpu] netio/disks lines to change")
 	}
@@ -31,12 +43,12 @@ func TestCPUPinning(t *testing.T) {
 	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: path, log: &logBuffer{}}
 	t.Cleanup(b.cleanup)
 	b.start()
-	c, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.DefaultProduceTopic("pinned"), kgo.AllowAutoTopicCreation())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.DefaultProduceTopic("pinned"), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if err := c.ProduceSync(timeout(t, 20*time.Second), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+	defer cl.Close()
+	if err := cl.ProduceSync(timeout(t, 20*time.Second), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	tasks, err := filepath.Glob(filepath.Join("/proc", strconv.Itoa(b.cmd.Process.Pid), "task", "*", "status"))
@@ -50,13 +62,13 @@ func TestCPUPinning(t *testing.T) {
 			continue // the thread exited
 		}
 		for _, line := range strings.Split(string(st), "\n") {
-			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok && strings.TrimSpace(v) == "0" {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok && strings.TrimSpace(v) == c {
 				pinned++
 			}
 		}
 	}
 	// The writer, the syncer, and at least one event loop.
 	if pinned < 3 {
-		t.Fatalf("%d of %d threads pinned to CPU 0, want at least 3", pinned, len(tasks))
+		t.Fatalf("%d of %d threads pinned to CPU %s, want at least 3", pinned, len(tasks), c)
 	}
 }
