@@ -22,6 +22,16 @@ type benchConn struct {
 	buf []byte
 }
 
+// dialBench connects to addr for the length of the benchmark.
+func dialBench(b *testing.B, addr string) *benchConn {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return &benchConn{c: c}
+}
+
 func (bc *benchConn) roundTrip(b *testing.B, frame []byte) []byte {
 	if _, err := bc.c.Write(frame); err != nil {
 		b.Fatal(err)
@@ -81,12 +91,7 @@ func BenchmarkProduceRequest(b *testing.B) {
 			rt.Partitions = append(rt.Partitions, rp)
 			req.Topics = append(req.Topics, rt)
 			frame := frameOf(req)
-			c, err := net.DialTimeout("tcp", tb.addr, 5*time.Second)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			bc := &benchConn{c: c}
+			bc := dialBench(b, tb.addr)
 			bc.roundTrip(b, frame)
 			b.SetBytes(int64(len(batch)))
 			b.ReportAllocs()
@@ -140,12 +145,7 @@ func BenchmarkFetchRequest(b *testing.B) {
 			rt.Partitions = append(rt.Partitions, rp)
 			req.Topics = append(req.Topics, rt)
 			frame := frameOf(req)
-			c, err := net.DialTimeout("tcp", tb.addr, 5*time.Second)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			bc := &benchConn{c: c}
+			bc := dialBench(b, tb.addr)
 			resp := bc.roundTrip(b, frame)
 			b.SetBytes(int64(len(resp)))
 			b.ReportAllocs()

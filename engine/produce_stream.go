@@ -147,7 +147,7 @@ func (st *crcStream) advance(frame []byte) {
 		// int16-length string in every version), tagged fields when
 		// flexible; then transactional id, acks, timeout, topics.
 		c.skip(8)
-		if n := int(c.int16Raw()); n > 0 {
+		if n := c.int16(); n > 0 {
 			c.skip(n)
 		}
 		c.skipTags()
@@ -197,17 +197,6 @@ func (st *crcStream) advance(frame []byte) {
 		st.partsLeft = -1
 		st.p = c.p
 	}
-}
-
-// int16Raw reads the client id length, which is an int16 in every header
-// version.
-func (c *streamCursor) int16Raw() int16 {
-	if !c.need(2) {
-		return 0
-	}
-	v := int16(binary.BigEndian.Uint16(c.b[c.p:]))
-	c.p += 2
-	return v
 }
 
 // record validates the batch at the start of one partition's records,

@@ -8,22 +8,26 @@ import (
 	"samsa/segment/compress"
 )
 
-// maxInflatedBatch bounds what the broker inflates one produced batch to.
-const maxInflatedBatch = 256 << 20
-
 // prepareBatch applies a topic's produce-time policy to a validated batch:
 // compacted topics need a key on every record, and a topic codec other
 // than the batch's re-encodes it. It returns the batch to append (batch
-// itself when nothing changes) and updates h to match.
+// itself when nothing changes) and updates h to match. The records are
+// inflated at most once, for both.
 func prepareBatch(pol *topicPolicy, batch []byte, h *segment.BatchHeader) ([]byte, error) {
-	recompress := pol.codec >= 0 && compress.Codec(h.Compression()) != pol.codec && !h.IsControl()
-	if pol.compacted && !h.IsControl() {
-		body, err := segment.BatchRecords(nil, batch, h, maxInflatedBatch)
-		if err != nil {
-			return nil, err
-		}
+	if h.IsControl() {
+		return batch, nil
+	}
+	recompress := pol.codec >= 0 && compress.Codec(h.Compression()) != pol.codec
+	if !pol.compacted && !recompress {
+		return batch, nil
+	}
+	records, err := segment.BatchRecords(nil, batch, h, segment.MaxInflatedBatch)
+	if err != nil {
+		return nil, err
+	}
+	if pol.compacted {
 		nullKey := false
-		err = segment.ForEachRecord(body, func(r *segment.Record) bool {
+		err := segment.ForEachRecord(records, func(r *segment.Record) bool {
 			nullKey = r.Key == nil
 			return !nullKey
 		})
@@ -37,8 +41,7 @@ func prepareBatch(pol *topicPolicy, batch []byte, h *segment.BatchHeader) ([]byt
 	if !recompress {
 		return batch, nil
 	}
-	out, _, err := segment.Recompress(make([]byte, 0, len(batch)), nil, batch, h, pol.codec, maxInflatedBatch)
-	return out, err
+	return segment.Recompress(make([]byte, 0, len(batch)), records, batch, h, pol.codec)
 }
 
 // inSyncReplicas is how many replicas of p hold its acknowledged writes:

@@ -168,7 +168,6 @@ func (c *Conn) writeLocked(r *Response) bool {
 		if r.zeroCopy() {
 			// The loop writes it all itself (sendAll), outside gnet's
 			// buffer; nothing else may reach the socket until it is done.
-			r.conn = c
 			c.blocked.Store(true)
 			queued = c.gc.AsyncWritev(nil, r.sendAll) == nil
 			if !queued {

@@ -44,7 +44,7 @@ func (r *Request) Respond(resp *Response) {
 		resp = &Response{skip: true}
 	}
 	if !resp.skip {
-		if err := resp.prepare(r.Conn.srv, r.CorrelationID); err != nil {
+		if err := resp.prepare(r.Conn, r.CorrelationID); err != nil {
 			r.Conn.srv.logger.Warn("cannot read response data", "remote", r.Conn.remote, "err", err)
 			resp.free()
 			r.Conn.Close("cannot read response data")

@@ -38,14 +38,14 @@ type Response struct {
 	pool   []*bytebufferpool.ByteBuffer
 	skip   bool  // acks=0: nothing to write
 	freed  int32 // (atomic) free ran
-	srv    *Server
+
+	conn *Conn // the connection it answers on (set by prepare)
 
 	// Progress of a response the loop sends itself (sendAll).
-	err  error // warm failed to read a file chunk
-	conn *Conn
-	ci   int   // chunk
-	bi   int   // buffer within a byte chunk
-	off  int64 // bytes of the buffer or file range already sent
+	err error // warm failed to read a file chunk
+	ci  int   // chunk
+	bi  int   // buffer within a byte chunk
+	off int64 // bytes of the buffer or file range already sent
 }
 
 // chunk is a run of byte slices written with one writev, or a file range
@@ -72,9 +72,9 @@ const minSendfile = 16 << 10
 // server allows it and the range is in the page cache (so the event loop
 // never waits for the disk); otherwise it is read here, off the loop, into
 // a pooled buffer. Called on the goroutine that responds.
-func (resp *Response) prepare(srv *Server, corrID int32) error {
-	resp.srv = srv
-	sendfile := !srv.opts.NoSendfile
+func (resp *Response) prepare(c *Conn, corrID int32) error {
+	resp.conn = c
+	sendfile := !c.srv.opts.NoSendfile
 	size := 4
 	if resp.HeaderV1 {
 		size++
@@ -138,7 +138,7 @@ func (resp *Response) readFile(f *os.File, off, n int64) ([]byte, error) {
 	if _, err := f.ReadAt(bb.B, off); err != nil {
 		return nil, fmt.Errorf("cannot read %d bytes at %d of %s: %w", n, off, f.Name(), err)
 	}
-	resp.srv.stats.copiedBytes.Add(n)
+	resp.conn.srv.stats.copiedBytes.Add(n)
 	return bb.B, nil
 }
 

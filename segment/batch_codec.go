@@ -29,26 +29,19 @@ func BatchRecords(dst, batch []byte, h *BatchHeader, maxSize int) ([]byte, error
 }
 
 // Recompress appends to dst the batch re-encoded with codec c: same header
-// fields (producer, sequence, timestamps, offsets), records inflated and
-// compressed again, length, attributes and CRC rewritten. h is updated to
-// describe the new batch. scratch is a buffer for the inflated records,
-// returned for reuse.
-func Recompress(dst, scratch, batch []byte, h *BatchHeader, c compress.Codec, maxSize int) (out, scratchOut []byte, err error) {
-	body, err := BatchRecords(scratch, batch, h, maxSize)
-	if err != nil {
-		return dst, scratch, err
-	}
-	if h.Compression() != 0 {
-		scratch = body
-	}
+// fields (producer, sequence, timestamps, offsets), its records (inflated by
+// BatchRecords) compressed again, length, attributes and CRC rewritten. h
+// is updated to describe the new batch.
+func Recompress(dst, records, batch []byte, h *BatchHeader, c compress.Codec) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, batch[:BatchHeaderSize]...)
-	if dst, err = compress.Compress(c, dst, body); err != nil {
-		return dst[:start], scratch, fmt.Errorf("cannot compress batch with %s: %w", c, err)
+	dst, err := compress.Compress(c, dst, records)
+	if err != nil {
+		return dst[:start], fmt.Errorf("cannot compress batch with %s: %w", c, err)
 	}
 	nb := dst[start:]
 	if int64(len(nb))-batchLengthOverhead > 0x7fffffff {
-		return dst[:start], scratch, fmt.Errorf("cannot recompress batch: %d bytes: %w", len(nb), ErrBatchTooLarge)
+		return dst[:start], fmt.Errorf("cannot recompress batch: %d bytes: %w", len(nb), ErrBatchTooLarge)
 	}
 	attrs := uint16(h.Attributes)&^AttrCompressionMask | uint16(c)
 	binary.BigEndian.PutUint32(nb[8:], uint32(len(nb)-batchLengthOverhead))
@@ -58,5 +51,5 @@ func Recompress(dst, scratch, batch []byte, h *BatchHeader, c compress.Codec, ma
 	h.Length = int32(len(nb) - batchLengthOverhead)
 	h.Attributes = int16(attrs)
 	h.CRC = crc
-	return dst, scratch, nil
+	return dst, nil
 }

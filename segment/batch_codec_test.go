@@ -22,7 +22,11 @@ func TestRecompress(t *testing.T) {
 				t.Fatal(err)
 			}
 			orig := append([]byte(nil), src...)
-			out, _, err := Recompress([]byte("prefix"), nil, src, &h, to, 1<<20)
+			records, err := BatchRecords(nil, src, &h, 1<<20)
+			if err != nil {
+				t.Fatalf("%v: %v", from, err)
+			}
+			out, err := Recompress([]byte("prefix"), records, src, &h, to)
 			if err != nil {
 				t.Fatalf("%v -> %v: %v", from, to, err)
 			}

@@ -402,7 +402,7 @@ func FuzzValidateBatch(f *testing.F) {
 		// records.
 		if body, err := BatchRecords(nil, b, &h, 1<<20); err == nil {
 			h2 := h
-			nb, _, err := Recompress(nil, nil, b, &h2, compress.Codec((h.Compression()+1)%5), 1<<20)
+			nb, err := Recompress(nil, body, b, &h2, compress.Codec((h.Compression()+1)%5))
 			if err != nil {
 				t.Fatalf("recompress: %v", err)
 			}

@@ -6,9 +6,9 @@ import (
 	"samsa/segment/compress"
 )
 
-// maxDecompressedBatch bounds what a broker-side scan of one batch may
-// inflate to.
-const maxDecompressedBatch = 256 << 20
+// MaxInflatedBatch bounds what the broker inflates one batch to (a scan by
+// timestamp, a produce-time check or re-encode).
+const MaxInflatedBatch = 256 << 20
 
 // findRecordTime reads the batch at pos and returns the first record whose
 // timestamp satisfies pred. Compressed batches are inflated.
@@ -25,7 +25,7 @@ func findRecordTime(seg *Segment, pos int64, h *BatchHeader, pred func(int64) bo
 	}
 	body := buf[BatchHeaderSize:]
 	if c := h.Compression(); c != 0 {
-		body, err = compress.Decompress(compress.Codec(c), nil, body, maxDecompressedBatch)
+		body, err = compress.Decompress(compress.Codec(c), nil, body, MaxInflatedBatch)
 		if err != nil {
 			return 0, 0, false, fmt.Errorf("cannot decompress batch at offset %d: %w", h.BaseOffset, err)
 		}
