@@ -75,6 +75,14 @@ func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTop
 		if len(configs) == 0 {
 			configs = nil
 		}
+		if isInternalTopic(rt.Topic) {
+			if b.topic(rt.Topic) != nil {
+				fail(kerr.TopicAlreadyExists.Code, "topic "+rt.Topic+" already exists")
+			} else {
+				fail(kerr.InvalidRequest.Code, "internal topic "+rt.Topic+" is created by the broker when first needed")
+			}
+			continue
+		}
 		t, terr := b.createTopic(rt.Topic, partitions, replication, configs, r.ValidateOnly)
 		if terr != nil {
 			fail(terr.code, terr.msg)

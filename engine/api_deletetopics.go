@@ -53,7 +53,13 @@ func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTop
 		default:
 			st.ErrorCode = kerr.InvalidRequest.Code
 		}
-		if t != nil {
+		if t != nil && t.internal {
+			name := t.name
+			st.Topic, st.TopicID = &name, t.id
+			st.ErrorCode = kerr.InvalidTopicException.Code
+			msg := "internal topic " + name + " cannot be deleted"
+			st.ErrorMessage = &msg
+		} else if t != nil {
 			name := t.name
 			st.Topic, st.TopicID = &name, t.id
 			if terr := b.deleteTopic(t); terr != nil {

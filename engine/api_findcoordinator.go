@@ -3,15 +3,10 @@ package engine
 // FindCoordinator (key 10), v0-v5.
 //
 // samsa is one node, so it coordinates every group and transactional id
-// itself. Until the group coordinator exists, group keys get
-// COORDINATOR_NOT_AVAILABLE (retriable: group consumers wait rather than
-// fail); transactional ids are answered with this node, whose
-// InitProducerId then refuses them with a clear error. The API is
-// advertised regardless because librdkafka turns off LZ4 (and other
-// features it gates on "broker >= 0.10") when key 10 is missing, and
-// kafka-go asks for a coordinator before InitProducerId. v4+ answers
-// batched keys one coordinator each. v6 (share groups, KIP-932) is not
-// advertised.
+// itself. A group key creates __consumer_offsets if it does not exist yet,
+// as Kafka does. Transactional ids are answered with this node, whose
+// InitProducerId then refuses them with a clear error. v4+ answers batched
+// keys one coordinator each. v6 (share groups, KIP-932) is not advertised.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,10 +50,9 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 	}
 	switch keyType {
 	case coordinatorGroup:
-		if b.groupsEnabled() {
-			break
+		if _, terr := b.ensureOffsetsTopic(); terr != nil {
+			return fail(kerr.CoordinatorNotAvailable, "the group coordinator is not available: "+terr.msg)
 		}
-		return fail(kerr.CoordinatorNotAvailable, "the group coordinator is not available")
 	case coordinatorTransaction:
 		if key == "" {
 			return fail(kerr.InvalidRequest, "empty transactional id")
@@ -69,6 +63,3 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 	adv := b.adv.Load()
 	return b.cfg.NodeID, adv.host, adv.port, 0, nil
 }
-
-// groupsEnabled reports whether the group coordinator serves requests.
-func (b *Broker) groupsEnabled() bool { return apis[kmsg.JoinGroup.Int16()] != nil }

@@ -56,7 +56,11 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 		}
 		if t == nil && autoCreate {
 			var terr *topicError
-			t, terr = b.createTopic(name, -1, -1, nil, false)
+			if isInternalTopic(name) {
+				t, terr = b.ensureOffsetsTopic()
+			} else {
+				t, terr = b.createTopic(name, -1, -1, nil, false)
+			}
 			if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
 				t, terr = b.topic(name), nil
 			}

@@ -118,6 +118,9 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			case t == nil || rp.idx < 0 || int(rp.idx) >= len(t.parts):
 				fail(kerr.UnknownTopicOrPartition.Code, "")
 				continue
+			case t.internal:
+				fail(kerr.InvalidTopicException.Code, "cannot append to internal topic "+t.name)
+				continue
 			case r.version < 3:
 				fail(kerr.UnsupportedForMessageFormat.Code, "samsa stores record batch v2 only; use Produce v3 or later")
 				continue

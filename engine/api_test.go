@@ -589,7 +589,7 @@ func TestFindCoordinator(t *testing.T) {
 		key  string
 		want answer
 	}{
-		{coordinatorGroup, "g1", none(kerr.CoordinatorNotAvailable.Code)},
+		{coordinatorGroup, "g1", self},
 		{coordinatorTransaction, "txn-1", self},
 		{coordinatorTransaction, "", none(kerr.InvalidRequest.Code)},
 		{7, "x", none(kerr.InvalidRequest.Code)},

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"samsa/engine/group"
 	"samsa/segment"
 	"samsa/segment/compress"
 )
@@ -50,8 +51,10 @@ type Config struct {
 	MaxQueuedBytes           int64 // request bytes held across connections (queued.max.request.bytes)
 	IdleTimeoutMs            int64
 	NumLoops                 int
-	Sendfile                 bool // fetched records go from page cache to socket by sendfile
-	FetchSessionSlots        int  // max.incremental.fetch.session.cache.slots
+	Sendfile                 bool  // fetched records go from page cache to socket by sendfile
+	FetchSessionSlots        int   // max.incremental.fetch.session.cache.slots
+	OffsetsPartitions        int32 // offsets.topic.num.partitions, when __consumer_offsets is created
+	Groups                   group.Config
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
 	PinDiskThread func()
@@ -79,6 +82,8 @@ func DefaultConfig() Config {
 		IdleTimeoutMs:            600000,
 		Sendfile:                 true,
 		FetchSessionSlots:        1000,
+		OffsetsPartitions:        50,
+		Groups:                   group.DefaultConfig(),
 	}
 }
 
@@ -99,6 +104,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("node_id must be >= 0")
+	}
+	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
+		return fmt.Errorf("offsets_topic_partitions must be between 1 and 1000")
+	}
+	if c.Groups.MinSessionTimeout <= 0 || c.Groups.MaxSessionTimeout < c.Groups.MinSessionTimeout {
+		return fmt.Errorf("group session timeouts: need 0 < min <= max")
 	}
 	if c.NumPartitions < 1 {
 		return fmt.Errorf("num_partitions must be >= 1")
@@ -143,6 +154,7 @@ type Broker struct {
 	topicIDs map[[16]byte]*topic // (mu)
 
 	sessions *sessionCache // fetch sessions (KIP-227)
+	groups   *group.Coordinator
 
 	wg       sync.WaitGroup // parked fetches
 	quit     chan struct{}
@@ -208,6 +220,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		store.Close()
 		return nil, err
 	}
+	b.startGroups()
 	return b, nil
 }
 
@@ -234,6 +247,7 @@ type hostPort struct {
 // so a shutdown drains quickly.
 func (b *Broker) StopWaiting() {
 	b.quitOnce.Do(func() { close(b.quit) })
+	b.groups.Close()
 }
 
 // Close flushes and closes every log. Requests must already be drained.

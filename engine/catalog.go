@@ -82,7 +82,7 @@ func (b *Broker) loadCatalog() error {
 				}
 				return nil
 			}
-			t := &topic{name: m.Name, id: id, configs: m.Configs}
+			t := &topic{name: m.Name, id: id, configs: m.Configs, internal: isInternalTopic(m.Name)}
 			for i := int32(0); i < m.Partitions; i++ {
 				t.parts = append(t.parts, &partition{t: t, idx: i})
 			}
@@ -176,47 +176,7 @@ func parseTopicID(s string) ([16]byte, error) {
 
 // replayMeta calls fn for every record of the metadata log in order.
 func (b *Broker) replayMeta(fn func(typ string, value []byte) error) error {
-	var buf []byte
-	for off := b.meta.StartOffset(); off < b.meta.EndOffset(); {
-		sl, err := b.meta.Read(off, b.meta.EndOffset(), 1<<20)
-		if err != nil {
-			return err
-		}
-		if sl.Len == 0 {
-			sl.Release()
-			break
-		}
-		buf = append(buf[:0], make([]byte, sl.Len)...)
-		_, err = sl.ReadAt(buf, 0)
-		sl.Release()
-		if err != nil {
-			return err
-		}
-		for p := buf; len(p) > 0; {
-			h, err := segment.ParseBatchHeader(p)
-			if err != nil {
-				return err
-			}
-			batch := p[:h.Size()]
-			p = p[h.Size():]
-			if h.LastOffset() < off {
-				continue
-			}
-			var ferr error
-			err = segment.ForEachRecord(batch[segment.BatchHeaderSize:], func(r *segment.Record) bool {
-				ferr = fn(string(r.Key), r.Value)
-				return ferr == nil
-			})
-			if err == nil {
-				err = ferr
-			}
-			if err != nil {
-				return fmt.Errorf("at offset %d: %w", h.BaseOffset, err)
-			}
-		}
-		off = sl.NextOffset
-	}
-	return nil
+	return readLog(b.meta, func(key, value []byte) error { return fn(string(key), value) })
 }
 
 // appendMeta durably appends one catalog record. b.metaMu should be held
@@ -277,6 +237,10 @@ func validateTopicName(name string) error {
 	return nil
 }
 
+// isInternalTopic reports whether a topic is one the broker keeps for
+// itself; clients may read it but not write or delete it.
+func isInternalTopic(name string) bool { return name == offsetsTopic }
+
 // topicError is a Kafka error code with a message for the client.
 type topicError struct {
 	code int16
@@ -328,7 +292,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if validateOnly {
 		return nil, nil
 	}
-	t := &topic{name: name, id: newTopicID(), configs: configs}
+	t := &topic{name: name, id: newTopicID(), configs: configs, internal: isInternalTopic(name)}
 	if err := b.appendMeta(recTopic, metaTopic{Name: name, ID: hex.EncodeToString(t.id[:]), Partitions: partitions, Configs: configs}); err != nil {
 		b.logger.Error("cannot record topic creation", "topic", name, "err", err)
 		return nil, kafkaErr(kerr.KafkaStorageError, "cannot record topic: %v", err)

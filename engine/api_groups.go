@@ -1,0 +1,212 @@
+package engine
+
+// The group APIs: JoinGroup (11), SyncGroup (14), Heartbeat (12),
+// LeaveGroup (13), OffsetCommit (8), OffsetFetch (9), DescribeGroups (15),
+// ListGroups (16), DeleteGroups (42) and OffsetDelete (47). engine/group
+// holds their semantics; this file wires them to the dispatch table and to
+// the internal topic __consumer_offsets, which makes groups and offsets
+// durable (created on first use, as Kafka does, and loaded on start).
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/engine/group"
+	"samsa/netio"
+	"samsa/segment"
+)
+
+const offsetsTopic = "__consumer_offsets"
+
+func init() {
+	regKey(kmsg.OffsetCommit.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.ensureOffsetsTopic()
+		b.groups.OffsetCommit(kreq.(*kmsg.OffsetCommitRequest), responder(req))
+	})
+	regKey(kmsg.OffsetFetch.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.OffsetFetch(kreq.(*kmsg.OffsetFetchRequest), responder(req))
+	})
+	regKey(kmsg.JoinGroup.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.ensureOffsetsTopic()
+		host := req.Conn.RemoteAddr()
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		b.groups.JoinGroup(kreq.(*kmsg.JoinGroupRequest), req.ClientID, "/"+host, responder(req))
+	})
+	regKey(kmsg.Heartbeat.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.Heartbeat(kreq.(*kmsg.HeartbeatRequest), responder(req))
+	})
+	regKey(kmsg.LeaveGroup.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.LeaveGroup(kreq.(*kmsg.LeaveGroupRequest), responder(req))
+	})
+	regKey(kmsg.SyncGroup.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.SyncGroup(kreq.(*kmsg.SyncGroupRequest), responder(req))
+	})
+	regKey(kmsg.DescribeGroups.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.DescribeGroups(kreq.(*kmsg.DescribeGroupsRequest), responder(req))
+	})
+	regKey(kmsg.ListGroups.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.ListGroups(kreq.(*kmsg.ListGroupsRequest), responder(req))
+	})
+	regKey(kmsg.DeleteGroups.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.DeleteGroups(kreq.(*kmsg.DeleteGroupsRequest), responder(req))
+	})
+	regKey(kmsg.OffsetDelete.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.OffsetDelete(kreq.(*kmsg.OffsetDeleteRequest), responder(req))
+	})
+}
+
+// responder answers req with a response the coordinator built.
+func responder(req *netio.Request) group.Respond {
+	return func(r kmsg.Response) { respond(req, r) }
+}
+
+// offsetsTopicConfigs are __consumer_offsets' topic configs, Kafka's
+// offsets.topic.* defaults.
+var offsetsTopicConfigs = map[string]string{
+	"cleanup.policy":   "compact",
+	"segment.bytes":    "104857600",
+	"compression.type": "producer",
+}
+
+// ensureOffsetsTopic creates __consumer_offsets if it does not exist yet.
+func (b *Broker) ensureOffsetsTopic() (*topic, *topicError) {
+	if t := b.topic(offsetsTopic); t != nil {
+		return t, nil
+	}
+	t, terr := b.createTopic(offsetsTopic, b.groups.Partitions(), 1, offsetsTopicConfigs, false)
+	if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
+		return b.topic(offsetsTopic), nil
+	}
+	if terr != nil {
+		b.logger.Error("cannot create "+offsetsTopic, "err", terr.msg)
+	}
+	return t, terr
+}
+
+// groupBackend gives the coordinator its log.
+type groupBackend struct{ b *Broker }
+
+func (gb groupBackend) PartitionExists(topic string, partition int32) bool {
+	return gb.b.partition(topic, partition) != nil
+}
+
+func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {
+	b := gb.b
+	fail := func(err error) { go done(err) }
+	part := b.partition(offsetsTopic, p)
+	if part == nil {
+		if _, terr := b.ensureOffsetsTopic(); terr != nil {
+			fail(terr)
+			return
+		}
+		if part = b.partition(offsetsTopic, p); part == nil {
+			fail(fmt.Errorf("%s has no partition %d", offsetsTopic, p))
+			return
+		}
+	}
+	kvs := make([][2][]byte, len(recs))
+	for i, r := range recs {
+		kvs[i] = [2][]byte{r.Key, r.Value}
+	}
+	batch := buildBatch(time.Now().UnixMilli(), kvs...)
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		panic("BUG: internal batch does not parse: " + err.Error())
+	}
+	if _, err := part.log.Append(batch, &h, b.syncFor(-1), done); err != nil {
+		fail(err)
+	}
+}
+
+// startGroups creates the coordinator and, if __consumer_offsets exists,
+// loads it in the background; group requests get
+// COORDINATOR_LOAD_IN_PROGRESS until it is done.
+func (b *Broker) startGroups() {
+	parts := b.cfg.OffsetsPartitions
+	t := b.topic(offsetsTopic)
+	if t != nil {
+		parts = int32(len(t.parts))
+	}
+	b.groups = group.New(b.cfg.Groups, groupBackend{b}, parts, b.logger)
+	if t == nil {
+		b.groups.Loaded()
+		return
+	}
+	go func() {
+		start := time.Now()
+		n := 0
+		for _, p := range t.parts {
+			err := readLog(p.log, func(key, value []byte) error {
+				n++
+				return b.groups.Replay(key, value)
+			})
+			if err != nil {
+				b.logger.Error("cannot load groups; skipping the rest of the partition", "partition", p.idx, "err", err)
+			}
+		}
+		b.groups.Loaded()
+		b.logger.Info("groups loaded", "records", n, "took", time.Since(start).Round(time.Millisecond))
+	}()
+}
+
+// readLog calls fn for every record of l in order (records of compressed
+// batches too).
+func readLog(l *segment.Log, fn func(key, value []byte) error) error {
+	var buf, scratch []byte
+	for off := l.StartOffset(); off < l.EndOffset(); {
+		sl, err := l.Read(off, l.EndOffset(), 1<<20)
+		if err != nil {
+			return err
+		}
+		if sl.Len == 0 {
+			sl.Release()
+			break
+		}
+		buf = append(buf[:0], make([]byte, sl.Len)...)
+		_, err = sl.ReadAt(buf, 0)
+		sl.Release()
+		if err != nil {
+			return err
+		}
+		for p := buf; len(p) > 0; {
+			h, err := segment.ParseBatchHeader(p)
+			if err != nil {
+				return err
+			}
+			batch := p[:h.Size()]
+			p = p[h.Size():]
+			if h.LastOffset() < off || h.IsControl() {
+				continue
+			}
+			records, err := segment.BatchRecords(scratch[:0], batch, &h, segment.MaxInflatedBatch)
+			if err != nil {
+				return fmt.Errorf("at offset %d: %w", h.BaseOffset, err)
+			}
+			if h.Compression() != 0 {
+				scratch = records // BatchRecords aliases batch when it is not compressed
+			}
+			var ferr error
+			err = segment.ForEachRecord(records, func(r *segment.Record) bool {
+				if h.BaseOffset+int64(r.OffsetDelta) < off {
+					return true
+				}
+				ferr = fn(r.Key, r.Value)
+				return ferr == nil
+			})
+			if err == nil {
+				err = ferr
+			}
+			if err != nil {
+				return fmt.Errorf("at offset %d: %w", h.BaseOffset, err)
+			}
+		}
+		off = sl.NextOffset
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package group
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeGroups (key 15) reports groups' state and members; member
+// metadata and assignments only while the group is stable, as Kafka does.
+// A group that does not exist is "Dead" (v6+: GROUP_ID_NOT_FOUND).
+func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Respond) {
+	resp := kmsg.NewPtrDescribeGroupsResponse()
+	resp.Version = r.Version
+	for _, id := range r.Groups {
+		dg := kmsg.NewDescribeGroupsResponseGroup()
+		dg.Group = id
+		dg.State = Dead.String()
+		dg.AuthorizedOperations = -2147483648
+		if r.IncludeAuthorizedOperations {
+			dg.AuthorizedOperations = groupOperations
+		}
+		switch {
+		case !c.loaded.Load():
+			dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		case id == "":
+			dg.ErrorCode = kerr.InvalidGroupID.Code
+		default:
+			g := c.group(id)
+			if g == nil {
+				if r.Version >= 6 {
+					dg.ErrorCode = kerr.GroupIDNotFound.Code
+					msg := "group " + id + " not found"
+					dg.ErrorMessage = &msg
+				}
+				break
+			}
+			g.lock()
+			dg.State = g.state.String()
+			dg.ProtocolType = g.protocolType
+			if g.state == Stable {
+				dg.Protocol = g.protocol
+			}
+			for _, m := range g.sortedMembers() {
+				dm := kmsg.NewDescribeGroupsResponseGroupMember()
+				dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
+				if m.instanceID != "" {
+					inst := m.instanceID
+					dm.InstanceID = &inst
+				}
+				dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
+				if g.state == Stable {
+					dm.ProtocolMetadata = m.metadataFor(g.protocol)
+					dm.MemberAssignment = m.assignment
+				}
+				dg.Members = append(dg.Members, dm)
+			}
+			g.unlock()
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	respond(resp)
+}
+
+// groupOperations is the bit set of ACL operations on a group that an
+// unauthenticated client holds here: READ, DELETE, DESCRIBE.
+const groupOperations = 1<<3 | 1<<6 | 1<<8
+
+// ListGroups (key 16) lists groups, filtered by state (v4+) and by type
+// (v5+: every group here is "classic").
+func (c *Coordinator) ListGroups(r *kmsg.ListGroupsRequest, respond Respond) {
+	resp := kmsg.NewPtrListGroupsResponse()
+	resp.Version = r.Version
+	if !c.loaded.Load() {
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		respond(resp)
+		return
+	}
+	want := func(filter []string, v string) bool {
+		if len(filter) == 0 {
+			return true
+		}
+		for _, f := range filter {
+			if equalFold(f, v) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, g := range c.sortedGroups() {
+		g.lock()
+		st, pt := g.state, g.protocolType
+		g.unlock()
+		if st == Dead || !want(r.StatesFilter, st.String()) || !want(r.TypesFilter, "classic") {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, pt, st.String(), "classic"
+		resp.Groups = append(resp.Groups, lg)
+	}
+	respond(resp)
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// DeleteGroups (key 42) deletes empty groups and their offsets.
+func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond) {
+	resp := kmsg.NewPtrDeleteGroupsResponse()
+	resp.Version = r.Version
+	type result struct {
+		idx  int
+		g    *Group
+		recs []Record
+	}
+	var writes []result
+	for _, id := range r.Groups {
+		dg := kmsg.NewDeleteGroupsResponseGroup()
+		dg.Group = id
+		switch {
+		case !c.loaded.Load():
+			dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		case id == "":
+			dg.ErrorCode = kerr.InvalidGroupID.Code
+		default:
+			g := c.group(id)
+			if g == nil {
+				dg.ErrorCode = kerr.GroupIDNotFound.Code
+				break
+			}
+			g.lock()
+			switch g.state {
+			case Dead:
+				dg.ErrorCode = kerr.GroupIDNotFound.Code
+			case Empty:
+				var recs []Record
+				for k := range g.offsets {
+					recs = append(recs, offsetTombstone(g.id, k))
+				}
+				if g.hasMetadata {
+					recs = append(recs, groupTombstone(g.id))
+				}
+				g.offsets = map[topicPartition]offset{}
+				g.setState(Dead)
+				writes = append(writes, result{len(resp.Groups), g, recs})
+			default:
+				dg.ErrorCode = kerr.NonEmptyGroup.Code
+			}
+			g.unlock()
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	if len(writes) == 0 {
+		respond(resp)
+		return
+	}
+	left := len(writes)
+	done := make(chan struct{}, len(writes))
+	for _, w := range writes {
+		c.removeGroup(w.g)
+		if len(w.recs) == 0 {
+			done <- struct{}{}
+			continue
+		}
+		c.be.Append(PartitionFor(w.g.id, c.parts), w.recs, func(err error) {
+			if err != nil {
+				resp.Groups[w.idx].ErrorCode = kerr.CoordinatorNotAvailable.Code
+			}
+			done <- struct{}{}
+		})
+	}
+	go func() {
+		for ; left > 0; left-- {
+			<-done
+		}
+		respond(resp)
+	}()
+}

@@ -1,0 +1,235 @@
+// Package group owns Kafka's classic consumer-group coordinator: group
+// membership and rebalances (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
+// committed offsets, and the records of the internal __consumer_offsets log
+// that make both durable. It knows nothing of sockets or segments: the
+// engine hands it decoded requests and a Backend that appends records.
+package group
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf16"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Config holds the coordinator's settings, with Kafka's names in comments.
+type Config struct {
+	MinSessionTimeout     time.Duration // group.min.session.timeout.ms
+	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
+	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
+	OffsetsRetention      time.Duration // offsets.retention.minutes
+	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
+	MaxMetadataBytes      int           // offset.metadata.max.bytes
+	MaxGroupSize          int           // group.max.size
+}
+
+// DefaultConfig is Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		MinSessionTimeout:     6 * time.Second,
+		MaxSessionTimeout:     30 * time.Minute,
+		InitialRebalanceDelay: 3 * time.Second,
+		OffsetsRetention:      7 * 24 * time.Hour,
+		RetentionCheck:        10 * time.Minute,
+		MaxMetadataBytes:      4096,
+		MaxGroupSize:          1 << 30,
+	}
+}
+
+// Record is one record of __consumer_offsets; a nil Value is a tombstone.
+type Record struct{ Key, Value []byte }
+
+// Backend is what the coordinator needs of the broker.
+type Backend interface {
+	// Append writes recs to partition p of __consumer_offsets and calls
+	// done once they are durable (or failed). Appends to one partition
+	// complete in the order they were made.
+	Append(p int32, recs []Record, done func(error))
+	// PartitionExists reports whether a topic partition exists, for
+	// commits.
+	PartitionExists(topic string, partition int32) bool
+}
+
+// Respond delivers a response; it may be called from any goroutine.
+type Respond func(kmsg.Response)
+
+// Coordinator is the group coordinator of one node.
+type Coordinator struct {
+	cfg     Config
+	be      Backend
+	parts   int32 // partitions of __consumer_offsets
+	logger  *slog.Logger
+	now     func() time.Time
+	loaded  atomic.Bool
+	mu      sync.Mutex
+	groups  map[string]*Group // (mu)
+	closed  chan struct{}
+	closeMu sync.Once
+}
+
+// New returns a coordinator whose groups live in partitions partitions of
+// __consumer_offsets. It answers COORDINATOR_LOAD_IN_PROGRESS until Loaded.
+func New(cfg Config, be Backend, partitions int32, logger *slog.Logger) *Coordinator {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Coordinator{
+		cfg:    cfg,
+		be:     be,
+		parts:  partitions,
+		logger: logger.With("subsystem", "groups"),
+		now:    time.Now,
+		groups: map[string]*Group{},
+		closed: make(chan struct{}),
+	}
+}
+
+// Partitions is the number of __consumer_offsets partitions.
+func (c *Coordinator) Partitions() int32 { return c.parts }
+
+// PartitionFor is the __consumer_offsets partition of a group, as Kafka
+// computes it: abs(Java String.hashCode(group)) % partitions.
+func PartitionFor(group string, partitions int32) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(group)) {
+		h = 31*h + int32(u)
+	}
+	if h == -1<<31 {
+		h = 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % partitions
+}
+
+// Loaded marks the end of replay: groups are served from now on, loaded
+// members' sessions start, and offsets expire from time to time.
+func (c *Coordinator) Loaded() {
+	now := c.now()
+	c.mu.Lock()
+	for _, g := range c.groups {
+		g.mu.Lock()
+		g.afterLoad(now)
+		g.mu.Unlock()
+	}
+	c.mu.Unlock()
+	c.loaded.Store(true)
+	go c.expireLoop()
+}
+
+func (c *Coordinator) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// IsLoaded reports whether the coordinator serves requests.
+func (c *Coordinator) IsLoaded() bool { return c.loaded.Load() }
+
+// Close stops timers and the expiry loop. Pending joins and syncs are
+// answered with COORDINATOR_NOT_AVAILABLE so clients look again.
+func (c *Coordinator) Close() {
+	c.closeMu.Do(c.close)
+}
+
+func (c *Coordinator) close() {
+	close(c.closed)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.groups {
+		g.mu.Lock()
+		for _, m := range g.members {
+			if m.timer != nil {
+				m.timer.Stop()
+			}
+			g.failPending(m, kerr.CoordinatorNotAvailable.Code)
+		}
+		if g.rebalanceTimer != nil {
+			g.rebalanceTimer.Stop()
+		}
+		g.mu.Unlock()
+	}
+}
+
+func (c *Coordinator) expireLoop() {
+	if c.cfg.RetentionCheck <= 0 {
+		return
+	}
+	t := time.NewTicker(c.cfg.RetentionCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-t.C:
+			c.ExpireOffsets()
+		}
+	}
+}
+
+func (c *Coordinator) group(id string) *Group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.groups[id]
+}
+
+func (c *Coordinator) groupOrCreate(id string) *Group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[id]
+	if g == nil {
+		g = newGroup(c, id)
+		c.groups[id] = g
+	}
+	return g
+}
+
+// sortedGroups lists the groups in id order.
+func (c *Coordinator) sortedGroups() []*Group {
+	c.mu.Lock()
+	out := make([]*Group, 0, len(c.groups))
+	for _, g := range c.groups {
+		out = append(out, g)
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// removeGroup drops g from the map if it is still the registered group.
+func (c *Coordinator) removeGroup(g *Group) {
+	c.mu.Lock()
+	if c.groups[g.id] == g {
+		delete(c.groups, g.id)
+	}
+	c.mu.Unlock()
+}
+
+func newMemberID(clientID string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return clientID + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// Generation is a group's current generation (for tests and tools:
+// DescribeGroups does not report it).
+func (c *Coordinator) Generation(group string) (int32, bool) {
+	g := c.group(group)
+	if g == nil {
+		return 0, false
+	}
+	g.lock()
+	defer g.unlock()
+	return g.generation, true
+}

@@ -1,0 +1,401 @@
+package group
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetCommit (key 8) stores committed offsets once they are durable in
+// __consumer_offsets. Members of a managed group must give their member
+// id and generation; generation -1 with no member id commits for an empty
+// group (standalone consumers, admin tools), creating it if needed.
+func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond) {
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	resp.Version = r.Version
+	for _, t := range r.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	all := func(code int16) {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = code
+			}
+		}
+		respond(resp)
+	}
+	if !c.loaded.Load() {
+		all(kerr.CoordinatorLoadInProgress.Code)
+		return
+	}
+	if r.Group == "" {
+		all(kerr.InvalidGroupID.Code)
+		return
+	}
+	g := c.group(r.Group)
+	if g == nil {
+		if r.Generation >= 0 {
+			all(kerr.IllegalGeneration.Code)
+			return
+		}
+		g = c.groupOrCreate(r.Group)
+	}
+	g.lock()
+	defer g.unlock()
+	m := g.members[r.MemberID]
+	switch {
+	case g.state == Dead:
+		all(kerr.CoordinatorNotAvailable.Code)
+		return
+	case g.fenced(r.InstanceID, r.MemberID):
+		all(kerr.FencedInstanceID.Code)
+		return
+	case r.Generation < 0 && g.state == Empty:
+	case g.state == CompletingRebalance:
+		all(kerr.RebalanceInProgress.Code)
+		return
+	case m == nil:
+		all(kerr.UnknownMemberID.Code)
+		return
+	case r.Generation != g.generation:
+		all(kerr.IllegalGeneration.Code)
+		return
+	default:
+		g.heartbeat(m, c.now())
+	}
+	now := c.now().UnixMilli()
+	var recs []Record
+	type commit struct {
+		tp tpIndex
+		o  offset
+		k  topicPartition
+	}
+	var commits []commit
+	for i, t := range r.Topics {
+		for j, p := range t.Partitions {
+			rp := &resp.Topics[i].Partitions[j]
+			switch {
+			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
+				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+				continue
+			case !c.be.PartitionExists(t.Topic, p.Partition):
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			o := offset{offset: p.Offset, leaderEpoch: p.LeaderEpoch, committed: now}
+			if r.Version < 6 {
+				o.leaderEpoch = -1
+			}
+			if p.Metadata != nil {
+				o.metadata = *p.Metadata
+			}
+			k := topicPartition{t.Topic, p.Partition}
+			recs = append(recs, offsetRecord(g.id, k, &o))
+			commits = append(commits, commit{tpIndex{i, j}, o, k})
+		}
+	}
+	if len(recs) == 0 {
+		respond(resp)
+		return
+	}
+	c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+		g.lock()
+		defer g.unlock()
+		for _, cm := range commits {
+			if err != nil {
+				resp.Topics[cm.tp.t].Partitions[cm.tp.p].ErrorCode = kerr.CoordinatorNotAvailable.Code
+				continue
+			}
+			if g.state != Dead {
+				g.offsets[cm.k] = cm.o
+			}
+		}
+		respond(resp)
+	})
+}
+
+type tpIndex struct{ t, p int }
+
+// OffsetFetch (key 9) returns committed offsets: -1 where there is none.
+// v8+ asks for several groups at once.
+func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
+	resp := kmsg.NewPtrOffsetFetchResponse()
+	resp.Version = r.Version
+	if r.Version >= 8 {
+		for _, rg := range r.Groups {
+			var topics []kmsg.OffsetFetchRequestTopic
+			if rg.Topics != nil {
+				topics = make([]kmsg.OffsetFetchRequestTopic, 0, len(rg.Topics))
+				for _, t := range rg.Topics {
+					topics = append(topics, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
+				}
+			}
+			code, ts := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, r.Version)
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group, g.ErrorCode = rg.Group, code
+			for _, t := range ts {
+				gt := kmsg.NewOffsetFetchResponseGroupTopic()
+				gt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+					gt.Partitions = append(gt.Partitions, gp)
+				}
+				g.Topics = append(g.Topics, gt)
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		respond(resp)
+		return
+	}
+	code, ts := c.fetchOffsets(r.Group, r.Topics, r.Topics == nil && r.Version >= 2, r.Version)
+	resp.Topics = ts
+	if r.Version >= 2 {
+		resp.ErrorCode = code
+	} else if code != 0 {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = code
+			}
+		}
+	}
+	respond(resp)
+}
+
+func (c *Coordinator) fetchOffsets(group string, topics []kmsg.OffsetFetchRequestTopic, all bool, version int16) (int16, []kmsg.OffsetFetchResponseTopic) {
+	var code int16
+	switch {
+	case !c.loaded.Load():
+		code = kerr.CoordinatorLoadInProgress.Code
+	case group == "":
+		code = kerr.InvalidGroupID.Code
+	}
+	var out []kmsg.OffsetFetchResponseTopic
+	part := func(t string, p int32, o offset, ok bool) kmsg.OffsetFetchResponseTopicPartition {
+		rp := kmsg.NewOffsetFetchResponseTopicPartition()
+		rp.Partition = p
+		rp.Offset, rp.LeaderEpoch = -1, -1
+		meta := ""
+		rp.Metadata = &meta
+		if ok {
+			rp.Offset, rp.LeaderEpoch = o.offset, o.leaderEpoch
+			*rp.Metadata = o.metadata
+		}
+		return rp
+	}
+	if code != 0 {
+		if version >= 2 {
+			return code, nil
+		}
+		for _, t := range topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, part(t.Topic, p, offset{}, false))
+			}
+			out = append(out, rt)
+		}
+		return code, out
+	}
+	g := c.group(group)
+	if g != nil {
+		g.lock()
+		defer g.unlock()
+	}
+	get := func(k topicPartition) (offset, bool) {
+		if g == nil {
+			return offset{}, false
+		}
+		o, ok := g.offsets[k]
+		return o, ok
+	}
+	if all {
+		if g == nil {
+			return 0, []kmsg.OffsetFetchResponseTopic{}
+		}
+		byTopic := map[string][]int32{}
+		for k := range g.offsets {
+			byTopic[k.topic] = append(byTopic[k.topic], k.partition)
+		}
+		names := make([]string, 0, len(byTopic))
+		for t := range byTopic {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		out = []kmsg.OffsetFetchResponseTopic{}
+		for _, t := range names {
+			ps := byTopic[t]
+			sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+			topics = append(topics, kmsg.OffsetFetchRequestTopic{Topic: t, Partitions: ps})
+		}
+	}
+	for _, t := range topics {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			o, ok := get(topicPartition{t.Topic, p})
+			rt.Partitions = append(rt.Partitions, part(t.Topic, p, o, ok))
+		}
+		out = append(out, rt)
+	}
+	return 0, out
+}
+
+// OffsetDelete (key 47) deletes a group's offsets for partitions of topics
+// no active member is subscribed to.
+func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond) {
+	resp := kmsg.NewPtrOffsetDeleteResponse()
+	resp.Version = r.Version
+	switch {
+	case !c.loaded.Load():
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	case r.Group == "":
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+	}
+	g := c.group(r.Group)
+	if resp.ErrorCode == 0 && g == nil {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+	}
+	if resp.ErrorCode != 0 {
+		respond(resp)
+		return
+	}
+	g.lock()
+	defer g.unlock()
+	if g.state == Dead {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		respond(resp)
+		return
+	}
+	if g.state != Empty && g.protocolType != "consumer" {
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+		respond(resp)
+		return
+	}
+	subscribed := g.subscribedTopics()
+	var recs []Record
+	var keys []topicPartition
+	for _, t := range r.Topics {
+		rt := kmsg.NewOffsetDeleteResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			rp.Partition = p.Partition
+			k := topicPartition{t.Topic, p.Partition}
+			switch {
+			case subscribed[t.Topic]:
+				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			case !c.be.PartitionExists(t.Topic, p.Partition):
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				if _, ok := g.offsets[k]; ok {
+					recs = append(recs, offsetTombstone(g.id, k))
+					keys = append(keys, k)
+				}
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	if len(recs) == 0 {
+		respond(resp)
+		return
+	}
+	c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+		g.lock()
+		defer g.unlock()
+		if err != nil {
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.Topics = nil
+		} else {
+			for _, k := range keys {
+				delete(g.offsets, k)
+			}
+		}
+		respond(resp)
+	})
+}
+
+// subscribedTopics is the union of the consumer members' subscriptions.
+// A member whose metadata does not decode counts as subscribed to nothing.
+func (g *Group) subscribedTopics() map[string]bool {
+	out := map[string]bool{}
+	if g.protocolType != "consumer" {
+		return out
+	}
+	for _, m := range g.members {
+		var md kmsg.ConsumerMemberMetadata
+		if md.ReadFrom(m.metadataFor(g.protocol)) != nil {
+			continue
+		}
+		for _, t := range md.Topics {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// ExpireOffsets deletes offsets past offsets.retention.minutes: for an
+// empty consumer group, all of them once it has been empty that long; for
+// a group that only commits, each one that long after its commit. An empty
+// group left without offsets is deleted.
+func (c *Coordinator) ExpireOffsets() {
+	now := c.now()
+	for _, g := range c.sortedGroups() {
+		g.lock()
+		if g.state != Empty || len(g.pending) > 0 {
+			g.unlock()
+			continue
+		}
+		var recs []Record
+		var keys []topicPartition
+		for k, o := range g.offsets {
+			base := g.stateSince.UnixMilli()
+			if g.protocolType == "" {
+				base = o.committed
+			}
+			if now.UnixMilli()-base >= c.cfg.OffsetsRetention.Milliseconds() {
+				recs = append(recs, offsetTombstone(g.id, k))
+				keys = append(keys, k)
+			}
+		}
+		drop := len(keys) == len(g.offsets)
+		if drop && g.hasMetadata {
+			recs = append(recs, groupTombstone(g.id))
+		}
+		if len(recs) == 0 {
+			if drop {
+				g.setState(Dead)
+			}
+			g.unlock()
+			if drop {
+				c.removeGroup(g)
+			}
+			continue
+		}
+		c.logger.Info("expiring offsets", "group", g.id, "offsets", len(keys))
+		for _, k := range keys {
+			delete(g.offsets, k)
+		}
+		if drop {
+			g.setState(Dead)
+		}
+		g.unlock()
+		c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+			if err != nil {
+				c.logger.Error("cannot write expired offsets", "group", g.id, "err", err)
+			}
+			if drop {
+				c.removeGroup(g)
+			}
+		})
+	}
+}

@@ -1,0 +1,153 @@
+package group
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// __consumer_offsets records use Kafka's own schemas, so tools that read
+// that topic (lag monitors, kafka-console-consumer's offsets formatter)
+// understand it: offset commits are key v1 {group, topic, partition} with
+// value v3 {offset, leader epoch, metadata, commit timestamp}; group
+// metadata is key v2 {group} with value v3. A null value deletes the key.
+
+func offsetKey(group string, k topicPartition) []byte {
+	key := kmsg.OffsetCommitKey{Version: 1, Group: group, Topic: k.topic, Partition: k.partition}
+	return key.AppendTo(nil)
+}
+
+func offsetRecord(group string, k topicPartition, o *offset) Record {
+	v := kmsg.OffsetCommitValue{Version: 3, Offset: o.offset, LeaderEpoch: o.leaderEpoch, Metadata: o.metadata, CommitTimestamp: o.committed}
+	return Record{Key: offsetKey(group, k), Value: v.AppendTo(nil)}
+}
+
+func offsetTombstone(group string, k topicPartition) Record {
+	return Record{Key: offsetKey(group, k)}
+}
+
+func groupKey(group string) []byte {
+	key := kmsg.GroupMetadataKey{Version: 2, Group: group}
+	return key.AppendTo(nil)
+}
+
+func groupTombstone(group string) Record { return Record{Key: groupKey(group)} }
+
+// metadataRecord is the group's membership as of now.
+func (g *Group) metadataRecord() Record {
+	v := kmsg.GroupMetadataValue{Version: 3, ProtocolType: g.protocolType, Generation: g.generation, CurrentStateTimestamp: g.stateSince.UnixMilli()}
+	if g.protocol != "" {
+		proto := g.protocol
+		v.Protocol = &proto
+	}
+	if g.leader != "" {
+		leader := g.leader
+		v.Leader = &leader
+	}
+	if g.state != Empty {
+		for _, m := range g.sortedMembers() {
+			vm := kmsg.NewGroupMetadataValueMember()
+			vm.MemberID, vm.ClientID, vm.ClientHost = m.id, m.clientID, m.clientHost
+			if m.instanceID != "" {
+				inst := m.instanceID
+				vm.InstanceID = &inst
+			}
+			vm.RebalanceTimeoutMillis = int32(m.rebalance.Milliseconds())
+			vm.SessionTimeoutMillis = int32(m.session.Milliseconds())
+			vm.Subscription = m.metadataFor(g.protocol)
+			vm.Assignment = m.assignment
+			v.Members = append(v.Members, vm)
+		}
+	}
+	return Record{Key: groupKey(g.id), Value: v.AppendTo(nil)}
+}
+
+// Replay applies one record of __consumer_offsets while loading. Records
+// must come in log order per partition. Keys it does not know (the
+// KIP-848 and transaction record types) are skipped.
+func (c *Coordinator) Replay(key, value []byte) error {
+	if len(key) < 2 {
+		return fmt.Errorf("record key of %d bytes", len(key))
+	}
+	switch binary.BigEndian.Uint16(key) {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("offset commit key: %w", err)
+		}
+		tp := topicPartition{k.Topic, k.Partition}
+		if value == nil {
+			if g := c.groups[k.Group]; g != nil {
+				delete(g.offsets, tp)
+			}
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("offset commit value of group %q: %w", k.Group, err)
+		}
+		g := c.replayGroup(k.Group)
+		epoch := v.LeaderEpoch
+		if v.Version < 3 {
+			epoch = -1
+		}
+		g.offsets[tp] = offset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, committed: v.CommitTimestamp}
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("group metadata key: %w", err)
+		}
+		if value == nil {
+			delete(c.groups, k.Group)
+			return nil
+		}
+		var v kmsg.GroupMetadataValue
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("group metadata value of group %q: %w", k.Group, err)
+		}
+		g := c.replayGroup(k.Group)
+		g.hasMetadata = true
+		g.protocolType, g.generation = v.ProtocolType, v.Generation
+		g.protocol, g.leader = "", ""
+		if v.Protocol != nil {
+			g.protocol = *v.Protocol
+		}
+		if v.Leader != nil {
+			g.leader = *v.Leader
+		}
+		g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+		g.members, g.static = map[string]*member{}, map[string]string{}
+		g.state = Empty
+		for _, vm := range v.Members {
+			g.joins++
+			m := &member{id: vm.MemberID, clientID: vm.ClientID, clientHost: vm.ClientHost,
+				session:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+				rebalance: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+				protocols: []protocol{{g.protocol, vm.Subscription}}, assignment: vm.Assignment, joinOrder: g.joins}
+			if m.rebalance <= 0 {
+				m.rebalance = m.session
+			}
+			if m.session <= 0 {
+				m.session = c.cfg.MinSessionTimeout
+			}
+			if vm.InstanceID != nil && *vm.InstanceID != "" {
+				m.instanceID = *vm.InstanceID
+				g.static[m.instanceID] = m.id
+			}
+			g.members[m.id] = m
+			g.state = Stable
+		}
+	}
+	return nil
+}
+
+func (c *Coordinator) replayGroup(id string) *Group {
+	g := c.groups[id]
+	if g == nil {
+		g = newGroup(c, id)
+		c.groups[id] = g
+	}
+	return g
+}

@@ -1,0 +1,500 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fastGroups shortens the group timers so tests do not wait on Kafka's
+// production defaults (3 s initial delay, 6 s minimum session).
+func fastGroups(c *Config) {
+	c.Groups.InitialRebalanceDelay = 100 * time.Millisecond
+	c.Groups.MinSessionTimeout = 500 * time.Millisecond
+}
+
+func produceKeyed(t *testing.T, cl *kgo.Client, topic string, from, n int) {
+	t.Helper()
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := from; i < from+n; i++ {
+		wg.Add(1)
+		k := strconv.Itoa(i)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte("v" + k)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatalf("produce: %v", firstErr)
+	}
+}
+
+// groupMember is a franz-go group consumer that processes each record
+// once: it marks records after processing and commits the marks before
+// giving partitions up, the at-least-once pattern that becomes exactly
+// once when nothing crashes.
+type groupMember struct {
+	cl   *kgo.Client
+	stop chan struct{}
+	done chan struct{}
+}
+
+type tally struct {
+	mu   sync.Mutex
+	seen map[string]int
+	by   map[string]string // record key -> member that processed it
+}
+
+func (ty *tally) add(member string, r *kgo.Record) {
+	ty.mu.Lock()
+	defer ty.mu.Unlock()
+	k := string(r.Key)
+	ty.seen[k]++
+	ty.by[k] = member
+}
+
+func (ty *tally) count() (distinct, total int) {
+	ty.mu.Lock()
+	defer ty.mu.Unlock()
+	for _, n := range ty.seen {
+		distinct++
+		total += n
+	}
+	return
+}
+
+func startMember(t *testing.T, tb *testBroker, name, group, topic string, ty *tally, opts ...kgo.Opt) *groupMember {
+	t.Helper()
+	m := &groupMember{stop: make(chan struct{}), done: make(chan struct{})}
+	var cl *kgo.Client
+	opts = append([]kgo.Opt{
+		kgo.SeedBrokers(tb.addr),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AutoCommitMarks(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+			if err := cl.CommitMarkedOffsets(ctx); err != nil {
+				t.Logf("%s: commit on revoke: %v", name, err)
+			}
+		}),
+		kgo.ClientID(name),
+	}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cl = cl
+	go func() {
+		defer close(m.done)
+		for {
+			select {
+			case <-m.stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			fs := cl.PollRecords(ctx, 100)
+			cancel()
+			fs.EachRecord(func(r *kgo.Record) {
+				ty.add(name, r)
+				cl.MarkCommitRecords(r)
+			})
+			cl.AllowRebalance()
+		}
+	}()
+	return m
+}
+
+// leave stops polling, commits what was processed and leaves the group.
+func (m *groupMember) leave(t *testing.T) {
+	close(m.stop)
+	<-m.done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.cl.CommitMarkedOffsets(ctx); err != nil {
+		t.Errorf("final commit: %v", err)
+	}
+	m.cl.Close()
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func describeGroup(t *testing.T, adm *kadm.Client, group string) kadm.DescribedGroup {
+	t.Helper()
+	ds, err := adm.DescribeGroups(testCtx(t), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds[group]
+}
+
+// Three members share six partitions; every record is processed exactly
+// once across them, also while one member leaves and another joins
+// mid-stream, for both eager (range) and cooperative-sticky assignment.
+func TestGroupConsumersShareWorkExactlyOnce(t *testing.T) {
+	for _, bal := range []struct {
+		name string
+		b    kgo.GroupBalancer
+	}{{"range", kgo.RangeBalancer()}, {"cooperative-sticky", kgo.CooperativeStickyBalancer()}} {
+		t.Run(bal.name, func(t *testing.T) {
+			tb := startBroker(t, t.TempDir(), fastGroups)
+			adm := kadm.NewClient(tb.client())
+			topic, group := "orders", "billing"
+			if _, err := adm.CreateTopic(testCtx(t), 6, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			prod := tb.client(kgo.DefaultProduceTopic(topic))
+			ty := &tally{seen: map[string]int{}, by: map[string]string{}}
+			produceKeyed(t, prod, topic, 0, 3000)
+
+			var members []*groupMember
+			for i := 0; i < 3; i++ {
+				members = append(members, startMember(t, tb, fmt.Sprintf("m%d", i), group, topic, ty, kgo.Balancers(bal.b)))
+			}
+			waitFor(t, "3000 records", 30*time.Second, func() bool { d, _ := ty.count(); return d >= 3000 })
+			waitFor(t, "3 members stable", 20*time.Second, func() bool {
+				g := describeGroup(t, adm, group)
+				return g.State == "Stable" && len(g.Members) == 3
+			})
+			g := describeGroup(t, adm, group)
+			owned := map[int32]string{}
+			for _, m := range g.Members {
+				ca, ok := m.Assigned.AsConsumer()
+				if !ok {
+					t.Fatalf("member %s: assignment does not decode", m.MemberID)
+				}
+				for _, at := range ca.Topics {
+					for _, p := range at.Partitions {
+						if prev, dup := owned[p]; dup {
+							t.Fatalf("partition %d assigned to %s and %s", p, prev, m.MemberID)
+						}
+						owned[p] = m.MemberID
+					}
+				}
+			}
+			if len(owned) != 6 {
+				t.Fatalf("assigned partitions %v, want all 6", owned)
+			}
+
+			// Churn: one member leaves, a new one joins, while records flow.
+			produceKeyed(t, prod, topic, 3000, 1000)
+			members[0].leave(t)
+			members = append(members[1:], startMember(t, tb, "m3", group, topic, ty, kgo.Balancers(bal.b)))
+			produceKeyed(t, prod, topic, 4000, 2000)
+			waitFor(t, "6000 records", 45*time.Second, func() bool { d, _ := ty.count(); return d >= 6000 })
+			for _, m := range members {
+				m.leave(t)
+			}
+			distinct, total := ty.count()
+			if distinct != 6000 || total != 6000 {
+				ty.mu.Lock()
+				var dups []string
+				for k, n := range ty.seen {
+					if n > 1 && len(dups) < 10 {
+						dups = append(dups, k)
+					}
+				}
+				ty.mu.Unlock()
+				t.Fatalf("processed %d distinct records %d times, want 6000 once each (duplicates e.g. %v)", distinct, total, dups)
+			}
+			byMember := map[string]int{}
+			for _, m := range ty.by {
+				byMember[m]++
+			}
+			if len(byMember) < 3 {
+				t.Fatalf("work was not shared: %v", byMember)
+			}
+
+			// Every member has left: the group is empty and its offsets
+			// cover every record.
+			waitFor(t, "empty group", 10*time.Second, func() bool { return describeGroup(t, adm, group).State == "Empty" })
+			offs, err := adm.FetchOffsets(testCtx(t), group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends, err := adm.ListEndOffsets(testCtx(t), topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends.Each(func(lo kadm.ListedOffset) {
+				o, ok := offs.Lookup(topic, lo.Partition)
+				if !ok || o.At != lo.Offset {
+					t.Errorf("partition %d: committed %+v, end %d", lo.Partition, o, lo.Offset)
+				}
+			})
+		})
+	}
+}
+
+// A static member (group.instance.id) that restarts within its session
+// timeout gets its partitions back without a rebalance.
+func TestGroupStaticMemberRestart(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), fastGroups)
+	adm := kadm.NewClient(tb.client())
+	topic, group := "static-t", "static-g"
+	if _, err := adm.CreateTopic(testCtx(t), 4, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, tb.client(kgo.DefaultProduceTopic(topic)), topic, 0, 400)
+	ty := &tally{seen: map[string]int{}, by: map[string]string{}}
+	opts := func(inst string) []kgo.Opt {
+		return []kgo.Opt{kgo.InstanceID(inst), kgo.SessionTimeout(20 * time.Second)}
+	}
+	a := startMember(t, tb, "a", group, topic, ty, opts("inst-a")...)
+	b := startMember(t, tb, "b", group, topic, ty, opts("inst-b")...)
+	waitFor(t, "400 records", 30*time.Second, func() bool { d, _ := ty.count(); return d >= 400 })
+	waitFor(t, "stable with 2 members", 20*time.Second, func() bool {
+		g := describeGroup(t, adm, group)
+		return g.State == "Stable" && len(g.Members) == 2
+	})
+	assignmentOf := func(inst string) []int32 {
+		for _, m := range describeGroup(t, adm, group).Members {
+			if m.InstanceID != nil && *m.InstanceID == inst {
+				ca, _ := m.Assigned.AsConsumer()
+				var ps []int32
+				for _, at := range ca.Topics {
+					ps = append(ps, at.Partitions...)
+				}
+				return ps
+			}
+		}
+		return nil
+	}
+	before := assignmentOf("inst-a")
+	gen := generationOf(t, tb, group)
+	a.leave(t) // static members do not send LeaveGroup on close
+	if g := describeGroup(t, adm, group); len(g.Members) != 2 {
+		t.Fatalf("static member left the group on close: %d members", len(g.Members))
+	}
+	a = startMember(t, tb, "a2", group, topic, ty, opts("inst-a")...)
+	produceKeyed(t, tb.client(kgo.DefaultProduceTopic(topic)), topic, 400, 400)
+	waitFor(t, "800 records", 30*time.Second, func() bool { d, _ := ty.count(); return d >= 800 })
+	if g2 := generationOf(t, tb, group); g2 != gen {
+		t.Fatalf("generation went from %d to %d: the restart rebalanced", gen, g2)
+	}
+	if after := assignmentOf("inst-a"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("assignment changed from %v to %v", before, after)
+	}
+	a.leave(t)
+	b.leave(t)
+	if distinct, total := ty.count(); distinct != 800 || total != 800 {
+		t.Fatalf("processed %d distinct records %d times, want 800 once each", distinct, total)
+	}
+}
+
+func generationOf(t *testing.T, tb *testBroker, group string) int32 {
+	t.Helper()
+	gen, ok := tb.b.groups.Generation(group)
+	if !ok {
+		t.Fatalf("group %s does not exist", group)
+	}
+	return gen
+}
+
+// Committed offsets and group metadata survive a broker restart: a
+// consumer resumes from its commit.
+func TestGroupOffsetsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, fastGroups)
+	adm := kadm.NewClient(tb.client())
+	topic, group := "resume", "resumers"
+	if _, err := adm.CreateTopic(testCtx(t), 3, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, tb.client(kgo.DefaultProduceTopic(topic)), topic, 0, 300)
+	ty := &tally{seen: map[string]int{}, by: map[string]string{}}
+	m := startMember(t, tb, "c1", group, topic, ty)
+	waitFor(t, "300 records", 30*time.Second, func() bool { d, _ := ty.count(); return d >= 300 })
+	m.leave(t)
+	want, err := adm.FetchOffsets(testCtx(t), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.stop()
+
+	tb = startBroker(t, dir, fastGroups)
+	adm = kadm.NewClient(tb.client())
+	var got kadm.OffsetResponses
+	waitFor(t, "groups loaded", 10*time.Second, func() bool {
+		got, err = adm.FetchOffsets(testCtx(t), group)
+		return err == nil
+	})
+	for _, p := range []int32{0, 1, 2} {
+		w, _ := want.Lookup(topic, p)
+		g, ok := got.Lookup(topic, p)
+		if !ok || g.At != w.At || w.At <= 0 {
+			t.Fatalf("partition %d: after restart %+v, before %+v", p, g, w)
+		}
+	}
+	if d := describeGroup(t, adm, group); d.State != "Empty" || d.ProtocolType != "consumer" {
+		t.Fatalf("after restart: %+v", d)
+	}
+	produceKeyed(t, tb.client(kgo.DefaultProduceTopic(topic)), topic, 300, 100)
+	m = startMember(t, tb, "c2", group, topic, ty)
+	waitFor(t, "400 records", 30*time.Second, func() bool { d, _ := ty.count(); return d >= 400 })
+	m.leave(t)
+	if distinct, total := ty.count(); distinct != 400 || total != 400 {
+		t.Fatalf("processed %d distinct records %d times, want 400 once each: the consumer did not resume at its commit", distinct, total)
+	}
+}
+
+// Bad group requests get Kafka's error codes.
+func TestGroupErrors(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), fastGroups)
+	adm := kadm.NewClient(tb.client())
+	if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, tb.addr)
+	commit := func(v int16, group, member string, gen int32, meta string, topic string) int16 {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.SetVersion(v)
+		req.Group, req.MemberID, req.Generation = group, member, gen
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Offset = 5
+		rp.Metadata = &meta
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return rc.request(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	join := func(v int16, group, member string, session int32) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.SetVersion(v)
+		req.Group, req.MemberID = group, member
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = session, 5000
+		req.ProtocolType = "consumer"
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", []byte{0, 0, 0, 0, 0, 0, 0, 0}
+		req.Protocols = append(req.Protocols, p)
+		return rc.request(req).(*kmsg.JoinGroupResponse)
+	}
+	heartbeat := func(group, member string, gen int32) int16 {
+		req := kmsg.NewPtrHeartbeatRequest()
+		req.SetVersion(4)
+		req.Group, req.MemberID, req.Generation = group, member, gen
+		return rc.request(req).(*kmsg.HeartbeatResponse).ErrorCode
+	}
+	codes := []struct {
+		name string
+		got  int16
+		want *kerr.Error
+	}{
+		{"commit, unknown group, generation 3", commit(8, "nobody", "m", 3, "", "t"), kerr.IllegalGeneration},
+		{"commit, empty group id", commit(8, "", "", -1, "", "t"), kerr.InvalidGroupID},
+		{"commit, metadata over 4096 bytes", commit(8, "simple", "", -1, string(make([]byte, 5000)), "t"), kerr.OffsetMetadataTooLarge},
+		{"commit, unknown topic", commit(8, "simple", "", -1, "", "no-such-topic"), kerr.UnknownTopicOrPartition},
+		{"commit, standalone", commit(2, "simple", "", -1, "meta", "t"), nil},
+		{"join, session 1 ms", join(5, "g", "", 1).ErrorCode, kerr.InvalidSessionTimeout},
+		{"join, session 23 days", join(5, "g", "", 2000000000).ErrorCode, kerr.InvalidSessionTimeout},
+		{"join, unknown member id", join(5, "g", "who", 10000).ErrorCode, kerr.UnknownMemberID},
+		{"heartbeat, unknown group", heartbeat("nobody", "m", 1), kerr.UnknownMemberID},
+	}
+	for _, c := range codes {
+		want := int16(0)
+		if c.want != nil {
+			want = c.want.Code
+		}
+		if c.got != want {
+			t.Errorf("%s: error %v, want %v", c.name, kerr.ErrorForCode(c.got), c.want)
+		}
+	}
+
+	// The KIP-394 handshake, then a member in generation 1.
+	first := join(5, "g", "", 10000)
+	if first.ErrorCode != kerr.MemberIDRequired.Code || first.MemberID == "" {
+		t.Fatalf("first join: %+v", first)
+	}
+	jr := join(5, "g", first.MemberID, 10000)
+	if jr.ErrorCode != 0 || jr.Generation != 1 || jr.LeaderID != first.MemberID || len(jr.Members) != 1 {
+		t.Fatalf("second join: %+v", jr)
+	}
+	if c := heartbeat("g", first.MemberID, 7); c != kerr.IllegalGeneration.Code {
+		t.Errorf("heartbeat, wrong generation: %v", kerr.ErrorForCode(c))
+	}
+	if c := heartbeat("g", "someone-else", 1); c != kerr.UnknownMemberID.Code {
+		t.Errorf("heartbeat, unknown member: %v", kerr.ErrorForCode(c))
+	}
+	if c := commit(8, "g", first.MemberID, 1, "", "t"); c != kerr.RebalanceInProgress.Code {
+		t.Errorf("commit before SyncGroup: %v", kerr.ErrorForCode(c))
+	}
+	if c := commit(8, "g", "", -1, "", "t"); c != kerr.RebalanceInProgress.Code {
+		t.Errorf("standalone commit into a rebalancing group: %v", kerr.ErrorForCode(c))
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.SetVersion(5)
+	sync.Group, sync.MemberID, sync.Generation = "g", first.MemberID, 1
+	a := kmsg.NewSyncGroupRequestGroupAssignment()
+	a.MemberID, a.MemberAssignment = first.MemberID, []byte("mine")
+	sync.GroupAssignment = append(sync.GroupAssignment, a)
+	sr := rc.request(sync).(*kmsg.SyncGroupResponse)
+	if sr.ErrorCode != 0 || string(sr.MemberAssignment) != "mine" {
+		t.Fatalf("sync: %+v", sr)
+	}
+	if c := commit(8, "g", first.MemberID, 1, "", "t"); c != 0 {
+		t.Errorf("member commit: %v", kerr.ErrorForCode(c))
+	}
+	if c := commit(8, "g", "", -1, "", "t"); c != kerr.UnknownMemberID.Code {
+		t.Errorf("standalone commit into an active group: %v", kerr.ErrorForCode(c))
+	}
+	if c := commit(8, "g", first.MemberID, 0, "", "t"); c != kerr.IllegalGeneration.Code {
+		t.Errorf("commit, old generation: %v", kerr.ErrorForCode(c))
+	}
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.SetVersion(2)
+	del.Groups = []string{"g", "nobody", "simple"}
+	dr := rc.request(del).(*kmsg.DeleteGroupsResponse)
+	want := []*kerr.Error{kerr.NonEmptyGroup, kerr.GroupIDNotFound, nil}
+	for i, g := range dr.Groups {
+		if w := want[i]; (w == nil && g.ErrorCode != 0) || (w != nil && g.ErrorCode != w.Code) {
+			t.Errorf("delete %s: %v, want %v", g.Group, kerr.ErrorForCode(g.ErrorCode), w)
+		}
+	}
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.SetVersion(5)
+	leave.Group = "g"
+	leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: first.MemberID}, {MemberID: "ghost"}}
+	lr := rc.request(leave).(*kmsg.LeaveGroupResponse)
+	if lr.ErrorCode != 0 || len(lr.Members) != 2 || lr.Members[0].ErrorCode != 0 || lr.Members[1].ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("leave: %+v", lr)
+	}
+	waitFor(t, "empty group", 5*time.Second, func() bool { return describeGroup(t, adm, "g").State == "Empty" })
+
+	// Clients may not write or delete the offsets topic.
+	res, err := adm.DeleteTopics(testCtx(t), offsetsTopic)
+	if err != nil || res[offsetsTopic].Err == nil {
+		t.Errorf("deleting %s: %v %+v", offsetsTopic, err, res)
+	}
+	pr := tb.client().ProduceSync(testCtx(t), &kgo.Record{Topic: offsetsTopic, Value: []byte("x")})
+	if err := pr.FirstErr(); err == nil {
+		t.Errorf("producing to %s succeeded", offsetsTopic)
+	}
+}
