@@ -108,8 +108,17 @@ func (c *Config) Validate() error {
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		return fmt.Errorf("offsets_topic_partitions must be between 1 and 1000")
 	}
-	if c.Groups.MinSessionTimeout <= 0 || c.Groups.MaxSessionTimeout < c.Groups.MinSessionTimeout {
-		return fmt.Errorf("group session timeouts: need 0 < min <= max")
+	switch g := c.Groups; {
+	case g.MinSessionTimeout <= 0 || g.MaxSessionTimeout < g.MinSessionTimeout:
+		return fmt.Errorf("groups: need 0 < min_session_timeout_ms <= max_session_timeout_ms")
+	case g.InitialRebalanceDelay < 0:
+		return fmt.Errorf("groups: initial_rebalance_delay_ms must be >= 0")
+	case g.MaxGroupSize < 1:
+		return fmt.Errorf("groups: max_size must be >= 1")
+	case g.OffsetsRetention <= 0:
+		return fmt.Errorf("groups: offsets_retention_minutes must be >= 1")
+	case g.MaxMetadataBytes < 0:
+		return fmt.Errorf("groups: offset_metadata_max_bytes must be >= 0")
 	}
 	if c.NumPartitions < 1 {
 		return fmt.Errorf("num_partitions must be >= 1")

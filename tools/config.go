@@ -55,6 +55,17 @@ type FileConfig struct {
 		ReusePort bool   `toml:"reuseport"`
 	} `toml:"cpu"`
 
+	Groups struct {
+		InitialRebalanceDelayMs   int64 `toml:"initial_rebalance_delay_ms"`
+		MinSessionTimeoutMs       int64 `toml:"min_session_timeout_ms"`
+		MaxSessionTimeoutMs       int64 `toml:"max_session_timeout_ms"`
+		MaxSize                   int   `toml:"max_size"`
+		OffsetsRetentionMinutes   int64 `toml:"offsets_retention_minutes"`
+		OffsetsRetentionCheckMs   int64 `toml:"offsets_retention_check_interval_ms"`
+		OffsetMetadataMaxBytes    int   `toml:"offset_metadata_max_bytes"`
+		OffsetsTopicNumPartitions int32 `toml:"offsets_topic_partitions"`
+	} `toml:"groups"`
+
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
 	// names, e.g. "retention.ms" = 86400000.
 	TopicDefaults map[string]any `toml:"topic_defaults"`
@@ -74,6 +85,15 @@ func DefaultFileConfig() FileConfig {
 	c.Broker.RetentionCheckIntervalMs = e.RetentionCheckIntervalMs
 	c.Broker.ProducerIDExpirationMs = e.ProducerIDExpirationMs
 	c.Broker.FetchSessionSlots = e.FetchSessionSlots
+	g := e.Groups
+	c.Groups.InitialRebalanceDelayMs = g.InitialRebalanceDelay.Milliseconds()
+	c.Groups.MinSessionTimeoutMs = g.MinSessionTimeout.Milliseconds()
+	c.Groups.MaxSessionTimeoutMs = g.MaxSessionTimeout.Milliseconds()
+	c.Groups.MaxSize = g.MaxGroupSize
+	c.Groups.OffsetsRetentionMinutes = int64(g.OffsetsRetention / time.Minute)
+	c.Groups.OffsetsRetentionCheckMs = g.RetentionCheck.Milliseconds()
+	c.Groups.OffsetMetadataMaxBytes = g.MaxMetadataBytes
+	c.Groups.OffsetsTopicNumPartitions = e.OffsetsPartitions
 	c.Net.Loops = e.NumLoops
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
@@ -117,6 +137,15 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.RetentionCheckIntervalMs = c.Broker.RetentionCheckIntervalMs
 	e.ProducerIDExpirationMs = c.Broker.ProducerIDExpirationMs
 	e.FetchSessionSlots = c.Broker.FetchSessionSlots
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	e.Groups.InitialRebalanceDelay = ms(c.Groups.InitialRebalanceDelayMs)
+	e.Groups.MinSessionTimeout = ms(c.Groups.MinSessionTimeoutMs)
+	e.Groups.MaxSessionTimeout = ms(c.Groups.MaxSessionTimeoutMs)
+	e.Groups.MaxGroupSize = c.Groups.MaxSize
+	e.Groups.OffsetsRetention = time.Duration(c.Groups.OffsetsRetentionMinutes) * time.Minute
+	e.Groups.RetentionCheck = ms(c.Groups.OffsetsRetentionCheckMs)
+	e.Groups.MaxMetadataBytes = c.Groups.OffsetMetadataMaxBytes
+	e.OffsetsPartitions = c.Groups.OffsetsTopicNumPartitions
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections

@@ -39,7 +39,7 @@ func DefaultConfig() Config {
 		OffsetsRetention:      7 * 24 * time.Hour,
 		RetentionCheck:        10 * time.Minute,
 		MaxMetadataBytes:      4096,
-		MaxGroupSize:          1 << 30,
+		MaxGroupSize:          1000000,
 	}
 }
 
