@@ -10,6 +10,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -66,12 +67,14 @@ func responder(req *netio.Request) group.Respond {
 	return func(r kmsg.Response) { respond(req, r) }
 }
 
-// offsetsTopicConfigs are __consumer_offsets' topic configs, Kafka's
-// offsets.topic.* defaults.
-var offsetsTopicConfigs = map[string]string{
-	"cleanup.policy":   "compact",
-	"segment.bytes":    "104857600",
-	"compression.type": "producer",
+// offsetsTopicConfigs are __consumer_offsets' topic configs, as Kafka
+// creates it.
+func (b *Broker) offsetsTopicConfigs() map[string]string {
+	return map[string]string{
+		"cleanup.policy":   "compact",
+		"segment.bytes":    strconv.FormatInt(b.cfg.OffsetsSegmentBytes, 10),
+		"compression.type": "producer",
+	}
 }
 
 // ensureOffsetsTopic creates __consumer_offsets if it does not exist yet.
@@ -79,7 +82,7 @@ func (b *Broker) ensureOffsetsTopic() (*topic, *topicError) {
 	if t := b.topic(offsetsTopic); t != nil {
 		return t, nil
 	}
-	t, terr := b.createTopic(offsetsTopic, b.groups.Partitions(), 1, offsetsTopicConfigs, false)
+	t, terr := b.createTopic(offsetsTopic, b.groups.Partitions(), 1, b.offsetsTopicConfigs(), false)
 	if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
 		return b.topic(offsetsTopic), nil
 	}
@@ -184,12 +187,12 @@ func readLog(l *segment.Log, fn func(key, value []byte) error) error {
 			if h.LastOffset() < off || h.IsControl() {
 				continue
 			}
-			records, err := segment.BatchRecords(scratch[:0], batch, &h, segment.MaxInflatedBatch)
+			records, err := segment.StoredRecords(scratch[:0], batch, &h, segment.MaxInflatedBatch)
 			if err != nil {
 				return fmt.Errorf("at offset %d: %w", h.BaseOffset, err)
 			}
 			if h.Compression() != 0 {
-				scratch = records // BatchRecords aliases batch when it is not compressed
+				scratch = records // StoredRecords aliases batch when it is not compressed
 			}
 			var ferr error
 			err = segment.ForEachRecord(records, func(r *segment.Record) bool {

@@ -44,6 +44,7 @@ type Config struct {
 	Durability               string
 	FlushIntervalMs          int64 // background fsync of data not yet fsynced; 0 = none
 	RetentionCheckIntervalMs int64
+	CleanerBackoffMs         int64 // log.cleaner.backoff.ms: how often compacted logs are checked
 	ProducerIDExpirationMs   int64
 	MaxRequestBytes          int32
 	MaxConnections           int
@@ -54,6 +55,7 @@ type Config struct {
 	Sendfile                 bool  // fetched records go from page cache to socket by sendfile
 	FetchSessionSlots        int   // max.incremental.fetch.session.cache.slots
 	OffsetsPartitions        int32 // offsets.topic.num.partitions, when __consumer_offsets is created
+	OffsetsSegmentBytes      int64 // offsets.topic.segment.bytes
 	Groups                   group.Config
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
@@ -74,6 +76,7 @@ func DefaultConfig() Config {
 		Durability:               DurabilityAcksAll,
 		FlushIntervalMs:          1000,
 		RetentionCheckIntervalMs: 300000,
+		CleanerBackoffMs:         15000,
 		ProducerIDExpirationMs:   86400000,
 		MaxRequestBytes:          104857600,
 		MaxConnections:           10000,
@@ -83,6 +86,7 @@ func DefaultConfig() Config {
 		Sendfile:                 true,
 		FetchSessionSlots:        1000,
 		OffsetsPartitions:        50,
+		OffsetsSegmentBytes:      100 << 20,
 		Groups:                   group.DefaultConfig(),
 	}
 }
@@ -104,6 +108,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("node_id must be >= 0")
+	}
+	if c.OffsetsSegmentBytes < 1024 {
+		return fmt.Errorf("offsets_topic_segment_bytes must be >= 1024")
+	}
+	if c.CleanerBackoffMs < 0 {
+		return fmt.Errorf("log_cleaner_backoff_ms must be >= 0")
 	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		return fmt.Errorf("offsets_topic_partitions must be between 1 and 1000")
@@ -205,6 +215,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		Dir:                    cfg.DataDir,
 		FlushInterval:          time.Duration(cfg.FlushIntervalMs) * time.Millisecond,
 		RetentionCheckInterval: time.Duration(cfg.RetentionCheckIntervalMs) * time.Millisecond,
+		CleanerInterval:        time.Duration(cfg.CleanerBackoffMs) * time.Millisecond,
 		Logger:                 logger,
 		PinThread:              cfg.PinDiskThread,
 	})

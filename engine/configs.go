@@ -199,6 +199,20 @@ func (b *Broker) logConfig(t *topic) segment.Config {
 	if b.cfg.ProducerIDExpirationMs > 0 {
 		c.ProducerExpirationMs = b.cfg.ProducerIDExpirationMs
 	}
+	c.Delete, c.Compact = false, false
+	for _, p := range strings.Split(get("cleanup.policy"), ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+			c.Delete = true
+		case "compact":
+			c.Compact = true
+		}
+	}
+	c.DeleteRetentionMs = parseLong(get("delete.retention.ms"), c.DeleteRetentionMs)
+	c.MinCompactionLagMs = parseLong(get("min.compaction.lag.ms"), c.MinCompactionLagMs)
+	if r, err := strconv.ParseFloat(get("min.cleanable.dirty.ratio"), 64); err == nil {
+		c.MinCleanableRatio = r
+	}
 	return c
 }
 

@@ -13,6 +13,20 @@ import (
 // records parse, offset deltas run 0, 1, ... and match the count. The
 // result aliases batch when the batch is uncompressed.
 func BatchRecords(dst, batch []byte, h *BatchHeader, maxSize int) ([]byte, error) {
+	out, err := StoredRecords(dst, batch, h, maxSize)
+	if err != nil || h.Compression() == 0 {
+		return out, err
+	}
+	if err := checkRecords(out, h.NumRecords); err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// StoredRecords is BatchRecords for batches read from a log, which
+// compaction may have thinned: their records' offset deltas can skip, and
+// ForEachRecord checks each record as it decodes it.
+func StoredRecords(dst, batch []byte, h *BatchHeader, maxSize int) ([]byte, error) {
 	body := batch[BatchHeaderSize:]
 	c := h.Compression()
 	if c == 0 {
@@ -21,9 +35,6 @@ func BatchRecords(dst, batch []byte, h *BatchHeader, maxSize int) ([]byte, error
 	out, err := compress.Decompress(compress.Codec(c), dst[:0], body, maxSize)
 	if err != nil {
 		return dst, fmt.Errorf("cannot decompress %s batch: %v: %w", compress.Codec(c), err, ErrCorruptBatch)
-	}
-	if err := checkRecords(out, h.NumRecords); err != nil {
-		return dst, err
 	}
 	return out, nil
 }

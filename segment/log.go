@@ -37,6 +37,12 @@ type Config struct {
 	TimestampBeforeMaxMs int64
 	TimestampAfterMaxMs  int64
 	ProducerExpirationMs int64 // producer.id.expiration.ms
+	// cleanup.policy: Delete enforces retention.ms and retention.bytes,
+	// Compact keeps the latest record per key (compact.go).
+	Delete, Compact    bool
+	DeleteRetentionMs  int64   // delete.retention.ms: how long tombstones stay
+	MinCleanableRatio  float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs int64   // min.compaction.lag.ms
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -51,6 +57,9 @@ func DefaultConfig() Config {
 		TimestampBeforeMaxMs: math.MaxInt64,
 		TimestampAfterMaxMs:  math.MaxInt64,
 		ProducerExpirationMs: 24 * 3600 * 1000,
+		Delete:               true,
+		DeleteRetentionMs:    24 * 3600 * 1000,
+		MinCleanableRatio:    0.5,
 	}
 }
 
@@ -74,6 +83,10 @@ type Log struct {
 	synced atomic.Int64 // offsets below are fsynced
 	start  atomic.Int64 // log start offset
 	err    atomic.Pointer[error]
+
+	cleanMu      sync.Mutex   // one compaction pass at a time
+	cleanedTo    int64        // (cleanMu) offsets below were compacted
+	tombstonesAt atomic.Int64 // when the first kept tombstone may go (ms); 0: none
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{} // (waitMu) signalled on publish
@@ -573,7 +586,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	}
 	var bases []int64
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".tmp") {
+		if strings.HasSuffix(e.Name(), ".tmp") || strings.HasSuffix(e.Name(), cleanedSuffix) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 		if b, ok := parseSegmentName(e.Name()); ok {
@@ -590,6 +603,15 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		}
 	}
 	for i, base := range bases {
+		// A segment starting inside the previous one was merged into it
+		// by compaction, which crashed before removing it.
+		if n := len(l.segs); n > 0 && base <= l.segs[n-1].lastOffset && l.segs[n-1].base < base {
+			l.logger.Info("removing segment left over from compaction", "segment", segmentPath(dir, base))
+			for _, ext := range []string{".log", ".index", ".timeindex"} {
+				os.Remove(segmentPath(dir, base) + ext)
+			}
+			continue
+		}
 		// samsa rolls a segment at the end offset of the previous one, so
 		// a segment that does not start there follows lost data (a torn
 		// or empty predecessor) or is a stray: it and everything after it
@@ -693,13 +715,14 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err 
 			s.size.Store(size)
 			s.reserved = size
 			s.sealed = !last
+			s.indexed.Store(!last)
 			return false, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			l.logger.Info("rebuilding indexes", "segment", s.path, "reason", err)
 		}
 	}
-	valid, err := s.recoverScan(cfg.IndexIntervalBytes)
+	valid, err := s.recoverScan(cfg.IndexIntervalBytes, !last)
 	if err != nil {
 		return false, err
 	}
@@ -783,6 +806,9 @@ func (l *Log) loadProducers() error {
 // is expired. It returns the number of segments deleted.
 func (l *Log) enforceRetention(now time.Time) int {
 	cfg := l.cfg.Load()
+	if !cfg.Delete {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.failure() != nil {

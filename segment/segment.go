@@ -33,6 +33,8 @@ type Segment struct {
 	needDirSync   atomic.Bool  // the directory entry is not yet durable
 	prealloc      atomic.Int64 // blocks are allocated up to here (prealloc.go)
 
+	indexed atomic.Bool // sealed, and its data and index files are durable
+
 	refs    atomic.Int32 // readers holding the file open, plus one for the log
 	deleted atomic.Bool
 }
@@ -124,7 +126,11 @@ func (s *Segment) writeIndexes(off offsetIndex, ts timeIndex) error {
 	if err := writeFileSync(s.path+".index", off.marshal(nil)); err != nil {
 		return err
 	}
-	return writeFileSync(s.path+".timeindex", ts.marshal(nil))
+	if err := writeFileSync(s.path+".timeindex", ts.marshal(nil)); err != nil {
+		return err
+	}
+	s.indexed.Store(true)
+	return nil
 }
 
 // readHeader reads the batch header at pos.
@@ -141,11 +147,12 @@ func (s *Segment) readHeader(pos int64, buf *[BatchHeaderSize]byte) (BatchHeader
 
 // recoverScan reads the segment from the start, verifies each batch's
 // framing, CRC and offsets, rebuilds the indexes and returns the size of the
-// valid prefix. samsa never leaves gaps in a segment (it does not compact),
-// so each batch must start where the previous one ended, the first at the
-// segment's base: that also catches damage to the base offset, which the CRC
-// does not cover.
-func (s *Segment) recoverScan(interval int64) (valid int64, err error) {
+// valid prefix. Each batch must start where the previous one ended, the
+// first at the segment's base: that also catches damage to the base offset,
+// which the CRC does not cover. With gaps, as compaction leaves in the
+// sealed segments it rewrites, offsets must only increase. (The active
+// segment, where torn writes happen, is never compacted.)
+func (s *Segment) recoverScan(interval int64, gaps bool) (valid int64, err error) {
 	st, err := s.f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("cannot stat segment: %w", err)
@@ -162,7 +169,7 @@ func (s *Segment) recoverScan(interval int64) (valid int64, err error) {
 		if err != nil {
 			break
 		}
-		if h.Size() > fileSize-pos || h.BaseOffset != next || h.LastOffsetDelta < 0 {
+		if h.Size() > fileSize-pos || h.BaseOffset < next || (!gaps && h.BaseOffset != next) || h.LastOffsetDelta < 0 {
 			break
 		}
 		if int64(cap(buf)) < h.Size() {
@@ -221,7 +228,7 @@ func (s *Segment) loadIndexes(logSize int64) error {
 		if pos+h.Size() > logSize {
 			return fmt.Errorf("cannot load segment: batch at %d overruns the file", pos)
 		}
-		if h.BaseOffset != s.lastOffset+1 || h.LastOffsetDelta < 0 {
+		if h.BaseOffset <= s.lastOffset || h.LastOffsetDelta < 0 {
 			return fmt.Errorf("cannot load segment: batch at %d has offsets %d..%d after %d", pos, h.BaseOffset, h.LastOffset(), s.lastOffset)
 		}
 		rel := h.BaseOffset - s.base

@@ -20,7 +20,10 @@ type StoreOptions struct {
 	Dir                    string
 	FlushInterval          time.Duration // background fsync of acks<all data; 0 = none
 	RetentionCheckInterval time.Duration
-	Logger                 *slog.Logger
+	// CleanerInterval is how often compacted logs are checked for a
+	// compaction pass (log.cleaner.backoff.ms); 0 = 15 s.
+	CleanerInterval time.Duration
+	Logger          *slog.Logger
 	// PinThread, if set, runs first on each disk goroutine (writer and
 	// syncer) to lock it to its OS thread and pin that to CPUs.
 	PinThread func()
@@ -81,6 +84,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		s.logger.Info("last shutdown was not clean; logs will be verified", "dir", opts.Dir)
 	}
 	s.startRetention()
+	s.startCleaner()
 	return s, nil
 }
 
@@ -169,16 +173,55 @@ func (s *Store) startRetention() {
 	}()
 }
 
-// EnforceRetention runs one retention pass over every log.
-func (s *Store) EnforceRetention() {
+func (s *Store) startCleaner() {
+	every := s.opts.CleanerInterval
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.quit:
+				return
+			case <-t.C:
+				s.Compact()
+			}
+		}
+	}()
+}
+
+// Compact runs a compaction pass over every log that asks for one.
+func (s *Store) Compact() {
+	for _, l := range s.snapshot() {
+		select {
+		case <-s.quit:
+			return
+		default:
+		}
+		if _, err := l.Compact(time.Now()); err != nil {
+			l.logger.Error("compaction failed", "err", err)
+		}
+	}
+}
+
+func (s *Store) snapshot() []*Log {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	logs := make([]*Log, 0, len(s.logs))
 	for _, l := range s.logs {
 		logs = append(logs, l)
 	}
-	s.mu.Unlock()
+	return logs
+}
+
+// EnforceRetention runs one retention pass over every log.
+func (s *Store) EnforceRetention() {
 	now := time.Now()
-	for _, l := range logs {
+	for _, l := range s.snapshot() {
 		l.enforceRetention(now)
 	}
 }

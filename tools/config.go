@@ -35,6 +35,7 @@ type FileConfig struct {
 		Durability               string `toml:"durability"`
 		FlushIntervalMs          int64  `toml:"flush_interval_ms"`
 		RetentionCheckIntervalMs int64  `toml:"retention_check_interval_ms"`
+		CleanerBackoffMs         int64  `toml:"log_cleaner_backoff_ms"`
 		ProducerIDExpirationMs   int64  `toml:"producer_id_expiration_ms"`
 		FetchSessionSlots        int    `toml:"fetch_session_slots"`
 	} `toml:"broker"`
@@ -64,6 +65,7 @@ type FileConfig struct {
 		OffsetsRetentionCheckMs   int64 `toml:"offsets_retention_check_interval_ms"`
 		OffsetMetadataMaxBytes    int   `toml:"offset_metadata_max_bytes"`
 		OffsetsTopicNumPartitions int32 `toml:"offsets_topic_partitions"`
+		OffsetsTopicSegmentBytes  int64 `toml:"offsets_topic_segment_bytes"`
 	} `toml:"groups"`
 
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
@@ -83,6 +85,7 @@ func DefaultFileConfig() FileConfig {
 	c.Broker.Durability = e.Durability
 	c.Broker.FlushIntervalMs = e.FlushIntervalMs
 	c.Broker.RetentionCheckIntervalMs = e.RetentionCheckIntervalMs
+	c.Broker.CleanerBackoffMs = e.CleanerBackoffMs
 	c.Broker.ProducerIDExpirationMs = e.ProducerIDExpirationMs
 	c.Broker.FetchSessionSlots = e.FetchSessionSlots
 	g := e.Groups
@@ -94,6 +97,7 @@ func DefaultFileConfig() FileConfig {
 	c.Groups.OffsetsRetentionCheckMs = g.RetentionCheck.Milliseconds()
 	c.Groups.OffsetMetadataMaxBytes = g.MaxMetadataBytes
 	c.Groups.OffsetsTopicNumPartitions = e.OffsetsPartitions
+	c.Groups.OffsetsTopicSegmentBytes = e.OffsetsSegmentBytes
 	c.Net.Loops = e.NumLoops
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
@@ -135,6 +139,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.Durability = c.Broker.Durability
 	e.FlushIntervalMs = c.Broker.FlushIntervalMs
 	e.RetentionCheckIntervalMs = c.Broker.RetentionCheckIntervalMs
+	e.CleanerBackoffMs = c.Broker.CleanerBackoffMs
 	e.ProducerIDExpirationMs = c.Broker.ProducerIDExpirationMs
 	e.FetchSessionSlots = c.Broker.FetchSessionSlots
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
@@ -146,6 +151,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.Groups.RetentionCheck = ms(c.Groups.OffsetsRetentionCheckMs)
 	e.Groups.MaxMetadataBytes = c.Groups.OffsetMetadataMaxBytes
 	e.OffsetsPartitions = c.Groups.OffsetsTopicNumPartitions
+	e.OffsetsSegmentBytes = c.Groups.OffsetsTopicSegmentBytes
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections
