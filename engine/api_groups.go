@@ -33,11 +33,7 @@ func init() {
 	})
 	regKey(kmsg.JoinGroup.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		b.ensureOffsetsTopic()
-		host := req.Conn.RemoteAddr()
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		b.groups.JoinGroup(kreq.(*kmsg.JoinGroupRequest), req.ClientID, "/"+host, responder(req))
+		b.groups.JoinGroup(kreq.(*kmsg.JoinGroupRequest), req.ClientID, clientHost(req), responder(req))
 	})
 	regKey(kmsg.Heartbeat.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		b.groups.Heartbeat(kreq.(*kmsg.HeartbeatRequest), responder(req))
@@ -60,6 +56,22 @@ func init() {
 	regKey(kmsg.OffsetDelete.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		b.groups.OffsetDelete(kreq.(*kmsg.OffsetDeleteRequest), responder(req))
 	})
+	regKey(kmsg.ConsumerGroupHeartbeat.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.ensureOffsetsTopic()
+		b.groups.ConsumerGroupHeartbeat(kreq.(*kmsg.ConsumerGroupHeartbeatRequest), req.ClientID, clientHost(req), responder(req))
+	})
+	regKey(kmsg.ConsumerGroupDescribe.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.groups.ConsumerGroupDescribe(kreq.(*kmsg.ConsumerGroupDescribeRequest), responder(req))
+	})
+}
+
+// clientHost is the client's address as Kafka reports it: "/1.2.3.4".
+func clientHost(req *netio.Request) string {
+	host := req.Conn.RemoteAddr()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return "/" + host
 }
 
 // responder answers req with a response the coordinator built.
@@ -97,6 +109,33 @@ type groupBackend struct{ b *Broker }
 
 func (gb groupBackend) PartitionExists(topic string, partition int32) bool {
 	return gb.b.partition(topic, partition) != nil
+}
+
+func (gb groupBackend) Topic(name string) (group.TopicMeta, bool) {
+	t := gb.b.topic(name)
+	if t == nil {
+		return group.TopicMeta{}, false
+	}
+	return group.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts))}, true
+}
+
+func (gb groupBackend) TopicByID(id [16]byte) (group.TopicMeta, bool) {
+	t := gb.b.topicByID(id)
+	if t == nil {
+		return group.TopicMeta{}, false
+	}
+	return group.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts))}, true
+}
+
+func (gb groupBackend) TopicNames() []string {
+	ts := gb.b.topicList()
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		if !t.internal {
+			out = append(out, t.name)
+		}
+	}
+	return out
 }
 
 func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {

@@ -287,8 +287,19 @@ func TestGroupStaticMemberRestart(t *testing.T) {
 		}
 		return nil
 	}
-	before := assignmentOf("inst-a")
-	gen := generationOf(t, tb, group)
+	// Cooperative rebalances take two rounds when partitions move: wait
+	// until both members hold partitions and the generation settles.
+	var before []int32
+	var gen int32
+	waitFor(t, "a settled assignment", 20*time.Second, func() bool {
+		gen = generationOf(t, tb, group)
+		before = assignmentOf("inst-a")
+		if len(before) == 0 || len(assignmentOf("inst-b")) == 0 {
+			return false
+		}
+		time.Sleep(300 * time.Millisecond)
+		return generationOf(t, tb, group) == gen && describeGroup(t, adm, group).State == "Stable"
+	})
 	a.leave(t) // static members do not send LeaveGroup on close
 	if g := describeGroup(t, adm, group); len(g.Members) != 2 {
 		t.Fatalf("static member left the group on close: %d members", len(g.Members))
@@ -496,5 +507,171 @@ func TestGroupErrors(t *testing.T) {
 	pr := tb.client().ProduceSync(testCtx(t), &kgo.Record{Topic: offsetsTopic, Value: []byte("x")})
 	if err := pr.FirstErr(); err == nil {
 		t.Errorf("producing to %s succeeded", offsetsTopic)
+	}
+}
+
+// KIP-848: franz-go members with server-side assignment ("uniform" and
+// "range") share a topic, every record processed exactly once while a
+// member leaves and another joins; ConsumerGroupDescribe reports them.
+func TestConsumerGroupProtocol(t *testing.T) {
+	for _, bal := range []struct {
+		name, assignor string
+		b              kgo.GroupBalancer
+	}{{"uniform", "uniform", kgo.StickyBalancer()}, {"range", "range", kgo.RangeBalancer()}} {
+		t.Run(bal.name, func(t *testing.T) {
+			tb := startBroker(t, t.TempDir(), func(c *Config) {
+				fastGroups(c)
+				c.Groups.ConsumerHeartbeatInterval = 100 * time.Millisecond
+				c.Groups.ConsumerSessionTimeout = 5 * time.Second
+			})
+			adm := kadm.NewClient(tb.client())
+			topic, group := "kip848", "next-gen-"+bal.name
+			if _, err := adm.CreateTopic(testCtx(t), 6, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			prod := tb.client(kgo.DefaultProduceTopic(topic))
+			produceKeyed(t, prod, topic, 0, 3000)
+			ty := &tally{seen: map[string]int{}, by: map[string]string{}}
+			opts := []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(bal.b)}
+			var members []*groupMember
+			for i := 0; i < 3; i++ {
+				members = append(members, startMember(t, tb, fmt.Sprintf("n%d", i), group, topic, ty, opts...))
+			}
+			waitFor(t, "3000 records", 30*time.Second, func() bool { d, _ := ty.count(); return d >= 3000 })
+
+			var dg kadm.DescribedConsumerGroup
+			waitFor(t, "a stable consumer group of 3", 20*time.Second, func() bool {
+				ds, err := adm.DescribeConsumerGroups(testCtx(t), group)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dg = ds[group]
+				return dg.Err == nil && dg.State == "Stable" && len(dg.Members) == 3
+			})
+			if dg.AssignorName != bal.assignor {
+				t.Fatalf("assignor %q, want %q", dg.AssignorName, bal.assignor)
+			}
+			owned := map[int32]string{}
+			for _, m := range dg.Members {
+				if m.MemberEpoch != dg.Epoch {
+					t.Fatalf("member %s at epoch %d, group at %d", m.MemberID, m.MemberEpoch, dg.Epoch)
+				}
+				n := 0
+				for _, ps := range m.Assignment {
+					for p := range ps {
+						if prev, dup := owned[p]; dup {
+							t.Fatalf("partition %d owned by %s and %s", p, prev, m.MemberID)
+						}
+						owned[p] = m.MemberID
+						n++
+					}
+				}
+				if n != 2 {
+					t.Fatalf("member %s owns %d partitions, want 2 of 6", m.MemberID, n)
+				}
+			}
+			if ls, err := adm.ListGroupsByType(testCtx(t), []string{"consumer"}); err != nil || len(ls) != 1 || ls[group].State != "Stable" {
+				t.Fatalf("list consumer groups: %+v %v", ls, err)
+			}
+
+			produceKeyed(t, prod, topic, 3000, 1000)
+			members[0].leave(t)
+			members = append(members[1:], startMember(t, tb, "n3", group, topic, ty, opts...))
+			produceKeyed(t, prod, topic, 4000, 2000)
+			waitFor(t, "6000 records", 45*time.Second, func() bool { d, _ := ty.count(); return d >= 6000 })
+			for _, m := range members {
+				m.leave(t)
+			}
+			if distinct, total := ty.count(); distinct != 6000 || total != 6000 {
+				t.Fatalf("processed %d distinct records %d times, want 6000 once each", distinct, total)
+			}
+			waitFor(t, "an empty group", 10*time.Second, func() bool {
+				ds, _ := adm.DescribeConsumerGroups(testCtx(t), group)
+				return ds[group].State == "Empty"
+			})
+			offs, err := adm.FetchOffsets(testCtx(t), group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends, _ := adm.ListEndOffsets(testCtx(t), topic)
+			ends.Each(func(lo kadm.ListedOffset) {
+				if o, ok := offs.Lookup(topic, lo.Partition); !ok || o.At != lo.Offset {
+					t.Errorf("partition %d: committed %+v, end %d", lo.Partition, o, lo.Offset)
+				}
+			})
+		})
+	}
+}
+
+// KIP-848 requests with bad input get Kafka's errors.
+func TestConsumerGroupHeartbeatErrors(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), fastGroups)
+	adm := kadm.NewClient(tb.client())
+	if _, err := adm.CreateTopic(testCtx(t), 2, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, tb.addr)
+	hb := func(mod func(r *kmsg.ConsumerGroupHeartbeatRequest)) *kmsg.ConsumerGroupHeartbeatResponse {
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.SetVersion(1)
+		r.Group, r.MemberID, r.MemberEpoch = "g848", "member-1", 0
+		r.RebalanceTimeoutMillis = 10000
+		r.SubscribedTopicNames = []string{"t"}
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		mod(r)
+		return rc.request(r).(*kmsg.ConsumerGroupHeartbeatResponse)
+	}
+	cases := []struct {
+		name string
+		mod  func(r *kmsg.ConsumerGroupHeartbeatRequest)
+		want *kerr.Error
+	}{
+		{"no member id", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID = "" }, kerr.InvalidRequest},
+		{"no rebalance timeout", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.RebalanceTimeoutMillis = -1 }, kerr.InvalidRequest},
+		{"no subscription", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.SubscribedTopicNames = nil }, kerr.InvalidRequest},
+		{"unknown assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) { a := "magic"; r.ServerAssignor = &a }, kerr.UnsupportedAssignor},
+		{"bad regex", func(r *kmsg.ConsumerGroupHeartbeatRequest) { re := "("; r.SubscribedTopicRegex = &re }, kerr.InvalidRegularExpression},
+		{"unknown member", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.MemberEpoch = "ghost", 3 }, kerr.UnknownMemberID},
+		{"epoch -3", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -3 }, kerr.InvalidRequest},
+	}
+	for _, c := range cases {
+		if got := hb(c.mod); got.ErrorCode != c.want.Code {
+			t.Errorf("%s: %v, want %v", c.name, kerr.ErrorForCode(got.ErrorCode), c.want)
+		}
+	}
+	joined := hb(func(*kmsg.ConsumerGroupHeartbeatRequest) {})
+	if joined.ErrorCode != 0 || joined.MemberEpoch < 1 || joined.Assignment == nil || len(joined.Assignment.Topics) != 1 || len(joined.Assignment.Topics[0].Partitions) != 2 {
+		t.Fatalf("join: %+v", joined)
+	}
+	if got := hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = joined.MemberEpoch + 5 }); got.ErrorCode != kerr.FencedMemberEpoch.Code {
+		t.Errorf("future epoch: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+	// A classic member cannot join a consumer group with members.
+	jg := kmsg.NewPtrJoinGroupRequest()
+	jg.SetVersion(5)
+	jg.Group, jg.SessionTimeoutMillis, jg.RebalanceTimeoutMillis, jg.ProtocolType = "g848", 10000, 10000, "consumer"
+	jg.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+	if got := rc.request(jg).(*kmsg.JoinGroupResponse); got.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Errorf("classic join into a consumer group: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+	// A commit with a stale epoch is refused; leaving empties the group.
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(9)
+	commit.Group, commit.MemberID, commit.Generation = "g848", "member-1", joined.MemberEpoch+7
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	if got := rc.request(commit).(*kmsg.OffsetCommitResponse); got.Topics[0].Partitions[0].ErrorCode != kerr.StaleMemberEpoch.Code {
+		t.Errorf("stale commit: %v", kerr.ErrorForCode(got.Topics[0].Partitions[0].ErrorCode))
+	}
+	commit.Generation = joined.MemberEpoch
+	if got := rc.request(commit).(*kmsg.OffsetCommitResponse); got.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Errorf("member commit: %v", kerr.ErrorForCode(got.Topics[0].Partitions[0].ErrorCode))
+	}
+	left := hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -1 })
+	if left.ErrorCode != 0 || left.MemberEpoch != -1 {
+		t.Fatalf("leave: %+v", left)
+	}
+	ds, err := adm.DescribeConsumerGroups(testCtx(t), "g848")
+	if err != nil || ds["g848"].State != "Empty" {
+		t.Fatalf("after leave: %+v %v", ds, err)
 	}
 }

@@ -1,6 +1,8 @@
 package group
 
 import (
+	"sort"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -35,6 +37,11 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 				break
 			}
 			g.lock()
+			if g.typ == typeConsumer {
+				g.describeConsumerAsClassic(&dg)
+				g.unlock()
+				break
+			}
 			dg.State = g.state.String()
 			dg.ProtocolType = g.protocolType
 			if g.state == Stable {
@@ -88,13 +95,16 @@ func (c *Coordinator) ListGroups(r *kmsg.ListGroupsRequest, respond Respond) {
 	}
 	for _, g := range c.sortedGroups() {
 		g.lock()
-		st, pt := g.state, g.protocolType
+		st, pt, typ := g.state.String(), g.protocolType, "classic"
+		if g.typ == typeConsumer {
+			st, typ = g.consumerGroupState(), "consumer"
+		}
 		g.unlock()
-		if st == Dead || !want(r.StatesFilter, st.String()) || !want(r.TypesFilter, "classic") {
+		if st == Dead.String() || !want(r.StatesFilter, st) || !want(r.TypesFilter, typ) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, pt, st.String(), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, pt, st, typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	respond(resp)
@@ -144,10 +154,10 @@ func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond)
 				break
 			}
 			g.lock()
-			switch g.state {
-			case Dead:
+			switch {
+			case g.state == Dead:
 				dg.ErrorCode = kerr.GroupIDNotFound.Code
-			case Empty:
+			case g.isEmpty():
 				var recs []Record
 				for k := range g.offsets {
 					recs = append(recs, offsetTombstone(g.id, k))
@@ -190,4 +200,42 @@ func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond)
 		}
 		respond(resp)
 	}()
+}
+
+// describeConsumerAsClassic answers DescribeGroups for a KIP-848 group as
+// Kafka does: protocol type "consumer", the assignor as protocol, and each
+// member's assignment in the classic consumer protocol's encoding.
+func (g *Group) describeConsumerAsClassic(dg *kmsg.DescribeGroupsResponseGroup) {
+	cs := g.consumer()
+	dg.State = g.consumerGroupState()
+	dg.ProtocolType = "consumer"
+	dg.Protocol = cs.assignor
+	ids := make([]string, 0, len(cs.members))
+	for id := range cs.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		m := cs.members[id]
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
+		if m.instanceID != "" {
+			inst := m.instanceID
+			dm.InstanceID = &inst
+		}
+		md := kmsg.NewConsumerMemberMetadata()
+		md.Version = 0
+		md.Topics = m.topics
+		dm.ProtocolMetadata = md.AppendTo(nil)
+		var ca kmsg.ConsumerMemberAssignment
+		for _, tid := range sortedIDs(m.assigned) {
+			meta, ok := g.c.be.TopicByID(tid)
+			if !ok {
+				continue
+			}
+			ca.Topics = append(ca.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: meta.Name, Partitions: m.assigned[tid]})
+		}
+		dm.MemberAssignment = ca.AppendTo(nil)
+		dg.Members = append(dg.Members, dm)
+	}
 }

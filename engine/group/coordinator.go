@@ -28,6 +28,9 @@ type Config struct {
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
 	MaxGroupSize          int           // group.max.size
+	// KIP-848 consumer groups.
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -40,6 +43,9 @@ func DefaultConfig() Config {
 		RetentionCheck:        10 * time.Minute,
 		MaxMetadataBytes:      4096,
 		MaxGroupSize:          1000000,
+
+		ConsumerSessionTimeout:    45 * time.Second,
+		ConsumerHeartbeatInterval: 5 * time.Second,
 	}
 }
 
@@ -55,6 +61,11 @@ type Backend interface {
 	// PartitionExists reports whether a topic partition exists, for
 	// commits.
 	PartitionExists(topic string, partition int32) bool
+	// Topic and TopicByID describe a topic; TopicNames lists them all
+	// (for regex subscriptions).
+	Topic(name string) (TopicMeta, bool)
+	TopicByID(id [16]byte) (TopicMeta, bool)
+	TopicNames() []string
 }
 
 // Respond delivers a response; it may be called from any goroutine.
@@ -148,6 +159,13 @@ func (c *Coordinator) close() {
 	defer c.mu.Unlock()
 	for _, g := range c.groups {
 		g.mu.Lock()
+		if g.cs != nil {
+			for _, m := range g.cs.members {
+				if m.timer != nil {
+					m.timer.Stop()
+				}
+			}
+		}
 		for _, m := range g.members {
 			if m.timer != nil {
 				m.timer.Stop()

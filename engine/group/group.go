@@ -98,6 +98,8 @@ type Group struct {
 	stateSince   time.Time
 	hasMetadata  bool // a group metadata record exists in the log
 	joins        uint64
+	typ          groupType
+	cs           *consumerState // KIP-848 members, when typ is typeConsumer
 
 	rebalanceTimer *time.Timer
 	delayUntil     time.Time // initial rebalance delay
@@ -115,6 +117,14 @@ func newGroup(c *Coordinator, id string) *Group {
 		stateSince: c.now(),
 	}
 	return g
+}
+
+// isEmpty reports whether the group has no members of either protocol.
+func (g *Group) isEmpty() bool {
+	if g.typ == typeConsumer {
+		return g.cs == nil || len(g.cs.members) == 0
+	}
+	return g.state == Empty
 }
 
 func (g *Group) lock()   { g.mu.Lock() }

@@ -67,6 +67,13 @@ func (c *Coordinator) JoinGroup(r *kmsg.JoinGroupRequest, clientID, clientHost s
 		fail(kerr.CoordinatorNotAvailable.Code, r.MemberID)
 		return
 	}
+	if g.typ == typeConsumer {
+		if !g.isEmpty() {
+			fail(kerr.InconsistentGroupProtocol.Code, r.MemberID)
+			return
+		}
+		g.typ, g.cs = typeClassic, nil
+	}
 	if !g.supports(r.ProtocolType, ps) {
 		fail(kerr.InconsistentGroupProtocol.Code, r.MemberID)
 		return

@@ -51,25 +51,32 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 	g.lock()
 	defer g.unlock()
 	m := g.members[r.MemberID]
-	switch {
-	case g.state == Dead:
-		all(kerr.CoordinatorNotAvailable.Code)
-		return
-	case g.fenced(r.InstanceID, r.MemberID):
-		all(kerr.FencedInstanceID.Code)
-		return
-	case r.Generation < 0 && g.state == Empty:
-	case g.state == CompletingRebalance:
-		all(kerr.RebalanceInProgress.Code)
-		return
-	case m == nil:
-		all(kerr.UnknownMemberID.Code)
-		return
-	case r.Generation != g.generation:
-		all(kerr.IllegalGeneration.Code)
-		return
-	default:
-		g.heartbeat(m, c.now())
+	if g.typ == typeConsumer && g.state != Dead {
+		if code := g.checkConsumerMember(r.MemberID, r.Generation); code != 0 {
+			all(code)
+			return
+		}
+	} else {
+		switch {
+		case g.state == Dead:
+			all(kerr.CoordinatorNotAvailable.Code)
+			return
+		case g.fenced(r.InstanceID, r.MemberID):
+			all(kerr.FencedInstanceID.Code)
+			return
+		case r.Generation < 0 && g.state == Empty:
+		case g.state == CompletingRebalance:
+			all(kerr.RebalanceInProgress.Code)
+			return
+		case m == nil:
+			all(kerr.UnknownMemberID.Code)
+			return
+		case r.Generation != g.generation:
+			all(kerr.IllegalGeneration.Code)
+			return
+		default:
+			g.heartbeat(m, c.now())
+		}
 	}
 	now := c.now().UnixMilli()
 	var recs []Record
@@ -124,6 +131,29 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 
 type tpIndex struct{ t, p int }
 
+// checkConsumerMember validates a commit or fetch of a KIP-848 group
+// member: an admin (no member id, epoch -1) may commit for an empty group
+// only; a member must be known and give its current epoch, or the one
+// before it (the member may not have seen its new epoch yet).
+func (g *Group) checkConsumerMember(memberID string, epoch int32) int16 {
+	cs := g.consumer()
+	if memberID == "" && epoch < 0 {
+		if len(cs.members) == 0 {
+			return 0
+		}
+		return kerr.UnknownMemberID.Code
+	}
+	m := cs.members[memberID]
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case epoch != m.epoch && epoch != m.prevEpoch:
+		return kerr.StaleMemberEpoch.Code
+	}
+	g.consumerHeartbeat(m, g.c.now(), g.c.cfg.ConsumerSessionTimeout)
+	return 0
+}
+
 // OffsetFetch (key 9) returns committed offsets: -1 where there is none.
 // v8+ asks for several groups at once.
 func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
@@ -139,6 +169,18 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
 				}
 			}
 			code, ts := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, r.Version)
+			if code == 0 && rg.MemberID != nil && *rg.MemberID != "" {
+				if g := c.group(rg.Group); g != nil {
+					g.lock()
+					if g.typ == typeConsumer {
+						code = g.checkConsumerMember(*rg.MemberID, rg.MemberEpoch)
+					}
+					g.unlock()
+				}
+				if code != 0 {
+					ts = nil
+				}
+			}
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, t := range ts {
@@ -275,7 +317,7 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 		respond(resp)
 		return
 	}
-	if g.state != Empty && g.protocolType != "consumer" {
+	if !g.isEmpty() && g.protocolType != "consumer" {
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 		respond(resp)
 		return
@@ -328,6 +370,12 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 // A member whose metadata does not decode counts as subscribed to nothing.
 func (g *Group) subscribedTopics() map[string]bool {
 	out := map[string]bool{}
+	if g.typ == typeConsumer {
+		for t := range g.subscribedMeta() {
+			out[t] = true
+		}
+		return out
+	}
 	if g.protocolType != "consumer" {
 		return out
 	}
@@ -351,7 +399,7 @@ func (c *Coordinator) ExpireOffsets() {
 	now := c.now()
 	for _, g := range c.sortedGroups() {
 		g.lock()
-		if g.state != Empty || len(g.pending) > 0 {
+		if !g.isEmpty() || g.state != Empty || len(g.pending) > 0 {
 			g.unlock()
 			continue
 		}
