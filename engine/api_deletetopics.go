@@ -65,6 +65,8 @@ func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTop
 			if terr := b.deleteTopic(t); terr != nil {
 				st.ErrorCode = terr.code
 				st.ErrorMessage = &terr.msg
+			} else {
+				b.groups.TopicDeleted(t.name)
 			}
 		}
 		if st.ErrorCode != 0 && st.ErrorMessage == nil {

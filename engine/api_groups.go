@@ -8,6 +8,7 @@ package engine
 // durable (created on first use, as Kafka does, and loaded on start).
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -138,6 +139,15 @@ func (gb groupBackend) TopicNames() []string {
 	return out
 }
 
+func (gb groupBackend) AppendErrorCode(err error) int16 {
+	if errors.Is(err, segment.ErrBatchTooLarge) {
+		return kerr.InvalidCommitOffsetSize.Code
+	}
+	return kerr.NotCoordinator.Code
+}
+
+// Append appends recs as one batch. done runs on its own goroutine: it
+// takes group locks, and the disk goroutines must never wait on those.
 func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {
 	b := gb.b
 	fail := func(err error) { go done(err) }
@@ -161,7 +171,7 @@ func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {
 	if err != nil {
 		panic("BUG: internal batch does not parse: " + err.Error())
 	}
-	if _, err := part.log.Append(batch, &h, b.syncFor(-1), done); err != nil {
+	if _, err := part.log.Append(batch, &h, b.syncFor(-1), func(err error) { go done(err) }); err != nil {
 		fail(err)
 	}
 }
@@ -180,14 +190,24 @@ func (b *Broker) startGroups() {
 		b.groups.Loaded()
 		return
 	}
+	b.wg.Add(1)
 	go func() {
+		defer b.wg.Done()
 		start := time.Now()
 		n := 0
 		for _, p := range t.parts {
 			err := readLog(p.log, func(key, value []byte) error {
+				select {
+				case <-b.quit:
+					return errShuttingDown
+				default:
+				}
 				n++
 				return b.groups.Replay(key, value)
 			})
+			if errors.Is(err, errShuttingDown) {
+				return
+			}
 			if err != nil {
 				b.logger.Error("cannot load groups; skipping the rest of the partition", "partition", p.idx, "err", err)
 			}

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"strconv"
 	"sync"
 	"testing"
@@ -420,7 +422,7 @@ func TestGroupErrors(t *testing.T) {
 		want *kerr.Error
 	}{
 		{"commit, unknown group, generation 3", commit(8, "nobody", "m", 3, "", "t"), kerr.IllegalGeneration},
-		{"commit, empty group id", commit(8, "", "", -1, "", "t"), kerr.InvalidGroupID},
+		{"commit, empty group id (valid, as in Kafka)", commit(8, "", "", -1, "", "t"), nil},
 		{"commit, metadata over 4096 bytes", commit(8, "simple", "", -1, string(make([]byte, 5000)), "t"), kerr.OffsetMetadataTooLarge},
 		{"commit, unknown topic", commit(8, "simple", "", -1, "", "no-such-topic"), kerr.UnknownTopicOrPartition},
 		{"commit, standalone", commit(2, "simple", "", -1, "meta", "t"), nil},
@@ -673,5 +675,119 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 	ds, err := adm.DescribeConsumerGroups(testCtx(t), "g848")
 	if err != nil || ds["g848"].State != "Empty" {
 		t.Fatalf("after leave: %+v %v", ds, err)
+	}
+}
+
+// The coordinator keeps its own copies of member metadata and assignments:
+// request buffers are reused once a request is answered.
+func TestGroupKeepsMemberBytes(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), fastGroups)
+	rc := dialRaw(t, tb.addr)
+	meta := bytes.Repeat([]byte("M"), 64)
+	jr := kmsg.NewPtrJoinGroupRequest()
+	jr.SetVersion(3) // before KIP-394: no second join
+	jr.Group, jr.SessionTimeoutMillis, jr.RebalanceTimeoutMillis, jr.ProtocolType = "bytes", 10000, 10000, "custom"
+	jr.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "p", Metadata: meta}}
+	join := rc.request(jr).(*kmsg.JoinGroupResponse)
+	if join.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(join.ErrorCode))
+	}
+	sr := kmsg.NewPtrSyncGroupRequest()
+	sr.SetVersion(3)
+	sr.Group, sr.MemberID, sr.Generation = "bytes", join.MemberID, join.Generation
+	assigned := bytes.Repeat([]byte("A"), 64)
+	sr.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: join.MemberID, MemberAssignment: assigned}}
+	if resp := rc.request(sr).(*kmsg.SyncGroupResponse); resp.ErrorCode != 0 || !bytes.Equal(resp.MemberAssignment, assigned) {
+		t.Fatalf("sync: %+v", resp)
+	}
+	// Other requests of the same size recycle the buffers.
+	for i := 0; i < 200; i++ {
+		d := kmsg.NewPtrDescribeGroupsRequest()
+		d.Groups = []string{strings.Repeat("Z", 20+i)}
+		rc.request(d)
+	}
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups = []string{"bytes"}
+	dg := rc.request(d).(*kmsg.DescribeGroupsResponse).Groups[0]
+	if len(dg.Members) != 1 || !bytes.Equal(dg.Members[0].ProtocolMetadata, meta) || !bytes.Equal(dg.Members[0].MemberAssignment, assigned) {
+		t.Fatalf("described member %+v: metadata or assignment changed", dg.Members)
+	}
+}
+
+// Deleting a topic deletes the offsets committed for it: a topic created
+// again under the name starts without them.
+func TestGroupOffsetsGoWithTheirTopic(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, fastGroups)
+	adm := kadm.NewClient(tb.client())
+	if _, err := adm.CreateTopic(testCtx(t), 2, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	var os kadm.Offsets
+	os.AddOffset("t", 0, 5000, -1)
+	os.AddOffset("t", 1, 7, -1)
+	if err := adm.CommitAllOffsets(testCtx(t), "g", os); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.DeleteTopic(testCtx(t), "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(testCtx(t), 2, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		got, err := adm.FetchOffsets(testCtx(t), "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, ok := got.Lookup("t", 0); ok && o.At >= 0 {
+			t.Fatalf("%s: offset %d of the deleted topic is still committed", when, o.At)
+		}
+	}
+	check("after delete")
+	tb.stop()
+	tb = startBroker(t, dir, fastGroups)
+	adm = kadm.NewClient(tb.client())
+	waitFor(t, "groups loaded", 10*time.Second, func() bool { return tb.b.groups.IsLoaded() })
+	check("after a restart")
+}
+
+// A static member that does not rejoin within the rebalance timeout stays
+// in the group until its session runs out (KIP-345).
+func TestGroupStaticMemberOutlivesRebalanceTimeout(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), fastGroups)
+	rc := dialRaw(t, tb.addr)
+	join := func(member, inst string, rebalanceMs int32) *kmsg.JoinGroupResponse {
+		jr := kmsg.NewPtrJoinGroupRequest()
+		jr.SetVersion(5)
+		jr.Group, jr.MemberID, jr.SessionTimeoutMillis, jr.RebalanceTimeoutMillis, jr.ProtocolType = "st", member, 30000, rebalanceMs, "consumer"
+		if inst != "" {
+			jr.InstanceID = &inst
+		}
+		jr.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+		return rc.request(jr).(*kmsg.JoinGroupResponse)
+	}
+	a := join("", "static-a", 300)
+	if a.ErrorCode != 0 {
+		t.Fatalf("static join: %v", kerr.ErrorForCode(a.ErrorCode))
+	}
+	sr := kmsg.NewPtrSyncGroupRequest()
+	sr.SetVersion(3)
+	sr.Group, sr.MemberID, sr.Generation = "st", a.MemberID, a.Generation
+	rc.request(sr)
+	// A dynamic member joins; the static one does not rejoin in time.
+	rc2 := dialRaw(t, tb.addr)
+	jr := kmsg.NewPtrJoinGroupRequest()
+	jr.SetVersion(3)
+	jr.Group, jr.SessionTimeoutMillis, jr.RebalanceTimeoutMillis, jr.ProtocolType = "st", 30000, 300, "consumer"
+	jr.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+	b := rc2.request(jr).(*kmsg.JoinGroupResponse)
+	if b.ErrorCode != 0 || b.Generation != a.Generation+1 {
+		t.Fatalf("dynamic join: %+v", b)
+	}
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups = []string{"st"}
+	if dg := rc.request(d).(*kmsg.DescribeGroupsResponse).Groups[0]; len(dg.Members) != 2 {
+		t.Fatalf("static member evicted at the rebalance timeout: %+v", dg.Members)
 	}
 }

@@ -24,8 +24,7 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 		switch {
 		case !c.loaded.Load():
 			dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-		case id == "":
-			dg.ErrorCode = kerr.InvalidGroupID.Code
+			dg.State = ""
 		default:
 			g := c.group(id)
 			if g == nil {
@@ -139,14 +138,17 @@ func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond)
 		recs []Record
 	}
 	var writes []result
+	seen := map[string]bool{}
 	for _, id := range r.Groups {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		dg := kmsg.NewDeleteGroupsResponseGroup()
 		dg.Group = id
 		switch {
 		case !c.loaded.Load():
 			dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-		case id == "":
-			dg.ErrorCode = kerr.InvalidGroupID.Code
 		default:
 			g := c.group(id)
 			if g == nil {
@@ -182,15 +184,18 @@ func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond)
 	left := len(writes)
 	done := make(chan struct{}, len(writes))
 	for _, w := range writes {
-		c.removeGroup(w.g)
 		if len(w.recs) == 0 {
+			c.removeGroup(w.g)
 			done <- struct{}{}
 			continue
 		}
 		c.be.Append(PartitionFor(w.g.id, c.parts), w.recs, func(err error) {
 			if err != nil {
-				resp.Groups[w.idx].ErrorCode = kerr.CoordinatorNotAvailable.Code
+				resp.Groups[w.idx].ErrorCode = c.be.AppendErrorCode(err)
 			}
+			// Only now: a group created again meanwhile must not have
+			// its first commits follow these tombstones in the log.
+			c.removeGroup(w.g)
 			done <- struct{}{}
 		})
 	}

@@ -66,6 +66,10 @@ type Backend interface {
 	Topic(name string) (TopicMeta, bool)
 	TopicByID(id [16]byte) (TopicMeta, bool)
 	TopicNames() []string
+	// AppendErrorCode is the Kafka error code a commit gets when Append
+	// failed with err: INVALID_COMMIT_OFFSET_SIZE for a batch too large,
+	// NOT_COORDINATOR for storage failures.
+	AppendErrorCode(err error) int16
 }
 
 // Respond delivers a response; it may be called from any goroutine.
@@ -250,4 +254,28 @@ func (c *Coordinator) Generation(group string) (int32, bool) {
 	g.lock()
 	defer g.unlock()
 	return g.generation, true
+}
+
+// TopicDeleted removes every group's committed offsets of a deleted topic
+// (tombstones in __consumer_offsets), so a topic created again under the
+// same name starts without them, as in Kafka.
+func (c *Coordinator) TopicDeleted(topic string) {
+	for _, g := range c.sortedGroups() {
+		g.lock()
+		var recs []Record
+		for k := range g.offsets {
+			if k.topic == topic {
+				recs = append(recs, offsetTombstone(g.id, k))
+				delete(g.offsets, k)
+			}
+		}
+		if len(recs) > 0 {
+			c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+				if err != nil {
+					c.logger.Error("cannot delete offsets of a deleted topic", "group", g.id, "topic", topic, "err", err)
+				}
+			})
+		}
+		g.unlock()
+	}
 }

@@ -44,6 +44,7 @@ type member struct {
 	deadline  time.Time // session expiry
 	timer     *time.Timer
 	joinOrder uint64 // when the member last joined: the leader is the earliest
+	syncedGen int32  // the generation of the member's last SyncGroup
 }
 
 func (m *member) matches(ps []protocol) bool {
@@ -102,7 +103,8 @@ type Group struct {
 	cs           *consumerState // KIP-848 members, when typ is typeConsumer
 
 	rebalanceTimer *time.Timer
-	delayUntil     time.Time // initial rebalance delay
+	syncTimer      *time.Timer // members that do not sync in time are removed
+	delayUntil     time.Time   // initial rebalance delay
 	delayMax       time.Time
 }
 
@@ -325,11 +327,23 @@ func (g *Group) rebalanceTimeout(gen int32) {
 	if g.state != PreparingRebalance || g.generation != gen || g.c.isClosed() {
 		return
 	}
+	joined := 0
 	for _, m := range g.members {
-		if m.join == nil {
+		switch {
+		case m.join != nil:
+			joined++
+		case m.instanceID == "":
+			// Static members stay until their session runs out (KIP-345):
+			// a restarting one gets its partitions back.
 			g.c.logger.Info("member did not rejoin in time", "group", g.id, "member", m.id)
 			g.removeMemberQuiet(m)
 		}
+	}
+	if joined == 0 && len(g.members) > 0 {
+		// Only static members that have not rejoined: wait for them (or
+		// their sessions) another rebalance timeout.
+		g.rebalanceTimer = time.AfterFunc(g.maxRebalanceTimeout(), func() { g.rebalanceTimeout(gen) })
+		return
 	}
 	g.completeJoin()
 }
@@ -343,7 +357,9 @@ func (g *Group) tryCompleteJoin() {
 	if !g.delayUntil.IsZero() && g.c.now().Before(g.delayUntil) {
 		return
 	}
-	if len(g.pending) > 0 {
+	// Member ids handed out are waited for, except at the end of the
+	// initial delay (as Kafka's InitialDelayedJoin).
+	if len(g.pending) > 0 && g.delayUntil.IsZero() {
 		return
 	}
 	for _, m := range g.members {
@@ -371,7 +387,12 @@ func (g *Group) completeJoin() {
 		return
 	}
 	if g.members[g.leader] == nil || g.members[g.leader].join == nil {
-		g.leader = g.sortedMembers()[0].id
+		for _, m := range g.sortedMembers() {
+			if m.join != nil {
+				g.leader = m.id
+				break
+			}
+		}
 	}
 	g.protocol = g.selectProtocol()
 	g.setState(CompletingRebalance)
@@ -385,6 +406,35 @@ func (g *Group) completeJoin() {
 		m.join = nil
 		respond(g.joinResponse(m, ver, 0))
 		g.heartbeat(m, now)
+	}
+	// Members that do not sync within the rebalance timeout are removed,
+	// so a leader that never sends the assignment cannot stall the group.
+	gen := g.generation
+	if g.syncTimer != nil {
+		g.syncTimer.Stop()
+	}
+	g.syncTimer = time.AfterFunc(g.maxRebalanceTimeout(), func() { g.syncTimeout(gen) })
+}
+
+// syncTimeout removes the members of generation gen that never sent
+// SyncGroup, and rebalances the rest.
+func (g *Group) syncTimeout(gen int32) {
+	g.lock()
+	defer g.unlock()
+	if g.generation != gen || (g.state != CompletingRebalance && g.state != Stable) || g.c.isClosed() {
+		return
+	}
+	removed := false
+	for _, m := range g.members {
+		if m.syncedGen != gen {
+			g.c.logger.Info("member did not sync in time", "group", g.id, "member", m.id, "generation", gen)
+			g.removeMemberQuiet(m)
+			removed = true
+		}
+	}
+	if removed {
+		g.prepareRebalance("members did not sync in time")
+		g.tryCompleteJoin()
 	}
 }
 

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -42,13 +43,13 @@ func (c *Coordinator) JoinGroup(r *kmsg.JoinGroupRequest, clientID, clientHost s
 	if r.Version >= 1 {
 		rebalance = time.Duration(r.RebalanceTimeoutMillis) * time.Millisecond
 	}
-	if rebalance <= 0 || rebalance > c.cfg.MaxSessionTimeout*2 {
-		fail(kerr.InvalidRequest.Code, r.MemberID)
-		return
+	if rebalance <= 0 {
+		rebalance = session
 	}
 	ps := make([]protocol, 0, len(r.Protocols))
 	for _, p := range r.Protocols {
-		ps = append(ps, protocol{p.Name, p.Metadata})
+		// Request bytes go back to a pool once answered: keep copies.
+		ps = append(ps, protocol{p.Name, bytes.Clone(p.Metadata)})
 	}
 	if r.ProtocolType == "" || len(ps) == 0 {
 		fail(kerr.InconsistentGroupProtocol.Code, r.MemberID)
@@ -189,7 +190,13 @@ func (g *Group) replaceStatic(old *member, id string, j joinReq) {
 	case g.state == Stable && g.selectProtocol() == g.protocol:
 		resp := g.joinResponse(m, j.version, 0)
 		if g.leader == id {
-			resp.LeaderID, resp.Members = oldID, nil
+			if j.version >= 9 {
+				// KIP-814: the leader learns the members but must not
+				// compute an assignment the stable group would ignore.
+				resp.SkipAssignment = true
+			} else {
+				resp.LeaderID, resp.Members = oldID, nil
+			}
 		}
 		j.respond(resp)
 		g.persist(nil)
@@ -263,7 +270,9 @@ func (c *Coordinator) SyncGroup(r *kmsg.SyncGroupRequest, respond Respond) {
 		return
 	}
 	if !c.loaded.Load() {
-		fail(kerr.CoordinatorLoadInProgress.Code)
+		// As Kafka: older clients do not expect COORDINATOR_LOAD_IN_PROGRESS
+		// here (the Java consumer fails on it); they rejoin on this.
+		fail(kerr.RebalanceInProgress.Code)
 		return
 	}
 	if r.Group == "" {
@@ -301,6 +310,7 @@ func (c *Coordinator) SyncGroup(r *kmsg.SyncGroupRequest, respond Respond) {
 		fail(kerr.RebalanceInProgress.Code)
 	case Stable:
 		g.heartbeat(m, g.c.now())
+		m.syncedGen = g.generation
 		m.sync, m.syncVer = respond, r.Version
 		g.answerSync(m, 0)
 	case CompletingRebalance:
@@ -309,12 +319,13 @@ func (c *Coordinator) SyncGroup(r *kmsg.SyncGroupRequest, respond Respond) {
 			g.answerSync(m, kerr.RebalanceInProgress.Code)
 		}
 		m.sync, m.syncVer = respond, r.Version
+		m.syncedGen = g.generation
 		if m.id != g.leader {
 			return
 		}
 		assigned := map[string][]byte{}
 		for _, a := range r.GroupAssignment {
-			assigned[a.MemberID] = a.MemberAssignment
+			assigned[a.MemberID] = bytes.Clone(a.MemberAssignment)
 		}
 		for _, o := range g.members {
 			o.assignment = assigned[o.id]
@@ -361,7 +372,7 @@ func (c *Coordinator) Heartbeat(r *kmsg.HeartbeatRequest, respond Respond) {
 
 func (c *Coordinator) heartbeat(r *kmsg.HeartbeatRequest) int16 {
 	if !c.loaded.Load() {
-		return kerr.CoordinatorLoadInProgress.Code
+		return 0 // as Kafka: the member cannot be checked yet, answer blindly
 	}
 	if r.Group == "" {
 		return kerr.InvalidGroupID.Code

@@ -36,10 +36,7 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 		all(kerr.CoordinatorLoadInProgress.Code)
 		return
 	}
-	if r.Group == "" {
-		all(kerr.InvalidGroupID.Code)
-		return
-	}
+	// An empty group id is valid here, as in Kafka (old clients use it).
 	g := c.group(r.Group)
 	if g == nil {
 		if r.Generation >= 0 {
@@ -118,7 +115,7 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 		defer g.unlock()
 		for _, cm := range commits {
 			if err != nil {
-				resp.Topics[cm.tp.t].Partitions[cm.tp.p].ErrorCode = kerr.CoordinatorNotAvailable.Code
+				resp.Topics[cm.tp.t].Partitions[cm.tp.p].ErrorCode = c.be.AppendErrorCode(err)
 				continue
 			}
 			if g.state != Dead {
@@ -214,11 +211,8 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
 
 func (c *Coordinator) fetchOffsets(group string, topics []kmsg.OffsetFetchRequestTopic, all bool, version int16) (int16, []kmsg.OffsetFetchResponseTopic) {
 	var code int16
-	switch {
-	case !c.loaded.Load():
+	if !c.loaded.Load() {
 		code = kerr.CoordinatorLoadInProgress.Code
-	case group == "":
-		code = kerr.InvalidGroupID.Code
 	}
 	var out []kmsg.OffsetFetchResponseTopic
 	part := func(t string, p int32, o offset, ok bool) kmsg.OffsetFetchResponseTopicPartition {
@@ -302,11 +296,13 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 	case r.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 	}
-	g := c.group(r.Group)
-	if resp.ErrorCode == 0 && g == nil {
-		resp.ErrorCode = kerr.GroupIDNotFound.Code
-	}
 	if resp.ErrorCode != 0 {
+		respond(resp)
+		return
+	}
+	g := c.group(r.Group)
+	if g == nil {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		respond(resp)
 		return
 	}
@@ -333,7 +329,7 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 			rp.Partition = p.Partition
 			k := topicPartition{t.Topic, p.Partition}
 			switch {
-			case subscribed[t.Topic]:
+			case subscribed == nil || subscribed[t.Topic]:
 				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			case !c.be.PartitionExists(t.Topic, p.Partition):
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -382,7 +378,7 @@ func (g *Group) subscribedTopics() map[string]bool {
 	for _, m := range g.members {
 		var md kmsg.ConsumerMemberMetadata
 		if md.ReadFrom(m.metadataFor(g.protocol)) != nil {
-			continue
+			return nil // unknown: treat every topic as subscribed
 		}
 		for _, t := range md.Topics {
 			out[t] = true

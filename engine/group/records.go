@@ -68,6 +68,8 @@ func (g *Group) metadataRecord() Record {
 // must come in log order per partition. Keys it does not know (the
 // KIP-848 and transaction record types) are skipped.
 func (c *Coordinator) Replay(key, value []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(key) < 2 {
 		return fmt.Errorf("record key of %d bytes", len(key))
 	}
@@ -100,7 +102,16 @@ func (c *Coordinator) Replay(key, value []byte) error {
 			return fmt.Errorf("group metadata key: %w", err)
 		}
 		if value == nil {
-			delete(c.groups, k.Group)
+			// The group's metadata is gone; offsets committed after it
+			// was deleted (a group recreated) have their own records.
+			if g := c.groups[k.Group]; g != nil {
+				if len(g.offsets) == 0 {
+					delete(c.groups, k.Group)
+				} else {
+					g.members, g.static, g.state = map[string]*member{}, map[string]string{}, Empty
+					g.hasMetadata, g.protocolType, g.protocol, g.leader = false, "", "", ""
+				}
+			}
 			return nil
 		}
 		var v kmsg.GroupMetadataValue
