@@ -1,0 +1,259 @@
+package group
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fakeBackend keeps appended records in memory.
+type fakeBackend struct {
+	mu     sync.Mutex
+	recs   [][]Record
+	topics map[string]TopicMeta
+}
+
+func (f *fakeBackend) Append(p int32, recs []Record, done func(error)) {
+	f.mu.Lock()
+	f.recs = append(f.recs, recs)
+	f.mu.Unlock()
+	go done(nil)
+}
+func (f *fakeBackend) PartitionExists(topic string, p int32) bool {
+	t, ok := f.topics[topic]
+	return ok && p >= 0 && p < t.Partitions
+}
+func (f *fakeBackend) Topic(name string) (TopicMeta, bool) { t, ok := f.topics[name]; return t, ok }
+func (f *fakeBackend) TopicByID(id [16]byte) (TopicMeta, bool) {
+	for _, t := range f.topics {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return TopicMeta{}, false
+}
+func (f *fakeBackend) TopicNames() []string {
+	var out []string
+	for n := range f.topics {
+		out = append(out, n)
+	}
+	return out
+}
+func (f *fakeBackend) AppendErrorCode(error) int16 { return kerr.NotCoordinator.Code }
+
+func newTestCoordinator(t *testing.T, topics ...TopicMeta) (*Coordinator, *fakeBackend) {
+	be := &fakeBackend{topics: map[string]TopicMeta{}}
+	for _, tm := range topics {
+		be.topics[tm.Name] = tm
+	}
+	cfg := DefaultConfig()
+	cfg.InitialRebalanceDelay = 0
+	cfg.MinSessionTimeout = 100 * time.Millisecond
+	c := New(cfg, be, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c.Loaded()
+	t.Cleanup(c.Close)
+	return c, be
+}
+
+func call[R kmsg.Response](f func(Respond)) R {
+	ch := make(chan kmsg.Response, 1)
+	f(func(r kmsg.Response) { ch <- r })
+	select {
+	case r := <-ch:
+		return r.(R)
+	case <-time.After(5 * time.Second):
+		panic("no response")
+	}
+}
+
+func TestPartitionForMatchesKafka(t *testing.T) {
+	// Java's String.hashCode: "polygenelubricants" hashes to
+	// Integer.MIN_VALUE, which Kafka's Utils.abs maps to 0; "Aa" and
+	// "BB" collide (2112).
+	cases := map[string]int32{"": 0, "polygenelubricants": 0, "Aa": 2112 % 50, "BB": 2112 % 50, "a": 97 % 50}
+	for g, want := range cases {
+		if got := PartitionFor(g, 50); got != want {
+			t.Errorf("PartitionFor(%q) = %d, want %d", g, got, want)
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		if p := PartitionFor(fmt.Sprintf("group-%d-é", i), 7); p < 0 || p >= 7 {
+			t.Fatalf("partition %d out of range", p)
+		}
+	}
+}
+
+// A random walk of KIP-848 members joining, heartbeating (reporting
+// exactly what they were told they own), leaving and being replaced never
+// has two members owning a partition, and converges to every partition
+// owned, balanced, once members keep heartbeating.
+func TestConsumerReconciliationNeverDoubleAssigns(t *testing.T) {
+	for _, assignor := range []string{"uniform", "range"} {
+		t.Run(assignor, func(t *testing.T) {
+			ta := TopicMeta{Name: "a", ID: [16]byte{1}, Partitions: 7}
+			tb := TopicMeta{Name: "b", ID: [16]byte{2}, Partitions: 5}
+			c, _ := newTestCoordinator(t, ta, tb)
+			type client struct {
+				id    string
+				epoch int32
+				owned map[[16]byte][]int32
+			}
+			rng := rand.New(rand.NewPCG(9, 10))
+			var clients []*client
+			next := 0
+			hb := func(cl *client) {
+				r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				r.Version = 1
+				r.Group, r.MemberID, r.MemberEpoch = "g", cl.id, cl.epoch
+				r.RebalanceTimeoutMillis = 60000
+				r.SubscribedTopicNames = []string{"a", "b"}
+				r.ServerAssignor = &assignor
+				r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+				for id, ps := range cl.owned {
+					r.Topics = append(r.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: id, Partitions: ps})
+				}
+				resp := call[*kmsg.ConsumerGroupHeartbeatResponse](func(rf Respond) { c.ConsumerGroupHeartbeat(r, "c", "/h", rf) })
+				if resp.ErrorCode != 0 {
+					t.Fatalf("heartbeat of %s at epoch %d: %v", cl.id, cl.epoch, kerr.ErrorForCode(resp.ErrorCode))
+				}
+				cl.epoch = resp.MemberEpoch
+				if resp.Assignment != nil {
+					cl.owned = map[[16]byte][]int32{}
+					for _, at := range resp.Assignment.Topics {
+						cl.owned[at.TopicID] = at.Partitions
+					}
+				}
+			}
+			checkExclusive := func() {
+				seen := map[tp]string{}
+				for _, cl := range clients {
+					for id, ps := range cl.owned {
+						for _, p := range ps {
+							if other, dup := seen[tp{id, p}]; dup {
+								t.Fatalf("partition %v/%d owned by %s and %s", id[0], p, other, cl.id)
+							}
+							seen[tp{id, p}] = cl.id
+						}
+					}
+				}
+			}
+			for step := 0; step < 400; step++ {
+				switch x := rng.IntN(10); {
+				case x < 2 && len(clients) < 6:
+					cl := &client{id: fmt.Sprintf("m%d", next)}
+					next++
+					clients = append(clients, cl)
+					hb(cl)
+				case x < 3 && len(clients) > 1:
+					i := rng.IntN(len(clients))
+					cl := clients[i]
+					r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+					r.Version = 1
+					r.Group, r.MemberID, r.MemberEpoch = "g", cl.id, -1
+					call[*kmsg.ConsumerGroupHeartbeatResponse](func(rf Respond) { c.ConsumerGroupHeartbeat(r, "c", "/h", rf) })
+					clients = append(clients[:i], clients[i+1:]...)
+				default:
+					if len(clients) > 0 {
+						hb(clients[rng.IntN(len(clients))])
+					}
+				}
+				checkExclusive()
+			}
+			for round := 0; round < 10; round++ {
+				for _, cl := range clients {
+					hb(cl)
+				}
+				checkExclusive()
+			}
+			total, lo, hi := 0, 1<<30, 0
+			for _, cl := range clients {
+				n := 0
+				for _, ps := range cl.owned {
+					n += len(ps)
+				}
+				total += n
+				lo, hi = min(lo, n), max(hi, n)
+			}
+			if total != 12 {
+				t.Fatalf("%d of 12 partitions owned after converging", total)
+			}
+			if assignor == "uniform" && hi-lo > 1 {
+				t.Fatalf("uniform assignment unbalanced: %d to %d partitions per member", lo, hi)
+			}
+		})
+	}
+}
+
+// The uniform assignor keeps partitions where they are when membership
+// changes only by one member.
+func TestUniformAssignorIsSticky(t *testing.T) {
+	ta := TopicMeta{Name: "a", ID: [16]byte{1}, Partitions: 12}
+	mk := func(ids ...string) []*cmember {
+		var ms []*cmember
+		for _, id := range ids {
+			ms = append(ms, &cmember{id: id, topics: []string{"a"}})
+		}
+		return ms
+	}
+	topics := map[string]TopicMeta{"a": ta}
+	first := assignUniform(mk("x", "y", "z"), topics, nil)
+	second := assignUniform(mk("x", "y", "z", "w"), topics, first)
+	moved := 0
+	for _, id := range []string{"x", "y", "z"} {
+		for _, p := range first[id][ta.ID] {
+			if !second[id].has(ta.ID, p) {
+				moved++
+			}
+		}
+	}
+	if moved != 3 || len(second["w"][ta.ID]) != 3 {
+		t.Fatalf("adding a fourth member moved %d partitions (want 3), gave it %v", moved, second["w"][ta.ID])
+	}
+}
+
+// Records replay into the same groups and offsets.
+func TestReplayRoundTrip(t *testing.T) {
+	c, be := newTestCoordinator(t, TopicMeta{Name: "t", ID: [16]byte{3}, Partitions: 3})
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 8
+	commit.Group, commit.Generation = "g", -1
+	meta := "m"
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{
+		{Partition: 0, Offset: 10, LeaderEpoch: 2, Metadata: &meta}, {Partition: 2, Offset: 30, LeaderEpoch: -1}}}}
+	if r := call[*kmsg.OffsetCommitResponse](func(rf Respond) { c.OffsetCommit(commit, rf) }); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+	c2 := New(c.cfg, be, 4, c.logger)
+	for _, recs := range be.recs {
+		for _, r := range recs {
+			if err := c2.Replay(r.Key, r.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c2.Loaded()
+	defer c2.Close()
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 7
+	fetch.Group = "g"
+	r := call[*kmsg.OffsetFetchResponse](func(rf Respond) { c2.OffsetFetch(fetch, rf) })
+	got := map[int32]kmsg.OffsetFetchResponseTopicPartition{}
+	for _, tt := range r.Topics {
+		for _, p := range tt.Partitions {
+			got[p.Partition] = p
+		}
+	}
+	if p := got[0]; p.Offset != 10 || p.LeaderEpoch != 2 || *p.Metadata != "m" {
+		t.Fatalf("partition 0 after replay: %+v", p)
+	}
+	if p := got[2]; p.Offset != 30 || len(got) != 2 {
+		t.Fatalf("after replay: %+v", got)
+	}
+}
