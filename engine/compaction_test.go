@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -188,4 +190,73 @@ func TestOffsetsTopicStaysBounded(t *testing.T) {
 			t.Fatalf("partition %d after restart: %+v", p, o)
 		}
 	}
+}
+
+// A consumer reading from offset 0 while records are produced and the
+// cleaner runs sees offsets only increase and ends with every key's
+// latest value.
+func TestCompactionWhileConsuming(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), func(c *Config) { c.CleanerBackoffMs = 20 })
+	adm := kadm.NewClient(tb.client())
+	topic := "live-table"
+	cfgs := map[string]*string{"cleanup.policy": ptr("compact"), "segment.bytes": ptr("2048"), "min.cleanable.dirty.ratio": ptr("0.01")}
+	if _, err := adm.CreateTopic(testCtx(t), 1, 1, cfgs, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod := tb.client(kgo.DefaultProduceTopic(topic))
+	latest := map[string]string{}
+	done := make(chan struct{})
+	var end int64
+	go func() {
+		defer close(done)
+		for i := 0; i < 4000; i += 100 {
+			var rs []*kgo.Record
+			for j := i; j < i+100; j++ {
+				rs = append(rs, &kgo.Record{Key: []byte(fmt.Sprintf("k%02d", j%40)), Value: []byte(fmt.Sprint(j))})
+			}
+			res := prod.ProduceSync(context.Background(), rs...)
+			if err := res.FirstErr(); err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+			for _, r := range res {
+				latest[string(r.Record.Key)] = string(r.Record.Value)
+				end = r.Record.Offset + 1
+			}
+		}
+	}()
+	cl := tb.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	seen := map[string]string{}
+	last := int64(-1)
+	ctx := testCtx(t)
+	for ctx.Err() == nil {
+		select {
+		case <-done:
+			if last >= end-1 {
+				for k, v := range latest {
+					if seen[k] != v {
+						t.Fatalf("%s: consumer ended with %q, latest is %q", k, seen[k], v)
+					}
+				}
+				return
+			}
+		default:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fs := cl.PollRecords(pctx, 500)
+		cancel()
+		if err := fs.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			p := tb.b.partition(topic, 0)
+			sl, rerr := p.log.Read(last+1, p.log.EndOffset(), 1<<20)
+			t.Fatalf("fetch: %v (last %d, log [%d, %d), read at %d: %+v %v)", err, last, p.log.StartOffset(), p.log.EndOffset(), last+1, sl, rerr)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset <= last {
+				t.Fatalf("offset %d after %d", r.Offset, last)
+			}
+			last = r.Offset
+			seen[string(r.Key)] = string(r.Value)
+		})
+	}
+	t.Fatalf("consumer at offset %d when the test timed out", last)
 }

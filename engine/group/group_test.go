@@ -257,3 +257,145 @@ func TestReplayRoundTrip(t *testing.T) {
 		t.Fatalf("after replay: %+v", got)
 	}
 }
+
+func newJoin(v int16, group, member string, sessionMs int32) *kmsg.JoinGroupRequest {
+	r := kmsg.NewPtrJoinGroupRequest()
+	r.Version = v
+	r.Group, r.MemberID, r.SessionTimeoutMillis, r.RebalanceTimeoutMillis = group, member, sessionMs, 2000
+	r.ProtocolType = "consumer"
+	r.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+	return r
+}
+
+// Until loaded, group requests say so (in the way each API's clients
+// expect); afterwards they are served.
+func TestCoordinatorLoadInProgress(t *testing.T) {
+	be := &fakeBackend{topics: map[string]TopicMeta{}}
+	c := New(DefaultConfig(), be, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer c.Close()
+	if r := call[*kmsg.JoinGroupResponse](func(rf Respond) { c.JoinGroup(newJoin(5, "g", "", 10000), "c", "/h", rf) }); r.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+		t.Errorf("join while loading: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	f := kmsg.NewPtrOffsetFetchRequest()
+	f.Version = 5
+	f.Group = "g"
+	if r := call[*kmsg.OffsetFetchResponse](func(rf Respond) { c.OffsetFetch(f, rf) }); r.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+		t.Errorf("offset fetch while loading: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	s := kmsg.NewPtrSyncGroupRequest()
+	s.Group, s.MemberID = "g", "m"
+	if r := call[*kmsg.SyncGroupResponse](func(rf Respond) { c.SyncGroup(s, rf) }); r.ErrorCode != kerr.RebalanceInProgress.Code {
+		t.Errorf("sync while loading: %v, want REBALANCE_IN_PROGRESS as Kafka", kerr.ErrorForCode(r.ErrorCode))
+	}
+	c.Loaded()
+	if r := call[*kmsg.OffsetFetchResponse](func(rf Respond) { c.OffsetFetch(f, rf) }); r.ErrorCode != 0 {
+		t.Errorf("offset fetch once loaded: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
+
+// A member that stops heartbeating is removed after its session timeout
+// and the group becomes empty; offsets of a group empty for longer than
+// offsets.retention.minutes expire, and the group with them.
+func TestSessionExpiryAndOffsetRetention(t *testing.T) {
+	c, be := newTestCoordinator(t, TopicMeta{Name: "t", ID: [16]byte{5}, Partitions: 1})
+	first := call[*kmsg.JoinGroupResponse](func(rf Respond) { c.JoinGroup(newJoin(5, "g", "", 200), "c", "/h", rf) })
+	jr := call[*kmsg.JoinGroupResponse](func(rf Respond) { c.JoinGroup(newJoin(5, "g", first.MemberID, 200), "c", "/h", rf) })
+	if jr.ErrorCode != 0 || jr.Generation != 1 {
+		t.Fatalf("join: %+v", jr)
+	}
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 8
+	commit.Group, commit.MemberID, commit.Generation = "g", jr.MemberID, 1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 3}}}}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Version = 5
+	sync.Group, sync.MemberID, sync.Generation = "g", jr.MemberID, 1
+	call[*kmsg.SyncGroupResponse](func(rf Respond) { c.SyncGroup(sync, rf) })
+	if r := call[*kmsg.OffsetCommitResponse](func(rf Respond) { c.OffsetCommit(commit, rf) }); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g := c.group("g")
+		g.lock()
+		st := g.state
+		g.unlock()
+		if st == Empty {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member not expired: group %v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Not yet past retention: offsets stay.
+	c.ExpireOffsets()
+	if g := c.group("g"); g == nil || len(g.offsets) != 1 {
+		t.Fatal("offsets expired early")
+	}
+	c.now = func() time.Time { return time.Now().Add(c.cfg.OffsetsRetention + time.Minute) }
+	before := len(be.recs)
+	c.ExpireOffsets()
+	time.Sleep(50 * time.Millisecond)
+	if c.group("g") != nil {
+		t.Fatal("an empty group past retention kept its offsets")
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if len(be.recs) == before {
+		t.Fatal("no tombstones written for expired offsets")
+	}
+	var tombstones int
+	for _, r := range be.recs[len(be.recs)-1] {
+		if r.Value == nil {
+			tombstones++
+		}
+	}
+	if tombstones != 2 {
+		t.Fatalf("%d tombstones, want the offset's and the group's", tombstones)
+	}
+}
+
+// OffsetFetch v8 answers several groups; ListGroups filters by state and
+// type.
+func TestMultiGroupFetchAndListFilters(t *testing.T) {
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: [16]byte{6}, Partitions: 2})
+	for i, g := range []string{"a", "b"} {
+		commit := kmsg.NewPtrOffsetCommitRequest()
+		commit.Version = 8
+		commit.Group, commit.Generation = g, -1
+		commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 1, Offset: int64(10 + i)}}}}
+		call[*kmsg.OffsetCommitResponse](func(rf Respond) { c.OffsetCommit(commit, rf) })
+	}
+	f := kmsg.NewPtrOffsetFetchRequest()
+	f.Version = 8
+	f.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "a"}, {Group: "b", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0, 1}}}}, {Group: "none"}}
+	r := call[*kmsg.OffsetFetchResponse](func(rf Respond) { c.OffsetFetch(f, rf) })
+	if len(r.Groups) != 3 || r.Groups[0].Topics[0].Partitions[0].Offset != 10 {
+		t.Fatalf("group a: %+v", r.Groups)
+	}
+	if ps := r.Groups[1].Topics[0].Partitions; len(ps) != 2 || ps[0].Offset != -1 || ps[1].Offset != 11 {
+		t.Fatalf("group b: %+v", ps)
+	}
+	if len(r.Groups[2].Topics) != 0 || r.Groups[2].ErrorCode != 0 {
+		t.Fatalf("unknown group: %+v", r.Groups[2])
+	}
+	list := func(states, types []string) int {
+		l := kmsg.NewPtrListGroupsRequest()
+		l.Version = 5
+		l.StatesFilter, l.TypesFilter = states, types
+		return len(call[*kmsg.ListGroupsResponse](func(rf Respond) { c.ListGroups(l, rf) }).Groups)
+	}
+	if n := list(nil, nil); n != 2 {
+		t.Errorf("list: %d groups", n)
+	}
+	if n := list([]string{"empty"}, []string{"Classic"}); n != 2 {
+		t.Errorf("list Empty classic: %d groups", n)
+	}
+	if n := list([]string{"Stable"}, nil); n != 0 {
+		t.Errorf("list Stable: %d groups", n)
+	}
+	if n := list(nil, []string{"consumer"}); n != 0 {
+		t.Errorf("list consumer: %d groups", n)
+	}
+}
