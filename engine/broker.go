@@ -129,6 +129,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("groups: offsets_retention_minutes must be >= 1")
 	case g.MaxMetadataBytes < 0:
 		return fmt.Errorf("groups: offset_metadata_max_bytes must be >= 0")
+	case g.ConsumerSessionTimeout <= 0 || g.ConsumerHeartbeatInterval <= 0 || g.ConsumerHeartbeatInterval >= g.ConsumerSessionTimeout:
+		return fmt.Errorf("groups: need 0 < consumer_heartbeat_interval_ms < consumer_session_timeout_ms")
 	}
 	if c.NumPartitions < 1 {
 		return fmt.Errorf("num_partitions must be >= 1")

@@ -66,6 +66,8 @@ type FileConfig struct {
 		OffsetMetadataMaxBytes    int   `toml:"offset_metadata_max_bytes"`
 		OffsetsTopicNumPartitions int32 `toml:"offsets_topic_partitions"`
 		OffsetsTopicSegmentBytes  int64 `toml:"offsets_topic_segment_bytes"`
+		ConsumerSessionTimeoutMs  int64 `toml:"consumer_session_timeout_ms"`
+		ConsumerHeartbeatMs       int64 `toml:"consumer_heartbeat_interval_ms"`
 	} `toml:"groups"`
 
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
@@ -98,6 +100,8 @@ func DefaultFileConfig() FileConfig {
 	c.Groups.OffsetMetadataMaxBytes = g.MaxMetadataBytes
 	c.Groups.OffsetsTopicNumPartitions = e.OffsetsPartitions
 	c.Groups.OffsetsTopicSegmentBytes = e.OffsetsSegmentBytes
+	c.Groups.ConsumerSessionTimeoutMs = g.ConsumerSessionTimeout.Milliseconds()
+	c.Groups.ConsumerHeartbeatMs = g.ConsumerHeartbeatInterval.Milliseconds()
 	c.Net.Loops = e.NumLoops
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
@@ -152,6 +156,8 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.Groups.MaxMetadataBytes = c.Groups.OffsetMetadataMaxBytes
 	e.OffsetsPartitions = c.Groups.OffsetsTopicNumPartitions
 	e.OffsetsSegmentBytes = c.Groups.OffsetsTopicSegmentBytes
+	e.Groups.ConsumerSessionTimeout = ms(c.Groups.ConsumerSessionTimeoutMs)
+	e.Groups.ConsumerHeartbeatInterval = ms(c.Groups.ConsumerHeartbeatMs)
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections
