@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"samsa/segment/compress"
@@ -46,6 +47,8 @@ import (
 var CleanerMapBytes = 128 << 20
 
 const cleanedSuffix = ".cleaned"
+
+var errCompactionStopped = errors.New("compaction stopped for shutdown")
 
 // CompactStats describes one compaction pass.
 type CompactStats struct {
@@ -100,7 +103,10 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 		return st, nil
 	}
 
-	keys, n, err := buildKeyMap(segs)
+	keys, n, err := buildKeyMap(segs, &l.cleanStop)
+	if errors.Is(err, errCompactionStopped) {
+		return st, nil
+	}
 	if err != nil {
 		return st, err
 	}
@@ -123,6 +129,9 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 		st.BytesAfter += gs.BytesAfter
 		st.RecordsKept += gs.RecordsKept
 		st.RecordsPruned += gs.RecordsPruned
+		if errors.Is(err, errCompactionStopped) {
+			return st, nil
+		}
 		if err != nil {
 			return st, err
 		}
@@ -169,7 +178,7 @@ func forEachBatch(s *Segment, fn func(pos int64, h *BatchHeader, batch []byte) e
 // buildKeyMap maps each key to its latest offset over segs. It stops at a
 // segment boundary when the map is full, returning how many segments it
 // covers (at least one, which may then exceed the bound).
-func buildKeyMap(segs []*Segment) (map[string]int64, int, error) {
+func buildKeyMap(segs []*Segment, stop *atomic.Bool) (map[string]int64, int, error) {
 	keys := map[string]int64{}
 	var mapBytes int
 	var scratch []byte
@@ -178,6 +187,9 @@ func buildKeyMap(segs []*Segment) (map[string]int64, int, error) {
 			return keys, i, nil
 		}
 		err := forEachBatch(s, func(_ int64, h *BatchHeader, batch []byte) error {
+			if stop.Load() {
+				return errCompactionStopped
+			}
 			if h.IsControl() {
 				return nil
 			}
@@ -235,6 +247,9 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, now time.Time,
 		st.BytesBefore += s.reserved
 		size := s.size.Load()
 		err := forEachBatch(s, func(bpos int64, h *BatchHeader, batch []byte) error {
+			if l.cleanStop.Load() {
+				return errCompactionStopped
+			}
 			keepEmpty := gi == len(group)-1 && bpos+h.Size() == size
 			var kept, pruned int64
 			var err error

@@ -85,6 +85,7 @@ type Log struct {
 	err    atomic.Pointer[error]
 
 	cleanMu      sync.Mutex   // one compaction pass at a time
+	cleanStop    atomic.Bool  // set on shutdown: a running pass gives up
 	cleanedTo    int64        // (cleanMu) offsets below were compacted
 	tombstonesAt atomic.Int64 // when the first kept tombstone may go (ms); 0: none
 
@@ -518,6 +519,7 @@ func (l *Log) MaxTimestamp() (offset, ts int64, found bool, err error) {
 // indexes and the producer state so the next start need not scan. The disk
 // must already be drained.
 func (l *Log) Close(clean bool) {
+	l.cleanStop.Store(true)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

@@ -235,6 +235,9 @@ func (s *Store) Close() error {
 
 func (s *Store) close() error {
 	close(s.quit)
+	for _, l := range s.snapshot() {
+		l.cleanStop.Store(true)
+	}
 	s.wg.Wait()
 	s.disk.Close()
 	s.mu.Lock()
