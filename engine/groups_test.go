@@ -25,25 +25,13 @@ func fastGroups(c *Config) {
 
 func produceKeyed(t *testing.T, cl *kgo.Client, topic string, from, n int) {
 	t.Helper()
-	ctx := testCtx(t)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
+	rs := make([]*kgo.Record, 0, n)
 	for i := from; i < from+n; i++ {
-		wg.Add(1)
 		k := strconv.Itoa(i)
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte("v" + k)}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
-			}
-			wg.Done()
-		})
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte("v" + k)})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		t.Fatalf("produce: %v", firstErr)
+	if err := cl.ProduceSync(testCtx(t), rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
 	}
 }
 

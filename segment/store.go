@@ -156,39 +156,29 @@ func (s *Store) Names() []string {
 	return names
 }
 
-func (s *Store) startRetention() {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(s.opts.RetentionCheckInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.quit:
-				return
-			case <-t.C:
-				s.EnforceRetention()
-			}
-		}
-	}()
-}
+func (s *Store) startRetention() { s.every(s.opts.RetentionCheckInterval, s.EnforceRetention) }
 
 func (s *Store) startCleaner() {
 	every := s.opts.CleanerInterval
 	if every <= 0 {
 		every = 15 * time.Second
 	}
+	s.every(every, s.Compact)
+}
+
+// every runs fn each interval until the store closes.
+func (s *Store) every(interval time.Duration, fn func()) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTicker(every)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-s.quit:
 				return
 			case <-t.C:
-				s.Compact()
+				fn()
 			}
 		}
 	}()
