@@ -779,3 +779,70 @@ func TestGroupStaticMemberOutlivesRebalanceTimeout(t *testing.T) {
 		t.Fatalf("static member evicted at the rebalance timeout: %+v", dg.Members)
 	}
 }
+
+// KIP-848 groups survive a broker restart: a member carries on with its
+// epoch and partitions, without rejoining.
+func TestConsumerGroupSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, fastGroups)
+	adm := kadm.NewClient(tb.client())
+	if _, err := adm.CreateTopic(testCtx(t), 4, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	hb := func(rc *rawConn, member string, epoch int32, owned *kmsg.ConsumerGroupHeartbeatResponseAssignment) *kmsg.ConsumerGroupHeartbeatResponse {
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.SetVersion(1)
+		r.Group, r.MemberID, r.MemberEpoch = "durable-848", member, epoch
+		r.RebalanceTimeoutMillis = 10000
+		r.SubscribedTopicNames = []string{"t"}
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if owned != nil {
+			for _, at := range owned.Topics {
+				r.Topics = append(r.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: at.TopicID, Partitions: at.Partitions})
+			}
+		}
+		return rc.request(r).(*kmsg.ConsumerGroupHeartbeatResponse)
+	}
+	rc := dialRaw(t, tb.addr)
+	a := hb(rc, "member-a", 0, nil)
+	b := hb(rc, "member-b", 0, nil)
+	// A few rounds: a gives up what b gets, b takes it once released.
+	for i := 0; i < 3; i++ {
+		for _, x := range []**kmsg.ConsumerGroupHeartbeatResponse{&a, &b} {
+			next := hb(rc, *(*x).MemberID, (*x).MemberEpoch, (*x).Assignment)
+			if next.Assignment == nil {
+				next.Assignment = (*x).Assignment
+			}
+			*x = next
+		}
+	}
+	if a.ErrorCode != 0 || b.ErrorCode != 0 {
+		t.Fatalf("heartbeats: %v %v", kerr.ErrorForCode(a.ErrorCode), kerr.ErrorForCode(b.ErrorCode))
+	}
+	count := func(x *kmsg.ConsumerGroupHeartbeatResponseAssignment) int {
+		n := 0
+		for _, at := range x.Topics {
+			n += len(at.Partitions)
+		}
+		return n
+	}
+	if count(a.Assignment)+count(b.Assignment) != 4 {
+		t.Fatalf("assignments %+v and %+v do not cover 4 partitions", a.Assignment, b.Assignment)
+	}
+	tb.stop()
+
+	tb = startBroker(t, dir, fastGroups)
+	waitFor(t, "groups loaded", 10*time.Second, func() bool { return tb.b.groups.IsLoaded() })
+	rc = dialRaw(t, tb.addr)
+	a3 := hb(rc, "member-a", a.MemberEpoch, a.Assignment)
+	if a3.ErrorCode != 0 || a3.MemberEpoch != a.MemberEpoch {
+		t.Fatalf("after restart: %v at epoch %d, want epoch %d", kerr.ErrorForCode(a3.ErrorCode), a3.MemberEpoch, a.MemberEpoch)
+	}
+	if a3.Assignment != nil && count(a3.Assignment) != count(a.Assignment) {
+		t.Fatalf("assignment changed across the restart: %+v -> %+v", a.Assignment, a3.Assignment)
+	}
+	ds, err := kadm.NewClient(tb.client()).DescribeConsumerGroups(testCtx(t), "durable-848")
+	if err != nil || len(ds["durable-848"].Members) != 2 {
+		t.Fatalf("described after restart: %+v %v", ds, err)
+	}
+}

@@ -164,7 +164,9 @@ func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond)
 				for k := range g.offsets {
 					recs = append(recs, offsetTombstone(g.id, k))
 				}
-				if g.hasMetadata {
+				if g.typ == typeConsumer {
+					recs = append(recs, g.consumerTombstones()...)
+				} else if g.hasMetadata {
 					recs = append(recs, groupTombstone(g.id))
 				}
 				g.offsets = map[topicPartition]offset{}

@@ -127,6 +127,7 @@ type consumerState struct {
 	owners      map[tp]string // partition → member that owns or is revoking it
 	metaSig     string        // subscribed topics' metadata the target was computed for
 	assignor    string
+	written     map[string][]byte // record key → value last written (records848.go)
 }
 
 func (g *Group) consumer() *consumerState {
@@ -258,7 +259,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			g.removeConsumerMember(m, "member "+m.id+" left")
 		}
 		resp.MemberEpoch = r.MemberEpoch
-		respond(resp)
+		g.persistConsumer(func(error) { respond(resp) })
 		return
 	case r.MemberEpoch == 0:
 		if m != nil {
@@ -371,7 +372,14 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 		resp.Assignment = a
 		m.sentAssigned = m.assigned.clone()
 	}
-	respond(resp)
+	// As Kafka: the member hears of its new epoch and assignment only
+	// once they are durable.
+	g.persistConsumer(func(err error) {
+		if err != nil {
+			resp.ErrorCode, resp.Assignment = kerr.NotCoordinator.Code, nil
+		}
+		respond(resp)
+	})
 }
 
 func sortedIDs(a assignment) [][16]byte {
@@ -427,6 +435,7 @@ func (g *Group) consumerSessionCheck(m *cmember) {
 	}
 	g.c.logger.Info("consumer group member removed", "group", g.id, "member", m.id, "reason", reason)
 	g.removeConsumerMember(m, reason)
+	g.persistConsumer(nil)
 }
 
 func (g *Group) removeConsumerMember(m *cmember, reason string) {

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"regexp"
 	"sync"
 	"time"
 
@@ -143,6 +144,31 @@ func (g *Group) afterLoad(now time.Time) {
 	for _, m := range g.members {
 		g.heartbeat(m, now)
 	}
+	if g.cs == nil {
+		return
+	}
+	cs := g.cs
+	for _, m := range cs.members {
+		if m.regex != "" {
+			m.re, _ = regexp.Compile("^(?:" + m.regex + ")$")
+		}
+		for id, ps := range m.assigned {
+			for _, p := range ps {
+				cs.owners[tp{id, p}] = m.id
+			}
+		}
+		for id, ps := range m.revoking {
+			for _, p := range ps {
+				cs.owners[tp{id, p}] = m.id
+			}
+		}
+		m.sentAssigned = m.assigned.clone()
+		if m.state == memberUnrevoked {
+			m.revokeBy = now.Add(m.rebalance)
+		}
+		g.consumerHeartbeat(m, now, g.c.cfg.ConsumerSessionTimeout)
+	}
+	cs.metaSig = metaSignature(g.subscribedMeta())
 }
 
 // fenced reports whether instanceID belongs to another member id.

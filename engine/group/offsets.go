@@ -412,7 +412,9 @@ func (c *Coordinator) ExpireOffsets() {
 			}
 		}
 		drop := len(keys) == len(g.offsets)
-		if drop && g.hasMetadata {
+		if drop && g.typ == typeConsumer {
+			recs = append(recs, g.consumerTombstones()...)
+		} else if drop && g.hasMetadata {
 			recs = append(recs, groupTombstone(g.id))
 		}
 		if len(recs) == 0 {

@@ -73,7 +73,9 @@ func (c *Coordinator) Replay(key, value []byte) error {
 	if len(key) < 2 {
 		return fmt.Errorf("record key of %d bytes", len(key))
 	}
-	switch binary.BigEndian.Uint16(key) {
+	switch typ := int16(binary.BigEndian.Uint16(key)); typ {
+	case recConsumerGroupMetadata, recConsumerMemberMetadata, recConsumerTargetMetadata, recConsumerTargetMember, recConsumerCurrentAssigned:
+		return c.replayConsumer(typ, key[2:], value)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if err := k.ReadFrom(key); err != nil {
