@@ -50,6 +50,16 @@ func seedRequests() []kmsg.Request {
 				rt := kmsg.NewCreateTopicsRequestTopic()
 				rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "fuzz2", 2, 1
 				r.Topics = append(r.Topics, rt)
+			case *kmsg.JoinGroupRequest:
+				r.Group, r.SessionTimeoutMillis, r.RebalanceTimeoutMillis, r.ProtocolType = "fg", 10000, 10000, "consumer"
+				r.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+			case *kmsg.OffsetCommitRequest:
+				r.Group, r.Generation = "fg", -1
+				r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Offset: 1}}}}
+			case *kmsg.ConsumerGroupHeartbeatRequest:
+				r.Group, r.MemberID, r.RebalanceTimeoutMillis = "fg848", "fm", 10000
+				r.SubscribedTopicNames = []string{topic}
+				r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 			case *kmsg.DeleteTopicsRequest:
 				r.TopicNames = []string{"fuzz2"}
 				r.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: &topic}}

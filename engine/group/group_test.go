@@ -399,3 +399,29 @@ func TestMultiGroupFetchAndListFilters(t *testing.T) {
 		t.Errorf("list consumer: %d groups", n)
 	}
 }
+
+// Replay of any bytes as a __consumer_offsets record returns an error or
+// applies it; it never panics, and a loaded coordinator still serves.
+func FuzzReplay(f *testing.F) {
+	g := "g"
+	m := "m"
+	o := offset{offset: 5, leaderEpoch: 1, metadata: "x", committed: 7}
+	f.Add(offsetKey(g, topicPartition{"t", 1}), offsetRecord(g, topicPartition{"t", 1}, &o).Value)
+	f.Add(consumerKey(recConsumerMemberMetadata, g, &m), memberMetadataValue(&cmember{id: m, topics: []string{"a", "b"}, regex: "x.*", rebalance: time.Second, assignor: "range"}))
+	f.Add(consumerKey(recConsumerCurrentAssigned, g, &m), currentAssignmentValue(&cmember{epoch: 3, assigned: assignment{{1}: {0, 2}}, revoking: assignment{}}))
+	f.Add(consumerKey(recConsumerGroupMetadata, g, nil), epochValue(4))
+	f.Add(groupKey(g), []byte{0, 3})
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		c := New(DefaultConfig(), &fakeBackend{topics: map[string]TopicMeta{}}, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		defer c.Close()
+		_ = c.Replay(key, value)
+		_ = c.Replay(key, nil)
+		_ = c.Replay(key, value)
+		c.Loaded()
+		l := kmsg.NewPtrListGroupsRequest()
+		call[*kmsg.ListGroupsResponse](func(rf Respond) { c.ListGroups(l, rf) })
+		d := kmsg.NewPtrConsumerGroupDescribeRequest()
+		d.Groups = []string{"g"}
+		call[*kmsg.ConsumerGroupDescribeResponse](func(rf Respond) { c.ConsumerGroupDescribe(d, rf) })
+	})
+}
