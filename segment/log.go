@@ -123,6 +123,10 @@ func (l *Log) fail(err error) {
 
 func (l *Log) publish(end int64) {
 	l.end.Store(end)
+	l.wake()
+}
+
+func (l *Log) wake() {
 	l.waitMu.Lock()
 	for ch := range l.waiters {
 		select {
@@ -243,6 +247,61 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 	l.disk.enqueue(o)
 	return res, nil
 }
+
+// ErrReplicaOffset is returned by AppendReplica for a batch that does not
+// start at the log end offset.
+var ErrReplicaOffset = errors.New("replicated batch does not start at the log end offset")
+
+// AppendReplica appends a batch copied from the leader's log: offsets,
+// leader epoch and timestamps are already assigned and stay as they are.
+// The batch must start at the log end offset; it must have passed
+// ValidateBatch's framing and CRC checks (its record count may be thinned
+// by compaction). done is called as for Append.
+func (l *Log) AppendReplica(batch []byte, h *BatchHeader, done func(error)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.disk.closing() {
+		return ErrLogClosed
+	}
+	if err := l.failure(); err != nil {
+		return err
+	}
+	if h.BaseOffset != l.next {
+		return fmt.Errorf("batch at %d, log ends at %d: %w", h.BaseOffset, l.next, ErrReplicaOffset)
+	}
+	cfg := l.cfg.Load()
+	active := l.segs[len(l.segs)-1]
+	size := int64(len(batch))
+	if active.reserved > 0 && (active.reserved+size > min(cfg.SegmentBytes, math.MaxInt32) ||
+		l.next+int64(h.LastOffsetDelta)-active.base > math.MaxInt32) {
+		var err error
+		if active, err = l.rollLocked(); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	pos := active.reserved
+	if pos == 0 {
+		active.firstAppendAt = now
+	}
+	active.reserved += size
+	active.indexBatchLocked(h, pos, cfg.IndexIntervalBytes)
+	l.next = h.LastOffset() + 1
+	if h.LeaderEpoch > l.leaderEpoch {
+		l.leaderEpoch = h.LeaderEpoch
+	}
+	if h.HasProducer() {
+		l.producers.update(h, now.UnixMilli())
+	}
+	o := getOp()
+	o.kind, o.log, o.seg, o.pos, o.data, o.end, o.sync, o.done = opWrite, l, active, pos, batch, l.next, false, done
+	l.disk.enqueue(o)
+	return nil
+}
+
+// Notify wakes the log's watchers without an append: for a high
+// watermark that moved because a replica caught up.
+func (l *Log) Notify() { l.wake() }
 
 // rollLocked seals the active segment and starts a new one at l.next.
 // l.mu should be held.

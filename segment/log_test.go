@@ -736,3 +736,59 @@ func TestWriteFailure(t *testing.T) {
 	e.mustAppend(plainBatch(1, 10, 1).encode())
 	checkLog(t, e.log)
 }
+
+// A follower that appends the leader's batches as they are ends with a
+// byte-identical log, producer state included, and refuses a batch that
+// does not continue it.
+func TestAppendReplicaCopiesTheLeader(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 3000
+	leader := newTestEnv(t, cfg)
+	appendMixed(t, leader, 60, rand.New(rand.NewPCG(21, 22)))
+	syncWait(t, leader.log)
+	follower := newTestEnv(t, cfg)
+	for _, b := range readBatches(t, leader.log, 0, leader.log.EndOffset(), 1<<20) {
+		b = bytes.Clone(b)
+		h, err := ParseBatchHeader(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if err := follower.log.AppendReplica(b, &h, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if follower.log.EndOffset() != leader.log.EndOffset() {
+		t.Fatalf("follower ends at %d, leader at %d", follower.log.EndOffset(), leader.log.EndOffset())
+	}
+	got := checkLog(t, follower.log)
+	want := checkLog(t, leader.log)
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("batch %d differs", i)
+		}
+	}
+	// A retry of a producer's last batch is a duplicate on the follower
+	// too: it learned the producer state from the copied batches.
+	retry := pidBatch(1, 1000, 77, 0, 0).encode()
+	leader.mustAppend(retry)
+	last := readBatches(t, leader.log, leader.log.EndOffset()-1, leader.log.EndOffset(), 1<<20)[0]
+	h, _ := ParseBatchHeader(last)
+	done := make(chan error, 1)
+	if err := follower.log.AppendReplica(bytes.Clone(last), &h, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	again := pidBatch(1, 1000, 77, 0, 0).encode()
+	res, err := follower.append(again, false)
+	if err != nil || !res.Duplicate {
+		t.Fatalf("retry on the follower: %+v %v, want a duplicate", res, err)
+	}
+	h.BaseOffset += 5
+	if err := follower.log.AppendReplica(last, &h, func(error) {}); !errors.Is(err, ErrReplicaOffset) {
+		t.Fatalf("out of place batch: %v", err)
+	}
+}
