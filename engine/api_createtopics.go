@@ -37,6 +37,10 @@ func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTop
 			st.NumPartitions, st.ReplicationFactor = -1, -1
 			resp.Topics = append(resp.Topics, st)
 		}
+		if b.isStandby() {
+			fail(kerr.NotController.Code, "this node is the standby; the primary creates topics")
+			continue
+		}
 		if seen[rt.Topic] > 1 {
 			fail(kerr.InvalidRequest.Code, "topic "+rt.Topic+" appears more than once in the request")
 			continue
@@ -92,6 +96,9 @@ func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTop
 			partitions = b.cfg.NumPartitions
 		}
 		st.NumPartitions, st.ReplicationFactor = partitions, 1
+		if b.replicated() {
+			st.ReplicationFactor = 2
+		}
 		if t != nil {
 			st.TopicID = t.id
 		}

@@ -53,7 +53,11 @@ func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTop
 		default:
 			st.ErrorCode = kerr.InvalidRequest.Code
 		}
-		if t != nil && t.internal {
+		if t != nil && b.isStandby() {
+			st.ErrorCode = kerr.NotController.Code
+			msg := "this node is the standby; the primary deletes topics"
+			st.ErrorMessage = &msg
+		} else if t != nil && t.internal {
 			name := t.name
 			st.Topic, st.TopicID = &name, t.id
 			st.ErrorCode = kerr.InvalidTopicException.Code

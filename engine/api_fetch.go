@@ -47,15 +47,31 @@ type fetchState struct {
 	items       []fetchItem
 	sess        *fetchSession // nil: sessionless
 	incremental bool          // respond with changed partitions only
+	replica     bool          // the standby's fetch: reads up to the log end
 }
 
 func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 	fs := &fetchState{r: r}
+	replicaID := r.ReplicaID
+	if r.Version >= 15 {
+		replicaID = r.ReplicaState.ID
+	}
+	if replicaID >= 0 {
+		b.handleReplicaFetch(req, fs, replicaID)
+		return
+	}
 	if errCode := b.fetchSession(fs); errCode != 0 {
 		req.Respond(&netio.Response{HeaderV1: r.Version >= 12,
 			Parts: encodeFetchResponse(r.Version, errCode, 0, false, nil)})
 		return
 	}
+	b.serveFetch(req, fs)
+}
+
+// serveFetch reads the resolved items and answers, at once or after
+// parking for min_bytes.
+func (b *Broker) serveFetch(req *netio.Request, fs *fetchState) {
+	r := fs.r
 	total, hasErr := b.readFetch(fs)
 	wait := time.Duration(r.MaxWaitMillis) * time.Millisecond
 	if hasErr || total >= int64(r.MinBytes) || wait <= 0 || b.stopping() || req.Conn.Closed() {
@@ -182,6 +198,8 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 		case epochs[it.key] > 0:
 			// samsa's leader epoch is 0; a newer one is from elsewhere.
 			it.resolveErr = kerr.UnknownLeaderEpoch.Code
+		case b.isStandby():
+			it.resolveErr = kerr.NotLeaderForPartition.Code
 		default:
 			it.p = t.parts[it.key.idx]
 		}
@@ -259,10 +277,14 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		}
 		l := p.log
 		po.errCode = 0
-		po.highWatermark = l.EndOffset()
+		po.highWatermark = b.highWatermark(p)
 		po.lastStable = po.highWatermark
 		po.logStart = l.StartOffset()
-		if it.offset < po.logStart || it.offset > po.highWatermark {
+		upTo := po.highWatermark
+		if fs.replica {
+			upTo = l.EndOffset()
+		}
+		if it.offset < po.logStart || it.offset > upTo {
 			po.errCode = kerr.OffsetOutOfRange.Code
 			hasErr = true
 			continue
@@ -271,7 +293,7 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		if limit <= 0 && total > 0 {
 			continue
 		}
-		sl, err := l.Read(it.offset, po.highWatermark, max(limit, 1))
+		sl, err := l.Read(it.offset, upTo, max(limit, 1))
 		if err != nil {
 			po.errCode = errCode(err)
 			hasErr = true
@@ -335,4 +357,58 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 	}
 	parts := encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, topics)
 	req.Respond(&netio.Response{HeaderV1: r.Version >= 12, Parts: parts, Release: fs.release})
+}
+
+// handleReplicaFetch serves the standby's fetches (replication.go): every
+// log, read up to its end, each fetch offset recorded as acknowledged.
+// Replica fetches use no fetch session.
+func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaID int32) {
+	r := fs.r
+	fs.replica = true
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			fs.items = append(fs.items, fetchItem{key: fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition),
+				offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+		}
+	}
+	for i := range fs.items {
+		it := &fs.items[i]
+		it.out = fetchPartOut{partition: it.key.idx, highWatermark: -1, lastStable: -1, logStart: -1}
+		switch {
+		case !b.isPrimary():
+			it.out.errCode = kerr.NotLeaderForPartition.Code
+		case replicaID != b.cfg.Replication.PeerID:
+			it.out.errCode = kerr.UnknownServerError.Code
+		default:
+			if it.p = b.replicaPartition(r.Version, it.key); it.p == nil {
+				it.out.errCode = kerr.UnknownTopicOrPartition.Code
+				if r.Version >= 13 {
+					it.out.errCode = kerr.UnknownTopicID.Code
+				}
+				continue
+			}
+			if it.offset >= it.p.log.StartOffset() && it.offset <= it.p.log.EndOffset() {
+				b.followerFetched(it.p, it.offset)
+			}
+		}
+	}
+	b.serveFetch(req, fs)
+}
+
+// replicaPartition resolves a partition of a replica fetch, the metadata
+// log included.
+func (b *Broker) replicaPartition(version int16, key sessKey) *partition {
+	if version < 13 && key.name == metadataLogTopic && key.idx == 0 {
+		return b.metaPart
+	}
+	var t *topic
+	if version >= 13 {
+		t = b.topicByID(key.id)
+	} else {
+		t = b.topic(key.name)
+	}
+	if t == nil || key.idx < 0 || int(key.idx) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[key.idx]
 }

@@ -50,6 +50,9 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 	}
 	switch keyType {
 	case coordinatorGroup:
+		if b.isStandby() {
+			break
+		}
 		if _, terr := b.ensureOffsetsTopic(); terr != nil {
 			return fail(kerr.CoordinatorNotAvailable, "the group coordinator is not available: "+terr.msg)
 		}
@@ -59,6 +62,10 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 		}
 	default:
 		return fail(kerr.InvalidRequest, "unknown coordinator key type")
+	}
+	if b.isStandby() {
+		host, port := splitHostPort(b.cfg.Replication.PeerClient)
+		return b.cfg.Replication.PeerID, host, port, 0, nil
 	}
 	adv := b.adv.Load()
 	return b.cfg.NodeID, adv.host, adv.port, 0, nil

@@ -95,6 +95,9 @@ func (b *Broker) ensureOffsetsTopic() (*topic, *topicError) {
 	if t := b.topic(offsetsTopic); t != nil {
 		return t, nil
 	}
+	if b.isStandby() {
+		return nil, kafkaErr(kerr.NotCoordinator, "the primary coordinates groups")
+	}
 	t, terr := b.createTopic(offsetsTopic, b.groups.Partitions(), 1, b.offsetsTopicConfigs(), false)
 	if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
 		return b.topic(offsetsTopic), nil
@@ -186,6 +189,10 @@ func (b *Broker) startGroups() {
 		parts = int32(len(t.parts))
 	}
 	b.groups = group.New(b.cfg.Groups, groupBackend{b}, parts, b.logger)
+	if b.isStandby() {
+		b.groups.SetNotCoordinator() // until promoted
+		return
+	}
 	if t == nil {
 		b.groups.Loaded()
 		return

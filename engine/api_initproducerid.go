@@ -24,6 +24,10 @@ func init() {
 func (b *Broker) handleInitProducerID(r *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
 	resp := kmsg.NewPtrInitProducerIDResponse()
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if b.isStandby() {
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
+	}
 	if r.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		b.logger.Warn("transactional producer refused: transactions are not supported yet", "transactional_id", *r.TransactionalID)

@@ -35,6 +35,8 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 			switch {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case b.isStandby():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case r.Version >= 4 && rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:

@@ -2,8 +2,10 @@ package engine
 
 // Metadata (key 3), v0-v13.
 //
-// samsa is one node that leads every partition: each partition lists this
-// node as leader, sole replica and sole ISR member, with leader epoch 0.
+// One node leads every partition. Alone, it is each partition's leader,
+// sole replica and sole ISR member. With a hot standby both nodes are
+// listed: the primary leads, both are replicas, and the standby is in a
+// partition's ISR while it keeps up (replication.go).
 // Unknown topics are created when auto.create.topics.enable is set and the
 // request allows it (always for v0-v3, as in Kafka). v0 treats an empty
 // topic list as "all topics"; v1+ uses null for that. Internal logs are not
@@ -25,11 +27,10 @@ func init() {
 func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.SetVersion(r.Version)
-	adv := b.adv.Load()
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port}}
-	cid := b.clusterID
+	resp.Brokers = b.metadataBrokers()
+	cid := b.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.leaderID()
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	if all {
 		for _, t := range b.topicList() {
@@ -38,6 +39,17 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 		return resp
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
+	if autoCreate && b.isStandby() {
+		// Only the primary creates topics; the client will ask it.
+		autoCreate = false
+		defer func() {
+			for i := range resp.Topics {
+				if resp.Topics[i].ErrorCode == kerr.UnknownTopicOrPartition.Code {
+					resp.Topics[i].ErrorCode = kerr.LeaderNotAvailable.Code
+				}
+			}
+		}()
+	}
 	for _, rt := range r.Topics {
 		var t *topic
 		var name string
@@ -96,14 +108,37 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 	mt.Topic = &name
 	mt.TopicID = t.id
 	mt.IsInternal = t.internal
+	leader, standby := b.leaderID(), b.standbyID()
 	for _, p := range t.parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.idx
-		mp.Leader = b.cfg.NodeID
+		mp.Leader = leader
 		mp.LeaderEpoch = 0
-		mp.Replicas = []int32{b.cfg.NodeID}
-		mp.ISR = []int32{b.cfg.NodeID}
+		mp.Replicas = []int32{leader}
+		mp.ISR = []int32{leader}
+		if standby >= 0 {
+			mp.Replicas = append(mp.Replicas, standby)
+			if b.standbyInSync(p) || b.isStandby() && b.following() {
+				mp.ISR = append(mp.ISR, standby)
+			}
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// metadataBrokers lists this node and, when replicated, its peer.
+func (b *Broker) metadataBrokers() []kmsg.MetadataResponseBroker {
+	adv := b.adv.Load()
+	out := []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port}}
+	if b.replicated() {
+		host, port := splitHostPort(b.cfg.Replication.PeerClient)
+		peer := kmsg.MetadataResponseBroker{NodeID: b.cfg.Replication.PeerID, Host: host, Port: port}
+		if peer.NodeID < out[0].NodeID {
+			out = append([]kmsg.MetadataResponseBroker{peer}, out...)
+		} else {
+			out = append(out, peer)
+		}
+	}
+	return out
 }

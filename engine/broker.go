@@ -57,6 +57,7 @@ type Config struct {
 	OffsetsPartitions        int32 // offsets.topic.num.partitions, when __consumer_offsets is created
 	OffsetsSegmentBytes      int64 // offsets.topic.segment.bytes
 	Groups                   group.Config
+	Replication              ReplicationConfig
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
 	PinDiskThread func()
@@ -88,6 +89,7 @@ func DefaultConfig() Config {
 		OffsetsPartitions:        50,
 		OffsetsSegmentBytes:      100 << 20,
 		Groups:                   group.DefaultConfig(),
+		Replication:              ReplicationConfig{LagTimeMaxMs: 30000, MinInsyncReplicas: 2},
 	}
 }
 
@@ -108,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("node_id must be >= 0")
+	}
+	if err := c.Replication.validate(c.NodeID); err != nil {
+		return err
 	}
 	if c.OffsetsSegmentBytes < 1024 {
 		return fmt.Errorf("offsets_topic_segment_bytes must be >= 1024")
@@ -166,7 +171,8 @@ type Broker struct {
 
 	metaMu    sync.Mutex   // serializes catalog changes and their records
 	meta      *segment.Log // (metaMu for appends) __cluster_metadata-0
-	clusterID string
+	metaPart  *partition   // meta as a partition, for the standby's fetches
+	clusterID atomic.Pointer[string] // set once; on a standby, when replicated
 	pidNext   int64 // (metaMu) next producer id to hand out
 	pidEnd    int64 // (metaMu) end of the durable block
 
@@ -174,7 +180,8 @@ type Broker struct {
 	topics   map[string]*topic   // (mu)
 	topicIDs map[[16]byte]*topic // (mu)
 
-	sessions *sessionCache // fetch sessions (KIP-227)
+	sessions     *sessionCache // fetch sessions (KIP-227)
+	lastFollowed atomic.Int64  // standby: when the last replica fetch came back (unix ns)
 	groups   *group.Coordinator
 
 	wg       sync.WaitGroup // parked fetches
@@ -200,15 +207,27 @@ type topicPolicy struct {
 }
 
 type partition struct {
-	t   *topic
-	idx int32
-	log *segment.Log
+	t       *topic
+	idx     int32
+	log     *segment.Log
+	replica replicaState // the standby's copy, on a primary (replication.go)
 }
 
 // New opens the data directory, recovers every log and the catalog.
 func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Replication.Role != RoleStandalone {
+		// With a standby, acks=all means both nodes unless a topic says
+		// otherwise.
+		if _, ok := cfg.TopicDefaults["min.insync.replicas"]; !ok {
+			defaults := map[string]string{"min.insync.replicas": strconv.Itoa(cfg.Replication.MinInsyncReplicas)}
+			for k, v := range cfg.TopicDefaults {
+				defaults[k] = v
+			}
+			cfg.TopicDefaults = defaults
+		}
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -243,6 +262,14 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.startGroups()
+	switch cfg.Replication.Role {
+	case RolePrimary:
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.checkISR() }()
+	case RoleStandby:
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.follow() }()
+	}
 	return b, nil
 }
 
@@ -280,7 +307,12 @@ func (b *Broker) Close() error {
 }
 
 // ClusterID is the durable cluster id, generated on first start.
-func (b *Broker) ClusterID() string { return b.clusterID }
+func (b *Broker) ClusterID() string {
+	if p := b.clusterID.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 func (b *Broker) topic(name string) *topic {
 	b.mu.RLock()

@@ -57,6 +57,7 @@ func (b *Broker) loadCatalog() error {
 		return fmt.Errorf("cannot open metadata log: %w", err)
 	}
 	b.meta = meta
+	b.metaPart = &partition{t: &topic{name: metadataLogTopic, internal: true}, log: meta}
 	deleted := map[string]bool{}
 	err = b.replayMeta(func(typ string, value []byte) error {
 		switch typ {
@@ -65,7 +66,7 @@ func (b *Broker) loadCatalog() error {
 			if err := json.Unmarshal(value, &m); err != nil {
 				return err
 			}
-			b.clusterID = m.ClusterID
+			b.clusterID.Store(&m.ClusterID)
 		case recTopic:
 			var m metaTopic
 			if err := json.Unmarshal(value, &m); err != nil {
@@ -115,9 +116,12 @@ func (b *Broker) loadCatalog() error {
 	}
 	// Ids of the last block may have been handed out before a crash.
 	b.pidNext = b.pidEnd
-	if b.clusterID == "" {
-		b.clusterID = newClusterID()
-		if err := b.appendMeta(recCluster, metaCluster{ClusterID: b.clusterID}); err != nil {
+	if b.ClusterID() == "" && b.cfg.Replication.Role != RoleStandby {
+		// A standby gets the cluster id, with everything else, from its
+		// primary's metadata log.
+		id := newClusterID()
+		b.clusterID.Store(&id)
+		if err := b.appendMeta(recCluster, metaCluster{ClusterID: id}); err != nil {
 			return err
 		}
 	}
@@ -130,7 +134,7 @@ func (b *Broker) loadCatalog() error {
 		}
 	}
 	b.removeOrphans(deleted)
-	b.logger.Info("catalog loaded", "cluster_id", b.clusterID, "topics", len(b.topics), "clean", b.store.WasClean())
+	b.logger.Info("catalog loaded", "cluster_id", b.ClusterID(), "topics", len(b.topics), "clean", b.store.WasClean())
 	return nil
 }
 
@@ -265,8 +269,12 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if partitions < 1 || partitions > 100000 {
 		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be between 1 and 100000, got %d", partitions)
 	}
-	if replication != -1 && replication != 1 {
-		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 1 available broker", replication)
+	brokers := int16(1)
+	if b.replicated() {
+		brokers = 2 // every log is replicated to the standby
+	}
+	if replication != -1 && (replication < 1 || replication > brokers) {
+		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d: %d broker(s) available", replication, brokers)
 	}
 	if err := validateTopicConfigs(configs); err != nil {
 		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)

@@ -46,7 +46,12 @@ func prepareBatch(pol *topicPolicy, batch []byte, h *segment.BatchHeader) ([]byt
 
 // inSyncReplicas is how many replicas of p hold its acknowledged writes:
 // this node alone until a standby follows it.
-func (b *Broker) inSyncReplicas(p *partition) int { return 1 }
+func (b *Broker) inSyncReplicas(p *partition) int {
+	if b.standbyInSync(p) {
+		return 2
+	}
+	return 1
+}
 
 // buildBatch encodes an uncompressed v2 record batch with one record per
 // key/value pair, timestamps ts, no producer. It is for samsa's own internal

@@ -23,7 +23,7 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 		}
 		switch {
 		case !c.loaded.Load():
-			dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			dg.ErrorCode = c.loadErr()
 			dg.State = ""
 		default:
 			g := c.group(id)
@@ -77,7 +77,7 @@ func (c *Coordinator) ListGroups(r *kmsg.ListGroupsRequest, respond Respond) {
 	resp := kmsg.NewPtrListGroupsResponse()
 	resp.Version = r.Version
 	if !c.loaded.Load() {
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		resp.ErrorCode = c.loadErr()
 		respond(resp)
 		return
 	}
@@ -148,7 +148,7 @@ func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond)
 		dg.Group = id
 		switch {
 		case !c.loaded.Load():
-			dg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			dg.ErrorCode = c.loadErr()
 		default:
 			g := c.group(id)
 			if g == nil {

@@ -182,7 +182,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 		fail(kerr.CoordinatorNotAvailable, "")
 		return
 	case !c.loaded.Load():
-		fail(kerr.CoordinatorLoadInProgress, "")
+		fail(kerr.ErrorForCode(c.loadErr()).(*kerr.Error), "")
 		return
 	case r.Group == "":
 		fail(kerr.InvalidRequest, "group id must not be empty")
@@ -766,7 +766,7 @@ func (c *Coordinator) ConsumerGroupDescribe(r *kmsg.ConsumerGroupDescribeRequest
 		g := c.group(id)
 		switch {
 		case !c.loaded.Load():
-			fail(kerr.CoordinatorLoadInProgress, "groups are loading")
+			fail(kerr.ErrorForCode(c.loadErr()).(*kerr.Error), "groups are not served here")
 		case id == "":
 			fail(kerr.InvalidGroupID, "group id must not be empty")
 		case g == nil:

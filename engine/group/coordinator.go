@@ -83,6 +83,9 @@ type Coordinator struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	loaded  atomic.Bool
+	// notCoordinator is set on a standby: groups are served by the
+	// primary, and every group request says so.
+	notCoordinator atomic.Bool
 	mu      sync.Mutex
 	groups  map[string]*Group // (mu)
 	closed  chan struct{}
@@ -127,6 +130,7 @@ func PartitionFor(group string, partitions int32) int32 {
 // Loaded marks the end of replay: groups are served from now on, loaded
 // members' sessions start, and offsets expire from time to time.
 func (c *Coordinator) Loaded() {
+	c.notCoordinator.Store(false)
 	now := c.now()
 	c.mu.Lock()
 	for _, g := range c.groups {
@@ -146,6 +150,18 @@ func (c *Coordinator) isClosed() bool {
 	default:
 		return false
 	}
+}
+
+// SetNotCoordinator makes every group request answer NOT_COORDINATOR
+// until Loaded: for a standby, whose primary coordinates the groups.
+func (c *Coordinator) SetNotCoordinator() { c.notCoordinator.Store(true) }
+
+// loadErr is the error for requests that come before Loaded.
+func (c *Coordinator) loadErr() int16 {
+	if c.notCoordinator.Load() {
+		return kerr.NotCoordinator.Code
+	}
+	return kerr.CoordinatorLoadInProgress.Code
 }
 
 // IsLoaded reports whether the coordinator serves requests.

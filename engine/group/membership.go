@@ -28,7 +28,7 @@ func (c *Coordinator) JoinGroup(r *kmsg.JoinGroupRequest, clientID, clientHost s
 		fail(kerr.CoordinatorNotAvailable.Code, r.MemberID)
 		return
 	case !c.loaded.Load():
-		fail(kerr.CoordinatorLoadInProgress.Code, r.MemberID)
+		fail(c.loadErr(), r.MemberID)
 		return
 	case r.Group == "":
 		fail(kerr.InvalidGroupID.Code, r.MemberID)
@@ -272,7 +272,11 @@ func (c *Coordinator) SyncGroup(r *kmsg.SyncGroupRequest, respond Respond) {
 	if !c.loaded.Load() {
 		// As Kafka: older clients do not expect COORDINATOR_LOAD_IN_PROGRESS
 		// here (the Java consumer fails on it); they rejoin on this.
-		fail(kerr.RebalanceInProgress.Code)
+		code := kerr.RebalanceInProgress.Code
+		if c.notCoordinator.Load() {
+			code = kerr.NotCoordinator.Code
+		}
+		fail(code)
 		return
 	}
 	if r.Group == "" {
@@ -372,6 +376,9 @@ func (c *Coordinator) Heartbeat(r *kmsg.HeartbeatRequest, respond Respond) {
 
 func (c *Coordinator) heartbeat(r *kmsg.HeartbeatRequest) int16 {
 	if !c.loaded.Load() {
+		if c.notCoordinator.Load() {
+			return kerr.NotCoordinator.Code
+		}
 		return 0 // as Kafka: the member cannot be checked yet, answer blindly
 	}
 	if r.Group == "" {
@@ -431,7 +438,7 @@ func (c *Coordinator) LeaveGroup(r *kmsg.LeaveGroupRequest, respond Respond) {
 	}
 	switch {
 	case !c.loaded.Load():
-		answer(kerr.CoordinatorLoadInProgress.Code, nil)
+		answer(c.loadErr(), nil)
 		return
 	case r.Group == "":
 		answer(kerr.InvalidGroupID.Code, nil)

@@ -33,7 +33,7 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 		respond(resp)
 	}
 	if !c.loaded.Load() {
-		all(kerr.CoordinatorLoadInProgress.Code)
+		all(c.loadErr())
 		return
 	}
 	// An empty group id is valid here, as in Kafka (old clients use it).
@@ -212,7 +212,7 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
 func (c *Coordinator) fetchOffsets(group string, topics []kmsg.OffsetFetchRequestTopic, all bool, version int16) (int16, []kmsg.OffsetFetchResponseTopic) {
 	var code int16
 	if !c.loaded.Load() {
-		code = kerr.CoordinatorLoadInProgress.Code
+		code = c.loadErr()
 	}
 	var out []kmsg.OffsetFetchResponseTopic
 	part := func(t string, p int32, o offset, ok bool) kmsg.OffsetFetchResponseTopicPartition {
@@ -292,7 +292,7 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 	resp.Version = r.Version
 	switch {
 	case !c.loaded.Load():
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		resp.ErrorCode = c.loadErr()
 	case r.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 	}

@@ -1,0 +1,376 @@
+package engine
+
+// Hot standby replication, the standby's side: one goroutine fetches every
+// log from the primary's replication listener (replica Fetch v12, replica
+// id = this node) and appends the batches as they are, so the standby's
+// logs are byte-identical copies. Batches of the metadata log are applied
+// to the catalog as they arrive: topics created on the primary are created
+// here and followed from the next fetch.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
+
+	"samsa/segment"
+)
+
+// Replica fetch sizes: Kafka's replica.fetch.max.bytes and
+// replica.fetch.response.max.bytes.
+const (
+	replicaFetchPartitionBytes = 1 << 20
+	replicaFetchMaxBytes       = 10 << 20
+	replicaFetchWait           = 500 * time.Millisecond
+)
+
+func splitHostPort(addr string) (string, int32) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, -1
+	}
+	p, _ := strconv.Atoi(port)
+	return host, int32(p)
+}
+
+// following reports whether the standby fetched from the primary lately.
+func (b *Broker) following() bool {
+	last := b.lastFollowed.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) <= time.Duration(b.cfg.Replication.LagTimeMaxMs)*time.Millisecond
+}
+
+// follow runs on a standby until the broker stops.
+func (b *Broker) follow() {
+	backoff := 100 * time.Millisecond
+	for !b.stopping() {
+		err := b.followOnce()
+		if b.stopping() {
+			return
+		}
+		b.logger.Warn("replication from the primary interrupted; retrying", "primary", b.cfg.Replication.PeerLink, "err", err, "in", backoff)
+		select {
+		case <-b.quit:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// followOnce connects to the primary and fetches until an error.
+func (b *Broker) followOnce() error {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if dev := b.cfg.Replication.BindDevice; dev != "" {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, dev)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-b.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	conn, err := d.DialContext(ctx, "tcp", b.cfg.Replication.PeerLink)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	go func() { <-ctx.Done(); conn.Close() }()
+	rc := &replicaConn{c: conn, r: bufio.NewReaderSize(conn, 64<<10), id: b.cfg.NodeID}
+	b.logger.Info("following the primary", "primary", b.cfg.Replication.PeerLink)
+	for !b.stopping() {
+		req := b.replicaFetchRequest()
+		resp, err := rc.fetch(req, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
+		if err != nil {
+			return err
+		}
+		b.lastFollowed.Store(time.Now().UnixNano())
+		if err := b.applyReplicaFetch(resp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replicaFetchRequest asks for every log from its end.
+func (b *Broker) replicaFetchRequest() *kmsg.FetchRequest {
+	r := kmsg.NewPtrFetchRequest()
+	r.Version = 12
+	r.ReplicaID = b.cfg.NodeID
+	r.MaxWaitMillis = int32(replicaFetchWait.Milliseconds())
+	r.MinBytes = 1
+	r.MaxBytes = replicaFetchMaxBytes
+	r.SessionID, r.SessionEpoch = 0, -1
+	add := func(name string, idx int32, l *segment.Log) {
+		n := len(r.Topics)
+		if n == 0 || r.Topics[n-1].Topic != name {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = name
+			r.Topics = append(r.Topics, t)
+			n++
+		}
+		p := kmsg.NewFetchRequestTopicPartition()
+		p.Partition = idx
+		p.FetchOffset = l.EndOffset()
+		p.LogStartOffset = l.StartOffset()
+		p.PartitionMaxBytes = replicaFetchPartitionBytes
+		r.Topics[n-1].Partitions = append(r.Topics[n-1].Partitions, p)
+	}
+	add(metadataLogTopic, 0, b.meta)
+	for _, t := range b.topicList() {
+		for _, p := range t.parts {
+			add(t.name, p.idx, p.log)
+		}
+	}
+	return r
+}
+
+// applyReplicaFetch appends what the primary sent and waits until it is
+// written, so the next fetch acknowledges only what this node holds.
+func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) error {
+	if resp.ErrorCode != 0 {
+		return fmt.Errorf("replica fetch: %w", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var firstErr error
+	setErr := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+	}
+	var metaBatches [][]byte
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			var l *segment.Log
+			if rt.Topic == metadataLogTopic && rp.Partition == 0 {
+				l = b.meta
+			} else if p := b.partition(rt.Topic, rp.Partition); p != nil {
+				l = p.log
+			}
+			switch {
+			case l == nil:
+				continue // created by a metadata record not applied yet
+			case rp.ErrorCode == kerr.UnknownTopicOrPartition.Code:
+				continue // deleted on the primary; the metadata log says so
+			case rp.ErrorCode != 0:
+				b.logger.Warn("replica fetch partition error", "topic", rt.Topic, "partition", rp.Partition,
+					"err", kerr.ErrorForCode(rp.ErrorCode), "log_end", l.EndOffset())
+				continue
+			}
+			for batches := rp.RecordBatches; len(batches) > 0; {
+				h, err := segment.ParseBatchHeader(batches)
+				if err != nil || h.Size() > int64(len(batches)) {
+					break // a partial batch at the end of the response
+				}
+				batch := append([]byte(nil), batches[:h.Size()]...)
+				batches = batches[h.Size():]
+				if segment.BatchCRC(batch) != h.CRC {
+					return fmt.Errorf("replica fetch: %s-%d: batch at %d fails its CRC", rt.Topic, rp.Partition, h.BaseOffset)
+				}
+				if h.LastOffset() < l.EndOffset() {
+					continue // already held
+				}
+				wg.Add(1)
+				if err := l.AppendReplica(batch, &h, func(err error) {
+					if err != nil {
+						setErr(err)
+					}
+					wg.Done()
+				}); err != nil {
+					wg.Done()
+					return fmt.Errorf("replica append to %s-%d: %w", rt.Topic, rp.Partition, err)
+				}
+				if l == b.meta {
+					metaBatches = append(metaBatches, batch)
+				}
+			}
+		}
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	for _, batch := range metaBatches {
+		if err := b.applyMetaBatch(batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyMetaBatch applies a replicated batch of the metadata log to the
+// catalog.
+func (b *Broker) applyMetaBatch(batch []byte) error {
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		return err
+	}
+	records, err := segment.StoredRecords(nil, batch, &h, segment.MaxInflatedBatch)
+	if err != nil {
+		return err
+	}
+	var ferr error
+	err = segment.ForEachRecord(records, func(r *segment.Record) bool {
+		ferr = b.applyMetaRecord(string(r.Key), r.Value)
+		return ferr == nil
+	})
+	return errors.Join(err, ferr)
+}
+
+// applyMetaRecord applies one catalog record on a running standby.
+func (b *Broker) applyMetaRecord(typ string, value []byte) error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	switch typ {
+	case recCluster:
+		var m metaCluster
+		if err := json.Unmarshal(value, &m); err != nil {
+			return err
+		}
+		b.clusterID.Store(&m.ClusterID)
+	case recTopic:
+		var m metaTopic
+		if err := json.Unmarshal(value, &m); err != nil {
+			return err
+		}
+		id, err := parseTopicID(m.ID)
+		if err != nil {
+			return err
+		}
+		if old := b.topic(m.Name); old != nil && old.id == id {
+			old.configs = m.Configs
+			cfg := b.applyConfigs(old)
+			for i := int32(len(old.parts)); i < m.Partitions; i++ {
+				p := &partition{t: old, idx: i}
+				if p.log, err = b.store.Open(partitionDir(old.name, i), cfg); err != nil {
+					return err
+				}
+				b.mu.Lock()
+				old.parts = append(old.parts, p)
+				b.mu.Unlock()
+			}
+			return nil
+		}
+		t := &topic{name: m.Name, id: id, configs: m.Configs, internal: isInternalTopic(m.Name)}
+		cfg := b.applyConfigs(t)
+		for i := int32(0); i < m.Partitions; i++ {
+			p := &partition{t: t, idx: i}
+			if p.log, err = b.store.Open(partitionDir(m.Name, i), cfg); err != nil {
+				return err
+			}
+			t.parts = append(t.parts, p)
+		}
+		b.mu.Lock()
+		b.topics[m.Name] = t
+		b.topicIDs[id] = t
+		b.mu.Unlock()
+		b.logger.Info("replicated topic", "topic", m.Name, "partitions", m.Partitions)
+	case recDeleteTopic:
+		var m metaTopic
+		if err := json.Unmarshal(value, &m); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		t := b.topics[m.Name]
+		if t != nil {
+			delete(b.topics, m.Name)
+			delete(b.topicIDs, t.id)
+		}
+		b.mu.Unlock()
+		if t != nil {
+			for _, p := range t.parts {
+				if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
+					b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
+				}
+			}
+			b.logger.Info("replicated topic deletion", "topic", m.Name)
+		}
+	case recProducerIDs:
+		var m metaProducerIDs
+		if err := json.Unmarshal(value, &m); err != nil {
+			return err
+		}
+		b.pidEnd = max(b.pidEnd, m.End)
+		b.pidNext = b.pidEnd
+	}
+	return nil
+}
+
+// replicaConn is a minimal Kafka client connection for replica fetches.
+type replicaConn struct {
+	c    net.Conn
+	r    *bufio.Reader
+	id   int32
+	corr int32
+}
+
+func (rc *replicaConn) fetch(req *kmsg.FetchRequest, timeout time.Duration) (*kmsg.FetchResponse, error) {
+	rc.corr++
+	var frame []byte
+	frame = append(frame, 0, 0, 0, 0)
+	frame = binary.BigEndian.AppendUint16(frame, uint16(req.Key()))
+	frame = binary.BigEndian.AppendUint16(frame, uint16(req.Version))
+	frame = binary.BigEndian.AppendUint32(frame, uint32(rc.corr))
+	clientID := "samsa-standby-" + strconv.Itoa(int(rc.id))
+	frame = binary.BigEndian.AppendUint16(frame, uint16(len(clientID)))
+	frame = append(frame, clientID...)
+	if req.IsFlexible() {
+		frame = append(frame, 0) // header tagged fields
+	}
+	frame = req.AppendTo(frame)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	rc.c.SetDeadline(time.Now().Add(timeout))
+	if _, err := rc.c.Write(frame); err != nil {
+		return nil, err
+	}
+	var hdr [8]byte
+	if _, err := io.ReadFull(rc.r, hdr[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(hdr[:4]))
+	if size < 4 || size > 1<<30 {
+		return nil, fmt.Errorf("replica fetch: response of %d bytes", size)
+	}
+	if corr := int32(binary.BigEndian.Uint32(hdr[4:])); corr != rc.corr {
+		return nil, fmt.Errorf("replica fetch: correlation id %d, want %d", corr, rc.corr)
+	}
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(rc.r, body); err != nil {
+		return nil, err
+	}
+	if req.IsFlexible() {
+		var err error
+		if body, err = skipTags(body); err != nil {
+			return nil, err
+		}
+	}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.Version = req.Version
+	if err := resp.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("replica fetch response: %w", err)
+	}
+	return resp, nil
+}

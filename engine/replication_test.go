@@ -1,0 +1,194 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func reserveAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// pair is a primary and its standby, in process, each on its own port;
+// the standby fetches from the primary's client listener.
+type pair struct {
+	primary, standby         *testBroker
+	primaryAddr, standbyAddr string
+	primaryDir, standbyDir   string
+}
+
+func replicationConfig(role string, self, peer int32, peerAddr string) func(*Config) {
+	return func(c *Config) {
+		c.NodeID = self
+		c.Replication = ReplicationConfig{Role: role, PeerID: peer, PeerClient: peerAddr, PeerLink: peerAddr,
+			LagTimeMaxMs: 1500, MinInsyncReplicas: 2}
+		fastGroups(c)
+	}
+}
+
+func startPair(t *testing.T) *pair {
+	p := &pair{primaryAddr: reserveAddr(t), standbyAddr: reserveAddr(t), primaryDir: t.TempDir(), standbyDir: t.TempDir()}
+	p.startPrimary(t)
+	p.startStandby(t)
+	return p
+}
+
+func (p *pair) startPrimary(t *testing.T) {
+	mod := replicationConfig(RolePrimary, 1, 2, p.standbyAddr)
+	p.primary = startBroker(t, p.primaryDir, func(c *Config) { mod(c); c.Listen = p.primaryAddr })
+}
+
+func (p *pair) startStandby(t *testing.T) {
+	mod := replicationConfig(RoleStandby, 2, 1, p.primaryAddr)
+	p.standby = startBroker(t, p.standbyDir, func(c *Config) { mod(c); c.Listen = p.standbyAddr })
+	waitFor(t, "the standby to follow", 10*time.Second, p.standby.b.following)
+}
+
+// waitCaughtUp waits until every log of the standby ends where the
+// primary's does.
+func (p *pair) waitCaughtUp(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the standby to catch up", 20*time.Second, func() bool {
+		if p.standby.b.meta.EndOffset() != p.primary.b.meta.EndOffset() {
+			return false
+		}
+		for _, tp := range p.primary.b.topicList() {
+			for _, part := range tp.parts {
+				sp := p.standby.b.partition(tp.name, part.idx)
+				if sp == nil || sp.log.EndOffset() != part.log.EndOffset() {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// sameLogs requires byte-identical batches in every log of both nodes.
+func (p *pair) sameLogs(t *testing.T) {
+	t.Helper()
+	for _, tp := range p.primary.b.topicList() {
+		for _, part := range tp.parts {
+			sp := p.standby.b.partition(tp.name, part.idx)
+			want := readAll(t, part)
+			got := readAll(t, sp)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s-%d: standby has %d bytes, primary %d, or they differ", tp.name, part.idx, len(got), len(want))
+			}
+		}
+	}
+}
+
+func readAll(t *testing.T, p *partition) []byte {
+	t.Helper()
+	var out []byte
+	for off := p.log.StartOffset(); off < p.log.EndOffset(); {
+		sl, err := p.log.Read(off, p.log.EndOffset(), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sl.Len == 0 {
+			break
+		}
+		buf := make([]byte, sl.Len)
+		sl.ReadAt(buf, 0)
+		sl.Release()
+		out = append(out, buf...)
+		off = sl.NextOffset
+	}
+	return out
+}
+
+func TestStandbyFollowsEveryLog(t *testing.T) {
+	p := startPair(t)
+	cl := p.primary.client(kgo.SeedBrokers(p.primaryAddr, p.standbyAddr), kgo.DefaultProduceTopic("orders"))
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(testCtx(t), 3, 2, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, cl, "orders", 0, 2000)
+	// Group commits go to __consumer_offsets, which follows too.
+	var offs kadm.Offsets
+	offs.AddOffset("orders", 0, 42, -1)
+	if err := adm.CommitAllOffsets(testCtx(t), "g", offs); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCaughtUp(t)
+	p.sameLogs(t)
+	if p.standby.b.topic(offsetsTopic) == nil || p.standby.b.ClusterID() != p.primary.b.ClusterID() {
+		t.Fatalf("standby catalog: offsets topic %v, cluster %q vs %q", p.standby.b.topic(offsetsTopic) != nil, p.standby.b.ClusterID(), p.primary.b.ClusterID())
+	}
+
+	// Both nodes describe the pair the same way.
+	for _, addr := range []string{p.primaryAddr, p.standbyAddr} {
+		rc := dialRaw(t, addr)
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		topic := "orders"
+		req.Topics = []kmsg.MetadataRequestTopic{{Topic: &topic}}
+		resp := rc.request(req).(*kmsg.MetadataResponse)
+		if len(resp.Brokers) != 2 || resp.ControllerID != 1 {
+			t.Fatalf("%s: brokers %+v, controller %d", addr, resp.Brokers, resp.ControllerID)
+		}
+		for _, mp := range resp.Topics[0].Partitions {
+			if mp.Leader != 1 || len(mp.Replicas) != 2 || len(mp.ISR) != 2 {
+				t.Fatalf("%s: partition %d: leader %d replicas %v isr %v", addr, mp.Partition, mp.Leader, mp.Replicas, mp.ISR)
+			}
+		}
+	}
+	// The standby sends writers to the primary.
+	rc := dialRaw(t, p.standbyAddr)
+	pr := kmsg.NewPtrProduceRequest()
+	pr.SetVersion(9)
+	pr.Acks, pr.TimeoutMillis = -1, 5000
+	pr.Topics = []kmsg.ProduceRequestTopic{{Topic: "orders", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: rawBatch(-1, -1, -1, "x")}}}}
+	if got := rc.request(pr).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; got != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to the standby: %v", kerr.ErrorForCode(got))
+	}
+}
+
+func TestStandbyDownAndBack(t *testing.T) {
+	p := startPair(t)
+	adm := kadm.NewClient(p.primary.client())
+	if _, err := adm.CreateTopic(testCtx(t), 2, 2, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	all := p.primary.client(kgo.DefaultProduceTopic("t"), kgo.RecordRetries(0), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+	one := p.primary.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	produceKeyed(t, all, "t", 0, 100)
+
+	p.standby.stop()
+	waitFor(t, "the standby to leave the ISR", 10*time.Second, func() bool {
+		return !p.primary.b.standbyInSync(p.primary.b.partition("t", 0))
+	})
+	res := all.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("needs two")})
+	if err := res.FirstErr(); err == nil || !(errorsIs(err, kerr.NotEnoughReplicas) || errorsIs(err, kerr.NotEnoughReplicasAfterAppend)) {
+		t.Fatalf("acks=all without the standby: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	produceKeyed(t, one, "t", 100, 100) // acks=1 goes on
+
+	p.startStandby(t)
+	p.waitCaughtUp(t)
+	waitFor(t, "the standby back in the ISR", 10*time.Second, func() bool {
+		return p.primary.b.standbyInSync(p.primary.b.partition("t", 0)) && p.primary.b.standbyInSync(p.primary.b.partition("t", 1))
+	})
+	produceKeyed(t, all, "t", 200, 100)
+	p.waitCaughtUp(t)
+	p.sameLogs(t)
+}
+
+func errorsIs(err error, target *kerr.Error) bool { return errors.Is(err, target) }
