@@ -169,12 +169,12 @@ type Broker struct {
 
 	adv atomic.Pointer[hostPort] // what Metadata tells clients; set by SetAddr
 
-	metaMu    sync.Mutex   // serializes catalog changes and their records
-	meta      *segment.Log // (metaMu for appends) __cluster_metadata-0
-	metaPart  *partition   // meta as a partition, for the standby's fetches
+	metaMu    sync.Mutex             // serializes catalog changes and their records
+	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
+	metaPart  *partition             // meta as a partition, for the standby's fetches
 	clusterID atomic.Pointer[string] // set once; on a standby, when replicated
-	pidNext   int64 // (metaMu) next producer id to hand out
-	pidEnd    int64 // (metaMu) end of the durable block
+	pidNext   int64                  // (metaMu) next producer id to hand out
+	pidEnd    int64                  // (metaMu) end of the durable block
 
 	mu       sync.RWMutex
 	topics   map[string]*topic   // (mu)
@@ -182,7 +182,7 @@ type Broker struct {
 
 	sessions     *sessionCache // fetch sessions (KIP-227)
 	lastFollowed atomic.Int64  // standby: when the last replica fetch came back (unix ns)
-	groups   *group.Coordinator
+	groups       *group.Coordinator
 
 	wg       sync.WaitGroup // parked fetches
 	quit     chan struct{}

@@ -77,19 +77,19 @@ type Respond func(kmsg.Response)
 
 // Coordinator is the group coordinator of one node.
 type Coordinator struct {
-	cfg     Config
-	be      Backend
-	parts   int32 // partitions of __consumer_offsets
-	logger  *slog.Logger
-	now     func() time.Time
-	loaded  atomic.Bool
+	cfg    Config
+	be     Backend
+	parts  int32 // partitions of __consumer_offsets
+	logger *slog.Logger
+	now    func() time.Time
+	loaded atomic.Bool
 	// notCoordinator is set on a standby: groups are served by the
 	// primary, and every group request says so.
 	notCoordinator atomic.Bool
-	mu      sync.Mutex
-	groups  map[string]*Group // (mu)
-	closed  chan struct{}
-	closeMu sync.Once
+	mu             sync.Mutex
+	groups         map[string]*Group // (mu)
+	closed         chan struct{}
+	closeMu        sync.Once
 }
 
 // New returns a coordinator whose groups live in partitions partitions of
