@@ -73,7 +73,10 @@ type Options struct {
 	NoSendfile   bool
 	LockOSThread bool
 	ReusePort    bool
-	Logger       *slog.Logger
+	// BindDevice binds the listener to a network interface
+	// (SO_BINDTODEVICE), e.g. the NIC of a dedicated replication link.
+	BindDevice string
+	Logger     *slog.Logger
 }
 
 // Server runs the event loops for one listener.
@@ -180,6 +183,9 @@ func (s *Server) Start() error {
 	}
 	if s.opts.NumLoops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(s.opts.NumLoops))
+	}
+	if s.opts.BindDevice != "" {
+		opts = append(opts, gnet.WithBindToDevice(s.opts.BindDevice))
 	}
 	go func() {
 		s.runErr <- gnet.Run(s, "tcp://"+s.opts.Addr, opts...)

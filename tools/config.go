@@ -70,6 +70,17 @@ type FileConfig struct {
 		ConsumerHeartbeatMs       int64 `toml:"consumer_heartbeat_interval_ms"`
 	} `toml:"groups"`
 
+	Replication struct {
+		Role              string `toml:"role"`
+		Listen            string `toml:"listen"`
+		BindDevice        string `toml:"bind_device"`
+		PeerID            int32  `toml:"peer_id"`
+		PeerClient        string `toml:"peer_client"`
+		PeerLink          string `toml:"peer_link"`
+		LagTimeMaxMs      int64  `toml:"replica_lag_time_max_ms"`
+		MinInsyncReplicas int    `toml:"min_insync_replicas"`
+	} `toml:"replication"`
+
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
 	// names, e.g. "retention.ms" = 86400000.
 	TopicDefaults map[string]any `toml:"topic_defaults"`
@@ -102,6 +113,9 @@ func DefaultFileConfig() FileConfig {
 	c.Groups.OffsetsTopicSegmentBytes = e.OffsetsSegmentBytes
 	c.Groups.ConsumerSessionTimeoutMs = g.ConsumerSessionTimeout.Milliseconds()
 	c.Groups.ConsumerHeartbeatMs = g.ConsumerHeartbeatInterval.Milliseconds()
+	c.Replication.PeerID = -1
+	c.Replication.LagTimeMaxMs = e.Replication.LagTimeMaxMs
+	c.Replication.MinInsyncReplicas = e.Replication.MinInsyncReplicas
 	c.Net.Loops = e.NumLoops
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
@@ -158,6 +172,10 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.OffsetsSegmentBytes = c.Groups.OffsetsTopicSegmentBytes
 	e.Groups.ConsumerSessionTimeout = ms(c.Groups.ConsumerSessionTimeoutMs)
 	e.Groups.ConsumerHeartbeatInterval = ms(c.Groups.ConsumerHeartbeatMs)
+	e.Replication = engine.ReplicationConfig{Role: c.Replication.Role, Listen: c.Replication.Listen,
+		BindDevice: c.Replication.BindDevice, PeerID: c.Replication.PeerID, PeerClient: c.Replication.PeerClient,
+		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,
+		MinInsyncReplicas: c.Replication.MinInsyncReplicas}
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections

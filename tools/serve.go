@@ -13,6 +13,7 @@ import (
 type Server struct {
 	Broker *engine.Broker
 	Net    *netio.Server
+	Link   *netio.Server // the replication listener, if configured
 	logger *slog.Logger
 }
 
@@ -30,8 +31,21 @@ func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server
 		return nil, err
 	}
 	b.SetAddr(srv.Addr())
-	logger.Info("samsa listening", "addr", srv.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID, "cluster_id", b.ClusterID())
-	return &Server{Broker: b, Net: srv, logger: logger}, nil
+	s := &Server{Broker: b, Net: srv, logger: logger}
+	if rc := cfg.Replication; rc.Role != engine.RoleStandalone && rc.Listen != "" {
+		lopts := nopts
+		lopts.Addr, lopts.BindDevice, lopts.ReusePort, lopts.PinLoop = rc.Listen, rc.BindDevice, false, nil
+		lopts.NumLoops = 1
+		s.Link = netio.NewServer(lopts, b)
+		if err := s.Link.Start(); err != nil {
+			srv.Stop(context.Background())
+			b.Close()
+			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
+		}
+		logger.Info("replication listener", "addr", s.Link.Addr(), "role", rc.Role, "peer", rc.PeerID, "device", rc.BindDevice)
+	}
+	logger.Info("samsa listening", "addr", srv.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID, "cluster_id", b.ClusterID(), "role", cfg.Replication.Role)
+	return s, nil
 }
 
 // Addr is the bound client address.
@@ -42,6 +56,10 @@ func (s *Server) Addr() string { return s.Net.Addr() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.logger.Info("shutting down: draining requests")
 	s.Broker.StopWaiting()
+	if s.Link != nil {
+		s.Link.Drain(ctx)
+		s.Link.Stop(ctx)
+	}
 	s.Net.Drain(ctx)
 	stopErr := s.Net.Stop(ctx)
 	if err := s.Broker.Close(); err != nil {
