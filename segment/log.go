@@ -77,6 +77,7 @@ type Log struct {
 	next        int64         // (mu) next offset to assign
 	producers   producerState // (mu)
 	leaderEpoch int32         // (mu)
+	epochs      []epochEntry  // (mu) first offset of each leader epoch (epochs.go)
 	closed      bool          // (mu)
 
 	end    atomic.Int64 // offsets below are written and readable
@@ -224,6 +225,7 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 	}
 
 	res.BaseOffset = l.next
+	l.noteEpochLocked(l.leaderEpoch, l.next)
 	SetBaseOffset(batch, l.next)
 	SetLeaderEpoch(batch, l.leaderEpoch)
 	h.BaseOffset, h.LeaderEpoch = l.next, l.leaderEpoch
@@ -290,6 +292,7 @@ func (l *Log) AppendReplica(batch []byte, h *BatchHeader, done func(error)) erro
 	if h.LeaderEpoch > l.leaderEpoch {
 		l.leaderEpoch = h.LeaderEpoch
 	}
+	l.noteEpochLocked(h.LeaderEpoch, h.BaseOffset)
 	if h.HasProducer() {
 		l.producers.update(h, now.UnixMilli())
 	}
@@ -745,6 +748,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		l.closeSegs()
 		return nil, err
 	}
+	l.loadEpochs()
 	return l, nil
 }
 

@@ -792,3 +792,57 @@ func TestAppendReplicaCopiesTheLeader(t *testing.T) {
 		t.Fatalf("out of place batch: %v", err)
 	}
 }
+
+// Epochs are recorded where they start and survive a reopen; TruncateTo
+// cuts the log at a batch boundary, producer state and epochs included,
+// and appends go on from there.
+func TestEpochsAndTruncate(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 2000
+	e := newTestEnv(t, cfg)
+	appendMixed(t, e, 30, rand.New(rand.NewPCG(31, 32)))
+	mid := e.log.EndOffset()
+	e.log.SetLeaderEpoch(3)
+	for i := 0; i < 30; i++ {
+		e.mustAppend(plainBatch(1+i%4, 40, 1000).encode())
+	}
+	end := e.log.EndOffset()
+	syncWait(t, e.log)
+	check := func(when string) {
+		if ep, off := e.log.EndOffsetForEpoch(0); ep != 0 || off != mid {
+			t.Fatalf("%s: epoch 0 ends at %d (epoch %d), want %d", when, off, ep, mid)
+		}
+		if ep, off := e.log.EndOffsetForEpoch(2); ep != 0 || off != mid {
+			t.Fatalf("%s: epoch 2 answered %d/%d, want epoch 0 ending at %d", when, ep, off, mid)
+		}
+		if ep, off := e.log.EndOffsetForEpoch(3); ep != 3 || off != e.log.EndOffset() {
+			t.Fatalf("%s: epoch 3 answered %d/%d", when, ep, off)
+		}
+	}
+	check("live")
+	e.reopen(true)
+	check("after a clean reopen")
+	e.reopen(false)
+	check("after a crash")
+	before := readBatches(t, e.log, 0, mid, 1<<20)
+	got, err := e.log.TruncateTo(mid)
+	if err != nil || got != mid {
+		t.Fatalf("truncate to %d: %d %v", mid, got, err)
+	}
+	if ep, off := e.log.EndOffsetForEpoch(3); ep != 0 || off != mid {
+		t.Fatalf("after truncation epoch 3 answered %d/%d, want epoch 0 at %d", ep, off, mid)
+	}
+	after := checkLog(t, e.log)
+	if len(after) != len(before) {
+		t.Fatalf("%d batches after truncation, want %d", len(after), len(before))
+	}
+	res := e.mustAppend(plainBatch(2, 10, 5).encode())
+	if res.BaseOffset != mid {
+		t.Fatalf("append after truncation at %d, want %d", res.BaseOffset, mid)
+	}
+	e.reopen(false)
+	checkLog(t, e.log)
+	if e.log.EndOffset() != mid+2 || end <= mid {
+		t.Fatalf("end %d after reopen, want %d", e.log.EndOffset(), mid+2)
+	}
+}

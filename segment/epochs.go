@@ -1,0 +1,210 @@
+package segment
+
+// Leader epochs and truncation, for replication failover.
+//
+// Every batch carries the leader epoch of the node that appended it. A log
+// keeps, in its leader-epoch-checkpoint file (Kafka's format: a version
+// line "0", a count line, then "epoch start_offset" lines), the first
+// offset of each epoch. A follower whose leader changed asks the new
+// leader where its last epoch ended (OffsetForLeaderEpoch, answered with
+// EndOffsetForEpoch) and truncates its log there (TruncateTo), dropping a
+// divergent tail.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+const epochCheckpoint = "leader-epoch-checkpoint"
+
+type epochEntry struct {
+	epoch int32
+	start int64
+}
+
+// loadEpochs reads the checkpoint; entries past the log end are dropped.
+// Without a file, data already in the log is of epoch 0 (samsa wrote
+// epoch 0 before it had epochs).
+func (l *Log) loadEpochs() {
+	l.epochs = nil
+	data, err := os.ReadFile(filepath.Join(l.dir, epochCheckpoint))
+	if err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for i := 0; sc.Scan(); i++ {
+			if i < 2 {
+				continue // version and count
+			}
+			f := strings.Fields(sc.Text())
+			if len(f) != 2 {
+				break
+			}
+			e, err1 := strconv.ParseInt(f[0], 10, 32)
+			s, err2 := strconv.ParseInt(f[1], 10, 64)
+			if err1 != nil || err2 != nil || s > l.next || (len(l.epochs) > 0 && int32(e) <= l.epochs[len(l.epochs)-1].epoch) {
+				break
+			}
+			l.epochs = append(l.epochs, epochEntry{int32(e), s})
+		}
+	}
+	if len(l.epochs) == 0 && l.next > l.start.Load() {
+		l.epochs = []epochEntry{{0, l.start.Load()}}
+	}
+	if n := len(l.epochs); n > 0 {
+		l.leaderEpoch = max(l.leaderEpoch, l.epochs[n-1].epoch)
+	}
+}
+
+// writeEpochsLocked persists the epoch list. l.mu is held.
+func (l *Log) writeEpochsLocked() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "0\n%d\n", len(l.epochs))
+	for _, e := range l.epochs {
+		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.start)
+	}
+	if err := writeFileSync(filepath.Join(l.dir, epochCheckpoint), []byte(b.String())); err != nil {
+		l.logger.Warn("cannot write leader epoch checkpoint", "err", err)
+	}
+}
+
+// noteEpochLocked records that epoch starts at start, if it is new.
+func (l *Log) noteEpochLocked(epoch int32, start int64) {
+	if n := len(l.epochs); n > 0 && l.epochs[n-1].epoch >= epoch {
+		return
+	}
+	l.epochs = append(l.epochs, epochEntry{epoch, start})
+	if epoch > 0 {
+		// Without a file the log is of epoch 0: no write until an epoch
+		// changes (a new log's first append needs no fsync for it).
+		l.writeEpochsLocked()
+	}
+}
+
+// SetLeaderEpoch sets the epoch that appends from now on carry.
+func (l *Log) SetLeaderEpoch(epoch int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if epoch > l.leaderEpoch {
+		l.leaderEpoch = epoch
+	}
+}
+
+// LeaderEpoch is the epoch of the log's latest appends.
+func (l *Log) LeaderEpoch() int32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.leaderEpoch
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch not
+// above the one asked for, and the offset where it ended (the log end for
+// the latest epoch). -1, -1 when the log has no such epoch.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i := len(l.epochs) - 1; i >= 0; i-- {
+		if l.epochs[i].epoch <= epoch {
+			if i == len(l.epochs)-1 {
+				return l.epochs[i].epoch, l.next
+			}
+			return l.epochs[i].epoch, l.epochs[i+1].start
+		}
+	}
+	if len(l.epochs) == 0 && epoch >= l.leaderEpoch {
+		return l.leaderEpoch, l.next
+	}
+	return -1, -1
+}
+
+// TruncateTo removes every batch at or after offset (rounded down to a
+// batch boundary), and returns the new log end. The log must not be taking
+// appends meanwhile (a follower truncates before it fetches).
+func (l *Log) TruncateTo(offset int64) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrLogClosed
+	}
+	if offset >= l.next {
+		return l.next, nil
+	}
+	offset = max(offset, l.start.Load())
+	i := len(l.segs) - 1
+	for i > 0 && l.segs[i].base > offset {
+		i--
+	}
+	// Later segments go whole.
+	for _, s := range l.segs[i+1:] {
+		s.deleted.Store(true)
+		s.removeFiles()
+		s.unref()
+	}
+	l.segs = l.segs[:i+1]
+	seg := l.segs[i]
+	// Find the first batch that ends at or after offset.
+	var hb [BatchHeaderSize]byte
+	pos, size := int64(0), seg.size.Load()
+	for pos < size {
+		h, err := seg.readHeader(pos, &hb)
+		if err != nil {
+			return 0, fmt.Errorf("cannot truncate %s: %w", seg.path, err)
+		}
+		if h.LastOffset() >= offset {
+			break
+		}
+		pos += h.Size()
+	}
+	if err := seg.f.Truncate(pos); err != nil {
+		l.fail(err)
+		return 0, fmt.Errorf("cannot truncate %s: %w", seg.path, err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		l.fail(err)
+		return 0, err
+	}
+	seg.size.Store(pos)
+	if _, err := seg.recoverScan(l.cfg.Load().IndexIntervalBytes, true); err != nil {
+		return 0, err
+	}
+	seg.reserved = pos
+	seg.sealed = false
+	seg.indexed.Store(false)
+	for _, ext := range []string{".index", ".timeindex"} {
+		os.Remove(seg.path + ext)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return 0, err
+	}
+	l.next = seg.lastOffset + 1
+	if pos == 0 {
+		l.next = seg.base
+	}
+	l.end.Store(l.next)
+	if l.synced.Load() > l.next {
+		l.synced.Store(l.next)
+	}
+	// Producer state and epochs as of the new end.
+	for _, off := range listSnapshots(l.dir) {
+		if off > l.next {
+			os.Remove(snapshotPath(l.dir, off))
+		}
+	}
+	l.producers = producerState{}
+	if err := l.loadProducers(); err != nil {
+		return 0, err
+	}
+	kept := l.epochs[:0]
+	for _, e := range l.epochs {
+		if e.start < l.next {
+			kept = append(kept, e)
+		}
+	}
+	l.epochs = kept
+	l.writeEpochsLocked()
+	l.logger.Warn("log truncated", "offset", offset, "end", l.next)
+	return l.next, nil
+}
