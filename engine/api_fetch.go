@@ -176,8 +176,8 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 	if r.Version >= 9 {
 		for _, rt := range r.Topics {
 			for _, rp := range rt.Partitions {
-				if rp.CurrentLeaderEpoch > 0 {
-					epochs[fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition)] = rp.CurrentLeaderEpoch
+				if code := b.checkEpoch(rp.CurrentLeaderEpoch); code != 0 {
+					epochs[fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition)] = int32(code)
 				}
 			}
 		}
@@ -195,9 +195,8 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 			it.resolveErr = kerr.UnknownTopicID.Code
 		case t == nil || it.key.idx < 0 || int(it.key.idx) >= len(t.parts):
 			it.resolveErr = kerr.UnknownTopicOrPartition.Code
-		case epochs[it.key] > 0:
-			// samsa's leader epoch is 0; a newer one is from elsewhere.
-			it.resolveErr = kerr.UnknownLeaderEpoch.Code
+		case epochs[it.key] != 0:
+			it.resolveErr = int16(epochs[it.key]) // the client's leader epoch is not ours
 		case b.isStandby():
 			it.resolveErr = kerr.NotLeaderForPartition.Code
 		default:

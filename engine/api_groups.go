@@ -193,6 +193,13 @@ func (b *Broker) startGroups() {
 		b.groups.SetNotCoordinator() // until promoted
 		return
 	}
+	b.loadGroups()
+}
+
+// loadGroups replays __consumer_offsets into the coordinator in the
+// background, then serves groups.
+func (b *Broker) loadGroups() {
+	t := b.topic(offsetsTopic)
 	if t == nil {
 		b.groups.Loaded()
 		return

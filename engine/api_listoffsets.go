@@ -37,8 +37,8 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case b.isStandby():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-			case r.Version >= 4 && rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case r.Version >= 4 && b.checkEpoch(rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = b.checkEpoch(rp.CurrentLeaderEpoch)
 			default:
 				b.listOffset(t.parts[rp.Partition], rp.Timestamp, &sp)
 				if r.Version == 0 && sp.ErrorCode == 0 {
@@ -58,12 +58,12 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 
 func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	l := p.log
-	sp.LeaderEpoch = 0
+	sp.LeaderEpoch = b.epoch.Load()
 	switch ts {
 	case -2, -4:
 		sp.Offset = l.StartOffset()
 	case -1:
-		sp.Offset = l.EndOffset()
+		sp.Offset = b.highWatermark(p) // consumers never see past it
 	case -5:
 		sp.Offset = -1
 	case -3:

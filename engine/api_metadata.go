@@ -53,6 +53,18 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 	for _, rt := range r.Topics {
 		var t *topic
 		var name string
+		if rt.Topic != nil && *rt.Topic == metadataLogTopic && b.replicated() {
+			// Asked by name only (the nodes of a pair ask each other who
+			// leads at which epoch); never listed.
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.IsInternal = rt.Topic, true
+			mp := kmsg.NewMetadataResponseTopicPartition()
+			mp.Leader, mp.LeaderEpoch = b.leaderID(), b.epoch.Load()
+			mp.Replicas, mp.ISR = []int32{b.leaderID()}, []int32{b.leaderID()}
+			mt.Partitions = []kmsg.MetadataResponseTopicPartition{mp}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		if rt.Topic != nil {
 			name = *rt.Topic
 			t = b.topic(name)
@@ -113,7 +125,7 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.idx
 		mp.Leader = leader
-		mp.LeaderEpoch = 0
+		mp.LeaderEpoch = b.epoch.Load()
 		mp.Replicas = []int32{leader}
 		mp.ISR = []int32{leader}
 		if standby >= 0 {

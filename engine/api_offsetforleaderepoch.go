@@ -28,21 +28,30 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest)
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topic(rt.Topic)
+		replica := r.Version >= 3 && r.ReplicaID >= 0 && r.ReplicaID == b.cfg.Replication.PeerID
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			var p *partition
+			if t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.parts) {
+				p = t.parts[rp.Partition]
+			} else if replica && rt.Topic == metadataLogTopic && rp.Partition == 0 {
+				p = b.metaPart
+			}
 			switch {
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case b.isStandby():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-			case r.Version >= 2 && rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			case rp.LeaderEpoch == 0:
-				sp.LeaderEpoch, sp.EndOffset = 0, t.parts[rp.Partition].log.EndOffset()
+			case r.Version >= 2 && b.checkEpoch(rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = b.checkEpoch(rp.CurrentLeaderEpoch)
 			case rp.LeaderEpoch < 0:
-				sp.LeaderEpoch, sp.EndOffset = 0, t.parts[rp.Partition].log.StartOffset()
+				sp.LeaderEpoch, sp.EndOffset = 0, p.log.StartOffset()
+			default:
+				// Where that epoch (or the latest one before it) ended:
+				// a follower or a consumer truncates there (KIP-101/320).
+				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

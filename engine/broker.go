@@ -89,7 +89,7 @@ func DefaultConfig() Config {
 		OffsetsPartitions:        50,
 		OffsetsSegmentBytes:      100 << 20,
 		Groups:                   group.DefaultConfig(),
-		Replication:              ReplicationConfig{LagTimeMaxMs: 30000, MinInsyncReplicas: 2},
+		Replication:              ReplicationConfig{LagTimeMaxMs: 30000, MinInsyncReplicas: 2, FailoverTimeoutMs: 10000},
 	}
 }
 
@@ -182,6 +182,11 @@ type Broker struct {
 
 	sessions     *sessionCache // fetch sessions (KIP-227)
 	lastFollowed atomic.Int64  // standby: when the last replica fetch came back (unix ns)
+	roleV        atomic.Pointer[string]
+	epoch        atomic.Int32  // the leader epoch of the pair (every partition's)
+	promoteMu    sync.Mutex    // serializes promotions
+	followStop   chan struct{} // closed to stop the follower (promotion)
+	followDone   chan struct{} // closed when it stopped
 	groups       *group.Coordinator
 
 	wg       sync.WaitGroup // parked fetches
@@ -261,14 +266,21 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		store.Close()
 		return nil, err
 	}
+	if b.isPrimary() {
+		// A primary that comes back after a failover must not lead: if
+		// its peer leads with a newer epoch, this node follows it.
+		if leader, epoch, ok := b.probePeer(); ok && leader == cfg.Replication.PeerID && epoch > b.epoch.Load() {
+			b.logger.Warn("the peer leads with a newer epoch; becoming its standby", "peer", leader, "peer_epoch", epoch, "epoch", b.epoch.Load())
+			b.setRole(RoleStandby)
+		}
+	}
 	b.startGroups()
-	switch cfg.Replication.Role {
+	switch b.role() {
 	case RolePrimary:
 		b.wg.Add(1)
 		go func() { defer b.wg.Done(); b.checkISR() }()
 	case RoleStandby:
-		b.wg.Add(1)
-		go func() { defer b.wg.Done(); b.follow() }()
+		b.startFollower()
 	}
 	return b, nil
 }

@@ -30,7 +30,14 @@ const (
 	recTopic       = "topic"        // metaTopic: create, or replace configs
 	recDeleteTopic = "delete_topic" // metaTopic (name, id)
 	recProducerIDs = "producer_ids" // metaProducerIDs
+	recLeader      = "leader"       // metaLeader: a promotion
 )
+
+// metaLeader records which node leads the pair from which epoch on.
+type metaLeader struct {
+	Node  int32 `json:"node"`
+	Epoch int32 `json:"epoch"`
+}
 
 type metaCluster struct {
 	ClusterID string `json:"cluster_id"`
@@ -106,6 +113,12 @@ func (b *Broker) loadCatalog() error {
 				return err
 			}
 			b.pidEnd = max(b.pidEnd, m.End)
+		case recLeader:
+			var m metaLeader
+			if err := json.Unmarshal(value, &m); err != nil {
+				return err
+			}
+			b.applyLeader(m)
 		default:
 			b.logger.Warn("skipping unknown metadata record", "type", typ)
 		}

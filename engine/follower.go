@@ -51,17 +51,27 @@ func (b *Broker) following() bool {
 	return last != 0 && time.Since(time.Unix(0, last)) <= time.Duration(b.cfg.Replication.LagTimeMaxMs)*time.Millisecond
 }
 
-// follow runs on a standby until the broker stops.
-func (b *Broker) follow() {
+// follow runs on a standby until the broker stops or stop is closed.
+func (b *Broker) follow(stop chan struct{}) {
 	backoff := 100 * time.Millisecond
-	for !b.stopping() {
-		err := b.followOnce()
-		if b.stopping() {
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return b.stopping()
+		}
+	}
+	for !stopped() {
+		err := b.followOnce(stop)
+		if stopped() {
 			return
 		}
 		b.logger.Warn("replication from the primary interrupted; retrying", "primary", b.cfg.Replication.PeerLink, "err", err, "in", backoff)
 		select {
 		case <-b.quit:
+			return
+		case <-stop:
 			return
 		case <-time.After(backoff):
 		}
@@ -70,7 +80,7 @@ func (b *Broker) follow() {
 }
 
 // followOnce connects to the primary and fetches until an error.
-func (b *Broker) followOnce() error {
+func (b *Broker) followOnce(stop chan struct{}) error {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if dev := b.cfg.Replication.BindDevice; dev != "" {
 		d.Control = func(_, _ string, c syscall.RawConn) error {
@@ -87,6 +97,8 @@ func (b *Broker) followOnce() error {
 		select {
 		case <-b.quit:
 			cancel()
+		case <-stop:
+			cancel()
 		case <-ctx.Done():
 		}
 	}()
@@ -96,14 +108,18 @@ func (b *Broker) followOnce() error {
 	}
 	defer conn.Close()
 	go func() { <-ctx.Done(); conn.Close() }()
-	rc := &replicaConn{c: conn, r: bufio.NewReaderSize(conn, 64<<10), id: b.cfg.NodeID}
+	rc := newReplicaConn(conn, b.cfg.NodeID)
+	if err := b.truncateToLeader(rc); err != nil {
+		return fmt.Errorf("cannot check for a divergent tail: %w", err)
+	}
 	b.logger.Info("following the primary", "primary", b.cfg.Replication.PeerLink)
-	for !b.stopping() {
+	for ctx.Err() == nil {
 		req := b.replicaFetchRequest()
-		resp, err := rc.fetch(req, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
+		kresp, err := rc.request(req, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
 		if err != nil {
 			return err
 		}
+		resp := kresp.(*kmsg.FetchResponse)
 		b.lastFollowed.Store(time.Now().UnixNano())
 		if err := b.applyReplicaFetch(resp); err != nil {
 			return err
@@ -315,11 +331,18 @@ func (b *Broker) applyMetaRecord(typ string, value []byte) error {
 		}
 		b.pidEnd = max(b.pidEnd, m.End)
 		b.pidNext = b.pidEnd
+	case recLeader:
+		var m metaLeader
+		if err := json.Unmarshal(value, &m); err != nil {
+			return err
+		}
+		b.applyLeader(m)
 	}
 	return nil
 }
 
-// replicaConn is a minimal Kafka client connection for replica fetches.
+// replicaConn is a minimal Kafka client connection between the nodes of
+// a pair.
 type replicaConn struct {
 	c    net.Conn
 	r    *bufio.Reader
@@ -327,12 +350,17 @@ type replicaConn struct {
 	corr int32
 }
 
-func (rc *replicaConn) fetch(req *kmsg.FetchRequest, timeout time.Duration) (*kmsg.FetchResponse, error) {
+func newReplicaConn(c net.Conn, id int32) *replicaConn {
+	return &replicaConn{c: c, r: bufio.NewReaderSize(c, 64<<10), id: id}
+}
+
+// request sends req and reads its response.
+func (rc *replicaConn) request(req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
 	rc.corr++
 	var frame []byte
 	frame = append(frame, 0, 0, 0, 0)
 	frame = binary.BigEndian.AppendUint16(frame, uint16(req.Key()))
-	frame = binary.BigEndian.AppendUint16(frame, uint16(req.Version))
+	frame = binary.BigEndian.AppendUint16(frame, uint16(req.GetVersion()))
 	frame = binary.BigEndian.AppendUint32(frame, uint32(rc.corr))
 	clientID := "samsa-standby-" + strconv.Itoa(int(rc.id))
 	frame = binary.BigEndian.AppendUint16(frame, uint16(len(clientID)))
@@ -361,16 +389,16 @@ func (rc *replicaConn) fetch(req *kmsg.FetchRequest, timeout time.Duration) (*km
 	if _, err := io.ReadFull(rc.r, body); err != nil {
 		return nil, err
 	}
-	if req.IsFlexible() {
+	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
 		var err error
 		if body, err = skipTags(body); err != nil {
 			return nil, err
 		}
 	}
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	resp.Version = req.Version
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
 	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("replica fetch response: %w", err)
+		return nil, fmt.Errorf("%s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
 }

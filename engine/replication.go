@@ -49,6 +49,11 @@ type ReplicationConfig struct {
 	// MinInsyncReplicas is the default min.insync.replicas of topics when
 	// a standby is configured.
 	MinInsyncReplicas int
+	// AutoFailover promotes the standby once the primary has been
+	// unreachable on both its link and its client address for
+	// FailoverTimeoutMs.
+	AutoFailover      bool
+	FailoverTimeoutMs int64
 }
 
 func (c *ReplicationConfig) validate(nodeID int32) error {
@@ -75,16 +80,42 @@ func (c *ReplicationConfig) validate(nodeID int32) error {
 	if c.LagTimeMaxMs <= 0 {
 		return fmt.Errorf("replication lag_time_max_ms must be > 0")
 	}
+	if c.AutoFailover && c.FailoverTimeoutMs <= 0 {
+		return fmt.Errorf("replication failover_timeout_ms must be > 0 with auto_failover")
+	}
 	if c.MinInsyncReplicas < 1 || c.MinInsyncReplicas > 2 {
 		return fmt.Errorf("replication min_insync_replicas must be 1 or 2")
 	}
 	return nil
 }
 
-func (b *Broker) isPrimary() bool { return b.cfg.Replication.Role == RolePrimary }
-func (b *Broker) isStandby() bool { return b.cfg.Replication.Role == RoleStandby }
-func (b *Broker) replicated() bool {
-	return b.cfg.Replication.Role != RoleStandalone
+// role is this node's current role: the configured one until a leader
+// record in the metadata log (a promotion) says otherwise.
+func (b *Broker) role() string {
+	if r := b.roleV.Load(); r != nil {
+		return *r
+	}
+	return b.cfg.Replication.Role
+}
+
+func (b *Broker) setRole(r string) { b.roleV.Store(&r) }
+
+func (b *Broker) isPrimary() bool  { return b.role() == RolePrimary }
+func (b *Broker) isStandby() bool  { return b.role() == RoleStandby }
+func (b *Broker) replicated() bool { return b.cfg.Replication.Role != RoleStandalone }
+
+// checkEpoch compares a client's current leader epoch with ours: newer is
+// UNKNOWN_LEADER_EPOCH, older FENCED_LEADER_EPOCH (the client refreshes
+// its metadata either way). -1 (not sent) always passes.
+func (b *Broker) checkEpoch(clientEpoch int32) int16 {
+	switch epoch := b.epoch.Load(); {
+	case clientEpoch < 0 || clientEpoch == epoch:
+		return 0
+	case clientEpoch > epoch:
+		return kerr.UnknownLeaderEpoch.Code
+	default:
+		return kerr.FencedLeaderEpoch.Code
+	}
 }
 
 // leaderID is the node that leads every partition.
@@ -97,7 +128,7 @@ func (b *Broker) leaderID() int32 {
 
 // standbyID is the standby's node id, or -1.
 func (b *Broker) standbyID() int32 {
-	switch b.cfg.Replication.Role {
+	switch b.role() {
 	case RolePrimary:
 		return b.cfg.Replication.PeerID
 	case RoleStandby:

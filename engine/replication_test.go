@@ -192,3 +192,101 @@ func TestStandbyDownAndBack(t *testing.T) {
 }
 
 func errorsIs(err error, target *kerr.Error) bool { return errors.Is(err, target) }
+
+// Failover: the primary goes with records the standby never got (written
+// with acks=1 while the standby was away); the standby is promoted and
+// takes new writes at epoch 1; the old primary comes back, finds a newer
+// leader, drops its divergent tail and follows. Committed offsets and the
+// acknowledged acks=all records survive on the new primary.
+func TestFailoverAndRejoin(t *testing.T) {
+	p := startPair(t)
+	seeds := kgo.SeedBrokers(p.primaryAddr, p.standbyAddr)
+	adm := kadm.NewClient(p.primary.client(seeds))
+	if _, err := adm.CreateTopic(testCtx(t), 2, 2, nil, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	all := p.primary.client(seeds, kgo.DefaultProduceTopic("ledger"))
+	produceKeyed(t, all, "ledger", 0, 500) // acks=all: on both
+	var offs kadm.Offsets
+	offs.AddOffset("ledger", 0, 100, -1)
+	if err := adm.CommitAllOffsets(testCtx(t), "readers", offs); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCaughtUp(t)
+	acked := map[int32]int64{0: p.primary.b.partition("ledger", 0).log.EndOffset(), 1: p.primary.b.partition("ledger", 1).log.EndOffset()}
+
+	// The standby goes away; the primary takes acks=1 writes alone.
+	p.standby.stop()
+	one := p.primary.client(kgo.SeedBrokers(p.primaryAddr), kgo.DefaultProduceTopic("ledger"),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	produceKeyed(t, one, "ledger", 500, 50)
+	divergent := p.primary.b.partition("ledger", 0).log.EndOffset()
+	p.primary.stop()
+
+	// The standby comes back alone and is promoted.
+	p.standby = startBroker(t, p.standbyDir, func(c *Config) {
+		replicationConfig(RoleStandby, 2, 1, p.primaryAddr)(c)
+		c.Listen = p.standbyAddr
+	})
+	// ElectLeaders goes to the standby itself (samsactl promote does this;
+	// a client would route it to the dead controller).
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.SetVersion(2)
+	el.TimeoutMillis = 10000
+	eresp := dialRaw(t, p.standbyAddr).request(el).(*kmsg.ElectLeadersResponse)
+	for _, rt := range eresp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 {
+				t.Fatalf("elect %s-%d: %v", rt.Topic, rp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+			}
+		}
+	}
+	if !p.standby.b.isPrimary() || p.standby.b.epoch.Load() != 1 {
+		t.Fatalf("after promotion: role %q epoch %d", p.standby.b.role(), p.standby.b.epoch.Load())
+	}
+	for part, end := range acked {
+		if got := p.standby.b.partition("ledger", part).log.EndOffset(); got != end {
+			t.Fatalf("partition %d: the new primary ends at %d, %d were acknowledged with acks=all", part, got, end)
+		}
+	}
+	waitFor(t, "groups loaded on the new primary", 10*time.Second, func() bool { return p.standby.b.groups.IsLoaded() })
+	got, err := kadm.NewClient(p.standby.client()).FetchOffsets(testCtx(t), "readers")
+	if o, ok := got.Lookup("ledger", 0); err != nil || !ok || o.At != 100 {
+		t.Fatalf("committed offset on the new primary: %+v %v", o, err)
+	}
+	// New writes at epoch 1 (acks=1: the old primary is not back yet).
+	one2 := p.standby.client(kgo.SeedBrokers(p.standbyAddr), kgo.DefaultProduceTopic("ledger"),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	produceKeyed(t, one2, "ledger", 1000, 30)
+
+	// The old primary returns: it follows the new one and drops its tail.
+	p.primary = startBroker(t, p.primaryDir, func(c *Config) {
+		replicationConfig(RolePrimary, 1, 2, p.standbyAddr)(c)
+		c.Listen = p.primaryAddr
+	})
+	if !p.primary.b.isStandby() {
+		t.Fatalf("the old primary came back as %q", p.primary.b.role())
+	}
+	if divergent <= acked[0] {
+		t.Fatalf("test setup: no divergent tail (%d vs %d)", divergent, acked[0])
+	}
+	newPrimary, newStandby := p.standby, p.primary
+	waitFor(t, "the old primary to converge", 20*time.Second, func() bool {
+		for _, part := range newPrimary.b.partition("ledger", 0).t.parts {
+			sp := newStandby.b.partition("ledger", part.idx)
+			if sp == nil || sp.log.EndOffset() != part.log.EndOffset() {
+				return false
+			}
+		}
+		return true
+	})
+	q := &pair{primary: newPrimary, standby: newStandby}
+	q.waitCaughtUp(t)
+	q.sameLogs(t)
+	// With the pair whole again, acks=all works on the new primary.
+	all2 := newPrimary.client(kgo.SeedBrokers(p.primaryAddr, p.standbyAddr), kgo.DefaultProduceTopic("ledger"))
+	waitFor(t, "the old primary in the ISR", 10*time.Second, func() bool {
+		return newPrimary.b.standbyInSync(newPrimary.b.partition("ledger", 0))
+	})
+	produceKeyed(t, all2, "ledger", 2000, 100)
+}

@@ -100,24 +100,32 @@ func (l *Log) LeaderEpoch() int32 {
 	return l.leaderEpoch
 }
 
-// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch not
-// above the one asked for, and the offset where it ended (the log end for
-// the latest epoch). -1, -1 when the log has no such epoch.
+// EndOffsetForEpoch answers OffsetForLeaderEpoch as Kafka's leader epoch
+// cache does: for the latest epoch, the log end; for an older one, the
+// largest epoch not above it and the offset where the next epoch starts;
+// for one newer than any, -1, -1.
 func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	for i := len(l.epochs) - 1; i >= 0; i-- {
+	n := len(l.epochs)
+	if n == 0 {
+		if epoch == l.leaderEpoch {
+			return epoch, l.next
+		}
+		return -1, -1
+	}
+	if epoch == l.epochs[n-1].epoch {
+		return epoch, l.next
+	}
+	if epoch > l.epochs[n-1].epoch {
+		return -1, -1
+	}
+	for i := n - 1; i >= 0; i-- {
 		if l.epochs[i].epoch <= epoch {
-			if i == len(l.epochs)-1 {
-				return l.epochs[i].epoch, l.next
-			}
 			return l.epochs[i].epoch, l.epochs[i+1].start
 		}
 	}
-	if len(l.epochs) == 0 && epoch >= l.leaderEpoch {
-		return l.leaderEpoch, l.next
-	}
-	return -1, -1
+	return epoch, l.epochs[0].start
 }
 
 // TruncateTo removes every batch at or after offset (rounded down to a

@@ -829,8 +829,11 @@ func TestEpochsAndTruncate(t *testing.T) {
 	if err != nil || got != mid {
 		t.Fatalf("truncate to %d: %d %v", mid, got, err)
 	}
-	if ep, off := e.log.EndOffsetForEpoch(3); ep != 0 || off != mid {
-		t.Fatalf("after truncation epoch 3 answered %d/%d, want epoch 0 at %d", ep, off, mid)
+	if ep, off := e.log.EndOffsetForEpoch(0); ep != 0 || off != mid {
+		t.Fatalf("after truncation epoch 0 answered %d/%d, want its end at %d", ep, off, mid)
+	}
+	if ep, off := e.log.EndOffsetForEpoch(3); ep != -1 || off != -1 {
+		t.Fatalf("after truncation epoch 3 answered %d/%d, want -1/-1 (newer than any)", ep, off)
 	}
 	after := checkLog(t, e.log)
 	if len(after) != len(before) {

@@ -1,0 +1,283 @@
+package engine
+
+// Failover of a hot standby pair (DESIGN.md "Hot standby").
+//
+// Which node leads, and from which leader epoch, is a "leader" record in
+// the metadata log, replicated like everything else. Promotion (manual:
+// ElectLeaders sent to the standby, which `samsactl promote` does; or
+// automatic: auto_failover, once the primary has been unreachable on both
+// its link and its client address for failover_timeout) stops the
+// follower, bumps the epoch on every log, writes the record and starts
+// serving: producers, the group coordinator (loaded from the replicated
+// __consumer_offsets) and replica fetches. A node that starts as primary
+// first asks its peer: if the peer leads with a higher epoch, this node
+// becomes its standby. A standby, each time it connects, asks the primary
+// where its last epoch ended on every log (OffsetForLeaderEpoch) and
+// truncates what it has beyond: the divergent tail of an old primary.
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+var errNotStandby = errors.New("this node is not the standby")
+
+func init() {
+	regKey(kmsg.ElectLeaders.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleElectLeaders(kreq.(*kmsg.ElectLeadersRequest)))
+	})
+}
+
+// applyLeader applies a leader record, replayed or replicated.
+func (b *Broker) applyLeader(m metaLeader) {
+	if m.Epoch > b.epoch.Load() {
+		b.epoch.Store(m.Epoch)
+	}
+	if !b.replicated() {
+		return
+	}
+	if m.Node == b.cfg.NodeID {
+		b.setRole(RolePrimary)
+	} else if m.Node == b.cfg.Replication.PeerID && b.role() != RoleStandby {
+		b.setRole(RoleStandby)
+	}
+}
+
+// ElectLeaders (key 43): sent to the standby, it promotes it; the primary
+// answers ELECTION_NOT_NEEDED.
+func (b *Broker) handleElectLeaders(r *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
+	resp := kmsg.NewPtrElectLeadersResponse()
+	resp.Version = r.Version
+	code := int16(0)
+	var msg *string
+	switch {
+	case !b.replicated():
+		code = kerr.ElectionNotNeeded.Code
+	case b.isPrimary():
+		code = kerr.ElectionNotNeeded.Code
+	default:
+		if err := b.Promote("ElectLeaders request"); err != nil {
+			code = kerr.UnknownServerError.Code
+			s := err.Error()
+			msg = &s
+		}
+	}
+	topics := r.Topics
+	if topics == nil {
+		for _, t := range b.topicList() {
+			rt := kmsg.NewElectLeadersRequestTopic()
+			rt.Topic = t.name
+			for _, p := range t.parts {
+				rt.Partitions = append(rt.Partitions, p.idx)
+			}
+			topics = append(topics, rt)
+		}
+	}
+	for _, rt := range topics {
+		st := kmsg.NewElectLeadersResponseTopic()
+		st.Topic = rt.Topic
+		for _, idx := range rt.Partitions {
+			sp := kmsg.NewElectLeadersResponseTopicPartition()
+			sp.Partition, sp.ErrorCode, sp.ErrorMessage = idx, code, msg
+			if b.partition(rt.Topic, idx) == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// Promote makes the standby the primary, with the next leader epoch.
+func (b *Broker) Promote(reason string) error {
+	b.promoteMu.Lock()
+	defer b.promoteMu.Unlock()
+	if !b.isStandby() {
+		return errNotStandby
+	}
+	if b.followStop != nil {
+		close(b.followStop)
+		<-b.followDone
+		b.followStop = nil
+	}
+	epoch := b.epoch.Load() + 1
+	logs := append([]*partition{b.metaPart}, b.allPartitions()...)
+	for _, p := range logs {
+		p.log.SetLeaderEpoch(epoch)
+		rs := &p.replica
+		rs.mu.Lock()
+		rs.offset, rs.inISR, rs.caughtUp = 0, false, time.Time{}
+		rs.hwm = p.log.EndOffset()
+		rs.mu.Unlock()
+	}
+	b.metaMu.Lock()
+	err := b.appendMeta(recLeader, metaLeader{Node: b.cfg.NodeID, Epoch: epoch})
+	b.metaMu.Unlock()
+	if err != nil {
+		return err
+	}
+	b.epoch.Store(epoch)
+	b.setRole(RolePrimary)
+	b.logger.Warn("promoted to primary", "epoch", epoch, "reason", reason)
+	b.loadGroups()
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.checkISR() }()
+	return nil
+}
+
+func (b *Broker) allPartitions() []*partition {
+	var out []*partition
+	for _, t := range b.topicList() {
+		out = append(out, t.parts...)
+	}
+	return out
+}
+
+// startFollower starts following the primary.
+func (b *Broker) startFollower() {
+	b.followStop, b.followDone = make(chan struct{}), make(chan struct{})
+	stop, done := b.followStop, b.followDone
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer close(done)
+		b.follow(stop)
+	}()
+	if b.cfg.Replication.AutoFailover {
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.watchPrimary(stop) }()
+	}
+}
+
+// watchPrimary promotes this standby once the primary has been unreachable
+// on both its replication link and its client address for the failover
+// timeout: a broken link alone never makes two primaries.
+func (b *Broker) watchPrimary(stop chan struct{}) {
+	timeout := time.Duration(b.cfg.Replication.FailoverTimeoutMs) * time.Millisecond
+	t := time.NewTicker(max(timeout/10, 50*time.Millisecond))
+	defer t.Stop()
+	downSince := time.Time{}
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if b.following() {
+			downSince = time.Time{}
+			continue
+		}
+		if reachable(b.cfg.Replication.PeerLink) || reachable(b.cfg.Replication.PeerClient) {
+			downSince = time.Time{}
+			continue
+		}
+		if downSince.IsZero() {
+			downSince = time.Now()
+			b.logger.Warn("primary unreachable on its link and client address", "link", b.cfg.Replication.PeerLink, "client", b.cfg.Replication.PeerClient)
+		}
+		if time.Since(downSince) >= timeout {
+			go func() {
+				if err := b.Promote("primary unreachable for " + timeout.String()); err != nil && !errors.Is(err, errNotStandby) {
+					b.logger.Error("automatic promotion failed", "err", err)
+				}
+			}()
+			return
+		}
+	}
+}
+
+func reachable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// probePeer asks the peer who leads and at which epoch (Metadata for the
+// metadata log). ok is false when the peer cannot be reached.
+func (b *Broker) probePeer() (leader, epoch int32, ok bool) {
+	addr := b.cfg.Replication.PeerLink
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer conn.Close()
+	rc := newReplicaConn(conn, b.cfg.NodeID)
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	name := metadataLogTopic
+	req.Topics = []kmsg.MetadataRequestTopic{{Topic: &name}}
+	kresp, err := rc.request(req, 3*time.Second)
+	if err != nil {
+		return 0, 0, false
+	}
+	resp := kresp.(*kmsg.MetadataResponse)
+	for _, t := range resp.Topics {
+		if t.Topic != nil && *t.Topic == metadataLogTopic && len(t.Partitions) == 1 {
+			return t.Partitions[0].Leader, t.Partitions[0].LeaderEpoch, true
+		}
+	}
+	return resp.ControllerID, -1, true
+}
+
+// truncateToLeader asks the primary where each log's latest epoch ended
+// and drops anything beyond it here.
+func (b *Broker) truncateToLeader(rc *replicaConn) error {
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.Version = 3
+	req.ReplicaID = b.cfg.NodeID
+	logs := map[string][]*partition{metadataLogTopic: {b.metaPart}}
+	names := []string{metadataLogTopic}
+	for _, t := range b.topicList() {
+		names = append(names, t.name)
+		logs[t.name] = t.parts
+	}
+	for _, name := range names {
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = name
+		for i, p := range logs[name] {
+			rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+			rp.Partition = int32(i)
+			rp.CurrentLeaderEpoch = -1
+			rp.LeaderEpoch = p.log.LeaderEpoch()
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	kresp, err := rc.request(req, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	for _, rt := range kresp.(*kmsg.OffsetForLeaderEpochResponse).Topics {
+		ps := logs[rt.Topic]
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 || rp.EndOffset < 0 || int(rp.Partition) >= len(ps) {
+				continue
+			}
+			l := ps[rp.Partition].log
+			if rp.EndOffset < l.EndOffset() {
+				end, err := l.TruncateTo(rp.EndOffset)
+				if err != nil {
+					return err
+				}
+				b.logger.Warn("dropped a divergent tail the primary does not have", "topic", rt.Topic, "partition", rp.Partition,
+					"epoch", rp.LeaderEpoch, "end", end)
+				if rt.Topic == metadataLogTopic {
+					b.logger.Error("the metadata log diverged from the primary's: restart this node to reload its catalog")
+				}
+			}
+		}
+	}
+	return nil
+}
