@@ -13,6 +13,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/samsa ./cmd/samsa
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/samsa-bench ./cmd/samsa-bench
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/samsactl ./cmd/samsactl
 
 # Start the broker on the embedded default: 127.0.0.1:9092, data in ./data.
 run: build
@@ -56,6 +57,7 @@ lint:
 
 install: build
 	install -D -m 0755 $(BIN)/samsa $(DESTDIR)$(PREFIX)/bin/samsa
+	install -D -m 0755 $(BIN)/samsactl $(DESTDIR)$(PREFIX)/bin/samsactl
 
 clean:
 	rm -rf $(BIN)

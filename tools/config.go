@@ -79,6 +79,8 @@ type FileConfig struct {
 		PeerLink          string `toml:"peer_link"`
 		LagTimeMaxMs      int64  `toml:"replica_lag_time_max_ms"`
 		MinInsyncReplicas int    `toml:"min_insync_replicas"`
+		AutoFailover      bool   `toml:"auto_failover"`
+		FailoverTimeoutMs int64  `toml:"failover_timeout_ms"`
 	} `toml:"replication"`
 
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
@@ -116,6 +118,7 @@ func DefaultFileConfig() FileConfig {
 	c.Replication.PeerID = -1
 	c.Replication.LagTimeMaxMs = e.Replication.LagTimeMaxMs
 	c.Replication.MinInsyncReplicas = e.Replication.MinInsyncReplicas
+	c.Replication.FailoverTimeoutMs = e.Replication.FailoverTimeoutMs
 	c.Net.Loops = e.NumLoops
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
@@ -175,7 +178,8 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.Replication = engine.ReplicationConfig{Role: c.Replication.Role, Listen: c.Replication.Listen,
 		BindDevice: c.Replication.BindDevice, PeerID: c.Replication.PeerID, PeerClient: c.Replication.PeerClient,
 		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,
-		MinInsyncReplicas: c.Replication.MinInsyncReplicas}
+		MinInsyncReplicas: c.Replication.MinInsyncReplicas, AutoFailover: c.Replication.AutoFailover,
+		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs}
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections

@@ -6,17 +6,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"samsa/tools"
 )
 
 // pairConfig writes a config file for one node of a pair: the shipped
@@ -146,4 +151,169 @@ func TestStandbyPairProcesses(t *testing.T) {
 			t.Fatalf("%s: primary has %d bytes, standby %d, or they differ", n, len(want[n]), len(got[n]))
 		}
 	}
+}
+
+// SIGKILL the primary during an acks=all load (min.insync.replicas=2),
+// promote the standby: every acknowledged record is on it, once and in
+// order; the idempotent producer and a group consumer given both
+// addresses carry on. The old primary comes back as the standby, drops
+// what the new primary does not have, and converges to identical logs.
+func TestFailoverAfterKill(t *testing.T) {
+	p := startPair(t)
+	seeds := kgo.SeedBrokers(p.primary.addr, p.standby.addr)
+	r, err := p.primary.admin().CreateTopic(timeout(t, 10*time.Second), 3, 2, nil, "orders")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	prod := p.primary.client(seeds, kgo.DefaultProduceTopic("orders"), kgo.RetryTimeout(90*time.Second))
+	type ack struct {
+		partition int32
+		offset    int64
+	}
+	var mu sync.Mutex
+	acked := map[int]ack{}
+	var produceErr error
+	var wg sync.WaitGroup
+	const total = 6000
+	stopAt := make(chan struct{})
+	go func() {
+		defer close(stopAt)
+		for i := 0; i < total; i++ {
+			wg.Add(1)
+			i := i
+			prod.Produce(context.Background(), &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("v%d", i))}, func(r *kgo.Record, err error) {
+				defer wg.Done()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					produceErr = err
+					return
+				}
+				acked[i] = ack{r.Partition, r.Offset}
+			})
+			if i%500 == 499 {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+	// A group consumer on both addresses, committing as it goes.
+	consumed := map[string]bool{}
+	var cmu sync.Mutex
+	cons := p.primary.client(seeds, kgo.ConsumerGroup("order-readers"), kgo.ConsumeTopics("orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(200*time.Millisecond))
+	consDone := make(chan struct{})
+	stopCons := make(chan struct{})
+	go func() {
+		defer close(consDone)
+		for {
+			select {
+			case <-stopCons:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			fs := cons.PollFetches(ctx)
+			cancel()
+			fs.EachRecord(func(r *kgo.Record) {
+				cmu.Lock()
+				consumed[string(r.Key)] = true
+				cmu.Unlock()
+			})
+		}
+	}()
+
+	// Kill the primary once some records are acknowledged.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 1500 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d records acknowledged before the kill", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.primary.kill()
+	mu.Lock()
+	ackedAtKill := map[int]ack{}
+	for k, v := range acked {
+		ackedAtKill[k] = v
+	}
+	mu.Unlock()
+	t.Logf("killed the primary with %d of %d records acknowledged", len(ackedAtKill), total)
+	if err := tools.Promote(timeout(t, 30*time.Second), p.standby.addr, io.Discard); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	// The old primary returns as the standby, so acks=all can go on.
+	p.primary.restart()
+	<-stopAt
+	waitDone := make(chan struct{})
+	go func() { wg.Wait(); close(waitDone) }()
+	select {
+	case <-waitDone:
+	case <-time.After(90 * time.Second):
+		t.Fatal("produce never completed after the failover")
+	}
+	mu.Lock()
+	if produceErr != nil {
+		t.Fatalf("produce after the failover: %v", produceErr)
+	}
+	if len(acked) != total {
+		t.Fatalf("%d of %d records acknowledged", len(acked), total)
+	}
+	mu.Unlock()
+
+	// Everything acknowledged is on the new primary, once, where the
+	// acknowledgement said (records acknowledged before the kill too).
+	newPrimary := p.standby
+	got := newPrimary.consumeAll("orders")
+	where := map[string]ack{}
+	for part, rs := range got {
+		for _, r := range rs {
+			if prev, dup := where[string(r.Key)]; dup {
+				t.Fatalf("record %s twice: %v and %d/%d", r.Key, prev, part, r.Offset)
+			}
+			where[string(r.Key)] = ack{part, r.Offset}
+		}
+	}
+	for i, a := range acked {
+		if w, ok := where[fmt.Sprint(i)]; !ok || w != a {
+			_, before := ackedAtKill[i]
+			t.Fatalf("record %d acknowledged at %v (before the kill: %v), on the new primary at %v (found %v)", i, a, before, w, ok)
+		}
+	}
+	// The group consumer went on and saw everything.
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(60 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the group consumer to read every record", func() bool {
+		cmu.Lock()
+		defer cmu.Unlock()
+		return len(consumed) == total
+	})
+	close(stopCons)
+	<-consDone
+
+	// The old primary converges on the new one.
+	waitFor("the logs to converge", func() bool {
+		a, b := logFiles(t, newPrimary.dataDir), logFiles(t, p.primary.dataDir)
+		for n, data := range a {
+			if !strings.HasPrefix(n, "orders-") {
+				continue
+			}
+			if !bytes.Equal(b[n], data) {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -1,0 +1,88 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Promote asks the broker at addr, which must be the standby of a pair,
+// to become the primary (ElectLeaders, sent to that broker itself rather
+// than to the controller a client would pick).
+func Promote(ctx context.Context, addr string, out io.Writer) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestTimeoutOverhead(10*time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	seeds := cl.SeedBrokers()
+	if len(seeds) == 0 {
+		return errors.New("no broker to ask")
+	}
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.TimeoutMillis = 30000
+	kresp, err := seeds[0].Request(ctx, req)
+	if err != nil {
+		return fmt.Errorf("cannot ask %s to promote itself: %w", addr, err)
+	}
+	resp := kresp.(*kmsg.ElectLeadersResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	n := 0
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			switch err := kerr.ErrorForCode(p.ErrorCode); {
+			case errors.Is(err, kerr.ElectionNotNeeded):
+				return fmt.Errorf("%s is already the primary", addr)
+			case err != nil:
+				msg := ""
+				if p.ErrorMessage != nil {
+					msg = ": " + *p.ErrorMessage
+				}
+				return fmt.Errorf("%s-%d: %w%s", t.Topic, p.Partition, err, msg)
+			}
+			n++
+		}
+	}
+	fmt.Fprintf(out, "%s is the primary now (%d partitions)\n", addr, n)
+	return nil
+}
+
+// Status prints who leads the pair at addr, at which epoch, and each
+// partition's in-sync replicas.
+func Status(ctx context.Context, addr string, out io.Writer) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return err
+	}
+	resp := kresp.(*kmsg.MetadataResponse)
+	for _, b := range resp.Brokers {
+		role := "standby"
+		if b.NodeID == resp.ControllerID {
+			role = "primary"
+		}
+		if len(resp.Brokers) == 1 {
+			role = "alone"
+		}
+		fmt.Fprintf(out, "node %d  %s:%d  %s\n", b.NodeID, b.Host, b.Port, role)
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			fmt.Fprintf(out, "%s-%d  leader %d  epoch %d  replicas %v  isr %v\n", *t.Topic, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR)
+		}
+	}
+	return nil
+}
