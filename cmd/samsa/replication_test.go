@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,13 +21,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/tools"
 )
 
 // pairConfig writes a config file for one node of a pair: the shipped
 // config with the node id and a [replication] section.
-func pairConfig(t *testing.T, nodeID, peerID int32, role, link, peerClient, peerLink string) string {
+func pairConfig(t *testing.T, nodeID, peerID int32, role, link, peerClient, peerLink string, extra ...string) string {
 	t.Helper()
 	base, err := os.ReadFile(repoConfig)
 	if err != nil {
@@ -45,8 +47,9 @@ peer_id = %d
 peer_client = %q
 peer_link = %q
 replica_lag_time_max_ms = 1500
+%s
 
-`, role, link, peerID, peerClient, peerLink) + cfg[j:]
+`, role, link, peerID, peerClient, peerLink, strings.Join(extra, "\n")) + cfg[j:]
 	cfg = strings.Replace(cfg, "initial_rebalance_delay_ms = 3000", "initial_rebalance_delay_ms = 100", 1)
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("node%d.toml", nodeID))
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -316,4 +319,101 @@ func TestFailoverAfterKill(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// linkProxy forwards a replication link so a test can cut it while both
+// nodes stay up.
+type linkProxy struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startLinkProxy(t *testing.T, addr, target string) *linkProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := &linkProxy{l: l}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			lp.mu.Lock()
+			lp.conns = append(lp.conns, c, u)
+			lp.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	t.Cleanup(lp.cut)
+	return lp
+}
+
+// cut closes the listener and every forwarded connection.
+func (lp *linkProxy) cut() {
+	lp.l.Close()
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	for _, c := range lp.conns {
+		c.Close()
+	}
+	lp.conns = nil
+}
+
+// controllerOf asks addr which node leads.
+func controllerOf(t *testing.T, addr string) int32 {
+	t.Helper()
+	raw := dialRaw(t, addr)
+	defer raw.Close()
+	return raw.roundTrip(kmsg.NewPtrMetadataRequest(), 12).(*kmsg.MetadataResponse).ControllerID
+}
+
+// With auto_failover, a cut link alone never promotes the standby (the
+// primary still answers on its client address); a dead primary does.
+func TestAutoFailoverOnlyWhenThePrimaryIsGone(t *testing.T) {
+	pAddr, sAddr, pLink, sLink, proxy := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	pp := &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{},
+		config: pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink)}
+	scfg := pairConfig(t, 2, 1, "standby", sLink, pAddr, proxy, "auto_failover = true", "failover_timeout_ms = 1000")
+	ss := &broker{t: t, addr: sAddr, dataDir: t.TempDir(), log: &logBuffer{}, config: scfg}
+	t.Cleanup(pp.cleanup)
+	t.Cleanup(ss.cleanup)
+	lp := startLinkProxy(t, proxy, pLink)
+	pp.start()
+	ss.start()
+	r, err := pp.admin().CreateTopic(timeout(t, 10*time.Second), 1, 2, nil, "t")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	produceSync(t, pp.client(kgo.DefaultProduceTopic("t")), &kgo.Record{Value: []byte("x")})
+
+	lp.cut()
+	time.Sleep(4 * time.Second) // four failover timeouts
+	if c := controllerOf(t, sAddr); c != 1 {
+		t.Fatalf("the standby promoted itself over a cut link: controller %d", c)
+	}
+	if !strings.Contains(ss.log.String(), "replication from the primary interrupted") {
+		t.Fatal("the link was not cut")
+	}
+
+	pp.kill()
+	deadline := time.Now().Add(15 * time.Second)
+	for controllerOf(t, sAddr) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby did not take over from a dead primary:\n%s", ss.log.tail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// It serves writes (acks=1: the old primary is gone).
+	produceSync(t, ss.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()),
+		&kgo.Record{Value: []byte("after failover")})
 }
