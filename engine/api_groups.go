@@ -174,7 +174,15 @@ func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {
 	if err != nil {
 		panic("BUG: internal batch does not parse: " + err.Error())
 	}
-	if _, err := part.log.Append(batch, &h, b.syncFor(-1), func(err error) { go done(err) }); err != nil {
+	if _, err := part.log.Append(batch, &h, b.syncFor(-1), func(err error) {
+		if err != nil || !b.isPrimary() {
+			go done(err)
+			return
+		}
+		// Offsets committed are acknowledged once the standby has them
+		// too (Kafka's offsets.commit.required.acks=-1).
+		b.waitForStandby(part, h.LastOffset()+1, 1, func(int16) { go done(nil) })
+	}); err != nil {
 		fail(err)
 	}
 }

@@ -215,7 +215,20 @@ func (b *Broker) appendMeta(typ string, v any) error {
 	if err := <-done; err != nil {
 		return fmt.Errorf("cannot write %s record: %w", typ, err)
 	}
+	b.awaitStandby(b.metaPart, h.LastOffset()+1)
 	return nil
+}
+
+// awaitStandby waits, on a primary, until the standby holds offsets below
+// end of p, while it is in the ISR: samsa's own records (catalog, group
+// offsets) survive a failover as acks=all records do.
+func (b *Broker) awaitStandby(p *partition, end int64) {
+	if !b.isPrimary() || p == nil {
+		return
+	}
+	ch := make(chan struct{})
+	b.waitForStandby(p, end, 1, func(int16) { close(ch) })
+	<-ch
 }
 
 // allocProducerID hands out a new producer id, reserving a durable block
