@@ -279,13 +279,20 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		po.highWatermark = b.highWatermark(p)
 		po.lastStable = po.highWatermark
 		po.logStart = l.StartOffset()
+		// Offsets up to the log end are valid (Kafka answers empty between
+		// the high watermark and the log end); consumers read only below
+		// the high watermark, the standby up to the log end.
+		leo := l.EndOffset()
 		upTo := po.highWatermark
 		if fs.replica {
-			upTo = l.EndOffset()
+			upTo = leo
 		}
-		if it.offset < po.logStart || it.offset > upTo {
+		if it.offset < po.logStart || it.offset > leo {
 			po.errCode = kerr.OffsetOutOfRange.Code
 			hasErr = true
+			continue
+		}
+		if it.offset >= upTo {
 			continue
 		}
 		limit := min(int64(it.maxBytes), maxBytes-total)

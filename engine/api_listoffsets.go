@@ -71,7 +71,7 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		switch {
 		case err != nil:
 			sp.ErrorCode = errCode(err)
-		case found:
+		case found && off < b.highWatermark(p):
 			sp.Offset, sp.Timestamp = off, rts
 		}
 	default:
@@ -84,7 +84,7 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		case err != nil:
 			sp.ErrorCode = errCode(err)
 			b.logger.Warn("cannot look up offset by time", "topic", p.t.name, "partition", p.idx, "err", err)
-		case found:
+		case found && off < b.highWatermark(p):
 			sp.Offset, sp.Timestamp = off, rts
 		}
 	}

@@ -130,7 +130,7 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 		mp.ISR = []int32{leader}
 		if standby >= 0 {
 			mp.Replicas = append(mp.Replicas, standby)
-			if b.standbyInSync(p) || b.isStandby() && b.following() {
+			if b.standbyInSync(p) || b.isStandby() && b.following() && p.log.EndOffset() >= b.lastPrimaryHWM(p) {
 				mp.ISR = append(mp.ISR, standby)
 			}
 		}

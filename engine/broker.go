@@ -269,16 +269,25 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if b.isPrimary() {
 		// A primary that comes back after a failover must not lead: if
 		// its peer leads with a newer epoch, this node follows it.
-		if leader, epoch, ok := b.probePeer(); ok && leader == cfg.Replication.PeerID && epoch > b.epoch.Load() {
+		if leader, epoch, ok := b.probePeer(); ok && b.peerOutranks(leader, epoch) {
 			b.logger.Warn("the peer leads with a newer epoch; becoming its standby", "peer", leader, "peer_epoch", epoch, "epoch", b.epoch.Load())
 			b.setRole(RoleStandby)
+			b.epoch.Store(max(b.epoch.Load(), epoch))
+		}
+	}
+	if b.isPrimary() {
+		// Every log leads at the pair's epoch (logs created after a
+		// promotion, or whose epoch entry was never written).
+		for _, p := range append([]*partition{b.metaPart}, b.allPartitions()...) {
+			p.log.SetLeaderEpoch(b.epoch.Load())
 		}
 	}
 	b.startGroups()
 	switch b.role() {
 	case RolePrimary:
-		b.wg.Add(1)
+		b.wg.Add(2)
 		go func() { defer b.wg.Done(); b.checkISR() }()
+		go func() { defer b.wg.Done(); b.watchPeer() }()
 	case RoleStandby:
 		b.startFollower()
 	}

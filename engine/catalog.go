@@ -118,7 +118,7 @@ func (b *Broker) loadCatalog() error {
 			if err := json.Unmarshal(value, &m); err != nil {
 				return err
 			}
-			b.applyLeader(m)
+			b.applyLeader(m, false)
 		default:
 			b.logger.Warn("skipping unknown metadata record", "type", typ)
 		}
@@ -215,9 +215,13 @@ func (b *Broker) appendMeta(typ string, v any) error {
 	if err := <-done; err != nil {
 		return fmt.Errorf("cannot write %s record: %w", typ, err)
 	}
-	b.awaitStandby(b.metaPart, h.LastOffset()+1)
 	return nil
 }
+
+// awaitMetaStandby waits until the standby holds the metadata log as it is
+// now. Called after metaMu is released, so a standby that just died holds
+// up only this caller, until it leaves the ISR.
+func (b *Broker) awaitMetaStandby() { b.awaitStandby(b.metaPart, b.meta.EndOffset()) }
 
 // awaitStandby waits, on a primary, until the standby holds offsets below
 // end of p, while it is in the ISR: samsa's own records (catalog, group
@@ -234,6 +238,7 @@ func (b *Broker) awaitStandby(p *partition, end int64) {
 // allocProducerID hands out a new producer id, reserving a durable block
 // when the current one is used up.
 func (b *Broker) allocProducerID() (int64, error) {
+	defer b.awaitMetaStandby() // after the unlock below
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
 	if b.pidNext >= b.pidEnd {
@@ -305,6 +310,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if err := validateTopicConfigs(configs); err != nil {
 		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
 	}
+	defer b.awaitMetaStandby() // after the unlock below
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
 	b.mu.RLock()
@@ -339,6 +345,14 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 			b.logger.Error("cannot create partition log", "topic", name, "partition", i, "err", err)
 			return nil, kafkaErr(kerr.KafkaStorageError, "cannot create partition %d: %v", i, err)
 		}
+		if b.isPrimary() {
+			p.log.SetLeaderEpoch(b.epoch.Load())
+			if b.standbyInSync(b.metaPart) {
+				// As in Kafka, a new partition's ISR is its replicas: the
+				// standby, following, fetches it within the lag time.
+				p.replica.inISR, p.replica.caughtUp = true, time.Now()
+			}
+		}
 		t.parts = append(t.parts, p)
 	}
 	b.mu.Lock()
@@ -351,6 +365,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 
 // deleteTopic removes a topic and its data.
 func (b *Broker) deleteTopic(t *topic) *topicError {
+	defer b.awaitMetaStandby() // after the unlock below
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
 	b.mu.RLock()

@@ -18,6 +18,7 @@ package engine
 import (
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,17 +35,19 @@ func init() {
 	})
 }
 
-// applyLeader applies a leader record, replayed or replicated.
-func (b *Broker) applyLeader(m metaLeader) {
+// applyLeader applies a leader record: replayed at start, it sets the
+// role; replicated to a running standby, only the epoch (an old "this
+// node leads" record copied back from the primary must not promote it).
+func (b *Broker) applyLeader(m metaLeader, replicated bool) {
 	if m.Epoch > b.epoch.Load() {
 		b.epoch.Store(m.Epoch)
 	}
-	if !b.replicated() {
+	if !b.replicated() || replicated {
 		return
 	}
 	if m.Node == b.cfg.NodeID {
 		b.setRole(RolePrimary)
-	} else if m.Node == b.cfg.Replication.PeerID && b.role() != RoleStandby {
+	} else if m.Node == b.cfg.Replication.PeerID {
 		b.setRole(RoleStandby)
 	}
 }
@@ -121,14 +124,16 @@ func (b *Broker) Promote(reason string) error {
 	err := b.appendMeta(recLeader, metaLeader{Node: b.cfg.NodeID, Epoch: epoch})
 	b.metaMu.Unlock()
 	if err != nil {
+		b.startFollower() // still the standby: keep following
 		return err
 	}
 	b.epoch.Store(epoch)
 	b.setRole(RolePrimary)
 	b.logger.Warn("promoted to primary", "epoch", epoch, "reason", reason)
 	b.loadGroups()
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go func() { defer b.wg.Done(); b.checkISR() }()
+	go func() { defer b.wg.Done(); b.watchPeer() }()
 	return nil
 }
 
@@ -185,6 +190,12 @@ func (b *Broker) watchPrimary(stop chan struct{}) {
 			b.logger.Warn("primary unreachable on its link and client address", "link", b.cfg.Replication.PeerLink, "client", b.cfg.Replication.PeerClient)
 		}
 		if time.Since(downSince) >= timeout {
+			if behind := b.behindHighWatermark(); behind != "" {
+				b.logger.Error("not promoting automatically: this standby lacks records the primary had committed; promote by hand to accept losing them",
+					"partition", behind)
+				downSince = time.Time{}
+				continue
+			}
 			go func() {
 				if err := b.Promote("primary unreachable for " + timeout.String()); err != nil && !errors.Is(err, errNotStandby) {
 					b.logger.Error("automatic promotion failed", "err", err)
@@ -259,25 +270,102 @@ func (b *Broker) truncateToLeader(rc *replicaConn) error {
 	if err != nil {
 		return err
 	}
+	metaTruncated := false
 	for _, rt := range kresp.(*kmsg.OffsetForLeaderEpochResponse).Topics {
 		ps := logs[rt.Topic]
 		for _, rp := range rt.Partitions {
-			if rp.ErrorCode != 0 || rp.EndOffset < 0 || int(rp.Partition) >= len(ps) {
+			if rp.ErrorCode != 0 || int(rp.Partition) >= len(ps) {
 				continue
 			}
 			l := ps[rp.Partition].log
-			if rp.EndOffset < l.EndOffset() {
-				end, err := l.TruncateTo(rp.EndOffset)
+			if rp.LeaderEpoch < 0 || rp.EndOffset < 0 {
+				b.logger.Warn("the primary knows no epoch as old as this log's; not truncating", "topic", rt.Topic, "partition", rp.Partition,
+					"epoch", l.LeaderEpoch())
+				continue
+			}
+			// KIP-279: the primary answered the largest epoch it has not
+			// above ours and where it ended; we keep no more than that,
+			// and no more than our own records of that epoch.
+			target := rp.EndOffset
+			if _, own := l.EndOffsetForEpoch(rp.LeaderEpoch); own >= 0 && own < target {
+				target = own
+			}
+			if target < l.EndOffset() {
+				end, err := l.TruncateTo(target)
 				if err != nil {
 					return err
 				}
 				b.logger.Warn("dropped a divergent tail the primary does not have", "topic", rt.Topic, "partition", rp.Partition,
 					"epoch", rp.LeaderEpoch, "end", end)
-				if rt.Topic == metadataLogTopic {
-					b.logger.Error("the metadata log diverged from the primary's: restart this node to reload its catalog")
-				}
+				metaTruncated = metaTruncated || rt.Topic == metadataLogTopic
 			}
 		}
 	}
+	if metaTruncated {
+		return b.resyncCatalog()
+	}
 	return nil
+}
+
+// behindHighWatermark names a log whose end is below the high watermark
+// the primary last reported for it, or returns "".
+func (b *Broker) behindHighWatermark() string {
+	for _, p := range append([]*partition{b.metaPart}, b.allPartitions()...) {
+		p.replica.mu.Lock()
+		hwm := p.replica.hwm
+		p.replica.mu.Unlock()
+		if p.log.EndOffset() < hwm {
+			return p.t.name + "-" + strconv.Itoa(int(p.idx))
+		}
+	}
+	return ""
+}
+
+// watchPeer runs on a primary: if the peer leads with a newer epoch (it
+// was promoted while this node was away or cut off), this node steps
+// down and follows it, so two primaries never stay.
+func (b *Broker) watchPeer() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-t.C:
+		}
+		if !b.isPrimary() {
+			return
+		}
+		if leader, epoch, ok := b.probePeer(); ok && b.peerOutranks(leader, epoch) {
+			b.stepDown(epoch)
+			return
+		}
+	}
+}
+
+// peerOutranks reports whether a peer claiming leadership at epoch wins
+// over this node: a newer epoch, or the same one and a lower node id (two
+// nodes both configured as primary).
+func (b *Broker) peerOutranks(leader, epoch int32) bool {
+	if leader != b.cfg.Replication.PeerID {
+		return false
+	}
+	mine := b.epoch.Load()
+	return epoch > mine || epoch == mine && leader < b.cfg.NodeID
+}
+
+// stepDown turns a primary into the standby of a peer that leads at epoch.
+func (b *Broker) stepDown(epoch int32) {
+	b.promoteMu.Lock()
+	defer b.promoteMu.Unlock()
+	if !b.isPrimary() {
+		return
+	}
+	b.logger.Warn("the peer leads with a newer epoch; stepping down to follow it", "peer_epoch", epoch, "epoch", b.epoch.Load())
+	if epoch > b.epoch.Load() {
+		b.epoch.Store(epoch)
+	}
+	b.setRole(RoleStandby)
+	b.groups.Unload()
+	b.startFollower()
 }

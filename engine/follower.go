@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,8 +122,17 @@ func (b *Broker) followOnce(stop chan struct{}) error {
 		}
 		resp := kresp.(*kmsg.FetchResponse)
 		b.lastFollowed.Store(time.Now().UnixNano())
-		if err := b.applyReplicaFetch(resp); err != nil {
+		progress, err := b.applyReplicaFetch(resp)
+		if err != nil {
 			return err
+		}
+		if !progress {
+			// Only errors came back (the primary answers those at once):
+			// do not spin on them.
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 	}
 	return nil
@@ -163,10 +173,12 @@ func (b *Broker) replicaFetchRequest() *kmsg.FetchRequest {
 
 // applyReplicaFetch appends what the primary sent and waits until it is
 // written, so the next fetch acknowledges only what this node holds.
-func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) error {
+// progress is false when every partition came back with an error.
+func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 	if resp.ErrorCode != 0 {
-		return fmt.Errorf("replica fetch: %w", kerr.ErrorForCode(resp.ErrorCode))
+		return false, fmt.Errorf("replica fetch: %w", kerr.ErrorForCode(resp.ErrorCode))
 	}
+	errs, parts := 0, 0
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	var firstErr error
@@ -180,22 +192,40 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) error {
 	var metaBatches [][]byte
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
-			var l *segment.Log
+			parts++
+			var part *partition
 			if rt.Topic == metadataLogTopic && rp.Partition == 0 {
-				l = b.meta
-			} else if p := b.partition(rt.Topic, rp.Partition); p != nil {
-				l = p.log
+				part = b.metaPart
+			} else {
+				part = b.partition(rt.Topic, rp.Partition)
+			}
+			if part == nil {
+				continue // created by a metadata record not applied yet
+			}
+			l := part.log
+			if rp.ErrorCode != 0 {
+				errs++
 			}
 			switch {
-			case l == nil:
-				continue // created by a metadata record not applied yet
 			case rp.ErrorCode == kerr.UnknownTopicOrPartition.Code:
 				continue // deleted on the primary; the metadata log says so
+			case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > l.EndOffset():
+				// All this copy holds is gone from the primary (retention):
+				// start again where the primary's log starts.
+				if err := l.ResetTo(rp.LogStartOffset); err != nil {
+					return false, err
+				}
+				continue
 			case rp.ErrorCode != 0:
 				b.logger.Warn("replica fetch partition error", "topic", rt.Topic, "partition", rp.Partition,
 					"err", kerr.ErrorForCode(rp.ErrorCode), "log_end", l.EndOffset())
 				continue
 			}
+			// What the primary has committed: this node may only promote
+			// itself automatically when it holds at least that.
+			part.replica.mu.Lock()
+			part.replica.hwm = max(part.replica.hwm, rp.HighWatermark)
+			part.replica.mu.Unlock()
 			for batches := rp.RecordBatches; len(batches) > 0; {
 				h, err := segment.ParseBatchHeader(batches)
 				if err != nil || h.Size() > int64(len(batches)) {
@@ -204,7 +234,7 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) error {
 				batch := append([]byte(nil), batches[:h.Size()]...)
 				batches = batches[h.Size():]
 				if segment.BatchCRC(batch) != h.CRC {
-					return fmt.Errorf("replica fetch: %s-%d: batch at %d fails its CRC", rt.Topic, rp.Partition, h.BaseOffset)
+					return false, fmt.Errorf("replica fetch: %s-%d: batch at %d fails its CRC", rt.Topic, rp.Partition, h.BaseOffset)
 				}
 				if h.LastOffset() < l.EndOffset() {
 					continue // already held
@@ -217,7 +247,7 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) error {
 					wg.Done()
 				}); err != nil {
 					wg.Done()
-					return fmt.Errorf("replica append to %s-%d: %w", rt.Topic, rp.Partition, err)
+					return false, fmt.Errorf("replica append to %s-%d: %w", rt.Topic, rp.Partition, err)
 				}
 				if l == b.meta {
 					metaBatches = append(metaBatches, batch)
@@ -227,14 +257,14 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) error {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return false, firstErr
 	}
 	for _, batch := range metaBatches {
 		if err := b.applyMetaBatch(batch); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return parts == 0 || errs < parts, nil
 }
 
 // applyMetaBatch applies a replicated batch of the metadata log to the
@@ -260,6 +290,10 @@ func (b *Broker) applyMetaBatch(batch []byte) error {
 func (b *Broker) applyMetaRecord(typ string, value []byte) error {
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
+	return b.applyMetaRecordLocked(typ, value)
+}
+
+func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 	switch typ {
 	case recCluster:
 		var m metaCluster
@@ -336,7 +370,7 @@ func (b *Broker) applyMetaRecord(typ string, value []byte) error {
 		if err := json.Unmarshal(value, &m); err != nil {
 			return err
 		}
-		b.applyLeader(m)
+		b.applyLeader(m, true)
 	}
 	return nil
 }
@@ -401,4 +435,74 @@ func (rc *replicaConn) request(req kmsg.Request, timeout time.Duration) (kmsg.Re
 		return nil, fmt.Errorf("%s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
+}
+
+// resyncCatalog makes the catalog match the metadata log again after its
+// tail was truncated: topics it no longer records (or records with another
+// id) go, with their data; topics it records are opened.
+func (b *Broker) resyncCatalog() error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	want := map[string]metaTopic{}
+	var order []string
+	var pidEnd int64
+	err := b.replayMeta(func(typ string, value []byte) error {
+		var m metaTopic
+		switch typ {
+		case recTopic, recDeleteTopic:
+			if err := json.Unmarshal(value, &m); err != nil {
+				return err
+			}
+		case recProducerIDs:
+			var pm metaProducerIDs
+			if err := json.Unmarshal(value, &pm); err != nil {
+				return err
+			}
+			pidEnd = max(pidEnd, pm.End)
+			return nil
+		default:
+			return nil
+		}
+		if typ == recDeleteTopic {
+			delete(want, m.Name)
+			return nil
+		}
+		if old, ok := want[m.Name]; ok && old.ID == m.ID {
+			m.Partitions = max(m.Partitions, old.Partitions)
+		} else {
+			order = append(order, m.Name)
+		}
+		want[m.Name] = m
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot replay the truncated metadata log: %w", err)
+	}
+	b.pidEnd, b.pidNext = pidEnd, pidEnd
+	for _, t := range b.topicList() {
+		if m, ok := want[t.name]; ok && m.ID == hex.EncodeToString(t.id[:]) {
+			continue
+		}
+		b.mu.Lock()
+		delete(b.topics, t.name)
+		delete(b.topicIDs, t.id)
+		b.mu.Unlock()
+		for _, p := range t.parts {
+			if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
+				b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
+			}
+		}
+		b.logger.Warn("dropped a topic the primary does not have", "topic", t.name)
+	}
+	for _, name := range order {
+		m, ok := want[name]
+		if !ok {
+			continue
+		}
+		value, _ := json.Marshal(m)
+		if err := b.applyMetaRecordLocked(recTopic, value); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -141,7 +141,8 @@ func (b *Broker) standbyID() int32 {
 type replicaState struct {
 	mu       sync.Mutex
 	offset   int64     // the standby's fetch offset: it holds everything below
-	caughtUp time.Time // when its fetch offset last reached the log end
+	caughtUp time.Time // when its fetch offset last reached the log end of its previous fetch
+	prevLEO  int64     // the log end when the standby last fetched
 	inISR    bool
 	hwm      int64
 	waiters  []ackWaiter
@@ -213,11 +214,14 @@ func (b *Broker) followerFetched(p *partition, offset int64) {
 	before := rs.hwm
 	rs.offset = offset
 	leo, now := p.log.EndOffset(), time.Now()
-	if offset >= leo {
-		// Kafka's lastCaughtUpTime: set by fetches only, so a standby
-		// that stops fetching leaves the ISR even when nothing is written.
+	if offset >= leo || offset >= rs.prevLEO {
+		// Kafka's lastCaughtUpTime: set by fetches only (a standby that
+		// stops fetching leaves the ISR even when nothing is written),
+		// when the standby reached the log end as of its previous fetch,
+		// so it stays in sync under a steady stream of writes.
 		rs.caughtUp = now
 	}
+	rs.prevLEO = leo
 	b.advanceLocked(p, rs, leo, now)
 	moved := rs.hwm != before
 	rs.mu.Unlock()
@@ -268,19 +272,28 @@ func (b *Broker) checkISR() {
 			return
 		case <-t.C:
 		}
+		if !b.isPrimary() {
+			return // stepped down
+		}
 		now := time.Now()
-		for _, tp := range b.topicList() {
-			for _, p := range tp.parts {
-				rs := &p.replica
-				rs.mu.Lock()
-				before := rs.hwm
-				b.advanceLocked(p, rs, p.log.EndOffset(), now)
-				moved := rs.hwm != before
-				rs.mu.Unlock()
-				if moved {
-					p.log.Notify()
-				}
+		for _, p := range append([]*partition{b.metaPart}, b.allPartitions()...) {
+			rs := &p.replica
+			rs.mu.Lock()
+			before := rs.hwm
+			b.advanceLocked(p, rs, p.log.EndOffset(), now)
+			moved := rs.hwm != before
+			rs.mu.Unlock()
+			if moved {
+				p.log.Notify()
 			}
 		}
 	}
+}
+
+// lastPrimaryHWM is, on a standby, the high watermark the primary last
+// reported for p.
+func (b *Broker) lastPrimaryHWM(p *partition) int64 {
+	p.replica.mu.Lock()
+	defer p.replica.mu.Unlock()
+	return p.replica.hwm
 }

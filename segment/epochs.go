@@ -84,13 +84,57 @@ func (l *Log) noteEpochLocked(epoch int32, start int64) {
 	}
 }
 
-// SetLeaderEpoch sets the epoch that appends from now on carry.
+// SetLeaderEpoch makes this log's node the leader from epoch on: appends
+// carry it, and the epoch starts at the log end now (recorded and
+// persisted at once, as Kafka does on becoming leader, so a follower that
+// asks about an older epoch learns where it ended even before the next
+// append).
 func (l *Log) SetLeaderEpoch(epoch int32) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if epoch > l.leaderEpoch {
 		l.leaderEpoch = epoch
 	}
+	if epoch > 0 {
+		l.noteEpochLocked(epoch, l.next)
+	}
+}
+
+// ResetTo empties the log and starts it again at offset: for a follower
+// whose copy is wholly below the leader's log start.
+func (l *Log) ResetTo(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrLogClosed
+	}
+	s, err := createSegment(l.dir, offset)
+	if err != nil {
+		return err
+	}
+	for _, old := range l.segs {
+		if old.base != offset { // the same name now belongs to s
+			old.deleted.Store(true)
+			old.removeFiles()
+		}
+		old.unref()
+	}
+	l.segs = []*Segment{s}
+	for _, off := range listSnapshots(l.dir) {
+		os.Remove(snapshotPath(l.dir, off))
+	}
+	l.producers = producerState{}
+	l.next = offset
+	l.start.Store(offset)
+	l.end.Store(offset)
+	l.synced.Store(offset)
+	l.epochs = nil
+	os.Remove(filepath.Join(l.dir, epochCheckpoint))
+	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	l.logger.Warn("log reset", "start", offset)
+	return nil
 }
 
 // LeaderEpoch is the epoch of the log's latest appends.

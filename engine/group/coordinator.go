@@ -90,6 +90,7 @@ type Coordinator struct {
 	groups         map[string]*Group // (mu)
 	closed         chan struct{}
 	closeMu        sync.Once
+	expireOnce     sync.Once
 }
 
 // New returns a coordinator whose groups live in partitions partitions of
@@ -140,7 +141,41 @@ func (c *Coordinator) Loaded() {
 	}
 	c.mu.Unlock()
 	c.loaded.Store(true)
-	go c.expireLoop()
+	c.expireOnce.Do(func() { go c.expireLoop() })
+}
+
+// Unload stops serving groups (a primary that steps down): waiting joins
+// and syncs get NOT_COORDINATOR, and the state is dropped; Loaded after a
+// new replay serves them again.
+func (c *Coordinator) Unload() {
+	c.notCoordinator.Store(true)
+	c.loaded.Store(false)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.groups {
+		g.mu.Lock()
+		for _, m := range g.members {
+			if m.timer != nil {
+				m.timer.Stop()
+			}
+			g.failPending(m, kerr.NotCoordinator.Code)
+		}
+		if g.cs != nil {
+			for _, m := range g.cs.members {
+				if m.timer != nil {
+					m.timer.Stop()
+				}
+			}
+		}
+		for _, t := range []*time.Timer{g.rebalanceTimer, g.syncTimer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		g.state = Dead
+		g.mu.Unlock()
+	}
+	c.groups = map[string]*Group{}
 }
 
 func (c *Coordinator) isClosed() bool {
