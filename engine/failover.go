@@ -224,7 +224,7 @@ func (b *Broker) probePeer() (leader, epoch int32, ok bool) {
 		return 0, 0, false
 	}
 	defer conn.Close()
-	rc := newReplicaConn(conn, b.cfg.NodeID)
+	rc := newReplicaConn(b.linkConn(conn), b.cfg.NodeID)
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 12
 	name := metadataLogTopic

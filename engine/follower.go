@@ -109,7 +109,7 @@ func (b *Broker) followOnce(stop chan struct{}) error {
 	}
 	defer conn.Close()
 	go func() { <-ctx.Done(); conn.Close() }()
-	rc := newReplicaConn(conn, b.cfg.NodeID)
+	rc := newReplicaConn(b.linkConn(conn), b.cfg.NodeID)
 	if err := b.truncateToLeader(rc); err != nil {
 		return fmt.Errorf("cannot check for a divergent tail: %w", err)
 	}

@@ -54,6 +54,9 @@ type ReplicationConfig struct {
 	// FailoverTimeoutMs.
 	AutoFailover      bool
 	FailoverTimeoutMs int64
+	// LinkCompression is "" or "lz4": the link's bytes, both ways, as an
+	// lz4 stream (both nodes must agree).
+	LinkCompression string
 }
 
 func (c *ReplicationConfig) validate(nodeID int32) error {
@@ -79,6 +82,9 @@ func (c *ReplicationConfig) validate(nodeID int32) error {
 	}
 	if c.LagTimeMaxMs <= 0 {
 		return fmt.Errorf("replication lag_time_max_ms must be > 0")
+	}
+	if c.LinkCompression != "" && c.LinkCompression != LinkLZ4 {
+		return fmt.Errorf("replication link_compression must be \"\" or %q", LinkLZ4)
 	}
 	if c.AutoFailover && c.FailoverTimeoutMs <= 0 {
 		return fmt.Errorf("replication failover_timeout_ms must be > 0 with auto_failover")

@@ -290,3 +290,31 @@ func TestFailoverAndRejoin(t *testing.T) {
 	})
 	produceKeyed(t, all2, "ledger", 2000, 100)
 }
+
+// With link_compression = "lz4" the standby follows through an lz4 relay
+// and its logs are still byte-identical copies.
+func TestStandbyOverCompressedLink(t *testing.T) {
+	p := &pair{primaryAddr: reserveAddr(t), standbyAddr: reserveAddr(t), primaryDir: t.TempDir(), standbyDir: t.TempDir()}
+	p.startPrimary(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go ServeCompressedLink(l, p.primaryAddr, testLogger())
+	mod := replicationConfig(RoleStandby, 2, 1, p.primaryAddr)
+	p.standby = startBroker(t, p.standbyDir, func(c *Config) {
+		mod(c)
+		c.Listen = p.standbyAddr
+		c.Replication.PeerLink = l.Addr().String()
+		c.Replication.LinkCompression = LinkLZ4
+	})
+	waitFor(t, "the standby to follow", 10*time.Second, p.standby.b.following)
+	cl := p.primary.client(kgo.DefaultProduceTopic("zipped"))
+	if _, err := kadm.NewClient(cl).CreateTopic(testCtx(t), 2, 2, nil, "zipped"); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, cl, "zipped", 0, 3000)
+	p.waitCaughtUp(t)
+	p.sameLogs(t)
+}

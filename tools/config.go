@@ -81,6 +81,7 @@ type FileConfig struct {
 		MinInsyncReplicas int    `toml:"min_insync_replicas"`
 		AutoFailover      bool   `toml:"auto_failover"`
 		FailoverTimeoutMs int64  `toml:"failover_timeout_ms"`
+		LinkCompression   string `toml:"link_compression"`
 	} `toml:"replication"`
 
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
@@ -179,7 +180,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 		BindDevice: c.Replication.BindDevice, PeerID: c.Replication.PeerID, PeerClient: c.Replication.PeerClient,
 		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,
 		MinInsyncReplicas: c.Replication.MinInsyncReplicas, AutoFailover: c.Replication.AutoFailover,
-		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs}
+		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs, LinkCompression: c.Replication.LinkCompression}
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"samsa/engine"
 	"samsa/netio"
@@ -11,10 +12,11 @@ import (
 
 // Server is a running broker: the engine behind a netio listener.
 type Server struct {
-	Broker *engine.Broker
-	Net    *netio.Server
-	Link   *netio.Server // the replication listener, if configured
-	logger *slog.Logger
+	Broker    *engine.Broker
+	Net       *netio.Server
+	Link      *netio.Server // the replication listener, if configured
+	linkRelay net.Listener  // the lz4 replication listener, if configured
+	logger    *slog.Logger
 }
 
 // Start opens the data directory (recovering it) and starts listening
@@ -32,7 +34,17 @@ func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server
 	}
 	b.SetAddr(srv.Addr())
 	s := &Server{Broker: b, Net: srv, logger: logger}
-	if rc := cfg.Replication; rc.Role != engine.RoleStandalone && rc.Listen != "" {
+	if rc := cfg.Replication; rc.Role != engine.RoleStandalone && rc.Listen != "" && rc.LinkCompression == engine.LinkLZ4 {
+		l, err := net.Listen("tcp", rc.Listen)
+		if err != nil {
+			srv.Stop(context.Background())
+			b.Close()
+			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
+		}
+		s.linkRelay = l
+		go engine.ServeCompressedLink(l, srv.Addr(), logger)
+		logger.Info("replication listener (lz4)", "addr", l.Addr(), "role", rc.Role, "peer", rc.PeerID)
+	} else if rc := cfg.Replication; rc.Role != engine.RoleStandalone && rc.Listen != "" {
 		lopts := nopts
 		lopts.Addr, lopts.BindDevice, lopts.ReusePort, lopts.PinLoop = rc.Listen, rc.BindDevice, false, nil
 		lopts.NumLoops = 1
@@ -59,6 +71,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.Link != nil {
 		s.Link.Drain(ctx)
 		s.Link.Stop(ctx)
+	}
+	if s.linkRelay != nil {
+		s.linkRelay.Close()
 	}
 	s.Net.Drain(ctx)
 	stopErr := s.Net.Stop(ctx)
