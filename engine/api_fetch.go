@@ -404,7 +404,7 @@ func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaI
 // replicaPartition resolves a partition of a replica fetch, the metadata
 // log included.
 func (b *Broker) replicaPartition(version int16, key sessKey) *partition {
-	if version < 13 && key.name == metadataLogTopic && key.idx == 0 {
+	if key.idx == 0 && (version < 13 && key.name == metadataLogTopic || version >= 13 && key.id == metadataLogID) {
 		return b.metaPart
 	}
 	var t *topic

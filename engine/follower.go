@@ -141,17 +141,17 @@ func (b *Broker) followOnce(stop chan struct{}) error {
 // replicaFetchRequest asks for every log from its end.
 func (b *Broker) replicaFetchRequest() *kmsg.FetchRequest {
 	r := kmsg.NewPtrFetchRequest()
-	r.Version = 12
+	r.Version = 13 // topic ids: a topic deleted and created again is not mistaken for the old one
 	r.ReplicaID = b.cfg.NodeID
 	r.MaxWaitMillis = int32(replicaFetchWait.Milliseconds())
 	r.MinBytes = 1
 	r.MaxBytes = replicaFetchMaxBytes
 	r.SessionID, r.SessionEpoch = 0, -1
-	add := func(name string, idx int32, l *segment.Log) {
+	add := func(id [16]byte, idx int32, l *segment.Log) {
 		n := len(r.Topics)
-		if n == 0 || r.Topics[n-1].Topic != name {
+		if n == 0 || r.Topics[n-1].TopicID != id {
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic = name
+			t.TopicID = id
 			r.Topics = append(r.Topics, t)
 			n++
 		}
@@ -162,10 +162,10 @@ func (b *Broker) replicaFetchRequest() *kmsg.FetchRequest {
 		p.PartitionMaxBytes = replicaFetchPartitionBytes
 		r.Topics[n-1].Partitions = append(r.Topics[n-1].Partitions, p)
 	}
-	add(metadataLogTopic, 0, b.meta)
+	add(metadataLogID, 0, b.meta)
 	for _, t := range b.topicList() {
 		for _, p := range t.parts {
-			add(t.name, p.idx, p.log)
+			add(t.id, p.idx, p.log)
 		}
 	}
 	return r
@@ -194,10 +194,10 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 		for _, rp := range rt.Partitions {
 			parts++
 			var part *partition
-			if rt.Topic == metadataLogTopic && rp.Partition == 0 {
+			if rt.TopicID == metadataLogID && rp.Partition == 0 {
 				part = b.metaPart
-			} else {
-				part = b.partition(rt.Topic, rp.Partition)
+			} else if t := b.topicByID(rt.TopicID); t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.parts) {
+				part = t.parts[rp.Partition]
 			}
 			if part == nil {
 				continue // created by a metadata record not applied yet
@@ -207,7 +207,7 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 				errs++
 			}
 			switch {
-			case rp.ErrorCode == kerr.UnknownTopicOrPartition.Code:
+			case rp.ErrorCode == kerr.UnknownTopicOrPartition.Code, rp.ErrorCode == kerr.UnknownTopicID.Code:
 				continue // deleted on the primary; the metadata log says so
 			case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > l.EndOffset():
 				// All this copy holds is gone from the primary (retention):
@@ -217,7 +217,7 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 				}
 				continue
 			case rp.ErrorCode != 0:
-				b.logger.Warn("replica fetch partition error", "topic", rt.Topic, "partition", rp.Partition,
+				b.logger.Warn("replica fetch partition error", "topic", part.t.name, "partition", rp.Partition,
 					"err", kerr.ErrorForCode(rp.ErrorCode), "log_end", l.EndOffset())
 				continue
 			}
@@ -234,7 +234,7 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 				batch := append([]byte(nil), batches[:h.Size()]...)
 				batches = batches[h.Size():]
 				if segment.BatchCRC(batch) != h.CRC {
-					return false, fmt.Errorf("replica fetch: %s-%d: batch at %d fails its CRC", rt.Topic, rp.Partition, h.BaseOffset)
+					return false, fmt.Errorf("replica fetch: %s-%d: batch at %d fails its CRC", part.t.name, rp.Partition, h.BaseOffset)
 				}
 				if h.LastOffset() < l.EndOffset() {
 					continue // already held
@@ -247,7 +247,7 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 					wg.Done()
 				}); err != nil {
 					wg.Done()
-					return false, fmt.Errorf("replica append to %s-%d: %w", rt.Topic, rp.Partition, err)
+					return false, fmt.Errorf("replica append to %s-%d: %w", part.t.name, rp.Partition, err)
 				}
 				if l == b.meta {
 					metaBatches = append(metaBatches, batch)
