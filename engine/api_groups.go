@@ -143,15 +143,20 @@ func (gb groupBackend) TopicNames() []string {
 }
 
 func (gb groupBackend) AppendErrorCode(err error) int16 {
-	if errors.Is(err, segment.ErrBatchTooLarge) {
+	switch {
+	case errors.Is(err, segment.ErrBatchTooLarge):
 		return kerr.InvalidCommitOffsetSize.Code
+	case errors.Is(err, errNotEnoughReplicas):
+		return kerr.CoordinatorNotAvailable.Code // as Kafka maps NOT_ENOUGH_REPLICAS for commits
 	}
 	return kerr.NotCoordinator.Code
 }
 
+var errNotEnoughReplicas = errors.New("the standby is not in sync (min.insync.replicas)")
+
 // Append appends recs as one batch. done runs on its own goroutine: it
 // takes group locks, and the disk goroutines must never wait on those.
-func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {
+func (gb groupBackend) Append(p int32, recs []group.Record, strict bool, done func(error)) {
 	b := gb.b
 	fail := func(err error) { go done(err) }
 	part := b.partition(offsetsTopic, p)
@@ -162,6 +167,14 @@ func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {
 		}
 		if part = b.partition(offsetsTopic, p); part == nil {
 			fail(fmt.Errorf("%s has no partition %d", offsetsTopic, p))
+			return
+		}
+	}
+	minISR := 1
+	if strict {
+		minISR = part.t.policy.Load().minISR
+		if b.isPrimary() && minISR > b.inSyncReplicas(part) {
+			fail(errNotEnoughReplicas)
 			return
 		}
 	}
@@ -181,7 +194,13 @@ func (gb groupBackend) Append(p int32, recs []group.Record, done func(error)) {
 		}
 		// Offsets committed are acknowledged once the standby has them
 		// too (Kafka's offsets.commit.required.acks=-1).
-		b.waitForStandby(part, h.LastOffset()+1, 1, func(int16) { go done(nil) })
+		b.waitForStandby(part, h.LastOffset()+1, minISR, func(code int16) {
+			if code != 0 {
+				go done(errNotEnoughReplicas)
+				return
+			}
+			go done(nil)
+		})
 	}); err != nil {
 		fail(err)
 	}

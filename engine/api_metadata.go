@@ -92,8 +92,8 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic = &name
 				mt.ErrorCode = terr.code
-				if terr.code == kerr.KafkaStorageError.Code {
-					mt.ErrorCode = kerr.LeaderNotAvailable.Code
+				if terr.code == kerr.KafkaStorageError.Code || terr.code == kerr.NotEnoughReplicas.Code {
+					mt.ErrorCode = kerr.LeaderNotAvailable.Code // retriable
 				}
 				resp.Topics = append(resp.Topics, mt)
 				continue

@@ -232,7 +232,18 @@ func (b *Broker) awaitStandby(p *partition, end int64) {
 	}
 	ch := make(chan struct{})
 	b.waitForStandby(p, end, 1, func(int16) { close(ch) })
-	<-ch
+	select {
+	case <-ch:
+	case <-b.quit:
+	}
+}
+
+// metaInSync reports whether a catalog record may be written now: with a
+// standby and min_insync_replicas 2, only while it is in sync, so that a
+// primary cut off from its standby (which may have been promoted) cannot
+// acknowledge catalog changes that a failover would lose.
+func (b *Broker) metaInSync() bool {
+	return !b.isPrimary() || b.cfg.Replication.MinInsyncReplicas <= 1 || b.standbyInSync(b.metaPart)
 }
 
 // allocProducerID hands out a new producer id, reserving a durable block
@@ -243,6 +254,9 @@ func (b *Broker) allocProducerID() (int64, error) {
 	defer b.metaMu.Unlock()
 	if b.pidNext >= b.pidEnd {
 		end := b.pidEnd + producerIDBlock
+		if !b.metaInSync() {
+			return 0, errNotEnoughReplicas
+		}
 		if err := b.appendMeta(recProducerIDs, metaProducerIDs{End: end}); err != nil {
 			return 0, err
 		}
@@ -332,6 +346,9 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if validateOnly {
 		return nil, nil
 	}
+	if !b.metaInSync() {
+		return nil, kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: topic changes wait for it (min_insync_replicas)")
+	}
 	t := &topic{name: name, id: newTopicID(), configs: configs, internal: isInternalTopic(name)}
 	if err := b.appendMeta(recTopic, metaTopic{Name: name, ID: hex.EncodeToString(t.id[:]), Partitions: partitions, Configs: configs}); err != nil {
 		b.logger.Error("cannot record topic creation", "topic", name, "err", err)
@@ -373,6 +390,9 @@ func (b *Broker) deleteTopic(t *topic) *topicError {
 	b.mu.RUnlock()
 	if cur != t {
 		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", t.name)
+	}
+	if !b.metaInSync() {
+		return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: topic changes wait for it (min_insync_replicas)")
 	}
 	if err := b.appendMeta(recDeleteTopic, metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:])}); err != nil {
 		return kafkaErr(kerr.KafkaStorageError, "cannot record topic deletion: %v", err)

@@ -181,7 +181,7 @@ func (b *Broker) watchPrimary(stop chan struct{}) {
 			downSince = time.Time{}
 			continue
 		}
-		if reachable(b.cfg.Replication.PeerLink) || reachable(b.cfg.Replication.PeerClient) {
+		if b.answers(b.cfg.Replication.PeerLink, true) || b.answers(b.cfg.Replication.PeerClient, false) {
 			downSince = time.Time{}
 			continue
 		}
@@ -206,13 +206,22 @@ func (b *Broker) watchPrimary(stop chan struct{}) {
 	}
 }
 
-func reachable(addr string) bool {
+// answers reports whether the peer answers an ApiVersions request at addr
+// within a second: a TCP handshake alone proves nothing (the kernel of a
+// stopped or hung process still accepts connections).
+func (b *Broker) answers(addr string, link bool) bool {
 	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 	if err != nil {
 		return false
 	}
-	c.Close()
-	return true
+	defer c.Close()
+	if link {
+		c = b.linkConn(c)
+	}
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	_, err = newReplicaConn(c, b.cfg.NodeID).request(req, time.Second)
+	return err == nil
 }
 
 // probePeer asks the peer who leads and at which epoch (Metadata for the

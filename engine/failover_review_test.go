@@ -144,7 +144,7 @@ func TestFailoverReviewSecondFailoverDiverges(t *testing.T) {
 // its last checkpoint (0), not the pair's epoch; the returning old primary
 // then keeps part of its divergent epoch-0 tail.
 func TestFailoverReviewRestartedPrimaryLosesEpoch(t *testing.T) {
-	p := startPair(t)
+	p := startPairWith(t, 1)
 	adm := kadm.NewClient(p.primary.client())
 	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "t"); err != nil {
 		t.Fatal(err)
@@ -164,10 +164,10 @@ func TestFailoverReviewRestartedPrimaryLosesEpoch(t *testing.T) {
 		}
 	}
 	p.primary.stop()
-	B := startBroker(t, nodeB, func(c *Config) { replicationConfig(RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
+	B := startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
 	electSelf(t, addrB)
 	B.stop() // e.g. a routine restart of the new primary
-	B = startBroker(t, nodeB, func(c *Config) { replicationConfig(RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
+	B = startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
 	t.Logf("B restarted: role %s pair epoch %d, t-0 log epoch %d", B.b.role(), B.b.epoch.Load(), B.b.partition("t", 0).log.LeaderEpoch())
 	for i := 0; i < 3; i++ {
 		if c := prodOne(t, addrB, "t", 1, "B-new"); c != 0 {
@@ -180,7 +180,7 @@ func TestFailoverReviewRestartedPrimaryLosesEpoch(t *testing.T) {
 	}
 	prodOne(t, addrB, "fresh", 1, "x")
 	t.Logf("fresh-0 log epoch on the epoch-%d primary: %d", B.b.epoch.Load(), B.b.partition("fresh", 0).log.LeaderEpoch())
-	A := startBroker(t, nodeA, func(c *Config) { replicationConfig(RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
+	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
 	if !A.b.isStandby() {
 		t.Fatalf("A is %s", A.b.role())
 	}
@@ -222,7 +222,7 @@ func TestFailoverReviewTwoPrimaries(t *testing.T) {
 // catalog is not reloaded: a topic from its divergent tail lives on, takes
 // writes after a later promotion, and vanishes at the next restart.
 func TestFailoverReviewPhantomTopic(t *testing.T) {
-	p := startPair(t)
+	p := startPairWith(t, 1)
 	nodeA, nodeB := p.primaryDir, p.standbyDir
 	addrA, addrB := p.primaryAddr, p.standbyAddr
 	p.waitCaughtUp(t)
@@ -232,9 +232,9 @@ func TestFailoverReviewPhantomTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.primary.stop()
-	B := startBroker(t, nodeB, func(c *Config) { replicationConfig(RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
+	B := startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
 	electSelf(t, addrB)
-	A := startBroker(t, nodeA, func(c *Config) { replicationConfig(RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
+	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
 	q := &pair{primary: B, standby: A}
 	time.Sleep(500 * time.Millisecond)
 	q.waitCaughtUp(t)
@@ -251,7 +251,7 @@ func TestFailoverReviewPhantomTopic(t *testing.T) {
 	}
 	t.Logf("acks=all acknowledged on x: %d", acked)
 	A.stop()
-	A = startBroker(t, nodeA, func(c *Config) { replicationConfig(RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
+	A = startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
 	if acked > 0 && A.b.topic("x") == nil {
 		t.Errorf("topic x with %d acknowledged records is gone after A restarts", acked)
 	}

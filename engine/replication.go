@@ -275,13 +275,27 @@ func (b *Broker) checkISR() {
 	every := time.Duration(b.cfg.Replication.LagTimeMaxMs) * time.Millisecond / 4
 	t := time.NewTicker(max(every, 10*time.Millisecond))
 	defer t.Stop()
+	release := func() {
+		// Stopping or stepping down: nobody will acknowledge these now.
+		for _, p := range append([]*partition{b.metaPart}, b.allPartitions()...) {
+			rs := &p.replica
+			rs.mu.Lock()
+			for _, w := range rs.waiters {
+				w.done(kerr.NotEnoughReplicasAfterAppend.Code)
+			}
+			rs.waiters = nil
+			rs.mu.Unlock()
+		}
+	}
 	for {
 		select {
 		case <-b.quit:
+			release()
 			return
 		case <-t.C:
 		}
 		if !b.isPrimary() {
+			release()
 			return // stepped down
 		}
 		now := time.Now()

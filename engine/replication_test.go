@@ -29,6 +29,7 @@ type pair struct {
 	primary, standby         *testBroker
 	primaryAddr, standbyAddr string
 	primaryDir, standbyDir   string
+	minISR                   int
 }
 
 func replicationConfig(role string, self, peer int32, peerAddr string) func(*Config) {
@@ -40,21 +41,42 @@ func replicationConfig(role string, self, peer int32, peerAddr string) func(*Con
 	}
 }
 
-func startPair(t *testing.T) *pair {
-	p := &pair{primaryAddr: reserveAddr(t), standbyAddr: reserveAddr(t), primaryDir: t.TempDir(), standbyDir: t.TempDir()}
+func startPair(t *testing.T) *pair { return startPairWith(t, 2) }
+
+// startPairWith starts a pair whose min_insync_replicas is minISR (1: a
+// lone primary may still change topics, as the epoch scenarios need).
+func startPairWith(t *testing.T, minISR int) *pair {
+	p := &pair{primaryAddr: reserveAddr(t), standbyAddr: reserveAddr(t), primaryDir: t.TempDir(), standbyDir: t.TempDir(), minISR: minISR}
 	p.startPrimary(t)
 	p.startStandby(t)
 	return p
 }
 
+// lenient wraps a config change with min_insync_replicas 1.
+func lenient(mod func(*Config)) func(*Config) {
+	return func(c *Config) { mod(c); c.Replication.MinInsyncReplicas = 1 }
+}
+
 func (p *pair) startPrimary(t *testing.T) {
 	mod := replicationConfig(RolePrimary, 1, 2, p.standbyAddr)
-	p.primary = startBroker(t, p.primaryDir, func(c *Config) { mod(c); c.Listen = p.primaryAddr })
+	p.primary = startBroker(t, p.primaryDir, func(c *Config) {
+		mod(c)
+		c.Listen = p.primaryAddr
+		if p.minISR > 0 {
+			c.Replication.MinInsyncReplicas = p.minISR
+		}
+	})
 }
 
 func (p *pair) startStandby(t *testing.T) {
 	mod := replicationConfig(RoleStandby, 2, 1, p.primaryAddr)
-	p.standby = startBroker(t, p.standbyDir, func(c *Config) { mod(c); c.Listen = p.standbyAddr })
+	p.standby = startBroker(t, p.standbyDir, func(c *Config) {
+		mod(c)
+		c.Listen = p.standbyAddr
+		if p.minISR > 0 {
+			c.Replication.MinInsyncReplicas = p.minISR
+		}
+	})
 	waitFor(t, "the standby to follow", 10*time.Second, p.standby.b.following)
 }
 
@@ -317,4 +339,33 @@ func TestStandbyOverCompressedLink(t *testing.T) {
 	produceKeyed(t, cl, "zipped", 0, 3000)
 	p.waitCaughtUp(t)
 	p.sameLogs(t)
+}
+
+// With min_insync_replicas 2, a primary without its standby acknowledges
+// no catalog change and no offset commit: a primary cut off from a
+// promoted standby must not acknowledge what the failover drops.
+func TestLonePrimaryRefusesCatalogAndCommits(t *testing.T) {
+	p := startPair(t)
+	adm := kadm.NewClient(p.primary.client())
+	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	var offs kadm.Offsets
+	offs.AddOffset("t", 0, 1, -1)
+	if err := adm.CommitAllOffsets(testCtx(t), "g", offs); err != nil {
+		t.Fatalf("commit with the standby: %v", err)
+	}
+	p.standby.stop()
+	waitFor(t, "the standby to leave the ISR", 10*time.Second, func() bool { return !p.primary.b.standbyInSync(p.primary.b.metaPart) })
+	if _, terr := p.primary.b.createTopic("u", 1, -1, nil, false); terr == nil || terr.code != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("create without the standby: %v", terr)
+	}
+	rc := dialRaw(t, p.primaryAddr)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(8)
+	commit.Group, commit.Generation = "g", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 2}}}}
+	if got := rc.request(commit).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; got != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("commit without the standby: %v", kerr.ErrorForCode(got))
+	}
 }

@@ -191,7 +191,7 @@ func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond)
 			done <- struct{}{}
 			continue
 		}
-		c.be.Append(PartitionFor(w.g.id, c.parts), w.recs, func(err error) {
+		c.be.Append(PartitionFor(w.g.id, c.parts), w.recs, false, func(err error) {
 			if err != nil {
 				resp.Groups[w.idx].ErrorCode = c.be.AppendErrorCode(err)
 			}

@@ -56,8 +56,10 @@ type Record struct{ Key, Value []byte }
 type Backend interface {
 	// Append writes recs to partition p of __consumer_offsets and calls
 	// done once they are durable (or failed). Appends to one partition
-	// complete in the order they were made.
-	Append(p int32, recs []Record, done func(error))
+	// complete in the order they were made. strict appends (offset
+	// commits) must also meet the topic's min.insync.replicas, as acks=all
+	// records do; the others (membership, tombstones) need only this node.
+	Append(p int32, recs []Record, strict bool, done func(error))
 	// PartitionExists reports whether a topic partition exists, for
 	// commits.
 	PartitionExists(topic string, partition int32) bool
@@ -321,7 +323,7 @@ func (c *Coordinator) TopicDeleted(topic string) {
 			}
 		}
 		if len(recs) > 0 {
-			c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+			c.be.Append(PartitionFor(g.id, c.parts), recs, false, func(err error) {
 				if err != nil {
 					c.logger.Error("cannot delete offsets of a deleted topic", "group", g.id, "topic", topic, "err", err)
 				}

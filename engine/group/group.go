@@ -560,7 +560,7 @@ func (g *Group) removeMember(m *member, reason string) {
 func (g *Group) persist(done func(error)) {
 	rec := g.metadataRecord()
 	g.hasMetadata = true
-	g.c.be.Append(PartitionFor(g.id, g.c.parts), []Record{rec}, func(err error) {
+	g.c.be.Append(PartitionFor(g.id, g.c.parts), []Record{rec}, false, func(err error) {
 		if err != nil {
 			g.c.logger.Error("cannot write group metadata", "group", g.id, "err", err)
 		}

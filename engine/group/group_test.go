@@ -20,7 +20,7 @@ type fakeBackend struct {
 	topics map[string]TopicMeta
 }
 
-func (f *fakeBackend) Append(p int32, recs []Record, done func(error)) {
+func (f *fakeBackend) Append(p int32, recs []Record, strict bool, done func(error)) {
 	f.mu.Lock()
 	f.recs = append(f.recs, recs)
 	f.mu.Unlock()

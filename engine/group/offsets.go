@@ -110,7 +110,7 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 		respond(resp)
 		return
 	}
-	c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+	c.be.Append(PartitionFor(g.id, c.parts), recs, true, func(err error) {
 		g.lock()
 		defer g.unlock()
 		for _, cm := range commits {
@@ -347,7 +347,7 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 		respond(resp)
 		return
 	}
-	c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+	c.be.Append(PartitionFor(g.id, c.parts), recs, false, func(err error) {
 		g.lock()
 		defer g.unlock()
 		if err != nil {
@@ -435,7 +435,7 @@ func (c *Coordinator) ExpireOffsets() {
 			g.setState(Dead)
 		}
 		g.unlock()
-		c.be.Append(PartitionFor(g.id, c.parts), recs, func(err error) {
+		c.be.Append(PartitionFor(g.id, c.parts), recs, false, func(err error) {
 			if err != nil {
 				c.logger.Error("cannot write expired offsets", "group", g.id, "err", err)
 			}

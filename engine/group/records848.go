@@ -168,7 +168,7 @@ func (g *Group) persistConsumer(done func(error)) {
 		return
 	}
 	g.hasMetadata = true
-	g.c.be.Append(PartitionFor(g.id, g.c.parts), recs, func(err error) {
+	g.c.be.Append(PartitionFor(g.id, g.c.parts), recs, false, func(err error) {
 		if err != nil {
 			g.c.logger.Error("cannot write consumer group state", "group", g.id, "err", err)
 			g.lock()
