@@ -173,7 +173,7 @@ func (gb groupBackend) Append(p int32, recs []group.Record, strict bool, done fu
 	minISR := 1
 	if strict {
 		minISR = part.t.policy.Load().minISR
-		if b.isPrimary() && minISR > b.inSyncReplicas(part) {
+		if b.replicated() && (!b.isPrimary() || minISR > b.inSyncReplicas(part)) {
 			fail(errNotEnoughReplicas)
 			return
 		}
@@ -188,7 +188,7 @@ func (gb groupBackend) Append(p int32, recs []group.Record, strict bool, done fu
 		panic("BUG: internal batch does not parse: " + err.Error())
 	}
 	if _, err := part.log.Append(batch, &h, b.syncFor(-1), func(err error) {
-		if err != nil || !b.isPrimary() {
+		if err != nil || !b.replicated() {
 			go done(err)
 			return
 		}

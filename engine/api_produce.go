@@ -190,7 +190,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = res.LogStartOffset
 			mu.Unlock()
-			if acks == -1 && b.isPrimary() {
+			if acks == -1 && b.replicated() {
 				// acks=all also waits for the standby while it is in sync.
 				pending.Add(1)
 				b.waitForStandby(p, res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {

@@ -243,7 +243,10 @@ func (b *Broker) awaitStandby(p *partition, end int64) {
 // primary cut off from its standby (which may have been promoted) cannot
 // acknowledge catalog changes that a failover would lose.
 func (b *Broker) metaInSync() bool {
-	return !b.isPrimary() || b.cfg.Replication.MinInsyncReplicas <= 1 || b.standbyInSync(b.metaPart)
+	if !b.replicated() {
+		return true
+	}
+	return b.isPrimary() && (b.cfg.Replication.MinInsyncReplicas <= 1 || b.standbyInSync(b.metaPart))
 }
 
 // allocProducerID hands out a new producer id, reserving a durable block

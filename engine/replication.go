@@ -245,6 +245,11 @@ func (b *Broker) waitForStandby(p *partition, end int64, minISR int, done func(c
 	rs := &p.replica
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if !b.isPrimary() {
+		// Stepped down after the append: nobody will acknowledge it.
+		done(kerr.NotEnoughReplicasAfterAppend.Code)
+		return
+	}
 	b.advanceLocked(p, rs, p.log.EndOffset(), time.Now())
 	if !rs.inISR || rs.offset >= end {
 		code := int16(0)
