@@ -60,7 +60,10 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 			mt.Topic, mt.IsInternal = rt.Topic, true
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Leader, mp.LeaderEpoch = b.leaderID(), b.epoch.Load()
-			mp.Replicas, mp.ISR = []int32{b.leaderID()}, []int32{b.leaderID()}
+			mp.Replicas, mp.ISR = []int32{b.leaderID(), b.standbyID()}, []int32{b.leaderID()}
+			if b.standbyInSync(b.metaPart) {
+				mp.ISR = append(mp.ISR, b.standbyID())
+			}
 			mt.Partitions = []kmsg.MetadataResponseTopicPartition{mp}
 			resp.Topics = append(resp.Topics, mt)
 			continue

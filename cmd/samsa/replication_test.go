@@ -71,7 +71,31 @@ func startPair(t *testing.T) *brokerPair {
 	t.Cleanup(ss.cleanup)
 	pp.start()
 	ss.start()
+	waitInSync(t, pp.addr)
 	return &brokerPair{pp, ss}
+}
+
+// waitInSync waits until the primary at addr has its standby in sync (the
+// metadata log's ISR, which Metadata reports when asked for it by name):
+// until then, topic changes are refused (min_insync_replicas 2).
+func waitInSync(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		raw := dialRaw(t, addr)
+		req := kmsg.NewPtrMetadataRequest()
+		name := "__cluster_metadata"
+		req.Topics = []kmsg.MetadataRequestTopic{{Topic: &name}}
+		resp := raw.roundTrip(req, 12).(*kmsg.MetadataResponse)
+		raw.Close()
+		if len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && len(resp.Topics[0].Partitions[0].ISR) == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby never got in sync with %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // logFiles maps each log's segment files (partitions and the metadata
@@ -390,6 +414,7 @@ func TestAutoFailoverOnlyWhenThePrimaryIsGone(t *testing.T) {
 	lp := startLinkProxy(t, proxy, pLink)
 	pp.start()
 	ss.start()
+	waitInSync(t, pAddr)
 	r, err := pp.admin().CreateTopic(timeout(t, 10*time.Second), 1, 2, nil, "t")
 	if err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
