@@ -1,5 +1,8 @@
 package engine
 
+// Failover scenarios from a review of the replication code. Each test
+// reproduced a bug, now fixed; its comment says what used to go wrong.
+
 import (
 	"bytes"
 	"testing"
@@ -11,10 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// R1: the metadata log's replicaState is never visited by checkISR, so an
+// Scenario 1 (from review): the metadata log's replicaState is never visited by checkISR, so an
 // appendMeta whose waiter was queued while the standby was "in the ISR"
 // never returns once the standby stops fetching; metaMu stays held.
-func TestFailoverReviewMetaWaiterHangs(t *testing.T) {
+func TestFailoverScenarioMetaWaiterHangs(t *testing.T) {
 	p := startPair(t)
 	adm := kadm.NewClient(p.primary.client())
 	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "a"); err != nil {
@@ -62,11 +65,11 @@ func electSelf(t *testing.T, addr string) {
 	}
 }
 
-// R2: a second failover leaves a divergent tail on the returning node:
+// Scenario 2 (from review): a second failover leaves a divergent tail on the returning node:
 // the leader's epoch cache has no entry for the epoch it leads in until it
 // appends, so OffsetForLeaderEpoch answers (-1,-1) and truncateToLeader
 // skips the partition.
-func TestFailoverReviewSecondFailoverDiverges(t *testing.T) {
+func TestFailoverScenarioSecondFailoverDiverges(t *testing.T) {
 	p := startPair(t)
 	adm := kadm.NewClient(p.primary.client())
 	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "t"); err != nil {
@@ -140,10 +143,10 @@ func TestFailoverReviewSecondFailoverDiverges(t *testing.T) {
 	_ = kgo.LeaderAck
 }
 
-// R3: a promoted node that restarts stamps its appends with the epoch of
+// Scenario 3 (from review): a promoted node that restarts stamps its appends with the epoch of
 // its last checkpoint (0), not the pair's epoch; the returning old primary
 // then keeps part of its divergent epoch-0 tail.
-func TestFailoverReviewRestartedPrimaryLosesEpoch(t *testing.T) {
+func TestFailoverScenarioRestartedPrimaryLosesEpoch(t *testing.T) {
 	p := startPairWith(t, 1)
 	adm := kadm.NewClient(p.primary.client())
 	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "t"); err != nil {
@@ -193,9 +196,9 @@ func TestFailoverReviewRestartedPrimaryLosesEpoch(t *testing.T) {
 	}
 }
 
-// R4: the old primary restarts while the promoted node is down; both then
+// Scenario 4 (from review): the old primary restarts while the promoted node is down; both then
 // run as primary for good.
-func TestFailoverReviewTwoPrimaries(t *testing.T) {
+func TestFailoverScenarioTwoPrimaries(t *testing.T) {
 	p := startPair(t)
 	nodeA, nodeB := p.primaryDir, p.standbyDir
 	addrA, addrB := p.primaryAddr, p.standbyAddr
@@ -218,10 +221,10 @@ func TestFailoverReviewTwoPrimaries(t *testing.T) {
 	}
 }
 
-// R5: the old primary's metadata log is truncated on rejoin but its
+// Scenario 5 (from review): the old primary's metadata log is truncated on rejoin but its
 // catalog is not reloaded: a topic from its divergent tail lives on, takes
 // writes after a later promotion, and vanishes at the next restart.
-func TestFailoverReviewPhantomTopic(t *testing.T) {
+func TestFailoverScenarioPhantomTopic(t *testing.T) {
 	p := startPairWith(t, 1)
 	nodeA, nodeB := p.primaryDir, p.standbyDir
 	addrA, addrB := p.primaryAddr, p.standbyAddr
@@ -259,10 +262,10 @@ func TestFailoverReviewPhantomTopic(t *testing.T) {
 
 func kadmStr(s string) *string { return &s }
 
-// R6: caughtUp is only refreshed when a fetch offset reaches the log end
+// Scenario 6 (from review): caughtUp is only refreshed when a fetch offset reaches the log end
 // *now*; under a steady write load it never does and the standby leaves
 // the ISR although it is milliseconds behind.
-func TestFailoverReviewISRUnderLoad(t *testing.T) {
+func TestFailoverScenarioISRUnderLoad(t *testing.T) {
 	p := startPair(t)
 	adm := kadm.NewClient(p.primary.client())
 	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "load"); err != nil {
@@ -301,9 +304,9 @@ func TestFailoverReviewISRUnderLoad(t *testing.T) {
 	}
 }
 
-// R7: a consumer fetch between the high watermark and the log end gets
+// Scenario 7 (from review): a consumer fetch between the high watermark and the log end gets
 // OFFSET_OUT_OF_RANGE (Kafka answers empty), which triggers its reset policy.
-func TestFailoverReviewFetchAboveHWM(t *testing.T) {
+func TestFailoverScenarioFetchAboveHWM(t *testing.T) {
 	p := startPair(t)
 	adm := kadm.NewClient(p.primary.client())
 	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "h"); err != nil {
@@ -335,9 +338,9 @@ func TestFailoverReviewFetchAboveHWM(t *testing.T) {
 	}
 }
 
-// R8: a standby whose fetch offset fell below the primary's log start
+// Scenario 8 (from review): a standby whose fetch offset fell below the primary's log start
 // (retention ran while it was away) spins on OFFSET_OUT_OF_RANGE forever.
-func TestFailoverReviewStandbyBelowLogStart(t *testing.T) {
+func TestFailoverScenarioStandbyBelowLogStart(t *testing.T) {
 	p := startPair(t)
 	adm := kadm.NewClient(p.primary.client())
 	cfg := map[string]*string{"segment.bytes": kadmStr("2048"), "retention.bytes": kadmStr("4096")}
