@@ -40,6 +40,7 @@ type fetchItem struct {
 	maxBytes   int32
 	sp         *sessionPart // the session's entry, in a session
 	out        fetchPartOut
+	lastEpoch  int32 // the epoch of the last batch the client fetched, -1 if not sent
 }
 
 type fetchState struct {
@@ -173,11 +174,16 @@ func (b *Broker) fetchSession(fs *fetchState) int16 {
 func (b *Broker) resolveFetch(fs *fetchState) {
 	r := fs.r
 	epochs := map[sessKey]int32{}
+	lastFetched := map[sessKey]int32{}
 	if r.Version >= 9 {
 		for _, rt := range r.Topics {
 			for _, rp := range rt.Partitions {
+				key := fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition)
 				if code := b.checkEpoch(rp.CurrentLeaderEpoch); code != 0 {
-					epochs[fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition)] = int32(code)
+					epochs[key] = int32(code)
+				}
+				if r.Version >= 12 && rp.LastFetchedEpoch >= 0 {
+					lastFetched[key] = rp.LastFetchedEpoch
 				}
 			}
 		}
@@ -203,6 +209,10 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 			it.p = t.parts[it.key.idx]
 		}
 		it.out = fetchPartOut{partition: it.key.idx, errCode: it.resolveErr, highWatermark: -1, lastStable: -1, logStart: -1}
+		it.lastEpoch = -1
+		if e, ok := lastFetched[it.key]; ok {
+			it.lastEpoch = e
+		}
 	}
 }
 
@@ -287,6 +297,16 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		if fs.replica {
 			upTo = leo
 		}
+		if it.lastEpoch >= 0 {
+			// KIP-320: did the epoch of the client's last batch end before
+			// its fetch offset here? Then its tail is not ours: tell it
+			// where to truncate, send nothing.
+			if ep, end := l.EndOffsetForEpoch(it.lastEpoch); ep >= 0 && (ep < it.lastEpoch || end < it.offset) {
+				po.diverging, po.divEpoch, po.divEnd = true, ep, end
+				hasErr = true // answer now
+				continue
+			}
+		}
 		if it.offset < po.logStart || it.offset > leo {
 			po.errCode = kerr.OffsetOutOfRange.Code
 			hasErr = true
@@ -334,7 +354,7 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 		it := &fs.items[i]
 		po := &it.out
 		if sp := it.sp; sp != nil {
-			changed := po.slice.Len > 0 || po.errCode != 0 || po.highWatermark != sp.hwm || po.logStart != sp.logStart
+			changed := po.slice.Len > 0 || po.errCode != 0 || po.diverging || po.highWatermark != sp.hwm || po.logStart != sp.logStart
 			if fs.incremental && !changed {
 				continue
 			}
@@ -373,8 +393,12 @@ func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaI
 	fs.replica = true
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
+			last := int32(-1)
+			if r.Version >= 12 {
+				last = rp.LastFetchedEpoch
+			}
 			fs.items = append(fs.items, fetchItem{key: fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition),
-				offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+				offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, lastEpoch: last})
 		}
 	}
 	for i := range fs.items {

@@ -16,6 +16,12 @@ type fetchPartOut struct {
 	lastStable    int64
 	logStart      int64
 	slice         segment.Slice // Len 0 = no records
+	// diverging, v12+: the consumer's last fetched epoch ended before its
+	// fetch offset here (a leader change cut its tail); it must truncate
+	// to divEnd (KIP-320 via Fetch's DivergingEpoch).
+	diverging bool
+	divEpoch  int32
+	divEnd    int64
 }
 
 type fetchTopicOut struct {
@@ -94,7 +100,12 @@ func encodeFetchResponse(version int16, errCode int16, sessionID int32, readComm
 			if n > 0 {
 				cuts = append(cuts, cut{end: len(buf), sl: &p.slice})
 			}
-			if flex {
+			if flex && p.diverging {
+				buf = append(buf, 1, 0, 13) // one tag: 0, DivergingEpoch, 13 bytes
+				buf = be.AppendUint32(buf, uint32(p.divEpoch))
+				buf = be.AppendUint64(buf, uint64(p.divEnd))
+				buf = append(buf, 0) // its tags
+			} else if flex {
 				buf = append(buf, 0) // partition tags
 			}
 		}

@@ -369,3 +369,40 @@ func TestLonePrimaryRefusesCatalogAndCommits(t *testing.T) {
 		t.Fatalf("commit without the standby: %v", kerr.ErrorForCode(got))
 	}
 }
+
+// A consumer whose last fetched batch is of an epoch that ended before its
+// fetch offset (a failover cut the tail it read) gets DivergingEpoch and
+// no records, so it truncates (KIP-320); one in step gets records.
+func TestFetchDivergingEpoch(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	cl := tb.client(kgo.DefaultProduceTopic("div"))
+	createTopic(t, cl, "div", 1, nil)
+	for i := 0; i < 5; i++ {
+		cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("e0")})
+	}
+	p := tb.b.partition("div", 0)
+	p.log.SetLeaderEpoch(2)
+	for i := 0; i < 5; i++ {
+		cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("e2")})
+	}
+	fetch := func(lastEpoch int32, offset int64) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 10, 1, 1<<20
+		req.SessionEpoch = -1
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset, rp.LastFetchedEpoch, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = offset, lastEpoch, 1<<20, -1
+		req.Topics = []kmsg.FetchRequestTopic{{Topic: "div", Partitions: []kmsg.FetchRequestTopicPartition{rp}}}
+		return dialRaw(t, tb.addr).request(req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	got := fetch(1, 8)
+	if got.DivergingEpoch.Epoch != 0 || got.DivergingEpoch.EndOffset != 5 || len(got.RecordBatches) != 0 {
+		t.Fatalf("epoch 1 at offset 8: diverging %+v, %d record bytes; want epoch 0 ending at 5, none", got.DivergingEpoch, len(got.RecordBatches))
+	}
+	if got := fetch(2, 8); got.DivergingEpoch.Epoch != -1 || len(got.RecordBatches) == 0 || got.ErrorCode != 0 {
+		t.Fatalf("epoch 2 at offset 8: diverging %+v, %d record bytes, %v", got.DivergingEpoch, len(got.RecordBatches), kerr.ErrorForCode(got.ErrorCode))
+	}
+	if got := fetch(0, 3); got.DivergingEpoch.Epoch != -1 || len(got.RecordBatches) == 0 {
+		t.Fatalf("epoch 0 at offset 3: diverging %+v", got.DivergingEpoch)
+	}
+}
