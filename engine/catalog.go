@@ -54,6 +54,23 @@ type metaProducerIDs struct {
 	End int64 `json:"end"` // ids below End are handed out or reserved
 }
 
+// decodeMeta decodes a catalog record's JSON value.
+func decodeMeta[T any](value []byte) (T, error) {
+	var m T
+	err := json.Unmarshal(value, &m)
+	return m, err
+}
+
+// decodeTopic decodes a topic record and its topic id.
+func decodeTopic(value []byte) (metaTopic, [16]byte, error) {
+	m, err := decodeMeta[metaTopic](value)
+	if err != nil {
+		return m, [16]byte{}, err
+	}
+	id, err := parseTopicID(m.ID)
+	return m, id, err
+}
+
 // producerIDBlock is how many producer ids one durable record reserves.
 const producerIDBlock = 1000
 
@@ -69,17 +86,13 @@ func (b *Broker) loadCatalog() error {
 	err = b.replayMeta(func(typ string, value []byte) error {
 		switch typ {
 		case recCluster:
-			var m metaCluster
-			if err := json.Unmarshal(value, &m); err != nil {
+			m, err := decodeMeta[metaCluster](value)
+			if err != nil {
 				return err
 			}
 			b.clusterID.Store(&m.ClusterID)
 		case recTopic:
-			var m metaTopic
-			if err := json.Unmarshal(value, &m); err != nil {
-				return err
-			}
-			id, err := parseTopicID(m.ID)
+			m, id, err := decodeTopic(value)
 			if err != nil {
 				return err
 			}
@@ -98,8 +111,8 @@ func (b *Broker) loadCatalog() error {
 			b.topicIDs[id] = t
 			delete(deleted, m.Name)
 		case recDeleteTopic:
-			var m metaTopic
-			if err := json.Unmarshal(value, &m); err != nil {
+			m, err := decodeMeta[metaTopic](value)
+			if err != nil {
 				return err
 			}
 			if t := b.topics[m.Name]; t != nil {
@@ -108,14 +121,14 @@ func (b *Broker) loadCatalog() error {
 			}
 			deleted[m.Name] = true
 		case recProducerIDs:
-			var m metaProducerIDs
-			if err := json.Unmarshal(value, &m); err != nil {
+			m, err := decodeMeta[metaProducerIDs](value)
+			if err != nil {
 				return err
 			}
 			b.pidEnd = max(b.pidEnd, m.End)
 		case recLeader:
-			var m metaLeader
-			if err := json.Unmarshal(value, &m); err != nil {
+			m, err := decodeMeta[metaLeader](value)
+			if err != nil {
 				return err
 			}
 			b.applyLeader(m, false)

@@ -296,17 +296,13 @@ func (b *Broker) applyMetaRecord(typ string, value []byte) error {
 func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 	switch typ {
 	case recCluster:
-		var m metaCluster
-		if err := json.Unmarshal(value, &m); err != nil {
+		m, err := decodeMeta[metaCluster](value)
+		if err != nil {
 			return err
 		}
 		b.clusterID.Store(&m.ClusterID)
 	case recTopic:
-		var m metaTopic
-		if err := json.Unmarshal(value, &m); err != nil {
-			return err
-		}
-		id, err := parseTopicID(m.ID)
+		m, id, err := decodeTopic(value)
 		if err != nil {
 			return err
 		}
@@ -339,8 +335,8 @@ func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 		b.mu.Unlock()
 		b.logger.Info("replicated topic", "topic", m.Name, "partitions", m.Partitions)
 	case recDeleteTopic:
-		var m metaTopic
-		if err := json.Unmarshal(value, &m); err != nil {
+		m, err := decodeMeta[metaTopic](value)
+		if err != nil {
 			return err
 		}
 		b.mu.Lock()
@@ -359,15 +355,15 @@ func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 			b.logger.Info("replicated topic deletion", "topic", m.Name)
 		}
 	case recProducerIDs:
-		var m metaProducerIDs
-		if err := json.Unmarshal(value, &m); err != nil {
+		m, err := decodeMeta[metaProducerIDs](value)
+		if err != nil {
 			return err
 		}
 		b.pidEnd = max(b.pidEnd, m.End)
 		b.pidNext = b.pidEnd
 	case recLeader:
-		var m metaLeader
-		if err := json.Unmarshal(value, &m); err != nil {
+		m, err := decodeMeta[metaLeader](value)
+		if err != nil {
 			return err
 		}
 		b.applyLeader(m, true)

@@ -212,18 +212,10 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 		}
 	}
 
-	active := l.segs[len(l.segs)-1]
-	size := int64(len(batch))
-	// Kafka's index formats hold int32 positions and relative offsets.
-	if active.reserved > 0 && (active.reserved+size > min(cfg.SegmentBytes, math.MaxInt32) ||
-		(cfg.SegmentMs > 0 && now.Sub(active.firstAppendAt) >= time.Duration(cfg.SegmentMs)*time.Millisecond) ||
-		l.next+int64(h.LastOffsetDelta)-active.base > math.MaxInt32) {
-		var err error
-		if active, err = l.rollLocked(); err != nil {
-			return res, err
-		}
+	active, err := l.activeForLocked(cfg, int64(len(batch)), h, now)
+	if err != nil {
+		return res, err
 	}
-
 	res.BaseOffset = l.next
 	l.noteEpochLocked(l.leaderEpoch, l.next)
 	SetBaseOffset(batch, l.next)
@@ -234,20 +226,40 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 		h.MaxTimestamp = nowMs
 		res.LogAppendTime = nowMs
 	}
+	l.placeLocked(active, cfg, batch, h, now, sync, done)
+	return res, nil
+}
+
+// activeForLocked returns the segment a batch of size bytes goes to,
+// rolling first when segment.bytes, segment.ms or the int32 offsets and
+// positions of Kafka's index formats say so. l.mu is held.
+func (l *Log) activeForLocked(cfg *Config, size int64, h *BatchHeader, now time.Time) (*Segment, error) {
+	active := l.segs[len(l.segs)-1]
+	if active.reserved > 0 && (active.reserved+size > min(cfg.SegmentBytes, math.MaxInt32) ||
+		(cfg.SegmentMs > 0 && now.Sub(active.firstAppendAt) >= time.Duration(cfg.SegmentMs)*time.Millisecond) ||
+		l.next+int64(h.LastOffsetDelta)-active.base > math.MaxInt32) {
+		return l.rollLocked()
+	}
+	return active, nil
+}
+
+// placeLocked reserves the batch's place at the end of active, indexes it,
+// advances the log end and producer state, and queues the write. h holds
+// the batch's final offsets. l.mu is held.
+func (l *Log) placeLocked(active *Segment, cfg *Config, batch []byte, h *BatchHeader, now time.Time, sync bool, done func(error)) {
 	pos := active.reserved
 	if pos == 0 {
 		active.firstAppendAt = now
 	}
-	active.reserved += size
+	active.reserved += int64(len(batch))
 	active.indexBatchLocked(h, pos, cfg.IndexIntervalBytes)
 	l.next = h.LastOffset() + 1
 	if h.HasProducer() {
-		l.producers.update(h, nowMs)
+		l.producers.update(h, now.UnixMilli())
 	}
 	o := getOp()
 	o.kind, o.log, o.seg, o.pos, o.data, o.end, o.sync, o.done = opWrite, l, active, pos, batch, l.next, sync, done
 	l.disk.enqueue(o)
-	return res, nil
 }
 
 // ErrReplicaOffset is returned by AppendReplica for a batch that does not
@@ -271,34 +283,16 @@ func (l *Log) AppendReplica(batch []byte, h *BatchHeader, done func(error)) erro
 	if h.BaseOffset != l.next {
 		return fmt.Errorf("batch at %d, log ends at %d: %w", h.BaseOffset, l.next, ErrReplicaOffset)
 	}
-	cfg := l.cfg.Load()
-	active := l.segs[len(l.segs)-1]
-	size := int64(len(batch))
-	if active.reserved > 0 && (active.reserved+size > min(cfg.SegmentBytes, math.MaxInt32) ||
-		l.next+int64(h.LastOffsetDelta)-active.base > math.MaxInt32) {
-		var err error
-		if active, err = l.rollLocked(); err != nil {
-			return err
-		}
+	cfg, now := l.cfg.Load(), time.Now()
+	active, err := l.activeForLocked(cfg, int64(len(batch)), h, now)
+	if err != nil {
+		return err
 	}
-	now := time.Now()
-	pos := active.reserved
-	if pos == 0 {
-		active.firstAppendAt = now
-	}
-	active.reserved += size
-	active.indexBatchLocked(h, pos, cfg.IndexIntervalBytes)
-	l.next = h.LastOffset() + 1
 	if h.LeaderEpoch > l.leaderEpoch {
 		l.leaderEpoch = h.LeaderEpoch
 	}
 	l.noteEpochLocked(h.LeaderEpoch, h.BaseOffset)
-	if h.HasProducer() {
-		l.producers.update(h, now.UnixMilli())
-	}
-	o := getOp()
-	o.kind, o.log, o.seg, o.pos, o.data, o.end, o.sync, o.done = opWrite, l, active, pos, batch, l.next, false, done
-	l.disk.enqueue(o)
+	l.placeLocked(active, cfg, batch, h, now, false, done)
 	return nil
 }
 

@@ -156,24 +156,7 @@ func (c *Coordinator) Unload() {
 	defer c.mu.Unlock()
 	for _, g := range c.groups {
 		g.mu.Lock()
-		for _, m := range g.members {
-			if m.timer != nil {
-				m.timer.Stop()
-			}
-			g.failPending(m, kerr.NotCoordinator.Code)
-		}
-		if g.cs != nil {
-			for _, m := range g.cs.members {
-				if m.timer != nil {
-					m.timer.Stop()
-				}
-			}
-		}
-		for _, t := range []*time.Timer{g.rebalanceTimer, g.syncTimer} {
-			if t != nil {
-				t.Stop()
-			}
-		}
+		g.stopLocked(kerr.NotCoordinator.Code)
 		g.state = Dead
 		g.mu.Unlock()
 	}
@@ -216,22 +199,7 @@ func (c *Coordinator) close() {
 	defer c.mu.Unlock()
 	for _, g := range c.groups {
 		g.mu.Lock()
-		if g.cs != nil {
-			for _, m := range g.cs.members {
-				if m.timer != nil {
-					m.timer.Stop()
-				}
-			}
-		}
-		for _, m := range g.members {
-			if m.timer != nil {
-				m.timer.Stop()
-			}
-			g.failPending(m, kerr.CoordinatorNotAvailable.Code)
-		}
-		if g.rebalanceTimer != nil {
-			g.rebalanceTimer.Stop()
-		}
+		g.stopLocked(kerr.CoordinatorNotAvailable.Code)
 		g.mu.Unlock()
 	}
 }

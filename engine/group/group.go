@@ -571,3 +571,27 @@ func (g *Group) persist(done func(error)) {
 		}
 	})
 }
+
+// stopLocked stops the group's timers and answers its waiting joins and
+// syncs with code: the coordinator is closing or handing groups over.
+// g.mu is held.
+func (g *Group) stopLocked(code int16) {
+	for _, m := range g.members {
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+		g.failPending(m, code)
+	}
+	if g.cs != nil {
+		for _, m := range g.cs.members {
+			if m.timer != nil {
+				m.timer.Stop()
+			}
+		}
+	}
+	for _, t := range []*time.Timer{g.rebalanceTimer, g.syncTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
