@@ -56,9 +56,28 @@ lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
 
+# Install the binaries, the systemd unit and /etc/samsa/config.toml (an
+# existing config is kept). PREFIX and DESTDIR as usual; SYSCONFDIR and
+# UNITDIR follow PREFIX unless set. The installed config keeps its data in
+# /var/lib/samsa, the unit's StateDirectory.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(if $(filter /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc))
+UNITDIR    ?= $(if $(filter /usr/local,$(PREFIX)),/etc/systemd/system,$(PREFIX)/lib/systemd/system)
 install: build
 	install -D -m 0755 $(BIN)/samsa $(DESTDIR)$(PREFIX)/bin/samsa
 	install -D -m 0755 $(BIN)/samsactl $(DESTDIR)$(PREFIX)/bin/samsactl
+	install -D -m 0755 $(BIN)/samsa-bench $(DESTDIR)$(PREFIX)/bin/samsa-bench
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/samsa|$(PREFIX)/bin/samsa|' -e 's|/etc/samsa/config.toml|$(SYSCONFDIR)/samsa/config.toml|' \
+		-e 's|/usr/local/share/doc/samsa|$(PREFIX)/share/doc/samsa|' tools/systemd/samsa.service > $(DESTDIR)$(UNITDIR)/samsa.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/samsa.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/samsa/README.md
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/samsa/config.toml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/samsa/config.toml"; \
+	else \
+		install -d $(DESTDIR)$(SYSCONFDIR)/samsa; \
+		sed -e 's|^data_dir = .*|data_dir = "/var/lib/samsa"|' -e 's|^listen = ""$$|listen = "127.0.0.1:9644"|' config.toml > $(DESTDIR)$(SYSCONFDIR)/samsa/config.toml; \
+		chmod 0644 $(DESTDIR)$(SYSCONFDIR)/samsa/config.toml; \
+	fi
 
 clean:
 	rm -rf $(BIN)

@@ -121,7 +121,8 @@ type Server struct {
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
 
-	stats struct {
+	limitLog rateLimit // "connection limit reached"
+	stats    struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
 		copiedBytes   atomic.Int64 // file bytes read into memory and written
 	}
@@ -141,6 +142,23 @@ func (s *Server) Stats() Stats {
 	n := len(s.conns)
 	s.connMu.Unlock()
 	return Stats{SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load(), Connections: n}
+}
+
+// rateLimit lets a hot-path log line through at most once per second.
+type rateLimit struct {
+	last       atomic.Int64 // unix ns of the last line let through
+	suppressed atomic.Int64
+}
+
+// allow returns how many lines were suppressed since the last one let
+// through, or -1 to suppress this one.
+func (r *rateLimit) allow(now time.Time) int64 {
+	last := r.last.Load()
+	if now.UnixNano()-last < int64(time.Second) || !r.last.CompareAndSwap(last, now.UnixNano()) {
+		r.suppressed.Add(1)
+		return -1
+	}
+	return r.suppressed.Swap(0)
 }
 
 // SetMaxConnections changes the connection limit (a config reload);
@@ -253,7 +271,9 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	n, limit := len(s.conns), s.opts.MaxConnections
 	if limit > 0 && n >= limit {
 		s.connMu.Unlock()
-		s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", limit)
+		if n := s.limitLog.allow(time.Now()); n >= 0 {
+			s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", limit, "refused_since_last_report", n)
+		}
 		return nil, gnet.Close
 	}
 	c := &Conn{
@@ -268,6 +288,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.lastActive.Store(time.Now().UnixNano())
 	s.conns[c] = struct{}{}
 	s.connMu.Unlock()
+	s.logger.Debug("connection opened", "remote", c.remote, "conn", c.id)
 	gc.SetContext(c)
 	s.wg.Add(1)
 	go c.runWorker()
@@ -307,6 +328,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s.connMu.Lock()
 	delete(s.conns, c)
 	s.connMu.Unlock()
+	s.logger.Debug("connection closed", "remote", c.remote, "conn", c.id, "err", err)
 	return gnet.None
 }
 

@@ -107,6 +107,7 @@ type broker struct {
 	// fileOnly starts the process with -config alone, so listen and
 	// data_dir come from the file (which must agree with addr and dataDir).
 	fileOnly bool
+	env      []string // added to the process environment
 
 	// The current process; nil once it was stopped or killed.
 	cmd     *exec.Cmd
@@ -151,6 +152,9 @@ func (b *broker) start() {
 	cmd := exec.Command(samsaBin, args...)
 	cmd.Stdout = b.log
 	cmd.Stderr = b.log
+	if b.env != nil {
+		cmd.Env = append(os.Environ(), b.env...)
+	}
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("cannot start broker: %v", err)
 	}
