@@ -197,6 +197,11 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	if !found {
 		t.Fatalf("broker 1 configs do not show log.retention.ms=60000 as dynamic: %+v", brc[0].Configs)
 	}
+	for _, cfg := range brc[0].Configs {
+		if (cfg.Key == "listeners" || cfg.Key == "advertised.listeners") && cfg.MaybeValue() != "PLAINTEXT://"+tb.addr {
+			t.Errorf("%s = %s, want the bound address %s", cfg.Key, cfg.MaybeValue(), tb.addr)
+		}
+	}
 	// Read-only and unknown broker configs are refused.
 	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.dirs", Value: strp("/x")}})); !errors.Is(err, kerr.InvalidRequest) {
 		t.Fatalf("altering log.dirs: %v", err)
@@ -410,6 +415,20 @@ func TestDeleteRecords(t *testing.T) {
 	}
 	if got := consumeAll(t, tb, "del", 1); got[0].Offset != 100 {
 		t.Fatalf("record after deleting everything at offset %d", got[0].Offset)
+	}
+	// A compact-only topic's records go by compaction, not DeleteRecords.
+	createTopic(t, p, "compacted", 1, map[string]*string{"cleanup.policy": strp("compact")})
+	if err := p.ProduceSync(ctx, &kgo.Record{Topic: "compacted", Key: []byte("k"), Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	os = kadm.Offsets{}
+	os.Add(kadm.Offset{Topic: "compacted", Partition: 0, At: 1})
+	resps, err = adm.DeleteRecords(ctx, os)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := resps.Lookup("compacted", 0); !errors.Is(r.Err, kerr.PolicyViolation) {
+		t.Fatalf("delete records of a compact-only topic: %v", r.Err)
 	}
 }
 

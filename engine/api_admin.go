@@ -154,6 +154,10 @@ func (b *Broker) deleteRecords(t *topic, idx int32, offset int64, low *int64) in
 		return kerr.PolicyViolation.Code
 	}
 	p := t.parts()[idx]
+	if !p.log.Config().Delete {
+		// As Kafka: records of a compact-only topic go by compaction.
+		return kerr.PolicyViolation.Code
+	}
 	hw := b.highWatermark(p)
 	if offset == -1 {
 		offset = hw

@@ -209,7 +209,8 @@ type Broker struct {
 	logger *slog.Logger
 	store  *segment.Store
 
-	adv atomic.Pointer[hostPort] // what Metadata tells clients; set by SetAddr
+	adv   atomic.Pointer[hostPort] // what Metadata tells clients; set by SetAddr
+	bound atomic.Pointer[string]   // the client listener's address, once bound
 
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
@@ -372,6 +373,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 // SetAddr sets the address Metadata advertises, e.g. once a listener on
 // port 0 is bound. An explicit advertised address in the config wins.
 func (b *Broker) SetAddr(addr string) {
+	b.bound.Store(&addr)
 	if b.cfg.Advertised != "" {
 		addr = b.cfg.Advertised
 	}

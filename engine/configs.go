@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -356,8 +357,8 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 		{name: "producer.id.expiration.ms", value: strconv.FormatInt(c.ProducerIDExpirationMs, 10), typ: typeInt},
 		{name: "log.retention.check.interval.ms", value: strconv.FormatInt(c.RetentionCheckIntervalMs, 10), typ: typeLong},
 		{name: "samsa.durability", value: c.Durability, typ: typeString},
-		{name: "advertised.listeners", value: "PLAINTEXT://" + c.advertised(), typ: typeString},
-		{name: "listeners", value: "PLAINTEXT://" + c.Listen, typ: typeString},
+		{name: "advertised.listeners", value: "PLAINTEXT://" + net.JoinHostPort(b.adv.Load().host, strconv.Itoa(int(b.adv.Load().port))), typ: typeString},
+		{name: "listeners", value: "PLAINTEXT://" + *b.bound.Load(), typ: typeString},
 		{name: "process.roles", value: "broker,controller", typ: typeList},
 	}
 	for i := range e {

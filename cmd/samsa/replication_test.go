@@ -35,12 +35,12 @@ func pairConfig(t *testing.T, nodeID, peerID int32, role, link, peerClient, peer
 		t.Fatal(err)
 	}
 	cfg := strings.Replace(string(base), "node_id = 1\n", fmt.Sprintf("node_id = %d\n", nodeID), 1)
-	i := strings.Index(cfg, "[replication]")
-	j := strings.Index(cfg, "[topic_defaults]")
-	if i < 0 || j < i {
-		t.Fatal("config.toml has no [replication] section before [topic_defaults]")
+	i := strings.Index(cfg, "\n[replication]\n")
+	j := strings.Index(cfg[i+1:], "\n[") + i + 2 // the next section
+	if i < 0 || j <= i+1 {
+		t.Fatal("config.toml has no [replication] section followed by another")
 	}
-	cfg = cfg[:i] + fmt.Sprintf(`[replication]
+	cfg = cfg[:i+1] + fmt.Sprintf(`[replication]
 role = %q
 listen = %q
 peer_id = %d
