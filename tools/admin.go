@@ -25,6 +25,17 @@ func Promote(ctx context.Context, addr string, out io.Writer) error {
 	if len(seeds) == 0 {
 		return errors.New("no broker to ask")
 	}
+	// A lone broker answers ElectLeaders for no partitions with no error,
+	// which would read as a promotion.
+	mreq := kmsg.NewPtrMetadataRequest()
+	mreq.Topics = []kmsg.MetadataRequestTopic{}
+	mresp, err := mreq.RequestWith(ctx, seeds[0])
+	if err != nil {
+		return requestErr("ask "+addr+" for metadata", kmsg.Metadata, err)
+	}
+	if len(mresp.Brokers) == 1 {
+		return fmt.Errorf("%s is not part of a pair (no [replication] peer): there is nothing to promote", addr)
+	}
 	req := kmsg.NewPtrElectLeadersRequest()
 	req.TimeoutMillis = 30000
 	kresp, err := seeds[0].Request(ctx, req)

@@ -95,6 +95,8 @@ func dial(ctx context.Context, addrs string, extra ...kgo.Opt) (*kgo.Client, err
 		kgo.SeedBrokers(seeds...),
 		kgo.DialTimeout(dt),
 		kgo.RetryTimeout(retry),
+		// A broker that accepts but never answers must not outlast -timeout.
+		kgo.RequestTimeoutOverhead(min(10*time.Second, retry)),
 		kgo.ClientID("samsactl"),
 		kgo.SoftwareNameAndVersion("samsactl", CtlVersion),
 	}

@@ -410,7 +410,7 @@ func GroupsResetOffsets(ctx context.Context, adm *kadm.Client, opt ResetOffsetsO
 		return requestErr(fmt.Sprintf("describe group %q", opt.Group), kmsg.DescribeGroups, withMessage(dg.Err, dg.ErrMessage))
 	}
 	if len(dg.Members) > 0 || (dg.State != "Empty" && dg.State != "Dead" && dg.State != "") {
-		return fmt.Errorf("group %q has %d active members (state %s): stop its consumers first, offsets can only be reset in an empty group", opt.Group, len(dg.Members), dg.State)
+		return fmt.Errorf("group %q has active members (%d, state %s): stop its consumers first, offsets can only be reset in an empty group", opt.Group, len(dg.Members), dg.State)
 	}
 	committed, err := adm.FetchOffsets(ctx, opt.Group)
 	if err != nil {
