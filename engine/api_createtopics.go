@@ -102,7 +102,8 @@ func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTop
 		if t != nil {
 			st.TopicID = t.id
 		}
-		tmp := &topic{configs: configs}
+		tmp := &topic{}
+		tmp.setConfigs(configs)
 		for _, d := range topicConfigDefs {
 			v, src := b.topicConfigValue(tmp, d.name)
 			c := kmsg.NewCreateTopicsResponseTopicConfig()

@@ -74,23 +74,33 @@ func (b *Broker) handleDescribeConfigs(r *kmsg.DescribeConfigsRequest) *kmsg.Des
 				if src == sourceDynamicTopic {
 					syn = append(syn, synonym(d.name, v, sourceDynamicTopic))
 				}
-				if d.brokerName != "" {
-					if bv, ok := b.cfg.TopicDefaults[d.name]; ok {
-						syn = append(syn, synonym(d.brokerName, bv, sourceStaticBroker))
-					}
-					syn = append(syn, synonym(d.brokerName, d.def, sourceDefault))
-				}
+				syn = append(syn, b.brokerSynonyms(d)...)
 				add(d.name, v, d.typ, src, false, d.doc, syn)
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
+			if !b.knownBroker(rr.ResourceName) {
 				res.ErrorCode = kerr.InvalidRequest.Code
 				msg := "unknown broker " + rr.ResourceName
 				res.ErrorMessage = &msg
 				break
 			}
+			if rr.ResourceName == "" {
+				// The cluster-wide defaults: only the dynamic ones, as
+				// Kafka answers for the default resource.
+				for _, e := range b.brokerConfigs() {
+					if v, ok := b.dynamicConfigs()[""][e.name]; ok {
+						add(e.name, v, e.typ, sourceDynamicDefaultBroker, false, "", []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{synonym(e.name, v, sourceDynamicDefaultBroker)})
+					}
+				}
+				break
+			}
 			for _, e := range b.brokerConfigs() {
-				add(e.name, e.value, e.typ, e.source, e.readOnly, "", []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{synonym(e.name, e.value, e.source)})
+				syn := []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{synonym(e.name, e.value, e.source)}
+				doc := ""
+				if e.def != nil {
+					syn, doc = b.brokerSynonyms(*e.def), e.def.doc
+				}
+				add(e.name, e.value, e.typ, e.source, e.readOnly, doc, syn)
 			}
 		case kmsg.ConfigResourceTypeBrokerLogger:
 			// No dynamic loggers: an empty list, as a broker with none.
@@ -102,6 +112,33 @@ func (b *Broker) handleDescribeConfigs(r *kmsg.DescribeConfigsRequest) *kmsg.Des
 		resp.Resources = append(resp.Resources, res)
 	}
 	return resp
+}
+
+// knownBroker reports whether name is a broker config resource here: ""
+// (the cluster default), this node's id, or its standby peer's.
+func (b *Broker) knownBroker(name string) bool {
+	return name == "" || name == b.nodeResource() ||
+		b.replicated() && name == strconv.Itoa(int(b.cfg.Replication.PeerID))
+}
+
+// brokerSynonyms lists the broker-level values of a topic config, most
+// specific first, as Kafka reports synonyms.
+func (b *Broker) brokerSynonyms(d topicConfigDef) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	if d.brokerName == "" {
+		return nil
+	}
+	var syn []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	dyn := b.dynamicConfigs()
+	if v, ok := dyn[b.nodeResource()][d.brokerName]; ok {
+		syn = append(syn, synonym(d.brokerName, v, sourceDynamicBroker))
+	}
+	if v, ok := dyn[""][d.brokerName]; ok {
+		syn = append(syn, synonym(d.brokerName, v, sourceDynamicDefaultBroker))
+	}
+	if v, ok := b.staticDefaults()[d.name]; ok {
+		syn = append(syn, synonym(d.brokerName, v, sourceStaticBroker))
+	}
+	return append(syn, synonym(d.brokerName, d.def, sourceDefault))
 }
 
 func synonym(name, value string, source int8) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {

@@ -199,14 +199,14 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 		switch {
 		case t == nil && r.Version >= 13:
 			it.resolveErr = kerr.UnknownTopicID.Code
-		case t == nil || it.key.idx < 0 || int(it.key.idx) >= len(t.parts):
+		case t == nil || it.key.idx < 0 || int(it.key.idx) >= len(t.parts()):
 			it.resolveErr = kerr.UnknownTopicOrPartition.Code
 		case epochs[it.key] != 0:
 			it.resolveErr = int16(epochs[it.key]) // the client's leader epoch is not ours
 		case b.isStandby():
 			it.resolveErr = kerr.NotLeaderForPartition.Code
 		default:
-			it.p = t.parts[it.key.idx]
+			it.p = t.parts()[it.key.idx]
 		}
 		it.out = fetchPartOut{partition: it.key.idx, errCode: it.resolveErr, highWatermark: -1, lastStable: -1, logStart: -1}
 		it.lastEpoch = -1
@@ -437,8 +437,8 @@ func (b *Broker) replicaPartition(version int16, key sessKey) *partition {
 	} else {
 		t = b.topic(key.name)
 	}
-	if t == nil || key.idx < 0 || int(key.idx) >= len(t.parts) {
+	if t == nil || key.idx < 0 || int(key.idx) >= len(t.parts()) {
 		return nil
 	}
-	return t.parts[key.idx]
+	return t.parts()[key.idx]
 }

@@ -120,7 +120,7 @@ func (gb groupBackend) Topic(name string) (group.TopicMeta, bool) {
 	if t == nil {
 		return group.TopicMeta{}, false
 	}
-	return group.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts))}, true
+	return group.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts()))}, true
 }
 
 func (gb groupBackend) TopicByID(id [16]byte) (group.TopicMeta, bool) {
@@ -128,7 +128,7 @@ func (gb groupBackend) TopicByID(id [16]byte) (group.TopicMeta, bool) {
 	if t == nil {
 		return group.TopicMeta{}, false
 	}
-	return group.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts))}, true
+	return group.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts()))}, true
 }
 
 func (gb groupBackend) TopicNames() []string {
@@ -213,7 +213,7 @@ func (b *Broker) startGroups() {
 	parts := b.cfg.OffsetsPartitions
 	t := b.topic(offsetsTopic)
 	if t != nil {
-		parts = int32(len(t.parts))
+		parts = int32(len(t.parts()))
 	}
 	b.groups = group.New(b.cfg.Groups, groupBackend{b}, parts, b.logger)
 	if b.isStandby() {
@@ -236,7 +236,7 @@ func (b *Broker) loadGroups() {
 		defer b.wg.Done()
 		start := time.Now()
 		n := 0
-		for _, p := range t.parts {
+		for _, p := range t.parts() {
 			err := readLog(p.log, func(key, value []byte) error {
 				select {
 				case <-b.quit:

@@ -33,14 +33,14 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			switch {
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts()):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case b.isStandby():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case r.Version >= 4 && b.checkEpoch(rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = b.checkEpoch(rp.CurrentLeaderEpoch)
 			default:
-				b.listOffset(t.parts[rp.Partition], rp.Timestamp, &sp)
+				b.listOffset(t.parts()[rp.Partition], rp.Timestamp, &sp)
 				if r.Version == 0 && sp.ErrorCode == 0 {
 					if sp.Offset >= 0 && rp.MaxNumOffsets > 0 {
 						sp.OldStyleOffsets = []int64{sp.Offset}

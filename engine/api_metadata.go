@@ -124,7 +124,7 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 	mt.TopicID = t.id
 	mt.IsInternal = t.internal
 	leader, standby := b.leaderID(), b.standbyID()
-	for _, p := range t.parts {
+	for _, p := range t.parts() {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.idx
 		mp.Leader = leader

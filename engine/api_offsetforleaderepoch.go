@@ -34,8 +34,8 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest)
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			var p *partition
-			if t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.parts) {
-				p = t.parts[rp.Partition]
+			if t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.parts()) {
+				p = t.parts()[rp.Partition]
 			} else if replica && rt.Topic == metadataLogTopic && rp.Partition == 0 {
 				p = b.metaPart
 			}

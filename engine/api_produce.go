@@ -115,7 +115,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			case t == nil && r.version >= 13:
 				fail(kerr.UnknownTopicID.Code, "")
 				continue
-			case t == nil || rp.idx < 0 || int(rp.idx) >= len(t.parts):
+			case t == nil || rp.idx < 0 || int(rp.idx) >= len(t.parts()):
 				fail(kerr.UnknownTopicOrPartition.Code, "")
 				continue
 			case b.isStandby():
@@ -138,7 +138,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(kerr.UnsupportedCompressionType.Code, "zstd needs Produce v7 or later")
 				continue
 			}
-			p := t.parts[rp.idx]
+			p := t.parts()[rp.idx]
 			h, err, streamed := streamedValidation(req.Prepared, rp.records)
 			if !streamed {
 				h, err = segment.ValidateBatch(rp.records)

@@ -128,7 +128,7 @@ func BenchmarkFetchRequest(b *testing.B) {
 					b.Fatal(err)
 				}
 				done := make(chan error, 1)
-				if _, err := t.parts[0].log.Append(batch, &h, false, func(err error) { done <- err }); err != nil {
+				if _, err := t.parts()[0].log.Append(batch, &h, false, func(err error) { done <- err }); err != nil {
 					b.Fatal(err)
 				}
 				if err := <-done; err != nil {

@@ -176,6 +176,9 @@ type Broker struct {
 	pidNext   int64                  // (metaMu) next producer id to hand out
 	pidEnd    int64                  // (metaMu) end of the durable block
 
+	dynCfg    atomic.Pointer[map[string]map[string]string] // dynamic broker configs (configs.go)
+	staticDef atomic.Pointer[map[string]string]            // config.toml topic_defaults
+
 	mu       sync.RWMutex
 	topics   map[string]*topic   // (mu)
 	topicIDs map[[16]byte]*topic // (mu)
@@ -197,8 +200,8 @@ type Broker struct {
 type topic struct {
 	name     string
 	id       [16]byte
-	configs  map[string]string // explicit topic configs
-	parts    []*partition
+	configsV atomic.Pointer[map[string]string] // explicit topic configs; replaced whole, never mutated
+	partsV   atomic.Pointer[[]*partition]      // replaced whole (CreatePartitions), never mutated
 	internal bool
 	policy   atomic.Pointer[topicPolicy] // produce-time configs, resolved once
 }
@@ -210,6 +213,32 @@ type topicPolicy struct {
 	compacted bool           // cleanup.policy includes compact: keys required
 	minISR    int            // min.insync.replicas
 }
+
+// parts lists the topic's partitions. The slice is never modified: adding
+// partitions stores a new one.
+func (t *topic) parts() []*partition {
+	if p := t.partsV.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// addParts appends partitions (copy on write). Callers serialize changes
+// (metaMu, or the follower's single goroutine).
+func (t *topic) addParts(ps ...*partition) {
+	n := append(append(make([]*partition, 0, len(t.parts())+len(ps)), t.parts()...), ps...)
+	t.partsV.Store(&n)
+}
+
+// configs is the topic's explicit configs; the map must not be modified.
+func (t *topic) configs() map[string]string {
+	if p := t.configsV.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (t *topic) setConfigs(m map[string]string) { t.configsV.Store(&m) }
 
 type partition struct {
 	t       *topic
@@ -257,6 +286,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		sessions: newSessionCache(cfg.FetchSessionSlots),
 		quit:     make(chan struct{}),
 	}
+	b.staticDef.Store(&cfg.TopicDefaults)
 	b.SetAddr(cfg.advertised())
 	if err := b.loadCatalog(); err != nil {
 		store.Close()
@@ -349,10 +379,10 @@ func (b *Broker) topicByID(id [16]byte) *topic {
 
 func (b *Broker) partition(name string, idx int32) *partition {
 	t := b.topic(name)
-	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+	if t == nil || idx < 0 || int(idx) >= len(t.parts()) {
 		return nil
 	}
-	return t.parts[idx]
+	return t.parts()[idx]
 }
 
 func newTopicID() [16]byte {

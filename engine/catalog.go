@@ -97,15 +97,16 @@ func (b *Broker) loadCatalog() error {
 				return err
 			}
 			if old := b.topics[m.Name]; old != nil && old.id == id {
-				old.configs = m.Configs
-				for i := int32(len(old.parts)); i < m.Partitions; i++ {
-					old.parts = append(old.parts, &partition{t: old, idx: i})
+				old.setConfigs(m.Configs)
+				for i := int32(len(old.parts())); i < m.Partitions; i++ {
+					old.addParts(&partition{t: old, idx: i})
 				}
 				return nil
 			}
-			t := &topic{name: m.Name, id: id, configs: m.Configs, internal: isInternalTopic(m.Name)}
+			t := &topic{name: m.Name, id: id, internal: isInternalTopic(m.Name)}
+			t.setConfigs(m.Configs)
 			for i := int32(0); i < m.Partitions; i++ {
-				t.parts = append(t.parts, &partition{t: t, idx: i})
+				t.addParts(&partition{t: t, idx: i})
 			}
 			b.topics[m.Name] = t
 			b.topicIDs[id] = t
@@ -132,6 +133,12 @@ func (b *Broker) loadCatalog() error {
 				return err
 			}
 			b.applyLeader(m, false)
+		case recBrokerConfigs:
+			m, err := decodeMeta[metaBrokerConfigs](value)
+			if err != nil {
+				return err
+			}
+			b.setDynamicConfigs(m.Resource, m.Configs)
 		default:
 			b.logger.Warn("skipping unknown metadata record", "type", typ)
 		}
@@ -153,7 +160,7 @@ func (b *Broker) loadCatalog() error {
 	}
 	for _, t := range b.topics {
 		cfg := b.applyConfigs(t)
-		for _, p := range t.parts {
+		for _, p := range t.parts() {
 			if p.log, err = b.store.Open(partitionDir(t.name, p.idx), cfg); err != nil {
 				return fmt.Errorf("cannot open partition %s-%d: %w", t.name, p.idx, err)
 			}
@@ -178,7 +185,7 @@ func (b *Broker) removeOrphans(deleted map[string]bool) {
 		idx, _ := strconv.Atoi(m[2])
 		t := b.topics[m[1]]
 		switch {
-		case t != nil && idx < len(t.parts):
+		case t != nil && idx < len(t.parts()):
 		case deleted[m[1]] && t == nil:
 			b.logger.Info("removing directory of deleted topic", "dir", name)
 			if err := os.RemoveAll(filepath.Join(b.store.Dir(), name)); err != nil {
@@ -193,6 +200,8 @@ func (b *Broker) removeOrphans(deleted map[string]bool) {
 func partitionDir(topic string, idx int32) string {
 	return topic + "-" + strconv.Itoa(int(idx))
 }
+
+func hexID(id [16]byte) string { return hex.EncodeToString(id[:]) }
 
 func parseTopicID(s string) ([16]byte, error) {
 	var id [16]byte
@@ -327,8 +336,8 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if partitions == -1 {
 		partitions = b.cfg.NumPartitions
 	}
-	if partitions < 1 || partitions > 100000 {
-		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be between 1 and 100000, got %d", partitions)
+	if partitions < 1 || partitions > maxPartitions {
+		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxPartitions, partitions)
 	}
 	brokers := int16(1)
 	if b.replicated() {
@@ -365,18 +374,33 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if !b.metaInSync() {
 		return nil, kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: topic changes wait for it (min_insync_replicas)")
 	}
-	t := &topic{name: name, id: newTopicID(), configs: configs, internal: isInternalTopic(name)}
-	if err := b.appendMeta(recTopic, metaTopic{Name: name, ID: hex.EncodeToString(t.id[:]), Partitions: partitions, Configs: configs}); err != nil {
+	t := &topic{name: name, id: newTopicID(), internal: isInternalTopic(name)}
+	t.setConfigs(configs)
+	if err := b.appendMeta(recTopic, metaTopic{Name: name, ID: hexID(t.id), Partitions: partitions, Configs: configs}); err != nil {
 		b.logger.Error("cannot record topic creation", "topic", name, "err", err)
 		return nil, kafkaErr(kerr.KafkaStorageError, "cannot record topic: %v", err)
 	}
+	if terr := b.openPartitions(t, partitions); terr != nil {
+		return nil, terr
+	}
+	b.mu.Lock()
+	b.topics[name] = t
+	b.topicIDs[t.id] = t
+	b.mu.Unlock()
+	b.logger.Info("created topic", "topic", name, "partitions", partitions, "configs", configs)
+	return t, nil
+}
+
+// openPartitions creates the logs of t's partitions up to n (new topics,
+// CreatePartitions), after the catalog record that adds them.
+func (b *Broker) openPartitions(t *topic, n int32) *topicError {
 	cfg := b.applyConfigs(t)
-	for i := int32(0); i < partitions; i++ {
+	for i := int32(len(t.parts())); i < n; i++ {
 		p := &partition{t: t, idx: i}
 		var err error
-		if p.log, err = b.store.Open(partitionDir(name, i), cfg); err != nil {
-			b.logger.Error("cannot create partition log", "topic", name, "partition", i, "err", err)
-			return nil, kafkaErr(kerr.KafkaStorageError, "cannot create partition %d: %v", i, err)
+		if p.log, err = b.store.Open(partitionDir(t.name, i), cfg); err != nil {
+			b.logger.Error("cannot create partition log", "topic", t.name, "partition", i, "err", err)
+			return kafkaErr(kerr.KafkaStorageError, "cannot create partition %d: %v", i, err)
 		}
 		if b.isPrimary() {
 			p.log.SetLeaderEpoch(b.epoch.Load())
@@ -386,14 +410,9 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 				p.replica.inISR, p.replica.caughtUp = true, time.Now()
 			}
 		}
-		t.parts = append(t.parts, p)
+		t.addParts(p)
 	}
-	b.mu.Lock()
-	b.topics[name] = t
-	b.topicIDs[t.id] = t
-	b.mu.Unlock()
-	b.logger.Info("created topic", "topic", name, "partitions", partitions, "configs", configs)
-	return t, nil
+	return nil
 }
 
 // deleteTopic removes a topic and its data.
@@ -410,14 +429,14 @@ func (b *Broker) deleteTopic(t *topic) *topicError {
 	if !b.metaInSync() {
 		return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: topic changes wait for it (min_insync_replicas)")
 	}
-	if err := b.appendMeta(recDeleteTopic, metaTopic{Name: t.name, ID: hex.EncodeToString(t.id[:])}); err != nil {
+	if err := b.appendMeta(recDeleteTopic, metaTopic{Name: t.name, ID: hexID(t.id)}); err != nil {
 		return kafkaErr(kerr.KafkaStorageError, "cannot record topic deletion: %v", err)
 	}
 	b.mu.Lock()
 	delete(b.topics, t.name)
 	delete(b.topicIDs, t.id)
 	b.mu.Unlock()
-	for _, p := range t.parts {
+	for _, p := range t.parts() {
 		if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
 			b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
 		}

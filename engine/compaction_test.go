@@ -123,7 +123,7 @@ func ptr(s string) *string { return &s }
 func syncAll(t *testing.T, tb *testBroker) {
 	t.Helper()
 	for _, tp := range tb.b.topicList() {
-		for _, p := range tp.parts {
+		for _, p := range tp.parts() {
 			for i := 0; i < 2; i++ {
 				done := make(chan error, 1)
 				p.log.Sync(func(err error) { done <- err })

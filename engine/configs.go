@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"samsa/segment"
 	"samsa/segment/compress"
 )
@@ -23,10 +25,11 @@ const (
 
 // Config sources as DescribeConfigs reports them.
 const (
-	sourceDynamicTopic  int8 = 1
-	sourceStaticBroker  int8 = 4
-	sourceDefault       int8 = 5
-	sourceDynamicBroker int8 = 2
+	sourceDynamicTopic         int8 = 1
+	sourceDynamicBroker        int8 = 2
+	sourceDynamicDefaultBroker int8 = 3
+	sourceStaticBroker         int8 = 4
+	sourceDefault              int8 = 5
 )
 
 // topicConfigDef describes one topic-level config: its Kafka name, the
@@ -158,21 +161,110 @@ func validateTopicConfigs(cfgs map[string]string) error {
 	return nil
 }
 
-// topicConfigValue resolves a topic config: topic override, then the
-// broker's static default, then Kafka's default.
+// topicConfigValue resolves a topic config: the topic's own value, then the
+// dynamic broker configs (this node's, then the cluster default) under the
+// config's broker synonym, then config.toml's topic_defaults, then Kafka's
+// default.
 func (b *Broker) topicConfigValue(t *topic, name string) (string, int8) {
 	if t != nil {
-		if v, ok := t.configs[name]; ok {
+		if v, ok := t.configs()[name]; ok {
 			return v, sourceDynamicTopic
 		}
 	}
+	return b.brokerDefault(name)
+}
+
+// brokerDefault resolves the default of a topic config, as topics without
+// their own value see it.
+func (b *Broker) brokerDefault(name string) (string, int8) {
 	d := topicConfigByName[name]
 	if d.brokerName != "" {
-		if v, ok := b.cfg.TopicDefaults[name]; ok {
+		dyn := b.dynamicConfigs()
+		if v, ok := dyn[b.nodeResource()][d.brokerName]; ok {
+			return v, sourceDynamicBroker
+		}
+		if v, ok := dyn[""][d.brokerName]; ok {
+			return v, sourceDynamicDefaultBroker
+		}
+		if v, ok := b.staticDefaults()[name]; ok {
 			return v, sourceStaticBroker
 		}
 	}
 	return d.def, sourceDefault
+}
+
+// topicConfigForBroker maps the dynamic broker configs samsa accepts (the
+// log.* synonyms of topic configs, as Kafka's DynamicLogConfig does) to
+// their topic configs.
+var topicConfigForBroker = func() map[string]*topicConfigDef {
+	m := map[string]*topicConfigDef{}
+	for i := range topicConfigDefs {
+		if d := &topicConfigDefs[i]; d.brokerName != "" {
+			m[d.brokerName] = d
+		}
+	}
+	return m
+}()
+
+// validateBrokerConfigs checks dynamic broker configs by their broker
+// names. A known but static config gets INVALID_REQUEST, as in Kafka.
+func (b *Broker) validateBrokerConfigs(cfgs map[string]string) *topicError {
+	for k, v := range cfgs {
+		d := topicConfigForBroker[k]
+		if d == nil {
+			if hasEntry(b.brokerConfigs(), k) {
+				return kafkaErr(kerr.InvalidRequest, "cannot update %s dynamically: it is read-only (set it in config.toml and restart)", k)
+			}
+			return kafkaErr(kerr.InvalidConfig, "unknown or non-dynamic broker config %q (dynamic: the log.* defaults of topic configs, e.g. log.retention.ms)", k)
+		}
+		if err := d.validate(v); err != nil {
+			return kafkaErr(kerr.InvalidConfig, "invalid value for %s: %v", k, err)
+		}
+	}
+	return nil
+}
+
+// dynamicConfigs is the dynamic broker configs by resource name ("" is the
+// cluster default, otherwise a node id), by broker config name. Neither
+// level may be modified: changes store a new map.
+func (b *Broker) dynamicConfigs() map[string]map[string]string {
+	if p := b.dynCfg.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setDynamicConfigs replaces one resource's dynamic broker configs.
+func (b *Broker) setDynamicConfigs(resource string, cfgs map[string]string) {
+	n := map[string]map[string]string{}
+	for k, v := range b.dynamicConfigs() {
+		n[k] = v
+	}
+	if len(cfgs) == 0 {
+		delete(n, resource)
+	} else {
+		n[resource] = cfgs
+	}
+	b.dynCfg.Store(&n)
+}
+
+func (b *Broker) nodeResource() string { return strconv.Itoa(int(b.cfg.NodeID)) }
+
+// staticDefaults is config.toml's topic_defaults (by topic config name),
+// as last loaded or reloaded. The map must not be modified.
+func (b *Broker) staticDefaults() map[string]string {
+	if p := b.staticDef.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// reapplyConfigs re-resolves every topic's configs after a broker-level
+// default changed.
+func (b *Broker) reapplyConfigs() {
+	for _, t := range b.topicList() {
+		b.applyConfigs(t)
+	}
 }
 
 func parseLong(s string, def int64) int64 {
@@ -230,7 +322,7 @@ func (b *Broker) applyConfigs(t *topic) segment.Config {
 	pol.minISR = int(parseLong(get("min.insync.replicas"), 1))
 	t.policy.Store(pol)
 	cfg := b.logConfig(t)
-	for _, p := range t.parts {
+	for _, p := range t.parts() {
 		if p.log != nil {
 			p.log.SetConfig(cfg)
 		}
@@ -244,7 +336,7 @@ type brokerConfigEntry struct {
 	typ         int8
 	source      int8
 	readOnly    bool
-	sensitive   bool
+	def         *topicConfigDef // the topic config it is the default of, if dynamic
 }
 
 // brokerConfigs lists the broker configs samsa reports, sorted by name.
@@ -283,12 +375,13 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 	}
 	hours("log.retention.hours", "retention.ms")
 	hours("log.roll.hours", "segment.ms")
-	for _, d := range topicConfigDefs {
+	for i := range topicConfigDefs {
+		d := &topicConfigDefs[i]
 		if d.brokerName == "" || d.brokerName == d.name && hasEntry(e, d.name) {
 			continue
 		}
-		v, src := b.topicConfigValue(nil, d.name)
-		e = append(e, brokerConfigEntry{name: d.brokerName, value: v, typ: d.typ, source: src, readOnly: true})
+		v, src := b.brokerDefault(d.name)
+		e = append(e, brokerConfigEntry{name: d.brokerName, value: v, typ: d.typ, source: src, def: d})
 	}
 	sort.Slice(e, func(i, j int) bool { return e[i].name < e[j].name })
 	return e

@@ -76,7 +76,7 @@ func (b *Broker) handleElectLeaders(r *kmsg.ElectLeadersRequest) *kmsg.ElectLead
 		for _, t := range b.topicList() {
 			rt := kmsg.NewElectLeadersRequestTopic()
 			rt.Topic = t.name
-			for _, p := range t.parts {
+			for _, p := range t.parts() {
 				rt.Partitions = append(rt.Partitions, p.idx)
 			}
 			topics = append(topics, rt)
@@ -140,7 +140,7 @@ func (b *Broker) Promote(reason string) error {
 func (b *Broker) allPartitions() []*partition {
 	var out []*partition
 	for _, t := range b.topicList() {
-		out = append(out, t.parts...)
+		out = append(out, t.parts()...)
 	}
 	return out
 }
@@ -210,35 +210,34 @@ func (b *Broker) watchPrimary(stop chan struct{}) {
 // within a second: a TCP handshake alone proves nothing (the kernel of a
 // stopped or hung process still accepts connections).
 func (b *Broker) answers(addr string, link bool) bool {
-	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	_, err := b.ask(addr, link, req, 500*time.Millisecond, time.Second)
+	return err == nil
+}
+
+// ask sends one request to addr on a connection of its own (through the
+// link codec if link) and returns the response.
+func (b *Broker) ask(addr string, link bool, req kmsg.Request, dial, timeout time.Duration) (kmsg.Response, error) {
+	c, err := net.DialTimeout("tcp", addr, dial)
 	if err != nil {
-		return false
+		return nil, err
 	}
 	defer c.Close()
 	if link {
 		c = b.linkConn(c)
 	}
-	req := kmsg.NewPtrApiVersionsRequest()
-	req.Version = 0
-	_, err = newReplicaConn(c, b.cfg.NodeID).request(req, time.Second)
-	return err == nil
+	return newReplicaConn(c, b.cfg.NodeID).request(req, timeout)
 }
 
 // probePeer asks the peer who leads and at which epoch (Metadata for the
 // metadata log). ok is false when the peer cannot be reached.
 func (b *Broker) probePeer() (leader, epoch int32, ok bool) {
-	addr := b.cfg.Replication.PeerLink
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return 0, 0, false
-	}
-	defer conn.Close()
-	rc := newReplicaConn(b.linkConn(conn), b.cfg.NodeID)
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 12
 	name := metadataLogTopic
 	req.Topics = []kmsg.MetadataRequestTopic{{Topic: &name}}
-	kresp, err := rc.request(req, 3*time.Second)
+	kresp, err := b.ask(b.cfg.Replication.PeerLink, true, req, 2*time.Second, 3*time.Second)
 	if err != nil {
 		return 0, 0, false
 	}
@@ -261,7 +260,7 @@ func (b *Broker) truncateToLeader(rc *replicaConn) error {
 	names := []string{metadataLogTopic}
 	for _, t := range b.topicList() {
 		names = append(names, t.name)
-		logs[t.name] = t.parts
+		logs[t.name] = t.parts()
 	}
 	for _, name := range names {
 		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,7 +163,7 @@ func (b *Broker) replicaFetchRequest() *kmsg.FetchRequest {
 	}
 	add(metadataLogID, 0, b.meta)
 	for _, t := range b.topicList() {
-		for _, p := range t.parts {
+		for _, p := range t.parts() {
 			add(t.id, p.idx, p.log)
 		}
 	}
@@ -196,8 +195,8 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 			var part *partition
 			if rt.TopicID == metadataLogID && rp.Partition == 0 {
 				part = b.metaPart
-			} else if t := b.topicByID(rt.TopicID); t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.parts) {
-				part = t.parts[rp.Partition]
+			} else if t := b.topicByID(rt.TopicID); t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.parts()) {
+				part = t.parts()[rp.Partition]
 			}
 			if part == nil {
 				continue // created by a metadata record not applied yet
@@ -251,6 +250,13 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 				}
 				if l == b.meta {
 					metaBatches = append(metaBatches, batch)
+				}
+			}
+			if ls := rp.LogStartOffset; ls > l.StartOffset() {
+				// DeleteRecords (or retention) on the primary: follow its
+				// log start, as Kafka's followers do.
+				if _, err := l.DeleteBefore(ls); err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
+					b.logger.Warn("cannot follow the primary's log start", "topic", part.t.name, "partition", rp.Partition, "log_start", ls, "err", err)
 				}
 			}
 		}
@@ -307,27 +313,28 @@ func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 			return err
 		}
 		if old := b.topic(m.Name); old != nil && old.id == id {
-			old.configs = m.Configs
+			old.setConfigs(m.Configs)
 			cfg := b.applyConfigs(old)
-			for i := int32(len(old.parts)); i < m.Partitions; i++ {
+			for i := int32(len(old.parts())); i < m.Partitions; i++ {
 				p := &partition{t: old, idx: i}
 				if p.log, err = b.store.Open(partitionDir(old.name, i), cfg); err != nil {
 					return err
 				}
 				b.mu.Lock()
-				old.parts = append(old.parts, p)
+				old.addParts(p)
 				b.mu.Unlock()
 			}
 			return nil
 		}
-		t := &topic{name: m.Name, id: id, configs: m.Configs, internal: isInternalTopic(m.Name)}
+		t := &topic{name: m.Name, id: id, internal: isInternalTopic(m.Name)}
+		t.setConfigs(m.Configs)
 		cfg := b.applyConfigs(t)
 		for i := int32(0); i < m.Partitions; i++ {
 			p := &partition{t: t, idx: i}
 			if p.log, err = b.store.Open(partitionDir(m.Name, i), cfg); err != nil {
 				return err
 			}
-			t.parts = append(t.parts, p)
+			t.addParts(p)
 		}
 		b.mu.Lock()
 		b.topics[m.Name] = t
@@ -347,7 +354,7 @@ func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 		}
 		b.mu.Unlock()
 		if t != nil {
-			for _, p := range t.parts {
+			for _, p := range t.parts() {
 				if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
 					b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
 				}
@@ -367,6 +374,13 @@ func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 			return err
 		}
 		b.applyLeader(m, true)
+	case recBrokerConfigs:
+		m, err := decodeMeta[metaBrokerConfigs](value)
+		if err != nil {
+			return err
+		}
+		b.setDynamicConfigs(m.Resource, m.Configs)
+		b.reapplyConfigs()
 	}
 	return nil
 }
@@ -442,6 +456,7 @@ func (b *Broker) resyncCatalog() error {
 	want := map[string]metaTopic{}
 	var order []string
 	var pidEnd int64
+	dyn := map[string]map[string]string{}
 	err := b.replayMeta(func(typ string, value []byte) error {
 		var m metaTopic
 		switch typ {
@@ -455,6 +470,17 @@ func (b *Broker) resyncCatalog() error {
 				return err
 			}
 			pidEnd = max(pidEnd, pm.End)
+			return nil
+		case recBrokerConfigs:
+			bm, err := decodeMeta[metaBrokerConfigs](value)
+			if err != nil {
+				return err
+			}
+			if len(bm.Configs) == 0 {
+				delete(dyn, bm.Resource)
+			} else {
+				dyn[bm.Resource] = bm.Configs
+			}
 			return nil
 		default:
 			return nil
@@ -475,15 +501,16 @@ func (b *Broker) resyncCatalog() error {
 		return fmt.Errorf("cannot replay the truncated metadata log: %w", err)
 	}
 	b.pidEnd, b.pidNext = pidEnd, pidEnd
+	b.dynCfg.Store(&dyn)
 	for _, t := range b.topicList() {
-		if m, ok := want[t.name]; ok && m.ID == hex.EncodeToString(t.id[:]) {
+		if m, ok := want[t.name]; ok && m.ID == hexID(t.id) {
 			continue
 		}
 		b.mu.Lock()
 		delete(b.topics, t.name)
 		delete(b.topicIDs, t.id)
 		b.mu.Unlock()
-		for _, p := range t.parts {
+		for _, p := range t.parts() {
 			if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
 				b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
 			}

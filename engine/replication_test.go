@@ -89,7 +89,7 @@ func (p *pair) waitCaughtUp(t *testing.T) {
 			return false
 		}
 		for _, tp := range p.primary.b.topicList() {
-			for _, part := range tp.parts {
+			for _, part := range tp.parts() {
 				sp := p.standby.b.partition(tp.name, part.idx)
 				if sp == nil || sp.log.EndOffset() != part.log.EndOffset() {
 					return false
@@ -104,7 +104,7 @@ func (p *pair) waitCaughtUp(t *testing.T) {
 func (p *pair) sameLogs(t *testing.T) {
 	t.Helper()
 	for _, tp := range p.primary.b.topicList() {
-		for _, part := range tp.parts {
+		for _, part := range tp.parts() {
 			sp := p.standby.b.partition(tp.name, part.idx)
 			want := readAll(t, part)
 			got := readAll(t, sp)
@@ -294,7 +294,7 @@ func TestFailoverAndRejoin(t *testing.T) {
 	}
 	newPrimary, newStandby := p.standby, p.primary
 	waitFor(t, "the old primary to converge", 20*time.Second, func() bool {
-		for _, part := range newPrimary.b.partition("ledger", 0).t.parts {
+		for _, part := range newPrimary.b.partition("ledger", 0).t.parts() {
 			sp := newStandby.b.partition("ledger", part.idx)
 			if sp == nil || sp.log.EndOffset() != part.log.EndOffset() {
 				return false

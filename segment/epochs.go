@@ -130,6 +130,7 @@ func (l *Log) ResetTo(offset int64) error {
 	l.synced.Store(offset)
 	l.epochs = nil
 	os.Remove(filepath.Join(l.dir, epochCheckpoint))
+	os.Remove(filepath.Join(l.dir, startCheckpoint))
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}

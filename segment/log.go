@@ -488,7 +488,7 @@ func scanSegment(seg *Segment, pos, offset, upTo, maxBytes int64, hb *[BatchHead
 // the record's offset and timestamp, or found=false if there is none.
 func (l *Log) OffsetForTime(ts int64) (offset, recordTs int64, found bool, err error) {
 	l.mu.RLock()
-	end := l.end.Load()
+	end, start := l.end.Load(), l.start.Load()
 	type cand struct {
 		seg *Segment
 		pos int64
@@ -518,8 +518,8 @@ func (l *Log) OffsetForTime(ts int64) (offset, recordTs int64, found bool, err e
 			if h.BaseOffset >= end {
 				break
 			}
-			if h.MaxTimestamp >= ts && !h.IsControl() {
-				off, rts, ok, err := findRecordTime(c.seg, pos, &h, func(t int64) bool { return t >= ts })
+			if h.MaxTimestamp >= ts && !h.IsControl() && h.LastOffset() >= start {
+				off, rts, ok, err := findRecordTime(c.seg, pos, &h, func(o, t int64) bool { return t >= ts && o >= start })
 				if err != nil || ok {
 					return off, rts, ok, err
 				}
@@ -560,7 +560,7 @@ func (l *Log) MaxTimestamp() (offset, ts int64, found bool, err error) {
 				// earliest record with the max timestamp.
 				return h.BaseOffset, h.MaxTimestamp, true, nil
 			}
-			off, rts, ok, err := findRecordTime(best, pos, &h, func(t int64) bool { return t == maxTs })
+			off, rts, ok, err := findRecordTime(best, pos, &h, func(_, t int64) bool { return t == maxTs })
 			if ok || err != nil {
 				return off, rts, ok, err
 			}
@@ -738,6 +738,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	l.start.Store(l.segs[0].base)
 	l.end.Store(l.next)
 	l.synced.Store(l.next)
+	l.loadStart()
 	if err := l.loadProducers(); err != nil {
 		l.closeSegs()
 		return nil, err
@@ -915,7 +916,7 @@ func (l *Log) enforceRetention(now time.Time) int {
 		s.unref()
 	}
 	l.segs = append(l.segs[:0:0], l.segs[n:]...)
-	l.start.Store(l.segs[0].base)
-	l.logger.Info("retention deleted segments", "count", n, "log_start_offset", l.segs[0].base)
+	l.start.Store(max(l.start.Load(), l.segs[0].base))
+	l.logger.Info("retention deleted segments", "count", n, "log_start_offset", l.start.Load())
 	return n
 }

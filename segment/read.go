@@ -11,11 +11,13 @@ import (
 const MaxInflatedBatch = 256 << 20
 
 // findRecordTime reads the batch at pos and returns the first record whose
-// timestamp satisfies pred. Compressed batches are inflated.
-func findRecordTime(seg *Segment, pos int64, h *BatchHeader, pred func(int64) bool) (offset, ts int64, found bool, err error) {
+// offset and timestamp satisfy pred. Compressed batches are inflated.
+func findRecordTime(seg *Segment, pos int64, h *BatchHeader, pred func(offset, ts int64) bool) (offset, ts int64, found bool, err error) {
 	if h.Attributes&AttrLogAppendTime != 0 {
-		if pred(h.MaxTimestamp) {
-			return h.BaseOffset, h.MaxTimestamp, true, nil
+		for off := h.BaseOffset; off <= h.LastOffset(); off++ {
+			if pred(off, h.MaxTimestamp) {
+				return off, h.MaxTimestamp, true, nil
+			}
 		}
 		return 0, 0, false, nil
 	}
@@ -32,7 +34,7 @@ func findRecordTime(seg *Segment, pos int64, h *BatchHeader, pred func(int64) bo
 	}
 	err = ForEachRecord(body, func(r *Record) bool {
 		t := h.FirstTimestamp + r.TimestampDelta
-		if pred(t) {
+		if pred(h.BaseOffset+int64(r.OffsetDelta), t) {
 			offset, ts, found = h.BaseOffset+int64(r.OffsetDelta), t, true
 			return false
 		}
