@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // ClusterOptions: APIVersions also lists every API each broker serves.
@@ -66,7 +67,7 @@ func Cluster(ctx context.Context, adm *kadm.Client, opt ClusterOptions, w io.Wri
 		if v, ok := vs[b.NodeID]; ok && v.Err != nil {
 			cb.Error = "cannot ask its API versions: " + v.Err.Error()
 		} else if ok {
-			cb.KafkaVersion = v.VersionGuess()
+			cb.KafkaVersion = kafkaVersionGuess(v)
 			if opt.APIVersions {
 				v.EachKeySorted(func(key, lo, hi int16) {
 					cb.APIVersions = append(cb.APIVersions, APIVersionRange{Key: key, Name: kmsg.NameForKey(key), Min: lo, Max: hi})
@@ -109,4 +110,17 @@ func versionRange(lo, hi int16) string {
 		return fmt.Sprint(lo)
 	}
 	return strings.Join([]string{fmt.Sprint(lo), fmt.Sprint(hi)}, "-")
+}
+
+// kafkaVersionGuess is the Kafka release whose API versions match those the
+// broker serves, judged on the APIs it serves: samsa serves no inter-broker
+// or transaction APIs, and judged on those too every guess would be 0.9.
+func kafkaVersionGuess(v kadm.BrokerApiVersions) string {
+	var missing []int16
+	kversion.Tip().EachMaxKeyVersion(func(k, _ int16) {
+		if _, _, ok := v.KeyVersions(k); !ok {
+			missing = append(missing, k)
+		}
+	})
+	return v.VersionGuess(kversion.SkipKeys(missing...))
 }
