@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ type testBroker struct {
 	addr      string
 	nodeID    int32
 	clusterID string
+	dataDir   string
+	stop      func() // shuts the broker down cleanly (again: no-op)
 }
 
 func startBroker(t *testing.T) *testBroker {
@@ -53,14 +56,18 @@ func startBroker(t *testing.T) *testBroker {
 	if err != nil {
 		t.Fatalf("cannot start broker: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &testBroker{addr: srv.Addr(), nodeID: cfg.NodeID, clusterID: srv.Broker.ClusterID()}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testBroker{addr: srv.Addr(), nodeID: cfg.NodeID, clusterID: srv.Broker.ClusterID(), dataDir: cfg.DataDir, stop: stop}
 }
 
 // result is one samsactl run.
