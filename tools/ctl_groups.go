@@ -169,6 +169,12 @@ func GroupsDescribe(ctx context.Context, adm *kadm.Client, opt GroupsDescribeOpt
 			d.Members = append(d.Members, gm)
 		}
 		for _, pl := range l.Lag.Sorted() {
+			if pl.Commit.At < 0 && pl.Member == nil {
+				// kadm lists every partition of a topic the group
+				// committed to; as kafka-consumer-groups, show only
+				// those committed to or assigned.
+				continue
+			}
 			r := GroupPartitionLag{Topic: pl.Topic, Partition: pl.Partition, LogStartOffset: -1, LogEndOffset: -1, Lag: pl.Lag}
 			if pl.Commit.At >= 0 {
 				at := pl.Commit.At

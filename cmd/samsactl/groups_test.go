@@ -146,6 +146,13 @@ func TestGroups(t *testing.T) {
 	fails(t, b.addr, 4, []string{"groups", "describe", "nosuch"}, `group "nosuch" does not exist`, "samsactl groups list")
 	fails(t, b.addr, 4, []string{"groups", "delete", "nosuch"}, `group "nosuch" does not exist`)
 
+	// As with kafka-consumer-groups, a reset may start a group's offsets.
+	ok(t, b.addr, "groups", "reset-offsets", "fresh", "--topic", "orders:0,1", "--to-offset", "2", "--execute")
+	if g := describeGroup(t, b.addr, "fresh"); len(g.Offsets) != 2 || *g.Offsets[1].CommittedOffset != 2 || g.TotalLag != 16 {
+		t.Errorf("a group started by reset-offsets: %+v", g)
+	}
+	ok(t, b.addr, "groups", "delete", "fresh")
+
 	out = ok(t, b.addr, "groups", "delete", "g1")
 	if out != "deleted group g1\n" {
 		t.Errorf("groups delete printed %q", out)

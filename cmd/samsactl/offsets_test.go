@@ -123,6 +123,11 @@ func TestCluster(t *testing.T) {
 		t.Errorf("cluster --api-versions:\n%s", out)
 	}
 
+	// A dead address first in -broker: the next one answers.
+	if out := ok(t, closedAddr(t)+","+b.addr, "cluster"); !strings.Contains(out, b.clusterID) {
+		t.Errorf("cluster with a dead first seed:\n%s", out)
+	}
+
 	out = ok(t, b.addr, "status")
 	if !strings.HasPrefix(out, "node "+itoa(b.nodeID)+"  "+b.addr+"  alone\n") {
 		t.Errorf("status:\n%s", out)
