@@ -287,6 +287,14 @@ func topicID(id kadm.TopicID) string {
 	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
+// plural is "1 partition", "2 partitions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
 func joinInt32s(s []int32) string {
 	if len(s) == 0 {
 		return "-"

@@ -285,7 +285,7 @@ func TopicsCreate(ctx context.Context, adm *kadm.Client, opt TopicsCreateOptions
 		return firstErr(errs)
 	}
 	for _, c := range out {
-		fmt.Fprintf(w, "created topic %s: %d partitions, replication factor %d, id %s\n", c.Name, c.Partitions, c.ReplicationFactor, c.ID)
+		fmt.Fprintf(w, "created topic %s: %s, replication factor %d, id %s\n", c.Name, plural(int(c.Partitions), "partition"), c.ReplicationFactor, c.ID)
 	}
 	return firstErr(errs)
 }
@@ -362,7 +362,7 @@ func TopicsAddPartitions(ctx context.Context, adm *kadm.Client, opt TopicsAddPar
 	}
 	was := len(td.Partitions)
 	if opt.Total <= was {
-		return fmt.Errorf("topic %q already has %d partitions; --total must be more (Kafka cannot remove partitions)", opt.Topic, was)
+		return fmt.Errorf("topic %q already has %s; --total must be more (Kafka cannot remove partitions)", opt.Topic, plural(was, "partition"))
 	}
 	resps, err := adm.UpdatePartitions(ctx, opt.Total, opt.Topic)
 	if err != nil {
@@ -385,7 +385,7 @@ func TopicsAddPartitions(ctx context.Context, adm *kadm.Client, opt TopicsAddPar
 			Previous   int    `json:"previous_partitions"`
 		}{opt.Topic, opt.Total, was})
 	}
-	fmt.Fprintf(w, "topic %s now has %d partitions (was %d)\n", opt.Topic, opt.Total, was)
+	fmt.Fprintf(w, "topic %s now has %s (was %d)\n", opt.Topic, plural(opt.Total, "partition"), was)
 	return nil
 }
 

@@ -87,6 +87,14 @@ func TestGroups(t *testing.T) {
 		t.Errorf("groups describe has no row for orders-1 at 7 with lag 3:\n%s", out)
 	}
 
+	// The commits created __consumer_offsets: internal, listed only on demand.
+	if out := ok(t, b.addr, "topics", "list"); strings.Contains(out, "__consumer_offsets") {
+		t.Errorf("topics list shows the internal topic:\n%s", out)
+	}
+	if out := ok(t, b.addr, "topics", "list", "--internal"); !containsRow(fields(out), []string{"__consumer_offsets", "4", "1", "true"}) {
+		t.Errorf("topics list --internal:\n%s", out)
+	}
+
 	// Reset is refused while the consumer is a member, and so is delete.
 	fails(t, b.addr, 1, []string{"groups", "reset-offsets", "g1", "--all-topics", "--to-earliest", "--execute"}, "active members", "stop its consumers")
 	fails(t, b.addr, 1, []string{"groups", "delete", "g1"}, "active members")
