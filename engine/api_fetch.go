@@ -336,6 +336,11 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		}
 		po.slice = sl
 		total += sl.Len
+		if fs.replica {
+			p.t.stats.replicaBytesOut.Add(sl.Len)
+		} else {
+			p.t.stats.bytesOut.Add(sl.Len)
+		}
 	}
 	return total, hasErr
 }

@@ -183,6 +183,8 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(errCode(err), err.Error())
 				continue
 			}
+			t.stats.bytesIn.Add(int64(len(batch)))
+			t.stats.recordsIn.Add(int64(h.NumRecords))
 			mu.Lock()
 			if sp.ErrorCode == 0 {
 				sp.BaseOffset = res.BaseOffset

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"samsa/engine/group"
 	"samsa/segment"
 	"samsa/segment/compress"
@@ -64,6 +66,8 @@ type Config struct {
 	// TopicDefaults overrides Kafka's defaults of topic configs, by topic
 	// config name (retention.ms, segment.bytes, ...).
 	TopicDefaults map[string]string
+	// Metrics, if set, get the broker's Prometheus metrics (metrics.go).
+	Metrics *Metrics
 }
 
 // DefaultConfig is the embedded default: Kafka's defaults on one node.
@@ -152,6 +156,44 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// withPairDefaults adds what a pair implies to config.toml's topic
+// defaults: with a standby, acks=all means both nodes unless a topic says
+// otherwise.
+func (c *Config) withPairDefaults(defaults map[string]string) map[string]string {
+	if c.Replication.Role == RoleStandalone {
+		return defaults
+	}
+	if _, ok := defaults["min.insync.replicas"]; ok {
+		return defaults
+	}
+	out := map[string]string{"min.insync.replicas": strconv.Itoa(c.Replication.MinInsyncReplicas)}
+	for k, v := range defaults {
+		out[k] = v
+	}
+	return out
+}
+
+// SetTopicDefaults replaces config.toml's topic defaults (a reload): every
+// topic without its own value of a config follows the new default at once.
+func (b *Broker) SetTopicDefaults(defaults map[string]string) error {
+	if err := validateTopicConfigs(defaults); err != nil {
+		return fmt.Errorf("topic_defaults: %w", err)
+	}
+	defaults = b.cfg.withPairDefaults(defaults)
+	b.staticDef.Store(&defaults)
+	b.reapplyConfigs()
+	return nil
+}
+
+// SelfCheck asks this broker's own client listener at addr for its API
+// versions: it fails if the event loops or request handling are stuck.
+func (b *Broker) SelfCheck(addr string, timeout time.Duration) error {
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	_, err := b.ask(addr, false, req, timeout, timeout)
+	return err
+}
+
 func (c *Config) advertised() string {
 	if c.Advertised != "" {
 		return c.Advertised
@@ -204,6 +246,7 @@ type topic struct {
 	partsV   atomic.Pointer[[]*partition]      // replaced whole (CreatePartitions), never mutated
 	internal bool
 	policy   atomic.Pointer[topicPolicy] // produce-time configs, resolved once
+	stats    topicStats                  // traffic counters (metrics.go)
 }
 
 // topicPolicy is what the produce path needs of a topic's configs, resolved
@@ -252,17 +295,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Replication.Role != RoleStandalone {
-		// With a standby, acks=all means both nodes unless a topic says
-		// otherwise.
-		if _, ok := cfg.TopicDefaults["min.insync.replicas"]; !ok {
-			defaults := map[string]string{"min.insync.replicas": strconv.Itoa(cfg.Replication.MinInsyncReplicas)}
-			for k, v := range cfg.TopicDefaults {
-				defaults[k] = v
-			}
-			cfg.TopicDefaults = defaults
-		}
-	}
+	cfg.TopicDefaults = cfg.withPairDefaults(cfg.TopicDefaults)
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -273,6 +306,12 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		CleanerInterval:        time.Duration(cfg.CleanerBackoffMs) * time.Millisecond,
 		Logger:                 logger,
 		PinThread:              cfg.PinDiskThread,
+		OnSync: func() func(time.Duration) {
+			if cfg.Metrics == nil {
+				return nil
+			}
+			return cfg.Metrics.observeSync
+		}(),
 	})
 	if err != nil {
 		return nil, err
@@ -310,6 +349,12 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		// promotion, or whose epoch entry was never written).
 		for _, p := range append([]*partition{b.metaPart}, b.allPartitions()...) {
 			p.log.SetLeaderEpoch(b.epoch.Load())
+		}
+	}
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Registry.Register(collector{b, cfg.Metrics}); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("cannot register metrics: %w", err)
 		}
 	}
 	b.startGroups()
@@ -409,4 +454,17 @@ func (b *Broker) syncFor(acks int16) bool {
 		return false
 	}
 	return acks == -1
+}
+
+// Status is this node's role ("alone", "primary" or "standby"), the pair's
+// leader epoch and the number of topics (internal ones included).
+func (b *Broker) Status() (role string, epoch int32, topics int) {
+	role = b.role()
+	if role == RoleStandalone {
+		role = "alone"
+	}
+	b.mu.RLock()
+	topics = len(b.topics)
+	b.mu.RUnlock()
+	return role, b.epoch.Load(), topics
 }

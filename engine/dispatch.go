@@ -95,6 +95,9 @@ func skipTags(b []byte) ([]byte, error) {
 // Serve routes one request (netio.Handler). It runs on the connection's
 // worker goroutine.
 func (b *Broker) Serve(req *netio.Request) {
+	if req.APIKey <= 1 { // Produce, Fetch
+		b.cfg.Metrics.observeQueue(req.APIKey, req.Received)
+	}
 	a := apis[req.APIKey]
 	if a == nil {
 		// There is no response format for an unknown key: Kafka closes too.

@@ -39,6 +39,9 @@ func (r *Request) Respond(resp *Response) {
 		panic("BUG: netio: request answered twice")
 	}
 	defer r.Conn.srv.pending.Add(-1)
+	if obs := r.Conn.srv.opts.Observe; obs != nil {
+		obs(r.APIKey, r.Received)
+	}
 	r.release()
 	if resp == nil {
 		resp = &Response{skip: true}

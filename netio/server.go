@@ -68,6 +68,10 @@ type Options struct {
 	// connection, with the loop's number in order of first use: it pins the
 	// thread to CPUs.
 	PinLoop func(loop int)
+	// Observe, if set, is called as each request is answered (from the
+	// goroutine that answers it) with its API key and when it was read:
+	// request metrics. It must be cheap and must not block.
+	Observe func(apiKey int16, received time.Time)
 	// NoSendfile turns off sendfile: file parts are always read into
 	// memory off the loop and written from there.
 	NoSendfile   bool
@@ -123,15 +127,28 @@ type Server struct {
 	}
 }
 
-// Stats counts how file parts of responses were sent.
+// Stats counts how file parts of responses were sent, and the open
+// connections.
 type Stats struct {
 	SendfileBytes int64 // by sendfile, zero copy
 	CopiedBytes   int64 // read into memory first (cold data, EAGAIN, sendfile off)
+	Connections   int   // open now
 }
 
 // Stats returns the counters so far. Any goroutine.
 func (s *Server) Stats() Stats {
-	return Stats{SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load()}
+	s.connMu.Lock()
+	n := len(s.conns)
+	s.connMu.Unlock()
+	return Stats{SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load(), Connections: n}
+}
+
+// SetMaxConnections changes the connection limit (a config reload);
+// connections over a lowered limit stay open. Any goroutine.
+func (s *Server) SetMaxConnections(n int) {
+	s.connMu.Lock()
+	s.opts.MaxConnections = n
+	s.connMu.Unlock()
 }
 
 // NewServer makes a server; Start runs it.
@@ -233,10 +250,10 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.pinLoop(gc.EventLoop())
 	}
 	s.connMu.Lock()
-	n := len(s.conns)
-	if s.opts.MaxConnections > 0 && n >= s.opts.MaxConnections {
+	n, limit := len(s.conns), s.opts.MaxConnections
+	if limit > 0 && n >= limit {
 		s.connMu.Unlock()
-		s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
+		s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", limit)
 		return nil, gnet.Close
 	}
 	c := &Conn{

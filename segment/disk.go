@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,7 +34,8 @@ type Disk struct {
 	syncWake  chan struct{}
 
 	flushInterval time.Duration
-	pin           func() // runs first on the writer and syncer goroutines
+	pin           func()                              // runs first on the writer and syncer goroutines
+	onSync        atomic.Pointer[func(time.Duration)] // observes each group fsync's duration
 	quit          chan struct{}
 	wg            sync.WaitGroup
 }
@@ -344,6 +346,9 @@ const maxParallelSyncs = 16
 // syncFiles fdatasyncs every dirty segment, several at a time, and records
 // failures in failed.
 func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error) {
+	if f := d.onSync.Load(); f != nil {
+		defer func(start time.Time) { (*f)(time.Since(start)) }(time.Now())
+	}
 	if len(dirty) == 1 {
 		for s := range dirty {
 			s.needDirSync.Store(false)

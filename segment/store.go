@@ -27,6 +27,8 @@ type StoreOptions struct {
 	// PinThread, if set, runs first on each disk goroutine (writer and
 	// syncer) to lock it to its OS thread and pin that to CPUs.
 	PinThread func()
+	// OnSync, if set, observes how long each group fsync took (metrics).
+	OnSync func(time.Duration)
 }
 
 // Store is the set of partition logs in one data directory, with the disk
@@ -80,6 +82,9 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		quit:   make(chan struct{}),
 	}
 	s.disk = NewDisk(opts.Dir, opts.FlushInterval, opts.PinThread, opts.Logger)
+	if opts.OnSync != nil {
+		s.disk.onSync.Store(&opts.OnSync)
+	}
 	if !clean && len(s.Names()) > 0 {
 		s.logger.Info("last shutdown was not clean; logs will be verified", "dir", opts.Dir)
 	}

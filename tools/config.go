@@ -84,6 +84,12 @@ type FileConfig struct {
 		LinkCompression   string `toml:"link_compression"`
 	} `toml:"replication"`
 
+	Admin struct {
+		// Listen is the HTTP admin listener (/metrics, /healthz,
+		// /readyz); "" = off.
+		Listen string `toml:"listen"`
+	} `toml:"admin"`
+
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka
 	// names, e.g. "retention.ms" = 86400000.
 	TopicDefaults map[string]any `toml:"topic_defaults"`
@@ -188,22 +194,9 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.MaxQueuedBytes = c.Net.MaxQueuedBytes
 	e.IdleTimeoutMs = c.Net.IdleTimeoutMs
 	e.Sendfile = c.Net.Sendfile
-	if len(c.TopicDefaults) > 0 {
-		e.TopicDefaults = map[string]string{}
-		for k, v := range c.TopicDefaults {
-			switch x := v.(type) {
-			case string:
-				e.TopicDefaults[k] = x
-			case int64:
-				e.TopicDefaults[k] = strconv.FormatInt(x, 10)
-			case float64:
-				e.TopicDefaults[k] = strconv.FormatFloat(x, 'g', -1, 64)
-			case bool:
-				e.TopicDefaults[k] = strconv.FormatBool(x)
-			default:
-				return e, fmt.Errorf("topic_defaults.%s: unsupported value %v", k, v)
-			}
-		}
+	var err error
+	if e.TopicDefaults, err = c.topicDefaults(); err != nil {
+		return e, err
 	}
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid config: %w", err)
@@ -220,6 +213,29 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 		}
 	}
 	return e, nil
+}
+
+// topicDefaults converts [topic_defaults] to strings, as Kafka configs are.
+func (c *FileConfig) topicDefaults() (map[string]string, error) {
+	if len(c.TopicDefaults) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for k, v := range c.TopicDefaults {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case int64:
+			out[k] = strconv.FormatInt(x, 10)
+		case float64:
+			out[k] = strconv.FormatFloat(x, 'g', -1, 64)
+		case bool:
+			out[k] = strconv.FormatBool(x)
+		default:
+			return nil, fmt.Errorf("topic_defaults.%s: unsupported value %v", k, v)
+		}
+	}
+	return out, nil
 }
 
 // NetOptions converts the file config to the network layer's options (without the
@@ -251,13 +267,15 @@ func (c *FileConfig) NetOptions(e engine.Config) (netio.Options, error) {
 	return o, nil
 }
 
-// Logger builds the process logger from log_level and log_format.
-func (c *FileConfig) Logger() (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("invalid log_level %q", c.LogLevel)
+// Logger builds the process logger from log_level and log_format. Its
+// level is level, set from log_level, so a reload can change it.
+func (c *FileConfig) Logger(level *slog.LevelVar) (*slog.Logger, error) {
+	lvl, err := c.level()
+	if err != nil {
+		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	level.Set(lvl)
+	opts := &slog.HandlerOptions{Level: level}
 	switch c.LogFormat {
 	case "text":
 		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
@@ -265,4 +283,12 @@ func (c *FileConfig) Logger() (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("invalid log_format %q (text or json)", c.LogFormat)
+}
+
+func (c *FileConfig) level() (slog.Level, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return lvl, fmt.Errorf("invalid log_level %q (debug, info, warn or error)", c.LogLevel)
+	}
+	return lvl, nil
 }

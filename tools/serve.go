@@ -27,12 +27,18 @@ func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server
 		return nil, err
 	}
 	nopts.Logger = logger
+	if cfg.Metrics != nil {
+		nopts.Observe = cfg.Metrics.ObserveRequest
+	}
 	srv := netio.NewServer(nopts, b)
 	if err := srv.Start(); err != nil {
 		b.Close()
 		return nil, err
 	}
 	b.SetAddr(srv.Addr())
+	if cfg.Metrics != nil {
+		cfg.Metrics.SetNetStats(srv.Stats)
+	}
 	s := &Server{Broker: b, Net: srv, logger: logger}
 	if rc := cfg.Replication; rc.Role != engine.RoleStandalone && rc.Listen != "" && rc.LinkCompression == engine.LinkLZ4 {
 		l, err := net.Listen("tcp", rc.Listen)

@@ -300,3 +300,34 @@ func (c *Coordinator) TopicDeleted(topic string) {
 		g.unlock()
 	}
 }
+
+// GroupStats is what metrics report of one group.
+type GroupStats struct {
+	Group   string
+	State   string
+	Members int
+	// Committed is each partition's committed offset.
+	Committed map[string]map[int32]int64
+}
+
+// Stats lists every group with its state, member count and committed
+// offsets, for metrics. Any goroutine.
+func (c *Coordinator) Stats() []GroupStats {
+	var out []GroupStats
+	for _, g := range c.sortedGroups() {
+		g.mu.Lock()
+		gs := GroupStats{Group: g.id, State: g.state.String(), Members: len(g.members), Committed: map[string]map[int32]int64{}}
+		if g.cs != nil {
+			gs.Members += len(g.cs.members)
+		}
+		for tp, o := range g.offsets {
+			if gs.Committed[tp.topic] == nil {
+				gs.Committed[tp.topic] = map[int32]int64{}
+			}
+			gs.Committed[tp.topic][tp.partition] = o.offset
+		}
+		g.mu.Unlock()
+		out = append(out, gs)
+	}
+	return out
+}

@@ -1,0 +1,202 @@
+package engine
+
+// Prometheus metrics. The hot paths only add to atomic counters (a topic's
+// bytes and records) or observe a histogram picked by API key from an
+// array; everything per partition and per group is read when /metrics is
+// scraped, by a collector, so an idle metrics endpoint costs nothing.
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+// topicStats counts a topic's traffic.
+type topicStats struct {
+	bytesIn, recordsIn atomic.Int64 // appended by produce
+	bytesOut           atomic.Int64 // sent to consumers
+	replicaBytesOut    atomic.Int64 // sent to the standby
+}
+
+const maxAPIKey = 127
+
+// Metrics are a broker's Prometheus metrics. Make them with NewMetrics,
+// pass them in Config.Metrics and serve Registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests [maxAPIKey + 1]prometheus.Observer // by API key
+	queue    [maxAPIKey + 1]prometheus.Observer // produce and fetch only
+	fsync    prometheus.Histogram
+	net      atomic.Pointer[func() netio.Stats]
+}
+
+// NewMetrics makes the metrics, with Go runtime and process metrics
+// registered.
+func NewMetrics() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "samsa_request_duration_seconds",
+		Help:    "Time from reading a request to answering it, by API (its count is the request count).",
+		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18), // 50µs .. 6.5s
+	}, []string{"api"})
+	queue := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "samsa_request_queue_seconds",
+		Help:    "Time a produce or fetch request waited between being read and being handled.",
+		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 18),
+	}, []string{"api"})
+	m.fsync = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "samsa_fsync_duration_seconds",
+		Help:    "Duration of each group fsync of the data directory's logs.",
+		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18),
+	})
+	m.Registry.MustRegister(latency, queue, m.fsync)
+	for key := int16(0); key <= maxAPIKey; key++ {
+		if name := kmsg.NameForKey(key); name != "" && name != "Unknown" {
+			m.requests[key] = latency.WithLabelValues(name)
+		}
+	}
+	m.queue[kmsg.Produce] = queue.WithLabelValues("Produce")
+	m.queue[kmsg.Fetch] = queue.WithLabelValues("Fetch")
+	return m
+}
+
+// ObserveRequest records an answered request (netio.Options.Observe).
+func (m *Metrics) ObserveRequest(key int16, received time.Time) {
+	if key >= 0 && key <= maxAPIKey {
+		if o := m.requests[key]; o != nil {
+			o.Observe(time.Since(received).Seconds())
+		}
+	}
+}
+
+func (m *Metrics) observeQueue(key int16, received time.Time) {
+	if m == nil || key < 0 || key > maxAPIKey {
+		return
+	}
+	if o := m.queue[key]; o != nil {
+		o.Observe(time.Since(received).Seconds())
+	}
+}
+
+func (m *Metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
+
+// SetNetStats tells the metrics where to read connection counts.
+func (m *Metrics) SetNetStats(f func() netio.Stats) { m.net.Store(&f) }
+
+// collector reads per-topic, per-partition and per-group state at scrape
+// time.
+type collector struct {
+	b *Broker
+	m *Metrics
+}
+
+var (
+	descBytesIn      = prometheus.NewDesc("samsa_topic_bytes_in_total", "Record batch bytes appended by producers.", []string{"topic"}, nil)
+	descRecordsIn    = prometheus.NewDesc("samsa_topic_records_in_total", "Records appended by producers.", []string{"topic"}, nil)
+	descBytesOut     = prometheus.NewDesc("samsa_topic_bytes_out_total", "Record batch bytes sent to consumers.", []string{"topic"}, nil)
+	descReplBytesOut = prometheus.NewDesc("samsa_topic_replication_bytes_out_total", "Record batch bytes sent to the standby.", []string{"topic"}, nil)
+	descStart        = prometheus.NewDesc("samsa_partition_log_start_offset", "First offset of the partition's log.", []string{"topic", "partition"}, nil)
+	descEnd          = prometheus.NewDesc("samsa_partition_log_end_offset", "Next offset the partition's log will assign.", []string{"topic", "partition"}, nil)
+	descHW           = prometheus.NewDesc("samsa_partition_high_watermark", "Offsets below are committed and readable by consumers.", []string{"topic", "partition"}, nil)
+	descSize         = prometheus.NewDesc("samsa_partition_size_bytes", "Bytes of the partition's segments.", []string{"topic", "partition"}, nil)
+	descReplLag      = prometheus.NewDesc("samsa_partition_replication_lag_records", "Records the standby lacks (on the primary) or this standby lacks (on a standby).", []string{"topic", "partition"}, nil)
+	descInSync       = prometheus.NewDesc("samsa_partition_standby_in_sync", "1 while the standby is in the partition's ISR (primary only).", []string{"topic", "partition"}, nil)
+	descGroupLag     = prometheus.NewDesc("samsa_group_lag_records", "High watermark minus the group's committed offset.", []string{"group", "topic", "partition"}, nil)
+	descGroupOffset  = prometheus.NewDesc("samsa_group_committed_offset", "The group's committed offset.", []string{"group", "topic", "partition"}, nil)
+	descGroupMembers = prometheus.NewDesc("samsa_group_members", "Members of the group.", []string{"group", "state"}, nil)
+	descConns        = prometheus.NewDesc("samsa_connections", "Open client connections.", nil, nil)
+	descSendfile     = prometheus.NewDesc("samsa_fetch_sendfile_bytes_total", "Fetched bytes sent by sendfile (zero copy).", nil, nil)
+	descCopied       = prometheus.NewDesc("samsa_fetch_copied_bytes_total", "Fetched bytes read into memory and then written.", nil, nil)
+	descRole         = prometheus.NewDesc("samsa_role", "1 for this node's role.", []string{"role"}, nil)
+	descEpoch        = prometheus.NewDesc("samsa_leader_epoch", "The pair's leader epoch.", nil, nil)
+	descTopics       = prometheus.NewDesc("samsa_topics", "Topics, internal ones included.", nil, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
+		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descRole, descEpoch, descTopics} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	b := c.b
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	topics := b.topicList()
+	gauge(descTopics, float64(len(topics)))
+	hws := map[string][]int64{}
+	for _, t := range topics {
+		counter(descBytesIn, float64(t.stats.bytesIn.Load()), t.name)
+		counter(descRecordsIn, float64(t.stats.recordsIn.Load()), t.name)
+		counter(descBytesOut, float64(t.stats.bytesOut.Load()), t.name)
+		if b.replicated() {
+			counter(descReplBytesOut, float64(t.stats.replicaBytesOut.Load()), t.name)
+		}
+		parts := t.parts()
+		hw := make([]int64, len(parts))
+		for i, p := range parts {
+			idx := strconv.Itoa(i)
+			leo := p.log.EndOffset()
+			hw[i] = b.highWatermark(p)
+			gauge(descStart, float64(p.log.StartOffset()), t.name, idx)
+			gauge(descEnd, float64(leo), t.name, idx)
+			gauge(descHW, float64(hw[i]), t.name, idx)
+			gauge(descSize, float64(p.log.Size()), t.name, idx)
+			switch {
+			case b.isPrimary():
+				p.replica.mu.Lock()
+				lag := max(0, leo-p.replica.offset)
+				in := p.replica.inISR
+				p.replica.mu.Unlock()
+				gauge(descReplLag, float64(lag), t.name, idx)
+				gauge(descInSync, boolf(in), t.name, idx)
+			case b.isStandby():
+				gauge(descReplLag, float64(max(0, b.lastPrimaryHWM(p)-leo)), t.name, idx)
+			}
+		}
+		hws[t.name] = hw
+	}
+	if b.groups != nil && (b.isPrimary() || !b.replicated()) {
+		for _, g := range b.groups.Stats() {
+			gauge(descGroupMembers, float64(g.Members), g.Group, g.State)
+			for topic, parts := range g.Committed {
+				for p, off := range parts {
+					idx := strconv.Itoa(int(p))
+					gauge(descGroupOffset, float64(off), g.Group, topic, idx)
+					if hw := hws[topic]; int(p) < len(hw) {
+						gauge(descGroupLag, float64(max(0, hw[p]-off)), g.Group, topic, idx)
+					}
+				}
+			}
+		}
+	}
+	if f := c.m.net.Load(); f != nil {
+		st := (*f)()
+		gauge(descConns, float64(st.Connections))
+		counter(descSendfile, float64(st.SendfileBytes))
+		counter(descCopied, float64(st.CopiedBytes))
+	}
+	role, _, _ := b.Status()
+	gauge(descRole, 1, role)
+	gauge(descEpoch, float64(b.epoch.Load()))
+}
+
+func boolf(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,337 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"reflect"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"samsa/engine"
+)
+
+// RunOptions is the broker's command line.
+type RunOptions struct {
+	ConfigPath string
+	Listen     string // overrides listen
+	DataDir    string // overrides data_dir
+}
+
+// load reads config.toml and applies the command-line overrides.
+func (o RunOptions) load() (FileConfig, error) {
+	fc, err := LoadConfig(o.ConfigPath)
+	if err != nil {
+		return fc, err
+	}
+	if o.Listen != "" {
+		fc.Listen = o.Listen
+	}
+	if o.DataDir != "" {
+		fc.DataDir = o.DataDir
+	}
+	return fc, nil
+}
+
+// Run runs a broker as a service until SIGINT or SIGTERM. It serves the
+// admin listener ([admin] listen) from the start, so /healthz answers
+// while logs recover; tells systemd (sd_notify, when NOTIFY_SOCKET is set)
+// READY=1 once clients can connect, STATUS= lines, WATCHDOG=1 while the
+// broker answers its own requests, and STOPPING=1 on shutdown; and reloads
+// config.toml on SIGHUP.
+func Run(o RunOptions) error {
+	fc, err := o.load()
+	if err != nil {
+		return err
+	}
+	var level slog.LevelVar
+	logger, err := fc.Logger(&level)
+	if err != nil {
+		return err
+	}
+	cfg, err := fc.Engine()
+	if err != nil {
+		return err
+	}
+	nopts, err := fc.NetOptions(cfg)
+	if err != nil {
+		return err
+	}
+	// Signals are caught from the start: a SIGTERM during recovery waits
+	// for it rather than killing the process mid-write.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+
+	adm := &adminServer{logger: logger}
+	if fc.Admin.Listen != "" {
+		cfg.Metrics = engine.NewMetrics()
+		adm.metrics = cfg.Metrics
+		if err := adm.listen(fc.Admin.Listen); err != nil {
+			return err
+		}
+		defer adm.close()
+	}
+	notify(logger, "STATUS=recovering logs in "+cfg.DataDir)
+	srv, err := Start(cfg, nopts, logger)
+	if err != nil {
+		notify(logger, "STATUS=cannot start: "+err.Error())
+		return err
+	}
+	adm.srv.Store(srv)
+	notify(logger, daemon.SdNotifyReady+"\nSTATUS="+srv.status())
+	stopWatchdog := watchdog(srv, logger)
+	for s := range sig {
+		if s != syscall.SIGHUP {
+			logger.Info("signal received", "signal", s.String())
+			break
+		}
+		notify(logger, daemon.SdNotifyReloading)
+		fc = srv.reload(o, fc, &level)
+		notify(logger, daemon.SdNotifyReady+"\nSTATUS="+srv.status())
+	}
+	stopWatchdog()
+	adm.stopping.Store(true)
+	notify(logger, daemon.SdNotifyStopping+"\nSTATUS=shutting down: draining requests")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+// notify sends a state to systemd; without NOTIFY_SOCKET it does nothing.
+func notify(logger *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		logger.Warn("cannot notify systemd", "err", err)
+	}
+}
+
+// status is the one-line STATUS= systemd shows.
+func (s *Server) status() string {
+	role, epoch, topics := s.Broker.Status()
+	return fmt.Sprintf("serving %s as %s (epoch %d): %d topics, %d connections", s.Addr(), role, epoch, topics, s.Net.Stats().Connections)
+}
+
+// watchdog pings systemd's watchdog (WatchdogSec) at a third of its
+// interval, but only while the broker answers a request on its own client
+// listener: stuck event loops or request handling stop the pings and
+// systemd restarts the service. It returns a function that stops it.
+func watchdog(s *Server, logger *slog.Logger) (stop func()) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		logger.Warn("ignoring the watchdog settings", "err", err)
+	}
+	if interval <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval / 3)
+		defer t.Stop()
+		failing := false
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if err := s.Broker.SelfCheck(s.Addr(), interval/3); err != nil {
+				if !failing {
+					logger.Error("the broker does not answer itself; not pinging the watchdog", "err", err)
+				}
+				failing = true
+				continue
+			}
+			if failing {
+				logger.Info("the broker answers itself again")
+			}
+			failing = false
+			notify(logger, daemon.SdNotifyWatchdog+"\nSTATUS="+s.status())
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// reload re-reads config.toml (SIGHUP), applies what can change while
+// running (log_level, topic_defaults, net.max_connections) and logs what
+// changed and what needs a restart. It returns the running config: applied
+// changes in, the rest (still pending a restart) out, so a later reload
+// reports them again.
+func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) FileConfig {
+	log := s.logger
+	next, err := o.load()
+	if err == nil {
+		_, err = next.Engine() // validates the whole file
+	}
+	var lvl slog.Level
+	if err == nil {
+		lvl, err = next.level()
+	}
+	var defaults map[string]string
+	if err == nil {
+		defaults, err = next.topicDefaults()
+	}
+	if err != nil {
+		log.Error("config reload failed; the running config stays", "config", o.ConfigPath, "err", err)
+		return cur
+	}
+	var applied, restart []string
+	for _, k := range configDiff(cur, next) {
+		switch {
+		case k == "log_level":
+			level.Set(lvl)
+			cur.LogLevel = next.LogLevel
+		case k == "topic_defaults" || strings.HasPrefix(k, "topic_defaults."):
+			if err := s.Broker.SetTopicDefaults(defaults); err != nil {
+				log.Error("config reload: cannot apply topic_defaults", "err", err)
+				continue
+			}
+			cur.TopicDefaults = next.TopicDefaults
+		case k == "net.max_connections":
+			s.Net.SetMaxConnections(next.Net.MaxConnections)
+			cur.Net.MaxConnections = next.Net.MaxConnections
+		default:
+			restart = append(restart, k)
+			continue
+		}
+		applied = append(applied, k)
+	}
+	applied = dedupe(applied)
+	if len(applied) == 0 && len(restart) == 0 {
+		log.Info("config reloaded: nothing changed", "config", o.ConfigPath)
+		return cur
+	}
+	log.Info("config reloaded", "config", o.ConfigPath, "applied", strings.Join(applied, " "), "needs_restart", strings.Join(restart, " "))
+	if len(restart) > 0 {
+		log.Warn("config changes that take effect only after a restart", "keys", strings.Join(restart, " "))
+	}
+	return cur
+}
+
+func dedupe(keys []string) []string {
+	sort.Strings(keys)
+	out := keys[:0]
+	for i, k := range keys {
+		if i == 0 || k != keys[i-1] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// configDiff lists the dotted keys whose values differ between a and b.
+func configDiff(a, b FileConfig) []string {
+	fa, fb := flatten(a), flatten(b)
+	var out []string
+	for k, v := range fa {
+		if w, ok := fb[k]; !ok || !reflect.DeepEqual(v, w) {
+			out = append(out, k)
+		}
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// flatten maps a config to its TOML keys, dotted, and values.
+func flatten(c FileConfig) map[string]any {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		panic("BUG: cannot encode the config: " + err.Error())
+	}
+	var m map[string]any
+	if _, err := toml.Decode(buf.String(), &m); err != nil {
+		panic("BUG: cannot decode the encoded config: " + err.Error())
+	}
+	out := map[string]any{}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				walk(prefix+k+".", sub)
+				continue
+			}
+			out[prefix+k] = v
+		}
+	}
+	walk("", m)
+	return out
+}
+
+// adminServer is the HTTP admin listener: Prometheus /metrics, /healthz
+// (the process serves HTTP) and /readyz (clients can connect and it is not
+// shutting down).
+type adminServer struct {
+	logger   *slog.Logger
+	metrics  *engine.Metrics
+	srv      atomic.Pointer[Server]
+	stopping atomic.Bool
+	http     *http.Server
+	addr     string
+}
+
+func (a *adminServer) listen(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen for admin HTTP on %s: %w", addr, err)
+	}
+	a.addr = l.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", a.readyz)
+	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := a.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("admin HTTP listener failed", "err", err)
+		}
+	}()
+	a.logger.Info("admin HTTP listener", "addr", a.addr, "paths", "/metrics /healthz /readyz")
+	return nil
+}
+
+func (a *adminServer) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	s := a.srv.Load()
+	if s == nil || a.stopping.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		state := "starting"
+		if a.stopping.Load() {
+			state = "stopping"
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ready": false, "state": state})
+		return
+	}
+	role, epoch, topics := s.Broker.Status()
+	json.NewEncoder(w).Encode(map[string]any{"ready": true, "state": "serving", "role": role, "epoch": epoch, "topics": topics, "listen": s.Addr()})
+}
+
+func (a *adminServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a.http.Shutdown(ctx)
+}
