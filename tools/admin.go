@@ -16,7 +16,7 @@ import (
 // to become the primary (ElectLeaders, sent to that broker itself rather
 // than to the controller a client would pick).
 func Promote(ctx context.Context, addr string, out io.Writer) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestTimeoutOverhead(10*time.Second))
+	cl, err := dial(ctx, addr, kgo.RequestTimeoutOverhead(10*time.Second))
 	if err != nil {
 		return err
 	}
@@ -25,11 +25,22 @@ func Promote(ctx context.Context, addr string, out io.Writer) error {
 	if len(seeds) == 0 {
 		return errors.New("no broker to ask")
 	}
+	// A lone broker answers ElectLeaders for no partitions with no error,
+	// which would read as a promotion.
+	mreq := kmsg.NewPtrMetadataRequest()
+	mreq.Topics = []kmsg.MetadataRequestTopic{}
+	mresp, err := mreq.RequestWith(ctx, seeds[0])
+	if err != nil {
+		return requestErr("ask "+addr+" for metadata", kmsg.Metadata, err)
+	}
+	if len(mresp.Brokers) == 1 {
+		return fmt.Errorf("%s is not part of a pair (no [replication] peer): there is nothing to promote", addr)
+	}
 	req := kmsg.NewPtrElectLeadersRequest()
 	req.TimeoutMillis = 30000
 	kresp, err := seeds[0].Request(ctx, req)
 	if err != nil {
-		return fmt.Errorf("cannot ask %s to promote itself: %w", addr, err)
+		return requestErr("ask "+addr+" to promote itself", kmsg.ElectLeaders, err)
 	}
 	resp := kresp.(*kmsg.ElectLeadersResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
@@ -58,7 +69,7 @@ func Promote(ctx context.Context, addr string, out io.Writer) error {
 // Status prints who leads the pair at addr, at which epoch, and each
 // partition's in-sync replicas.
 func Status(ctx context.Context, addr string, out io.Writer) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := dial(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -66,17 +77,11 @@ func Status(ctx context.Context, addr string, out io.Writer) error {
 	req := kmsg.NewPtrMetadataRequest()
 	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
 	if err != nil {
-		return err
+		return requestErr("ask "+addr+" for metadata", kmsg.Metadata, err)
 	}
 	resp := kresp.(*kmsg.MetadataResponse)
 	for _, b := range resp.Brokers {
-		role := "standby"
-		if b.NodeID == resp.ControllerID {
-			role = "primary"
-		}
-		if len(resp.Brokers) == 1 {
-			role = "alone"
-		}
+		role := brokerRole(b.NodeID, resp.ControllerID, len(resp.Brokers))
 		fmt.Fprintf(out, "node %d  %s:%d  %s\n", b.NodeID, b.Host, b.Port, role)
 	}
 	for _, t := range resp.Topics {
