@@ -30,6 +30,7 @@ const testVersion = "v0.0.0-itest"
 
 var (
 	samsaBin   string // the broker built by TestMain
+	samsactl   string // the admin CLI built by TestMain
 	repoConfig string // the shipped config.toml
 )
 
@@ -54,6 +55,11 @@ func testMain(m *testing.M) int {
 	out, err := exec.CommandContext(ctx, "go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cannot build samsa: %v\n%s", err, out)
+		return 1
+	}
+	samsactl = filepath.Join(dir, "samsactl")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", samsactl, "../samsactl").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "cannot build samsactl: %v\n%s", err, out)
 		return 1
 	}
 	if repoConfig, err = filepath.Abs(filepath.Join("..", "..", "config.toml")); err != nil {
