@@ -150,7 +150,7 @@ func watchdog(s *Server, logger *slog.Logger) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if err := s.Broker.SelfCheck(s.Addr(), interval/3); err != nil {
+			if err := s.Broker.SelfCheck(s.Addr(), interval/2); err != nil {
 				if !failing {
 					logger.Error("the broker does not answer itself; not pinging the watchdog", "err", err)
 				}
