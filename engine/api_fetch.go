@@ -323,7 +323,7 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		if err != nil {
 			po.errCode = errCode(err)
 			hasErr = true
-			b.logger.Warn("fetch read failed", "topic", p.t.name, "partition", p.idx, "offset", it.offset, "err", err)
+			b.logWarnLimited(&b.ioLog, "fetch read failed", "topic", p.t.name, "partition", p.idx, "offset", it.offset, "err", err)
 			continue
 		}
 		if sl.Len == 0 {

@@ -174,7 +174,9 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 					sp.ErrorCode = errCode(err)
 					sp.BaseOffset = -1
 					mu.Unlock()
-					b.logger.Error("produce write failed", "topic", t.name, "partition", p.idx, "err", err)
+					if n, ok := b.ioLog.Allow(); ok {
+						b.logger.Error("produce write failed", "topic", t.name, "partition", p.idx, "err", err, "suppressed", n)
+					}
 				}
 				finish()
 			})

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/engine/group"
+	"samsa/netio"
 	"samsa/segment"
 	"samsa/segment/compress"
 )
@@ -234,6 +235,9 @@ type Broker struct {
 	followStop   chan struct{} // closed to stop the follower (promotion)
 	followDone   chan struct{} // closed when it stopped
 	groups       *group.Coordinator
+
+	badLog netio.LogLimiter // misbehaving clients
+	ioLog  netio.LogLimiter // read and write failures
 
 	wg       sync.WaitGroup // parked fetches
 	quit     chan struct{}

@@ -101,7 +101,7 @@ func (b *Broker) Serve(req *netio.Request) {
 	a := apis[req.APIKey]
 	if a == nil {
 		// There is no response format for an unknown key: Kafka closes too.
-		b.logger.Warn("unsupported api key; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID, "key", req.APIKey, "version", req.APIVersion)
+		b.logWarnLimited(&b.badLog, "unsupported api key; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID, "key", req.APIKey, "version", req.APIVersion)
 		req.Done()
 		req.Conn.Close(fmt.Sprintf("unsupported api key %d", req.APIKey))
 		return
@@ -113,7 +113,7 @@ func (b *Broker) Serve(req *netio.Request) {
 			b.respondAPIVersions(req, kerr.UnsupportedVersion.Code, 0)
 			return
 		}
-		b.logger.Warn("unsupported api version; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID,
+		b.logWarnLimited(&b.badLog, "unsupported api version; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID,
 			"api", kmsg.NameForKey(req.APIKey), "version", req.APIVersion, "min", a.min, "max", a.max)
 		req.Done()
 		req.Conn.Close(fmt.Sprintf("unsupported %s version %d", kmsg.NameForKey(req.APIKey), req.APIVersion))
@@ -156,7 +156,7 @@ func (b *Broker) Serve(req *netio.Request) {
 // badRequest closes a connection whose request body does not decode, as
 // Kafka does: there is no way to answer a request that cannot be read.
 func (b *Broker) badRequest(req *netio.Request, err error) {
-	b.logger.Warn("malformed request; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID,
+	b.logWarnLimited(&b.badLog, "malformed request; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID,
 		"api", kmsg.NameForKey(req.APIKey), "version", req.APIVersion, "err", err)
 	req.Done()
 	req.Conn.Close("malformed " + kmsg.NameForKey(req.APIKey) + " request")
@@ -173,3 +173,11 @@ func respond(req *netio.Request, kresp kmsg.Response) {
 
 // ConnClosed is called once a connection's last request was served.
 func (b *Broker) ConnClosed(c *netio.Conn) {}
+
+// logWarnLimited logs a warning on a hot path at most once a second per
+// limiter, with the count of the ones held back.
+func (b *Broker) logWarnLimited(l *netio.LogLimiter, msg string, args ...any) {
+	if n, ok := l.Allow(); ok {
+		b.logger.Warn(msg, append(args, "suppressed", n)...)
+	}
+}

@@ -121,7 +121,8 @@ type Server struct {
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
 
-	limitLog rateLimit // "connection limit reached"
+	limitLog LogLimiter // "connection limit reached"
+	badLog   LogLimiter // misbehaving clients
 	stats    struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
 		copiedBytes   atomic.Int64 // file bytes read into memory and written
@@ -144,21 +145,23 @@ func (s *Server) Stats() Stats {
 	return Stats{SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load(), Connections: n}
 }
 
-// rateLimit lets a hot-path log line through at most once per second.
-type rateLimit struct {
+// LogLimiter lets a log line on a hot path through at most once per
+// second, counting the ones it holds back. The zero value is ready.
+type LogLimiter struct {
 	last       atomic.Int64 // unix ns of the last line let through
 	suppressed atomic.Int64
 }
 
-// allow returns how many lines were suppressed since the last one let
-// through, or -1 to suppress this one.
-func (r *rateLimit) allow(now time.Time) int64 {
+// Allow reports whether to log now and, if so, how many lines were held
+// back since the last one.
+func (r *LogLimiter) Allow() (suppressed int64, ok bool) {
+	now := time.Now().UnixNano()
 	last := r.last.Load()
-	if now.UnixNano()-last < int64(time.Second) || !r.last.CompareAndSwap(last, now.UnixNano()) {
+	if now-last < int64(time.Second) || !r.last.CompareAndSwap(last, now) {
 		r.suppressed.Add(1)
-		return -1
+		return 0, false
 	}
-	return r.suppressed.Swap(0)
+	return r.suppressed.Swap(0), true
 }
 
 // SetMaxConnections changes the connection limit (a config reload);
@@ -271,8 +274,8 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	n, limit := len(s.conns), s.opts.MaxConnections
 	if limit > 0 && n >= limit {
 		s.connMu.Unlock()
-		if n := s.limitLog.allow(time.Now()); n >= 0 {
-			s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", limit, "refused_since_last_report", n)
+		if n, ok := s.limitLog.Allow(); ok {
+			s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", limit, "suppressed", n)
 		}
 		return nil, gnet.Close
 	}
@@ -360,7 +363,9 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 			size := int32(binary.BigEndian.Uint32(hdr))
 			if size < 8 || size > s.opts.MaxRequestBytes {
 				c.abort()
-				s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", s.opts.MaxRequestBytes)
+				if n, ok := s.badLog.Allow(); ok {
+					s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", s.opts.MaxRequestBytes, "suppressed", n)
+				}
 				return gnet.Close
 			}
 			if !s.admit(c, int64(size)) {
@@ -402,7 +407,9 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		if err := parseRequest(req, bb.B); err != nil {
 			req.release()
 			c.abort()
-			s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", err)
+			if n, ok := s.badLog.Allow(); ok {
+				s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", err, "suppressed", n)
+			}
 			return gnet.Close
 		}
 		req.seq = c.nextSeq
@@ -508,7 +515,9 @@ func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
 func (s *Server) overflow(c *Conn, gc gnet.Conn) gnet.Action {
 	if gc.InboundBuffered() > s.opts.MaxBufferedBytes {
 		c.abort()
-		s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote, "buffered", gc.InboundBuffered())
+		if n, ok := s.badLog.Allow(); ok {
+			s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote, "buffered", gc.InboundBuffered(), "suppressed", n)
+		}
 		return gnet.Close
 	}
 	return gnet.None

@@ -887,3 +887,19 @@ func TestMaxQueuedBytes(t *testing.T) {
 	b.c.Close()
 	waitFor(t, "partial frame released", func() bool { return s.QueuedBytes() == 0 })
 }
+
+func TestLogLimiter(t *testing.T) {
+	var l LogLimiter
+	if n, ok := l.Allow(); !ok || n != 0 {
+		t.Fatalf("first line: %d %v", n, ok)
+	}
+	for range 5 {
+		if _, ok := l.Allow(); ok {
+			t.Fatal("a second line within the second got through")
+		}
+	}
+	l.last.Add(-int64(2 * time.Second)) // as if two seconds passed
+	if n, ok := l.Allow(); !ok || n != 5 {
+		t.Fatalf("after a second: %d held back, %v; want 5, true", n, ok)
+	}
+}
