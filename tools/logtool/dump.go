@@ -62,14 +62,14 @@ func Dump(w io.Writer, path string, opt DumpOptions) error {
 	if st.IsDir() {
 		return fmt.Errorf("cannot dump %s: is a directory", path)
 	}
-	d := &dumper{w: bufio.NewWriterSize(w, 64<<10), opt: opt, path: path}
+	d := &dumper{w: bufio.NewWriterSize(w, 32<<10), opt: opt, path: path}
 	d.enc = json.NewEncoder(d.w)
 	d.enc.SetEscapeHTML(false)
 	if d.opt.MaxValueBytes == 0 && !d.opt.JSON {
 		d.opt.MaxValueBytes = defaultTextValueBytes
 	}
 	if !opt.JSON {
-		d.printf("Dumping %s\n", path)
+		d.printf("Dumping %s\n", safe(path))
 	}
 	switch typ {
 	case ".log":

@@ -60,7 +60,7 @@ func (d *dumper) offsetIndex(f *os.File, size int64) error {
 			d.printf("(no %s beside it: entries not checked against the log)\n", filepath.Base(siblingPath(d.path, ".log")))
 		}
 	}
-	r := bufio.NewReaderSize(f, 1<<16)
+	r := bufio.NewReaderSize(f, bufferSize(size, 1<<16))
 	var e [offsetEntrySize]byte
 	var hb [segment.BatchHeaderSize]byte
 	var prevRel, prevPos uint32
@@ -119,7 +119,7 @@ func (d *dumper) timeIndex(f *os.File, size int64) error {
 	if !baseOK && !d.opt.JSON {
 		d.printf("(the name holds no base offset: offsets are relative)\n")
 	}
-	r := bufio.NewReaderSize(f, 1<<16)
+	r := bufio.NewReaderSize(f, bufferSize(size, 1<<16))
 	var e [timeEntrySize]byte
 	var prevTs int64
 	var prevRel uint32

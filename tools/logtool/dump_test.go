@@ -364,3 +364,29 @@ func TestDumpErrors(t *testing.T) {
 		t.Fatalf("empty segment:\n%s", out)
 	}
 }
+
+// A batch over maxBatchRead is framed and CRC-checked without holding it;
+// only its records are not shown.
+func TestBigBatch(t *testing.T) {
+	defer func(n int64) { maxBatchRead = n }(maxBatchRead)
+	maxBatchRead = 100
+	dir := filepath.Join(t.TempDir(), "x-0")
+	os.Mkdir(dir, 0o755)
+	path := segPath(dir, 0, ".log")
+	small := at(plain(ts0, kv("a", "1")), 0).encode()
+	big := at(plain(ts0, kv("b", strings.Repeat("2", 5000))), 1).encode()
+	writeSegment(t, path, small, big)
+	out := dumpString(t, path, DumpOptions{Records: true})
+	lineFor(t, out, "baseOffset: 1 ", map[string]string{"isvalid": "true", "size": strconv.Itoa(len(big))})
+	if !strings.Contains(out, "\n| records not decoded: a batch of "+strconv.Itoa(len(big))+" bytes is over the ") {
+		t.Fatalf("big batch:\n%s", out)
+	}
+	if rep, _ := verify(t, dir); len(rep.Problems) != 0 || rep.Batches != 2 || rep.Records != 2 {
+		t.Fatalf("big batch: %+v", rep)
+	}
+	patchFile(t, path, int64(len(small)+len(big)-1000), func(p []byte) { p[0] ^= 1 })
+	rep, _ := verify(t, dir)
+	if p := onlyProblem(t, rep); p.Kind != "crc" || p.Offset != int64(len(small)) {
+		t.Fatalf("big batch, damaged: %+v", p)
+	}
+}

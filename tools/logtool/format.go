@@ -37,6 +37,35 @@ func appendText(dst, b []byte, limit int) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// safe returns s with every rune that is not printable (control and
+// format characters, invalid UTF-8) as \xNN: for file names and messages
+// that reach a terminal.
+func safe(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b []byte
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		if r != utf8.RuneError && unicode.IsPrint(r) {
+			b = append(b, s[:n]...)
+		} else {
+			for i := 0; i < n; i++ {
+				b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&15])
+			}
+		}
+		s = s[n:]
+	}
+	return string(b)
+}
+
 // truncate cuts b to at most limit bytes (limit <= 0: no limit), backing
 // off to the start of a UTF-8 sequence so that text is not split inside a
 // character. cut is how many bytes went.

@@ -13,8 +13,8 @@ import (
 
 // maxBatchRead bounds the batch bytes held in memory at once. A larger
 // batch within the file is still framed and its CRC checked, streaming;
-// only its records are not decoded.
-const maxBatchRead = 64 << 20
+// only its records are not decoded. A variable for tests.
+var maxBatchRead int64 = 64 << 20
 
 // crcStart is where a batch's CRC32C coverage begins (attributes).
 const crcStart = 21
@@ -53,7 +53,13 @@ type batchScanner struct {
 }
 
 func newBatchScanner(f *os.File, size int64) *batchScanner {
-	return &batchScanner{r: bufio.NewReaderSize(f, 1<<20), size: size}
+	return &batchScanner{r: bufio.NewReaderSize(f, bufferSize(size, 1<<20)), size: size}
+}
+
+// bufferSize sizes a read buffer for a file of size bytes: up to limit,
+// and no bigger than the file needs.
+func bufferSize(size int64, limit int) int {
+	return int(max(min(size, int64(limit)), 4096))
 }
 
 // next returns the frame at the scanner's position; ok is false at the end

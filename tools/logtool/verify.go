@@ -25,16 +25,17 @@ type Problem struct {
 	Damage bool
 }
 
-// String is the line Verify writes for the problem.
+// String is the line Verify writes for the problem, with anything that is
+// not printable escaped.
 func (p Problem) String() string {
 	sev := "warning"
 	if p.Damage {
 		sev = "damage"
 	}
 	if p.Offset >= 0 {
-		return fmt.Sprintf("%s [%s] %s at position %d: %s", sev, p.Kind, p.Path, p.Offset, p.Detail)
+		return fmt.Sprintf("%s [%s] %s at position %d: %s", sev, p.Kind, safe(p.Path), p.Offset, safe(p.Detail))
 	}
-	return fmt.Sprintf("%s [%s] %s: %s", sev, p.Kind, p.Path, p.Detail)
+	return fmt.Sprintf("%s [%s] %s: %s", sev, p.Kind, safe(p.Path), safe(p.Detail))
 }
 
 // Report is what Verify found.

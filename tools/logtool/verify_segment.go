@@ -165,7 +165,7 @@ func (x *indexFile) open(entrySize int64) bool {
 	if n := st.Size() % entrySize; n != 0 {
 		x.v.damage(x.path, st.Size()-n, x.kind, "%d trailing bytes: the size %d is not a multiple of the %d-byte entry", n, st.Size(), entrySize)
 	}
-	x.f, x.r, x.left = f, bufio.NewReaderSize(f, 1<<16), st.Size()/entrySize
+	x.f, x.r, x.left = f, bufio.NewReaderSize(f, bufferSize(st.Size(), 1<<16)), st.Size()/entrySize
 	return true
 }
 
@@ -357,6 +357,8 @@ type partState struct {
 // loadEpochs reads and checks the leader-epoch-checkpoint.
 func (ps *partState) loadEpochs(v *verifier) {
 	path := filepath.Join(ps.dir, epochCheckpointName)
+	// Unreadable, the file gives no epochs to check the batches against.
+	ps.haveFile = true
 	f, err := os.Open(path)
 	if err != nil {
 		v.damage(path, -1, "epochs", "cannot open: %v", err)
@@ -373,7 +375,6 @@ func (ps *partState) loadEpochs(v *verifier) {
 		v.damage(path, -1, "epochs", "%v", err)
 		return
 	}
-	ps.haveFile = true
 	var problems []string
 	ps.epochs, problems = parseEpochs(data)
 	for _, p := range problems {
