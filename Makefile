@@ -51,6 +51,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzStream -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./engine/group/
 	$(GO) test -run XXX -fuzz FuzzLZ4Link -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzDump -fuzztime $(FUZZTIME) ./tools/logtool/
+	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./tools/logtool/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
