@@ -1,9 +1,3 @@
-//go:build logtool
-
-// The build constraint goes once samsa/tools/logtool is on main (it is
-// written on branch logtool); until then "go build -tags logtool" needs
-// that package.
-
 package main
 
 // samsactl log dump / log verify: samsa's on-disk logs, read offline

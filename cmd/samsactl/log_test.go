@@ -1,5 +1,3 @@
-//go:build logtool
-
 package main
 
 import (

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,6 +39,31 @@ func parseOffsetName(s string) (int64, bool) {
 // its type (".log", ".index", ".timeindex", ".snapshot" or the name of the
 // epoch checkpoint) and the leftover suffixes of an interrupted rewrite
 // (".cleaned", ".deleted", ".tmp"), which do not change the format.
+// startOffsetName is the file that holds a log start offset above the
+// first segment's base (DeleteRecords; segment/start.go): one decimal
+// number and a newline.
+const startOffsetName = "log-start-offset"
+
+// startOffset checks a log-start-offset file: a number no lower than the
+// first segment's base. Above the log end is only a warning: the broker
+// clamps it (a crash can cut the tail after the file was written).
+func (v *verifier) startOffset(path string, segs []int64, logEnd int64) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		v.damage(path, -1, "start", "cannot read the log start offset: %v", err)
+		return
+	}
+	off, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	switch {
+	case err != nil || off < 0:
+		v.damage(path, -1, "start", "not a log start offset: %q", safe(string(raw)))
+	case len(segs) > 0 && off < segs[0]:
+		v.warn(path, -1, "start", "log start offset %d is below the first segment (%d); the broker uses the segment's", off, segs[0])
+	case logEnd >= 0 && off > logEnd:
+		v.warn(path, -1, "start", "log start offset %d is beyond the log end %d; the broker starts the log at its end", off, logEnd)
+	}
+}
+
 func splitName(name string) (stem, typ, suffix string) {
 	base := name
 	for {

@@ -197,6 +197,7 @@ type partFiles struct {
 	timeIndex map[int64]bool
 	snapshots []int64
 	epochs    bool
+	start     bool // a log-start-offset file (DeleteRecords)
 }
 
 // partition verifies one partition directory.
@@ -252,6 +253,9 @@ func (v *verifier) partition(dir string) {
 		}
 	}
 	ps.finishEpochs(v, logEnd)
+	if pf.start {
+		v.startOffset(filepath.Join(dir, startOffsetName), pf.segs, logEnd)
+	}
 	for _, off := range pf.snapshots {
 		v.snapshot(segPath(dir, off, ".snapshot"), off, pf.segs, logEnd)
 	}
@@ -282,6 +286,10 @@ func (v *verifier) classify(dir string, ents []os.DirEntry) partFiles {
 		}
 		if typ == epochCheckpointName {
 			pf.epochs = true
+			continue
+		}
+		if name == startOffsetName {
+			pf.start = true
 			continue
 		}
 		off, ok := parseOffsetName(stem)

@@ -287,3 +287,23 @@ func TestVerifyErrors(t *testing.T) {
 	writeSegment(t, filepath.Join(dir, "file"))
 	f(filepath.Join(dir, "file"), "not a directory")
 }
+
+// TestVerifyStartOffset: DeleteRecords' log-start-offset file is part of
+// the log; garbage in it is damage.
+func TestVerifyStartOffset(t *testing.T) {
+	b := buildLog(t)
+	path := filepath.Join(b.partDir, startOffsetName)
+	if err := os.WriteFile(path, []byte("3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep, out := verify(t, b.dataDir); len(rep.Problems) != 0 {
+		t.Fatalf("a valid log start offset: %v\n%s", rep.Problems, out)
+	}
+	if err := os.WriteFile(path, []byte("three\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := verify(t, b.dataDir)
+	if p := onlyProblem(t, rep); p.Kind != "start" || !p.Damage {
+		t.Fatalf("garbage log start offset: %+v", p)
+	}
+}
