@@ -537,15 +537,13 @@ func TestAdminChangesReachTheStandby(t *testing.T) {
 	} else if r, _ := resps.Lookup("adm", 0); r.Err != nil || r.LowWatermark != 30 {
 		t.Fatalf("delete records: %d %v", r.LowWatermark, r.Err)
 	}
-	// One more record so the standby fetches after the delete.
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("last")}).FirstErr(); err != nil {
-		t.Fatal(err)
+	// As Kafka's DelayedDeleteRecords, the answer came once the standby's
+	// log start had moved too.
+	sb := p.standby.b
+	if s := sb.partition("adm", 0).log.StartOffset(); s != 30 {
+		t.Fatalf("DeleteRecords answered while the standby's log start is %d", s)
 	}
 	p.waitCaughtUp(t)
-	sb := p.standby.b
-	waitFor(t, "the standby's log start to follow", 10*time.Second, func() bool {
-		return sb.partition("adm", 0).log.StartOffset() == 30
-	})
 	st := sb.topic("adm")
 	if st == nil || len(st.parts()) != 2 {
 		t.Fatalf("standby partitions: %v", st)
@@ -577,4 +575,88 @@ func TestAdminChangesReachTheStandby(t *testing.T) {
 		v, src := sb.brokerDefault("retention.ms")
 		return v == "3600000" && src == sourceDynamicBroker
 	})
+}
+
+// TestDeleteRecordsMidBatchStandbyRejoins: after DeleteRecords puts the
+// log start inside a batch, a standby that was away (its copy wholly below
+// the new start) starts its copy at that batch and catches up.
+func TestDeleteRecordsMidBatchStandbyRejoins(t *testing.T) {
+	p := startPairWith(t, 1)
+	cl := p.primary.client(kgo.DefaultProduceTopic("mb"), kgo.ProducerLinger(0))
+	adm := kadm.NewClient(cl)
+	ctx := testCtx(t)
+	if _, err := adm.CreateTopic(ctx, 1, 2, nil, "mb"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCaughtUp(t)
+	p.standby.stop()
+	rs := make([]*kgo.Record, 10)
+	for i := range rs {
+		rs[i] = &kgo.Record{Value: []byte{byte(i)}}
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil { // one batch, offsets 0..9
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "mb", Partition: 0, At: 5})
+	if resps, err := adm.DeleteRecords(ctx, offs); err != nil {
+		t.Fatal(err)
+	} else if r, _ := resps.Lookup("mb", 0); r.Err != nil || r.LowWatermark != 5 {
+		t.Fatalf("delete records: %d %v", r.LowWatermark, r.Err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// Wipe the standby's copy of the partition: it rejoins wholly below
+	// the primary's log start.
+	if err := os.RemoveAll(filepath.Join(p.standbyDir, "mb-0")); err != nil {
+		t.Fatal(err)
+	}
+	p.startStandby(t)
+	p.waitCaughtUp(t)
+	sp := p.standby.b.partition("mb", 0)
+	if sp.log.StartOffset() != 5 || sp.log.EndOffset() != 11 {
+		t.Fatalf("standby copy: start %d end %d, want 5 and 11", sp.log.StartOffset(), sp.log.EndOffset())
+	}
+	p.sameLogs(t)
+}
+
+// TestAlterConfigsRequestChecks: duplicate resources and other brokers'
+// configs get Kafka's INVALID_REQUEST.
+func TestAlterConfigsRequestChecks(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	ctx := testCtx(t)
+	createTopic(t, c, "dup", 1, nil)
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	for range 2 {
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "dup"
+		rr.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: strp("1000")}}
+		req.Resources = append(req.Resources, rr)
+	}
+	resp, err := req.RequestWith(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Resources {
+		if r.ErrorCode != kerr.InvalidRequest.Code {
+			t.Fatalf("duplicate resource: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	if v, _ := tb.b.topicConfigValue(tb.b.topic("dup"), "retention.ms"); v == "1000" {
+		t.Fatal("a request with duplicate resources changed the config")
+	}
+	dreq := kmsg.NewPtrDescribeConfigsRequest()
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeBroker, "7"
+	dreq.Resources = append(dreq.Resources, dr)
+	kresp, err := c.SeedBrokers()[0].Request(ctx, dreq) // kgo would route it to node 7
+	if err != nil {
+		t.Fatal(err)
+	}
+	dresp := kresp.(*kmsg.DescribeConfigsResponse)
+	if dresp.Resources[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("describe broker 7 on node 1: %v", kerr.ErrorForCode(dresp.Resources[0].ErrorCode))
+	}
 }

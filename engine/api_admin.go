@@ -8,6 +8,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,7 +20,7 @@ import (
 
 func init() {
 	regKey(kmsg.CreatePartitions.Int16(), 0, 3, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleCreatePartitions(kreq.(*kmsg.CreatePartitionsRequest)))
+		respond(req, b.handleCreatePartitions(kreq.(*kmsg.CreatePartitionsRequest), fromPeer(req)))
 	})
 	regKey(kmsg.DeleteRecords.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleDeleteRecords(kreq.(*kmsg.DeleteRecordsRequest)))
@@ -35,8 +36,8 @@ func init() {
 // maxPartitions bounds a topic's partition count (CreateTopics too).
 const maxPartitions = 100000
 
-func (b *Broker) handleCreatePartitions(r *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	if b.isStandby() {
+func (b *Broker) handleCreatePartitions(r *kmsg.CreatePartitionsRequest, fromPeer bool) *kmsg.CreatePartitionsResponse {
+	if b.isStandby() && !fromPeer {
 		if resp, ok := b.forwardToPrimary(r); ok {
 			return resp.(*kmsg.CreatePartitionsResponse)
 		}
@@ -125,6 +126,11 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 
 func (b *Broker) handleDeleteRecords(r *kmsg.DeleteRecordsRequest) *kmsg.DeleteRecordsResponse {
 	resp := kmsg.NewPtrDeleteRecordsResponse()
+	type wait struct {
+		p  *partition
+		sp *kmsg.DeleteRecordsResponseTopicPartition
+	}
+	var waits []wait
 	for _, rt := range r.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
@@ -136,6 +142,46 @@ func (b *Broker) handleDeleteRecords(r *kmsg.DeleteRecordsRequest) *kmsg.DeleteR
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	// As Kafka's DelayedDeleteRecords: answer once the standby's log
+	// start has moved too (while it is in sync), so a failover cannot
+	// bring the deleted records back.
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			if sp.ErrorCode == 0 && b.isPrimary() {
+				p := b.partition(resp.Topics[i].Topic, sp.Partition)
+				if p == nil {
+					continue // deleted meanwhile
+				}
+				p.log.Notify() // the standby's parked fetch learns the new start
+				waits = append(waits, wait{p, sp})
+			}
+		}
+	}
+	deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
+	for _, w := range waits {
+		for {
+			rs := &w.p.replica
+			rs.mu.Lock()
+			held := rs.logStart >= w.sp.LowWatermark
+			rs.mu.Unlock()
+			if held || !b.standbyInSync(w.p) {
+				break
+			}
+			if time.Now().After(deadline) {
+				w.sp.ErrorCode = kerr.RequestTimedOut.Code
+				break
+			}
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-b.quit:
+				w.sp.ErrorCode = kerr.RequestTimedOut.Code
+			}
+			if w.sp.ErrorCode != 0 {
+				break
+			}
+		}
 	}
 	return resp
 }
@@ -150,8 +196,8 @@ func (b *Broker) deleteRecords(t *topic, idx int32, offset int64, low *int64) in
 		return kerr.NotLeaderForPartition.Code
 	}
 	if t.internal {
-		// Deleting group records would lose commits on the next load.
-		return kerr.PolicyViolation.Code
+		// As Kafka: "Cannot delete records of internal topic".
+		return kerr.InvalidTopicException.Code
 	}
 	p := t.parts()[idx]
 	if !p.log.Config().Delete {

@@ -16,6 +16,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,10 +28,10 @@ import (
 
 func init() {
 	regKey(kmsg.AlterConfigs.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleAlterConfigs(kreq.(*kmsg.AlterConfigsRequest)))
+		respond(req, b.handleAlterConfigs(kreq.(*kmsg.AlterConfigsRequest), fromPeer(req)))
 	})
 	regKey(kmsg.IncrementalAlterConfigs.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleIncrementalAlterConfigs(kreq.(*kmsg.IncrementalAlterConfigsRequest)))
+		respond(req, b.handleIncrementalAlterConfigs(kreq.(*kmsg.IncrementalAlterConfigsRequest), fromPeer(req)))
 	})
 }
 
@@ -56,19 +57,46 @@ func (b *Broker) forwardToPrimary(req kmsg.Request) (kmsg.Response, bool) {
 	return resp, true
 }
 
-func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
-	if b.isStandby() {
+// fromPeer reports whether a request came from the other node of the pair
+// (forwarded by it): it is never forwarded back.
+func fromPeer(req *netio.Request) bool { return strings.HasPrefix(req.ClientID, peerClientIDPrefix) }
+
+// duplicateResource returns a resource that appears twice in a request.
+func duplicateResource(n int, at func(i int) (int8, string)) (string, bool) {
+	seen := map[[2]string]bool{}
+	for i := range n {
+		typ, name := at(i)
+		k := [2]string{strconv.Itoa(int(typ)), name}
+		if seen[k] {
+			return name, true
+		}
+		seen[k] = true
+	}
+	return "", false
+}
+
+func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest, fromPeer bool) *kmsg.AlterConfigsResponse {
+	if b.isStandby() && !fromPeer {
 		if resp, ok := b.forwardToPrimary(r); ok {
 			return resp.(*kmsg.AlterConfigsResponse)
 		}
 	}
 	resp := kmsg.NewPtrAlterConfigsResponse()
+	dup, hasDup := duplicateResource(len(r.Resources), func(i int) (int8, string) {
+		return int8(r.Resources[i].ResourceType), r.Resources[i].ResourceName
+	})
 	for _, rr := range r.Resources {
 		res := kmsg.NewAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		next := map[string]string{}
 		var terr *topicError
+		if hasDup {
+			terr = kafkaErr(kerr.InvalidRequest, "resource %q appears more than once in the request", dup)
+		}
 		for _, c := range rr.Configs {
+			if terr != nil {
+				break
+			}
 			if _, dup := next[c.Name]; dup {
 				terr = kafkaErr(kerr.InvalidRequest, "config %s appears more than once", c.Name)
 				break
@@ -90,16 +118,25 @@ func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest) *kmsg.AlterConf
 	return resp
 }
 
-func (b *Broker) handleIncrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
-	if b.isStandby() {
+func (b *Broker) handleIncrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest, fromPeer bool) *kmsg.IncrementalAlterConfigsResponse {
+	if b.isStandby() && !fromPeer {
 		if resp, ok := b.forwardToPrimary(r); ok {
 			return resp.(*kmsg.IncrementalAlterConfigsResponse)
 		}
 	}
 	resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
+	dup, hasDup := duplicateResource(len(r.Resources), func(i int) (int8, string) {
+		return int8(r.Resources[i].ResourceType), r.Resources[i].ResourceName
+	})
 	for _, rr := range r.Resources {
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		if hasDup {
+			msg := "resource " + strconv.Quote(dup) + " appears more than once in the request"
+			res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, &msg
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
 		terr := b.alterConfigs(rr.ResourceType, rr.ResourceName, r.ValidateOnly, func(cur map[string]string) (map[string]string, *topicError) {
 			return b.incrementalChange(rr, cur)
 		})

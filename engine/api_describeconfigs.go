@@ -78,7 +78,8 @@ func (b *Broker) handleDescribeConfigs(r *kmsg.DescribeConfigsRequest) *kmsg.Des
 				add(d.name, v, d.typ, src, false, d.doc, syn)
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if !b.knownBroker(rr.ResourceName) {
+			if rr.ResourceName != "" && rr.ResourceName != b.nodeResource() {
+				// As Kafka: a broker describes itself only.
 				res.ErrorCode = kerr.InvalidRequest.Code
 				msg := "unknown broker " + rr.ResourceName
 				res.ErrorMessage = &msg

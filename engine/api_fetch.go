@@ -41,6 +41,7 @@ type fetchItem struct {
 	sp         *sessionPart // the session's entry, in a session
 	out        fetchPartOut
 	lastEpoch  int32 // the epoch of the last batch the client fetched, -1 if not sent
+	logStart   int64 // a replica fetch: the standby's log start offset
 }
 
 type fetchState struct {
@@ -403,7 +404,7 @@ func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaI
 				last = rp.LastFetchedEpoch
 			}
 			fs.items = append(fs.items, fetchItem{key: fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition),
-				offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, lastEpoch: last})
+				offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, lastEpoch: last, logStart: rp.LogStartOffset})
 		}
 	}
 	for i := range fs.items {
@@ -423,7 +424,7 @@ func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaI
 				continue
 			}
 			if it.offset >= it.p.log.StartOffset() && it.offset <= it.p.log.EndOffset() {
-				b.followerFetched(it.p, it.offset)
+				b.followerFetched(it.p, it.offset, it.logStart)
 			}
 		}
 	}

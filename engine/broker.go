@@ -181,17 +181,20 @@ func (b *Broker) SetTopicDefaults(defaults map[string]string) error {
 		return fmt.Errorf("topic_defaults: %w", err)
 	}
 	defaults = b.cfg.withPairDefaults(defaults)
+	b.metaMu.Lock() // serializes with config changes and topic creation
+	defer b.metaMu.Unlock()
 	b.staticDef.Store(&defaults)
 	b.reapplyConfigs()
 	return nil
 }
 
-// SelfCheck asks this broker's own client listener at addr for its API
-// versions: it fails if the event loops or request handling are stuck.
-func (b *Broker) SelfCheck(addr string, timeout time.Duration) error {
+// SelfCheck asks this broker, over c (a connection to its own client
+// listener, netio.Server.DialSelf), for its API versions: it fails if the
+// event loops or request handling are stuck.
+func (b *Broker) SelfCheck(c net.Conn, timeout time.Duration) error {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 0
-	_, err := b.ask(addr, false, req, timeout, timeout)
+	_, err := newReplicaConn(c, b.cfg.NodeID).request(req, timeout)
 	return err
 }
 

@@ -238,6 +238,15 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 				if h.LastOffset() < l.EndOffset() {
 					continue // already held
 				}
+				if h.BaseOffset < l.EndOffset() && l.StartOffset() == l.EndOffset() {
+					// An empty copy starting inside this batch (the
+					// primary's log start is mid-batch, after
+					// DeleteRecords): start at the batch, as Kafka's
+					// followers do; the log start follows below.
+					if err := l.ResetTo(h.BaseOffset); err != nil {
+						return false, err
+					}
+				}
 				wg.Add(1)
 				if err := l.AppendReplica(batch, &h, func(err error) {
 					if err != nil {
@@ -385,6 +394,10 @@ func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
 	return nil
 }
 
+// peerClientIDPrefix starts the client id of requests one node of a pair
+// sends the other.
+const peerClientIDPrefix = "samsa-standby-"
+
 // replicaConn is a minimal Kafka client connection between the nodes of
 // a pair.
 type replicaConn struct {
@@ -406,7 +419,7 @@ func (rc *replicaConn) request(req kmsg.Request, timeout time.Duration) (kmsg.Re
 	frame = binary.BigEndian.AppendUint16(frame, uint16(req.Key()))
 	frame = binary.BigEndian.AppendUint16(frame, uint16(req.GetVersion()))
 	frame = binary.BigEndian.AppendUint32(frame, uint32(rc.corr))
-	clientID := "samsa-standby-" + strconv.Itoa(int(rc.id))
+	clientID := peerClientIDPrefix + strconv.Itoa(int(rc.id))
 	frame = binary.BigEndian.AppendUint16(frame, uint16(len(clientID)))
 	frame = append(frame, clientID...)
 	if req.IsFlexible() {

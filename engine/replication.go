@@ -154,6 +154,7 @@ type replicaState struct {
 	prevLEO  int64     // the log end when the standby last fetched
 	inISR    bool
 	hwm      int64
+	logStart int64 // the standby's log start offset, as of its last fetch
 	waiters  []ackWaiter
 }
 
@@ -216,12 +217,12 @@ func (b *Broker) advanceLocked(p *partition, rs *replicaState, leo int64, now ti
 	rs.waiters = kept
 }
 
-// followerFetched records the standby's fetch offset for p.
-func (b *Broker) followerFetched(p *partition, offset int64) {
+// followerFetched records the standby's fetch offset and log start for p.
+func (b *Broker) followerFetched(p *partition, offset, logStart int64) {
 	rs := &p.replica
 	rs.mu.Lock()
 	before := rs.hwm
-	rs.offset = offset
+	rs.offset, rs.logStart = offset, logStart
 	leo, now := p.log.EndOffset(), time.Now()
 	if offset >= leo || offset >= rs.prevLEO {
 		// Kafka's lastCaughtUpTime: set by fetches only (a standby that

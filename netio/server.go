@@ -121,9 +121,10 @@ type Server struct {
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
 
-	limitLog LogLimiter // "connection limit reached"
-	badLog   LogLimiter // misbehaving clients
-	stats    struct {
+	selfPorts sync.Map   // source ports of DialSelf connections
+	limitLog  LogLimiter // "connection limit reached"
+	badLog    LogLimiter // misbehaving clients
+	stats     struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
 		copiedBytes   atomic.Int64 // file bytes read into memory and written
 	}
@@ -272,7 +273,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	s.connMu.Lock()
 	n, limit := len(s.conns), s.opts.MaxConnections
-	if limit > 0 && n >= limit {
+	if limit > 0 && n >= limit && !s.isSelf(gc.RemoteAddr()) {
 		s.connMu.Unlock()
 		if n, ok := s.limitLog.Allow(); ok {
 			s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", limit, "suppressed", n)

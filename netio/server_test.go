@@ -903,3 +903,25 @@ func TestLogLimiter(t *testing.T) {
 		t.Fatalf("after a second: %d held back, %v; want 5, true", n, ok)
 	}
 }
+
+// TestDialSelfPassesConnectionLimit: the broker's own health check gets in
+// when clients fill MaxConnections; other connections still do not.
+func TestDialSelfPassesConnectionLimit(t *testing.T) {
+	t.Parallel()
+	s, _ := startServer(t, Options{MaxConnections: 1}, echo)
+	a := dial(t, s.Addr())
+	a.roundTrip(1, "a")
+	sc, err := s.DialSelf(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := &client{t: t, c: sc, r: bufio.NewReaderSize(sc, 64<<10)}
+	_ = sc.SetDeadline(time.Now().Add(20 * time.Second))
+	self.roundTrip(2, "self")
+	dial(t, s.Addr()).expectClosed()
+	sc.Close()
+	waitFor(t, "the self connection to close", func() bool { return s.NumConns() == 1 })
+	if n := 0; func() bool { s.selfPorts.Range(func(any, any) bool { n++; return true }); return n != 0 }() {
+		t.Fatal("a closed self connection stays registered")
+	}
+}

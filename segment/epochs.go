@@ -236,6 +236,12 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	if pos == 0 {
 		l.next = seg.base
 	}
+	if l.next < l.start.Load() {
+		// The start was inside the batch that went (DeleteRecords): the
+		// log is empty now and starts at its end.
+		l.start.Store(l.next)
+		os.Remove(filepath.Join(l.dir, startCheckpoint))
+	}
 	l.end.Store(l.next)
 	if l.synced.Load() > l.next {
 		l.synced.Store(l.next)

@@ -150,7 +150,7 @@ func watchdog(s *Server, logger *slog.Logger) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if err := s.Broker.SelfCheck(s.Addr(), interval/2); err != nil {
+			if err := s.selfCheck(interval / 2); err != nil {
 				if !failing {
 					logger.Error("the broker does not answer itself; not pinging the watchdog", "err", err)
 				}
@@ -165,6 +165,17 @@ func watchdog(s *Server, logger *slog.Logger) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// selfCheck sends the broker a request on its own client listener, on a
+// connection the connection limit lets in.
+func (s *Server) selfCheck(timeout time.Duration) error {
+	c, err := s.Net.DialSelf(timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return s.Broker.SelfCheck(c, timeout)
 }
 
 // reload re-reads config.toml (SIGHUP), applies what can change while
