@@ -69,7 +69,7 @@ install: build
 	install -D -m 0755 $(BIN)/samsactl $(DESTDIR)$(PREFIX)/bin/samsactl
 	install -D -m 0755 $(BIN)/samsa-bench $(DESTDIR)$(PREFIX)/bin/samsa-bench
 	install -d $(DESTDIR)$(UNITDIR)
-	sed -e 's|/usr/local/bin/samsa|$(PREFIX)/bin/samsa|' -e 's|/etc/samsa/config.toml|$(SYSCONFDIR)/samsa/config.toml|' \
+	sed -e 's|/usr/bin/env samsa|$(PREFIX)/bin/samsa|' -e 's|/etc/samsa/config.toml|$(SYSCONFDIR)/samsa/config.toml|' \
 		-e 's|/usr/local/share/doc/samsa|$(PREFIX)/share/doc/samsa|' tools/systemd/samsa.service > $(DESTDIR)$(UNITDIR)/samsa.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/samsa.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/samsa/README.md
