@@ -121,10 +121,14 @@ type Server struct {
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
 
-	selfPorts sync.Map   // source ports of DialSelf connections
-	limitLog  LogLimiter // "connection limit reached"
-	badLog    LogLimiter // misbehaving clients
-	stats     struct {
+	selfPorts sync.Map // source ports of DialSelf connections
+	// The reloadable limits (SetLimits).
+	maxRequest atomic.Int32
+	maxQueued  atomic.Int64
+	idle       atomic.Int64 // ns
+	limitLog   LogLimiter   // "connection limit reached"
+	badLog     LogLimiter   // misbehaving clients
+	stats      struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
 		copiedBytes   atomic.Int64 // file bytes read into memory and written
 	}
@@ -165,12 +169,24 @@ func (r *LogLimiter) Allow() (suppressed int64, ok bool) {
 	return r.suppressed.Swap(0), true
 }
 
-// SetMaxConnections changes the connection limit (a config reload);
-// connections over a lowered limit stay open. Any goroutine.
-func (s *Server) SetMaxConnections(n int) {
+// Limits are the options a config reload may change while the server runs.
+type Limits struct {
+	MaxConnections  int // connections over a lowered limit stay open
+	MaxRequestBytes int32
+	MaxQueuedBytes  int64
+	IdleTimeout     time.Duration
+}
+
+// SetLimits changes the limits. Any goroutine.
+func (s *Server) SetLimits(l Limits) {
 	s.connMu.Lock()
-	s.opts.MaxConnections = n
+	s.opts.MaxConnections = l.MaxConnections
 	s.connMu.Unlock()
+	if l.MaxRequestBytes > 0 {
+		s.maxRequest.Store(l.MaxRequestBytes)
+	}
+	s.maxQueued.Store(l.MaxQueuedBytes)
+	s.idle.Store(int64(l.IdleTimeout))
 }
 
 // NewServer makes a server; Start runs it.
@@ -188,7 +204,7 @@ func NewServer(opts Options, h Handler) *Server {
 		opts.Logger = slog.Default()
 	}
 	streamer, _ := h.(Streamer)
-	return &Server{
+	s := &Server{
 		opts:     opts,
 		handler:  h,
 		streamer: streamer,
@@ -197,6 +213,10 @@ func NewServer(opts Options, h Handler) *Server {
 		runErr:   make(chan error, 1),
 		conns:    map[*Conn]struct{}{},
 	}
+	s.maxRequest.Store(opts.MaxRequestBytes)
+	s.maxQueued.Store(opts.MaxQueuedBytes)
+	s.idle.Store(int64(opts.IdleTimeout))
+	return s
 }
 
 // Start binds the listener and runs the loops in the background. It returns
@@ -211,7 +231,7 @@ func (s *Server) Start() error {
 	}
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),
-		gnet.WithTicker(s.opts.IdleTimeout > 0),
+		gnet.WithTicker(true), // idle timeouts; a reload may turn them on
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLockOSThread(s.opts.LockOSThread || s.opts.PinLoop != nil),
 		gnet.WithReusePort(s.opts.ReusePort),
@@ -362,10 +382,10 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 				return gnet.None
 			}
 			size := int32(binary.BigEndian.Uint32(hdr))
-			if size < 8 || size > s.opts.MaxRequestBytes {
+			if maxSize := s.maxRequest.Load(); size < 8 || size > maxSize {
 				c.abort()
 				if n, ok := s.badLog.Allow(); ok {
-					s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", s.opts.MaxRequestBytes, "suppressed", n)
+					s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", maxSize, "suppressed", n)
 				}
 				return gnet.Close
 			}
@@ -455,7 +475,7 @@ func (c *Conn) readDirect(gc gnet.Conn) gnet.Action {
 // not, c waits among the starved connections until a request is released.
 // Loop goroutine.
 func (s *Server) admit(c *Conn, size int64) bool {
-	max := s.opts.MaxQueuedBytes
+	max := s.maxQueued.Load()
 	fits := func() bool { q := s.queued.Load(); return max <= 0 || q == 0 || q+size <= max }
 	if fits() {
 		return true
@@ -526,10 +546,11 @@ func (s *Server) overflow(c *Conn, gc gnet.Conn) gnet.Action {
 
 // OnTick closes idle connections. gnet's ticker goroutine.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	if s.opts.IdleTimeout <= 0 {
+	idle := time.Duration(s.idle.Load())
+	if idle <= 0 {
 		return time.Second, gnet.None
 	}
-	cutoff := time.Now().Add(-s.opts.IdleTimeout).UnixNano()
+	cutoff := time.Now().Add(-idle).UnixNano()
 	s.connMu.Lock()
 	for c := range s.conns {
 		// inflight first: complete updates lastActive before it
@@ -539,7 +560,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 		}
 	}
 	s.connMu.Unlock()
-	return tickInterval(s.opts.IdleTimeout), gnet.None
+	return tickInterval(idle), gnet.None
 }
 
 // tickInterval keeps an idle connection's lifetime within 1.5 timeouts.

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"samsa/engine"
+	"samsa/netio"
 )
 
 // RunOptions is the broker's command line.
@@ -179,7 +180,8 @@ func (s *Server) selfCheck(timeout time.Duration) error {
 }
 
 // reload re-reads config.toml (SIGHUP), applies what can change while
-// running (log_level, topic_defaults, net.max_connections) and logs what
+// running (log_level, topic_defaults, the net limits max_connections,
+// max_request_bytes, max_queued_bytes and idle_timeout_ms) and logs what
 // changed and what needs a restart. It returns the running config: applied
 // changes in, the rest (still pending a restart) out, so a later reload
 // reports them again.
@@ -213,9 +215,11 @@ func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) File
 				continue
 			}
 			cur.TopicDefaults = next.TopicDefaults
-		case k == "net.max_connections":
-			s.Net.SetMaxConnections(next.Net.MaxConnections)
-			cur.Net.MaxConnections = next.Net.MaxConnections
+		case k == "net.max_connections" || k == "net.max_request_bytes" || k == "net.max_queued_bytes" || k == "net.idle_timeout_ms":
+			cur.Net.MaxConnections, cur.Net.MaxRequestBytes = next.Net.MaxConnections, next.Net.MaxRequestBytes
+			cur.Net.MaxQueuedBytes, cur.Net.IdleTimeoutMs = next.Net.MaxQueuedBytes, next.Net.IdleTimeoutMs
+			s.Net.SetLimits(netio.Limits{MaxConnections: cur.Net.MaxConnections, MaxRequestBytes: cur.Net.MaxRequestBytes,
+				MaxQueuedBytes: cur.Net.MaxQueuedBytes, IdleTimeout: time.Duration(cur.Net.IdleTimeoutMs) * time.Millisecond})
 		default:
 			restart = append(restart, k)
 			continue

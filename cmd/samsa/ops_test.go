@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -352,11 +353,11 @@ func TestSIGHUPReload(t *testing.T) {
 	// A reload applies log_level and topic_defaults, and names what needs
 	// a restart.
 	writeConfig(t, dir, "\n[topic_defaults]\n", "\n[topic_defaults]\n\"retention.ms\" = 3600000\n", `log_level = "info"`, `log_level = "debug"`,
-		"loops = 0 ", "loops = 1 ")
+		"loops = 0 ", "loops = 1 ", "max_request_bytes = 104857600", "max_request_bytes = 4096")
 	b.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, b, `msg="config reloaded"`)
 	line := logLine(b, `msg="config reloaded"`)
-	for _, want := range []string{`applied="log_level topic_defaults.retention.ms"`, `needs_restart=net.loops`} {
+	for _, want := range []string{`applied="log_level net.max_request_bytes topic_defaults.retention.ms"`, `needs_restart=net.loops`} {
 		if !strings.Contains(line, want) {
 			t.Fatalf("reload log line lacks %s: %s", want, line)
 		}
@@ -364,6 +365,20 @@ func TestSIGHUPReload(t *testing.T) {
 	if v, src := retention(); v != "3600000" || src != kmsg.ConfigSourceStaticBrokerConfig {
 		t.Fatalf("retention.ms after reload: %s (%v)", v, src)
 	}
+	// The request size limit applies to new requests: 5000 bytes is over.
+	rc, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 4+5000)
+	binary.BigEndian.PutUint32(frame, 5000)
+	rc.SetDeadline(time.Now().Add(10 * time.Second))
+	rc.Write(frame)
+	if n, err := rc.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("a 5000-byte request under max_request_bytes=4096 got %d bytes back", n)
+	}
+	rc.Close()
+	waitLog(t, b, `msg="bad request size; closing"`)
 	// Debug logging is on now: a new connection is logged.
 	if c, err := net.Dial("tcp", b.addr); err == nil {
 		c.Close()
