@@ -124,13 +124,17 @@ type ConfigsDescription struct {
 
 // dynamicSource says whether a config was set at run time (on the topic, the
 // broker or the cluster's broker defaults) rather than in a file or code.
-func dynamicSource(s kmsg.ConfigSource) bool {
-	switch s {
-	case kmsg.ConfigSourceDynamicTopicConfig, kmsg.ConfigSourceDynamicBrokerConfig,
-		kmsg.ConfigSourceDynamicDefaultBrokerConfig, kmsg.ConfigSourceDynamicBrokerLoggerConfig:
-		return true
+// ownSource reports whether a config is set on the resource itself, as
+// kafka-configs --describe lists them: a topic's own configs, a broker's
+// own dynamic configs, or the cluster-wide dynamic defaults.
+func (r ConfigResource) ownSource(s kmsg.ConfigSource) bool {
+	switch {
+	case r.Topic != "":
+		return s == kmsg.ConfigSourceDynamicTopicConfig
+	case r.BrokerDefaults:
+		return s == kmsg.ConfigSourceDynamicDefaultBrokerConfig
 	}
-	return false
+	return s == kmsg.ConfigSourceDynamicBrokerConfig || s == kmsg.ConfigSourceDynamicBrokerLoggerConfig
 }
 
 // ConfigsDescribe prints a topic's or a broker's configs with their source.
@@ -163,7 +167,7 @@ func ConfigsDescribe(ctx context.Context, adm *kadm.Client, opt ConfigsDescribeO
 	}
 	out := ConfigsDescription{ResourceType: opt.Resource.kind(), Resource: opt.Resource.name(), Configs: []ConfigEntry{}}
 	for _, c := range rc.Configs {
-		if opt.All || dynamicSource(c.Source) {
+		if opt.All || opt.Resource.ownSource(c.Source) {
 			out.Configs = append(out.Configs, configEntry(c))
 		}
 	}

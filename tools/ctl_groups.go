@@ -117,14 +117,14 @@ type TopicPartition struct {
 
 // GroupPartitionLag is a group's position in one partition.
 type GroupPartitionLag struct {
-	Topic           string `json:"topic"`
-	Partition       int32  `json:"partition"`
-	CommittedOffset *int64 `json:"committed_offset"` // null: nothing committed
-	LogStartOffset  int64  `json:"log_start_offset"`
-	LogEndOffset    int64  `json:"log_end_offset"`
-	Lag             int64  `json:"lag"` // -1 if unknown (see error)
-	MemberID        string `json:"member_id"`
-	Error           string `json:"error,omitempty"`
+	Topic           string  `json:"topic"`
+	Partition       int32   `json:"partition"`
+	CommittedOffset *int64  `json:"committed_offset"` // null: nothing committed
+	LogStartOffset  int64   `json:"log_start_offset"`
+	LogEndOffset    int64   `json:"log_end_offset"`
+	Lag             int64   `json:"lag"`       // -1 if unknown (see error)
+	MemberID        *string `json:"member_id"` // null: no member holds it
+	Error           string  `json:"error,omitempty"`
 }
 
 // GroupsDescribe prints each group's state, coordinator, protocol, members
@@ -187,7 +187,8 @@ func GroupsDescribe(ctx context.Context, adm *kadm.Client, opt GroupsDescribeOpt
 				r.LogEndOffset = pl.End.Offset
 			}
 			if pl.Member != nil {
-				r.MemberID = pl.Member.MemberID
+				id := pl.Member.MemberID
+				r.MemberID = &id
 			}
 			if pl.Err != nil {
 				r.Error = pl.Err.Error()
@@ -244,7 +245,7 @@ func GroupsDescribe(ctx context.Context, adm *kadm.Client, opt GroupsDescribeOpt
 			if o.Lag < 0 {
 				lag = "?"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", o.Topic, o.Partition, committed, o.LogEndOffset, lag, dash(o.MemberID), o.Error)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", o.Topic, o.Partition, committed, o.LogEndOffset, lag, dash(deref(o.MemberID)), o.Error)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -590,4 +591,11 @@ func dedup(s []int32) []int32 {
 		}
 	}
 	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

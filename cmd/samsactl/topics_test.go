@@ -162,6 +162,17 @@ func TestBrokerConfigs(t *testing.T) {
 	if got := configMap(cd.Configs); got["log.retention.ms"] != "7200000" {
 		t.Errorf("configs describe --broker-defaults: %+v", cd)
 	}
+	// Inherited values are not the resource's own (kafka-configs lists
+	// only those): not on the node, not on a topic.
+	okJSON(t, b.addr, &cd, "configs", "describe", "--broker-id", id)
+	if _, set := configMap(cd.Configs)["log.retention.ms"]; set {
+		t.Errorf("configs describe --broker-id lists the cluster default as its own: %+v", cd)
+	}
+	ok(t, b.addr, "topics", "create", "inherits")
+	okJSON(t, b.addr, &cd, "configs", "describe", "--topic", "inherits")
+	if len(cd.Configs) != 0 {
+		t.Errorf("configs describe --topic lists inherited configs: %+v", cd)
+	}
 	ok(t, b.addr, "configs", "alter", "--broker-id", id, "--set", "log.retention.ms=3600000")
 	okJSON(t, b.addr, &cd, "configs", "describe", "--broker-id", id)
 	if got := configMap(cd.Configs); got["log.retention.ms"] != "3600000" {
