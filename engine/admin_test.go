@@ -206,8 +206,20 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.dirs", Value: strp("/x")}})); !errors.Is(err, kerr.InvalidRequest) {
 		t.Fatalf("altering log.dirs: %v", err)
 	}
-	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: strp("-5")}})); !errors.Is(err, kerr.InvalidConfig) {
+	// A bad broker value is INVALID_REQUEST in Kafka (KAFKA-13609).
+	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: strp("-5")}})); !errors.Is(err, kerr.InvalidRequest) {
 		t.Fatalf("log.retention.ms=-5: %v", err)
+	}
+	// Custom and other Kafka broker configs are kept, as Kafka keeps them.
+	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.cleaner.threads", Value: strp("2")}})); err != nil {
+		t.Fatalf("log.cleaner.threads: %v", err)
+	}
+	brc, err = adm.DescribeBrokerConfigs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := brc.On("", nil); err != nil || !hasConfig(v.Configs, "log.cleaner.threads", "2", kmsg.ConfigSourceDynamicDefaultBrokerConfig) {
+		t.Fatalf("cluster defaults lack log.cleaner.threads=2: %+v %v", v, err)
 	}
 
 	// Durable across a restart.
@@ -658,5 +670,95 @@ func TestAlterConfigsRequestChecks(t *testing.T) {
 	dresp := kresp.(*kmsg.DescribeConfigsResponse)
 	if dresp.Resources[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("describe broker 7 on node 1: %v", kerr.ErrorForCode(dresp.Resources[0].ErrorCode))
+	}
+}
+
+func hasConfig(cs []kadm.Config, name, value string, src kmsg.ConfigSource) bool {
+	for _, c := range cs {
+		if c.Key == name {
+			return c.MaybeValue() == value && c.Source == src
+		}
+	}
+	return false
+}
+
+// TestKafkaConfigForms: what Kafka accepts, samsa accepts: its other topic
+// configs, an empty cleanup.policy, padded values, TRUE, log.retention.hours
+// as a dynamic default; and it refuses what Kafka refuses the same way.
+func TestKafkaConfigForms(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	adm := kadm.NewClient(c)
+	ctx := testCtx(t)
+	createTopic(t, c, "forms", 1, map[string]*string{"preallocate": strp("TRUE"), "retention.ms": strp(" 100000 ")})
+	if v, _ := describedConfig(t, adm, "forms", "retention.ms"); v != "100000" {
+		t.Fatalf("padded retention.ms: %q", v)
+	}
+	if v, _ := describedConfig(t, adm, "forms", "preallocate"); v != "true" {
+		t.Fatalf("preallocate=TRUE: %q", v)
+	}
+	for name, value := range map[string]string{
+		"compression.gzip.level": "5", "compression.zstd.level": "-3", "compression.lz4.level": "12",
+		"leader.replication.throttled.replicas": "0:1,1:1", "follower.replication.throttled.replicas": "*",
+		"message.downconversion.enable": "false", "message.format.version": "2.8", "message.timestamp.difference.max.ms": "1000",
+	} {
+		if err := alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: strp(value)}}, "forms")); err != nil {
+			t.Errorf("%s=%s: %v", name, value, err)
+		} else if v, src := describedConfig(t, adm, "forms", name); v != value || src != kmsg.ConfigSourceDynamicTopicConfig {
+			t.Errorf("%s after SET %s: %q (%v)", name, value, v, src)
+		}
+	}
+	if err := alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "compression.gzip.level", Value: strp("10")}}, "forms")); !errors.Is(err, kerr.InvalidConfig) {
+		t.Errorf("gzip level 10: %v", err)
+	}
+	// SUBTRACT of the last policy leaves an empty list: nothing is deleted
+	// or compacted.
+	if err := alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: strp("delete")}}, "forms")); err != nil {
+		t.Fatalf("subtract delete: %v", err)
+	}
+	if v, _ := describedConfig(t, adm, "forms", "cleanup.policy"); v != "" {
+		t.Fatalf("cleanup.policy after subtracting delete: %q", v)
+	}
+	if cfg := tb.b.partition("forms", 0).log.Config(); cfg.Delete || cfg.Compact {
+		t.Fatalf("empty cleanup.policy: delete %v compact %v", cfg.Delete, cfg.Compact)
+	}
+	// APPEND starts from the config's own default, not a broker value.
+	createTopic(t, c, "appended", 1, nil)
+	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.cleanup.policy", Value: strp("compact")}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: strp("compact")}}, "appended")); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := describedConfig(t, adm, "appended", "cleanup.policy"); v != "delete,compact" {
+		t.Fatalf("APPEND compact under a broker default of compact: %q", v)
+	}
+	// APPEND on a non-list broker config is INVALID_REQUEST.
+	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "log.retention.ms", Value: strp("1")}})); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("APPEND log.retention.ms: %v", err)
+	}
+	// log.retention.hours set dynamically is a retention.ms default.
+	if err := alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.hours", Value: strp("2")}})); err != nil {
+		t.Fatal(err)
+	}
+	if v, src := describedConfig(t, adm, "appended", "retention.ms"); v != "7200000" || src != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("retention.ms under log.retention.hours=2: %s (%v)", v, src)
+	}
+	// The legacy AlterConfigs refuses null values.
+	req := kmsg.NewPtrAlterConfigsRequest()
+	rr := kmsg.NewAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "forms"
+	rr.Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "segment.ms", Value: nil}}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, c)
+	if err != nil || resp.Resources[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("AlterConfigs with a null value: %v %+v", err, resp)
+	}
+	// DescribeCluster for controllers on a broker endpoint.
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.EndpointType = 2
+	dresp, err := dc.RequestWith(ctx, c)
+	if err != nil || dresp.ErrorCode != kerr.MismatchedEndpointType.Code {
+		t.Fatalf("DescribeCluster endpoint type 2: %v %+v", err, dresp)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -291,16 +292,21 @@ func (b *Broker) handleDescribeCluster(r *kmsg.DescribeClusterRequest) *kmsg.Des
 	resp.ClusterID = b.ClusterID()
 	resp.ControllerID = b.leaderID()
 	resp.EndpointType = r.EndpointType
-	if r.EndpointType != 1 && r.EndpointType != 2 {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		msg := "unknown endpoint type"
+	switch r.EndpointType {
+	case 1: // brokers
+	case 2:
+		// As a Kafka broker: controllers are asked on their own endpoint.
+		resp.ErrorCode = kerr.MismatchedEndpointType.Code
+		msg := "the broker endpoint was asked about controllers"
+		resp.ErrorMessage = &msg
+		return resp
+	default:
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		msg := "unsupported endpoint type " + strconv.Itoa(int(r.EndpointType))
 		resp.ErrorMessage = &msg
 		return resp
 	}
 	for _, mb := range b.metadataBrokers() {
-		if r.EndpointType == 2 && mb.NodeID != resp.ControllerID {
-			continue // as controllers: only the primary acts as one
-		}
 		cb := kmsg.NewDescribeClusterResponseBroker()
 		cb.NodeID, cb.Host, cb.Port = mb.NodeID, mb.Host, mb.Port
 		resp.Brokers = append(resp.Brokers, cb)

@@ -101,9 +101,11 @@ func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest, fromPeer bool) 
 				terr = kafkaErr(kerr.InvalidRequest, "config %s appears more than once", c.Name)
 				break
 			}
-			if c.Value != nil { // Kafka ignores null values here
-				next[c.Name] = *c.Value
+			if c.Value == nil {
+				terr = kafkaErr(kerr.InvalidRequest, "Null value not supported for : %s", c.Name)
+				break
 			}
+			next[c.Name] = *c.Value
 		}
 		if terr == nil {
 			terr = b.alterConfigs(rr.ResourceType, rr.ResourceName, r.ValidateOnly, func(map[string]string) (map[string]string, *topicError) {
@@ -172,19 +174,20 @@ func (b *Broker) incrementalChange(rr kmsg.IncrementalAlterConfigsRequestResourc
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
 			d := b.configDef(rr.ResourceType, c.Name)
 			if d == nil || d.typ != typeList {
-				return nil, kafkaErr(kerr.InvalidConfig, "%s is not a list config: APPEND and SUBTRACT apply to lists only", c.Name)
+				code := kerr.InvalidConfig // as Kafka: topics INVALID_CONFIG, brokers INVALID_REQUEST
+				if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
+					code = kerr.InvalidRequest
+				}
+				return nil, kafkaErr(code, "Config value append is not allowed for config key: %s (APPEND and SUBTRACT apply to lists only)", c.Name)
 			}
 			if c.Value == nil {
 				return nil, kafkaErr(kerr.InvalidRequest, "%s of %s has a null value", c.Op, c.Name)
 			}
 			v, ok := next[c.Name]
 			if !ok {
-				// As Kafka does: the list starts from the value in force.
-				if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
-					v, _ = b.brokerDefault(d.name)
-				} else {
-					v = d.def
-				}
+				// As Kafka does: the list starts from the config's own
+				// default, not from broker-level values.
+				v = d.def
 			}
 			list := splitList(v)
 			for _, item := range splitList(*c.Value) {
@@ -249,6 +252,7 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 		if terr != nil {
 			return terr
 		}
+		next = normalizeConfigs(next, func(n string) *topicConfigDef { return topicConfigByName[n] })
 		if err := validateTopicConfigs(next); err != nil {
 			return kafkaErr(kerr.InvalidConfig, "%v", err)
 		}
@@ -278,6 +282,7 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	if terr != nil {
 		return terr
 	}
+	next = normalizeConfigs(next, func(n string) *topicConfigDef { return topicConfigForBroker[n] })
 	if terr := b.validateBrokerConfigs(next); terr != nil {
 		return terr
 	}

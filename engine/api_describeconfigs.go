@@ -130,14 +130,21 @@ func (b *Broker) brokerSynonyms(d topicConfigDef) []kmsg.DescribeConfigsResponse
 	}
 	var syn []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
 	dyn := b.dynamicConfigs()
-	if v, ok := dyn[b.nodeResource()][d.brokerName]; ok {
-		syn = append(syn, synonym(d.brokerName, v, sourceDynamicBroker))
+	if key, _, ok := dynValue(dyn[b.nodeResource()], &d); ok {
+		syn = append(syn, synonym(key, dyn[b.nodeResource()][key], sourceDynamicBroker))
 	}
-	if v, ok := dyn[""][d.brokerName]; ok {
-		syn = append(syn, synonym(d.brokerName, v, sourceDynamicDefaultBroker))
+	if key, _, ok := dynValue(dyn[""], &d); ok {
+		syn = append(syn, synonym(key, dyn[""][key], sourceDynamicDefaultBroker))
 	}
 	if v, ok := b.staticDefaults()[d.name]; ok {
 		syn = append(syn, synonym(d.brokerName, v, sourceStaticBroker))
+	}
+	// Kafka names the default of the 7-day settings by their hours.
+	switch d.name {
+	case "retention.ms":
+		return append(syn, synonym("log.retention.hours", "168", sourceDefault))
+	case "segment.ms":
+		return append(syn, synonym("log.roll.hours", "168", sourceDefault))
 	}
 	return append(syn, synonym(d.brokerName, d.def, sourceDefault))
 }

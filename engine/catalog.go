@@ -346,6 +346,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if replication != -1 && (replication < 1 || replication > brokers) {
 		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d: %d broker(s) available", replication, brokers)
 	}
+	configs = normalizeConfigs(configs, func(n string) *topicConfigDef { return topicConfigByName[n] })
 	if err := validateTopicConfigs(configs); err != nil {
 		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
 	}

@@ -81,6 +81,41 @@ func validOneOf(vals ...string) func(string) error {
 	}
 }
 
+func validIntRange(lo, hi int64) func(string) error {
+	return func(s string) error {
+		v, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || v < lo || v > hi {
+			return fmt.Errorf("%q is not a number in [%d, %d]", s, lo, hi)
+		}
+		return nil
+	}
+}
+
+func validGzipLevel(s string) error {
+	if s == "-1" {
+		return nil
+	}
+	return validIntRange(1, 9)(s)
+}
+
+// validThrottledReplicas accepts "", "*" or partition:broker pairs.
+func validThrottledReplicas(s string) error {
+	if s == "" || s == "*" {
+		return nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		a, b, ok := strings.Cut(strings.TrimSpace(p), ":")
+		_, err1 := strconv.Atoi(a)
+		_, err2 := strconv.Atoi(b)
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("%q is not *, or a list of partition:broker", s)
+		}
+	}
+	return nil
+}
+
+func validAny(string) error { return nil }
+
 func validBool(s string) error {
 	if s != "true" && s != "false" {
 		return fmt.Errorf("%q is not true or false", s)
@@ -97,6 +132,9 @@ func validRatio(s string) error {
 }
 
 func validCleanupPolicy(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil // an empty list: neither deleted nor compacted, as Kafka allows
+	}
 	seen := map[string]bool{}
 	for _, p := range strings.Split(s, ",") {
 		p = strings.TrimSpace(p)
@@ -137,6 +175,32 @@ var topicConfigDefs = []topicConfigDef{
 	{name: "local.retention.ms", brokerName: "log.local.retention.ms", typ: typeLong, def: "-2", doc: "tiered storage: local retention (not used by samsa)", validate: validLong(-2)},
 	{name: "local.retention.bytes", brokerName: "log.local.retention.bytes", typ: typeLong, def: "-2", doc: "tiered storage: local retention (not used by samsa)", validate: validLong(-2)},
 	{name: "remote.storage.enable", brokerName: "", typ: typeBoolean, def: "false", doc: "tiered storage (not supported by samsa)", validate: validOneOf("false")},
+	// Accepted as Kafka does; samsa does not act on them.
+	{name: "compression.gzip.level", brokerName: "compression.gzip.level", typ: typeInt, def: "-1", doc: "gzip level when the topic recompresses (accepted; samsa uses its default level)", validate: validGzipLevel},
+	{name: "compression.lz4.level", brokerName: "compression.lz4.level", typ: typeInt, def: "9", doc: "lz4 level when the topic recompresses (accepted; samsa uses its default level)", validate: validIntRange(1, 17)},
+	{name: "compression.zstd.level", brokerName: "compression.zstd.level", typ: typeInt, def: "3", doc: "zstd level when the topic recompresses (accepted; samsa uses its default level)", validate: validIntRange(-131072, 22)},
+	{name: "leader.replication.throttled.replicas", typ: typeList, def: "", doc: "replicas throttled on the leader (accepted; samsa does not throttle replication)", validate: validThrottledReplicas},
+	{name: "follower.replication.throttled.replicas", typ: typeList, def: "", doc: "replicas throttled on the follower (accepted; samsa does not throttle replication)", validate: validThrottledReplicas},
+	{name: "message.downconversion.enable", brokerName: "log.message.downconversion.enable", typ: typeBoolean, def: "true", doc: "down-conversion for old consumers (samsa serves magic 2 only)", validate: validBool},
+	{name: "message.format.version", brokerName: "log.message.format.version", typ: typeString, def: "3.0-IV1", doc: "deprecated: the message format is always v2", validate: validAny},
+	{name: "message.timestamp.difference.max.ms", brokerName: "log.message.timestamp.difference.max.ms", typ: typeLong, def: maxLongStr, doc: "deprecated: see message.timestamp.before.max.ms and after.max.ms", validate: validLong(0)},
+}
+
+// normalizeConfigs trims values and lowercases booleans, as Kafka's
+// ConfigDef parses them. Unknown names are left to validation.
+func normalizeConfigs(cfgs map[string]string, def func(name string) *topicConfigDef) map[string]string {
+	if cfgs == nil {
+		return nil
+	}
+	out := make(map[string]string, len(cfgs))
+	for k, v := range cfgs {
+		v = strings.TrimSpace(v)
+		if d := def(k); d != nil && d.typ == typeBoolean {
+			v = strings.ToLower(v)
+		}
+		out[k] = v
+	}
+	return out
 }
 
 var topicConfigByName = func() map[string]*topicConfigDef {
@@ -181,10 +245,10 @@ func (b *Broker) brokerDefault(name string) (string, int8) {
 	d := topicConfigByName[name]
 	if d.brokerName != "" {
 		dyn := b.dynamicConfigs()
-		if v, ok := dyn[b.nodeResource()][d.brokerName]; ok {
+		if _, v, ok := dynValue(dyn[b.nodeResource()], d); ok {
 			return v, sourceDynamicBroker
 		}
-		if v, ok := dyn[""][d.brokerName]; ok {
+		if _, v, ok := dynValue(dyn[""], d); ok {
 			return v, sourceDynamicDefaultBroker
 		}
 		if v, ok := b.staticDefaults()[name]; ok {
@@ -207,19 +271,77 @@ var topicConfigForBroker = func() map[string]*topicConfigDef {
 	return m
 }()
 
+// brokerAlternates are the other broker names of a topic config's default
+// after its own, in Kafka's order (log.retention.ms, then .minutes, then
+// .hours), with their unit in milliseconds.
+var brokerAlternates = map[string][]struct {
+	name string
+	unit int64
+}{
+	"retention.ms": {{"log.retention.minutes", 60000}, {"log.retention.hours", 3600000}},
+	"segment.ms":   {{"log.roll.hours", 3600000}},
+}
+
+// alternateFor reports whether name is one of brokerAlternates.
+func alternateFor(name string) bool {
+	for _, alts := range brokerAlternates {
+		for _, a := range alts {
+			if a.name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// dynValue finds the default of topic config d in one level of dynamic
+// broker configs: under its broker name or an alternate, converted to
+// milliseconds. key is the broker config it came from.
+func dynValue(m map[string]string, d *topicConfigDef) (key, value string, ok bool) {
+	if v, ok := m[d.brokerName]; ok {
+		return d.brokerName, v, true
+	}
+	for _, a := range brokerAlternates[d.name] {
+		if v, ok := m[a.name]; ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				continue
+			}
+			if n < 0 {
+				return a.name, "-1", true
+			}
+			return a.name, strconv.FormatInt(n*a.unit, 10), true
+		}
+	}
+	return "", "", false
+}
+
 // validateBrokerConfigs checks dynamic broker configs by their broker
-// names. A known but static config gets INVALID_REQUEST, as in Kafka.
+// names, with Kafka's codes: a bad value or a read-only config gets
+// INVALID_REQUEST. Configs samsa does not know are kept (Kafka keeps
+// custom broker configs) and change nothing.
 func (b *Broker) validateBrokerConfigs(cfgs map[string]string) *topicError {
+	var static []brokerConfigEntry
 	for k, v := range cfgs {
-		d := topicConfigForBroker[k]
-		if d == nil {
-			if hasEntry(b.brokerConfigs(), k) {
+		if d := topicConfigForBroker[k]; d != nil {
+			if err := d.validate(v); err != nil {
+				return kafkaErr(kerr.InvalidRequest, "invalid value for %s: %v", k, err)
+			}
+			continue
+		}
+		if alternateFor(k) {
+			if err := validIntRange(-1, math.MaxInt32)(v); err != nil {
+				return kafkaErr(kerr.InvalidRequest, "invalid value for %s: %v", k, err)
+			}
+			continue
+		}
+		if static == nil {
+			static = b.brokerConfigs()
+		}
+		for _, e := range static {
+			if e.name == k && e.readOnly {
 				return kafkaErr(kerr.InvalidRequest, "cannot update %s dynamically: it is read-only (set it in config.toml and restart)", k)
 			}
-			return kafkaErr(kerr.InvalidConfig, "unknown or non-dynamic broker config %q (dynamic: the log.* defaults of topic configs, e.g. log.retention.ms)", k)
-		}
-		if err := d.validate(v); err != nil {
-			return kafkaErr(kerr.InvalidConfig, "invalid value for %s: %v", k, err)
 		}
 	}
 	return nil
@@ -365,17 +487,20 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 		e[i].source = sourceStaticBroker
 		e[i].readOnly = true
 	}
-	// Kafka reports the hour-based forms of the retention and roll
-	// defaults; tools read them.
-	hours := func(name, ms string) {
-		if v, src := b.topicConfigValue(nil, ms); src == sourceDefault {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n%3600000 == 0 {
-				e = append(e, brokerConfigEntry{name: name, value: strconv.FormatInt(n/3600000, 10), typ: typeInt, source: sourceDefault, readOnly: true})
-			}
+	// Kafka lists the hour-based forms of the retention and roll defaults
+	// (tools read them), and they may be set dynamically.
+	dyn := b.dynamicConfigs()
+	for _, name := range []string{"log.retention.hours", "log.roll.hours", "log.retention.minutes"} {
+		entry := brokerConfigEntry{name: name, value: "168", typ: typeInt, source: sourceDefault}
+		if v, ok := dyn[b.nodeResource()][name]; ok {
+			entry.value, entry.source = v, sourceDynamicBroker
+		} else if v, ok := dyn[""][name]; ok {
+			entry.value, entry.source = v, sourceDynamicDefaultBroker
+		} else if name == "log.retention.minutes" {
+			continue // Kafka's default is null
 		}
+		e = append(e, entry)
 	}
-	hours("log.retention.hours", "retention.ms")
-	hours("log.roll.hours", "segment.ms")
 	for i := range topicConfigDefs {
 		d := &topicConfigDefs[i]
 		if d.brokerName == "" || d.brokerName == d.name && hasEntry(e, d.name) {
@@ -383,6 +508,17 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 		}
 		v, src := b.brokerDefault(d.name)
 		e = append(e, brokerConfigEntry{name: d.brokerName, value: v, typ: d.typ, source: src, def: d})
+	}
+	// Custom configs stored dynamically.
+	for _, level := range []struct {
+		res string
+		src int8
+	}{{b.nodeResource(), sourceDynamicBroker}, {"", sourceDynamicDefaultBroker}} {
+		for k, v := range dyn[level.res] {
+			if !hasEntry(e, k) {
+				e = append(e, brokerConfigEntry{name: k, value: v, typ: typeString, source: level.src})
+			}
+		}
 	}
 	sort.Slice(e, func(i, j int) bool { return e[i].name < e[j].name })
 	return e
