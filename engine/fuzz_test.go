@@ -65,6 +65,19 @@ func seedRequests() []kmsg.Request {
 				r.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: &topic}}
 			case *kmsg.DescribeConfigsRequest:
 				r.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: topic}}
+			case *kmsg.AlterConfigsRequest:
+				r.Resources = []kmsg.AlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: topic,
+					Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: &topic}}}}
+			case *kmsg.IncrementalAlterConfigsRequest:
+				v := "compact"
+				r.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "",
+					Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "log.cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: &v}}}}
+			case *kmsg.CreatePartitionsRequest:
+				r.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: topic, Count: 3}}
+			case *kmsg.DeleteRecordsRequest:
+				r.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: topic, Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}}}
+			case *kmsg.DescribeLogDirsRequest:
+				r.Topics = []kmsg.DescribeLogDirsRequestTopic{{Topic: topic, Partitions: []int32{0, 5, -1}}}
 			}
 			out = append(out, req)
 		}
