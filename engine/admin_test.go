@@ -762,3 +762,81 @@ func TestKafkaConfigForms(t *testing.T) {
 		t.Fatalf("DescribeCluster endpoint type 2: %v %+v", err, dresp)
 	}
 }
+
+// gathered reads one sample from a metrics registry.
+func gathered(t *testing.T, m *Metrics, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, s := range f.Metric {
+			for _, l := range s.Label {
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					continue next
+				}
+			}
+			switch {
+			case s.Gauge != nil:
+				return s.Gauge.GetValue(), true
+			case s.Counter != nil:
+				return s.Counter.GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestReplicationMetrics: with a standby, the primary reports it in sync
+// and its lag, and the standby its own lag, role and replicated bytes.
+func TestReplicationMetrics(t *testing.T) {
+	p := &pair{primaryAddr: reserveAddr(t), standbyAddr: reserveAddr(t), primaryDir: t.TempDir(), standbyDir: t.TempDir(), minISR: 2,
+		metrics: [2]*Metrics{NewMetrics(), NewMetrics()}}
+	p.startPrimary(t)
+	p.startStandby(t)
+	cl := p.primary.client(kgo.DefaultProduceTopic("rm"))
+	if _, err := kadm.NewClient(cl).CreateTopic(testCtx(t), 1, 2, nil, "rm"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.waitCaughtUp(t)
+	part := map[string]string{"topic": "rm", "partition": "0"}
+	waitFor(t, "the primary to report the standby in sync with no lag", 10*time.Second, func() bool {
+		in, ok1 := gathered(t, p.metrics[0], "samsa_partition_standby_in_sync", part)
+		lag, ok2 := gathered(t, p.metrics[0], "samsa_partition_replication_lag_records", part)
+		return ok1 && ok2 && in == 1 && lag == 0
+	})
+	if v, ok := gathered(t, p.metrics[0], "samsa_topic_replication_bytes_out_total", map[string]string{"topic": "rm"}); !ok || v <= 0 {
+		t.Fatalf("replication bytes out %v (%v)", v, ok)
+	}
+	if v, ok := gathered(t, p.metrics[1], "samsa_role", map[string]string{"role": "standby"}); !ok || v != 1 {
+		t.Fatalf("standby role metric %v (%v)", v, ok)
+	}
+	if v, ok := gathered(t, p.metrics[1], "samsa_partition_log_end_offset", part); !ok || v != 20 {
+		t.Fatalf("standby log end %v (%v)", v, ok)
+	}
+	// The standby gone: out of sync, lag grows with acks=1 writes.
+	p.standby.stop()
+	waitFor(t, "the primary to report the standby out of sync", 20*time.Second, func() bool {
+		in, _ := gathered(t, p.metrics[0], "samsa_partition_standby_in_sync", part)
+		return in == 0
+	})
+	one := p.primary.client(kgo.DefaultProduceTopic("rm"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	for range 5 {
+		if err := one.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("y")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lag, _ := gathered(t, p.metrics[0], "samsa_partition_replication_lag_records", part); lag != 5 {
+		t.Fatalf("lag with the standby gone after 5 records: %v", lag)
+	}
+}

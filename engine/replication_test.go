@@ -30,6 +30,7 @@ type pair struct {
 	primaryAddr, standbyAddr string
 	primaryDir, standbyDir   string
 	minISR                   int
+	metrics                  [2]*Metrics // primary's and standby's, when set before they start
 }
 
 func replicationConfig(role string, self, peer int32, peerAddr string) func(*Config) {
@@ -61,7 +62,7 @@ func (p *pair) startPrimary(t *testing.T) {
 	mod := replicationConfig(RolePrimary, 1, 2, p.standbyAddr)
 	p.primary = startBroker(t, p.primaryDir, func(c *Config) {
 		mod(c)
-		c.Listen = p.primaryAddr
+		c.Listen, c.Metrics = p.primaryAddr, p.metrics[0]
 		if p.minISR > 0 {
 			c.Replication.MinInsyncReplicas = p.minISR
 		}
@@ -72,7 +73,7 @@ func (p *pair) startStandby(t *testing.T) {
 	mod := replicationConfig(RoleStandby, 2, 1, p.primaryAddr)
 	p.standby = startBroker(t, p.standbyDir, func(c *Config) {
 		mod(c)
-		c.Listen = p.standbyAddr
+		c.Listen, c.Metrics = p.standbyAddr, p.metrics[1]
 		if p.minISR > 0 {
 			c.Replication.MinInsyncReplicas = p.minISR
 		}
