@@ -69,6 +69,9 @@ type Config struct {
 	TopicDefaults map[string]string
 	// Metrics, if set, get the broker's Prometheus metrics (metrics.go).
 	Metrics *Metrics
+	// Version is the broker's software version (DescribeConfigs reports
+	// it as samsa.version; Kafka's protocol has no other place for it).
+	Version string
 }
 
 // DefaultConfig is the embedded default: Kafka's defaults on one node.

@@ -479,6 +479,7 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 		{name: "producer.id.expiration.ms", value: strconv.FormatInt(c.ProducerIDExpirationMs, 10), typ: typeInt},
 		{name: "log.retention.check.interval.ms", value: strconv.FormatInt(c.RetentionCheckIntervalMs, 10), typ: typeLong},
 		{name: "samsa.durability", value: c.Durability, typ: typeString},
+		{name: "samsa.version", value: c.Version, typ: typeString},
 		{name: "advertised.listeners", value: "PLAINTEXT://" + net.JoinHostPort(b.adv.Load().host, strconv.Itoa(int(b.adv.Load().port))), typ: typeString},
 		{name: "listeners", value: "PLAINTEXT://" + *b.bound.Load(), typ: typeString},
 		{name: "process.roles", value: "broker,controller", typ: typeList},

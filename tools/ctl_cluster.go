@@ -36,6 +36,7 @@ type ClusterBroker struct {
 	Port         int32             `json:"port"`
 	Rack         *string           `json:"rack"`
 	Role         string            `json:"role"`
+	Software     string            `json:"software"` // "samsa VERSION", or "unknown" (Kafka)
 	KafkaVersion string            `json:"kafka_version"`
 	APIVersions  []APIVersionRange `json:"api_versions,omitempty"`
 	Error        string            `json:"error,omitempty"`
@@ -63,7 +64,7 @@ func Cluster(ctx context.Context, adm *kadm.Client, opt ClusterOptions, w io.Wri
 	out := ClusterDescription{ClusterID: md.Cluster, Controller: md.Controller, Brokers: []ClusterBroker{}}
 	for _, b := range md.Brokers {
 		cb := ClusterBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack,
-			Role: brokerRole(b.NodeID, md.Controller, len(md.Brokers)), KafkaVersion: "unknown"}
+			Role: brokerRole(b.NodeID, md.Controller, len(md.Brokers)), KafkaVersion: "unknown", Software: software(ctx, adm, b.NodeID)}
 		if v, ok := vs[b.NodeID]; ok && v.Err != nil {
 			cb.Error = "cannot ask its API versions: " + v.Err.Error()
 		} else if ok {
@@ -81,9 +82,9 @@ func Cluster(ctx context.Context, adm *kadm.Client, opt ClusterOptions, w io.Wri
 	}
 	fmt.Fprintf(w, "Cluster: %s  Controller: %d\n", dash(out.ClusterID), out.Controller)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tKAFKA-API (guess)\t")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tSOFTWARE\tKAFKA-API (guess)\t")
 	for _, b := range out.Brokers {
-		fmt.Fprintf(tw, "%d\t%s:%d\t%s\t%s\t%s\n", b.NodeID, b.Host, b.Port, b.Role, b.KafkaVersion, b.Error)
+		fmt.Fprintf(tw, "%d\t%s:%d\t%s\t%s\t%s\t%s\n", b.NodeID, b.Host, b.Port, b.Role, b.Software, b.KafkaVersion, b.Error)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -103,6 +104,21 @@ func Cluster(ctx context.Context, adm *kadm.Client, opt ClusterOptions, w io.Wri
 		}
 	}
 	return nil
+}
+
+// software is a broker's software and version: samsa reports it as the
+// read-only broker config samsa.version; Kafka has none ("unknown").
+func software(ctx context.Context, adm *kadm.Client, node int32) string {
+	rcs, err := adm.DescribeBrokerConfigs(ctx, node)
+	if err != nil || len(rcs) != 1 || rcs[0].Err != nil {
+		return "unknown"
+	}
+	for _, c := range rcs[0].Configs {
+		if c.Key == "samsa.version" {
+			return strings.TrimSpace("samsa " + c.MaybeValue())
+		}
+	}
+	return "unknown"
 }
 
 func versionRange(lo, hi int16) string {

@@ -28,6 +28,7 @@ import (
 
 // RunOptions is the broker's command line.
 type RunOptions struct {
+	Version    string // the binary's version, reported to clients
 	ConfigPath string
 	Listen     string // overrides listen
 	DataDir    string // overrides data_dir
@@ -68,6 +69,7 @@ func Run(o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	cfg.Version = o.Version
 	nopts, err := fc.NetOptions(cfg)
 	if err != nil {
 		return err

@@ -68,8 +68,11 @@ func TestConfigsThroughSamsactl(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// samsactl shows the new log start.
+	// samsactl shows the new log start, and the broker's version.
 	if out := ctl("offsets", "ret"); !strings.Contains(out, "200") {
 		t.Fatalf("samsactl offsets:\n%s", out)
+	}
+	if out := ctl("cluster"); !strings.Contains(out, "samsa "+testVersion) {
+		t.Fatalf("samsactl cluster does not show the broker's version %s:\n%s", testVersion, out)
 	}
 }

@@ -22,6 +22,7 @@ func main() {
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this host:port (for profiling; keep it on loopback)")
 	flag.Parse()
+	o.Version = version
 	if *showVersion {
 		fmt.Println("samsa", version)
 		return

@@ -32,6 +32,9 @@ type testBroker struct {
 	stop      func() // shuts the broker down cleanly (again: no-op)
 }
 
+// testBrokerVersion is the software version the test broker reports.
+const testBrokerVersion = "v9.9.9-test"
+
 func startBroker(t *testing.T) *testBroker {
 	t.Helper()
 	fc := tools.DefaultFileConfig()
@@ -44,6 +47,7 @@ func startBroker(t *testing.T) *testBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Version = testBrokerVersion
 	nopts, err := fc.NetOptions(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -98,12 +98,13 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("cluster: %+v, want cluster id %s node %d", c, b.clusterID, b.nodeID)
 	}
 	br := c.Brokers[0]
-	if br.NodeID != b.nodeID || br.Host+":"+strconv.Itoa(int(br.Port)) != b.addr || br.Role != "alone" || br.KafkaVersion == "" || br.APIVersions != nil {
+	if br.NodeID != b.nodeID || br.Host+":"+strconv.Itoa(int(br.Port)) != b.addr || br.Role != "alone" || br.KafkaVersion == "" || br.APIVersions != nil ||
+		br.Software != "samsa "+testBrokerVersion {
 		t.Errorf("cluster broker: %+v", br)
 	}
 	out := ok(t, b.addr, "cluster")
 	if !strings.Contains(out, "Cluster: "+b.clusterID+"  Controller: "+itoa(b.nodeID)) ||
-		!containsRow(fields(out)[2:], append([]string{itoa(b.nodeID), b.addr, "alone"}, strings.Fields(br.KafkaVersion)...)) {
+		!containsRow(fields(out)[2:], append([]string{itoa(b.nodeID), b.addr, "alone", "samsa", testBrokerVersion}, strings.Fields(br.KafkaVersion)...)) {
 		t.Errorf("cluster:\n%s", out)
 	}
 
