@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -16,7 +14,7 @@ import (
 // to become the primary (ElectLeaders, sent to that broker itself rather
 // than to the controller a client would pick).
 func Promote(ctx context.Context, addr string, out io.Writer) error {
-	cl, err := dial(ctx, addr, kgo.RequestTimeoutOverhead(10*time.Second))
+	cl, err := dial(ctx, addr)
 	if err != nil {
 		return err
 	}

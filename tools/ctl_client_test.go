@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"syscall"
@@ -138,5 +139,24 @@ func TestConnectUnreachable(t *testing.T) {
 	}
 	if _, err := Connect(ctx, " , "); !errors.Is(err, ErrUsage) {
 		t.Errorf("Connect without an address: %v", err)
+	}
+}
+
+func TestSaturatingAddAndEpochMilli(t *testing.T) {
+	if got := saturatingAdd(5, math.MaxInt64); got != math.MaxInt64 {
+		t.Errorf("5 + MaxInt64 = %d", got)
+	}
+	if got := saturatingAdd(-5, math.MinInt64); got != math.MinInt64 {
+		t.Errorf("-5 + MinInt64 = %d", got)
+	}
+	if got := saturatingAdd(5, -3); got != 2 {
+		t.Errorf("5 - 3 = %d", got)
+	}
+	// Before 1970 is 0, never one of ListOffsets' negative special values.
+	if got := epochMilli(time.Date(1969, 12, 31, 23, 59, 59, 999e6, time.UTC)); got != 0 {
+		t.Errorf("1969: %d", got)
+	}
+	if got := epochMilli(time.UnixMilli(1700000000123)); got != 1700000000123 {
+		t.Errorf("2023: %d", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -483,7 +484,7 @@ func GroupsResetOffsets(ctx context.Context, adm *kadm.Client, opt ResetOffsetsO
 	}
 	var byTime kadm.ListedOffsets
 	if opt.Mode == ResetDatetime {
-		if byTime, err = adm.ListOffsetsAfterMilli(ctx, opt.Time.UnixMilli(), topics...); err != nil {
+		if byTime, err = adm.ListOffsetsAfterMilli(ctx, epochMilli(opt.Time), topics...); err != nil {
 			return requestErr("list offsets by time", kmsg.ListOffsets, err)
 		}
 	}
@@ -529,7 +530,7 @@ func GroupsResetOffsets(ctx context.Context, adm *kadm.Client, opt ResetOffsetsO
 				if r.OldOffset == nil {
 					return fmt.Errorf("%s-%d has no committed offset to shift: use --to-offset, --to-earliest or --to-latest for it", t, p)
 				}
-				target = *r.OldOffset + opt.Offset
+				target = saturatingAdd(*r.OldOffset, opt.Offset)
 			}
 			r.NewOffset = max(r.LogStartOffset, min(target, r.LogEndOffset))
 			r.Clamped = r.NewOffset != target
@@ -598,4 +599,15 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// saturatingAdd adds without wrapping around int64's ends.
+func saturatingAdd(a, b int64) int64 {
+	switch {
+	case b > 0 && a > math.MaxInt64-b:
+		return math.MaxInt64
+	case b < 0 && a < math.MinInt64-b:
+		return math.MinInt64
+	}
+	return a + b
 }

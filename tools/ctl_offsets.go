@@ -24,6 +24,11 @@ type OffsetsOptions struct {
 	JSON  bool
 }
 
+// epochMilli is t in Unix milliseconds for ListOffsets, which gives
+// negative timestamps special meanings (-1 latest, -2 earliest, -3 max
+// timestamp): a time before 1970 is 0, before every record.
+func epochMilli(t time.Time) int64 { return max(0, t.UnixMilli()) }
+
 // ParseTime parses an RFC 3339 time or Unix milliseconds.
 func ParseTime(s string) (time.Time, error) {
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -133,7 +138,7 @@ func Offsets(ctx context.Context, adm *kadm.Client, opt OffsetsOptions, w io.Wri
 			t, _ := ParseTime(opt.Time)
 			timed = true
 			list = func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
-				return adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
+				return adm.ListOffsetsAfterMilli(ctx, epochMilli(t), topics...)
 			}
 		}
 		l, err := get(list)

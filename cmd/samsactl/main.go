@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -333,6 +334,16 @@ func oneArg(c *command, pos []string, what string) error {
 	case len(pos) > 1:
 		return usagef(c, "takes one %s, got %d arguments", what, len(pos))
 	}
+	return noEmpty(c, pos, what)
+}
+
+// noEmpty refuses an empty name ("" on the command line).
+func noEmpty(c *command, pos []string, what string) error {
+	for _, p := range pos {
+		if strings.TrimSpace(p) == "" {
+			return usagef(c, "an empty %s", what)
+		}
+	}
 	return nil
 }
 
@@ -340,7 +351,7 @@ func someArgs(c *command, pos []string, what string) error {
 	if len(pos) == 0 {
 		return usagef(c, "needs at least one %s", what)
 	}
-	return nil
+	return noEmpty(c, pos, what)
 }
 
 func topicsList(e *env, c *command, args []string) error {
@@ -450,6 +461,9 @@ func topicsAddPartitions(e *env, c *command, args []string) error {
 	}
 	if *total < 1 {
 		return usagef(c, "--total N, the new partition count, is required")
+	}
+	if *total > math.MaxInt32 {
+		return usagef(c, "--total %d is more partitions than a topic can have (at most %d)", *total, math.MaxInt32)
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
 		return tools.TopicsAddPartitions(ctx, adm, tools.TopicsAddPartitionsOptions{Topic: pos[0], Total: *total, JSON: e.json()}, e.stdout)

@@ -372,6 +372,7 @@ func TestBigBatch(t *testing.T) {
 	maxBatchRead = 100
 	dir := filepath.Join(t.TempDir(), "x-0")
 	os.Mkdir(dir, 0o755)
+	markClean(t, dir)
 	path := segPath(dir, 0, ".log")
 	small := at(plain(ts0, kv("a", "1")), 0).encode()
 	big := at(plain(ts0, kv("b", strings.Repeat("2", 5000))), 1).encode()

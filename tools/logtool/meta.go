@@ -50,7 +50,7 @@ const startOffsetName = "log-start-offset"
 func (v *verifier) startOffset(path string, segs []int64, logEnd int64) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		v.damage(path, -1, "start", "cannot read the log start offset: %v", err)
+		v.openFailed(path, "start", err)
 		return
 	}
 	off, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)

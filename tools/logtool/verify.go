@@ -1,8 +1,10 @@
 package logtool
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,7 +17,8 @@ type Problem struct {
 	Offset int64  // byte position in the file, -1 if not applicable
 	// Kind is short and machine-friendly: "crc", "framing", "torn-tail",
 	// "records", "offset-order", "offset-gap", "overlap", "index",
-	// "timeindex", "epochs", "snapshot", "cleaned", "stray", "io".
+	// "timeindex", "epochs", "snapshot", "cleaned", "stray", "start",
+	// "vanished", "io".
 	Kind   string
 	Detail string // a human sentence
 	// Damage is true when data is damaged; false for a warning: something
@@ -85,8 +88,10 @@ func Verify(w io.Writer, dataDir string) (Report, error) {
 	}
 	v := &verifier{w: w}
 	if isPartitionDir(ents) {
+		v.clean = hasCleanMarker(filepath.Dir(filepath.Clean(dataDir)))
 		v.partition(dataDir)
 	} else {
+		v.clean = hasCleanMarker(dataDir)
 		for _, e := range ents {
 			if e.IsDir() {
 				v.partition(filepath.Join(dataDir, e.Name()))
@@ -97,6 +102,25 @@ func Verify(w io.Writer, dataDir string) (Report, error) {
 		return v.rep, fmt.Errorf("cannot verify %s: no partition directories or segment files in it", dataDir)
 	}
 	return v.rep, nil
+}
+
+// openFailed reports a file that cannot be opened: damage, unless it is
+// gone, which a running broker does (retention, compaction, a roll).
+func (v *verifier) openFailed(path, kind string, err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		v.warn(path, -1, "vanished", "deleted while being verified (a running broker deletes files on retention, compaction and rolls)")
+		return
+	}
+	v.damage(path, -1, kind, "cannot open: %v", err)
+}
+
+// cleanMarkerName is the file the broker leaves in its data directory on a
+// clean shutdown and removes once it runs again (segment/store.go).
+const cleanMarkerName = ".samsa-clean-shutdown"
+
+func hasCleanMarker(dataDir string) bool {
+	_, err := os.Stat(filepath.Join(dataDir, cleanMarkerName))
+	return err == nil
 }
 
 // isPartitionDir reports whether a directory holds partition files itself
@@ -125,6 +149,10 @@ const maxProblemsPerKind = 20
 
 // verifier holds the state of one Verify call.
 type verifier struct {
+	// clean: the data directory holds the broker's clean-shutdown marker,
+	// so no tail is torn: a bad last batch is damage, not a crash's
+	// leftover that recovery truncates.
+	clean   bool
 	w       io.Writer
 	rep     Report
 	scratch []byte // inflated records
@@ -334,7 +362,7 @@ func contains(sorted []int64, x int64) bool {
 func (v *verifier) snapshot(path string, off int64, segs []int64, logEnd int64) {
 	f, err := os.Open(path)
 	if err != nil {
-		v.damage(path, -1, "snapshot", "cannot open: %v", err)
+		v.openFailed(path, "snapshot", err)
 		return
 	}
 	defer f.Close()

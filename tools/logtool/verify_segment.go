@@ -33,7 +33,7 @@ func (v *verifier) segment(ps *partState, sf segmentFiles) segResult {
 	res := segResult{last: sf.base - 1}
 	f, err := os.Open(path)
 	if err != nil {
-		v.damage(path, -1, "io", "cannot open: %v", err)
+		v.openFailed(path, "io", err)
 		return res
 	}
 	defer f.Close()
@@ -62,6 +62,24 @@ func (v *verifier) segment(ps *partState, sf segmentFiles) segResult {
 	sc := newBatchScanner(f, size)
 	first := true
 	complete := true
+	// A batch failing its CRC at the end of the last segment, followed by
+	// nothing that reads as a batch, is a torn write after a crash unless
+	// the broker shut down cleanly: recovery truncates it. Whether it is
+	// the end is known only at the next frame.
+	var pending []frame
+	flushPending := func(torn bool) {
+		for i := range pending {
+			p := &pending[i]
+			h := &p.h
+			if torn {
+				v.warn(path, p.pos, kindTornTail, "batch %d..%d: %s: a torn write at the end of the last segment; recovery after a crash truncates the segment here, dropping %d bytes",
+					h.BaseOffset, h.LastOffset(), p.detail, size-p.pos)
+			} else {
+				v.damage(path, p.pos, kindCRC, "batch %d..%d: %s", h.BaseOffset, h.LastOffset(), p.detail)
+			}
+		}
+		pending = pending[:0]
+	}
 	for {
 		fr, ok, err := sc.next()
 		if err != nil {
@@ -71,6 +89,14 @@ func (v *verifier) segment(ps *partState, sf segmentFiles) segResult {
 		}
 		if !ok {
 			break
+		}
+		tornAfterBad := false
+		if len(pending) > 0 && fr.kind != kindCRC {
+			// What follows a run of bad batches decides what it was: a
+			// good batch makes it damage, the end of the readable data a
+			// torn tail.
+			tornAfterBad = fr.kind == kindTornTail || fr.kind == kindFraming && fr.stop
+			flushPending(tornAfterBad)
 		}
 		switch fr.kind {
 		case kindTornTail:
@@ -82,7 +108,10 @@ func (v *verifier) segment(ps *partState, sf segmentFiles) segResult {
 			}
 			continue
 		case kindFraming:
-			if fr.stop {
+			if fr.stop && tornAfterBad {
+				complete = false
+				v.warn(path, fr.pos, kindTornTail, "%s; the rest of the torn write above (%d bytes)", fr.detail, fr.size)
+			} else if fr.stop {
 				complete = false
 				v.damage(path, fr.pos, kindFraming, "%s; the %d bytes from here cannot be read as batches", fr.detail, fr.size)
 			} else {
@@ -93,7 +122,11 @@ func (v *verifier) segment(ps *partState, sf segmentFiles) segResult {
 		h := &fr.h
 		v.rep.Batches++
 		if fr.kind == kindCRC {
-			v.damage(path, fr.pos, kindCRC, "batch %d..%d: %s", h.BaseOffset, h.LastOffset(), fr.detail)
+			if sf.last && !v.clean {
+				pending = append(pending, fr)
+			} else {
+				v.damage(path, fr.pos, kindCRC, "batch %d..%d: %s", h.BaseOffset, h.LastOffset(), fr.detail)
+			}
 		} else {
 			v.rep.Records += int64(h.NumRecords)
 			if fr.batch != nil {
@@ -127,6 +160,7 @@ func (v *verifier) segment(ps *partState, sf segmentFiles) segResult {
 			ps.batch(path, fr.pos, h)
 		}
 	}
+	flushPending(true) // a bad batch with nothing after it
 	if oi != nil {
 		oi.finish(complete)
 	}
@@ -153,7 +187,7 @@ type indexFile struct {
 func (x *indexFile) open(entrySize int64) bool {
 	f, err := os.Open(x.path)
 	if err != nil {
-		x.v.damage(x.path, -1, x.kind, "cannot open: %v", err)
+		x.v.openFailed(x.path, x.kind, err)
 		return false
 	}
 	st, err := f.Stat()
@@ -361,7 +395,7 @@ func (ps *partState) loadEpochs(v *verifier) {
 	ps.haveFile = true
 	f, err := os.Open(path)
 	if err != nil {
-		v.damage(path, -1, "epochs", "cannot open: %v", err)
+		v.openFailed(path, "epochs", err)
 		return
 	}
 	defer f.Close()

@@ -256,6 +256,7 @@ func TestVerifyEpochsAndFiles(t *testing.T) {
 func TestVerifyFloodIsCut(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "x-0")
 	os.Mkdir(dir, 0o755)
+	markClean(t, dir)
 	var batches [][]byte
 	for i := range 30 {
 		bt := at(plain(ts0, kv("k", "v")), int64(i)).encode()
@@ -305,5 +306,73 @@ func TestVerifyStartOffset(t *testing.T) {
 	rep, _ := verify(t, b.dataDir)
 	if p := onlyProblem(t, rep); p.Kind != "start" || !p.Damage {
 		t.Fatalf("garbage log start offset: %+v", p)
+	}
+}
+
+// markClean leaves the broker's clean-shutdown marker in the data
+// directory above partition directory dir.
+func markClean(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), cleanMarkerName), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifyTornTailAfterCrash: bad batches at the very end of the last
+// segment are a torn write, a warning, after a crash (no clean-shutdown
+// marker: recovery truncates them); with the marker, or with a good batch
+// after them, they are damage.
+func TestVerifyTornTailAfterCrash(t *testing.T) {
+	write := func(t *testing.T, clean bool, badAt ...int) string {
+		dir := filepath.Join(t.TempDir(), "x-0")
+		os.Mkdir(dir, 0o755)
+		if clean {
+			markClean(t, dir)
+		}
+		var batches [][]byte
+		for i := range 5 {
+			bt := at(plain(ts0, kv("k", "v")), int64(i)).encode()
+			for _, b := range badAt {
+				if b == i {
+					bt[len(bt)-1] ^= 1
+				}
+			}
+			batches = append(batches, bt)
+		}
+		writeSegment(t, segPath(dir, 0, ".log"), batches...)
+		return dir
+	}
+	kinds := func(rep Report) string {
+		var out []string
+		for _, p := range rep.Problems {
+			d := "w"
+			if p.Damage {
+				d = "d"
+			}
+			out = append(out, d+":"+p.Kind)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		name  string
+		clean bool
+		bad   []int
+		want  string
+	}{
+		{"last batch after a crash", false, []int{4}, "w:torn-tail"},
+		{"last two batches after a crash", false, []int{3, 4}, "w:torn-tail,w:torn-tail"},
+		{"last batch after a clean shutdown", true, []int{4}, "d:crc"},
+		{"a bad batch before a good one after a crash", false, []int{3}, "d:crc"},
+		{"first batch after a clean shutdown", true, []int{0}, "d:crc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, out := verify(t, write(t, tc.clean, tc.bad...))
+			if got := kinds(rep); got != tc.want {
+				t.Fatalf("problems %s, want %s\n%s", got, tc.want, out)
+			}
+			if rep.Damaged() != strings.Contains(tc.want, "d:") {
+				t.Fatalf("Damaged() = %v", rep.Damaged())
+			}
+		})
 	}
 }
