@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -93,9 +94,14 @@ func Verify(w io.Writer, dataDir string) (Report, error) {
 	} else {
 		v.clean = hasCleanMarker(dataDir)
 		for _, e := range ents {
-			if e.IsDir() {
-				v.partition(filepath.Join(dataDir, e.Name()))
+			if !e.IsDir() {
+				continue
 			}
+			if !partitionDirName.MatchString(e.Name()) {
+				v.warn(filepath.Join(dataDir, e.Name()), -1, "stray", "not a partition directory (TOPIC-PARTITION); the broker ignores it")
+				continue
+			}
+			v.partition(filepath.Join(dataDir, e.Name()))
 		}
 	}
 	if v.rep.Partitions == 0 {
@@ -113,6 +119,9 @@ func (v *verifier) openFailed(path, kind string, err error) {
 	}
 	v.damage(path, -1, kind, "cannot open: %v", err)
 }
+
+// partitionDirName is how the broker names a partition's directory.
+var partitionDirName = regexp.MustCompile(`^.+-[0-9]+$`)
 
 // cleanMarkerName is the file the broker leaves in its data directory on a
 // clean shutdown and removes once it runs again (segment/store.go).

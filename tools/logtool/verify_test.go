@@ -376,3 +376,16 @@ func TestVerifyTornTailAfterCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifySkipsForeignDirectories: a lost+found in the data directory is
+// a warning, not a partition.
+func TestVerifySkipsForeignDirectories(t *testing.T) {
+	b := buildLog(t)
+	if err := os.Mkdir(filepath.Join(b.dataDir, "lost+found"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rep, out := verify(t, b.dataDir)
+	if rep.Partitions != 1 || rep.Damaged() || len(rep.Problems) != 1 || rep.Problems[0].Kind != "stray" {
+		t.Fatalf("%+v\n%s", rep, out)
+	}
+}
