@@ -341,6 +341,7 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 			p.t.stats.replicaBytesOut.Add(sl.Len)
 		} else {
 			p.t.stats.bytesOut.Add(sl.Len)
+			p.t.stats.recordsOut.Add(sl.NextOffset - max(sl.FirstOffset, it.offset))
 		}
 	}
 	return total, hasErr

@@ -21,6 +21,7 @@ import (
 type topicStats struct {
 	bytesIn, recordsIn atomic.Int64 // appended by produce
 	bytesOut           atomic.Int64 // sent to consumers
+	recordsOut         atomic.Int64 // offsets sent to consumers, from their fetch offsets
 	replicaBytesOut    atomic.Int64 // sent to the standby
 }
 
@@ -102,6 +103,7 @@ var (
 	descBytesIn      = prometheus.NewDesc("samsa_topic_bytes_in_total", "Record batch bytes appended by producers.", []string{"topic"}, nil)
 	descRecordsIn    = prometheus.NewDesc("samsa_topic_records_in_total", "Records appended by producers.", []string{"topic"}, nil)
 	descBytesOut     = prometheus.NewDesc("samsa_topic_bytes_out_total", "Record batch bytes sent to consumers.", []string{"topic"}, nil)
+	descRecordsOut   = prometheus.NewDesc("samsa_topic_records_out_total", "Records sent to consumers, counted by offset from each fetch offset to the end of the batches sent (offsets removed by compaction count too).", []string{"topic"}, nil)
 	descReplBytesOut = prometheus.NewDesc("samsa_topic_replication_bytes_out_total", "Record batch bytes sent to the standby.", []string{"topic"}, nil)
 	descStart        = prometheus.NewDesc("samsa_partition_log_start_offset", "First offset of the partition's log.", []string{"topic", "partition"}, nil)
 	descEnd          = prometheus.NewDesc("samsa_partition_log_end_offset", "Next offset the partition's log will assign.", []string{"topic", "partition"}, nil)
@@ -121,7 +123,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
+	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
 		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descRole, descEpoch, descTopics} {
 		ch <- d
 	}
@@ -142,6 +144,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBytesIn, float64(t.stats.bytesIn.Load()), t.name)
 		counter(descRecordsIn, float64(t.stats.recordsIn.Load()), t.name)
 		counter(descBytesOut, float64(t.stats.bytesOut.Load()), t.name)
+		counter(descRecordsOut, float64(t.stats.recordsOut.Load()), t.name)
 		if b.replicated() {
 			counter(descReplBytesOut, float64(t.stats.replicaBytesOut.Load()), t.name)
 		}

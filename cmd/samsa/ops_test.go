@@ -304,6 +304,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	if v, _ := metricValue(fams, "samsa_topic_bytes_out_total", topic); v <= 0 {
 		t.Errorf("bytes out after consuming: %v", v)
 	}
+	if v, _ := metricValue(fams, "samsa_topic_records_out_total", topic); v < 100 {
+		t.Errorf("records out after consuming 100: %v", v)
+	}
 	if v, _ := metricValue(fams, "samsa_request_duration_seconds", map[string]string{"api": "Fetch"}); v < 1 {
 		t.Errorf("fetch requests: %v", v)
 	}
