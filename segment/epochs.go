@@ -20,7 +20,10 @@ import (
 	"strings"
 )
 
-const epochCheckpoint = "leader-epoch-checkpoint"
+const epochCheckpoint = EpochCheckpointFile
+
+// EpochCheckpointFile is the name of a partition's leader epoch checkpoint.
+const EpochCheckpointFile = "leader-epoch-checkpoint"
 
 type epochEntry struct {
 	epoch int32

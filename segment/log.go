@@ -609,14 +609,14 @@ func parseSegmentName(name string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return parseOffsetName(base)
+	return ParseOffsetName(base)
 }
 
-// parseOffsetName parses the 20-digit zero-padded offset that names segment
-// and snapshot files. Only names segmentPath could have made are accepted:
-// strconv alone would take "+0000000000000000001", and OpenLog would then
-// look for a file of another name.
-func parseOffsetName(s string) (int64, bool) {
+// ParseOffsetName parses the 20-digit zero-padded offset that names segment,
+// index and snapshot files. Only names segmentPath could have made are
+// accepted: strconv alone would take "+0000000000000000001", and OpenLog
+// would then look for a file of another name.
+func ParseOffsetName(s string) (int64, bool) {
 	if len(s) != 20 {
 		return 0, false
 	}

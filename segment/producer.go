@@ -208,7 +208,7 @@ func listSnapshots(dir string) []int64 {
 		if !ok {
 			continue
 		}
-		if off, ok := parseOffsetName(name); ok {
+		if off, ok := ParseOffsetName(name); ok {
 			offs = append(offs, off)
 		}
 	}

@@ -13,7 +13,10 @@ import (
 // log-start-offset of the partition directory (Kafka keeps one
 // log-start-offset-checkpoint per data directory; one file per log needs no
 // coordination between logs).
-const startCheckpoint = "log-start-offset"
+const startCheckpoint = StartOffsetFile
+
+// StartOffsetFile is the name of a partition's log start offset file.
+const StartOffsetFile = "log-start-offset"
 
 // loadStart raises the log start offset to the checkpoint, if there is one
 // above the first segment. Called by OpenLog.

@@ -13,7 +13,11 @@ import (
 
 // cleanMarker exists in a data directory only between a clean shutdown and
 // the next start.
-const cleanMarker = ".samsa-clean-shutdown"
+const cleanMarker = CleanMarkerFile
+
+// CleanMarkerFile is the clean-shutdown marker's name in a data directory
+// (offline tools read it).
+const CleanMarkerFile = ".samsa-clean-shutdown"
 
 // StoreOptions configure a Store.
 type StoreOptions struct {

@@ -124,7 +124,7 @@ func (d *dumper) json(v any) {
 
 // log dumps a segment file batch by batch.
 func (d *dumper) log(f *os.File, size int64) error {
-	if base, ok := parseOffsetName(stemOf(d.path)); ok && !d.opt.JSON {
+	if base, ok := segment.ParseOffsetName(stemOf(d.path)); ok && !d.opt.JSON {
 		d.printf("Log starting offset: %d\n", base)
 	}
 	sc := newBatchScanner(f, size)

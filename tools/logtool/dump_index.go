@@ -41,7 +41,7 @@ type jsonError struct {
 // offsetIndex dumps an .index file, checking each entry against the batch
 // it points at when the segment's .log is there, as kafka-dump-log does.
 func (d *dumper) offsetIndex(f *os.File, size int64) error {
-	base, baseOK := parseOffsetName(stemOf(d.path))
+	base, baseOK := segment.ParseOffsetName(stemOf(d.path))
 	var lf *os.File
 	var logSize int64
 	if baseOK {
@@ -115,7 +115,7 @@ func checkIndexEntry(lf *os.File, logSize, offset, pos int64, hb *[segment.Batch
 
 // timeIndex dumps a .timeindex file.
 func (d *dumper) timeIndex(f *os.File, size int64) error {
-	base, baseOK := parseOffsetName(stemOf(d.path))
+	base, baseOK := segment.ParseOffsetName(stemOf(d.path))
 	if !baseOK && !d.opt.JSON {
 		d.printf("(the name holds no base offset: offsets are relative)\n")
 	}

@@ -12,28 +12,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"samsa/segment"
 )
 
 // The partition files beside the segments, as segment writes them.
 const (
-	epochCheckpointName = "leader-epoch-checkpoint"
+	epochCheckpointName = segment.EpochCheckpointFile
 	cleanedSuffix       = ".cleaned"
 )
-
-// parseOffsetName parses the 20-digit zero-padded offset naming segment,
-// index and snapshot files; segment accepts nothing else.
-func parseOffsetName(s string) (int64, bool) {
-	if len(s) != 20 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	off, err := strconv.ParseInt(s, 10, 64)
-	return off, err == nil
-}
 
 // splitName splits a partition file name into its stem (the offset part),
 // its type (".log", ".index", ".timeindex", ".snapshot" or the name of the
@@ -42,7 +29,7 @@ func parseOffsetName(s string) (int64, bool) {
 // startOffsetName is the file that holds a log start offset above the
 // first segment's base (DeleteRecords; segment/start.go): one decimal
 // number and a newline.
-const startOffsetName = "log-start-offset"
+const startOffsetName = segment.StartOffsetFile
 
 // startOffset checks a log-start-offset file: a number no lower than the
 // first segment's base. Above the log end is only a warning: the broker

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"samsa/segment"
 )
 
 // Problem is one thing wrong found by Verify.
@@ -125,7 +127,7 @@ var partitionDirName = regexp.MustCompile(`^.+-[0-9]+$`)
 
 // cleanMarkerName is the file the broker leaves in its data directory on a
 // clean shutdown and removes once it runs again (segment/store.go).
-const cleanMarkerName = ".samsa-clean-shutdown"
+const cleanMarkerName = segment.CleanMarkerFile
 
 func hasCleanMarker(dataDir string) bool {
 	_, err := os.Stat(filepath.Join(dataDir, cleanMarkerName))
@@ -144,7 +146,7 @@ func isPartitionDir(ents []os.DirEntry) bool {
 		case epochCheckpointName:
 			return true
 		case ".log", ".index", ".timeindex", ".snapshot":
-			if _, ok := parseOffsetName(stem); ok {
+			if _, ok := segment.ParseOffsetName(stem); ok {
 				return true
 			}
 		}
@@ -329,7 +331,7 @@ func (v *verifier) classify(dir string, ents []os.DirEntry) partFiles {
 			pf.start = true
 			continue
 		}
-		off, ok := parseOffsetName(stem)
+		off, ok := segment.ParseOffsetName(stem)
 		switch {
 		case !ok || (typ != ".log" && typ != ".index" && typ != ".timeindex" && typ != ".snapshot"):
 			v.warn(path, -1, "stray", "not a file of the log (<20-digit offset>.log, .index, .timeindex or .snapshot); the broker ignores it")
