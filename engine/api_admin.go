@@ -162,27 +162,7 @@ func (b *Broker) handleDeleteRecords(r *kmsg.DeleteRecordsRequest) *kmsg.DeleteR
 	}
 	deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
 	for _, w := range waits {
-		for {
-			rs := &w.p.replica
-			rs.mu.Lock()
-			held := rs.logStart >= w.sp.LowWatermark
-			rs.mu.Unlock()
-			if held || !b.standbyInSync(w.p) {
-				break
-			}
-			if time.Now().After(deadline) {
-				w.sp.ErrorCode = kerr.RequestTimedOut.Code
-				break
-			}
-			select {
-			case <-time.After(10 * time.Millisecond):
-			case <-b.quit:
-				w.sp.ErrorCode = kerr.RequestTimedOut.Code
-			}
-			if w.sp.ErrorCode != 0 {
-				break
-			}
-		}
+		w.sp.ErrorCode = b.awaitStandbyStart(w.p, w.sp.LowWatermark, deadline)
 	}
 	return resp
 }

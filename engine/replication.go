@@ -217,6 +217,29 @@ func (b *Broker) advanceLocked(p *partition, rs *replicaState, leo int64, now ti
 	rs.waiters = kept
 }
 
+// awaitStandbyStart waits until the standby's log start of p is at least
+// start, while it is in the ISR, or until deadline (REQUEST_TIMED_OUT).
+// The standby reports its log start in every fetch; polling it costs a
+// lock per 10 ms for the rare DeleteRecords.
+func (b *Broker) awaitStandbyStart(p *partition, start int64, deadline time.Time) int16 {
+	for {
+		p.replica.mu.Lock()
+		held := p.replica.logStart >= start
+		p.replica.mu.Unlock()
+		switch {
+		case held || !b.standbyInSync(p):
+			return 0
+		case time.Now().After(deadline):
+			return kerr.RequestTimedOut.Code
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-b.quit:
+			return kerr.RequestTimedOut.Code
+		}
+	}
+}
+
 // followerFetched records the standby's fetch offset and log start for p.
 func (b *Broker) followerFetched(p *partition, offset, logStart int64) {
 	rs := &p.replica
