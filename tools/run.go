@@ -205,30 +205,39 @@ func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) File
 		log.Error("config reload failed; the running config stays", "config", o.ConfigPath, "err", err)
 		return cur
 	}
+	// configDiff's keys are sorted and unique; each group of keys is
+	// applied once, after the loop.
 	var applied, restart []string
+	var topicDefaults, limits bool
 	for _, k := range configDiff(cur, next) {
 		switch {
 		case k == "log_level":
 			level.Set(lvl)
 			cur.LogLevel = next.LogLevel
 		case k == "topic_defaults" || strings.HasPrefix(k, "topic_defaults."):
-			if err := s.Broker.SetTopicDefaults(defaults); err != nil {
-				log.Error("config reload: cannot apply topic_defaults", "err", err)
-				continue
-			}
-			cur.TopicDefaults = next.TopicDefaults
+			topicDefaults = true
 		case k == "net.max_connections" || k == "net.max_request_bytes" || k == "net.max_queued_bytes" || k == "net.idle_timeout_ms":
-			cur.Net.MaxConnections, cur.Net.MaxRequestBytes = next.Net.MaxConnections, next.Net.MaxRequestBytes
-			cur.Net.MaxQueuedBytes, cur.Net.IdleTimeoutMs = next.Net.MaxQueuedBytes, next.Net.IdleTimeoutMs
-			s.Net.SetLimits(netio.Limits{MaxConnections: cur.Net.MaxConnections, MaxRequestBytes: cur.Net.MaxRequestBytes,
-				MaxQueuedBytes: cur.Net.MaxQueuedBytes, IdleTimeout: time.Duration(cur.Net.IdleTimeoutMs) * time.Millisecond})
+			limits = true
 		default:
 			restart = append(restart, k)
 			continue
 		}
 		applied = append(applied, k)
 	}
-	applied = dedupe(applied)
+	if topicDefaults {
+		// Validated with the whole file above.
+		if err := s.Broker.SetTopicDefaults(defaults); err != nil {
+			log.Error("config reload: cannot apply topic_defaults", "err", err)
+		} else {
+			cur.TopicDefaults = next.TopicDefaults
+		}
+	}
+	if limits {
+		cur.Net.MaxConnections, cur.Net.MaxRequestBytes = next.Net.MaxConnections, next.Net.MaxRequestBytes
+		cur.Net.MaxQueuedBytes, cur.Net.IdleTimeoutMs = next.Net.MaxQueuedBytes, next.Net.IdleTimeoutMs
+		s.Net.SetLimits(netio.Limits{MaxConnections: cur.Net.MaxConnections, MaxRequestBytes: cur.Net.MaxRequestBytes,
+			MaxQueuedBytes: cur.Net.MaxQueuedBytes, IdleTimeout: time.Duration(cur.Net.IdleTimeoutMs) * time.Millisecond})
+	}
 	if len(applied) == 0 && len(restart) == 0 {
 		log.Info("config reloaded: nothing changed", "config", o.ConfigPath)
 		return cur
@@ -238,17 +247,6 @@ func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) File
 		log.Warn("config changes that take effect only after a restart", "keys", strings.Join(restart, " "))
 	}
 	return cur
-}
-
-func dedupe(keys []string) []string {
-	sort.Strings(keys)
-	out := keys[:0]
-	for i, k := range keys {
-		if i == 0 || k != keys[i-1] {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // configDiff lists the dotted keys whose values differ between a and b.
