@@ -359,8 +359,15 @@ func (b *Broker) dynamicConfigs() map[string]map[string]string {
 
 // setDynamicConfigs replaces one resource's dynamic broker configs.
 func (b *Broker) setDynamicConfigs(resource string, cfgs map[string]string) {
-	n := map[string]map[string]string{}
-	for k, v := range b.dynamicConfigs() {
+	n := withResource(b.dynamicConfigs(), resource, cfgs)
+	b.dynCfg.Store(&n)
+}
+
+// withResource is a copy of dyn with resource's configs replaced (removed
+// when empty), as a broker_configs record says.
+func withResource(dyn map[string]map[string]string, resource string, cfgs map[string]string) map[string]map[string]string {
+	n := make(map[string]map[string]string, len(dyn)+1)
+	for k, v := range dyn {
 		n[k] = v
 	}
 	if len(cfgs) == 0 {
@@ -368,7 +375,7 @@ func (b *Broker) setDynamicConfigs(resource string, cfgs map[string]string) {
 	} else {
 		n[resource] = cfgs
 	}
-	b.dynCfg.Store(&n)
+	return n
 }
 
 func (b *Broker) nodeResource() string { return strconv.Itoa(int(b.cfg.NodeID)) }

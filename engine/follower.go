@@ -489,11 +489,7 @@ func (b *Broker) resyncCatalog() error {
 			if err != nil {
 				return err
 			}
-			if len(bm.Configs) == 0 {
-				delete(dyn, bm.Resource)
-			} else {
-				dyn[bm.Resource] = bm.Configs
-			}
+			dyn = withResource(dyn, bm.Resource, bm.Configs)
 			return nil
 		default:
 			return nil
