@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./tools/logtool/
 
 lint:
+	@tools/dist/check-tracked
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
 
