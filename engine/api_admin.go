@@ -94,9 +94,8 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 			return kafkaErr(kerr.InvalidReplicaAssignment, "replica assignment %v: every partition has replicas %v", a.Replicas, replicas)
 		}
 	}
-	defer b.awaitMetaStandby() // after the unlock below
-	b.metaMu.Lock()
-	defer b.metaMu.Unlock()
+	unlock := b.lockMeta()
+	defer unlock()
 	if b.topic(rt.Topic) != t {
 		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)
 	}
@@ -115,13 +114,9 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if !b.metaInSync() {
 		return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: topic changes wait for it (min_insync_replicas)")
 	}
-	if err := b.appendMeta(recTopic, metaTopic{Name: t.name, ID: hexID(t.id), Partitions: rt.Count, Configs: t.configs()}); err != nil {
-		return kafkaErr(kerr.KafkaStorageError, "cannot record the partitions: %v", err)
+	if err := b.commitMeta(recTopic, metaTopic{Name: t.name, ID: hexID(t.id), Partitions: rt.Count, Configs: t.configs()}); err != nil {
+		return kafkaErr(kerr.KafkaStorageError, "cannot add partitions: %v", err)
 	}
-	if terr := b.openPartitions(t, rt.Count); terr != nil {
-		return terr
-	}
-	b.logger.Info("added partitions", "topic", t.name, "from", cur, "to", rt.Count)
 	return nil
 }
 

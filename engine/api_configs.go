@@ -35,15 +35,6 @@ func init() {
 	})
 }
 
-// recBrokerConfigs is the catalog record of one resource's dynamic broker
-// configs (the whole set).
-const recBrokerConfigs = "broker_configs"
-
-type metaBrokerConfigs struct {
-	Resource string            `json:"resource"` // "" (cluster default) or a node id
-	Configs  map[string]string `json:"configs,omitempty"`
-}
-
 // forwardToPrimary sends an admin request that a standby received to the
 // primary over the link, as Kafka's brokers forward to the controller:
 // clients send config changes to any broker. ok is false when the primary
@@ -240,9 +231,8 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	if b.isStandby() {
 		return kafkaErr(kerr.NotController, "this node is the standby and cannot reach the primary, which changes configs")
 	}
-	defer b.awaitMetaStandby() // after the unlock below
-	b.metaMu.Lock()
-	defer b.metaMu.Unlock()
+	unlock := b.lockMeta()
+	defer unlock()
 	if typ == kmsg.ConfigResourceTypeTopic {
 		t := b.topic(name)
 		if t == nil {
@@ -265,13 +255,9 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 		if len(next) == 0 {
 			next = nil
 		}
-		if err := b.appendMeta(recTopic, metaTopic{Name: t.name, ID: hexID(t.id), Partitions: int32(len(t.parts())), Configs: next}); err != nil {
+		if err := b.commitMeta(recTopic, metaTopic{Name: t.name, ID: hexID(t.id), Partitions: int32(len(t.parts())), Configs: next}); err != nil {
 			return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
 		}
-		old := t.configs()
-		t.setConfigs(next)
-		b.applyConfigs(t)
-		b.logger.Info("altered topic configs", "topic", t.name, "changes", configChanges(old, next))
 		return nil
 	}
 	if !b.knownBroker(name) {
@@ -292,11 +278,9 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	if !b.metaInSync() {
 		return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: config changes wait for it (min_insync_replicas)")
 	}
-	if err := b.appendMeta(recBrokerConfigs, metaBrokerConfigs{Resource: name, Configs: next}); err != nil {
+	if err := b.commitMeta(recBrokerConfigs, metaBrokerConfigs{Resource: name, Configs: next}); err != nil {
 		return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
 	}
-	b.setDynamicConfigs(name, next)
-	b.reapplyConfigs()
 	scope := "cluster default"
 	if name != "" {
 		scope = "node " + name

@@ -221,6 +221,8 @@ type Broker struct {
 
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
+	image     *catalogImage          // (metaMu) the catalog as the metadata log says (metadata_log.go)
+	serving   atomic.Bool            // New has returned: the catalog is loaded and the role settled
 	metaPart  *partition             // meta as a partition, for the standby's fetches
 	clusterID atomic.Pointer[string] // set once; on a standby, when replicated
 	pidNext   int64                  // (metaMu) next producer id to hand out
@@ -368,6 +370,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("cannot register metrics: %w", err)
 		}
 	}
+	b.serving.Store(true)
 	b.startGroups()
 	switch b.role() {
 	case RolePrimary:

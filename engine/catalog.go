@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,59 +17,6 @@ import (
 	"samsa/segment"
 )
 
-// The catalog is durable as records in the internal log
-// __cluster_metadata-0 (DESIGN.md: everything durable is a log). Each record
-// has the record type as key and a JSON value; replaying the log from the
-// start rebuilds the catalog. Records are appended with fsync before the
-// change they describe becomes visible.
-const metadataLogName = "__cluster_metadata-0"
-
-const (
-	recCluster     = "cluster"      // metaCluster
-	recTopic       = "topic"        // metaTopic: create, or replace configs
-	recDeleteTopic = "delete_topic" // metaTopic (name, id)
-	recProducerIDs = "producer_ids" // metaProducerIDs
-	recLeader      = "leader"       // metaLeader: a promotion
-)
-
-// metaLeader records which node leads the pair from which epoch on.
-type metaLeader struct {
-	Node  int32 `json:"node"`
-	Epoch int32 `json:"epoch"`
-}
-
-type metaCluster struct {
-	ClusterID string `json:"cluster_id"`
-}
-
-type metaTopic struct {
-	Name       string            `json:"name"`
-	ID         string            `json:"id"`
-	Partitions int32             `json:"partitions,omitempty"`
-	Configs    map[string]string `json:"configs,omitempty"`
-}
-
-type metaProducerIDs struct {
-	End int64 `json:"end"` // ids below End are handed out or reserved
-}
-
-// decodeMeta decodes a catalog record's JSON value.
-func decodeMeta[T any](value []byte) (T, error) {
-	var m T
-	err := json.Unmarshal(value, &m)
-	return m, err
-}
-
-// decodeTopic decodes a topic record and its topic id.
-func decodeTopic(value []byte) (metaTopic, [16]byte, error) {
-	m, err := decodeMeta[metaTopic](value)
-	if err != nil {
-		return m, [16]byte{}, err
-	}
-	id, err := parseTopicID(m.ID)
-	return m, id, err
-}
-
 // producerIDBlock is how many producer ids one durable record reserves.
 const producerIDBlock = 1000
 
@@ -82,91 +28,30 @@ func (b *Broker) loadCatalog() error {
 	}
 	b.meta = meta
 	b.metaPart = &partition{t: &topic{name: metadataLogTopic, internal: true}, log: meta}
-	deleted := map[string]bool{}
-	err = b.replayMeta(func(typ string, value []byte) error {
-		switch typ {
-		case recCluster:
-			m, err := decodeMeta[metaCluster](value)
-			if err != nil {
-				return err
-			}
-			b.clusterID.Store(&m.ClusterID)
-		case recTopic:
-			m, id, err := decodeTopic(value)
-			if err != nil {
-				return err
-			}
-			if old := b.topics[m.Name]; old != nil && old.id == id {
-				old.setConfigs(m.Configs)
-				for i := int32(len(old.parts())); i < m.Partitions; i++ {
-					old.addParts(&partition{t: old, idx: i})
-				}
-				return nil
-			}
-			t := &topic{name: m.Name, id: id, internal: isInternalTopic(m.Name)}
-			t.setConfigs(m.Configs)
-			for i := int32(0); i < m.Partitions; i++ {
-				t.addParts(&partition{t: t, idx: i})
-			}
-			b.topics[m.Name] = t
-			b.topicIDs[id] = t
-			delete(deleted, m.Name)
-		case recDeleteTopic:
-			m, err := decodeMeta[metaTopic](value)
-			if err != nil {
-				return err
-			}
-			if t := b.topics[m.Name]; t != nil {
-				delete(b.topics, m.Name)
-				delete(b.topicIDs, t.id)
-			}
-			deleted[m.Name] = true
-		case recProducerIDs:
-			m, err := decodeMeta[metaProducerIDs](value)
-			if err != nil {
-				return err
-			}
-			b.pidEnd = max(b.pidEnd, m.End)
-		case recLeader:
-			m, err := decodeMeta[metaLeader](value)
-			if err != nil {
-				return err
-			}
-			b.applyLeader(m, false)
-		case recBrokerConfigs:
-			m, err := decodeMeta[metaBrokerConfigs](value)
-			if err != nil {
-				return err
-			}
-			b.setDynamicConfigs(m.Resource, m.Configs)
-		default:
-			b.logger.Warn("skipping unknown metadata record", "type", typ)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot replay metadata log: %w", err)
+	if b.image, err = b.replayMetaLog(); err != nil {
+		return err
 	}
-	// Ids of the last block may have been handed out before a crash.
-	b.pidNext = b.pidEnd
+	if err := b.syncCatalogLocked(); err != nil {
+		return err
+	}
+	if l := b.image.leader; l != nil && b.replicated() {
+		// The latest leader record says which node leads: a promotion
+		// outlives a restart.
+		switch l.Node {
+		case b.cfg.NodeID:
+			b.setRole(RolePrimary)
+		case b.cfg.Replication.PeerID:
+			b.setRole(RoleStandby)
+		}
+	}
 	if b.ClusterID() == "" && b.cfg.Replication.Role != RoleStandby {
 		// A standby gets the cluster id, with everything else, from its
 		// primary's metadata log.
-		id := newClusterID()
-		b.clusterID.Store(&id)
-		if err := b.appendMeta(recCluster, metaCluster{ClusterID: id}); err != nil {
+		if err := b.commitMeta(recCluster, metaCluster{ClusterID: newClusterID()}); err != nil {
 			return err
 		}
 	}
-	for _, t := range b.topics {
-		cfg := b.applyConfigs(t)
-		for _, p := range t.parts() {
-			if p.log, err = b.store.Open(partitionDir(t.name, p.idx), cfg); err != nil {
-				return fmt.Errorf("cannot open partition %s-%d: %w", t.name, p.idx, err)
-			}
-		}
-	}
-	b.removeOrphans(deleted)
+	b.removeOrphans(b.image.deleted)
 	b.logger.Info("catalog loaded", "cluster_id", b.ClusterID(), "topics", len(b.topics), "clean", b.store.WasClean())
 	return nil
 }
@@ -213,38 +98,6 @@ func parseTopicID(s string) ([16]byte, error) {
 	return id, nil
 }
 
-// replayMeta calls fn for every record of the metadata log in order.
-func (b *Broker) replayMeta(fn func(typ string, value []byte) error) error {
-	return readLog(b.meta, func(key, value []byte) error { return fn(string(key), value) })
-}
-
-// appendMeta durably appends one catalog record. b.metaMu should be held
-// (or the broker not yet serving).
-func (b *Broker) appendMeta(typ string, v any) error {
-	value, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("cannot encode %s record: %w", typ, err)
-	}
-	batch := buildBatch(time.Now().UnixMilli(), [2][]byte{[]byte(typ), value})
-	h, err := segment.ParseBatchHeader(batch)
-	if err != nil {
-		panic("BUG: internal batch does not parse: " + err.Error())
-	}
-	done := make(chan error, 1)
-	if _, err := b.meta.Append(batch, &h, true, func(err error) { done <- err }); err != nil {
-		return fmt.Errorf("cannot append %s record: %w", typ, err)
-	}
-	if err := <-done; err != nil {
-		return fmt.Errorf("cannot write %s record: %w", typ, err)
-	}
-	return nil
-}
-
-// awaitMetaStandby waits until the standby holds the metadata log as it is
-// now. Called after metaMu is released, so a standby that just died holds
-// up only this caller, until it leaves the ISR.
-func (b *Broker) awaitMetaStandby() { b.awaitStandby(b.metaPart, b.meta.EndOffset()) }
-
 // awaitStandby waits, on a primary, until the standby holds offsets below
 // end of p, while it is in the ISR: samsa's own records (catalog, group
 // offsets) survive a failover as acks=all records do.
@@ -274,18 +127,17 @@ func (b *Broker) metaInSync() bool {
 // allocProducerID hands out a new producer id, reserving a durable block
 // when the current one is used up.
 func (b *Broker) allocProducerID() (int64, error) {
-	defer b.awaitMetaStandby() // after the unlock below
-	b.metaMu.Lock()
-	defer b.metaMu.Unlock()
+	unlock := b.lockMeta()
+	defer unlock()
 	if b.pidNext >= b.pidEnd {
-		end := b.pidEnd + producerIDBlock
 		if !b.metaInSync() {
 			return 0, errNotEnoughReplicas
 		}
-		if err := b.appendMeta(recProducerIDs, metaProducerIDs{End: end}); err != nil {
+		next := b.pidEnd
+		if err := b.commitMeta(recProducerIDs, metaProducerIDs{End: b.pidEnd + producerIDBlock}); err != nil {
 			return 0, err
 		}
-		b.pidNext, b.pidEnd = b.pidEnd, end
+		b.pidNext = next // the block just reserved starts here
 	}
 	id := b.pidNext
 	b.pidNext++
@@ -350,9 +202,8 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if err := validateTopicConfigs(configs); err != nil {
 		return nil, kafkaErr(kerr.InvalidConfig, "%v", err)
 	}
-	defer b.awaitMetaStandby() // after the unlock below
-	b.metaMu.Lock()
-	defer b.metaMu.Unlock()
+	unlock := b.lockMeta()
+	defer unlock()
 	b.mu.RLock()
 	_, exists := b.topics[name]
 	var collides string
@@ -375,35 +226,28 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 	if !b.metaInSync() {
 		return nil, kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: topic changes wait for it (min_insync_replicas)")
 	}
-	t := &topic{name: name, id: newTopicID(), internal: isInternalTopic(name)}
-	t.setConfigs(configs)
-	if err := b.appendMeta(recTopic, metaTopic{Name: name, ID: hexID(t.id), Partitions: partitions, Configs: configs}); err != nil {
-		b.logger.Error("cannot record topic creation", "topic", name, "err", err)
-		return nil, kafkaErr(kerr.KafkaStorageError, "cannot record topic: %v", err)
+	if err := b.commitMeta(recTopic, metaTopic{Name: name, ID: hexID(newTopicID()), Partitions: partitions, Configs: configs}); err != nil {
+		b.logger.Error("cannot create topic", "topic", name, "err", err)
+		return nil, kafkaErr(kerr.KafkaStorageError, "cannot create topic: %v", err)
 	}
-	if terr := b.openPartitions(t, partitions); terr != nil {
-		return nil, terr
-	}
-	b.mu.Lock()
-	b.topics[name] = t
-	b.topicIDs[t.id] = t
-	b.mu.Unlock()
-	b.logger.Info("created topic", "topic", name, "partitions", partitions, "configs", configs)
-	return t, nil
+	return b.topic(name), nil
 }
 
-// openPartitions creates the logs of t's partitions up to n (new topics,
-// CreatePartitions), after the catalog record that adds them.
-func (b *Broker) openPartitions(t *topic, n int32) *topicError {
+// openPartitions opens (creating them if new) the logs of t's partitions
+// up to n, once the metadata log holds the record that adds them.
+func (b *Broker) openPartitions(t *topic, n int32) error {
 	cfg := b.applyConfigs(t)
 	for i := int32(len(t.parts())); i < n; i++ {
 		p := &partition{t: t, idx: i}
 		var err error
 		if p.log, err = b.store.Open(partitionDir(t.name, i), cfg); err != nil {
-			b.logger.Error("cannot create partition log", "topic", t.name, "partition", i, "err", err)
-			return kafkaErr(kerr.KafkaStorageError, "cannot create partition %d: %v", i, err)
+			b.logger.Error("cannot open partition log", "topic", t.name, "partition", i, "err", err)
+			return fmt.Errorf("cannot open partition %s-%d: %w", t.name, i, err)
 		}
-		if b.isPrimary() {
+		if b.serving.Load() && b.isPrimary() {
+			// A partition created while serving leads at the pair's
+			// epoch (at start-up New sets every log's epoch once the
+			// role is settled).
 			p.log.SetLeaderEpoch(b.epoch.Load())
 			if b.standbyInSync(b.metaPart) {
 				// As in Kafka, a new partition's ISR is its replicas: the
@@ -418,35 +262,21 @@ func (b *Broker) openPartitions(t *topic, n int32) *topicError {
 
 // deleteTopic removes a topic and its data.
 func (b *Broker) deleteTopic(t *topic) *topicError {
-	defer b.awaitMetaStandby() // after the unlock below
-	b.metaMu.Lock()
-	defer b.metaMu.Unlock()
-	b.mu.RLock()
-	cur := b.topics[t.name]
-	b.mu.RUnlock()
-	if cur != t {
+	unlock := b.lockMeta()
+	defer unlock()
+	if b.topic(t.name) != t {
 		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", t.name)
 	}
 	if !b.metaInSync() {
 		return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: topic changes wait for it (min_insync_replicas)")
 	}
-	if err := b.appendMeta(recDeleteTopic, metaTopic{Name: t.name, ID: hexID(t.id)}); err != nil {
-		return kafkaErr(kerr.KafkaStorageError, "cannot record topic deletion: %v", err)
+	if err := b.commitMeta(recDeleteTopic, metaTopic{Name: t.name, ID: hexID(t.id)}); err != nil {
+		return kafkaErr(kerr.KafkaStorageError, "cannot delete topic: %v", err)
 	}
-	b.mu.Lock()
-	delete(b.topics, t.name)
-	delete(b.topicIDs, t.id)
-	b.mu.Unlock()
-	for _, p := range t.parts() {
-		if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
-			b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
-		}
-	}
-	b.logger.Info("deleted topic", "topic", t.name)
 	return nil
 }
 
-// topicNames lists user topics.
+// topicList lists every topic (internal ones too), by name.
 func (b *Broker) topicList() []*topic {
 	b.mu.RLock()
 	defer b.mu.RUnlock()

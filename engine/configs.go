@@ -357,12 +357,6 @@ func (b *Broker) dynamicConfigs() map[string]map[string]string {
 	return nil
 }
 
-// setDynamicConfigs replaces one resource's dynamic broker configs.
-func (b *Broker) setDynamicConfigs(resource string, cfgs map[string]string) {
-	n := withResource(b.dynamicConfigs(), resource, cfgs)
-	b.dynCfg.Store(&n)
-}
-
 // withResource is a copy of dyn with resource's configs replaced (removed
 // when empty), as a broker_configs record says.
 func withResource(dyn map[string]map[string]string, resource string, cfgs map[string]string) map[string]map[string]string {

@@ -35,23 +35,6 @@ func init() {
 	})
 }
 
-// applyLeader applies a leader record: replayed at start, it sets the
-// role; replicated to a running standby, only the epoch (an old "this
-// node leads" record copied back from the primary must not promote it).
-func (b *Broker) applyLeader(m metaLeader, replicated bool) {
-	if m.Epoch > b.epoch.Load() {
-		b.epoch.Store(m.Epoch)
-	}
-	if !b.replicated() || replicated {
-		return
-	}
-	if m.Node == b.cfg.NodeID {
-		b.setRole(RolePrimary)
-	} else if m.Node == b.cfg.Replication.PeerID {
-		b.setRole(RoleStandby)
-	}
-}
-
 // ElectLeaders (key 43): sent to the standby, it promotes it; the primary
 // answers ELECTION_NOT_NEEDED.
 func (b *Broker) handleElectLeaders(r *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
@@ -121,7 +104,7 @@ func (b *Broker) Promote(reason string) error {
 		rs.mu.Unlock()
 	}
 	b.metaMu.Lock()
-	err := b.appendMeta(recLeader, metaLeader{Node: b.cfg.NodeID, Epoch: epoch})
+	err := b.commitMeta(recLeader, metaLeader{Node: b.cfg.NodeID, Epoch: epoch})
 	b.metaMu.Unlock()
 	if err != nil {
 		b.startFollower() // still the standby: keep following

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -274,124 +273,12 @@ func (b *Broker) applyReplicaFetch(resp *kmsg.FetchResponse) (progress bool, _ e
 	if firstErr != nil {
 		return false, firstErr
 	}
-	for _, batch := range metaBatches {
-		if err := b.applyMetaBatch(batch); err != nil {
+	if len(metaBatches) > 0 {
+		if err := b.applyMetaBatches(metaBatches); err != nil {
 			return false, err
 		}
 	}
 	return parts == 0 || errs < parts, nil
-}
-
-// applyMetaBatch applies a replicated batch of the metadata log to the
-// catalog.
-func (b *Broker) applyMetaBatch(batch []byte) error {
-	h, err := segment.ParseBatchHeader(batch)
-	if err != nil {
-		return err
-	}
-	records, err := segment.StoredRecords(nil, batch, &h, segment.MaxInflatedBatch)
-	if err != nil {
-		return err
-	}
-	var ferr error
-	err = segment.ForEachRecord(records, func(r *segment.Record) bool {
-		ferr = b.applyMetaRecord(string(r.Key), r.Value)
-		return ferr == nil
-	})
-	return errors.Join(err, ferr)
-}
-
-// applyMetaRecord applies one catalog record on a running standby.
-func (b *Broker) applyMetaRecord(typ string, value []byte) error {
-	b.metaMu.Lock()
-	defer b.metaMu.Unlock()
-	return b.applyMetaRecordLocked(typ, value)
-}
-
-func (b *Broker) applyMetaRecordLocked(typ string, value []byte) error {
-	switch typ {
-	case recCluster:
-		m, err := decodeMeta[metaCluster](value)
-		if err != nil {
-			return err
-		}
-		b.clusterID.Store(&m.ClusterID)
-	case recTopic:
-		m, id, err := decodeTopic(value)
-		if err != nil {
-			return err
-		}
-		if old := b.topic(m.Name); old != nil && old.id == id {
-			old.setConfigs(m.Configs)
-			cfg := b.applyConfigs(old)
-			for i := int32(len(old.parts())); i < m.Partitions; i++ {
-				p := &partition{t: old, idx: i}
-				if p.log, err = b.store.Open(partitionDir(old.name, i), cfg); err != nil {
-					return err
-				}
-				b.mu.Lock()
-				old.addParts(p)
-				b.mu.Unlock()
-			}
-			return nil
-		}
-		t := &topic{name: m.Name, id: id, internal: isInternalTopic(m.Name)}
-		t.setConfigs(m.Configs)
-		cfg := b.applyConfigs(t)
-		for i := int32(0); i < m.Partitions; i++ {
-			p := &partition{t: t, idx: i}
-			if p.log, err = b.store.Open(partitionDir(m.Name, i), cfg); err != nil {
-				return err
-			}
-			t.addParts(p)
-		}
-		b.mu.Lock()
-		b.topics[m.Name] = t
-		b.topicIDs[id] = t
-		b.mu.Unlock()
-		b.logger.Info("replicated topic", "topic", m.Name, "partitions", m.Partitions)
-	case recDeleteTopic:
-		m, err := decodeMeta[metaTopic](value)
-		if err != nil {
-			return err
-		}
-		b.mu.Lock()
-		t := b.topics[m.Name]
-		if t != nil {
-			delete(b.topics, m.Name)
-			delete(b.topicIDs, t.id)
-		}
-		b.mu.Unlock()
-		if t != nil {
-			for _, p := range t.parts() {
-				if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
-					b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
-				}
-			}
-			b.logger.Info("replicated topic deletion", "topic", m.Name)
-		}
-	case recProducerIDs:
-		m, err := decodeMeta[metaProducerIDs](value)
-		if err != nil {
-			return err
-		}
-		b.pidEnd = max(b.pidEnd, m.End)
-		b.pidNext = b.pidEnd
-	case recLeader:
-		m, err := decodeMeta[metaLeader](value)
-		if err != nil {
-			return err
-		}
-		b.applyLeader(m, true)
-	case recBrokerConfigs:
-		m, err := decodeMeta[metaBrokerConfigs](value)
-		if err != nil {
-			return err
-		}
-		b.setDynamicConfigs(m.Resource, m.Configs)
-		b.reapplyConfigs()
-	}
-	return nil
 }
 
 // peerClientIDPrefix starts the client id of requests one node of a pair
@@ -458,83 +345,4 @@ func (rc *replicaConn) request(req kmsg.Request, timeout time.Duration) (kmsg.Re
 		return nil, fmt.Errorf("%s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
-}
-
-// resyncCatalog makes the catalog match the metadata log again after its
-// tail was truncated: topics it no longer records (or records with another
-// id) go, with their data; topics it records are opened.
-func (b *Broker) resyncCatalog() error {
-	b.metaMu.Lock()
-	defer b.metaMu.Unlock()
-	want := map[string]metaTopic{}
-	var order []string
-	var pidEnd int64
-	dyn := map[string]map[string]string{}
-	err := b.replayMeta(func(typ string, value []byte) error {
-		var m metaTopic
-		switch typ {
-		case recTopic, recDeleteTopic:
-			if err := json.Unmarshal(value, &m); err != nil {
-				return err
-			}
-		case recProducerIDs:
-			var pm metaProducerIDs
-			if err := json.Unmarshal(value, &pm); err != nil {
-				return err
-			}
-			pidEnd = max(pidEnd, pm.End)
-			return nil
-		case recBrokerConfigs:
-			bm, err := decodeMeta[metaBrokerConfigs](value)
-			if err != nil {
-				return err
-			}
-			dyn = withResource(dyn, bm.Resource, bm.Configs)
-			return nil
-		default:
-			return nil
-		}
-		if typ == recDeleteTopic {
-			delete(want, m.Name)
-			return nil
-		}
-		if old, ok := want[m.Name]; ok && old.ID == m.ID {
-			m.Partitions = max(m.Partitions, old.Partitions)
-		} else {
-			order = append(order, m.Name)
-		}
-		want[m.Name] = m
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot replay the truncated metadata log: %w", err)
-	}
-	b.pidEnd, b.pidNext = pidEnd, pidEnd
-	b.dynCfg.Store(&dyn)
-	for _, t := range b.topicList() {
-		if m, ok := want[t.name]; ok && m.ID == hexID(t.id) {
-			continue
-		}
-		b.mu.Lock()
-		delete(b.topics, t.name)
-		delete(b.topicIDs, t.id)
-		b.mu.Unlock()
-		for _, p := range t.parts() {
-			if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
-				b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
-			}
-		}
-		b.logger.Warn("dropped a topic the primary does not have", "topic", t.name)
-	}
-	for _, name := range order {
-		m, ok := want[name]
-		if !ok {
-			continue
-		}
-		value, _ := json.Marshal(m)
-		if err := b.applyMetaRecordLocked(recTopic, value); err != nil {
-			return err
-		}
-	}
-	return nil
 }

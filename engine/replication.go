@@ -32,12 +32,6 @@ const (
 	RoleStandby    = "standby"
 )
 
-// metadataLogTopic is the name replica requests give the metadata log, and
-// metadataLogID its topic id (Kafka's for its own metadata topic).
-const metadataLogTopic = "__cluster_metadata"
-
-var metadataLogID = [16]byte{15: 1}
-
 // ReplicationConfig describes the hot standby pair, from this node's side.
 type ReplicationConfig struct {
 	Role       string // RoleStandalone, RolePrimary or RoleStandby

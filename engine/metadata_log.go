@@ -1,0 +1,375 @@
+package engine
+
+// The metadata log: the catalog (topics, their configs and partitions,
+// dynamic broker configs, producer id blocks, the cluster id and which node
+// of a pair leads) is durable as records of the internal log
+// __cluster_metadata-0 (docs/ARCHITECTURE.md, "The durable logs"). Each
+// record has its type as key and a JSON value. This file is the one place
+// that knows the record types:
+//
+//   - catalogImage.apply decodes a record into an image of the catalog;
+//   - syncCatalogLocked makes the live catalog match an image.
+//
+// Every way a record reaches the catalog goes through those two: the
+// primary's own changes (commitMeta: append with fsync, then apply and
+// sync), start-up (replay the whole log into an empty image, then sync), a
+// running standby (apply each replicated batch, then sync), and a standby
+// whose log tail was truncated (replay the rest into a new image, then
+// sync). The image is kept current on every node, so a standby promoted to
+// primary, or a primary stepping down, carries on from it.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"samsa/segment"
+)
+
+const (
+	// metadataLogName is the metadata log's directory in the store.
+	metadataLogName = "__cluster_metadata-0"
+	// metadataLogTopic is the name replica requests give the metadata
+	// log, and metadataLogID its topic id (Kafka's for its own metadata
+	// topic).
+	metadataLogTopic = "__cluster_metadata"
+)
+
+var metadataLogID = [16]byte{15: 1}
+
+// The record types (the records' keys) and their JSON values.
+const (
+	recCluster       = "cluster"        // metaCluster: the cluster id, once
+	recTopic         = "topic"          // metaTopic: a topic created, grown, or its configs replaced
+	recDeleteTopic   = "delete_topic"   // metaTopic (name, id): a topic deleted
+	recProducerIDs   = "producer_ids"   // metaProducerIDs: a block of producer ids reserved
+	recLeader        = "leader"         // metaLeader: a promotion
+	recBrokerConfigs = "broker_configs" // metaBrokerConfigs: one resource's dynamic broker configs, whole
+)
+
+type metaCluster struct {
+	ClusterID string `json:"cluster_id"`
+}
+
+// metaTopic is a topic as it is after the record: its partition count
+// and explicit configs (the whole set).
+type metaTopic struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions,omitempty"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+type metaProducerIDs struct {
+	End int64 `json:"end"` // ids below End are handed out or reserved
+}
+
+// metaLeader records which node leads the pair from which epoch on.
+type metaLeader struct {
+	Node  int32 `json:"node"`
+	Epoch int32 `json:"epoch"`
+}
+
+type metaBrokerConfigs struct {
+	Resource string            `json:"resource"` // "" (cluster default) or a node id
+	Configs  map[string]string `json:"configs,omitempty"`
+}
+
+// catalogImage is the catalog as the metadata log describes it, record by
+// record. It holds no open logs: syncCatalogLocked makes the live catalog
+// match it.
+type catalogImage struct {
+	clusterID string
+	topics    map[string]metaTopic // live topics by name
+	ids       map[string][16]byte  // their parsed ids
+	deleted   map[string]bool      // names deleted and not created again since
+	pidEnd    int64                // ids below are handed out or reserved
+	leader    *metaLeader          // the latest leader record, if any
+	epoch     int32                // the highest epoch any leader record named
+	dyn       map[string]map[string]string
+}
+
+func newCatalogImage() *catalogImage {
+	return &catalogImage{topics: map[string]metaTopic{}, ids: map[string][16]byte{}, deleted: map[string]bool{}}
+}
+
+// errUnknownRecord is returned by apply for a record type this version
+// does not know (written by a newer samsa); the caller logs and skips it.
+var errUnknownRecord = errors.New("unknown metadata record type")
+
+// apply applies one record to the image.
+func (img *catalogImage) apply(typ string, value []byte) error {
+	switch typ {
+	case recCluster:
+		m, err := decodeMeta[metaCluster](value)
+		if err != nil {
+			return err
+		}
+		img.clusterID = m.ClusterID
+	case recTopic:
+		m, err := decodeMeta[metaTopic](value)
+		if err != nil {
+			return err
+		}
+		id, err := parseTopicID(m.ID)
+		if err != nil {
+			return err
+		}
+		if old, ok := img.topics[m.Name]; ok && old.ID == m.ID {
+			// Partitions only grow; a record never shrinks a topic.
+			m.Partitions = max(m.Partitions, old.Partitions)
+		}
+		img.topics[m.Name] = m
+		img.ids[m.Name] = id
+		delete(img.deleted, m.Name)
+	case recDeleteTopic:
+		m, err := decodeMeta[metaTopic](value)
+		if err != nil {
+			return err
+		}
+		delete(img.topics, m.Name)
+		delete(img.ids, m.Name)
+		img.deleted[m.Name] = true
+	case recProducerIDs:
+		m, err := decodeMeta[metaProducerIDs](value)
+		if err != nil {
+			return err
+		}
+		img.pidEnd = max(img.pidEnd, m.End)
+	case recLeader:
+		m, err := decodeMeta[metaLeader](value)
+		if err != nil {
+			return err
+		}
+		img.leader = &m
+		img.epoch = max(img.epoch, m.Epoch)
+	case recBrokerConfigs:
+		m, err := decodeMeta[metaBrokerConfigs](value)
+		if err != nil {
+			return err
+		}
+		img.dyn = withResource(img.dyn, m.Resource, m.Configs)
+	default:
+		return fmt.Errorf("%w %q", errUnknownRecord, typ)
+	}
+	return nil
+}
+
+// decodeMeta decodes a record's JSON value.
+func decodeMeta[T any](value []byte) (T, error) {
+	var m T
+	err := json.Unmarshal(value, &m)
+	return m, err
+}
+
+// applyRecords applies every record of the batches, in order, to the
+// image: unknown types are logged and skipped.
+func (b *Broker) applyRecords(img *catalogImage, batches [][]byte) error {
+	for _, batch := range batches {
+		h, err := segment.ParseBatchHeader(batch)
+		if err != nil {
+			return err
+		}
+		records, err := segment.StoredRecords(nil, batch, &h, segment.MaxInflatedBatch)
+		if err != nil {
+			return err
+		}
+		var ferr error
+		err = segment.ForEachRecord(records, func(r *segment.Record) bool {
+			ferr = b.applyRecord(img, string(r.Key), r.Value)
+			return ferr == nil
+		})
+		if err := errors.Join(err, ferr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Broker) applyRecord(img *catalogImage, typ string, value []byte) error {
+	err := img.apply(typ, value)
+	if errors.Is(err, errUnknownRecord) {
+		b.logger.Warn("skipping unknown metadata record", "type", typ)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot apply %s record: %w", typ, err)
+	}
+	return nil
+}
+
+// replayMetaLog reads the whole metadata log into a new image.
+func (b *Broker) replayMetaLog() (*catalogImage, error) {
+	img := newCatalogImage()
+	err := readLog(b.meta, func(key, value []byte) error { return b.applyRecord(img, string(key), value) })
+	if err != nil {
+		return nil, fmt.Errorf("cannot replay the metadata log: %w", err)
+	}
+	return img, nil
+}
+
+// commitMeta durably appends one record (fsync) and applies it to the
+// catalog. b.metaMu must be held (lockMeta), or the broker not yet serving.
+func (b *Broker) commitMeta(typ string, v any) error {
+	value, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("cannot encode %s record: %w", typ, err)
+	}
+	batch := buildBatch(time.Now().UnixMilli(), [2][]byte{[]byte(typ), value})
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		panic("BUG: internal batch does not parse: " + err.Error())
+	}
+	done := make(chan error, 1)
+	if _, err := b.meta.Append(batch, &h, true, func(err error) { done <- err }); err != nil {
+		return fmt.Errorf("cannot append %s record: %w", typ, err)
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("cannot write %s record: %w", typ, err)
+	}
+	if err := b.applyRecord(b.image, typ, value); err != nil {
+		return err
+	}
+	return b.syncCatalogLocked()
+}
+
+// lockMeta takes b.metaMu for a change of the catalog. The returned unlock
+// releases it and then, on a primary, waits until the standby holds every
+// record appended meanwhile: samsa's own records survive a failover as
+// acks=all records do. Waiting after the unlock means a standby that just
+// died holds up only this caller, until it leaves the ISR.
+//
+//	unlock := b.lockMeta()
+//	defer unlock()
+func (b *Broker) lockMeta() (unlock func()) {
+	b.metaMu.Lock()
+	start := b.meta.EndOffset()
+	return func() {
+		end := b.meta.EndOffset()
+		b.metaMu.Unlock()
+		if end > start {
+			b.awaitStandby(b.metaPart, end)
+		}
+	}
+}
+
+// applyMetaBatches applies replicated batches of the metadata log to the
+// catalog of a running standby.
+func (b *Broker) applyMetaBatches(batches [][]byte) error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	if err := b.applyRecords(b.image, batches); err != nil {
+		return err
+	}
+	return b.syncCatalogLocked()
+}
+
+// resyncCatalog makes the catalog match the metadata log again after its
+// tail was truncated: topics it no longer records (or records with another
+// id) go, with their data; topics it records are opened.
+func (b *Broker) resyncCatalog() error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	img, err := b.replayMetaLog()
+	if err != nil {
+		return err
+	}
+	b.image = img
+	return b.syncCatalogLocked()
+}
+
+// syncCatalogLocked makes the live catalog match b.image: topics the image
+// does not hold (or holds with another id) are dropped with their data;
+// topics it holds are created, or grown to its partition count, and take
+// its configs; producer ids, dynamic broker configs, the cluster id and the
+// leader epoch follow it. Opening a log can fail (a bad disk): the rest is
+// still synced and the next sync tries again. b.metaMu must be held (or
+// the broker not yet serving).
+func (b *Broker) syncCatalogLocked() error {
+	img := b.image
+	if img.clusterID != "" && img.clusterID != b.ClusterID() {
+		id := img.clusterID
+		b.clusterID.Store(&id)
+	}
+	if img.pidEnd != b.pidEnd {
+		// Ids of the last block may have been handed out before: the next
+		// id is past it. (The primary's allocProducerID moves pidNext
+		// itself, inside the block it has just reserved.)
+		b.pidEnd, b.pidNext = img.pidEnd, img.pidEnd
+	}
+	reapply := false
+	if !maps.EqualFunc(img.dyn, b.dynamicConfigs(), maps.Equal) {
+		dyn := img.dyn
+		b.dynCfg.Store(&dyn)
+		reapply = true
+	}
+	if img.epoch > b.epoch.Load() {
+		b.epoch.Store(img.epoch)
+	}
+	for _, t := range b.topicList() {
+		if id, ok := img.ids[t.name]; ok && id == t.id {
+			continue
+		}
+		b.dropTopic(t)
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(img.topics)) {
+		m := img.topics[name]
+		t := b.topic(name)
+		if t == nil {
+			// A new topic is listed once its logs are open.
+			t = &topic{name: name, id: img.ids[name], internal: isInternalTopic(name)}
+			t.setConfigs(m.Configs)
+			if err := b.openPartitions(t, m.Partitions); err != nil {
+				errs = append(errs, err)
+			}
+			b.mu.Lock()
+			b.topics[name] = t
+			b.topicIDs[t.id] = t
+			b.mu.Unlock()
+			if b.serving.Load() {
+				b.logger.Info("created topic", "topic", name, "partitions", m.Partitions, "configs", m.Configs)
+			}
+			continue
+		}
+		if !maps.Equal(t.configs(), m.Configs) {
+			old := t.configs()
+			t.setConfigs(m.Configs)
+			if !reapply {
+				b.applyConfigs(t)
+			}
+			if b.serving.Load() {
+				b.logger.Info("altered topic configs", "topic", name, "changes", configChanges(old, m.Configs))
+			}
+		}
+		if n := int32(len(t.parts())); n < m.Partitions {
+			if err := b.openPartitions(t, m.Partitions); err != nil {
+				errs = append(errs, err)
+			}
+			if b.serving.Load() {
+				b.logger.Info("added partitions", "topic", name, "from", n, "to", len(t.parts()))
+			}
+		}
+	}
+	if reapply {
+		b.reapplyConfigs()
+	}
+	return errors.Join(errs...)
+}
+
+// dropTopic removes a topic the image no longer holds, with its data.
+func (b *Broker) dropTopic(t *topic) {
+	b.mu.Lock()
+	delete(b.topics, t.name)
+	delete(b.topicIDs, t.id)
+	b.mu.Unlock()
+	for _, p := range t.parts() {
+		if err := b.store.Remove(partitionDir(t.name, p.idx)); err != nil {
+			b.logger.Warn("cannot remove partition directory", "topic", t.name, "partition", p.idx, "err", err)
+		}
+	}
+	b.logger.Info("deleted topic", "topic", t.name)
+}
