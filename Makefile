@@ -50,7 +50,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeProduce -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzStream -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./engine/group/
-	$(GO) test -run XXX -fuzz FuzzLZ4Link -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzLZ4Link -fuzztime $(FUZZTIME) ./engine/replica/
 	$(GO) test -run XXX -fuzz FuzzDump -fuzztime $(FUZZTIME) ./tools/logtool/
 	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./tools/logtool/
 

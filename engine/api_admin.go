@@ -38,7 +38,7 @@ func init() {
 const maxPartitions = 100000
 
 func (b *Broker) handleCreatePartitions(r *kmsg.CreatePartitionsRequest, fromPeer bool) *kmsg.CreatePartitionsResponse {
-	if b.isStandby() && !fromPeer {
+	if b.pair.IsStandby() && !fromPeer {
 		if resp, ok := b.forwardToPrimary(r); ok {
 			return resp.(*kmsg.CreatePartitionsResponse)
 		}
@@ -67,7 +67,7 @@ func (b *Broker) handleCreatePartitions(r *kmsg.CreatePartitionsRequest, fromPee
 
 // createPartitions grows one topic to rt.Count partitions.
 func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) *topicError {
-	if b.isStandby() {
+	if b.pair.IsStandby() {
 		return kafkaErr(kerr.NotController, "this node is the standby; the primary adds partitions")
 	}
 	t := b.topic(rt.Topic)
@@ -82,7 +82,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	// Assignments name the replicas of each new partition: every log here
 	// has this node and, when paired, its standby.
 	replicas := []int32{b.cfg.NodeID}
-	if b.replicated() {
+	if b.pair.Replicated() {
 		replicas = append(replicas, b.cfg.Replication.PeerID)
 	}
 	for _, a := range rt.Assignment {
@@ -145,7 +145,7 @@ func (b *Broker) handleDeleteRecords(r *kmsg.DeleteRecordsRequest) *kmsg.DeleteR
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
 			sp := &resp.Topics[i].Partitions[j]
-			if sp.ErrorCode == 0 && b.isPrimary() {
+			if sp.ErrorCode == 0 && b.pair.IsPrimary() {
 				p := b.partition(resp.Topics[i].Topic, sp.Partition)
 				if p == nil {
 					continue // deleted meanwhile
@@ -157,7 +157,7 @@ func (b *Broker) handleDeleteRecords(r *kmsg.DeleteRecordsRequest) *kmsg.DeleteR
 	}
 	deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
 	for _, w := range waits {
-		w.sp.ErrorCode = b.awaitStandbyStart(w.p, w.sp.LowWatermark, deadline)
+		w.sp.ErrorCode = w.p.replica.AwaitStandbyStart(w.sp.LowWatermark, deadline)
 	}
 	return resp
 }
@@ -168,7 +168,7 @@ func (b *Broker) deleteRecords(t *topic, idx int32, offset int64, low *int64) in
 	if t == nil || idx < 0 || int(idx) >= len(t.parts()) {
 		return kerr.UnknownTopicOrPartition.Code
 	}
-	if b.isStandby() {
+	if b.pair.IsStandby() {
 		return kerr.NotLeaderForPartition.Code
 	}
 	if t.internal {
@@ -180,7 +180,7 @@ func (b *Broker) deleteRecords(t *topic, idx int32, offset int64, low *int64) in
 		// As Kafka: records of a compact-only topic go by compaction.
 		return kerr.PolicyViolation.Code
 	}
-	hw := b.highWatermark(p)
+	hw := p.replica.HighWatermark()
 	if offset == -1 {
 		offset = hw
 	}
@@ -224,8 +224,8 @@ func (b *Broker) handleDescribeLogDirs(r *kmsg.DescribeLogDirsRequest) *kmsg.Des
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			dp.Partition = idx
 			dp.Size = parts[idx].log.Size()
-			if b.isStandby() {
-				dp.OffsetLag = max(0, b.lastPrimaryHWM(parts[idx])-parts[idx].log.EndOffset())
+			if b.pair.IsStandby() {
+				dp.OffsetLag = max(0, parts[idx].replica.PrimaryHWM()-parts[idx].log.EndOffset())
 			}
 			dt.Partitions = append(dt.Partitions, dp)
 		}
@@ -265,7 +265,7 @@ const clusterOperations = 1<<kmsg.ACLOperationCreate | 1<<kmsg.ACLOperationAlter
 func (b *Broker) handleDescribeCluster(r *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
 	resp := kmsg.NewPtrDescribeClusterResponse()
 	resp.ClusterID = b.ClusterID()
-	resp.ControllerID = b.leaderID()
+	resp.ControllerID = b.pair.LeaderID()
 	resp.EndpointType = r.EndpointType
 	switch r.EndpointType {
 	case 1: // brokers

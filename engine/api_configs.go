@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/replica"
 	"samsa/netio"
 )
 
@@ -40,7 +41,7 @@ func init() {
 // clients send config changes to any broker. ok is false when the primary
 // does not answer.
 func (b *Broker) forwardToPrimary(req kmsg.Request) (kmsg.Response, bool) {
-	resp, err := b.ask(b.cfg.Replication.PeerLink, true, req, 2*time.Second, 30*time.Second)
+	resp, err := b.pair.AskPeer(req, 30*time.Second)
 	if err != nil {
 		b.logger.Warn("cannot forward an admin request to the primary", "api", kmsg.NameForKey(req.Key()), "err", err)
 		return nil, false
@@ -50,7 +51,9 @@ func (b *Broker) forwardToPrimary(req kmsg.Request) (kmsg.Response, bool) {
 
 // fromPeer reports whether a request came from the other node of the pair
 // (forwarded by it): it is never forwarded back.
-func fromPeer(req *netio.Request) bool { return strings.HasPrefix(req.ClientID, peerClientIDPrefix) }
+func fromPeer(req *netio.Request) bool {
+	return strings.HasPrefix(req.ClientID, replica.PeerClientIDPrefix)
+}
 
 // duplicateResource returns a resource that appears twice in a request.
 func duplicateResource(n int, at func(i int) (int8, string)) (string, bool) {
@@ -67,7 +70,7 @@ func duplicateResource(n int, at func(i int) (int8, string)) (string, bool) {
 }
 
 func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest, fromPeer bool) *kmsg.AlterConfigsResponse {
-	if b.isStandby() && !fromPeer {
+	if b.pair.IsStandby() && !fromPeer {
 		if resp, ok := b.forwardToPrimary(r); ok {
 			return resp.(*kmsg.AlterConfigsResponse)
 		}
@@ -112,7 +115,7 @@ func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest, fromPeer bool) 
 }
 
 func (b *Broker) handleIncrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest, fromPeer bool) *kmsg.IncrementalAlterConfigsResponse {
-	if b.isStandby() && !fromPeer {
+	if b.pair.IsStandby() && !fromPeer {
 		if resp, ok := b.forwardToPrimary(r); ok {
 			return resp.(*kmsg.IncrementalAlterConfigsResponse)
 		}
@@ -228,7 +231,7 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	default:
 		return kafkaErr(kerr.InvalidRequest, "unsupported resource type %d", typ)
 	}
-	if b.isStandby() {
+	if b.pair.IsStandby() {
 		return kafkaErr(kerr.NotController, "this node is the standby and cannot reach the primary, which changes configs")
 	}
 	unlock := b.lockMeta()

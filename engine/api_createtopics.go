@@ -37,7 +37,7 @@ func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTop
 			st.NumPartitions, st.ReplicationFactor = -1, -1
 			resp.Topics = append(resp.Topics, st)
 		}
-		if b.isStandby() {
+		if b.pair.IsStandby() {
 			fail(kerr.NotController.Code, "this node is the standby; the primary creates topics")
 			continue
 		}
@@ -96,7 +96,7 @@ func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTop
 			partitions = b.cfg.NumPartitions
 		}
 		st.NumPartitions, st.ReplicationFactor = partitions, 1
-		if b.replicated() {
+		if b.pair.Replicated() {
 			st.ReplicationFactor = 2
 		}
 		if t != nil {

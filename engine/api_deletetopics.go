@@ -53,7 +53,7 @@ func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTop
 		default:
 			st.ErrorCode = kerr.InvalidRequest.Code
 		}
-		if t != nil && b.isStandby() {
+		if t != nil && b.pair.IsStandby() {
 			st.ErrorCode = kerr.NotController.Code
 			msg := "this node is the standby; the primary deletes topics"
 			st.ErrorMessage = &msg

@@ -119,7 +119,7 @@ func (b *Broker) handleDescribeConfigs(r *kmsg.DescribeConfigsRequest) *kmsg.Des
 // (the cluster default), this node's id, or its standby peer's.
 func (b *Broker) knownBroker(name string) bool {
 	return name == "" || name == b.nodeResource() ||
-		b.replicated() && name == strconv.Itoa(int(b.cfg.Replication.PeerID))
+		b.pair.Replicated() && name == strconv.Itoa(int(b.cfg.Replication.PeerID))
 }
 
 // brokerSynonyms lists the broker-level values of a topic config, most

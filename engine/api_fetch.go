@@ -180,7 +180,7 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 		for _, rt := range r.Topics {
 			for _, rp := range rt.Partitions {
 				key := fetchKey(r.Version, rt.Topic, rt.TopicID, rp.Partition)
-				if code := b.checkEpoch(rp.CurrentLeaderEpoch); code != 0 {
+				if code := b.pair.CheckEpoch(rp.CurrentLeaderEpoch); code != 0 {
 					epochs[key] = int32(code)
 				}
 				if r.Version >= 12 && rp.LastFetchedEpoch >= 0 {
@@ -204,7 +204,7 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 			it.resolveErr = kerr.UnknownTopicOrPartition.Code
 		case epochs[it.key] != 0:
 			it.resolveErr = int16(epochs[it.key]) // the client's leader epoch is not ours
-		case b.isStandby():
+		case b.pair.IsStandby():
 			it.resolveErr = kerr.NotLeaderForPartition.Code
 		default:
 			it.p = t.parts()[it.key.idx]
@@ -287,7 +287,7 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		}
 		l := p.log
 		po.errCode = 0
-		po.highWatermark = b.highWatermark(p)
+		po.highWatermark = p.replica.HighWatermark()
 		po.lastStable = po.highWatermark
 		po.logStart = l.StartOffset()
 		// Offsets up to the log end are valid (Kafka answers empty between
@@ -412,7 +412,7 @@ func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaI
 		it := &fs.items[i]
 		it.out = fetchPartOut{partition: it.key.idx, highWatermark: -1, lastStable: -1, logStart: -1}
 		switch {
-		case !b.isPrimary():
+		case !b.pair.IsPrimary():
 			it.out.errCode = kerr.NotLeaderForPartition.Code
 		case replicaID != b.cfg.Replication.PeerID:
 			it.out.errCode = kerr.UnknownServerError.Code
@@ -425,7 +425,7 @@ func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaI
 				continue
 			}
 			if it.offset >= it.p.log.StartOffset() && it.offset <= it.p.log.EndOffset() {
-				b.followerFetched(it.p, it.offset, it.logStart)
+				it.p.replica.Fetched(it.offset, it.logStart)
 			}
 		}
 	}

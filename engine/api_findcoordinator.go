@@ -50,7 +50,7 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 	}
 	switch keyType {
 	case coordinatorGroup:
-		if b.isStandby() {
+		if b.pair.IsStandby() {
 			break
 		}
 		if _, terr := b.ensureOffsetsTopic(); terr != nil {
@@ -63,7 +63,7 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 	default:
 		return fail(kerr.InvalidRequest, "unknown coordinator key type")
 	}
-	if b.isStandby() {
+	if b.pair.IsStandby() {
 		host, port := splitHostPort(b.cfg.Replication.PeerClient)
 		return b.cfg.Replication.PeerID, host, port, 0, nil
 	}

@@ -95,7 +95,7 @@ func (b *Broker) ensureOffsetsTopic() (*topic, *topicError) {
 	if t := b.topic(offsetsTopic); t != nil {
 		return t, nil
 	}
-	if b.isStandby() {
+	if b.pair.IsStandby() {
 		return nil, kafkaErr(kerr.NotCoordinator, "the primary coordinates groups")
 	}
 	t, terr := b.createTopic(offsetsTopic, b.groups.Partitions(), 1, b.offsetsTopicConfigs(), false)
@@ -173,7 +173,7 @@ func (gb groupBackend) Append(p int32, recs []group.Record, strict bool, done fu
 	minISR := 1
 	if strict {
 		minISR = part.t.policy.Load().minISR
-		if b.replicated() && (!b.isPrimary() || minISR > b.inSyncReplicas(part)) {
+		if b.pair.Replicated() && (!b.pair.IsPrimary() || minISR > b.inSyncReplicas(part)) {
 			fail(errNotEnoughReplicas)
 			return
 		}
@@ -188,13 +188,13 @@ func (gb groupBackend) Append(p int32, recs []group.Record, strict bool, done fu
 		panic("BUG: internal batch does not parse: " + err.Error())
 	}
 	if _, err := part.log.Append(batch, &h, b.syncFor(-1), func(err error) {
-		if err != nil || !b.replicated() {
+		if err != nil || !b.pair.Replicated() {
 			go done(err)
 			return
 		}
 		// Offsets committed are acknowledged once the standby has them
 		// too (Kafka's offsets.commit.required.acks=-1).
-		b.waitForStandby(part, h.LastOffset()+1, minISR, func(code int16) {
+		part.replica.WaitForStandby(h.LastOffset()+1, minISR, func(code int16) {
 			if code != 0 {
 				go done(errNotEnoughReplicas)
 				return
@@ -216,7 +216,7 @@ func (b *Broker) startGroups() {
 		parts = int32(len(t.parts()))
 	}
 	b.groups = group.New(b.cfg.Groups, groupBackend{b}, parts, b.logger)
-	if b.isStandby() {
+	if b.pair.IsStandby() {
 		b.groups.SetNotCoordinator() // until promoted
 		return
 	}

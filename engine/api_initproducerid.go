@@ -24,7 +24,7 @@ func init() {
 func (b *Broker) handleInitProducerID(r *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
 	resp := kmsg.NewPtrInitProducerIDResponse()
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if b.isStandby() {
+	if b.pair.IsStandby() {
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}

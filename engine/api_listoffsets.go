@@ -35,10 +35,10 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 			switch {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts()):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case b.isStandby():
+			case b.pair.IsStandby():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-			case r.Version >= 4 && b.checkEpoch(rp.CurrentLeaderEpoch) != 0:
-				sp.ErrorCode = b.checkEpoch(rp.CurrentLeaderEpoch)
+			case r.Version >= 4 && b.pair.CheckEpoch(rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = b.pair.CheckEpoch(rp.CurrentLeaderEpoch)
 			default:
 				b.listOffset(t.parts()[rp.Partition], rp.Timestamp, &sp)
 				if r.Version == 0 && sp.ErrorCode == 0 {
@@ -58,12 +58,12 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 
 func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	l := p.log
-	sp.LeaderEpoch = b.epoch.Load()
+	sp.LeaderEpoch = b.pair.Epoch()
 	switch ts {
 	case -2, -4:
 		sp.Offset = l.StartOffset()
 	case -1:
-		sp.Offset = b.highWatermark(p) // consumers never see past it
+		sp.Offset = p.replica.HighWatermark() // consumers never see past it
 	case -5:
 		sp.Offset = -1
 	case -3:
@@ -71,7 +71,7 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		switch {
 		case err != nil:
 			sp.ErrorCode = errCode(err)
-		case found && off < b.highWatermark(p):
+		case found && off < p.replica.HighWatermark():
 			sp.Offset, sp.Timestamp = off, rts
 		}
 	default:
@@ -84,7 +84,7 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		case err != nil:
 			sp.ErrorCode = errCode(err)
 			b.logger.Warn("cannot look up offset by time", "topic", p.t.name, "partition", p.idx, "err", err)
-		case found && off < b.highWatermark(p):
+		case found && off < p.replica.HighWatermark():
 			sp.Offset, sp.Timestamp = off, rts
 		}
 	}

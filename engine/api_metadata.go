@@ -30,7 +30,7 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 	resp.Brokers = b.metadataBrokers()
 	cid := b.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = b.leaderID()
+	resp.ControllerID = b.pair.LeaderID()
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	if all {
 		for _, t := range b.topicList() {
@@ -39,7 +39,7 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 		return resp
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
-	if autoCreate && b.isStandby() {
+	if autoCreate && b.pair.IsStandby() {
 		// Only the primary creates topics; the client will ask it.
 		autoCreate = false
 		defer func() {
@@ -53,16 +53,16 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 	for _, rt := range r.Topics {
 		var t *topic
 		var name string
-		if rt.Topic != nil && *rt.Topic == metadataLogTopic && b.replicated() {
+		if rt.Topic != nil && *rt.Topic == metadataLogTopic && b.pair.Replicated() {
 			// Asked by name only (the nodes of a pair ask each other who
 			// leads at which epoch); never listed.
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.IsInternal = rt.Topic, true
 			mp := kmsg.NewMetadataResponseTopicPartition()
-			mp.Leader, mp.LeaderEpoch = b.leaderID(), b.epoch.Load()
-			mp.Replicas, mp.ISR = []int32{b.leaderID(), b.standbyID()}, []int32{b.leaderID()}
-			if b.standbyInSync(b.metaPart) {
-				mp.ISR = append(mp.ISR, b.standbyID())
+			mp.Leader, mp.LeaderEpoch = b.pair.LeaderID(), b.pair.Epoch()
+			mp.Replicas, mp.ISR = []int32{b.pair.LeaderID(), b.pair.StandbyID()}, []int32{b.pair.LeaderID()}
+			if b.metaPart.replica.InSync() {
+				mp.ISR = append(mp.ISR, b.pair.StandbyID())
 			}
 			mt.Partitions = []kmsg.MetadataResponseTopicPartition{mp}
 			resp.Topics = append(resp.Topics, mt)
@@ -123,17 +123,17 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 	mt.Topic = &name
 	mt.TopicID = t.id
 	mt.IsInternal = t.internal
-	leader, standby := b.leaderID(), b.standbyID()
+	leader, standby := b.pair.LeaderID(), b.pair.StandbyID()
 	for _, p := range t.parts() {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.idx
 		mp.Leader = leader
-		mp.LeaderEpoch = b.epoch.Load()
+		mp.LeaderEpoch = b.pair.Epoch()
 		mp.Replicas = []int32{leader}
 		mp.ISR = []int32{leader}
 		if standby >= 0 {
 			mp.Replicas = append(mp.Replicas, standby)
-			if b.standbyInSync(p) || b.isStandby() && b.following() && p.log.EndOffset() >= b.lastPrimaryHWM(p) {
+			if p.replica.InSync() || b.pair.IsStandby() && b.pair.Following() && p.log.EndOffset() >= p.replica.PrimaryHWM() {
 				mp.ISR = append(mp.ISR, standby)
 			}
 		}
@@ -146,7 +146,7 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 func (b *Broker) metadataBrokers() []kmsg.MetadataResponseBroker {
 	adv := b.adv.Load()
 	out := []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port}}
-	if b.replicated() {
+	if b.pair.Replicated() {
 		host, port := splitHostPort(b.cfg.Replication.PeerClient)
 		peer := kmsg.MetadataResponseBroker{NodeID: b.cfg.Replication.PeerID, Host: host, Port: port}
 		if peer.NodeID < out[0].NodeID {

@@ -42,10 +42,10 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest)
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case b.isStandby():
+			case b.pair.IsStandby():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-			case r.Version >= 2 && b.checkEpoch(rp.CurrentLeaderEpoch) != 0:
-				sp.ErrorCode = b.checkEpoch(rp.CurrentLeaderEpoch)
+			case r.Version >= 2 && b.pair.CheckEpoch(rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = b.pair.CheckEpoch(rp.CurrentLeaderEpoch)
 			case rp.LeaderEpoch < 0:
 				sp.LeaderEpoch, sp.EndOffset = 0, p.log.StartOffset()
 			default:

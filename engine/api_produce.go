@@ -118,7 +118,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			case t == nil || rp.idx < 0 || int(rp.idx) >= len(t.parts()):
 				fail(kerr.UnknownTopicOrPartition.Code, "")
 				continue
-			case b.isStandby():
+			case b.pair.IsStandby():
 				fail(kerr.NotLeaderForPartition.Code, "this node is the standby")
 				continue
 			case t.internal:
@@ -194,10 +194,10 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = res.LogStartOffset
 			mu.Unlock()
-			if acks == -1 && b.replicated() {
+			if acks == -1 && b.pair.Replicated() {
 				// acks=all also waits for the standby while it is in sync.
 				pending.Add(1)
-				b.waitForStandby(p, res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {
+				p.replica.WaitForStandby(res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {
 					if code != 0 {
 						mu.Lock()
 						sp.ErrorCode = code

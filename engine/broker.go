@@ -18,7 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/engine/group"
+	"samsa/engine/replica"
 	"samsa/netio"
+	"samsa/netio/kclient"
 	"samsa/segment"
 	"samsa/segment/compress"
 )
@@ -60,7 +62,7 @@ type Config struct {
 	OffsetsPartitions        int32 // offsets.topic.num.partitions, when __consumer_offsets is created
 	OffsetsSegmentBytes      int64 // offsets.topic.segment.bytes
 	Groups                   group.Config
-	Replication              ReplicationConfig
+	Replication              replica.Config
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
 	PinDiskThread func()
@@ -97,7 +99,7 @@ func DefaultConfig() Config {
 		OffsetsPartitions:        50,
 		OffsetsSegmentBytes:      100 << 20,
 		Groups:                   group.DefaultConfig(),
-		Replication:              ReplicationConfig{LagTimeMaxMs: 30000, MinInsyncReplicas: 2, FailoverTimeoutMs: 10000},
+		Replication:              replica.Config{LagTimeMaxMs: 30000, MinInsyncReplicas: 2, FailoverTimeoutMs: 10000},
 	}
 }
 
@@ -119,7 +121,7 @@ func (c *Config) Validate() error {
 	if c.NodeID < 0 {
 		return fmt.Errorf("node_id must be >= 0")
 	}
-	if err := c.Replication.validate(c.NodeID); err != nil {
+	if err := c.Replication.Validate(c.NodeID); err != nil {
 		return err
 	}
 	if c.OffsetsSegmentBytes < 1024 {
@@ -164,7 +166,7 @@ func (c *Config) Validate() error {
 // defaults: with a standby, acks=all means both nodes unless a topic says
 // otherwise.
 func (c *Config) withPairDefaults(defaults map[string]string) map[string]string {
-	if c.Replication.Role == RoleStandalone {
+	if c.Replication.Role == replica.RoleStandalone {
 		return defaults
 	}
 	if _, ok := defaults["min.insync.replicas"]; ok {
@@ -197,7 +199,7 @@ func (b *Broker) SetTopicDefaults(defaults map[string]string) error {
 func (b *Broker) SelfCheck(c net.Conn, timeout time.Duration) error {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 0
-	_, err := newReplicaConn(c, b.cfg.NodeID).request(req, timeout)
+	_, err := kclient.New(c, "samsa-self-check").Request(req, timeout)
 	return err
 }
 
@@ -209,8 +211,7 @@ func (c *Config) advertised() string {
 }
 
 // Broker is the Kafka engine of one node. It implements netio.Handler.
-//
-// Lock order: Broker.metaMu → Broker.mu → segment locks.
+// Its locks, their order and its goroutines are in engine/LOCKS.md.
 type Broker struct {
 	cfg    Config
 	logger *slog.Logger
@@ -235,20 +236,15 @@ type Broker struct {
 	topics   map[string]*topic   // (mu)
 	topicIDs map[[16]byte]*topic // (mu)
 
-	sessions     *sessionCache // fetch sessions (KIP-227)
-	lastFollowed atomic.Int64  // standby: when the last replica fetch came back (unix ns)
-	roleV        atomic.Pointer[string]
-	epoch        atomic.Int32  // the leader epoch of the pair (every partition's)
-	promoteMu    sync.Mutex    // serializes promotions
-	followStop   chan struct{} // closed to stop the follower (promotion)
-	followDone   chan struct{} // closed when it stopped
-	groups       *group.Coordinator
+	sessions *sessionCache // fetch sessions (KIP-227)
+	pair     *replica.Pair // this node's side of the pair (engine/replica); role and epoch
+	groups   *group.Coordinator
 
 	badLog netio.LogLimiter // misbehaving clients
 	ioLog  netio.LogLimiter // read and write failures
 
-	wg       sync.WaitGroup // parked fetches
-	quit     chan struct{}
+	wg       sync.WaitGroup // the group coordinator's loader (loadGroups); see LOCKS.md
+	quit     chan struct{}  // closed by StopWaiting: parked fetches answer, loops stop
 	quitOnce sync.Once
 }
 
@@ -300,7 +296,7 @@ type partition struct {
 	t       *topic
 	idx     int32
 	log     *segment.Log
-	replica replicaState // the standby's copy, on a primary (replication.go)
+	replica replica.Log // the pair's view of this log (engine/replica): ISR, high watermark, acks=all waiters
 }
 
 // New opens the data directory, recovers every log and the catalog.
@@ -340,6 +336,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b.staticDef.Store(&cfg.TopicDefaults)
 	b.SetAddr(cfg.advertised())
+	b.pair = replica.NewPair(cfg.Replication, cfg.NodeID, pairCatalog{b}, logger)
 	if err := b.loadCatalog(); err != nil {
 		store.Close()
 		return nil, err
@@ -348,22 +345,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		store.Close()
 		return nil, err
 	}
-	if b.isPrimary() {
-		// A primary that comes back after a failover must not lead: if
-		// its peer leads with a newer epoch, this node follows it.
-		if leader, epoch, ok := b.probePeer(); ok && b.peerOutranks(leader, epoch) {
-			b.logger.Warn("the peer leads with a newer epoch; becoming its standby", "peer", leader, "peer_epoch", epoch, "epoch", b.epoch.Load())
-			b.setRole(RoleStandby)
-			b.epoch.Store(max(b.epoch.Load(), epoch))
-		}
-	}
-	if b.isPrimary() {
-		// Every log leads at the pair's epoch (logs created after a
-		// promotion, or whose epoch entry was never written).
-		for _, p := range append([]*partition{b.metaPart}, b.allPartitions()...) {
-			p.log.SetLeaderEpoch(b.epoch.Load())
-		}
-	}
+	b.pair.Settle()
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Registry.Register(collector{b, cfg.Metrics}); err != nil {
 			b.Close()
@@ -372,14 +354,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b.serving.Store(true)
 	b.startGroups()
-	switch b.role() {
-	case RolePrimary:
-		b.wg.Add(2)
-		go func() { defer b.wg.Done(); b.checkISR() }()
-		go func() { defer b.wg.Done(); b.watchPeer() }()
-	case RoleStandby:
-		b.startFollower()
-	}
+	b.pair.Start()
 	return b, nil
 }
 
@@ -403,17 +378,31 @@ type hostPort struct {
 	port int32
 }
 
+// splitHostPort splits a configured host:port (port -1 if it has none).
+func splitHostPort(addr string) (string, int32) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, -1
+	}
+	p, _ := strconv.Atoi(port)
+	return host, int32(p)
+}
+
 // StopWaiting answers every parked fetch now and stops parking new ones,
 // so a shutdown drains quickly.
 func (b *Broker) StopWaiting() {
 	b.quitOnce.Do(func() { close(b.quit) })
-	b.groups.Close()
+	b.pair.Stop()
+	if b.groups != nil {
+		b.groups.Close()
+	}
 }
 
 // Close flushes and closes every log. Requests must already be drained.
 func (b *Broker) Close() error {
 	b.StopWaiting()
 	b.wg.Wait()
+	b.pair.Wait()
 	return b.store.Close()
 }
 
@@ -474,12 +463,12 @@ func (b *Broker) syncFor(acks int16) bool {
 // Status is this node's role ("alone", "primary" or "standby"), the pair's
 // leader epoch and the number of topics (internal ones included).
 func (b *Broker) Status() (role string, epoch int32, topics int) {
-	role = b.role()
-	if role == RoleStandalone {
+	role = b.pair.Role()
+	if role == replica.RoleStandalone {
 		role = "alone"
 	}
 	b.mu.RLock()
 	topics = len(b.topics)
 	b.mu.RUnlock()
-	return role, b.epoch.Load(), topics
+	return role, b.pair.Epoch(), topics
 }

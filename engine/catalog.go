@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -27,24 +26,20 @@ func (b *Broker) loadCatalog() error {
 		return fmt.Errorf("cannot open metadata log: %w", err)
 	}
 	b.meta = meta
-	b.metaPart = &partition{t: &topic{name: metadataLogTopic, internal: true}, log: meta}
+	b.metaPart = &partition{t: &topic{name: metadataLogTopic, id: metadataLogID, internal: true}, log: meta}
+	b.metaPart.replica.Init(b.pair, metadataLogTopic, metadataLogID, 0, meta)
 	if b.image, err = b.replayMetaLog(); err != nil {
 		return err
 	}
 	if err := b.syncCatalogLocked(); err != nil {
 		return err
 	}
-	if l := b.image.leader; l != nil && b.replicated() {
+	if l := b.image.leader; l != nil {
 		// The latest leader record says which node leads: a promotion
 		// outlives a restart.
-		switch l.Node {
-		case b.cfg.NodeID:
-			b.setRole(RolePrimary)
-		case b.cfg.Replication.PeerID:
-			b.setRole(RoleStandby)
-		}
+		b.pair.SetRole(l.Node)
 	}
-	if b.ClusterID() == "" && b.cfg.Replication.Role != RoleStandby {
+	if b.ClusterID() == "" && !b.pair.IsStandby() {
 		// A standby gets the cluster id, with everything else, from its
 		// primary's metadata log.
 		if err := b.commitMeta(recCluster, metaCluster{ClusterID: newClusterID()}); err != nil {
@@ -98,30 +93,15 @@ func parseTopicID(s string) ([16]byte, error) {
 	return id, nil
 }
 
-// awaitStandby waits, on a primary, until the standby holds offsets below
-// end of p, while it is in the ISR: samsa's own records (catalog, group
-// offsets) survive a failover as acks=all records do.
-func (b *Broker) awaitStandby(p *partition, end int64) {
-	if !b.isPrimary() || p == nil {
-		return
-	}
-	ch := make(chan struct{})
-	b.waitForStandby(p, end, 1, func(int16) { close(ch) })
-	select {
-	case <-ch:
-	case <-b.quit:
-	}
-}
-
 // metaInSync reports whether a catalog record may be written now: with a
 // standby and min_insync_replicas 2, only while it is in sync, so that a
 // primary cut off from its standby (which may have been promoted) cannot
 // acknowledge catalog changes that a failover would lose.
 func (b *Broker) metaInSync() bool {
-	if !b.replicated() {
+	if !b.pair.Replicated() {
 		return true
 	}
-	return b.isPrimary() && (b.cfg.Replication.MinInsyncReplicas <= 1 || b.standbyInSync(b.metaPart))
+	return b.pair.IsPrimary() && (b.cfg.Replication.MinInsyncReplicas <= 1 || b.metaPart.replica.InSync())
 }
 
 // allocProducerID hands out a new producer id, reserving a durable block
@@ -192,7 +172,7 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 		return nil, kafkaErr(kerr.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxPartitions, partitions)
 	}
 	brokers := int16(1)
-	if b.replicated() {
+	if b.pair.Replicated() {
 		brokers = 2 // every log is replicated to the standby
 	}
 	if replication != -1 && (replication < 1 || replication > brokers) {
@@ -244,15 +224,14 @@ func (b *Broker) openPartitions(t *topic, n int32) error {
 			b.logger.Error("cannot open partition log", "topic", t.name, "partition", i, "err", err)
 			return fmt.Errorf("cannot open partition %s-%d: %w", t.name, i, err)
 		}
-		if b.serving.Load() && b.isPrimary() {
+		p.replica.Init(b.pair, t.name, t.id, i, p.log)
+		if b.serving.Load() && b.pair.IsPrimary() {
 			// A partition created while serving leads at the pair's
 			// epoch (at start-up New sets every log's epoch once the
 			// role is settled).
-			p.log.SetLeaderEpoch(b.epoch.Load())
-			if b.standbyInSync(b.metaPart) {
-				// As in Kafka, a new partition's ISR is its replicas: the
-				// standby, following, fetches it within the lag time.
-				p.replica.inISR, p.replica.caughtUp = true, time.Now()
+			p.log.SetLeaderEpoch(b.pair.Epoch())
+			if b.metaPart.replica.InSync() {
+				p.replica.JoinISR()
 			}
 		}
 		t.addParts(p)
@@ -274,6 +253,16 @@ func (b *Broker) deleteTopic(t *topic) *topicError {
 		return kafkaErr(kerr.KafkaStorageError, "cannot delete topic: %v", err)
 	}
 	return nil
+}
+
+// allPartitions lists every partition of every topic, topic by topic (by
+// name), in partition order.
+func (b *Broker) allPartitions() []*partition {
+	var out []*partition
+	for _, t := range b.topicList() {
+		out = append(out, t.parts()...)
+	}
+	return out
 }
 
 // topicList lists every topic (internal ones too), by name.

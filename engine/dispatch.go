@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -10,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/netio"
+	"samsa/netio/kclient"
 )
 
 // api is one row of the dispatch table: the versions samsa implements for a
@@ -58,40 +57,6 @@ func sortedAPIs() []*api {
 	return out
 }
 
-var errTagsTruncated = errors.New("request header tagged fields truncated")
-
-// uvarint32 reads an unsigned varint as Kafka's protocol defines it: at
-// most 5 bytes, fitting 32 bits. n <= 0 means it is truncated or too long.
-func uvarint32(b []byte) (uint32, int) {
-	v, n := binary.Uvarint(b)
-	if n <= 0 || n > 5 || v > 0xffffffff {
-		return 0, -1
-	}
-	return uint32(v), n
-}
-
-// skipTags skips a tagged-field section, returning the rest.
-func skipTags(b []byte) ([]byte, error) {
-	n, w := uvarint32(b)
-	if w <= 0 {
-		return nil, errTagsTruncated
-	}
-	b = b[w:]
-	for ; n > 0; n-- {
-		_, w := uvarint32(b)
-		if w <= 0 {
-			return nil, errTagsTruncated
-		}
-		b = b[w:]
-		size, w := uvarint32(b)
-		if w <= 0 || int(size) > len(b)-w {
-			return nil, errTagsTruncated
-		}
-		b = b[w+int(size):]
-	}
-	return b, nil
-}
-
 // Serve routes one request (netio.Handler). It runs on the connection's
 // worker goroutine.
 func (b *Broker) Serve(req *netio.Request) {
@@ -123,7 +88,7 @@ func (b *Broker) Serve(req *netio.Request) {
 		body := req.Body
 		if req.APIVersion >= a.flexible {
 			var err error
-			if body, err = skipTags(body); err != nil {
+			if body, err = kclient.SkipTags(body); err != nil {
 				b.badRequest(req, err)
 				return
 			}
@@ -136,7 +101,7 @@ func (b *Broker) Serve(req *netio.Request) {
 	body := req.Body
 	if kreq.IsFlexible() {
 		var err error
-		if body, err = skipTags(body); err != nil {
+		if body, err = kclient.SkipTags(body); err != nil {
 			b.badRequest(req, err)
 			return
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/engine/replica"
 )
 
 // Scenario 1 (from review): the metadata log's replicaState is never visited by checkISR, so an
@@ -86,12 +88,12 @@ func TestFailoverScenarioSecondFailoverDiverges(t *testing.T) {
 	// Failover 1: A stops, B is promoted (epoch 1).
 	p.primary.stop()
 	p.standby.stop()
-	B := startBroker(t, nodeB, func(c *Config) { replicationConfig(RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
+	B := startBroker(t, nodeB, func(c *Config) { replicationConfig(replica.RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
 	electSelf(t, addrB)
 	// A comes back and follows B.
-	A := startBroker(t, nodeA, func(c *Config) { replicationConfig(RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
-	if !A.b.isStandby() {
-		t.Fatalf("A is %s", A.b.role())
+	A := startBroker(t, nodeA, func(c *Config) { replicationConfig(replica.RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
+	if !A.b.pair.IsStandby() {
+		t.Fatalf("A is %s", A.b.pair.Role())
 	}
 	q := &pair{primary: B, standby: A}
 	q.waitCaughtUp(t)
@@ -104,15 +106,15 @@ func TestFailoverScenarioSecondFailoverDiverges(t *testing.T) {
 	}
 	B.stop()
 	// Failover 2: A comes back (B down), is promoted to epoch 2.
-	A = startBroker(t, nodeA, func(c *Config) { replicationConfig(RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
-	t.Logf("A restarted as %s epoch %d", A.b.role(), A.b.epoch.Load())
-	if A.b.isStandby() {
+	A = startBroker(t, nodeA, func(c *Config) { replicationConfig(replica.RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
+	t.Logf("A restarted as %s epoch %d", A.b.pair.Role(), A.b.pair.Epoch())
+	if A.b.pair.IsStandby() {
 		electSelf(t, addrA)
 	}
-	t.Logf("A now %s epoch %d; t-0 log epoch %d end %d", A.b.role(), A.b.epoch.Load(), A.b.partition("t", 0).log.LeaderEpoch(), A.b.partition("t", 0).log.EndOffset())
+	t.Logf("A now %s epoch %d; t-0 log epoch %d end %d", A.b.pair.Role(), A.b.pair.Epoch(), A.b.partition("t", 0).log.LeaderEpoch(), A.b.partition("t", 0).log.EndOffset())
 	// B returns and must drop its epoch-1 tail.
-	B = startBroker(t, nodeB, func(c *Config) { replicationConfig(RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
-	t.Logf("B restarted as %s; t-0 end %d", B.b.role(), B.b.partition("t", 0).log.EndOffset())
+	B = startBroker(t, nodeB, func(c *Config) { replicationConfig(replica.RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
+	t.Logf("B restarted as %s; t-0 end %d", B.b.pair.Role(), B.b.partition("t", 0).log.EndOffset())
 	time.Sleep(2 * time.Second)
 	t.Logf("B t-0 end after following: %d (A's is %d)", B.b.partition("t", 0).log.EndOffset(), A.b.partition("t", 0).log.EndOffset())
 	// A takes new writes at epoch 2 (acks=1: B not in ISR yet).
@@ -167,11 +169,11 @@ func TestFailoverScenarioRestartedPrimaryLosesEpoch(t *testing.T) {
 		}
 	}
 	p.primary.stop()
-	B := startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
+	B := startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(replica.RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
 	electSelf(t, addrB)
 	B.stop() // e.g. a routine restart of the new primary
-	B = startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
-	t.Logf("B restarted: role %s pair epoch %d, t-0 log epoch %d", B.b.role(), B.b.epoch.Load(), B.b.partition("t", 0).log.LeaderEpoch())
+	B = startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(replica.RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
+	t.Logf("B restarted: role %s pair epoch %d, t-0 log epoch %d", B.b.pair.Role(), B.b.pair.Epoch(), B.b.partition("t", 0).log.LeaderEpoch())
 	for i := 0; i < 3; i++ {
 		if c := prodOne(t, addrB, "t", 1, "B-new"); c != 0 {
 			t.Fatal(kerr.ErrorForCode(c))
@@ -182,10 +184,10 @@ func TestFailoverScenarioRestartedPrimaryLosesEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	prodOne(t, addrB, "fresh", 1, "x")
-	t.Logf("fresh-0 log epoch on the epoch-%d primary: %d", B.b.epoch.Load(), B.b.partition("fresh", 0).log.LeaderEpoch())
-	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
-	if !A.b.isStandby() {
-		t.Fatalf("A is %s", A.b.role())
+	t.Logf("fresh-0 log epoch on the epoch-%d primary: %d", B.b.pair.Epoch(), B.b.partition("fresh", 0).log.LeaderEpoch())
+	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(replica.RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
+	if !A.b.pair.IsStandby() {
+		t.Fatalf("A is %s", A.b.pair.Role())
 	}
 	q := &pair{primary: B, standby: A}
 	q.waitCaughtUp(t)
@@ -204,14 +206,14 @@ func TestFailoverScenarioTwoPrimaries(t *testing.T) {
 	addrA, addrB := p.primaryAddr, p.standbyAddr
 	p.primary.stop()
 	p.standby.stop()
-	B := startBroker(t, nodeB, func(c *Config) { replicationConfig(RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
+	B := startBroker(t, nodeB, func(c *Config) { replicationConfig(replica.RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
 	electSelf(t, addrB)
 	B.stop()
-	A := startBroker(t, nodeA, func(c *Config) { replicationConfig(RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
-	B = startBroker(t, nodeB, func(c *Config) { replicationConfig(RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
+	A := startBroker(t, nodeA, func(c *Config) { replicationConfig(replica.RolePrimary, 1, 2, addrB)(c); c.Listen = addrA })
+	B = startBroker(t, nodeB, func(c *Config) { replicationConfig(replica.RoleStandby, 2, 1, addrA)(c); c.Listen = addrB })
 	time.Sleep(3 * time.Second)
-	t.Logf("A: %s epoch %d; B: %s epoch %d", A.b.role(), A.b.epoch.Load(), B.b.role(), B.b.epoch.Load())
-	if A.b.isPrimary() && B.b.isPrimary() {
+	t.Logf("A: %s epoch %d; B: %s epoch %d", A.b.pair.Role(), A.b.pair.Epoch(), B.b.pair.Role(), B.b.pair.Epoch())
+	if A.b.pair.IsPrimary() && B.b.pair.IsPrimary() {
 		for _, addr := range []string{addrA, addrB} {
 			if c := prodOne(t, addr, "auto", 1, "w"); c != 0 {
 				t.Logf("produce to %s: %v", addr, kerr.ErrorForCode(c))
@@ -235,9 +237,9 @@ func TestFailoverScenarioPhantomTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.primary.stop()
-	B := startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
+	B := startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(replica.RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
 	electSelf(t, addrB)
-	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
+	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(replica.RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
 	q := &pair{primary: B, standby: A}
 	time.Sleep(500 * time.Millisecond)
 	q.waitCaughtUp(t)
@@ -254,7 +256,7 @@ func TestFailoverScenarioPhantomTopic(t *testing.T) {
 	}
 	t.Logf("acks=all acknowledged on x: %d", acked)
 	A.stop()
-	A = startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
+	A = startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(replica.RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
 	if acked > 0 && A.b.topic("x") == nil {
 		t.Errorf("topic x with %d acknowledged records is gone after A restarts", acked)
 	}
@@ -290,7 +292,7 @@ func TestFailoverScenarioISRUnderLoad(t *testing.T) {
 	out, maxLag := 0, int64(0)
 	for i := 0; i < 100; i++ {
 		time.Sleep(50 * time.Millisecond)
-		if !p.primary.b.standbyInSync(part) {
+		if !part.replica.InSync() {
 			out++
 		}
 		if l := part.log.EndOffset() - p.standby.b.partition("load", 0).log.EndOffset(); l > maxLag {
@@ -319,7 +321,7 @@ func TestFailoverScenarioFetchAboveHWM(t *testing.T) {
 		t.Fatal(kerr.ErrorForCode(c))
 	}
 	part := p.primary.b.partition("h", 0)
-	t.Logf("hwm %d leo %d", p.primary.b.highWatermark(part), part.log.EndOffset())
+	t.Logf("hwm %d leo %d", part.replica.HighWatermark(), part.log.EndOffset())
 	f := kmsg.NewPtrFetchRequest()
 	f.SetVersion(11)
 	f.ReplicaID = -1
@@ -362,7 +364,7 @@ func TestFailoverScenarioStandbyBelowLogStart(t *testing.T) {
 	p.startStandby(t)
 	time.Sleep(3 * time.Second)
 	sp := p.standby.b.partition("r", 0)
-	t.Logf("standby r-0 end %d; in ISR %v", sp.log.EndOffset(), p.primary.b.standbyInSync(part))
+	t.Logf("standby r-0 end %d; in ISR %v", sp.log.EndOffset(), part.replica.InSync())
 	if sp.log.EndOffset() < part.log.StartOffset() {
 		t.Errorf("standby stuck below the primary's log start")
 	}

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"time"
 
+	"samsa/engine/replica"
 	"samsa/segment"
 )
 
@@ -35,10 +36,10 @@ const (
 	// metadataLogTopic is the name replica requests give the metadata
 	// log, and metadataLogID its topic id (Kafka's for its own metadata
 	// topic).
-	metadataLogTopic = "__cluster_metadata"
+	metadataLogTopic = replica.MetadataTopic
 )
 
-var metadataLogID = [16]byte{15: 1}
+var metadataLogID = replica.MetadataID
 
 // The record types (the records' keys) and their JSON values.
 const (
@@ -251,7 +252,7 @@ func (b *Broker) lockMeta() (unlock func()) {
 		end := b.meta.EndOffset()
 		b.metaMu.Unlock()
 		if end > start {
-			b.awaitStandby(b.metaPart, end)
+			b.metaPart.replica.AwaitStandby(end)
 		}
 	}
 }
@@ -306,9 +307,7 @@ func (b *Broker) syncCatalogLocked() error {
 		b.dynCfg.Store(&dyn)
 		reapply = true
 	}
-	if img.epoch > b.epoch.Load() {
-		b.epoch.Store(img.epoch)
-	}
+	b.pair.ObserveEpoch(img.epoch)
 	for _, t := range b.topicList() {
 		if id, ok := img.ids[t.name]; ok && id == t.id {
 			continue

@@ -145,7 +145,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRecordsIn, float64(t.stats.recordsIn.Load()), t.name)
 		counter(descBytesOut, float64(t.stats.bytesOut.Load()), t.name)
 		counter(descRecordsOut, float64(t.stats.recordsOut.Load()), t.name)
-		if b.replicated() {
+		if b.pair.Replicated() {
 			counter(descReplBytesOut, float64(t.stats.replicaBytesOut.Load()), t.name)
 		}
 		parts := t.parts()
@@ -153,26 +153,23 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for i, p := range parts {
 			idx := strconv.Itoa(i)
 			leo := p.log.EndOffset()
-			hw[i] = b.highWatermark(p)
+			hw[i] = p.replica.HighWatermark()
 			gauge(descStart, float64(p.log.StartOffset()), t.name, idx)
 			gauge(descEnd, float64(leo), t.name, idx)
 			gauge(descHW, float64(hw[i]), t.name, idx)
 			gauge(descSize, float64(p.log.Size()), t.name, idx)
 			switch {
-			case b.isPrimary():
-				p.replica.mu.Lock()
-				lag := max(0, leo-p.replica.offset)
-				in := p.replica.inISR
-				p.replica.mu.Unlock()
+			case b.pair.IsPrimary():
+				lag, in := p.replica.Standby()
 				gauge(descReplLag, float64(lag), t.name, idx)
 				gauge(descInSync, boolf(in), t.name, idx)
-			case b.isStandby():
-				gauge(descReplLag, float64(max(0, b.lastPrimaryHWM(p)-leo)), t.name, idx)
+			case b.pair.IsStandby():
+				gauge(descReplLag, float64(max(0, p.replica.PrimaryHWM()-leo)), t.name, idx)
 			}
 		}
 		hws[t.name] = hw
 	}
-	if b.groups != nil && (b.isPrimary() || !b.replicated()) {
+	if b.groups != nil && (b.pair.IsPrimary() || !b.pair.Replicated()) {
 		for _, g := range b.groups.Stats() {
 			gauge(descGroupMembers, float64(g.Members), g.Group, g.State)
 			for topic, parts := range g.Committed {
@@ -194,7 +191,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	role, _, _ := b.Status()
 	gauge(descRole, 1, role)
-	gauge(descEpoch, float64(b.epoch.Load()))
+	gauge(descEpoch, float64(b.pair.Epoch()))
 }
 
 func boolf(v bool) float64 {

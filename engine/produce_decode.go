@@ -219,3 +219,13 @@ func decodeProduce(r *produceRequest, version int16, body []byte) error {
 	}
 	return nil
 }
+
+// uvarint32 reads an unsigned varint as Kafka's protocol defines it: at
+// most 5 bytes, fitting 32 bits. n <= 0 means it is truncated or too long.
+func uvarint32(b []byte) (uint32, int) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 || n > 5 || v > 0xffffffff {
+		return 0, -1
+	}
+	return uint32(v), n
+}

@@ -47,7 +47,7 @@ func prepareBatch(pol *topicPolicy, batch []byte, h *segment.BatchHeader) ([]byt
 // inSyncReplicas is how many replicas of p hold its acknowledged writes:
 // this node alone until a standby follows it.
 func (b *Broker) inSyncReplicas(p *partition) int {
-	if b.standbyInSync(p) {
+	if p.replica.InSync() {
 		return 2
 	}
 	return 1

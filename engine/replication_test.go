@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/engine/replica"
 )
 
 func reserveAddr(t *testing.T) string {
@@ -36,7 +38,7 @@ type pair struct {
 func replicationConfig(role string, self, peer int32, peerAddr string) func(*Config) {
 	return func(c *Config) {
 		c.NodeID = self
-		c.Replication = ReplicationConfig{Role: role, PeerID: peer, PeerClient: peerAddr, PeerLink: peerAddr,
+		c.Replication = replica.Config{Role: role, PeerID: peer, PeerClient: peerAddr, PeerLink: peerAddr,
 			LagTimeMaxMs: 1500, MinInsyncReplicas: 2}
 		fastGroups(c)
 	}
@@ -59,7 +61,7 @@ func lenient(mod func(*Config)) func(*Config) {
 }
 
 func (p *pair) startPrimary(t *testing.T) {
-	mod := replicationConfig(RolePrimary, 1, 2, p.standbyAddr)
+	mod := replicationConfig(replica.RolePrimary, 1, 2, p.standbyAddr)
 	p.primary = startBroker(t, p.primaryDir, func(c *Config) {
 		mod(c)
 		c.Listen, c.Metrics = p.primaryAddr, p.metrics[0]
@@ -70,7 +72,7 @@ func (p *pair) startPrimary(t *testing.T) {
 }
 
 func (p *pair) startStandby(t *testing.T) {
-	mod := replicationConfig(RoleStandby, 2, 1, p.primaryAddr)
+	mod := replicationConfig(replica.RoleStandby, 2, 1, p.primaryAddr)
 	p.standby = startBroker(t, p.standbyDir, func(c *Config) {
 		mod(c)
 		c.Listen, c.Metrics = p.standbyAddr, p.metrics[1]
@@ -78,7 +80,7 @@ func (p *pair) startStandby(t *testing.T) {
 			c.Replication.MinInsyncReplicas = p.minISR
 		}
 	})
-	waitFor(t, "the standby to follow", 10*time.Second, p.standby.b.following)
+	waitFor(t, "the standby to follow", 10*time.Second, p.standby.b.pair.Following)
 }
 
 // waitCaughtUp waits until every log of the standby ends where the
@@ -196,7 +198,7 @@ func TestStandbyDownAndBack(t *testing.T) {
 
 	p.standby.stop()
 	waitFor(t, "the standby to leave the ISR", 10*time.Second, func() bool {
-		return !p.primary.b.standbyInSync(p.primary.b.partition("t", 0))
+		return !p.primary.b.partition("t", 0).replica.InSync()
 	})
 	res := all.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("needs two")})
 	if err := res.FirstErr(); err == nil || !(errorsIs(err, kerr.NotEnoughReplicas) || errorsIs(err, kerr.NotEnoughReplicasAfterAppend)) {
@@ -207,7 +209,7 @@ func TestStandbyDownAndBack(t *testing.T) {
 	p.startStandby(t)
 	p.waitCaughtUp(t)
 	waitFor(t, "the standby back in the ISR", 10*time.Second, func() bool {
-		return p.primary.b.standbyInSync(p.primary.b.partition("t", 0)) && p.primary.b.standbyInSync(p.primary.b.partition("t", 1))
+		return p.primary.b.partition("t", 0).replica.InSync() && p.primary.b.partition("t", 1).replica.InSync()
 	})
 	produceKeyed(t, all, "t", 200, 100)
 	p.waitCaughtUp(t)
@@ -248,7 +250,7 @@ func TestFailoverAndRejoin(t *testing.T) {
 
 	// The standby comes back alone and is promoted.
 	p.standby = startBroker(t, p.standbyDir, func(c *Config) {
-		replicationConfig(RoleStandby, 2, 1, p.primaryAddr)(c)
+		replicationConfig(replica.RoleStandby, 2, 1, p.primaryAddr)(c)
 		c.Listen = p.standbyAddr
 	})
 	// ElectLeaders goes to the standby itself (samsactl promote does this;
@@ -264,8 +266,8 @@ func TestFailoverAndRejoin(t *testing.T) {
 			}
 		}
 	}
-	if !p.standby.b.isPrimary() || p.standby.b.epoch.Load() != 1 {
-		t.Fatalf("after promotion: role %q epoch %d", p.standby.b.role(), p.standby.b.epoch.Load())
+	if !p.standby.b.pair.IsPrimary() || p.standby.b.pair.Epoch() != 1 {
+		t.Fatalf("after promotion: role %q epoch %d", p.standby.b.pair.Role(), p.standby.b.pair.Epoch())
 	}
 	for part, end := range acked {
 		if got := p.standby.b.partition("ledger", part).log.EndOffset(); got != end {
@@ -284,11 +286,11 @@ func TestFailoverAndRejoin(t *testing.T) {
 
 	// The old primary returns: it follows the new one and drops its tail.
 	p.primary = startBroker(t, p.primaryDir, func(c *Config) {
-		replicationConfig(RolePrimary, 1, 2, p.standbyAddr)(c)
+		replicationConfig(replica.RolePrimary, 1, 2, p.standbyAddr)(c)
 		c.Listen = p.primaryAddr
 	})
-	if !p.primary.b.isStandby() {
-		t.Fatalf("the old primary came back as %q", p.primary.b.role())
+	if !p.primary.b.pair.IsStandby() {
+		t.Fatalf("the old primary came back as %q", p.primary.b.pair.Role())
 	}
 	if divergent <= acked[0] {
 		t.Fatalf("test setup: no divergent tail (%d vs %d)", divergent, acked[0])
@@ -309,7 +311,7 @@ func TestFailoverAndRejoin(t *testing.T) {
 	// With the pair whole again, acks=all works on the new primary.
 	all2 := newPrimary.client(kgo.SeedBrokers(p.primaryAddr, p.standbyAddr), kgo.DefaultProduceTopic("ledger"))
 	waitFor(t, "the old primary in the ISR", 10*time.Second, func() bool {
-		return newPrimary.b.standbyInSync(newPrimary.b.partition("ledger", 0))
+		return newPrimary.b.partition("ledger", 0).replica.InSync()
 	})
 	produceKeyed(t, all2, "ledger", 2000, 100)
 }
@@ -324,15 +326,15 @@ func TestStandbyOverCompressedLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go ServeCompressedLink(l, p.primaryAddr, testLogger())
-	mod := replicationConfig(RoleStandby, 2, 1, p.primaryAddr)
+	go replica.ServeCompressedLink(l, p.primaryAddr, testLogger())
+	mod := replicationConfig(replica.RoleStandby, 2, 1, p.primaryAddr)
 	p.standby = startBroker(t, p.standbyDir, func(c *Config) {
 		mod(c)
 		c.Listen = p.standbyAddr
 		c.Replication.PeerLink = l.Addr().String()
-		c.Replication.LinkCompression = LinkLZ4
+		c.Replication.LinkCompression = replica.LinkLZ4
 	})
-	waitFor(t, "the standby to follow", 10*time.Second, p.standby.b.following)
+	waitFor(t, "the standby to follow", 10*time.Second, p.standby.b.pair.Following)
 	cl := p.primary.client(kgo.DefaultProduceTopic("zipped"))
 	if _, err := kadm.NewClient(cl).CreateTopic(testCtx(t), 2, 2, nil, "zipped"); err != nil {
 		t.Fatal(err)
@@ -357,7 +359,7 @@ func TestLonePrimaryRefusesCatalogAndCommits(t *testing.T) {
 		t.Fatalf("commit with the standby: %v", err)
 	}
 	p.standby.stop()
-	waitFor(t, "the standby to leave the ISR", 10*time.Second, func() bool { return !p.primary.b.standbyInSync(p.primary.b.metaPart) })
+	waitFor(t, "the standby to leave the ISR", 10*time.Second, func() bool { return !p.primary.b.metaPart.replica.InSync() })
 	if _, terr := p.primary.b.createTopic("u", 1, -1, nil, false); terr == nil || terr.code != kerr.NotEnoughReplicas.Code {
 		t.Fatalf("create without the standby: %v", terr)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"samsa/engine"
+	"samsa/engine/replica"
 	"samsa/netio"
 )
 
@@ -182,7 +183,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	e.OffsetsSegmentBytes = c.Groups.OffsetsTopicSegmentBytes
 	e.Groups.ConsumerSessionTimeout = ms(c.Groups.ConsumerSessionTimeoutMs)
 	e.Groups.ConsumerHeartbeatInterval = ms(c.Groups.ConsumerHeartbeatMs)
-	e.Replication = engine.ReplicationConfig{Role: c.Replication.Role, Listen: c.Replication.Listen,
+	e.Replication = replica.Config{Role: c.Replication.Role, Listen: c.Replication.Listen,
 		BindDevice: c.Replication.BindDevice, PeerID: c.Replication.PeerID, PeerClient: c.Replication.PeerClient,
 		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,
 		MinInsyncReplicas: c.Replication.MinInsyncReplicas, AutoFailover: c.Replication.AutoFailover,

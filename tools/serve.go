@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"samsa/engine"
+	"samsa/engine/replica"
 	"samsa/netio"
 )
 
@@ -40,7 +41,7 @@ func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server
 		cfg.Metrics.SetNetStats(srv.Stats)
 	}
 	s := &Server{Broker: b, Net: srv, logger: logger}
-	if rc := cfg.Replication; rc.Role != engine.RoleStandalone && rc.Listen != "" && rc.LinkCompression == engine.LinkLZ4 {
+	if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" && rc.LinkCompression == replica.LinkLZ4 {
 		l, err := net.Listen("tcp", rc.Listen)
 		if err != nil {
 			srv.Stop(context.Background())
@@ -48,9 +49,9 @@ func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server
 			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
 		}
 		s.linkRelay = l
-		go engine.ServeCompressedLink(l, srv.Addr(), logger)
+		go replica.ServeCompressedLink(l, srv.Addr(), logger)
 		logger.Info("replication listener (lz4)", "addr", l.Addr(), "role", rc.Role, "peer", rc.PeerID)
-	} else if rc := cfg.Replication; rc.Role != engine.RoleStandalone && rc.Listen != "" {
+	} else if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" {
 		lopts := nopts
 		lopts.Addr, lopts.BindDevice, lopts.ReusePort, lopts.PinLoop = rc.Listen, rc.BindDevice, false, nil
 		lopts.NumLoops = 1

@@ -1,4 +1,4 @@
-package engine
+package replica
 
 // lz4 on the replication link ([replication] link_compression = "lz4"),
 // for a link slower than the disk. The record batches stay as they are
@@ -19,9 +19,6 @@ import (
 
 	"github.com/pierrec/lz4/v4"
 )
-
-// LinkLZ4 is the link_compression value that turns lz4 on.
-const LinkLZ4 = "lz4"
 
 // lz4Conn is a connection whose bytes are lz4-compressed both ways: each
 // Write is one frame, [raw length][stored length][bytes], the bytes lz4
@@ -100,8 +97,8 @@ func (c *lz4Conn) Write(p []byte) (int, error) {
 }
 
 // linkConn wraps a connection to the peer's link as configured.
-func (b *Broker) linkConn(c net.Conn) net.Conn {
-	if b.cfg.Replication.LinkCompression == LinkLZ4 {
+func (p *Pair) linkConn(c net.Conn) net.Conn {
+	if p.cfg.LinkCompression == LinkLZ4 {
 		return newLZ4Conn(c)
 	}
 	return c

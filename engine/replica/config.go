@@ -1,0 +1,77 @@
+package replica
+
+import (
+	"fmt"
+	"net"
+)
+
+// Replication roles.
+const (
+	RoleStandalone = ""
+	RolePrimary    = "primary"
+	RoleStandby    = "standby"
+)
+
+// LinkLZ4 is the link_compression value that turns lz4 on.
+const LinkLZ4 = "lz4"
+
+// Config describes the hot standby pair, from this node's side.
+type Config struct {
+	Role       string // RoleStandalone, RolePrimary or RoleStandby
+	Listen     string // this node's replication listener, host:port
+	BindDevice string // optional NIC for the link (SO_BINDTODEVICE)
+	PeerID     int32  // the other node's id
+	PeerClient string // the other node's client address, host:port
+	PeerLink   string // the other node's replication address, host:port
+	// LagTimeMaxMs is replica.lag.time.max.ms: a standby that has not
+	// caught up for this long leaves the ISR.
+	LagTimeMaxMs int64
+	// MinInsyncReplicas is the default min.insync.replicas of topics when
+	// a standby is configured.
+	MinInsyncReplicas int
+	// AutoFailover promotes the standby once the primary has been
+	// unreachable on both its link and its client address for
+	// FailoverTimeoutMs.
+	AutoFailover      bool
+	FailoverTimeoutMs int64
+	// LinkCompression is "" or "lz4": the link's bytes, both ways, as an
+	// lz4 stream (both nodes must agree).
+	LinkCompression string
+}
+
+// Validate checks the configuration of node nodeID.
+func (c *Config) Validate(nodeID int32) error {
+	switch c.Role {
+	case RoleStandalone:
+		return nil
+	case RolePrimary, RoleStandby:
+	default:
+		return fmt.Errorf("replication role must be %q, %q or empty, not %q", RolePrimary, RoleStandby, c.Role)
+	}
+	if c.PeerID < 0 || c.PeerID == nodeID {
+		return fmt.Errorf("replication peer_id must be set and differ from node_id")
+	}
+	for name, a := range map[string]string{"peer_client": c.PeerClient, "peer_link": c.PeerLink} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("replication %s %q: %w", name, a, err)
+		}
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("replication listen %q: %w", c.Listen, err)
+		}
+	}
+	if c.LagTimeMaxMs <= 0 {
+		return fmt.Errorf("replication lag_time_max_ms must be > 0")
+	}
+	if c.LinkCompression != "" && c.LinkCompression != LinkLZ4 {
+		return fmt.Errorf("replication link_compression must be \"\" or %q", LinkLZ4)
+	}
+	if c.AutoFailover && c.FailoverTimeoutMs <= 0 {
+		return fmt.Errorf("replication failover_timeout_ms must be > 0 with auto_failover")
+	}
+	if c.MinInsyncReplicas < 1 || c.MinInsyncReplicas > 2 {
+		return fmt.Errorf("replication min_insync_replicas must be 1 or 2")
+	}
+	return nil
+}
