@@ -8,7 +8,7 @@ import (
 )
 
 // MaxInflatedBatch bounds what the broker inflates one batch to (a scan by
-// timestamp, a produce-time check or re-encode).
+// timestamp, compaction, a produce-time check or re-encode).
 const MaxInflatedBatch = 256 << 20
 
 // BatchRecords returns the record bytes of a validated batch (everything

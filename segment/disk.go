@@ -335,8 +335,6 @@ func (d *Disk) syncLoop() {
 	}
 }
 
-// syncBatch fsyncs every dirty file, then completes the ops waiting on it.
-// Ops are in write order, so every op here was written before the fsyncs.
 // maxParallelSyncs bounds the fdatasyncs of one group commit in flight at
 // once. Issued together, the device sees one queue of writes and the
 // filesystem can fold their journal commits, instead of paying each in
@@ -379,6 +377,8 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error)
 	wg.Wait()
 }
 
+// syncBatch fsyncs every dirty file, then completes the ops waiting on it.
+// Ops are in write order, so every op here was written before the fsyncs.
 func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 	failed := map[*Segment]error{}
 	dirs := map[string]bool{}

@@ -61,6 +61,9 @@ func DefaultConfig() Config {
 // Log is one partition's log: an ordered list of segments, the last of which
 // takes appends. Appends assign offsets under mu and queue the bytes on the
 // disk writer; readers see bytes once the writer publishes them.
+//
+// Lock order: cleanMu before mu before the Disk's locks; waitMu is a leaf
+// (LOCKS.md).
 type Log struct {
 	dir    string
 	disk   *Disk
