@@ -86,25 +86,19 @@ func NewDisk(dir string, flushInterval time.Duration, pin func(), logger *slog.L
 // Dir is the data directory this disk owns.
 func (d *Disk) Dir() string { return d.dir }
 
-func (d *Disk) startWriter() {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if d.pin != nil {
-			d.pin()
-		}
-		d.writeLoop()
-	}()
-}
+func (d *Disk) startWriter() { d.startLoop(d.writeLoop) }
 
-func (d *Disk) startSyncer() {
+func (d *Disk) startSyncer() { d.startLoop(d.syncLoop) }
+
+// startLoop runs loop on a goroutine that Close waits for, after pin.
+func (d *Disk) startLoop(loop func()) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		if d.pin != nil {
 			d.pin()
 		}
-		d.syncLoop()
+		loop()
 	}()
 }
 

@@ -54,9 +54,7 @@ func (l *Log) enforceRetention(now time.Time) int {
 		return 0
 	}
 	for _, s := range l.segs[:n] {
-		s.deleted.Store(true)
-		s.removeFiles()
-		s.unref()
+		s.drop()
 	}
 	l.segs = append(l.segs[:0:0], l.segs[n:]...)
 	l.start.Store(max(l.start.Load(), l.segs[0].base))

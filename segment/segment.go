@@ -120,6 +120,14 @@ func (s *Segment) unref() {
 	}
 }
 
+// drop is the log letting go of a segment it deletes: the files go now, and
+// the file closes when the last reader lets go of it.
+func (s *Segment) drop() {
+	s.deleted.Store(true)
+	s.removeFiles()
+	s.unref()
+}
+
 func (s *Segment) removeFiles() {
 	for _, ext := range []string{".log", ".index", ".timeindex", ".log.deleted"} {
 		os.Remove(s.path + ext)

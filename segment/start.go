@@ -70,9 +70,7 @@ func (l *Log) DeleteBefore(offset int64) (int64, error) {
 		n++
 	}
 	for _, s := range l.segs[:n] {
-		s.deleted.Store(true)
-		s.removeFiles()
-		s.unref()
+		s.drop()
 	}
 	l.segs = append(l.segs[:0:0], l.segs[n:]...)
 	l.logger.Info("deleted records", "log_start_offset", offset, "segments_deleted", n)
