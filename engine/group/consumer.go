@@ -127,7 +127,7 @@ type consumerState struct {
 	owners      map[tp]string // partition → member that owns or is revoking it
 	metaSig     string        // subscribed topics' metadata the target was computed for
 	assignor    string
-	written     map[string][]byte // record key → value last written (records848.go)
+	written     map[string][]byte // record key → value last written (logformat848.go)
 }
 
 func (g *Group) consumer() *consumerState {
