@@ -9,10 +9,12 @@ package group
 // then takes what is free, and gets the rest once other members have
 // released it (UNRELEASED_PARTITIONS).
 //
-// Membership of these groups is kept in memory only. After a restart
-// members get UNKNOWN_MEMBER_ID and rejoin with epoch 0 (every client
-// does that on its own); committed offsets are durable as for classic
-// groups.
+// The group epoch, the target assignment and each member's subscription
+// and current assignment are written to __consumer_offsets as Kafka 4's
+// records (logformat848.go) and replayed at load: a member that keeps
+// heartbeating across a broker restart carries on with its epoch and
+// partitions (its session starts again at load). Committed offsets are
+// durable as for classic groups.
 
 import (
 	"regexp"

@@ -9,7 +9,8 @@ import (
 
 // DescribeGroups (key 15) reports groups' state and members; member
 // metadata and assignments only while the group is stable, as Kafka does.
-// A group that does not exist is "Dead" (v6+: GROUP_ID_NOT_FOUND).
+// A group that does not exist is "Dead" (v6+: GROUP_ID_NOT_FOUND). A
+// KIP-848 group is described as a classic one (describeConsumerAsClassic).
 func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Respond) {
 	resp := kmsg.NewPtrDescribeGroupsResponse()
 	resp.Version = r.Version
@@ -72,7 +73,7 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 const groupOperations = 1<<3 | 1<<6 | 1<<8
 
 // ListGroups (key 16) lists groups, filtered by state (v4+) and by type
-// (v5+: every group here is "classic").
+// (v5+: "classic", or "consumer" for KIP-848 groups).
 func (c *Coordinator) ListGroups(r *kmsg.ListGroupsRequest, respond Respond) {
 	resp := kmsg.NewPtrListGroupsResponse()
 	resp.Version = r.Version

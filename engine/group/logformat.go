@@ -13,6 +13,7 @@ import (
 // understand it: offset commits are key v1 {group, topic, partition} with
 // value v3 {offset, leader epoch, metadata, commit timestamp}; group
 // metadata is key v2 {group} with value v3. A null value deletes the key.
+// KIP-848 consumer groups have records of their own (logformat848.go).
 
 func offsetKey(group string, k topicPartition) []byte {
 	key := kmsg.OffsetCommitKey{Version: 1, Group: group, Topic: k.topic, Partition: k.partition}
@@ -65,8 +66,9 @@ func (g *Group) metadataRecord() Record {
 }
 
 // Replay applies one record of __consumer_offsets while loading. Records
-// must come in log order per partition. Keys it does not know (the
-// KIP-848 and transaction record types) are skipped.
+// must come in log order per partition. Records of other types than
+// offset commits, group metadata and KIP-848's (logformat848.go) are
+// skipped.
 func (c *Coordinator) Replay(key, value []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
