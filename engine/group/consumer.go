@@ -139,6 +139,16 @@ func (g *Group) consumer() *consumerState {
 	return g.cs
 }
 
+// memberIDs lists the members' ids, sorted.
+func (cs *consumerState) memberIDs() []string {
+	ids := make([]string, 0, len(cs.members))
+	for id := range cs.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 // consumerGroupState is the state ConsumerGroupDescribe and ListGroups
 // report for a consumer group.
 func (g *Group) consumerGroupState() string {
@@ -168,10 +178,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	resp.Version = r.Version
 	resp.MemberEpoch = r.MemberEpoch
-	if r.MemberID != "" {
-		id := r.MemberID
-		resp.MemberID = &id
-	}
+	resp.MemberID = nullable(r.MemberID)
 	fail := func(e *kerr.Error, msg string) {
 		resp.ErrorCode = e.Code
 		if msg != "" {
@@ -786,31 +793,16 @@ func (c *Coordinator) ConsumerGroupDescribe(r *kmsg.ConsumerGroupDescribeRequest
 			if dg.AssignorName == "" {
 				dg.AssignorName = "uniform"
 			}
-			ids := make([]string, 0, len(cs.members))
-			for mid := range cs.members {
-				ids = append(ids, mid)
-			}
-			sort.Strings(ids)
-			for _, mid := range ids {
+			for _, mid := range cs.memberIDs() {
 				m := cs.members[mid]
 				dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 				dm.MemberID, dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.id, m.epoch, m.clientID, m.clientHost
-				if m.instanceID != "" {
-					inst := m.instanceID
-					dm.InstanceID = &inst
-				}
-				if m.rackID != "" {
-					rack := m.rackID
-					dm.RackID = &rack
-				}
+				dm.InstanceID, dm.RackID = nullable(m.instanceID), nullable(m.rackID)
 				dm.SubscribedTopics = slices.Clone(m.topics)
 				if dm.SubscribedTopics == nil {
 					dm.SubscribedTopics = []string{}
 				}
-				if m.regex != "" {
-					re := m.regex
-					dm.SubscribedTopicRegex = &re
-				}
+				dm.SubscribedTopicRegex = nullable(m.regex)
 				dm.Assignment = c.describeAssignment(m.assigned)
 				dm.TargetAssignment = c.describeAssignment(cs.target[m.id])
 				dm.MemberType = 1 // consumer protocol

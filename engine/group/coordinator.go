@@ -271,6 +271,14 @@ func newMemberID(clientID string) string {
 	return clientID + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// nullable is s for a Kafka nullable string: nil when empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // Generation is a group's current generation (for tests and tools:
 // DescribeGroups does not report it).
 func (c *Coordinator) Generation(group string) (int32, bool) {

@@ -1,8 +1,6 @@
 package group
 
 import (
-	"sort"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -50,10 +48,7 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 			for _, m := range g.sortedMembers() {
 				dm := kmsg.NewDescribeGroupsResponseGroupMember()
 				dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
-				if m.instanceID != "" {
-					inst := m.instanceID
-					dm.InstanceID = &inst
-				}
+				dm.InstanceID = nullable(m.instanceID)
 				dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
 				if g.state == Stable {
 					dm.ProtocolMetadata = m.metadataFor(g.protocol)
@@ -137,19 +132,11 @@ func (g *Group) describeConsumerAsClassic(dg *kmsg.DescribeGroupsResponseGroup) 
 	dg.State = g.consumerGroupState()
 	dg.ProtocolType = "consumer"
 	dg.Protocol = cs.assignor
-	ids := make([]string, 0, len(cs.members))
-	for id := range cs.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range cs.memberIDs() {
 		m := cs.members[id]
 		dm := kmsg.NewDescribeGroupsResponseGroupMember()
 		dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
-		if m.instanceID != "" {
-			inst := m.instanceID
-			dm.InstanceID = &inst
-		}
+		dm.InstanceID = nullable(m.instanceID)
 		md := kmsg.NewConsumerMemberMetadata()
 		md.Version = 0
 		md.Topics = m.topics

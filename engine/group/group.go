@@ -480,10 +480,7 @@ func (g *Group) joinResponse(m *member, version int16, code int16) *kmsg.JoinGro
 		for _, o := range g.sortedMembers() {
 			jm := kmsg.NewJoinGroupResponseMember()
 			jm.MemberID = o.id
-			if o.instanceID != "" {
-				inst := o.instanceID
-				jm.InstanceID = &inst
-			}
+			jm.InstanceID = nullable(o.instanceID)
 			jm.ProtocolMetadata = o.metadataFor(g.protocol)
 			r.Members = append(r.Members, jm)
 		}

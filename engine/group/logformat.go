@@ -39,22 +39,12 @@ func groupTombstone(group string) Record { return Record{Key: groupKey(group)} }
 // metadataRecord is the group's membership as of now.
 func (g *Group) metadataRecord() Record {
 	v := kmsg.GroupMetadataValue{Version: 3, ProtocolType: g.protocolType, Generation: g.generation, CurrentStateTimestamp: g.stateSince.UnixMilli()}
-	if g.protocol != "" {
-		proto := g.protocol
-		v.Protocol = &proto
-	}
-	if g.leader != "" {
-		leader := g.leader
-		v.Leader = &leader
-	}
+	v.Protocol, v.Leader = nullable(g.protocol), nullable(g.leader)
 	if g.state != Empty {
 		for _, m := range g.sortedMembers() {
 			vm := kmsg.NewGroupMetadataValueMember()
 			vm.MemberID, vm.ClientID, vm.ClientHost = m.id, m.clientID, m.clientHost
-			if m.instanceID != "" {
-				inst := m.instanceID
-				vm.InstanceID = &inst
-			}
+			vm.InstanceID = nullable(m.instanceID)
 			vm.RebalanceTimeoutMillis = int32(m.rebalance.Milliseconds())
 			vm.SessionTimeoutMillis = int32(m.session.Milliseconds())
 			vm.Subscription = m.metadataFor(g.protocol)
