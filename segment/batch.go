@@ -1,7 +1,7 @@
 // Package segment owns samsa's on-disk log: Kafka record batches stored
 // byte-for-byte in segment files with sparse offset and time indexes, the
-// per-disk writer that group-commits appends, recovery, retention and
-// producer state.
+// per-disk writer that group-commits appends, recovery, retention,
+// compaction, leader epochs and idempotent-producer state.
 package segment
 
 import (

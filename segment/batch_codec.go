@@ -7,6 +7,10 @@ import (
 	"samsa/segment/compress"
 )
 
+// MaxInflatedBatch bounds what the broker inflates one batch to (a scan by
+// timestamp, compaction, a produce-time check or re-encode).
+const MaxInflatedBatch = 256 << 20
+
 // BatchRecords returns the record bytes of a validated batch (everything
 // after the header), inflated into dst when the batch is compressed.
 // Compressed batches are checked as ValidateBatch checks uncompressed ones:

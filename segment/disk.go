@@ -86,25 +86,19 @@ func NewDisk(dir string, flushInterval time.Duration, pin func(), logger *slog.L
 // Dir is the data directory this disk owns.
 func (d *Disk) Dir() string { return d.dir }
 
-func (d *Disk) startWriter() {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if d.pin != nil {
-			d.pin()
-		}
-		d.writeLoop()
-	}()
-}
+func (d *Disk) startWriter() { d.startLoop(d.writeLoop) }
 
-func (d *Disk) startSyncer() {
+func (d *Disk) startSyncer() { d.startLoop(d.syncLoop) }
+
+// startLoop runs loop on a goroutine that Close waits for, after pin.
+func (d *Disk) startLoop(loop func()) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		if d.pin != nil {
 			d.pin()
 		}
-		d.syncLoop()
+		loop()
 	}()
 }
 
@@ -335,8 +329,6 @@ func (d *Disk) syncLoop() {
 	}
 }
 
-// syncBatch fsyncs every dirty file, then completes the ops waiting on it.
-// Ops are in write order, so every op here was written before the fsyncs.
 // maxParallelSyncs bounds the fdatasyncs of one group commit in flight at
 // once. Issued together, the device sees one queue of writes and the
 // filesystem can fold their journal commits, instead of paying each in
@@ -379,6 +371,8 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error)
 	wg.Wait()
 }
 
+// syncBatch fsyncs every dirty file, then completes the ops waiting on it.
+// Ops are in write order, so every op here was written before the fsyncs.
 func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 	failed := map[*Segment]error{}
 	dirs := map[string]bool{}

@@ -195,9 +195,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	}
 	// Later segments go whole.
 	for _, s := range l.segs[i+1:] {
-		s.deleted.Store(true)
-		s.removeFiles()
-		s.unref()
+		s.drop()
 	}
 	l.segs = l.segs[:i+1]
 	seg := l.segs[i]

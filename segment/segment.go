@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -41,6 +43,32 @@ type Segment struct {
 
 func segmentPath(dir string, base int64) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d", base))
+}
+
+// parseSegmentName returns the base offset of a "<20 digits>.log" name.
+func parseSegmentName(name string) (int64, bool) {
+	base, ok := strings.CutSuffix(name, ".log")
+	if !ok {
+		return 0, false
+	}
+	return ParseOffsetName(base)
+}
+
+// ParseOffsetName parses the 20-digit zero-padded offset that names segment,
+// index and snapshot files. Only names segmentPath could have made are
+// accepted: strconv alone would take "+0000000000000000001", and OpenLog
+// would then look for a file of another name.
+func ParseOffsetName(s string) (int64, bool) {
+	if len(s) != 20 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	off, err := strconv.ParseInt(s, 10, 64)
+	return off, err == nil
 }
 
 // createSegment makes a new empty segment file.
@@ -90,6 +118,14 @@ func (s *Segment) unref() {
 			s.removeFiles()
 		}
 	}
+}
+
+// drop is the log letting go of a segment it deletes: the files go now, and
+// the file closes when the last reader lets go of it.
+func (s *Segment) drop() {
+	s.deleted.Store(true)
+	s.removeFiles()
+	s.unref()
 }
 
 func (s *Segment) removeFiles() {

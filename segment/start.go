@@ -70,22 +70,9 @@ func (l *Log) DeleteBefore(offset int64) (int64, error) {
 		n++
 	}
 	for _, s := range l.segs[:n] {
-		s.deleted.Store(true)
-		s.removeFiles()
-		s.unref()
+		s.drop()
 	}
 	l.segs = append(l.segs[:0:0], l.segs[n:]...)
 	l.logger.Info("deleted records", "log_start_offset", offset, "segments_deleted", n)
 	return offset, nil
-}
-
-// Size is the bytes the log's segments hold.
-func (l *Log) Size() int64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	var n int64
-	for _, s := range l.segs {
-		n += s.size.Load()
-	}
-	return n
 }

@@ -36,7 +36,7 @@ type StoreOptions struct {
 }
 
 // Store is the set of partition logs in one data directory, with the disk
-// goroutines that write them and the retention loop.
+// goroutines that write them and the retention and compaction loops.
 //
 // Lock order: Store.mu before Log.mu (LOCKS.md).
 type Store struct {

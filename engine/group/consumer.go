@@ -9,10 +9,12 @@ package group
 // then takes what is free, and gets the rest once other members have
 // released it (UNRELEASED_PARTITIONS).
 //
-// Membership of these groups is kept in memory only. After a restart
-// members get UNKNOWN_MEMBER_ID and rejoin with epoch 0 (every client
-// does that on its own); committed offsets are durable as for classic
-// groups.
+// The group epoch, the target assignment and each member's subscription
+// and current assignment are written to __consumer_offsets as Kafka 4's
+// records (logformat848.go) and replayed at load: a member that keeps
+// heartbeating across a broker restart carries on with its epoch and
+// partitions (its session starts again at load). Committed offsets are
+// durable as for classic groups.
 
 import (
 	"regexp"
@@ -127,7 +129,7 @@ type consumerState struct {
 	owners      map[tp]string // partition → member that owns or is revoking it
 	metaSig     string        // subscribed topics' metadata the target was computed for
 	assignor    string
-	written     map[string][]byte // record key → value last written (records848.go)
+	written     map[string][]byte // record key → value last written (logformat848.go)
 }
 
 func (g *Group) consumer() *consumerState {
@@ -135,6 +137,16 @@ func (g *Group) consumer() *consumerState {
 		g.cs = &consumerState{members: map[string]*cmember{}, static: map[string]string{}, target: map[string]assignment{}, owners: map[tp]string{}}
 	}
 	return g.cs
+}
+
+// memberIDs lists the members' ids, sorted.
+func (cs *consumerState) memberIDs() []string {
+	ids := make([]string, 0, len(cs.members))
+	for id := range cs.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // consumerGroupState is the state ConsumerGroupDescribe and ListGroups
@@ -166,10 +178,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	resp.Version = r.Version
 	resp.MemberEpoch = r.MemberEpoch
-	if r.MemberID != "" {
-		id := r.MemberID
-		resp.MemberID = &id
-	}
+	resp.MemberID = nullable(r.MemberID)
 	fail := func(e *kerr.Error, msg string) {
 		resp.ErrorCode = e.Code
 		if msg != "" {
@@ -784,31 +793,16 @@ func (c *Coordinator) ConsumerGroupDescribe(r *kmsg.ConsumerGroupDescribeRequest
 			if dg.AssignorName == "" {
 				dg.AssignorName = "uniform"
 			}
-			ids := make([]string, 0, len(cs.members))
-			for mid := range cs.members {
-				ids = append(ids, mid)
-			}
-			sort.Strings(ids)
-			for _, mid := range ids {
+			for _, mid := range cs.memberIDs() {
 				m := cs.members[mid]
 				dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 				dm.MemberID, dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.id, m.epoch, m.clientID, m.clientHost
-				if m.instanceID != "" {
-					inst := m.instanceID
-					dm.InstanceID = &inst
-				}
-				if m.rackID != "" {
-					rack := m.rackID
-					dm.RackID = &rack
-				}
+				dm.InstanceID, dm.RackID = nullable(m.instanceID), nullable(m.rackID)
 				dm.SubscribedTopics = slices.Clone(m.topics)
 				if dm.SubscribedTopics == nil {
 					dm.SubscribedTopics = []string{}
 				}
-				if m.regex != "" {
-					re := m.regex
-					dm.SubscribedTopicRegex = &re
-				}
+				dm.SubscribedTopicRegex = nullable(m.regex)
 				dm.Assignment = c.describeAssignment(m.assigned)
 				dm.TargetAssignment = c.describeAssignment(cs.target[m.id])
 				dm.MemberType = 1 // consumer protocol

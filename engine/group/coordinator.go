@@ -1,8 +1,10 @@
-// Package group owns Kafka's classic consumer-group coordinator: group
-// membership and rebalances (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
-// committed offsets, and the records of the internal __consumer_offsets log
-// that make both durable. It knows nothing of sockets or segments: the
-// engine hands it decoded requests and a Backend that appends records.
+// Package group owns Kafka's group coordinator: classic groups' membership
+// and rebalances (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), KIP-848
+// consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe),
+// committed offsets, and the records of the internal __consumer_offsets
+// log that make all of them durable. It knows nothing of sockets or
+// segments: the engine hands it decoded requests and a Backend that
+// appends records. Locks and goroutines: LOCKS.md.
 package group
 
 import (
@@ -59,6 +61,8 @@ type Backend interface {
 	// complete in the order they were made. strict appends (offset
 	// commits) must also meet the topic's min.insync.replicas, as acks=all
 	// records do; the others (membership, tombstones) need only this node.
+	// Append is called with a group's lock held and done may take it, so
+	// done must run on another goroutine, never before Append returns.
 	Append(p int32, recs []Record, strict bool, done func(error))
 	// PartitionExists reports whether a topic partition exists, for
 	// commits.
@@ -74,7 +78,8 @@ type Backend interface {
 	AppendErrorCode(err error) int16
 }
 
-// Respond delivers a response; it may be called from any goroutine.
+// Respond delivers a response; it may be called from any goroutine, and
+// often is with a group's lock held.
 type Respond func(kmsg.Response)
 
 // Coordinator is the group coordinator of one node.
@@ -90,9 +95,9 @@ type Coordinator struct {
 	notCoordinator atomic.Bool
 	mu             sync.Mutex
 	groups         map[string]*Group // (mu)
-	closed         chan struct{}
-	closeMu        sync.Once
-	expireOnce     sync.Once
+	closed         chan struct{}     // closed by Close
+	closeOnce      sync.Once
+	expireOnce     sync.Once // the expiry loop starts at the first Loaded
 }
 
 // New returns a coordinator whose groups live in partitions partitions of
@@ -187,10 +192,11 @@ func (c *Coordinator) loadErr() int16 {
 // IsLoaded reports whether the coordinator serves requests.
 func (c *Coordinator) IsLoaded() bool { return c.loaded.Load() }
 
-// Close stops timers and the expiry loop. Pending joins and syncs are
-// answered with COORDINATOR_NOT_AVAILABLE so clients look again.
+// Close stops the groups' session, rebalance and sync timers and the
+// expiry loop. Pending joins and syncs are answered with
+// COORDINATOR_NOT_AVAILABLE so clients look again.
 func (c *Coordinator) Close() {
-	c.closeMu.Do(c.close)
+	c.closeOnce.Do(c.close)
 }
 
 func (c *Coordinator) close() {
@@ -263,6 +269,14 @@ func newMemberID(clientID string) string {
 	rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	return clientID + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// nullable is s for a Kafka nullable string: nil when empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // Generation is a group's current generation (for tests and tools:

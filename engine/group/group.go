@@ -82,7 +82,7 @@ type offset struct {
 }
 
 // Group is one group: its members and rebalance state, and its committed
-// offsets. Lock order: Coordinator.mu → Group.mu.
+// offsets. Lock order: Coordinator.mu → Group.mu (LOCKS.md).
 type Group struct {
 	c  *Coordinator
 	id string
@@ -98,7 +98,7 @@ type Group struct {
 	static       map[string]string      // group.instance.id → member id
 	offsets      map[topicPartition]offset
 	stateSince   time.Time
-	hasMetadata  bool // a group metadata record exists in the log
+	hasMetadata  bool // a group metadata record (KIP-848: the group's records) is in the log
 	joins        uint64
 	typ          groupType
 	cs           *consumerState // KIP-848 members, when typ is typeConsumer
@@ -480,10 +480,7 @@ func (g *Group) joinResponse(m *member, version int16, code int16) *kmsg.JoinGro
 		for _, o := range g.sortedMembers() {
 			jm := kmsg.NewJoinGroupResponseMember()
 			jm.MemberID = o.id
-			if o.instanceID != "" {
-				inst := o.instanceID
-				jm.InstanceID = &inst
-			}
+			jm.InstanceID = nullable(o.instanceID)
 			jm.ProtocolMetadata = o.metadataFor(g.protocol)
 			r.Members = append(r.Members, jm)
 		}
@@ -572,9 +569,9 @@ func (g *Group) persist(done func(error)) {
 	})
 }
 
-// stopLocked stops the group's timers and answers its waiting joins and
-// syncs with code: the coordinator is closing or handing groups over.
-// g.mu is held.
+// stopLocked stops the group's session, rebalance and sync timers and
+// answers its waiting joins and syncs with code: the coordinator is
+// closing or handing groups over. g.mu is held.
 func (g *Group) stopLocked(code int16) {
 	for _, m := range g.members {
 		if m.timer != nil {

@@ -9,8 +9,9 @@ import (
 
 // OffsetCommit (key 8) stores committed offsets once they are durable in
 // __consumer_offsets. Members of a managed group must give their member
-// id and generation; generation -1 with no member id commits for an empty
-// group (standalone consumers, admin tools), creating it if needed.
+// id and generation (KIP-848: member epoch, checkConsumerMember);
+// generation -1 with no member id commits for an empty group (standalone
+// consumers, admin tools), creating it if needed.
 func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond) {
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	resp.Version = r.Version
@@ -363,7 +364,8 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 }
 
 // subscribedTopics is the union of the consumer members' subscriptions.
-// A member whose metadata does not decode counts as subscribed to nothing.
+// A member whose metadata does not decode makes it nil: every topic counts
+// as subscribed.
 func (g *Group) subscribedTopics() map[string]bool {
 	out := map[string]bool{}
 	if g.typ == typeConsumer {

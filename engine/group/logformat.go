@@ -13,6 +13,7 @@ import (
 // understand it: offset commits are key v1 {group, topic, partition} with
 // value v3 {offset, leader epoch, metadata, commit timestamp}; group
 // metadata is key v2 {group} with value v3. A null value deletes the key.
+// KIP-848 consumer groups have records of their own (logformat848.go).
 
 func offsetKey(group string, k topicPartition) []byte {
 	key := kmsg.OffsetCommitKey{Version: 1, Group: group, Topic: k.topic, Partition: k.partition}
@@ -38,22 +39,12 @@ func groupTombstone(group string) Record { return Record{Key: groupKey(group)} }
 // metadataRecord is the group's membership as of now.
 func (g *Group) metadataRecord() Record {
 	v := kmsg.GroupMetadataValue{Version: 3, ProtocolType: g.protocolType, Generation: g.generation, CurrentStateTimestamp: g.stateSince.UnixMilli()}
-	if g.protocol != "" {
-		proto := g.protocol
-		v.Protocol = &proto
-	}
-	if g.leader != "" {
-		leader := g.leader
-		v.Leader = &leader
-	}
+	v.Protocol, v.Leader = nullable(g.protocol), nullable(g.leader)
 	if g.state != Empty {
 		for _, m := range g.sortedMembers() {
 			vm := kmsg.NewGroupMetadataValueMember()
 			vm.MemberID, vm.ClientID, vm.ClientHost = m.id, m.clientID, m.clientHost
-			if m.instanceID != "" {
-				inst := m.instanceID
-				vm.InstanceID = &inst
-			}
+			vm.InstanceID = nullable(m.instanceID)
 			vm.RebalanceTimeoutMillis = int32(m.rebalance.Milliseconds())
 			vm.SessionTimeoutMillis = int32(m.session.Milliseconds())
 			vm.Subscription = m.metadataFor(g.protocol)
@@ -65,8 +56,9 @@ func (g *Group) metadataRecord() Record {
 }
 
 // Replay applies one record of __consumer_offsets while loading. Records
-// must come in log order per partition. Keys it does not know (the
-// KIP-848 and transaction record types) are skipped.
+// must come in log order per partition. Records of other types than
+// offset commits, group metadata and KIP-848's (logformat848.go) are
+// skipped.
 func (c *Coordinator) Replay(key, value []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

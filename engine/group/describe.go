@@ -1,15 +1,14 @@
 package group
 
 import (
-	"sort"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // DescribeGroups (key 15) reports groups' state and members; member
 // metadata and assignments only while the group is stable, as Kafka does.
-// A group that does not exist is "Dead" (v6+: GROUP_ID_NOT_FOUND).
+// A group that does not exist is "Dead" (v6+: GROUP_ID_NOT_FOUND). A
+// KIP-848 group is described as a classic one (describeConsumerAsClassic).
 func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Respond) {
 	resp := kmsg.NewPtrDescribeGroupsResponse()
 	resp.Version = r.Version
@@ -49,10 +48,7 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 			for _, m := range g.sortedMembers() {
 				dm := kmsg.NewDescribeGroupsResponseGroupMember()
 				dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
-				if m.instanceID != "" {
-					inst := m.instanceID
-					dm.InstanceID = &inst
-				}
+				dm.InstanceID = nullable(m.instanceID)
 				dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
 				if g.state == Stable {
 					dm.ProtocolMetadata = m.metadataFor(g.protocol)
@@ -72,7 +68,7 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 const groupOperations = 1<<3 | 1<<6 | 1<<8
 
 // ListGroups (key 16) lists groups, filtered by state (v4+) and by type
-// (v5+: every group here is "classic").
+// (v5+: "classic", or "consumer" for KIP-848 groups).
 func (c *Coordinator) ListGroups(r *kmsg.ListGroupsRequest, respond Respond) {
 	resp := kmsg.NewPtrListGroupsResponse()
 	resp.Version = r.Version
@@ -128,87 +124,6 @@ func equalFold(a, b string) bool {
 	return true
 }
 
-// DeleteGroups (key 42) deletes empty groups and their offsets.
-func (c *Coordinator) DeleteGroups(r *kmsg.DeleteGroupsRequest, respond Respond) {
-	resp := kmsg.NewPtrDeleteGroupsResponse()
-	resp.Version = r.Version
-	type result struct {
-		idx  int
-		g    *Group
-		recs []Record
-	}
-	var writes []result
-	seen := map[string]bool{}
-	for _, id := range r.Groups {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		dg := kmsg.NewDeleteGroupsResponseGroup()
-		dg.Group = id
-		switch {
-		case !c.loaded.Load():
-			dg.ErrorCode = c.loadErr()
-		default:
-			g := c.group(id)
-			if g == nil {
-				dg.ErrorCode = kerr.GroupIDNotFound.Code
-				break
-			}
-			g.lock()
-			switch {
-			case g.state == Dead:
-				dg.ErrorCode = kerr.GroupIDNotFound.Code
-			case g.isEmpty():
-				var recs []Record
-				for k := range g.offsets {
-					recs = append(recs, offsetTombstone(g.id, k))
-				}
-				if g.typ == typeConsumer {
-					recs = append(recs, g.consumerTombstones()...)
-				} else if g.hasMetadata {
-					recs = append(recs, groupTombstone(g.id))
-				}
-				g.offsets = map[topicPartition]offset{}
-				g.setState(Dead)
-				writes = append(writes, result{len(resp.Groups), g, recs})
-			default:
-				dg.ErrorCode = kerr.NonEmptyGroup.Code
-			}
-			g.unlock()
-		}
-		resp.Groups = append(resp.Groups, dg)
-	}
-	if len(writes) == 0 {
-		respond(resp)
-		return
-	}
-	left := len(writes)
-	done := make(chan struct{}, len(writes))
-	for _, w := range writes {
-		if len(w.recs) == 0 {
-			c.removeGroup(w.g)
-			done <- struct{}{}
-			continue
-		}
-		c.be.Append(PartitionFor(w.g.id, c.parts), w.recs, false, func(err error) {
-			if err != nil {
-				resp.Groups[w.idx].ErrorCode = c.be.AppendErrorCode(err)
-			}
-			// Only now: a group created again meanwhile must not have
-			// its first commits follow these tombstones in the log.
-			c.removeGroup(w.g)
-			done <- struct{}{}
-		})
-	}
-	go func() {
-		for ; left > 0; left-- {
-			<-done
-		}
-		respond(resp)
-	}()
-}
-
 // describeConsumerAsClassic answers DescribeGroups for a KIP-848 group as
 // Kafka does: protocol type "consumer", the assignor as protocol, and each
 // member's assignment in the classic consumer protocol's encoding.
@@ -217,19 +132,11 @@ func (g *Group) describeConsumerAsClassic(dg *kmsg.DescribeGroupsResponseGroup) 
 	dg.State = g.consumerGroupState()
 	dg.ProtocolType = "consumer"
 	dg.Protocol = cs.assignor
-	ids := make([]string, 0, len(cs.members))
-	for id := range cs.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range cs.memberIDs() {
 		m := cs.members[id]
 		dm := kmsg.NewDescribeGroupsResponseGroupMember()
 		dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
-		if m.instanceID != "" {
-			inst := m.instanceID
-			dm.InstanceID = &inst
-		}
+		dm.InstanceID = nullable(m.instanceID)
 		md := kmsg.NewConsumerMemberMetadata()
 		md.Version = 0
 		md.Topics = m.topics

@@ -132,8 +132,9 @@ func (g *Group) consumerRecords() map[string][]byte {
 }
 
 // persistConsumer writes what changed in the group since its last write
-// and calls done (without the group lock) once that is durable. done may
-// be nil.
+// and calls done once that is durable: at once, with the group lock held,
+// when nothing changed; otherwise from the Backend's goroutine, without
+// it. done may be nil.
 func (g *Group) persistConsumer(done func(error)) {
 	cs := g.cs
 	if cs.written == nil {

@@ -1,0 +1,202 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+)
+
+// AppendResult describes where an appended batch went.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+	Duplicate      bool // an idempotent retry of a batch already in the log
+}
+
+// Append assigns offsets to a validated batch (h is its header), rewrites
+// its header in place and queues it on the disk writer. done is called from
+// a disk goroutine once the batch is written, or also fsynced if sync is
+// set; it must not block. The batch bytes must stay untouched until then.
+func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) (AppendResult, error) {
+	cfg := l.cfg.Load()
+	res := AppendResult{LogAppendTime: -1}
+	if int64(len(batch)) > cfg.MaxMessageBytes {
+		return res, fmt.Errorf("cannot append %d bytes, max.message.bytes is %d: %w", len(batch), cfg.MaxMessageBytes, ErrBatchTooLarge)
+	}
+	now := time.Now()
+	nowMs := now.UnixMilli()
+	if !cfg.LogAppendTime && !h.IsControl() {
+		if h.MaxTimestamp >= 0 && (nowMs-h.MaxTimestamp > cfg.TimestampBeforeMaxMs || h.MaxTimestamp-nowMs > cfg.TimestampAfterMaxMs) {
+			return res, fmt.Errorf("cannot append: timestamp %d too far from broker time %d: %w", h.MaxTimestamp, nowMs, ErrInvalidTimestamp)
+		}
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.disk.closing() {
+		return res, ErrLogClosed
+	}
+	if err := l.failure(); err != nil {
+		return res, err
+	}
+	res.LogStartOffset = l.start.Load()
+	if h.HasProducer() {
+		dup, err := l.producers.check(h)
+		if err != nil {
+			return res, err
+		}
+		if dup != nil {
+			res.BaseOffset, res.Duplicate = dup.firstOffset, true
+			l.disk.enqueue(&op{kind: opBarrier, log: l, sync: sync && dup.lastOffset >= l.synced.Load(), done: done})
+			return res, nil
+		}
+	}
+
+	active, err := l.activeForLocked(cfg, int64(len(batch)), h, now)
+	if err != nil {
+		return res, err
+	}
+	res.BaseOffset = l.next
+	l.noteEpochLocked(l.leaderEpoch, l.next)
+	SetBaseOffset(batch, l.next)
+	SetLeaderEpoch(batch, l.leaderEpoch)
+	h.BaseOffset, h.LeaderEpoch = l.next, l.leaderEpoch
+	if cfg.LogAppendTime && !h.IsControl() {
+		SetLogAppendTime(batch, nowMs)
+		h.MaxTimestamp = nowMs
+		res.LogAppendTime = nowMs
+	}
+	l.placeLocked(active, cfg, batch, h, now, sync, done)
+	return res, nil
+}
+
+// activeForLocked returns the segment a batch of size bytes goes to,
+// rolling first when segment.bytes, segment.ms or the int32 offsets and
+// positions of Kafka's index formats say so. l.mu is held.
+func (l *Log) activeForLocked(cfg *Config, size int64, h *BatchHeader, now time.Time) (*Segment, error) {
+	active := l.segs[len(l.segs)-1]
+	if active.reserved > 0 && (active.reserved+size > min(cfg.SegmentBytes, math.MaxInt32) ||
+		(cfg.SegmentMs > 0 && now.Sub(active.firstAppendAt) >= time.Duration(cfg.SegmentMs)*time.Millisecond) ||
+		l.next+int64(h.LastOffsetDelta)-active.base > math.MaxInt32) {
+		return l.rollLocked()
+	}
+	return active, nil
+}
+
+// placeLocked reserves the batch's place at the end of active, indexes it,
+// advances the log end and producer state, and queues the write. h holds
+// the batch's final offsets. l.mu is held.
+func (l *Log) placeLocked(active *Segment, cfg *Config, batch []byte, h *BatchHeader, now time.Time, sync bool, done func(error)) {
+	pos := active.reserved
+	if pos == 0 {
+		active.firstAppendAt = now
+	}
+	active.reserved += int64(len(batch))
+	active.indexBatchLocked(h, pos, cfg.IndexIntervalBytes)
+	l.next = h.LastOffset() + 1
+	if h.HasProducer() {
+		l.producers.update(h, now.UnixMilli())
+	}
+	o := getOp()
+	o.kind, o.log, o.seg, o.pos, o.data, o.end, o.sync, o.done = opWrite, l, active, pos, batch, l.next, sync, done
+	l.disk.enqueue(o)
+}
+
+// ErrReplicaOffset is returned by AppendReplica for a batch that does not
+// start at the log end offset.
+var ErrReplicaOffset = errors.New("replicated batch does not start at the log end offset")
+
+// AppendReplica appends a batch copied from the leader's log: offsets,
+// leader epoch and timestamps are already assigned and stay as they are.
+// The batch must start at the log end offset; it must have passed
+// ValidateBatch's framing and CRC checks (its record count may be thinned
+// by compaction). done is called as for Append.
+func (l *Log) AppendReplica(batch []byte, h *BatchHeader, done func(error)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.disk.closing() {
+		return ErrLogClosed
+	}
+	if err := l.failure(); err != nil {
+		return err
+	}
+	if h.BaseOffset != l.next {
+		return fmt.Errorf("batch at %d, log ends at %d: %w", h.BaseOffset, l.next, ErrReplicaOffset)
+	}
+	cfg, now := l.cfg.Load(), time.Now()
+	active, err := l.activeForLocked(cfg, int64(len(batch)), h, now)
+	if err != nil {
+		return err
+	}
+	if h.LeaderEpoch > l.leaderEpoch {
+		l.leaderEpoch = h.LeaderEpoch
+	}
+	l.noteEpochLocked(h.LeaderEpoch, h.BaseOffset)
+	l.placeLocked(active, cfg, batch, h, now, false, done)
+	return nil
+}
+
+// rollLocked seals the active segment and starts a new one at l.next.
+// l.mu should be held.
+func (l *Log) rollLocked() (*Segment, error) {
+	old := l.segs[len(l.segs)-1]
+	s, err := createSegment(l.dir, l.next)
+	if err != nil {
+		l.fail(err)
+		return nil, err
+	}
+	old.sealed = true
+	l.segs = append(l.segs, s)
+	l.disk.enqueue(&op{kind: opSeal, log: l, seg: old, offIdx: old.offIdx, timeIdx: old.timeIdx})
+	l.writeSnapshotLocked(true)
+	return s, nil
+}
+
+// writeSnapshotLocked persists the producer state as of l.next; through the
+// disk syncer when async, so it lands after the data it describes.
+//
+// A snapshot is written even with no producers: it spares the next start a
+// replay of every batch header since the last one.
+func (l *Log) writeSnapshotLocked(async bool) {
+	cfg := l.cfg.Load()
+	l.producers.expire(time.Now().UnixMilli() - cfg.ProducerExpirationMs)
+	data := l.producers.marshal(nil)
+	path := snapshotPath(l.dir, l.next)
+	write := func(err error) {
+		if err != nil {
+			return // the data it describes may not be durable
+		}
+		if err := writeFileSync(path, data); err != nil {
+			l.logger.Warn("cannot write producer snapshot", "err", err)
+			return
+		}
+		// Older snapshots are superseded.
+		for _, off := range listSnapshots(l.dir) {
+			if snapshotPath(l.dir, off) != path {
+				os.Remove(snapshotPath(l.dir, off))
+			}
+		}
+	}
+	if async {
+		l.disk.enqueue(&op{kind: opBarrier, log: l, sync: true, done: write})
+	} else {
+		write(nil)
+	}
+}
+
+// Sync queues a barrier that completes once everything appended so far is
+// fsynced.
+func (l *Log) Sync(done func(error)) {
+	if l.disk.closing() {
+		if done != nil {
+			done(ErrLogClosed)
+		}
+		return
+	}
+	l.mu.Lock()
+	l.disk.enqueue(&op{kind: opBarrier, log: l, sync: true, done: done})
+	l.mu.Unlock()
+}

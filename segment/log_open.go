@@ -1,0 +1,244 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// OpenLog opens (or creates) the partition log in dir. clean says whether
+// the last shutdown was clean; otherwise the tail is verified batch by batch
+// and truncated at the first invalid one.
+func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger) (*Log, error) {
+	l := &Log{dir: dir, disk: disk, logger: logger.With("subsystem", "log", "dir", filepath.Base(dir)), producers: producerState{}}
+	l.cfg.Store(&cfg)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create log dir: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list log dir: %w", err)
+	}
+	var bases []int64
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".tmp") || strings.HasSuffix(e.Name(), cleanedSuffix) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+		if b, ok := parseSegmentName(e.Name()); ok {
+			bases = append(bases, b)
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	drop := func(rest []int64) {
+		for _, b := range rest {
+			l.logger.Warn("dropping segment after a truncated, missing or overlapping one", "segment", segmentPath(dir, b))
+			for _, ext := range []string{".log", ".index", ".timeindex"} {
+				os.Remove(segmentPath(dir, b) + ext)
+			}
+		}
+	}
+	for i, base := range bases {
+		// A segment starting inside the previous one was merged into it
+		// by compaction, which crashed before removing it.
+		if n := len(l.segs); n > 0 && base <= l.segs[n-1].lastOffset && l.segs[n-1].base < base {
+			l.logger.Info("removing segment left over from compaction", "segment", segmentPath(dir, base))
+			for _, ext := range []string{".log", ".index", ".timeindex"} {
+				os.Remove(segmentPath(dir, base) + ext)
+			}
+			continue
+		}
+		// samsa rolls a segment at the end offset of the previous one, so
+		// a segment that does not start there follows lost data (a torn
+		// or empty predecessor) or is a stray: it and everything after it
+		// goes.
+		if n := len(l.segs); n > 0 && base != l.segs[n-1].lastOffset+1 {
+			drop(bases[i:])
+			break
+		}
+		p := segmentPath(dir, base)
+		f, err := os.OpenFile(p+".log", os.O_RDWR, 0o644)
+		if err != nil {
+			l.closeSegs()
+			return nil, fmt.Errorf("cannot open segment: %w", err)
+		}
+		s := newSegment(base, p, f)
+		last := i == len(bases)-1
+		truncated, err := l.recoverSegment(s, clean, last)
+		if err != nil {
+			f.Close()
+			l.closeSegs()
+			return nil, err
+		}
+		l.segs = append(l.segs, s)
+		if truncated {
+			drop(bases[i+1:])
+			break
+		}
+	}
+	if len(l.segs) == 0 {
+		s, err := createSegment(dir, 0)
+		if err != nil {
+			return nil, err
+		}
+		l.segs = append(l.segs, s)
+	}
+	active := l.segs[len(l.segs)-1]
+	active.sealed = false
+	// A crash leaves the blocks allocated ahead of the writes.
+	active.trimPrealloc(active.size.Load())
+	// The active segment's index files are stale once it takes appends; a
+	// crash from here on must rebuild them by scanning. The removal must be
+	// durable before any append: otherwise, after a power loss, a stale
+	// index could be trusted once the segment has been rolled away from.
+	removed := false
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := os.Remove(active.path + ext); err == nil {
+			removed = true
+		}
+	}
+	if removed {
+		if err := syncDir(dir); err != nil {
+			l.closeSegs()
+			return nil, err
+		}
+	}
+	l.next = active.lastOffset + 1
+	if active.reserved > 0 {
+		// segment.ms counts from the first batch. Kafka uses its
+		// timestamp; without one the segment is as old as this start.
+		active.firstAppendAt = time.Now()
+		var hb [BatchHeaderSize]byte
+		if h, err := active.readHeader(0, &hb); err == nil && h.MaxTimestamp >= 0 && h.MaxTimestamp < active.firstAppendAt.UnixMilli() {
+			active.firstAppendAt = time.UnixMilli(h.MaxTimestamp)
+		}
+	}
+	l.start.Store(l.segs[0].base)
+	l.end.Store(l.next)
+	l.synced.Store(l.next)
+	l.loadStart()
+	if err := l.loadProducers(); err != nil {
+		l.closeSegs()
+		return nil, err
+	}
+	l.loadEpochs()
+	return l, nil
+}
+
+func fileSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+func (l *Log) closeSegs() {
+	for _, s := range l.segs {
+		s.unref()
+	}
+	l.segs = nil
+}
+
+// recoverSegment loads a segment's indexes, or rebuilds them by scanning and
+// truncates a torn tail, reporting whether it did.
+func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err error) {
+	cfg := l.cfg.Load()
+	size := fileSize(s.f)
+	// Sealed segments got their index files only after an fsync, so those
+	// are trusted even after a crash; the active one only after a clean stop.
+	if !last || clean {
+		err := s.loadIndexes(size)
+		if err == nil {
+			s.size.Store(size)
+			s.reserved = size
+			s.sealed = !last
+			s.indexed.Store(!last)
+			return false, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			l.logger.Info("rebuilding indexes", "segment", s.path, "reason", err)
+		}
+	}
+	valid, err := s.recoverScan(cfg.IndexIntervalBytes, !last)
+	if err != nil {
+		return false, err
+	}
+	s.trimPrealloc(valid)
+	s.reserved = valid
+	s.size.Store(valid)
+	if valid < size {
+		l.logger.Warn("truncating torn segment tail", "segment", s.path, "valid", valid, "size", size)
+		if err := s.f.Truncate(valid); err != nil {
+			return false, fmt.Errorf("cannot truncate %s: %w", s.path, err)
+		}
+		if err := s.f.Sync(); err != nil {
+			return false, fmt.Errorf("cannot sync %s: %w", s.path, err)
+		}
+		return true, nil
+	}
+	// What a killed process wrote may still be only in the page cache: make
+	// it durable before it is served, and before indexes describe it.
+	if err := s.f.Sync(); err != nil {
+		return false, fmt.Errorf("cannot sync %s: %w", s.path, err)
+	}
+	if !last {
+		// Persist the rebuilt indexes so the next crash need not scan.
+		if err := s.writeIndexes(s.offIdx, s.timeIdx); err != nil {
+			l.logger.Warn("cannot write rebuilt indexes", "err", err)
+		}
+		s.sealed = true
+	}
+	return false, nil
+}
+
+// loadProducers restores producer state from the newest usable snapshot and
+// replays the batch headers after it.
+func (l *Log) loadProducers() error {
+	from := l.segs[0].base
+	for _, off := range listSnapshots(l.dir) {
+		p := snapshotPath(l.dir, off)
+		if off > l.next || off < l.segs[0].base {
+			os.Remove(p)
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		ps, err := unmarshalProducerState(data)
+		if err != nil {
+			l.logger.Warn("ignoring producer snapshot", "file", p, "err", err)
+			continue
+		}
+		l.producers, from = ps, off
+	}
+	var hb [BatchHeaderSize]byte
+	nowMs := time.Now().UnixMilli()
+	for _, s := range l.segs {
+		if s.lastOffset < from {
+			continue
+		}
+		pos := int64(0)
+		if from > s.base {
+			pos = int64(s.offIdx.lookup(uint32(from - s.base)))
+		}
+		for size := s.size.Load(); pos < size; {
+			h, err := s.readHeader(pos, &hb)
+			if err != nil {
+				return fmt.Errorf("cannot replay producer state from %s: %w", s.path, err)
+			}
+			if h.BaseOffset >= from && h.HasProducer() {
+				// Replayed batches were appended since the snapshot; count
+				// their producers as seen now.
+				l.producers.update(&h, nowMs)
+			}
+			pos += h.Size()
+		}
+	}
+	return nil
+}
