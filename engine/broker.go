@@ -223,7 +223,7 @@ type Broker struct {
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
 	image     *catalogImage          // (metaMu) the catalog as the metadata log says (metadata_log.go)
-	serving   atomic.Bool            // New has returned: the catalog is loaded and the role settled
+	serving   atomic.Bool            // set by New once the catalog is loaded and the role settled
 	metaPart  *partition             // meta as a partition, for the standby's fetches
 	clusterID atomic.Pointer[string] // set once; on a standby, when replicated
 	pidNext   int64                  // (metaMu) next producer id to hand out
@@ -243,7 +243,7 @@ type Broker struct {
 	badLog netio.LogLimiter // misbehaving clients
 	ioLog  netio.LogLimiter // read and write failures
 
-	wg       sync.WaitGroup // the group coordinator's loader (loadGroups); see LOCKS.md
+	wg       sync.WaitGroup // the group loader and parked fetches (LOCKS.md)
 	quit     chan struct{}  // closed by StopWaiting: parked fetches answer, loops stop
 	quitOnce sync.Once
 }
