@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/netio"
+	"samsa/netio/kclient"
 	"samsa/segment"
 )
 
@@ -42,18 +42,7 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 // send writes a request with header v1 (flexible: v2) and body.
 func (rc *rawConn) send(key, version int16, flexibleHeader bool, body []byte) int32 {
 	rc.corr++
-	var b []byte
-	b = binary.BigEndian.AppendUint16(b, uint16(key))
-	b = binary.BigEndian.AppendUint16(b, uint16(version))
-	b = binary.BigEndian.AppendUint32(b, uint32(rc.corr))
-	b = binary.BigEndian.AppendUint16(b, 4)
-	b = append(b, "test"...)
-	if flexibleHeader {
-		b = append(b, 0)
-	}
-	b = append(b, body...)
-	frame := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
-	if _, err := rc.c.Write(append(frame, b...)); err != nil {
+	if _, err := rc.c.Write(kclient.AppendRawRequest(nil, key, version, rc.corr, "test", flexibleHeader, body)); err != nil {
 		rc.t.Fatal(err)
 	}
 	return rc.corr
@@ -63,13 +52,7 @@ func (rc *rawConn) send(key, version int16, flexibleHeader bool, body []byte) in
 // the broker closes.
 func (rc *rawConn) recv() ([]byte, error) {
 	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var sz [4]byte
-	if _, err := io.ReadFull(rc.c, sz[:]); err != nil {
-		return nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint32(sz[:]))
-	_, err := io.ReadFull(rc.c, b)
-	return b, err
+	return kclient.ReadFrame(rc.c)
 }
 
 func (rc *rawConn) request(req kmsg.Request) kmsg.Response {
@@ -79,17 +62,10 @@ func (rc *rawConn) request(req kmsg.Request) kmsg.Response {
 	if err != nil {
 		rc.t.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
 	}
-	if got := int32(binary.BigEndian.Uint32(b)); got != corr {
-		rc.t.Fatalf("correlation id %d, want %d", got, corr)
-	}
-	b = b[4:]
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() && req.Key() != 18 {
-		if b[0] != 0 {
-			rc.t.Fatalf("response header tags %d", b[0])
-		}
-		b = b[1:]
+	if b, err = kclient.ResponseBody(b, corr, resp.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16()); err != nil {
+		rc.t.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
 	}
 	if err := resp.ReadFrom(b); err != nil {
 		rc.t.Fatalf("%s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)

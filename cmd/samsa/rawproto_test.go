@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio/kclient"
 )
 
 type rawConn struct {
@@ -42,7 +44,7 @@ func (r *rawConn) roundTrip(req kmsg.Request, version int16) kmsg.Response {
 	req.SetVersion(version)
 	r.corr++
 	corr := r.corr
-	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("itest-raw")).AppendRequest(nil, req, corr)
+	frame := kclient.AppendRequest(nil, req, corr, "itest-raw")
 	r.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := r.c.Write(frame); err != nil {
 		r.t.Fatalf("cannot send %s v%d: %v", kmsg.NameForKey(req.Key()), version, err)
@@ -64,39 +66,19 @@ func (r *rawConn) roundTrip(req kmsg.Request, version int16) kmsg.Response {
 }
 
 // responseBody checks a response frame's correlation id and strips the
-// response header (v1 has a tagged-field section).
+// response header (v1 has a tagged-field section, which samsa leaves
+// empty).
 func responseBody(b []byte, corr int32, headerV1 bool) ([]byte, error) {
-	if len(b) < 4 {
-		return nil, fmt.Errorf("response of %d bytes", len(b))
+	if headerV1 && len(b) > 4 && b[4] != 0 {
+		return nil, fmt.Errorf("response header has %d tagged fields, want none", b[4])
 	}
-	if got := int32(binary.BigEndian.Uint32(b)); got != corr {
-		return nil, fmt.Errorf("correlation id %d, want %d", got, corr)
-	}
-	b = b[4:]
-	if headerV1 {
-		n, w := binary.Uvarint(b)
-		if w <= 0 || n != 0 {
-			return nil, fmt.Errorf("response header tags: count %d (width %d)", n, w)
-		}
-		b = b[w:]
-	}
-	return b, nil
+	return kclient.ResponseBody(b, corr, headerV1)
 }
 
 // readFrame reads one size-prefixed frame within d.
 func readFrame(c net.Conn, d time.Duration) ([]byte, error) {
 	c.SetReadDeadline(time.Now().Add(d))
-	var sz [4]byte
-	if _, err := io.ReadFull(c, sz[:]); err != nil {
-		return nil, err
-	}
-	n := int32(binary.BigEndian.Uint32(sz[:]))
-	if n < 0 || n > 64<<20 {
-		return nil, fmt.Errorf("response frame size %d", n)
-	}
-	b := make([]byte, n)
-	_, err := io.ReadFull(c, b)
-	return b, err
+	return kclient.ReadFrame(c)
 }
 
 // errClosed reports whether err means the peer closed the connection.
@@ -108,14 +90,7 @@ func errClosed(err error) bool {
 // requestFrame frames a request by hand (header v1, client id "x"), for
 // bodies kmsg would not encode.
 func requestFrame(key, version int16, corr int32, body []byte) []byte {
-	var b []byte
-	b = binary.BigEndian.AppendUint16(b, uint16(key))
-	b = binary.BigEndian.AppendUint16(b, uint16(version))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	b = binary.BigEndian.AppendUint16(b, 1)
-	b = append(b, 'x')
-	b = append(b, body...)
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+	return kclient.AppendRawRequest(nil, key, version, corr, "x", false, body)
 }
 
 // batchSpec describes a v2 record batch to encode.
