@@ -1,0 +1,130 @@
+package replica
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"samsa/segment"
+)
+
+// oneLog is a Catalog of one log, for testing a Pair without a broker.
+type oneLog struct{ l *Log }
+
+func (c oneLog) Logs() []*Log                         { return []*Log{c.l} }
+func (c oneLog) LogByID(id [16]byte, idx int32) *Log  { return c.l }
+func (c oneLog) ApplyMetadata(batches [][]byte) error { return nil }
+func (c oneLog) Resync() error                        { return nil }
+func (c oneLog) RecordLeader(node, epoch int32) error { return nil }
+func (c oneLog) Lead()                                {}
+func (c oneLog) Follow()                              {}
+
+func primaryLog(t *testing.T, lag time.Duration) (*Pair, *Log) {
+	t.Helper()
+	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	seg, err := store.Open("t-0", segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Log{}
+	p := NewPair(Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: lag.Milliseconds(), MinInsyncReplicas: 2}, 1, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l.Init(p, "t", [16]byte{1}, 0, seg)
+	return p, l
+}
+
+// acks=all waiters complete when the standby's fetch offset passes them,
+// and, when it leaves the ISR, with NOT_ENOUGH_REPLICAS_AFTER_APPEND only
+// if min.insync.replicas asked for two.
+func TestLogWaitersAndISR(t *testing.T) {
+	const lag = 200 * time.Millisecond
+	_, l := primaryLog(t, lag)
+	if l.InSync() {
+		t.Fatal("in the ISR before any fetch")
+	}
+	// Out of the ISR, a waiter completes at once: with min ISR 2 it fails.
+	codes := make(chan int16, 4)
+	l.WaitForStandby(1, 2, func(c int16) { codes <- c })
+	if c := <-codes; c != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("waiter with the standby out of the ISR: code %d", c)
+	}
+	l.Fetched(0, 0) // caught up with the (empty) log: joins the ISR
+	if !l.InSync() {
+		t.Fatal("a standby that caught up is not in the ISR")
+	}
+	l.WaitForStandby(5, 2, func(c int16) { codes <- c })
+	select {
+	case c := <-codes:
+		t.Fatalf("waiter completed (code %d) before the standby held its records", c)
+	default:
+	}
+	l.Fetched(5, 0)
+	if c := <-codes; c != 0 {
+		t.Fatalf("waiter the standby passed: code %d", c)
+	}
+	// The standby stops fetching: after the lag time it leaves the ISR,
+	// which releases the waiters.
+	l.WaitForStandby(9, 2, func(c int16) { codes <- c })
+	l.WaitForStandby(9, 1, func(c int16) { codes <- c })
+	time.Sleep(lag + 50*time.Millisecond)
+	if l.InSync() {
+		t.Fatal("a standby that stopped fetching is still in the ISR")
+	}
+	got := map[int16]int{}
+	for range 2 {
+		got[<-codes]++
+	}
+	if got[kerr.NotEnoughReplicasAfterAppend.Code] != 1 || got[0] != 1 {
+		t.Fatalf("released waiters' codes %v, want one NOT_ENOUGH_REPLICAS_AFTER_APPEND (min ISR 2) and one success (min ISR 1)", got)
+	}
+	if lagged, in := l.Standby(); in || lagged != 0 {
+		t.Fatalf("Standby() = %d, %v", lagged, in)
+	}
+}
+
+// The high watermark follows the standby while it is in the ISR and never
+// goes back.
+func TestLogHighWatermark(t *testing.T) {
+	_, l := primaryLog(t, time.Minute)
+	if hw := l.HighWatermark(); hw != 0 {
+		t.Fatalf("empty log: high watermark %d", hw)
+	}
+	l.Fetched(0, 0)
+	l.reset() // promotion: the high watermark starts at the log end
+	if hw, in := l.HighWatermark(), l.InSync(); hw != 0 || in {
+		t.Fatalf("after reset: high watermark %d, in ISR %v", hw, in)
+	}
+}
+
+// A Pair's epoch only grows; CheckEpoch fences older clients and asks
+// newer ones to refresh.
+func TestPairEpoch(t *testing.T) {
+	p, _ := primaryLog(t, time.Minute)
+	p.ObserveEpoch(3)
+	p.ObserveEpoch(2)
+	if p.Epoch() != 3 {
+		t.Fatalf("epoch %d, want 3", p.Epoch())
+	}
+	f := func(client int32, want int16) {
+		t.Helper()
+		if got := p.CheckEpoch(client); got != want {
+			t.Errorf("CheckEpoch(%d) = %d, want %d", client, got, want)
+		}
+	}
+	f(-1, 0)
+	f(3, 0)
+	f(2, kerr.FencedLeaderEpoch.Code)
+	f(4, kerr.UnknownLeaderEpoch.Code)
+	if p.LeaderID() != 1 || p.StandbyID() != 2 || !p.IsPrimary() || !p.Replicated() {
+		t.Fatalf("leader %d standby %d primary %v", p.LeaderID(), p.StandbyID(), p.IsPrimary())
+	}
+	if err := p.Promote("test"); err != ErrNotStandby {
+		t.Fatalf("Promote on a primary: %v, want ErrNotStandby", err)
+	}
+}
