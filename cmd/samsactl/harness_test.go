@@ -81,8 +81,8 @@ type result struct {
 	took           time.Duration
 }
 
-// ctl runs samsactl against the broker at addr.
-func ctl(t *testing.T, addr string, args ...string) result {
+// runCtl runs samsactl against the broker at addr.
+func runCtl(t *testing.T, addr string, args ...string) result {
 	t.Helper()
 	var o, e bytes.Buffer
 	start := time.Now()
@@ -97,7 +97,7 @@ func ctl(t *testing.T, addr string, args ...string) result {
 // ok runs samsactl and fails the test unless it exits 0.
 func ok(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	r := ctl(t, addr, args...)
+	r := runCtl(t, addr, args...)
 	if r.code != 0 {
 		t.Fatalf("samsactl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
@@ -111,7 +111,7 @@ func ok(t *testing.T, addr string, args ...string) string {
 // containing each of want.
 func fails(t *testing.T, addr string, code int, args []string, want ...string) result {
 	t.Helper()
-	r := ctl(t, addr, args...)
+	r := runCtl(t, addr, args...)
 	if r.code != code {
 		t.Fatalf("samsactl %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
 	}
