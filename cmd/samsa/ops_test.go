@@ -471,7 +471,7 @@ func TestMakeInstall(t *testing.T) {
 		t.Fatalf("reinstall replaced the config: %q", conf)
 	}
 	// Both the installed unit and the one in the repository verify clean.
-	for _, unit := range []string{filepath.Join(prefix, "lib/systemd/system/samsa.service"), filepath.Join(repo, "tools/systemd/samsa.service")} {
+	for _, unit := range []string{filepath.Join(prefix, "lib/systemd/system/samsa.service"), filepath.Join(repo, "tools/dist/systemd/samsa.service")} {
 		out, err := exec.Command("systemd-analyze", "verify", unit).CombinedOutput()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) || len(out) > 0 {
