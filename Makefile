@@ -72,7 +72,7 @@ install: build
 	install -D -m 0755 $(BIN)/samsa-bench $(DESTDIR)$(PREFIX)/bin/samsa-bench
 	install -d $(DESTDIR)$(UNITDIR)
 	sed -e 's|/usr/bin/env samsa|$(PREFIX)/bin/samsa|' -e 's|/etc/samsa/config.toml|$(SYSCONFDIR)/samsa/config.toml|' \
-		-e 's|/usr/local/share/doc/samsa|$(PREFIX)/share/doc/samsa|' tools/systemd/samsa.service > $(DESTDIR)$(UNITDIR)/samsa.service
+		-e 's|/usr/local/share/doc/samsa|$(PREFIX)/share/doc/samsa|' tools/dist/systemd/samsa.service > $(DESTDIR)$(UNITDIR)/samsa.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/samsa.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/samsa/README.md
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/samsa/config.toml ]; then \

@@ -1,4 +1,8 @@
-// Command samsa is the broker.
+// Command samsa is the broker. main parses the command line; the rest of
+// the package runs the broker as a service: config.toml (config.go), CPU
+// pinning (cpu.go), the engine behind netio's listeners (server.go),
+// signals, reloads and systemd's notify protocol (service.go), and the ops
+// HTTP listener for /metrics, /healthz and /readyz (opsserver.go).
 package main
 
 import (
@@ -7,15 +11,13 @@ import (
 	"net/http"
 	_ "net/http/pprof"
 	"os"
-
-	"samsa/tools"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	var o tools.RunOptions
+	var o options
 	flag.StringVar(&o.ConfigPath, "config", "./config.toml", "config file")
 	flag.StringVar(&o.Listen, "listen", "", "client listener host:port (overrides the config file)")
 	flag.StringVar(&o.DataDir, "data-dir", "", "data directory (overrides the config file)")
@@ -34,7 +36,7 @@ func main() {
 			}
 		}()
 	}
-	if err := tools.Run(o); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "samsa:", err)
 		os.Exit(1)
 	}

@@ -1,8 +1,8 @@
 package main
 
-// Operating the broker as a service: sd_notify and the watchdog, the
-// admin HTTP listener's /metrics, /healthz and /readyz, SIGHUP reloads,
-// and `make install` with a unit that systemd-analyze accepts.
+// Operating the broker as a service: sd_notify and the watchdog, the ops
+// HTTP listener's /metrics, /healthz and /readyz ([admin] listen), SIGHUP
+// reloads, and `make install` with a unit that systemd-analyze accepts.
 
 import (
 	"context"
@@ -202,15 +202,15 @@ next:
 }
 
 func TestMetricsEndpoint(t *testing.T) {
-	admin := freeAddr(t)
+	httpAddr := freeAddr(t)
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, "[admin]\n# HTTP admin", "[admin]\nlisten = \""+admin+"\"\n# HTTP admin", "\nlisten = \"\"\n\n[topic_defaults]", "\n\n[topic_defaults]")
+	cfg := writeConfig(t, dir, "[admin]\n# HTTP admin", "[admin]\nlisten = \""+httpAddr+"\"\n# HTTP admin", "\nlisten = \"\"\n\n[topic_defaults]", "\n\n[topic_defaults]")
 	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
 	t.Cleanup(b.cleanup)
 	b.start()
 
 	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + admin + path)
+		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	produce(100)
-	fams := scrape(t, admin)
+	fams := scrape(t, httpAddr)
 	topic := map[string]string{"topic": "metered"}
 	part := map[string]string{"topic": "metered", "partition": "0"}
 	for _, c := range []struct {
@@ -290,7 +290,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(50)
-	fams = scrape(t, admin)
+	fams = scrape(t, httpAddr)
 	groupPart := map[string]string{"group": "meter-group", "topic": "metered", "partition": "0"}
 	if v, ok := metricValue(fams, "samsa_group_lag_records", groupPart); !ok || v != 90 {
 		t.Errorf("group lag %v (found %v), want 150-60", v, ok)
@@ -314,8 +314,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	// While shutting down, /readyz says so (the listener lives until the
 	// logs are closed); afterwards nothing listens.
 	b.stop()
-	if _, err := http.Get("http://" + admin + "/healthz"); err == nil {
-		t.Fatal("admin listener still up after the broker exited")
+	if _, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
+		t.Fatal("HTTP listener still up after the broker exited")
 	}
 }
 
@@ -471,7 +471,7 @@ func TestMakeInstall(t *testing.T) {
 		t.Fatalf("reinstall replaced the config: %q", conf)
 	}
 	// Both the installed unit and the one in the repository verify clean.
-	for _, unit := range []string{filepath.Join(prefix, "lib/systemd/system/samsa.service"), filepath.Join(repo, "tools/systemd/samsa.service")} {
+	for _, unit := range []string{filepath.Join(prefix, "lib/systemd/system/samsa.service"), filepath.Join(repo, "tools/dist/systemd/samsa.service")} {
 		out, err := exec.Command("systemd-analyze", "verify", unit).CombinedOutput()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) || len(out) > 0 {

@@ -23,7 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"samsa/tools"
+	"samsa/tools/ctl"
 )
 
 // pairConfig writes a config file for one node of a pair: the shipped
@@ -271,7 +271,7 @@ func TestFailoverAfterKill(t *testing.T) {
 	}
 	mu.Unlock()
 	t.Logf("killed the primary with %d of %d records acknowledged", len(ackedAtKill), total)
-	if err := tools.Promote(timeout(t, 30*time.Second), p.standby.addr, io.Discard); err != nil {
+	if err := ctl.Promote(timeout(t, 30*time.Second), p.standby.addr, io.Discard); err != nil {
 		t.Fatalf("promote: %v", err)
 	}
 	// The old primary returns as the standby, so acks=all can go on.

@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"samsa/tools"
+	"samsa/tools/ctl"
 )
 
 // TestGroups: a franz-go group consumer reads a topic and commits chosen
@@ -56,7 +56,7 @@ func TestGroups(t *testing.T) {
 	}
 
 	// The consumer is a member: list and describe show it.
-	var list []tools.GroupSummary
+	var list []ctl.GroupSummary
 	okJSON(t, b.addr, &list, "groups", "list")
 	if len(list) != 1 || list[0].Group != "g1" || list[0].State != "Stable" || list[0].ProtocolType != "consumer" || list[0].Members != 1 || list[0].Coordinator != b.nodeID {
 		t.Errorf("groups list: %+v", list)
@@ -114,7 +114,7 @@ func TestGroups(t *testing.T) {
 	}
 	wantLag(t, describeGroup(t, b.addr, "g1"), commit, perPart)
 
-	var res tools.ResetOffsetsResult
+	var res ctl.ResetOffsetsResult
 	okJSON(t, b.addr, &res, "groups", "reset-offsets", "g1", "--all-topics", "--to-earliest", "--execute")
 	if !res.Executed || res.Group != "g1" || len(res.Partitions) != 3 || *res.Partitions[1].OldOffset != 7 || res.Partitions[1].NewOffset != 0 || res.Partitions[1].Clamped {
 		t.Errorf("reset-offsets --to-earliest --execute: %+v", res)
@@ -171,9 +171,9 @@ func TestGroups(t *testing.T) {
 	}
 }
 
-func describeGroup(t *testing.T, addr, group string) tools.GroupDescription {
+func describeGroup(t *testing.T, addr, group string) ctl.GroupDescription {
 	t.Helper()
-	var gs []tools.GroupDescription
+	var gs []ctl.GroupDescription
 	okJSON(t, addr, &gs, "groups", "describe", group)
 	if len(gs) != 1 || gs[0].Group != group {
 		t.Fatalf("groups describe %s: %+v", group, gs)
@@ -183,7 +183,7 @@ func describeGroup(t *testing.T, addr, group string) tools.GroupDescription {
 
 // wantLag checks the committed offsets of every partition of "orders" and
 // that lag = end - committed.
-func wantLag(t *testing.T, g tools.GroupDescription, committed map[int32]int64, end int64) {
+func wantLag(t *testing.T, g ctl.GroupDescription, committed map[int32]int64, end int64) {
 	t.Helper()
 	if len(g.Offsets) != len(committed) {
 		t.Fatalf("group %s shows %d partitions, want %d: %+v", g.Group, len(g.Offsets), len(committed), g.Offsets)

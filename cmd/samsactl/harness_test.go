@@ -1,77 +1,203 @@
 package main
 
-// The tests run the whole CLI in-process through run(...) against a real
-// broker started in-process (tools.Start) on 127.0.0.1:0 in a t.TempDir(),
+// The tests run the whole CLI in-process through run(...) against the real
+// broker binary, built once by TestMain and started per test on a free
+// 127.0.0.1 port with its own config.toml and a t.TempDir() data directory,
 // and check what it prints, not only the exit code. Every wait is bounded.
+// The broker is a separate process so that samsactl's tests, like samsactl,
+// link no broker package (TestNoBrokerPackages).
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"samsa/tools"
 )
 
-// testBroker is an in-process samsa on a loopback port.
+// testBrokerVersion is the software version the test broker reports: the
+// binary is built with -X main.version set to it.
+const testBrokerVersion = "v9.9.9-test"
+
+// testNodeID is the node_id in the test broker's config.toml.
+const testNodeID = 1
+
+// samsaBin is the broker binary TestMain builds.
+var samsaBin string
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "samsactl-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cannot create temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	samsaBin = filepath.Join(dir, "samsa")
+	args := []string{"build", "-o", samsaBin, "-ldflags", "-X main.version=" + testBrokerVersion}
+	if raceEnabled {
+		// A race in the broker under samsactl fails the test that saw it.
+		args = append(args, "-race")
+	}
+	// The test runs in the package directory: ../samsa is cmd/samsa.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", append(args, "../samsa")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "cannot build samsa: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// testBroker is a samsa process on a loopback port.
 type testBroker struct {
 	addr      string
 	nodeID    int32
 	clusterID string
 	dataDir   string
-	stop      func() // shuts the broker down cleanly (again: no-op)
+	stop      func() // SIGTERMs the broker and requires a clean exit (again: no-op)
 }
 
-// testBrokerVersion is the software version the test broker reports.
-const testBrokerVersion = "v9.9.9-test"
+// logBuffer collects a broker's stderr.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
 
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// tail is the end of the log, enough to explain a failure.
+func (l *logBuffer) tail() string {
+	s := l.String()
+	const max = 64 << 10
+	if len(s) > max {
+		s = "...\n" + s[len(s)-max:]
+	}
+	return s
+}
+
+// startBroker starts a broker with two event loops, no initial rebalance
+// delay and a 4-partition __consumer_offsets, and stops it when the test
+// ends.
 func startBroker(t *testing.T) *testBroker {
 	t.Helper()
-	fc := tools.DefaultFileConfig()
-	fc.Listen = "127.0.0.1:0"
-	fc.DataDir = t.TempDir()
-	fc.Net.Loops = 2
-	fc.Groups.InitialRebalanceDelayMs = 0
-	fc.Groups.OffsetsTopicNumPartitions = 4
-	cfg, err := fc.Engine()
-	if err != nil {
+	addr, dataDir := closedAddr(t), t.TempDir()
+	config := filepath.Join(t.TempDir(), "config.toml")
+	text := fmt.Sprintf(`node_id = %d
+listen = %q
+data_dir = %q
+
+[net]
+loops = 2
+
+[groups]
+initial_rebalance_delay_ms = 0
+offsets_topic_partitions = 4
+`, testNodeID, addr, dataDir)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Version = testBrokerVersion
-	nopts, err := fc.NetOptions(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logOut io.Writer = io.Discard
+	log := &logBuffer{}
+	cmd := exec.Command(samsaBin, "-config", config)
+	cmd.Stdout, cmd.Stderr = log, log
 	if testing.Verbose() {
-		logOut = os.Stderr
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(log, os.Stderr), io.MultiWriter(log, os.Stderr)
 	}
-	srv, err := tools.Start(cfg, nopts, slog.New(slog.NewTextHandler(logOut, nil)))
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatalf("cannot start broker: %v", err)
 	}
+	exited := make(chan struct{})
+	var waitErr error // valid once exited is closed
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("shutdown: %v", err)
+			select {
+			case <-exited:
+				t.Errorf("broker died on its own (%v):\n%s", waitErr, log.tail())
+				return
+			default:
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+				if waitErr != nil {
+					t.Errorf("broker exited with %v after SIGTERM:\n%s", waitErr, log.tail())
+				}
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+				t.Errorf("broker did not exit within 20s of SIGTERM:\n%s", log.tail())
+			}
+			out := log.String()
+			if strings.Contains(out, "WARNING: DATA RACE") {
+				t.Errorf("the race detector fired in the broker:\n%s", log.tail())
+			}
+			if strings.Contains(out, "panic:") || strings.Contains(out, "fatal error:") {
+				t.Errorf("the broker panicked:\n%s", log.tail())
 			}
 		})
 	}
 	t.Cleanup(stop)
-	return &testBroker{addr: srv.Addr(), nodeID: cfg.NodeID, clusterID: srv.Broker.ClusterID(), dataDir: cfg.DataDir, stop: stop}
+	clusterID := awaitBroker(t, addr, exited, log)
+	return &testBroker{addr: addr, nodeID: testNodeID, clusterID: clusterID, dataDir: dataDir, stop: stop}
+}
+
+// awaitBroker waits up to 15s until the broker at addr answers Metadata
+// and returns its cluster id; it fails the test if the broker exits first.
+func awaitBroker(t *testing.T, addr string, exited <-chan struct{}, log *logBuffer) string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RetryTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		m, err := adm.Metadata(ctx)
+		cancel()
+		if err == nil && m.Cluster != "" {
+			return m.Cluster
+		}
+		select {
+		case <-exited:
+			t.Fatalf("broker exited while starting:\n%s", log.tail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker on %s does not answer Metadata after 15s (%v):\n%s", addr, err, log.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // result is one samsactl run.
@@ -81,8 +207,8 @@ type result struct {
 	took           time.Duration
 }
 
-// ctl runs samsactl against the broker at addr.
-func ctl(t *testing.T, addr string, args ...string) result {
+// runCtl runs samsactl against the broker at addr.
+func runCtl(t *testing.T, addr string, args ...string) result {
 	t.Helper()
 	var o, e bytes.Buffer
 	start := time.Now()
@@ -97,7 +223,7 @@ func ctl(t *testing.T, addr string, args ...string) result {
 // ok runs samsactl and fails the test unless it exits 0.
 func ok(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	r := ctl(t, addr, args...)
+	r := runCtl(t, addr, args...)
 	if r.code != 0 {
 		t.Fatalf("samsactl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
@@ -111,7 +237,7 @@ func ok(t *testing.T, addr string, args ...string) string {
 // containing each of want.
 func fails(t *testing.T, addr string, code int, args []string, want ...string) result {
 	t.Helper()
-	r := ctl(t, addr, args...)
+	r := runCtl(t, addr, args...)
 	if r.code != code {
 		t.Fatalf("samsactl %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
 	}

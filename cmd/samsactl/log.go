@@ -10,7 +10,7 @@ import (
 	"io"
 	"io/fs"
 
-	"samsa/tools"
+	"samsa/tools/ctl"
 	"samsa/tools/logtool"
 )
 
@@ -30,7 +30,7 @@ type fileError struct{ err error }
 func (f *fileError) Error() string { return f.err.Error() }
 func (f *fileError) Unwrap() error { return f.err }
 func (f *fileError) Is(target error) bool {
-	return target == tools.ErrNotFound && errors.Is(f.err, fs.ErrNotExist)
+	return target == ctl.ErrNotFound && errors.Is(f.err, fs.ErrNotExist)
 }
 
 func logDump(e *env, c *command, args []string) error {

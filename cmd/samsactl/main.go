@@ -1,6 +1,6 @@
 // Command samsactl administers samsa, or any Kafka cluster, over the Kafka
 // protocol: topics, configs, consumer groups, offsets, the cluster and a
-// samsa pair's failover. The commands live in samsa/tools (ctl_*.go); this
+// samsa pair's failover. The commands live in samsa/tools/ctl; this
 // file is flags, dispatch and exit codes.
 package main
 
@@ -17,7 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"samsa/tools"
+	"samsa/tools/ctl"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,7 +33,7 @@ const (
 )
 
 func main() {
-	tools.CtlVersion = version
+	ctl.Version = version
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -109,7 +109,7 @@ func (h *helpError) Error() string { return "help requested" }
 type usageError struct{ msg string }
 
 func (u *usageError) Error() string        { return u.msg }
-func (u *usageError) Is(target error) bool { return target == tools.ErrUsage }
+func (u *usageError) Is(target error) bool { return target == ctl.ErrUsage }
 
 func usagef(c *command, format string, a ...any) error {
 	return &usageError{fmt.Sprintf("%s: %s (samsactl %s -h shows the usage)", c.name, fmt.Sprintf(format, a...), c.name)}
@@ -150,7 +150,7 @@ func (e *env) parse(fs *flag.FlagSet, c *command, args []string) ([]string, erro
 func (e *env) withAdmin(fn func(context.Context, *kadm.Client) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
 	defer cancel()
-	adm, err := tools.Connect(ctx, e.broker)
+	adm, err := ctl.Connect(ctx, e.broker)
 	if err != nil {
 		return err
 	}
@@ -216,11 +216,11 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, tools.ErrUsage):
+	case errors.Is(err, ctl.ErrUsage):
 		return exitUsage
-	case errors.Is(err, tools.ErrUnreachable):
+	case errors.Is(err, ctl.ErrUnreachable):
 		return exitUnreachable
-	case errors.Is(err, tools.ErrNotFound):
+	case errors.Is(err, ctl.ErrNotFound):
 		return exitNotFound
 	}
 	return exitFailed
@@ -295,11 +295,11 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // settingsFlag is a repeatable NAME=VALUE flag.
-type settingsFlag []tools.ConfigSetting
+type settingsFlag []ctl.ConfigSetting
 
 func (l *settingsFlag) String() string { return "" }
 func (l *settingsFlag) Set(s string) error {
-	cs, err := tools.ParseConfigSetting(s)
+	cs, err := ctl.ParseConfigSetting(s)
 	if err != nil {
 		return err
 	}
@@ -365,7 +365,7 @@ func topicsList(e *env, c *command, args []string) error {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.TopicsList(ctx, adm, tools.TopicsListOptions{Internal: *internal, JSON: e.json()}, e.stdout)
+		return ctl.TopicsList(ctx, adm, ctl.TopicsListOptions{Internal: *internal, JSON: e.json()}, e.stdout)
 	})
 }
 
@@ -379,7 +379,7 @@ func topicsDescribe(e *env, c *command, args []string) error {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.TopicsDescribe(ctx, adm, tools.TopicsDescribeOptions{Topics: pos, JSON: e.json()}, e.stdout)
+		return ctl.TopicsDescribe(ctx, adm, ctl.TopicsDescribeOptions{Topics: pos, JSON: e.json()}, e.stdout)
 	})
 }
 
@@ -399,12 +399,12 @@ func topicsCreate(e *env, c *command, args []string) error {
 	if *partitions > 1<<31-1 || *rf > 1<<15-1 {
 		return usagef(c, "--partitions or --replication-factor too large")
 	}
-	opt := tools.TopicsCreateOptions{Topics: pos, Partitions: int32(*partitions), ReplicationFactor: int16(*rf), Configs: configs, JSON: e.json()}
+	opt := ctl.TopicsCreateOptions{Topics: pos, Partitions: int32(*partitions), ReplicationFactor: int16(*rf), Configs: configs, JSON: e.json()}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.TopicsCreate(ctx, adm, opt, e.stdout)
+		return ctl.TopicsCreate(ctx, adm, opt, e.stdout)
 	})
 }
 
@@ -418,7 +418,7 @@ func topicsDelete(e *env, c *command, args []string) error {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.TopicsDelete(ctx, adm, tools.TopicsDeleteOptions{Topics: pos, JSON: e.json()}, e.stdout)
+		return ctl.TopicsDelete(ctx, adm, ctl.TopicsDeleteOptions{Topics: pos, JSON: e.json()}, e.stdout)
 	})
 }
 
@@ -440,12 +440,12 @@ func topicsAlterConfig(e *env, c *command, args []string) error {
 	if err := oneArg(c, pos, "TOPIC"); err != nil {
 		return err
 	}
-	opt := tools.ConfigsAlterOptions{Resource: tools.ConfigResource{Topic: pos[0], BrokerID: -1}, Set: *set, Delete: *del, JSON: e.json()}
+	opt := ctl.ConfigsAlterOptions{Resource: ctl.ConfigResource{Topic: pos[0], BrokerID: -1}, Set: *set, Delete: *del, JSON: e.json()}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.ConfigsAlter(ctx, adm, opt, e.stdout)
+		return ctl.ConfigsAlter(ctx, adm, opt, e.stdout)
 	})
 }
 
@@ -466,12 +466,12 @@ func topicsAddPartitions(e *env, c *command, args []string) error {
 		return usagef(c, "--total %d is more partitions than a topic can have (at most %d)", *total, math.MaxInt32)
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.TopicsAddPartitions(ctx, adm, tools.TopicsAddPartitionsOptions{Topic: pos[0], Total: *total, JSON: e.json()}, e.stdout)
+		return ctl.TopicsAddPartitions(ctx, adm, ctl.TopicsAddPartitionsOptions{Topic: pos[0], Total: *total, JSON: e.json()}, e.stdout)
 	})
 }
 
-func resourceFlags(fs *flag.FlagSet) *tools.ConfigResource {
-	r := &tools.ConfigResource{BrokerID: -1}
+func resourceFlags(fs *flag.FlagSet) *ctl.ConfigResource {
+	r := &ctl.ConfigResource{BrokerID: -1}
 	fs.StringVar(&r.Topic, "topic", "", "the `TOPIC` whose configs to show or change")
 	fs.Func("broker-id", "the broker (by node `ID`) whose configs to show or change", func(s string) error {
 		var id int32
@@ -500,7 +500,7 @@ func configsDescribe(e *env, c *command, args []string) error {
 		return usagef(c, "name exactly one of --topic TOPIC, --broker-id ID, --broker-defaults")
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.ConfigsDescribe(ctx, adm, tools.ConfigsDescribeOptions{Resource: *r, All: *all, JSON: e.json()}, e.stdout)
+		return ctl.ConfigsDescribe(ctx, adm, ctl.ConfigsDescribeOptions{Resource: *r, All: *all, JSON: e.json()}, e.stdout)
 	})
 }
 
@@ -518,12 +518,12 @@ func configsAlter(e *env, c *command, args []string) error {
 	if set := flagsSet(fs, "topic", "broker-id", "broker-defaults"); len(set) != 1 {
 		return usagef(c, "name exactly one of --topic TOPIC, --broker-id ID, --broker-defaults")
 	}
-	opt := tools.ConfigsAlterOptions{Resource: *r, Set: *set, Delete: *del, JSON: e.json()}
+	opt := ctl.ConfigsAlterOptions{Resource: *r, Set: *set, Delete: *del, JSON: e.json()}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.ConfigsAlter(ctx, adm, opt, e.stdout)
+		return ctl.ConfigsAlter(ctx, adm, opt, e.stdout)
 	})
 }
 
@@ -537,7 +537,7 @@ func groupsList(e *env, c *command, args []string) error {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.GroupsList(ctx, adm, tools.GroupsListOptions{JSON: e.json()}, e.stdout)
+		return ctl.GroupsList(ctx, adm, ctl.GroupsListOptions{JSON: e.json()}, e.stdout)
 	})
 }
 
@@ -551,7 +551,7 @@ func groupsDescribe(e *env, c *command, args []string) error {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.GroupsDescribe(ctx, adm, tools.GroupsDescribeOptions{Groups: pos, JSON: e.json()}, e.stdout)
+		return ctl.GroupsDescribe(ctx, adm, ctl.GroupsDescribeOptions{Groups: pos, JSON: e.json()}, e.stdout)
 	})
 }
 
@@ -565,15 +565,15 @@ func groupsDelete(e *env, c *command, args []string) error {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.GroupsDelete(ctx, adm, tools.GroupsDeleteOptions{Groups: pos, JSON: e.json()}, e.stdout)
+		return ctl.GroupsDelete(ctx, adm, ctl.GroupsDeleteOptions{Groups: pos, JSON: e.json()}, e.stdout)
 	})
 }
 
 func groupsResetOffsets(e *env, c *command, args []string) error {
 	fs := e.flagSet(c)
-	var topics []tools.TopicPartition
+	var topics []ctl.TopicPartition
 	fs.Func("topic", "reset `TOPIC` or TOPIC:P,P... (repeatable)", func(s string) error {
-		tp, err := tools.ParseTopicPartitions(s)
+		tp, err := ctl.ParseTopicPartitions(s)
 		if err == nil {
 			topics = append(topics, tp)
 		}
@@ -593,7 +593,7 @@ func groupsResetOffsets(e *env, c *command, args []string) error {
 	if err := oneArg(c, pos, "GROUP"); err != nil {
 		return err
 	}
-	opt := tools.ResetOffsetsOptions{Group: pos[0], Topics: topics, AllTopics: *allTopics, Execute: *execute, JSON: e.json()}
+	opt := ctl.ResetOffsetsOptions{Group: pos[0], Topics: topics, AllTopics: *allTopics, Execute: *execute, JSON: e.json()}
 	modes := flagsSet(fs, "to-earliest", "to-latest", "to-datetime", "to-offset", "shift-by")
 	if len(modes) > 1 {
 		return usagef(c, "give one of %s", strings.Join(modes, ", "))
@@ -601,27 +601,27 @@ func groupsResetOffsets(e *env, c *command, args []string) error {
 	if len(modes) == 1 {
 		switch modes[0] {
 		case "--to-earliest":
-			opt.Mode = tools.ResetEarliest
+			opt.Mode = ctl.ResetEarliest
 		case "--to-latest":
-			opt.Mode = tools.ResetLatest
+			opt.Mode = ctl.ResetLatest
 		case "--to-datetime":
-			opt.Mode = tools.ResetDatetime
+			opt.Mode = ctl.ResetDatetime
 			t, err := time.Parse(time.RFC3339, *datetime)
 			if err != nil {
 				return usagef(c, "--to-datetime %q is not RFC 3339 (2006-01-02T15:04:05Z or with an offset, +01:00)", *datetime)
 			}
 			opt.Time = t
 		case "--to-offset":
-			opt.Mode, opt.Offset = tools.ResetToOffset, *toOffset
+			opt.Mode, opt.Offset = ctl.ResetToOffset, *toOffset
 		case "--shift-by":
-			opt.Mode, opt.Offset = tools.ResetShiftBy, *shiftBy
+			opt.Mode, opt.Offset = ctl.ResetShiftBy, *shiftBy
 		}
 	}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.GroupsResetOffsets(ctx, adm, opt, e.stdout)
+		return ctl.GroupsResetOffsets(ctx, adm, opt, e.stdout)
 	})
 }
 
@@ -635,12 +635,12 @@ func offsets(e *env, c *command, args []string) error {
 	if err := oneArg(c, pos, "TOPIC"); err != nil {
 		return err
 	}
-	opt := tools.OffsetsOptions{Topic: pos[0], Time: *at, JSON: e.json()}
+	opt := ctl.OffsetsOptions{Topic: pos[0], Time: *at, JSON: e.json()}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.Offsets(ctx, adm, opt, e.stdout)
+		return ctl.Offsets(ctx, adm, opt, e.stdout)
 	})
 }
 
@@ -662,12 +662,12 @@ func deleteRecords(e *env, c *command, args []string) error {
 	if len(flagsSet(fs, "before")) == 1 && *before < 0 {
 		return usagef(c, "--before must be at least 0")
 	}
-	opt := tools.DeleteRecordsOptions{Topic: pos[0], Partition: int32(*partition), Before: *before, All: *all, JSON: e.json()}
+	opt := ctl.DeleteRecordsOptions{Topic: pos[0], Partition: int32(*partition), Before: *before, All: *all, JSON: e.json()}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.DeleteRecords(ctx, adm, opt, e.stdout)
+		return ctl.DeleteRecords(ctx, adm, opt, e.stdout)
 	})
 }
 
@@ -682,7 +682,7 @@ func cluster(e *env, c *command, args []string) error {
 		return err
 	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
-		return tools.Cluster(ctx, adm, tools.ClusterOptions{APIVersions: *apis, JSON: e.json()}, e.stdout)
+		return ctl.Cluster(ctx, adm, ctl.ClusterOptions{APIVersions: *apis, JSON: e.json()}, e.stdout)
 	})
 }
 
@@ -705,9 +705,9 @@ func textOnly(e *env, c *command, args []string, fn func(context.Context, string
 }
 
 func status(e *env, c *command, args []string) error {
-	return textOnly(e, c, args, tools.Status)
+	return textOnly(e, c, args, ctl.Status)
 }
 
 func promote(e *env, c *command, args []string) error {
-	return textOnly(e, c, args, tools.Promote)
+	return textOnly(e, c, args, ctl.Promote)
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"samsa/tools"
+	"samsa/tools/ctl"
 )
 
 func TestOffsets(t *testing.T) {
@@ -20,12 +20,12 @@ func TestOffsets(t *testing.T) {
 	if want := [][]string{{"PARTITION", "EARLIEST", "LATEST"}, {"0", "0", "10"}, {"1", "0", "10"}}; !equalRows(fields(out), want) {
 		t.Errorf("offsets:\n%s", out)
 	}
-	var to tools.TopicOffsets
+	var to ctl.TopicOffsets
 	okJSON(t, b.addr, &to, "offsets", "ev")
 	if to.Topic != "ev" || len(to.Partitions) != 2 || *to.Partitions[1].Earliest != 0 || *to.Partitions[1].Latest != 10 || to.Partitions[1].Offset != nil {
 		t.Errorf("offsets -o json: %+v", to)
 	}
-	to = tools.TopicOffsets{}
+	to = ctl.TopicOffsets{}
 	okJSON(t, b.addr, &to, "offsets", "ev", "--time", "latest")
 	if len(to.Partitions) != 2 || *to.Partitions[0].Offset != 10 || to.Partitions[0].Earliest != nil || to.Partitions[0].Timestamp != nil {
 		t.Errorf("offsets --time latest: %+v", to)
@@ -38,7 +38,7 @@ func TestOffsets(t *testing.T) {
 	// The record at offset i has timestamp base+i s.
 	at := base.Add(6 * time.Second)
 	for _, arg := range []string{at.Format(time.RFC3339), strconv.FormatInt(at.UnixMilli(), 10)} {
-		to = tools.TopicOffsets{}
+		to = ctl.TopicOffsets{}
 		okJSON(t, b.addr, &to, "offsets", "ev", "--time", arg)
 		for _, p := range to.Partitions {
 			if *p.Offset != 6 || *p.Timestamp != at.UnixMilli() {
@@ -69,7 +69,7 @@ func TestDeleteRecords(t *testing.T) {
 	if want := [][]string{{"TOPIC", "PARTITION", "LOW-WATERMARK"}, {"ev", "1", "4"}}; !equalRows(fields(out), want) {
 		t.Errorf("delete-records:\n%s", out)
 	}
-	var to tools.TopicOffsets
+	var to ctl.TopicOffsets
 	okJSON(t, b.addr, &to, "offsets", "ev")
 	if *to.Partitions[0].Earliest != 0 || *to.Partitions[1].Earliest != 4 || *to.Partitions[1].Latest != 10 {
 		t.Errorf("offsets after delete-records: %+v %+v", *to.Partitions[0].Earliest, *to.Partitions[1].Earliest)
@@ -78,7 +78,7 @@ func TestDeleteRecords(t *testing.T) {
 	fails(t, b.addr, 4, []string{"delete-records", "ev", "--partition", "2", "--before", "1"}, "no partition 2")
 	fails(t, b.addr, 4, []string{"delete-records", "nosuch", "--all"}, `topic "nosuch" does not exist`)
 
-	var del []tools.DeletedRecords
+	var del []ctl.DeletedRecords
 	okJSON(t, b.addr, &del, "delete-records", "ev", "--all")
 	if len(del) != 2 || del[0].LowWatermark != 10 || del[1].LowWatermark != 10 {
 		t.Errorf("delete-records --all: %+v", del)
@@ -92,7 +92,7 @@ func TestDeleteRecords(t *testing.T) {
 func TestCluster(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
-	var c tools.ClusterDescription
+	var c ctl.ClusterDescription
 	okJSON(t, b.addr, &c, "cluster")
 	if c.ClusterID != b.clusterID || c.ClusterID == "" || c.Controller != b.nodeID || len(c.Brokers) != 1 {
 		t.Fatalf("cluster: %+v, want cluster id %s node %d", c, b.clusterID, b.nodeID)
@@ -109,7 +109,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	okJSON(t, b.addr, &c, "cluster", "--api-versions")
-	apis := map[string]tools.APIVersionRange{}
+	apis := map[string]ctl.APIVersionRange{}
 	for _, a := range c.Brokers[0].APIVersions {
 		apis[a.Name] = a
 	}

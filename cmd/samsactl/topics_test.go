@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"samsa/tools"
+	"samsa/tools/ctl"
 )
 
 func TestTopics(t *testing.T) {
@@ -17,7 +17,7 @@ func TestTopics(t *testing.T) {
 	if !strings.Contains(out, "created topic orders: 3 partitions, replication factor 1") {
 		t.Errorf("topics create printed %q", out)
 	}
-	var created []tools.CreatedTopic
+	var created []ctl.CreatedTopic
 	okJSON(t, b.addr, &created, "topics", "create", "small")
 	if len(created) != 1 || created[0].Name != "small" || created[0].Partitions != 1 || created[0].ReplicationFactor != 1 || created[0].ID == "-" {
 		t.Errorf("topics create -o json: %+v", created)
@@ -30,7 +30,7 @@ func TestTopics(t *testing.T) {
 	if got := fields(out); !equalRows(got, want) {
 		t.Errorf("topics list:\n%s\nwant rows %v", out, want)
 	}
-	var list []tools.TopicSummary
+	var list []ctl.TopicSummary
 	okJSON(t, b.addr, &list, "topics", "list")
 	if len(list) != 2 || list[0].Name != "orders" || list[0].Partitions != 3 || list[0].ReplicationFactor != 1 || list[0].Internal {
 		t.Errorf("topics list -o json: %+v", list)
@@ -38,7 +38,7 @@ func TestTopics(t *testing.T) {
 
 	produce(t, b.addr, "orders", 3, 5, time.Now())
 	// Flags after the positional arguments.
-	var desc []tools.TopicDescription
+	var desc []ctl.TopicDescription
 	okJSON(t, b.addr, &desc, "topics", "describe", "orders")
 	if len(desc) != 1 {
 		t.Fatalf("topics describe: %+v", desc)
@@ -81,7 +81,7 @@ func TestTopics(t *testing.T) {
 	if rows := fields(out); !containsRow(rows, []string{"retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"}) || len(rows) != 3 {
 		t.Errorf("configs describe --topic:\n%s", out)
 	}
-	var cd tools.ConfigsDescription
+	var cd ctl.ConfigsDescription
 	okJSON(t, b.addr, &cd, "configs", "describe", "--topic", "orders", "--all")
 	if got := configMap(cd.Configs); cd.ResourceType != "topic" || cd.Resource != "orders" || got["retention.ms"] != "3600000" || got["segment.bytes"] == "" {
 		t.Errorf("configs describe --all: %+v", cd)
@@ -112,7 +112,7 @@ func TestTopicsAlter(t *testing.T) {
 	if want := "altered topic t1: set retention.ms=1000, deleted cleanup.policy\n"; out != want {
 		t.Errorf("topics alter-config printed %q, want %q", out, want)
 	}
-	var desc []tools.TopicDescription
+	var desc []ctl.TopicDescription
 	okJSON(t, b.addr, &desc, "topics", "describe", "t1")
 	if got := configMap(desc[0].Configs); len(got) != 1 || got["retention.ms"] != "1000" {
 		t.Errorf("configs after alter-config: %+v", desc[0].Configs)
@@ -122,7 +122,7 @@ func TestTopicsAlter(t *testing.T) {
 
 	// configs alter on a topic is the same thing.
 	ok(t, b.addr, "configs", "alter", "--topic", "t1", "--set", "segment.ms=60000")
-	var cd tools.ConfigsDescription
+	var cd ctl.ConfigsDescription
 	okJSON(t, b.addr, &cd, "configs", "describe", "--topic", "t1")
 	if got := configMap(cd.Configs); len(got) != 2 || got["segment.ms"] != "60000" {
 		t.Errorf("configs describe after configs alter: %+v", cd)
@@ -147,7 +147,7 @@ func TestBrokerConfigs(t *testing.T) {
 	b := startBroker(t)
 	id := itoa(b.nodeID)
 
-	var cd tools.ConfigsDescription
+	var cd ctl.ConfigsDescription
 	okJSON(t, b.addr, &cd, "configs", "describe", "--broker-id", id, "--all")
 	if cd.ResourceType != "broker" || cd.Resource != id || len(cd.Configs) == 0 {
 		t.Errorf("configs describe --broker-id --all: %+v", cd)
@@ -186,7 +186,7 @@ func TestBrokerConfigs(t *testing.T) {
 	}
 }
 
-func configMap(cs []tools.ConfigEntry) map[string]string {
+func configMap(cs []ctl.ConfigEntry) map[string]string {
 	m := map[string]string{}
 	for _, c := range cs {
 		if c.Value != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
-	"samsa/tools"
+	"samsa/tools/ctl"
 )
 
 // Usage errors exit 2 before any connection: the broker address here is
@@ -123,7 +123,7 @@ func TestKafkaCompat(t *testing.T) {
 	addr := c.ListenAddrs()[0]
 
 	ok(t, addr, "topics", "create", "k1", "--partitions", "2", "--config", "retention.ms=60000")
-	var desc []tools.TopicDescription
+	var desc []ctl.TopicDescription
 	okJSON(t, addr, &desc, "topics", "describe", "k1")
 	if len(desc) != 1 || len(desc[0].Partitions) != 2 || configMap(desc[0].Configs)["retention.ms"] != "60000" {
 		t.Errorf("topics describe on kfake: %+v", desc)
@@ -133,7 +133,7 @@ func TestKafkaCompat(t *testing.T) {
 	if want := [][]string{{"PARTITION", "EARLIEST", "LATEST"}, {"0", "0", "3"}, {"1", "0", "3"}}; !equalRows(fields(out), want) {
 		t.Errorf("offsets on kfake:\n%s", out)
 	}
-	var cl tools.ClusterDescription
+	var cl ctl.ClusterDescription
 	okJSON(t, addr, &cl, "cluster")
 	if cl.ClusterID != "kfake-test" || len(cl.Brokers) != 1 || cl.Brokers[0].Role != "alone" {
 		t.Errorf("cluster on kfake: %+v", cl)
@@ -184,7 +184,7 @@ func TestBinary(t *testing.T) {
 	if code, out, errOut := runBin("-broker", b.addr, "topics", "create", "bin", "--partitions", "2", "-o", "json"); code != 0 {
 		t.Errorf("samsactl topics create: exit %d, stderr %q", code, errOut)
 	} else {
-		var created []tools.CreatedTopic
+		var created []ctl.CreatedTopic
 		if err := json.Unmarshal([]byte(out), &created); err != nil || len(created) != 1 || created[0].Partitions != 2 {
 			t.Errorf("samsactl topics create -o json: %v %q", err, out)
 		}

@@ -105,8 +105,33 @@ func (p *Pair) linkConn(c net.Conn) net.Conn {
 }
 
 // ServeCompressedLink relays lz4-framed connections accepted on l to the
-// plain listener at target until l is closed.
+// plain listener at target until l is closed; then it closes the relayed
+// connections and returns once their goroutines have ended.
 func ServeCompressedLink(l net.Listener, target string, logger *slog.Logger) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]struct{}{} // (mu) open on either side
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+	}
+	untrack := func(c net.Conn) {
+		mu.Lock()
+		delete(conns, c)
+		mu.Unlock()
+		c.Close()
+	}
+	defer func() {
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -115,14 +140,18 @@ func ServeCompressedLink(l net.Listener, target string, logger *slog.Logger) {
 			}
 			return
 		}
+		track(c)
+		wg.Add(1)
 		go func() {
-			defer c.Close()
+			defer wg.Done()
+			defer untrack(c)
 			up, err := net.Dial("tcp", target)
 			if err != nil {
 				logger.Warn("replication link relay cannot reach the broker", "err", err)
 				return
 			}
-			defer up.Close()
+			track(up)
+			defer untrack(up)
 			zc := newLZ4Conn(c)
 			done := make(chan struct{})
 			go func() {

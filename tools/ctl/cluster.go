@@ -1,4 +1,4 @@
-package tools
+package ctl
 
 // samsactl cluster: the cluster id, the controller and every broker with its
 // role in a samsa pair and the API versions it serves.

@@ -1,4 +1,4 @@
-package tools
+package ctl
 
 // samsactl groups: list, describe (committed offsets and lag), delete and
 // reset-offsets (dry run unless Execute, only for a group without members,

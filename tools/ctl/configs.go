@@ -1,4 +1,4 @@
-package tools
+package ctl
 
 // samsactl configs describe / alter, and topics alter-config: topic configs
 // and dynamic broker configs through DescribeConfigs and

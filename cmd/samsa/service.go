@@ -1,33 +1,31 @@
-package tools
+package main
+
+// Running the broker as a service: signals, SIGHUP reloads of config.toml,
+// and systemd's notify protocol (READY, STATUS, WATCHDOG, RELOADING,
+// STOPPING).
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"reflect"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"samsa/engine"
 	"samsa/netio"
 )
 
-// RunOptions is the broker's command line.
-type RunOptions struct {
+// options is the broker's command line.
+type options struct {
 	Version    string // the binary's version, reported to clients
 	ConfigPath string
 	Listen     string // overrides listen
@@ -35,8 +33,8 @@ type RunOptions struct {
 }
 
 // load reads config.toml and applies the command-line overrides.
-func (o RunOptions) load() (FileConfig, error) {
-	fc, err := LoadConfig(o.ConfigPath)
+func (o options) load() (fileConfig, error) {
+	fc, err := loadConfig(o.ConfigPath)
 	if err != nil {
 		return fc, err
 	}
@@ -49,28 +47,28 @@ func (o RunOptions) load() (FileConfig, error) {
 	return fc, nil
 }
 
-// Run runs a broker as a service until SIGINT or SIGTERM. It serves the
-// admin listener ([admin] listen) from the start, so /healthz answers
+// run runs a broker as a service until SIGINT or SIGTERM. It serves the
+// ops HTTP listener ([admin] listen) from the start, so /healthz answers
 // while logs recover; tells systemd (sd_notify, when NOTIFY_SOCKET is set)
 // READY=1 once clients can connect, STATUS= lines, WATCHDOG=1 while the
 // broker answers its own requests, and STOPPING=1 on shutdown; and reloads
 // config.toml on SIGHUP.
-func Run(o RunOptions) error {
+func run(o options) error {
 	fc, err := o.load()
 	if err != nil {
 		return err
 	}
 	var level slog.LevelVar
-	logger, err := fc.Logger(&level)
+	logger, err := fc.newLogger(&level)
 	if err != nil {
 		return err
 	}
-	cfg, err := fc.Engine()
+	cfg, err := fc.engineConfig()
 	if err != nil {
 		return err
 	}
 	cfg.Version = o.Version
-	nopts, err := fc.NetOptions(cfg)
+	nopts, err := fc.netOptions(cfg)
 	if err != nil {
 		return err
 	}
@@ -80,22 +78,22 @@ func Run(o RunOptions) error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
 
-	adm := &adminServer{logger: logger}
-	if fc.Admin.Listen != "" {
+	ops := &opsServer{logger: logger}
+	if fc.HTTP.Listen != "" {
 		cfg.Metrics = engine.NewMetrics()
-		adm.metrics = cfg.Metrics
-		if err := adm.listen(fc.Admin.Listen); err != nil {
+		ops.metrics = cfg.Metrics
+		if err := ops.listen(fc.HTTP.Listen); err != nil {
 			return err
 		}
-		defer adm.close()
+		defer ops.close()
 	}
 	notify(logger, "STATUS=recovering logs in "+cfg.DataDir)
-	srv, err := Start(cfg, nopts, logger)
+	srv, err := startServer(cfg, nopts, logger)
 	if err != nil {
 		notify(logger, "STATUS=cannot start: "+err.Error())
 		return err
 	}
-	adm.srv.Store(srv)
+	ops.srv.Store(srv)
 	notify(logger, daemon.SdNotifyReady+"\nSTATUS="+srv.status())
 	stopWatchdog := watchdog(srv, logger)
 	for s := range sig {
@@ -108,11 +106,11 @@ func Run(o RunOptions) error {
 		notify(logger, daemon.SdNotifyReady+"\nSTATUS="+srv.status())
 	}
 	stopWatchdog()
-	adm.stopping.Store(true)
+	ops.stopping.Store(true)
 	notify(logger, daemon.SdNotifyStopping+"\nSTATUS=shutting down: draining requests")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return srv.Shutdown(ctx)
+	return srv.shutdown(ctx)
 }
 
 // notify sends a state to systemd; without NOTIFY_SOCKET it does nothing.
@@ -123,16 +121,16 @@ func notify(logger *slog.Logger, state string) {
 }
 
 // status is the one-line STATUS= systemd shows.
-func (s *Server) status() string {
-	role, epoch, topics := s.Broker.Status()
-	return fmt.Sprintf("serving %s as %s (epoch %d): %d topics, %d connections", s.Addr(), role, epoch, topics, s.Net.Stats().Connections)
+func (s *server) status() string {
+	role, epoch, topics := s.broker.Status()
+	return fmt.Sprintf("serving %s as %s (epoch %d): %d topics, %d connections", s.addr(), role, epoch, topics, s.clients.Stats().Connections)
 }
 
 // watchdog pings systemd's watchdog (WatchdogSec) at a third of its
 // interval, but only while the broker answers a request on its own client
 // listener: stuck event loops or request handling stop the pings and
 // systemd restarts the service. It returns a function that stops it.
-func watchdog(s *Server, logger *slog.Logger) (stop func()) {
+func watchdog(s *server, logger *slog.Logger) (stop func()) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil {
 		logger.Warn("ignoring the watchdog settings", "err", err)
@@ -172,13 +170,13 @@ func watchdog(s *Server, logger *slog.Logger) (stop func()) {
 
 // selfCheck sends the broker a request on its own client listener, on a
 // connection the connection limit lets in.
-func (s *Server) selfCheck(timeout time.Duration) error {
-	c, err := s.Net.DialSelf(timeout)
+func (s *server) selfCheck(timeout time.Duration) error {
+	c, err := s.clients.DialSelf(timeout)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return s.Broker.SelfCheck(c, timeout)
+	return s.broker.SelfCheck(c, timeout)
 }
 
 // reload re-reads config.toml (SIGHUP), applies what can change while
@@ -187,11 +185,11 @@ func (s *Server) selfCheck(timeout time.Duration) error {
 // changed and what needs a restart. It returns the running config: applied
 // changes in, the rest (still pending a restart) out, so a later reload
 // reports them again.
-func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) FileConfig {
+func (s *server) reload(o options, cur fileConfig, level *slog.LevelVar) fileConfig {
 	log := s.logger
 	next, err := o.load()
 	if err == nil {
-		_, err = next.Engine() // validates the whole file
+		_, err = next.engineConfig() // validates the whole file
 	}
 	var lvl slog.Level
 	if err == nil {
@@ -226,7 +224,7 @@ func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) File
 	}
 	if topicDefaults {
 		// Validated with the whole file above.
-		if err := s.Broker.SetTopicDefaults(defaults); err != nil {
+		if err := s.broker.SetTopicDefaults(defaults); err != nil {
 			log.Error("config reload: cannot apply topic_defaults", "err", err)
 		} else {
 			cur.TopicDefaults = next.TopicDefaults
@@ -235,7 +233,7 @@ func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) File
 	if limits {
 		cur.Net.MaxConnections, cur.Net.MaxRequestBytes = next.Net.MaxConnections, next.Net.MaxRequestBytes
 		cur.Net.MaxQueuedBytes, cur.Net.IdleTimeoutMs = next.Net.MaxQueuedBytes, next.Net.IdleTimeoutMs
-		s.Net.SetLimits(netio.Limits{MaxConnections: cur.Net.MaxConnections, MaxRequestBytes: cur.Net.MaxRequestBytes,
+		s.clients.SetLimits(netio.Limits{MaxConnections: cur.Net.MaxConnections, MaxRequestBytes: cur.Net.MaxRequestBytes,
 			MaxQueuedBytes: cur.Net.MaxQueuedBytes, IdleTimeout: time.Duration(cur.Net.IdleTimeoutMs) * time.Millisecond})
 	}
 	if len(applied) == 0 && len(restart) == 0 {
@@ -250,7 +248,7 @@ func (s *Server) reload(o RunOptions, cur FileConfig, level *slog.LevelVar) File
 }
 
 // configDiff lists the dotted keys whose values differ between a and b.
-func configDiff(a, b FileConfig) []string {
+func configDiff(a, b fileConfig) []string {
 	fa, fb := flatten(a), flatten(b)
 	var out []string
 	for k, v := range fa {
@@ -268,7 +266,7 @@ func configDiff(a, b FileConfig) []string {
 }
 
 // flatten maps a config to its TOML keys, dotted, and values.
-func flatten(c FileConfig) map[string]any {
+func flatten(c fileConfig) map[string]any {
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
 		panic("BUG: cannot encode the config: " + err.Error())
@@ -290,63 +288,4 @@ func flatten(c FileConfig) map[string]any {
 	}
 	walk("", m)
 	return out
-}
-
-// adminServer is the HTTP admin listener: Prometheus /metrics, /healthz
-// (the process serves HTTP) and /readyz (clients can connect and it is not
-// shutting down).
-type adminServer struct {
-	logger   *slog.Logger
-	metrics  *engine.Metrics
-	srv      atomic.Pointer[Server]
-	stopping atomic.Bool
-	http     *http.Server
-	addr     string
-}
-
-func (a *adminServer) listen(addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen for admin HTTP on %s: %w", addr, err)
-	}
-	a.addr = l.Addr().String()
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", a.readyz)
-	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := a.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.logger.Error("admin HTTP listener failed", "err", err)
-		}
-	}()
-	a.logger.Info("admin HTTP listener", "addr", a.addr, "paths", "/metrics /healthz /readyz")
-	return nil
-}
-
-func (a *adminServer) readyz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	s := a.srv.Load()
-	if s == nil || a.stopping.Load() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		state := "starting"
-		if a.stopping.Load() {
-			state = "stopping"
-		}
-		json.NewEncoder(w).Encode(map[string]any{"ready": false, "state": state})
-		return
-	}
-	role, epoch, topics := s.Broker.Status()
-	json.NewEncoder(w).Encode(map[string]any{"ready": true, "state": "serving", "role": role, "epoch": epoch, "topics": topics, "listen": s.Addr()})
-}
-
-func (a *adminServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	a.http.Shutdown(ctx)
 }

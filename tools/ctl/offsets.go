@@ -1,4 +1,4 @@
-package tools
+package ctl
 
 // samsactl offsets (ListOffsets: earliest, latest, by time) and
 // delete-records (DeleteRecords: move a partition's log start forward).

@@ -1,4 +1,6 @@
-package tools
+package ctl
+
+// samsactl promote and status: a samsa pair's failover and who leads it.
 
 import (
 	"context"

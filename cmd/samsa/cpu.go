@@ -1,4 +1,6 @@
-package tools
+package main
+
+// [cpu]: pinning event loops and disk goroutines to CPUs.
 
 import (
 	"fmt"
@@ -9,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ParseCPUList parses a Linux CPU list ("0-3,6"). An empty list is nil.
-func ParseCPUList(s string) ([]int, error) {
+// parseCPUList parses a Linux CPU list ("0-3,6"). An empty list is nil.
+func parseCPUList(s string) ([]int, error) {
 	var cpus []int
 	s = strings.TrimSpace(s)
 	if s == "" {

@@ -1,4 +1,4 @@
-package tools
+package main
 
 import (
 	"os"
@@ -8,7 +8,8 @@ import (
 	"testing"
 )
 
-func writeConfig(t *testing.T, text string) string {
+// configFile writes text to a config.toml in a fresh directory.
+func configFile(t *testing.T, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -20,18 +21,18 @@ func writeConfig(t *testing.T, text string) string {
 // The shipped config.toml is the embedded default: loading it changes
 // nothing.
 func TestShippedConfigIsDefault(t *testing.T) {
-	c, err := LoadConfig("../config.toml")
+	c, err := loadConfig("../../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := DefaultFileConfig()
+	d := defaultFileConfig()
 	if len(c.TopicDefaults) == 0 {
 		c.TopicDefaults = nil // an empty [topic_defaults] table
 	}
 	if !reflect.DeepEqual(c, d) {
 		t.Fatalf("config.toml differs from the defaults:\n%+v\n%+v", c, d)
 	}
-	e, err := c.Engine()
+	e, err := c.engineConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestShippedConfigIsDefault(t *testing.T) {
 func TestUnknownKeysNamed(t *testing.T) {
 	f := func(text string, want ...string) {
 		t.Helper()
-		_, err := LoadConfig(writeConfig(t, text))
+		_, err := loadConfig(configFile(t, text))
 		if err == nil {
 			t.Fatalf("%q: no error", text)
 		}
@@ -57,13 +58,13 @@ func TestUnknownKeysNamed(t *testing.T) {
 	f("[broker]\nauto_create = true\n", "broker.auto_create")
 	f("[nett]\nloops = 1\n", "nett")
 	f("node_id = \"one\"\n", "node_id")
-	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
+	if _, err := loadConfig(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
 		t.Fatal("missing file accepted")
 	}
 }
 
 func TestEngineConversion(t *testing.T) {
-	c, err := LoadConfig(writeConfig(t, `
+	c, err := loadConfig(configFile(t, `
 listen = "127.0.0.1:0"
 [broker]
 durability = "always"
@@ -76,7 +77,7 @@ durability = "always"
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := c.Engine()
+	e, err := c.engineConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +87,11 @@ durability = "always"
 	}
 	f := func(text, want string) {
 		t.Helper()
-		c, err := LoadConfig(writeConfig(t, text))
+		c, err := loadConfig(configFile(t, text))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Engine(); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := c.engineConfig(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("%q: error %v, want it to mention %q", text, err, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package tools
+package main
 
 import (
 	"slices"
@@ -10,7 +10,7 @@ import (
 func TestParseCPUList(t *testing.T) {
 	f := func(in string, want []int, ok bool) {
 		t.Helper()
-		got, err := ParseCPUList(in)
+		got, err := parseCPUList(in)
 		if (err == nil) != ok || !slices.Equal(got, want) {
 			t.Fatalf("ParseCPUList(%q) = %v, %v; want %v (ok %v)", in, got, err, want, ok)
 		}

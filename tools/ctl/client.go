@@ -1,9 +1,12 @@
-package tools
+// Package ctl owns samsactl's commands (topics, configs, groups, offsets,
+// delete-records, cluster, status, promote). They speak the Kafka protocol
+// through franz-go's kadm, so they work against Kafka too; the package
+// imports no broker package. cmd/samsactl parses the command line and turns
+// the errors into exit codes.
+package ctl
 
-// The samsactl commands (ctl_*.go) speak the Kafka protocol through franz-go's
-// kadm, so they work against any Kafka-compatible broker. This file holds
-// what they share: connecting, the kinds of failure the CLI turns into exit
-// codes, and printing tables or JSON.
+// This file holds what the commands share: connecting, the kinds of failure
+// the CLI turns into exit codes, and printing tables or JSON.
 
 import (
 	"bytes"
@@ -35,8 +38,8 @@ var (
 	ErrUnsupported = errors.New("not supported by the broker")
 )
 
-// CtlVersion is what samsactl reports as its software version (KIP-511).
-var CtlVersion = "dev"
+// Version is what samsactl reports as its software version (KIP-511).
+var Version = "dev"
 
 // ctlError is an error of one of the kinds above, with a message written
 // for the operator.
@@ -98,7 +101,7 @@ func dial(ctx context.Context, addrs string, extra ...kgo.Opt) (*kgo.Client, err
 		// A broker that accepts but never answers must not outlast -timeout.
 		kgo.RequestTimeoutOverhead(min(10*time.Second, retry)),
 		kgo.ClientID("samsactl"),
-		kgo.SoftwareNameAndVersion("samsactl", CtlVersion),
+		kgo.SoftwareNameAndVersion("samsactl", Version),
 	}
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {

@@ -1,7 +1,7 @@
-package tools
+package ctl
 
 // samsactl topics: list, describe, create, delete, add-partitions
-// (alter-config is ConfigsAlter on a topic, ctl_configs.go).
+// (alter-config is ConfigsAlter on a topic, configs.go).
 
 import (
 	"context"

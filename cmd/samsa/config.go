@@ -1,7 +1,7 @@
-// Package tools owns what runs around the engine: loading config.toml,
-// starting and stopping a broker process, and (later) admin commands and
-// log tools.
-package tools
+package main
+
+// config.toml: the file a user edits, decoded over the defaults in code,
+// and its conversion to the engine's and netio's typed options.
 
 import (
 	"errors"
@@ -20,9 +20,9 @@ import (
 	"samsa/netio"
 )
 
-// FileConfig is config.toml. Every field has a default set in code
-// (DefaultFileConfig); unknown keys are an error.
-type FileConfig struct {
+// fileConfig is config.toml. Every field has a default set in code
+// (defaultFileConfig); unknown keys are an error.
+type fileConfig struct {
 	NodeID     int32  `toml:"node_id"`
 	Listen     string `toml:"listen"`
 	Advertised string `toml:"advertised"`
@@ -85,8 +85,10 @@ type FileConfig struct {
 		LinkCompression   string `toml:"link_compression"`
 	} `toml:"replication"`
 
-	Admin struct {
-		// Listen is the HTTP admin listener (/metrics, /healthz,
+	// HTTP is the [admin] section (its name in the file, kept for users):
+	// the ops HTTP listener, opsserver.go.
+	HTTP struct {
+		// Listen is the ops HTTP listener's address (/metrics, /healthz,
 		// /readyz); "" = off.
 		Listen string `toml:"listen"`
 	} `toml:"admin"`
@@ -96,11 +98,11 @@ type FileConfig struct {
 	TopicDefaults map[string]any `toml:"topic_defaults"`
 }
 
-// DefaultFileConfig is the configuration used for anything config.toml
+// defaultFileConfig is the configuration used for anything config.toml
 // leaves out.
-func DefaultFileConfig() FileConfig {
+func defaultFileConfig() fileConfig {
 	e := engine.DefaultConfig()
-	var c FileConfig
+	var c fileConfig
 	c.NodeID, c.Listen, c.DataDir = e.NodeID, e.Listen, e.DataDir
 	c.LogLevel, c.LogFormat = "info", "text"
 	c.Broker.AutoCreateTopics = e.AutoCreateTopics
@@ -137,10 +139,10 @@ func DefaultFileConfig() FileConfig {
 	return c
 }
 
-// LoadConfig reads a config file over the defaults. A missing file is an
+// loadConfig reads a config file over the defaults. A missing file is an
 // error; unknown keys are an error naming them.
-func LoadConfig(path string) (FileConfig, error) {
-	c := DefaultFileConfig()
+func loadConfig(path string) (fileConfig, error) {
+	c := defaultFileConfig()
 	md, err := toml.DecodeFile(path, &c)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -159,8 +161,8 @@ func LoadConfig(path string) (FileConfig, error) {
 	return c, nil
 }
 
-// Engine converts the file config to the engine's typed config.
-func (c *FileConfig) Engine() (engine.Config, error) {
+// engineConfig converts the file config to the engine's typed config.
+func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e := engine.DefaultConfig()
 	e.NodeID, e.Listen, e.Advertised, e.DataDir = c.NodeID, c.Listen, c.Advertised, c.DataDir
 	e.AutoCreateTopics = c.Broker.AutoCreateTopics
@@ -202,7 +204,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid config: %w", err)
 	}
-	disks, err := ParseCPUList(c.CPU.Disks)
+	disks, err := parseCPUList(c.CPU.Disks)
 	if err != nil {
 		return e, fmt.Errorf("invalid config: cpu.disks: %w", err)
 	}
@@ -217,7 +219,7 @@ func (c *FileConfig) Engine() (engine.Config, error) {
 }
 
 // topicDefaults converts [topic_defaults] to strings, as Kafka configs are.
-func (c *FileConfig) topicDefaults() (map[string]string, error) {
+func (c *fileConfig) topicDefaults() (map[string]string, error) {
 	if len(c.TopicDefaults) == 0 {
 		return nil, nil
 	}
@@ -239,9 +241,9 @@ func (c *FileConfig) topicDefaults() (map[string]string, error) {
 	return out, nil
 }
 
-// NetOptions converts the file config to the network layer's options (without the
+// netOptions converts the file config to the network layer's options (without the
 // logger).
-func (c *FileConfig) NetOptions(e engine.Config) (netio.Options, error) {
+func (c *fileConfig) netOptions(e engine.Config) (netio.Options, error) {
 	o := netio.Options{
 		Addr:            e.Listen,
 		NumLoops:        e.NumLoops,
@@ -253,7 +255,7 @@ func (c *FileConfig) NetOptions(e engine.Config) (netio.Options, error) {
 		NoSendfile:      !e.Sendfile,
 		ReusePort:       c.CPU.ReusePort,
 	}
-	loops, err := ParseCPUList(c.CPU.NetIO)
+	loops, err := parseCPUList(c.CPU.NetIO)
 	if err != nil {
 		return o, fmt.Errorf("invalid config: cpu.netio: %w", err)
 	}
@@ -268,9 +270,9 @@ func (c *FileConfig) NetOptions(e engine.Config) (netio.Options, error) {
 	return o, nil
 }
 
-// Logger builds the process logger from log_level and log_format. Its
+// newLogger builds the process logger from log_level and log_format. Its
 // level is level, set from log_level, so a reload can change it.
-func (c *FileConfig) Logger(level *slog.LevelVar) (*slog.Logger, error) {
+func (c *fileConfig) newLogger(level *slog.LevelVar) (*slog.Logger, error) {
 	lvl, err := c.level()
 	if err != nil {
 		return nil, err
@@ -286,7 +288,7 @@ func (c *FileConfig) Logger(level *slog.LevelVar) (*slog.Logger, error) {
 	return nil, fmt.Errorf("invalid log_format %q (text or json)", c.LogFormat)
 }
 
-func (c *FileConfig) level() (slog.Level, error) {
+func (c *fileConfig) level() (slog.Level, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return lvl, fmt.Errorf("invalid log_level %q (debug, info, warn or error)", c.LogLevel)

@@ -1,4 +1,7 @@
-package tools
+package main
+
+// The broker's wiring: the engine behind netio's client listener, and the
+// replication listener of a pair.
 
 import (
 	"context"
@@ -11,18 +14,19 @@ import (
 	"samsa/netio"
 )
 
-// Server is a running broker: the engine behind a netio listener.
-type Server struct {
-	Broker    *engine.Broker
-	Net       *netio.Server
-	Link      *netio.Server // the replication listener, if configured
+// server is a running broker: the engine behind a netio listener.
+type server struct {
+	broker    *engine.Broker
+	clients   *netio.Server // the client listener
+	link      *netio.Server // the replication listener, if configured
 	linkRelay net.Listener  // the lz4 replication listener, if configured
+	relayDone chan struct{} // closed when the relay's goroutines have ended
 	logger    *slog.Logger
 }
 
-// Start opens the data directory (recovering it) and starts listening
-// with the network options nopts (FileConfig.NetOptions).
-func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server, error) {
+// startServer opens the data directory (recovering it) and starts
+// listening with the network options nopts (fileConfig.netOptions).
+func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*server, error) {
 	b, err := engine.New(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -40,7 +44,7 @@ func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server
 	if cfg.Metrics != nil {
 		cfg.Metrics.SetNetStats(srv.Stats)
 	}
-	s := &Server{Broker: b, Net: srv, logger: logger}
+	s := &server{broker: b, clients: srv, logger: logger}
 	if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" && rc.LinkCompression == replica.LinkLZ4 {
 		l, err := net.Listen("tcp", rc.Listen)
 		if err != nil {
@@ -48,46 +52,50 @@ func Start(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*Server
 			b.Close()
 			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
 		}
-		s.linkRelay = l
-		go replica.ServeCompressedLink(l, srv.Addr(), logger)
+		s.linkRelay, s.relayDone = l, make(chan struct{})
+		go func() {
+			defer close(s.relayDone)
+			replica.ServeCompressedLink(l, srv.Addr(), logger)
+		}()
 		logger.Info("replication listener (lz4)", "addr", l.Addr(), "role", rc.Role, "peer", rc.PeerID)
 	} else if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" {
 		lopts := nopts
 		lopts.Addr, lopts.BindDevice, lopts.ReusePort, lopts.PinLoop = rc.Listen, rc.BindDevice, false, nil
 		lopts.NumLoops = 1
-		s.Link = netio.NewServer(lopts, b)
-		if err := s.Link.Start(); err != nil {
+		s.link = netio.NewServer(lopts, b)
+		if err := s.link.Start(); err != nil {
 			srv.Stop(context.Background())
 			b.Close()
 			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
 		}
-		logger.Info("replication listener", "addr", s.Link.Addr(), "role", rc.Role, "peer", rc.PeerID, "device", rc.BindDevice)
+		logger.Info("replication listener", "addr", s.link.Addr(), "role", rc.Role, "peer", rc.PeerID, "device", rc.BindDevice)
 	}
 	logger.Info("samsa listening", "addr", srv.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID, "cluster_id", b.ClusterID(), "role", cfg.Replication.Role)
 	return s, nil
 }
 
-// Addr is the bound client address.
-func (s *Server) Addr() string { return s.Net.Addr() }
+// addr is the bound client address.
+func (s *server) addr() string { return s.clients.Addr() }
 
-// Shutdown stops accepting, drains in-flight requests, flushes and closes
+// shutdown stops accepting, drains in-flight requests, flushes and closes
 // every log and marks the shutdown clean.
-func (s *Server) Shutdown(ctx context.Context) error {
+func (s *server) shutdown(ctx context.Context) error {
 	s.logger.Info("shutting down: draining requests")
-	s.Broker.StopWaiting()
-	if s.Link != nil {
-		s.Link.Drain(ctx)
-		s.Link.Stop(ctx)
+	s.broker.StopWaiting()
+	if s.link != nil {
+		s.link.Drain(ctx)
+		s.link.Stop(ctx)
 	}
 	if s.linkRelay != nil {
-		s.linkRelay.Close()
+		s.linkRelay.Close() // ends every relayed connection
+		<-s.relayDone
 	}
-	s.Net.Drain(ctx)
-	stopErr := s.Net.Stop(ctx)
-	if err := s.Broker.Close(); err != nil {
+	s.clients.Drain(ctx)
+	stopErr := s.clients.Stop(ctx)
+	if err := s.broker.Close(); err != nil {
 		return fmt.Errorf("cannot close logs cleanly: %w", err)
 	}
-	st := s.Net.Stats()
+	st := s.clients.Stats()
 	s.logger.Info("shutdown complete", "sendfile_bytes", st.SendfileBytes, "copied_bytes", st.CopiedBytes)
 	return stopErr
 }
