@@ -17,7 +17,12 @@ import (
 func TestAppendRequestMatchesKmsg(t *testing.T) {
 	for _, req := range []kmsg.Request{
 		func() kmsg.Request { r := kmsg.NewPtrApiVersionsRequest(); r.Version = 0; return r }(),
-		func() kmsg.Request { r := kmsg.NewPtrApiVersionsRequest(); r.Version = 3; r.ClientSoftwareName = "x"; return r }(),
+		func() kmsg.Request {
+			r := kmsg.NewPtrApiVersionsRequest()
+			r.Version = 3
+			r.ClientSoftwareName = "x"
+			return r
+		}(),
 		func() kmsg.Request { r := kmsg.NewPtrMetadataRequest(); r.Version = 4; return r }(),
 		func() kmsg.Request { r := kmsg.NewPtrMetadataRequest(); r.Version = 12; return r }(),
 		func() kmsg.Request { r := kmsg.NewPtrFetchRequest(); r.Version = 13; r.ReplicaID = 2; return r }(),
@@ -40,10 +45,10 @@ func TestResponseBody(t *testing.T) {
 	f([]byte{0, 0, 0, 5, 1, 2}, 5, false, []byte{1, 2}, false)
 	f([]byte{0, 0, 0, 5, 0, 1, 2}, 5, true, []byte{1, 2}, false)
 	f([]byte{0, 0, 0, 5, 1, 9, 1, 7, 3}, 5, true, []byte{3}, false) // one tag: id 9, 1 byte
-	f([]byte{0, 0, 0, 6, 1, 2}, 5, false, nil, true)                 // another request's answer
-	f([]byte{0, 0, 5}, 5, false, nil, true)                          // too short
-	f([]byte{0, 0, 0, 5, 1, 9, 4, 7}, 5, true, nil, true)            // tag longer than the frame
-	f([]byte{0, 0, 0, 5, 0x80}, 5, true, nil, true)                  // truncated varint
+	f([]byte{0, 0, 0, 6, 1, 2}, 5, false, nil, true)                // another request's answer
+	f([]byte{0, 0, 5}, 5, false, nil, true)                         // too short
+	f([]byte{0, 0, 0, 5, 1, 9, 4, 7}, 5, true, nil, true)           // tag longer than the frame
+	f([]byte{0, 0, 0, 5, 0x80}, 5, true, nil, true)                 // truncated varint
 }
 
 func TestReadFrameBounds(t *testing.T) {
