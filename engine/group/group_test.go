@@ -425,3 +425,54 @@ func FuzzReplay(f *testing.F) {
 		call[*kmsg.ConsumerGroupDescribeResponse](func(rf Respond) { c.ConsumerGroupDescribe(d, rf) })
 	})
 }
+
+// Metrics (Stats) and a topic's deletion (TopicDeleted) may come while the
+// coordinator replays its log, which writes groups under Coordinator.mu
+// alone: they must not race with it (run with -race).
+func TestStatsAndTopicDeletedDuringReplay(t *testing.T) {
+	be := &fakeBackend{topics: map[string]TopicMeta{}}
+	c := New(DefaultConfig(), be, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer c.Close()
+	var recs []Record
+	for i := range 500 {
+		recs = append(recs, commitRecord(t, "g", "t", int32(i%8), int64(i)))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, r := range recs {
+			if err := c.Replay(r.Key, r.Value); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for replaying := true; replaying; {
+		select {
+		case <-done:
+			replaying = false
+		default:
+			c.Stats()
+			c.TopicDeleted("other")
+		}
+	}
+	c.Loaded()
+	stats := c.Stats()
+	if len(stats) != 1 || len(stats[0].Committed["t"]) != 8 {
+		t.Fatalf("stats after replay: %+v", stats)
+	}
+	c.TopicDeleted("t")
+	if stats := c.Stats(); len(stats[0].Committed["t"]) != 0 {
+		t.Fatalf("offsets of the deleted topic still there: %+v", stats)
+	}
+}
+
+// commitRecord is the __consumer_offsets record of a committed offset.
+func commitRecord(t *testing.T, group, topic string, p int32, offset int64) Record {
+	t.Helper()
+	k := kmsg.NewOffsetCommitKey()
+	k.Version, k.Group, k.Topic, k.Partition = 1, group, topic, p
+	v := kmsg.NewOffsetCommitValue()
+	v.Version, v.Offset, v.LeaderEpoch, v.CommitTimestamp = 3, offset, -1, time.Now().UnixMilli()
+	return Record{Key: k.AppendTo(nil), Value: v.AppendTo(nil)}
+}

@@ -394,6 +394,9 @@ func (g *Group) subscribedTopics() map[string]bool {
 // a group that only commits, each one that long after its commit. An empty
 // group left without offsets is deleted.
 func (c *Coordinator) ExpireOffsets() {
+	if !c.loaded.Load() {
+		return // Replay writes groups holding c.mu alone; expire after
+	}
 	now := c.now()
 	for _, g := range c.sortedGroups() {
 		g.lock()
