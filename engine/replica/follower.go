@@ -72,12 +72,15 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 			return errors.Join(err, serr)
 		}
 	}
+	// Closing the connection is how a blocked request ends: the goroutines
+	// below do it when the pair or the follower stops, and end when
+	// followOnce returns.
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// Closing the connection is how a blocked request ends: this goroutine
-	// lives until followOnce returns (ctx is cancelled on every return).
 	var closer sync.WaitGroup
-	defer closer.Wait()
+	defer func() {
+		cancel()
+		closer.Wait()
+	}()
 	closer.Add(1)
 	go func() {
 		defer closer.Done()

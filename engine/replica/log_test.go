@@ -3,6 +3,7 @@ package replica
 import (
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -126,5 +127,37 @@ func TestPairEpoch(t *testing.T) {
 	}
 	if err := p.Promote("test"); err != ErrNotStandby {
 		t.Fatalf("Promote on a primary: %v, want ErrNotStandby", err)
+	}
+}
+
+// A follower whose connection the primary drops returns with the error
+// (and so retries) instead of hanging on its own connection closers.
+func TestFollowOnceReturnsWhenTheLinkDrops(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // the primary goes away mid-request
+		}
+	}()
+	_, rl := primaryLog(t, time.Minute)
+	p := NewPair(Config{Role: RoleStandby, PeerID: 1, PeerLink: l.Addr().String(), PeerClient: l.Addr().String(), LagTimeMaxMs: 1000, MinInsyncReplicas: 1},
+		2, oneLog{rl}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	done := make(chan error, 1)
+	go func() { done <- p.followOnce(make(chan struct{})) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("followOnce returned no error on a dropped link")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("followOnce hung after the primary dropped the link")
 	}
 }
