@@ -26,10 +26,8 @@ func init() {
 }
 
 func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest, fromPeer bool) *kmsg.AlterConfigsResponse {
-	if b.pair.IsStandby() && !fromPeer {
-		if resp, ok := b.forwardToPrimary(r); ok {
-			return resp.(*kmsg.AlterConfigsResponse)
-		}
+	if resp, ok := forwardToPrimary[*kmsg.AlterConfigsResponse](b, r, fromPeer); ok {
+		return resp
 	}
 	resp := kmsg.NewPtrAlterConfigsResponse()
 	dup, hasDup := duplicateResource(len(r.Resources), func(i int) (int8, string) {

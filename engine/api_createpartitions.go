@@ -33,10 +33,8 @@ func init() {
 const maxPartitions = 100000
 
 func (b *Broker) handleCreatePartitions(r *kmsg.CreatePartitionsRequest, fromPeer bool) *kmsg.CreatePartitionsResponse {
-	if b.pair.IsStandby() && !fromPeer {
-		if resp, ok := b.forwardToPrimary(r); ok {
-			return resp.(*kmsg.CreatePartitionsResponse)
-		}
+	if resp, ok := forwardToPrimary[*kmsg.CreatePartitionsResponse](b, r, fromPeer); ok {
+		return resp
 	}
 	resp := kmsg.NewPtrCreatePartitionsResponse()
 	seen := map[string]int{}

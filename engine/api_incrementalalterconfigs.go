@@ -33,10 +33,8 @@ func init() {
 }
 
 func (b *Broker) handleIncrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest, fromPeer bool) *kmsg.IncrementalAlterConfigsResponse {
-	if b.pair.IsStandby() && !fromPeer {
-		if resp, ok := b.forwardToPrimary(r); ok {
-			return resp.(*kmsg.IncrementalAlterConfigsResponse)
-		}
+	if resp, ok := forwardToPrimary[*kmsg.IncrementalAlterConfigsResponse](b, r, fromPeer); ok {
+		return resp
 	}
 	resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
 	dup, hasDup := duplicateResource(len(r.Resources), func(i int) (int8, string) {

@@ -15,16 +15,20 @@ import (
 	"samsa/netio"
 )
 
-// forwardToPrimary sends an admin request that a standby received to the
-// primary over the link. ok is false when the primary does not answer; the
-// standby then answers itself (NOT_CONTROLLER).
-func (b *Broker) forwardToPrimary(req kmsg.Request) (kmsg.Response, bool) {
-	resp, err := b.pair.AskPeer(req, 30*time.Second)
+// forwardToPrimary returns the primary's answer to req when this node is a
+// standby and req came from a client, not forwarded by the primary itself.
+// ok is false otherwise, and when the primary does not answer: the node
+// then serves req itself (a standby answers NOT_CONTROLLER).
+func forwardToPrimary[R kmsg.Response](b *Broker, req kmsg.Request, fromPeer bool) (resp R, ok bool) {
+	if !b.pair.IsStandby() || fromPeer {
+		return resp, false
+	}
+	kresp, err := b.pair.AskPeer(req, 30*time.Second)
 	if err != nil {
 		b.logger.Warn("cannot forward an admin request to the primary", "api", kmsg.NameForKey(req.Key()), "err", err)
-		return nil, false
+		return resp, false
 	}
-	return resp, true
+	return kresp.(R), true
 }
 
 // fromPeer reports whether a request came from the other node of the pair
