@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	regKey(18, 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.ApiVersions.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		b.respondAPIVersions(req, 0, req.APIVersion)
 	})
 }

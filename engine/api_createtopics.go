@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	regKey(19, 0, 7, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.CreateTopics.Int16(), 0, 7, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleCreateTopics(kreq.(*kmsg.CreateTopicsRequest)))
 	})
 }

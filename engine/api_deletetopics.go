@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	regKey(20, 0, 6, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.DeleteTopics.Int16(), 0, 6, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleDeleteTopics(kreq.(*kmsg.DeleteTopicsRequest)))
 	})
 }

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	regKey(32, 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.DescribeConfigs.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleDescribeConfigs(kreq.(*kmsg.DescribeConfigsRequest)))
 	})
 }

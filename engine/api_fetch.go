@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	regKey(1, 4, 18, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.Fetch.Int16(), 4, 18, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		b.handleFetch(req, kreq.(*kmsg.FetchRequest))
 	})
 }

@@ -21,7 +21,7 @@ const (
 )
 
 func init() {
-	regKey(10, 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.FindCoordinator.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleFindCoordinator(kreq.(*kmsg.FindCoordinatorRequest)))
 	})
 }

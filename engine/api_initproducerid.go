@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	regKey(22, 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.InitProducerID.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleInitProducerID(kreq.(*kmsg.InitProducerIDRequest)))
 	})
 }

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	regKey(2, 0, 11, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.ListOffsets.Int16(), 0, 11, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleListOffsets(kreq.(*kmsg.ListOffsetsRequest)))
 	})
 }

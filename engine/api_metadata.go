@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	regKey(3, 0, 13, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.Metadata.Int16(), 0, 13, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleMetadata(req, kreq.(*kmsg.MetadataRequest)))
 	})
 }

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	regKey(23, 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+	regKey(kmsg.OffsetForLeaderEpoch.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		respond(req, b.handleOffsetForLeaderEpoch(kreq.(*kmsg.OffsetForLeaderEpochRequest)))
 	})
 }

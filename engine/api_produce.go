@@ -36,7 +36,7 @@ import (
 )
 
 func init() {
-	regRaw(0, 0, 13, 9, func(b *Broker, req *netio.Request, body []byte) {
+	regRaw(kmsg.Produce.Int16(), 0, 13, 9, func(b *Broker, req *netio.Request, body []byte) {
 		r := getProduceRequest()
 		if err := decodeProduce(r, req.APIVersion, body); err != nil {
 			putProduceRequest(r)

@@ -29,7 +29,9 @@ type api struct {
 var apis = map[int16]*api{}
 
 // regKey registers an API's supported version range and handler. Called from
-// init functions, one per api_*.go file.
+// the init function of the API's own file, api_<name>.go after
+// kmsg.NameForKey in lower case, with the key as its kmsg constant
+// (kmsg.Fetch.Int16()); TestDispatchOneFilePerAPI checks both.
 func regKey(key, min, max int16, serve func(*Broker, *netio.Request, kmsg.Request)) {
 	if _, dup := apis[key]; dup {
 		panic(fmt.Sprintf("BUG: api key %d registered twice", key))
@@ -60,7 +62,7 @@ func sortedAPIs() []*api {
 // Serve routes one request (netio.Handler). It runs on the connection's
 // worker goroutine.
 func (b *Broker) Serve(req *netio.Request) {
-	if req.APIKey <= 1 { // Produce, Fetch
+	if k := req.APIKey; k == kmsg.Produce.Int16() || k == kmsg.Fetch.Int16() {
 		b.cfg.Metrics.observeQueue(req.APIKey, req.Received)
 	}
 	a := apis[req.APIKey]

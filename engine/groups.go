@@ -1,11 +1,13 @@
 package engine
 
-// The group APIs: JoinGroup (11), SyncGroup (14), Heartbeat (12),
-// LeaveGroup (13), OffsetCommit (8), OffsetFetch (9), DescribeGroups (15),
-// ListGroups (16), DeleteGroups (42) and OffsetDelete (47). engine/group
-// holds their semantics; this file wires them to the dispatch table and to
-// the internal topic __consumer_offsets, which makes groups and offsets
-// durable (created on first use, as Kafka does, and loaded on start).
+// The group coordinator's wiring. engine/group holds the semantics of the
+// group APIs, which register themselves one file each (api_joingroup.go,
+// api_offsetcommit.go, ...); this file gives the coordinator its log, the
+// internal topic __consumer_offsets, which makes groups and offsets
+// durable. The topic is created on first use, as Kafka does
+// (FindCoordinator, Metadata asking for it, JoinGroup, OffsetCommit,
+// ConsumerGroupHeartbeat), and replayed on start; a standby coordinates
+// nothing until it is promoted.
 
 import (
 	"errors"
@@ -23,48 +25,6 @@ import (
 )
 
 const offsetsTopic = "__consumer_offsets"
-
-func init() {
-	regKey(kmsg.OffsetCommit.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.ensureOffsetsTopic()
-		b.groups.OffsetCommit(kreq.(*kmsg.OffsetCommitRequest), responder(req))
-	})
-	regKey(kmsg.OffsetFetch.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.OffsetFetch(kreq.(*kmsg.OffsetFetchRequest), responder(req))
-	})
-	regKey(kmsg.JoinGroup.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.ensureOffsetsTopic()
-		b.groups.JoinGroup(kreq.(*kmsg.JoinGroupRequest), req.ClientID, clientHost(req), responder(req))
-	})
-	regKey(kmsg.Heartbeat.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.Heartbeat(kreq.(*kmsg.HeartbeatRequest), responder(req))
-	})
-	regKey(kmsg.LeaveGroup.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.LeaveGroup(kreq.(*kmsg.LeaveGroupRequest), responder(req))
-	})
-	regKey(kmsg.SyncGroup.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.SyncGroup(kreq.(*kmsg.SyncGroupRequest), responder(req))
-	})
-	regKey(kmsg.DescribeGroups.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.DescribeGroups(kreq.(*kmsg.DescribeGroupsRequest), responder(req))
-	})
-	regKey(kmsg.ListGroups.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.ListGroups(kreq.(*kmsg.ListGroupsRequest), responder(req))
-	})
-	regKey(kmsg.DeleteGroups.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.DeleteGroups(kreq.(*kmsg.DeleteGroupsRequest), responder(req))
-	})
-	regKey(kmsg.OffsetDelete.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.OffsetDelete(kreq.(*kmsg.OffsetDeleteRequest), responder(req))
-	})
-	regKey(kmsg.ConsumerGroupHeartbeat.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.ensureOffsetsTopic()
-		b.groups.ConsumerGroupHeartbeat(kreq.(*kmsg.ConsumerGroupHeartbeatRequest), req.ClientID, clientHost(req), responder(req))
-	})
-	regKey(kmsg.ConsumerGroupDescribe.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.ConsumerGroupDescribe(kreq.(*kmsg.ConsumerGroupDescribeRequest), responder(req))
-	})
-}
 
 // clientHost is the client's address as Kafka reports it: "/1.2.3.4".
 func clientHost(req *netio.Request) string {
@@ -256,60 +216,4 @@ func (b *Broker) loadGroups() {
 		b.groups.Loaded()
 		b.logger.Info("groups loaded", "records", n, "took", time.Since(start).Round(time.Millisecond))
 	}()
-}
-
-// readLog calls fn for every record of l in order (records of compressed
-// batches too).
-func readLog(l *segment.Log, fn func(key, value []byte) error) error {
-	var buf, scratch []byte
-	for off := l.StartOffset(); off < l.EndOffset(); {
-		sl, err := l.Read(off, l.EndOffset(), 1<<20)
-		if err != nil {
-			return err
-		}
-		if sl.Len == 0 {
-			sl.Release()
-			break
-		}
-		buf = append(buf[:0], make([]byte, sl.Len)...)
-		_, err = sl.ReadAt(buf, 0)
-		sl.Release()
-		if err != nil {
-			return err
-		}
-		for p := buf; len(p) > 0; {
-			h, err := segment.ParseBatchHeader(p)
-			if err != nil {
-				return err
-			}
-			batch := p[:h.Size()]
-			p = p[h.Size():]
-			if h.LastOffset() < off || h.IsControl() {
-				continue
-			}
-			records, err := segment.StoredRecords(scratch[:0], batch, &h, segment.MaxInflatedBatch)
-			if err != nil {
-				return fmt.Errorf("at offset %d: %w", h.BaseOffset, err)
-			}
-			if h.Compression() != 0 {
-				scratch = records // StoredRecords aliases batch when it is not compressed
-			}
-			var ferr error
-			err = segment.ForEachRecord(records, func(r *segment.Record) bool {
-				if h.BaseOffset+int64(r.OffsetDelta) < off {
-					return true
-				}
-				ferr = fn(r.Key, r.Value)
-				return ferr == nil
-			})
-			if err == nil {
-				err = ferr
-			}
-			if err != nil {
-				return fmt.Errorf("at offset %d: %w", h.BaseOffset, err)
-			}
-		}
-		off = sl.NextOffset
-	}
-	return nil
 }

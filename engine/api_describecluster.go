@@ -1,0 +1,64 @@
+package engine
+
+// DescribeCluster (key 60), v0-v2.
+//
+// The cluster id, the brokers as Metadata lists them, and as controller the
+// node that leads every partition (the primary; this node when alone).
+// Only the broker endpoint is served: v1+ asking about controllers gets
+// MISMATCHED_ENDPOINT_TYPE, as a Kafka broker answers, and an unknown
+// endpoint type UNSUPPORTED_ENDPOINT_TYPE. Cluster authorized operations,
+// when asked for, are every operation on the cluster: there is no
+// authorizer.
+
+import (
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio"
+)
+
+func init() {
+	regKey(kmsg.DescribeCluster.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleDescribeCluster(kreq.(*kmsg.DescribeClusterRequest)))
+	})
+}
+
+// clusterOperations is every operation on the cluster resource (bits of
+// ACL operation codes), which a broker without an authorizer allows.
+const clusterOperations = 1<<kmsg.ACLOperationCreate | 1<<kmsg.ACLOperationAlter |
+	1<<kmsg.ACLOperationDescribe | 1<<kmsg.ACLOperationClusterAction |
+	1<<kmsg.ACLOperationDescribeConfigs | 1<<kmsg.ACLOperationAlterConfigs |
+	1<<kmsg.ACLOperationIdempotentWrite
+
+func (b *Broker) handleDescribeCluster(r *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
+	resp := kmsg.NewPtrDescribeClusterResponse()
+	resp.ClusterID = b.ClusterID()
+	resp.ControllerID = b.pair.LeaderID()
+	resp.EndpointType = r.EndpointType
+	switch r.EndpointType {
+	case 1: // brokers
+	case 2:
+		// As a Kafka broker: controllers are asked on their own endpoint.
+		resp.ErrorCode = kerr.MismatchedEndpointType.Code
+		msg := "the broker endpoint was asked about controllers"
+		resp.ErrorMessage = &msg
+		return resp
+	default:
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		msg := "unsupported endpoint type " + strconv.Itoa(int(r.EndpointType))
+		resp.ErrorMessage = &msg
+		return resp
+	}
+	for _, mb := range b.metadataBrokers() {
+		cb := kmsg.NewDescribeClusterResponseBroker()
+		cb.NodeID, cb.Host, cb.Port = mb.NodeID, mb.Host, mb.Port
+		resp.Brokers = append(resp.Brokers, cb)
+	}
+	resp.ClusterAuthorizedOperations = -2147483648
+	if r.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterOperations
+	}
+	return resp
+}
