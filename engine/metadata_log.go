@@ -91,10 +91,23 @@ type catalogImage struct {
 	leader    *metaLeader          // the latest leader record, if any
 	epoch     int32                // the highest epoch any leader record named
 	dyn       map[string]map[string]string
+	// changed names the topics whose records were applied since the last
+	// sync, so that a sync costs what changed, not the catalog's size;
+	// all is set instead for an image rebuilt from the whole log.
+	changed map[string]bool
+	all     bool
 }
 
 func newCatalogImage() *catalogImage {
-	return &catalogImage{topics: map[string]metaTopic{}, ids: map[string][16]byte{}, deleted: map[string]bool{}}
+	return &catalogImage{topics: map[string]metaTopic{}, ids: map[string][16]byte{}, deleted: map[string]bool{}, all: true}
+}
+
+// touch notes that a topic's records changed.
+func (img *catalogImage) touch(name string) {
+	if img.changed == nil {
+		img.changed = map[string]bool{}
+	}
+	img.changed[name] = true
 }
 
 // errUnknownRecord is returned by apply for a record type this version
@@ -126,6 +139,7 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 		img.topics[m.Name] = m
 		img.ids[m.Name] = id
 		delete(img.deleted, m.Name)
+		img.touch(m.Name)
 	case recDeleteTopic:
 		m, err := decodeMeta[metaTopic](value)
 		if err != nil {
@@ -134,6 +148,7 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 		delete(img.topics, m.Name)
 		delete(img.ids, m.Name)
 		img.deleted[m.Name] = true
+		img.touch(m.Name)
 	case recProducerIDs:
 		m, err := decodeMeta[metaProducerIDs](value)
 		if err != nil {
@@ -282,8 +297,10 @@ func (b *Broker) resyncCatalog() error {
 	return b.syncCatalogLocked()
 }
 
-// syncCatalogLocked makes the live catalog match b.image: topics the image
-// does not hold (or holds with another id) are dropped with their data;
+// syncCatalogLocked makes the live catalog match b.image, visiting the
+// topics whose records changed since the last sync (every topic after a
+// replay): topics the image does not hold (or holds with another id) are
+// dropped with their data;
 // topics it holds are created, or grown to its partition count, and take
 // its configs; producer ids, dynamic broker configs, the cluster id and the
 // leader epoch follow it. Opening a log can fail (a bad disk): the rest is
@@ -308,22 +325,35 @@ func (b *Broker) syncCatalogLocked() error {
 		reapply = true
 	}
 	b.pair.ObserveEpoch(img.epoch)
-	for _, t := range b.topicList() {
-		if id, ok := img.ids[t.name]; ok && id == t.id {
+	names := img.changed
+	if img.all {
+		names = map[string]bool{}
+		for _, t := range b.topicList() {
+			names[t.name] = true
+		}
+		for name := range img.topics {
+			names[name] = true
+		}
+	}
+	img.changed, img.all = nil, false
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		m, ok := img.topics[name]
+		t := b.topic(name)
+		if t != nil && (!ok || img.ids[name] != t.id) {
+			b.dropTopic(t)
+			t = nil
+		}
+		if !ok {
 			continue
 		}
-		b.dropTopic(t)
-	}
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(img.topics)) {
-		m := img.topics[name]
-		t := b.topic(name)
 		if t == nil {
 			// A new topic is listed once its logs are open.
 			t = &topic{name: name, id: img.ids[name], internal: isInternalTopic(name)}
 			t.setConfigs(m.Configs)
 			if err := b.openPartitions(t, m.Partitions); err != nil {
 				errs = append(errs, err)
+				img.touch(name) // the next sync opens the rest
 			}
 			b.mu.Lock()
 			b.topics[name] = t
@@ -347,6 +377,7 @@ func (b *Broker) syncCatalogLocked() error {
 		if n := int32(len(t.parts())); n < m.Partitions {
 			if err := b.openPartitions(t, m.Partitions); err != nil {
 				errs = append(errs, err)
+				img.touch(name)
 			}
 			if b.serving.Load() {
 				b.logger.Info("added partitions", "topic", name, "from", n, "to", len(t.parts()))

@@ -3,7 +3,10 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // TestCatalogImageApply: the one decoder of the metadata log's records
@@ -62,4 +65,90 @@ func TestCatalogImageApply(t *testing.T) {
 	if err := img.apply(recTopic, []byte(`{"name":"b","id":"zz"}`)); err == nil {
 		t.Error("topic record with a bad id applied")
 	}
+}
+
+// catalogState is what a catalog holds, for comparing nodes.
+type catalogState struct {
+	Topics  map[string]topicState
+	Dynamic map[string]map[string]string
+	PIDEnd  int64
+	Cluster string
+}
+
+type topicState struct {
+	ID         [16]byte
+	Partitions int
+	Configs    map[string]string
+	Logs       int // partitions with an open log
+}
+
+func catalogOf(b *Broker) catalogState {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	s := catalogState{Topics: map[string]topicState{}, Dynamic: b.dynamicConfigs(), PIDEnd: b.pidEnd, Cluster: b.ClusterID()}
+	if len(s.Dynamic) == 0 {
+		s.Dynamic = nil
+	}
+	for _, t := range b.topicList() {
+		ts := topicState{ID: t.id, Partitions: len(t.parts()), Configs: t.configs()}
+		if len(ts.Configs) == 0 {
+			ts.Configs = nil
+		}
+		for _, p := range t.parts() {
+			if p.log != nil {
+				ts.Logs++
+			}
+		}
+		s.Topics[t.name] = ts
+	}
+	return s
+}
+
+// The three ways records of the metadata log reach a catalog agree: the
+// primary's own changes (commitMeta), a standby's live follow, and a
+// restart's replay of the log.
+func TestCatalogPathsAgree(t *testing.T) {
+	p := startPair(t)
+	ctx := testCtx(t)
+	adm := kadm.NewClient(p.primary.client())
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	_, err := adm.CreateTopics(ctx, 2, -1, map[string]*string{"retention.ms": kadm.StringPtr("60000")}, "a", "b", "c")
+	must("create", err)
+	_, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: kadm.StringPtr("3600000")}, {Op: kadm.DeleteConfig, Name: "retention.ms"}}, "a")
+	must("alter topic configs", err)
+	_, err = adm.UpdatePartitions(ctx, 5, "b")
+	must("add partitions", err)
+	_, err = adm.DeleteTopics(ctx, "c")
+	must("delete", err)
+	_, err = adm.CreateTopics(ctx, 1, -1, nil, "c") // the same name, a new id
+	must("create again", err)
+	_, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "log.retention.ms", Value: kadm.StringPtr("7200000")}})
+	must("alter broker configs", err)
+	if _, err := p.primary.b.allocProducerID(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCaughtUp(t)
+
+	want := catalogOf(p.primary.b)
+	if tc := want.Topics["c"]; len(want.Topics) != 3 || want.Topics["b"].Partitions != 5 || tc.Partitions != 1 || want.Topics["a"].Configs["segment.ms"] != "3600000" {
+		t.Fatalf("primary's catalog: %+v", want)
+	}
+	check := func(who string, got catalogState) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s's catalog differs from the primary's:\n got %+v\nwant %+v", who, got, want)
+		}
+	}
+	check("the following standby", catalogOf(p.standby.b))
+	p.standby.stop()
+	p.startStandby(t)
+	check("the restarted standby", catalogOf(p.standby.b))
+	p.primary.stop()
+	p.startPrimary(t)
+	check("the restarted primary", catalogOf(p.primary.b))
 }
