@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/segment"
+
+	"samsa/netio/kclient"
 )
 
 // benchConn sends pre-encoded requests and reads responses into a reused
@@ -51,14 +53,7 @@ func (bc *benchConn) roundTrip(b *testing.B, frame []byte) []byte {
 	return bc.buf
 }
 
-func frameOf(req kmsg.Request) []byte {
-	body := []byte{0, byte(req.Key()), 0, byte(req.GetVersion()), 0, 0, 0, 1, 0xff, 0xff}
-	if req.IsFlexible() {
-		body = append(body, 0)
-	}
-	body = req.AppendTo(body)
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
-}
+func frameOf(req kmsg.Request) []byte { return kclient.AppendRequest(nil, req, 1, "bench") }
 
 // BenchmarkProduceRequest: one Produce request (acks=1) of one batch of n
 // 100-byte records per op, over a socket. allocs/op does not grow with n:

@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/netio/kclient"
 )
 
 // sendAndDrain writes raw (ignoring write errors: the broker may close
@@ -300,7 +302,7 @@ func TestBadInput(t *testing.T) {
 	slow := dialRaw(t, b.addr)
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(1)
-	frameBytes := kmsg.NewRequestFormatter(kmsg.FormatterClientID("slow")).AppendRequest(nil, req, 9)
+	frameBytes := kclient.AppendRequest(nil, req, 9, "slow")
 	for _, c := range frameBytes {
 		slow.c.Write([]byte{c})
 		time.Sleep(2 * time.Millisecond)
@@ -316,7 +318,7 @@ func TestBadInput(t *testing.T) {
 		req := kmsg.NewPtrMetadataRequest()
 		req.SetVersion(int16(i % 10))
 		// AppendRequest writes the size at dst[0]: one frame per call.
-		burst = append(burst, kmsg.NewRequestFormatter().AppendRequest(nil, req, int32(1000+i))...)
+		burst = append(burst, kclient.AppendRequest(nil, req, int32(1000+i), "")...)
 	}
 	pipe.c.Write(burst)
 	for i := range 200 {
