@@ -401,8 +401,8 @@ func (b *Broker) StopWaiting() {
 // Close flushes and closes every log. Requests must already be drained.
 func (b *Broker) Close() error {
 	b.StopWaiting()
+	b.pair.Wait() // first: a promotion under way may still start the group loader
 	b.wg.Wait()
-	b.pair.Wait()
 	return b.store.Close()
 }
 

@@ -56,8 +56,13 @@ func appendVarBytes(dst, v []byte) []byte {
 // readLog calls fn for every record of l in order (records of compressed
 // batches too).
 func readLog(l *segment.Log, fn func(key, value []byte) error) error {
+	return readLogFrom(l, 0, fn)
+}
+
+// readLogFrom calls fn for every record of l at or after offset from.
+func readLogFrom(l *segment.Log, from int64, fn func(key, value []byte) error) error {
 	var buf, scratch []byte
-	for off := l.StartOffset(); off < l.EndOffset(); {
+	for off := max(from, l.StartOffset()); off < l.EndOffset(); {
 		sl, err := l.Read(off, l.EndOffset(), 1<<20)
 		if err != nil {
 			return err

@@ -16,7 +16,10 @@ package engine
 // running standby (apply each replicated batch, then sync), and a standby
 // whose log tail was truncated (replay the rest into a new image, then
 // sync). The image is kept current on every node, so a standby promoted to
-// primary, or a primary stepping down, carries on from it.
+// primary, or a primary stepping down, carries on from it. The image
+// knows how far into the log it has applied (next), so a standby that
+// appended records and failed before applying them catches up on the next
+// call.
 
 import (
 	"encoding/json"
@@ -91,11 +94,17 @@ type catalogImage struct {
 	leader    *metaLeader          // the latest leader record, if any
 	epoch     int32                // the highest epoch any leader record named
 	dyn       map[string]map[string]string
+	// next is the offset of the metadata log up to which records are
+	// applied.
+	next int64
 	// changed names the topics whose records were applied since the last
 	// sync, so that a sync costs what changed, not the catalog's size;
-	// all is set instead for an image rebuilt from the whole log.
+	// all is set instead for an image rebuilt from the whole log. retry
+	// names topics whose logs did not all open (a failing disk): every
+	// sync tries them again.
 	changed map[string]bool
 	all     bool
+	retry   map[string]bool
 }
 
 func newCatalogImage() *catalogImage {
@@ -108,6 +117,14 @@ func (img *catalogImage) touch(name string) {
 		img.changed = map[string]bool{}
 	}
 	img.changed[name] = true
+}
+
+// failed notes that a topic's logs did not all open.
+func (img *catalogImage) failed(name string) {
+	if img.retry == nil {
+		img.retry = map[string]bool{}
+	}
+	img.retry[name] = true
 }
 
 // errUnknownRecord is returned by apply for a record type this version
@@ -181,30 +198,6 @@ func decodeMeta[T any](value []byte) (T, error) {
 	return m, err
 }
 
-// applyRecords applies every record of the batches, in order, to the
-// image: unknown types are logged and skipped.
-func (b *Broker) applyRecords(img *catalogImage, batches [][]byte) error {
-	for _, batch := range batches {
-		h, err := segment.ParseBatchHeader(batch)
-		if err != nil {
-			return err
-		}
-		records, err := segment.StoredRecords(nil, batch, &h, segment.MaxInflatedBatch)
-		if err != nil {
-			return err
-		}
-		var ferr error
-		err = segment.ForEachRecord(records, func(r *segment.Record) bool {
-			ferr = b.applyRecord(img, string(r.Key), r.Value)
-			return ferr == nil
-		})
-		if err := errors.Join(err, ferr); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (b *Broker) applyRecord(img *catalogImage, typ string, value []byte) error {
 	err := img.apply(typ, value)
 	if errors.Is(err, errUnknownRecord) {
@@ -217,13 +210,15 @@ func (b *Broker) applyRecord(img *catalogImage, typ string, value []byte) error 
 	return nil
 }
 
-// replayMetaLog reads the whole metadata log into a new image.
+// replayMetaLog reads the whole metadata log into a new image. Nothing
+// may append to the log meanwhile (b.metaMu, or not yet serving).
 func (b *Broker) replayMetaLog() (*catalogImage, error) {
 	img := newCatalogImage()
 	err := readLog(b.meta, func(key, value []byte) error { return b.applyRecord(img, string(key), value) })
 	if err != nil {
 		return nil, fmt.Errorf("cannot replay the metadata log: %w", err)
 	}
+	img.next = b.meta.EndOffset()
 	return img, nil
 }
 
@@ -249,37 +244,45 @@ func (b *Broker) commitMeta(typ string, v any) error {
 	if err := b.applyRecord(b.image, typ, value); err != nil {
 		return err
 	}
+	b.image.next = b.meta.EndOffset()
 	return b.syncCatalogLocked()
 }
 
 // lockMeta takes b.metaMu for a change of the catalog. The returned unlock
-// releases it and then, on a primary, waits until the standby holds every
-// record appended meanwhile: samsa's own records survive a failover as
-// acks=all records do. Waiting after the unlock means a standby that just
-// died holds up only this caller, until it leaves the ISR.
+// releases it and then, on a primary, waits until the standby holds the
+// metadata log as it is then, even when this caller appended nothing: what
+// it read (a producer id of a block another caller just reserved, a topic
+// that exists) must survive a failover as acks=all records do. Waiting
+// after the unlock means a standby that just died holds up only this
+// caller, until it leaves the ISR; a standby that holds it already costs a
+// lock.
 //
 //	unlock := b.lockMeta()
 //	defer unlock()
 func (b *Broker) lockMeta() (unlock func()) {
 	b.metaMu.Lock()
-	start := b.meta.EndOffset()
 	return func() {
 		end := b.meta.EndOffset()
 		b.metaMu.Unlock()
-		if end > start {
-			b.metaPart.replica.AwaitStandby(end)
-		}
+		b.metaPart.replica.AwaitStandby(end)
 	}
 }
 
-// applyMetaBatches applies replicated batches of the metadata log to the
-// catalog of a running standby.
-func (b *Broker) applyMetaBatches(batches [][]byte) error {
+// applyMetaLog applies, on a running standby, every record the follower
+// appended to the metadata log and the catalog has not applied yet.
+func (b *Broker) applyMetaLog() error {
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
-	if err := b.applyRecords(b.image, batches); err != nil {
-		return err
+	img := b.image
+	end := b.meta.EndOffset()
+	if img.next >= end {
+		return nil
 	}
+	err := readLogFrom(b.meta, img.next, func(key, value []byte) error { return b.applyRecord(img, string(key), value) })
+	if err != nil {
+		return fmt.Errorf("cannot apply the metadata log from offset %d: %w", img.next, err)
+	}
+	img.next = end
 	return b.syncCatalogLocked()
 }
 
@@ -325,9 +328,15 @@ func (b *Broker) syncCatalogLocked() error {
 		reapply = true
 	}
 	b.pair.ObserveEpoch(img.epoch)
-	names := img.changed
+	// Errors are returned for the topics this sync is about (changed by
+	// the records just applied, or every topic after a replay); topics
+	// only retried from an earlier failure are logged, so that one bad
+	// directory does not fail every later change of the catalog.
+	names := map[string]bool{}
+	for name := range img.changed {
+		names[name] = true
+	}
 	if img.all {
-		names = map[string]bool{}
 		for _, t := range b.topicList() {
 			names[t.name] = true
 		}
@@ -335,8 +344,21 @@ func (b *Broker) syncCatalogLocked() error {
 			names[name] = true
 		}
 	}
-	img.changed, img.all = nil, false
+	for name := range img.retry {
+		if !names[name] {
+			names[name] = false // a retry: logged, not returned
+		}
+	}
+	img.changed, img.all, img.retry = nil, false, nil
 	var errs []error
+	fail := func(name string, err error) {
+		img.failed(name)
+		if names[name] {
+			errs = append(errs, err)
+		} else {
+			b.logger.Warn("still cannot open the logs of a topic", "topic", name, "err", err)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		m, ok := img.topics[name]
 		t := b.topic(name)
@@ -348,12 +370,14 @@ func (b *Broker) syncCatalogLocked() error {
 			continue
 		}
 		if t == nil {
-			// A new topic is listed once its logs are open.
+			// A new topic is listed once all its logs are open; until then
+			// every sync tries again (the logs already open stay open in
+			// the store, which hands them back).
 			t = &topic{name: name, id: img.ids[name], internal: isInternalTopic(name)}
 			t.setConfigs(m.Configs)
 			if err := b.openPartitions(t, m.Partitions); err != nil {
-				errs = append(errs, err)
-				img.touch(name) // the next sync opens the rest
+				fail(name, err)
+				continue
 			}
 			b.mu.Lock()
 			b.topics[name] = t
@@ -374,12 +398,11 @@ func (b *Broker) syncCatalogLocked() error {
 				b.logger.Info("altered topic configs", "topic", name, "changes", configChanges(old, m.Configs))
 			}
 		}
-		if n := int32(len(t.parts())); n < m.Partitions {
+		if n := len(t.parts()); int32(n) < m.Partitions {
 			if err := b.openPartitions(t, m.Partitions); err != nil {
-				errs = append(errs, err)
-				img.touch(name)
+				fail(name, err)
 			}
-			if b.serving.Load() {
+			if b.serving.Load() && len(t.parts()) > n {
 				b.logger.Info("added partitions", "topic", name, "from", n, "to", len(t.parts()))
 			}
 		}

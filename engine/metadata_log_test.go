@@ -3,10 +3,13 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestCatalogImageApply: the one decoder of the metadata log's records
@@ -151,4 +154,44 @@ func TestCatalogPathsAgree(t *testing.T) {
 	p.primary.stop()
 	p.startPrimary(t)
 	check("the restarted primary", catalogOf(p.primary.b))
+}
+
+// A topic whose logs do not all open (a bad directory) is not listed and
+// its creation fails; it does not fail later, unrelated catalog changes,
+// and the next change after the directory is repaired opens it.
+func TestCatalogSyncOpenFailure(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, nil)
+	b := tb.b
+	// A file where partition 1's directory would be.
+	if err := os.WriteFile(filepath.Join(dir, "bad-1"), []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, terr := b.createTopic("bad", 3, -1, nil, false); terr == nil || terr.code != kerr.KafkaStorageError.Code {
+		t.Fatalf("creating a topic whose directory is a file: %v, want KAFKA_STORAGE_ERROR", terr)
+	}
+	if b.topic("bad") != nil {
+		t.Fatal("a topic with logs that did not open is listed")
+	}
+	if _, terr := b.createTopic("good", 1, -1, nil, false); terr != nil {
+		t.Fatalf("an unrelated topic after the failure: %v", terr)
+	}
+	before := b.pidEnd
+	for range 3 {
+		if _, err := b.allocProducerID(); err != nil {
+			t.Fatalf("a producer id after the failure: %v", err)
+		}
+	}
+	if b.pidEnd != before && b.pidEnd != before+producerIDBlock {
+		t.Fatalf("producer id blocks: end %d, then %d", before, b.pidEnd)
+	}
+	if err := os.Remove(filepath.Join(dir, "bad-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, terr := b.createTopic("another", 1, -1, nil, false); terr != nil {
+		t.Fatal(terr)
+	}
+	if bad := b.topic("bad"); bad == nil || len(bad.parts()) != 3 {
+		t.Fatalf("the repaired topic after the next change: %v", bad)
+	}
 }

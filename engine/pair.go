@@ -32,7 +32,7 @@ func (c pairCatalog) LogByID(id [16]byte, idx int32) *replica.Log {
 	return &t.parts()[idx].replica
 }
 
-func (c pairCatalog) ApplyMetadata(batches [][]byte) error { return c.b.applyMetaBatches(batches) }
+func (c pairCatalog) ApplyMetadata() error { return c.b.applyMetaLog() }
 
 func (c pairCatalog) Resync() error { return c.b.resyncCatalog() }
 

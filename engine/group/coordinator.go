@@ -98,6 +98,11 @@ type Coordinator struct {
 	closed         chan struct{}     // closed by Close
 	closeOnce      sync.Once
 	expireOnce     sync.Once // the expiry loop starts at the first Loaded
+	// deletedWhileLoading names topics deleted during a replay: Loaded
+	// deletes their offsets replayed after the deletion too. (No commit
+	// can come for a topic created again meanwhile: groups are not served
+	// until Loaded.)
+	deletedWhileLoading []string // (mu)
 }
 
 // New returns a coordinator whose groups live in partitions partitions of
@@ -146,8 +151,13 @@ func (c *Coordinator) Loaded() {
 		g.afterLoad(now)
 		g.mu.Unlock()
 	}
+	deleted := c.deletedWhileLoading
+	c.deletedWhileLoading = nil
 	c.mu.Unlock()
 	c.loaded.Store(true)
+	for _, topic := range deleted {
+		c.TopicDeleted(topic)
+	}
 	c.expireOnce.Do(func() { go c.expireLoop() })
 }
 
@@ -301,13 +311,15 @@ func (c *Coordinator) Generation(group string) (int32, bool) {
 // same name starts without them, as in Kafka.
 //
 // While the coordinator loads, Replay writes groups holding c.mu alone, so
-// this holds c.mu throughout then.
+// this holds c.mu throughout then, and Loaded deletes again what was
+// replayed after it.
 func (c *Coordinator) TopicDeleted(topic string) {
 	groups := c.sortedGroups
 	if !c.loaded.Load() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		groups = c.sortedGroupsLocked
+		c.deletedWhileLoading = append(c.deletedWhileLoading, topic)
 	}
 	for _, g := range groups() {
 		g.lock()

@@ -467,6 +467,30 @@ func TestStatsAndTopicDeletedDuringReplay(t *testing.T) {
 	}
 }
 
+// A topic deleted while the coordinator replays loses the offsets replayed
+// after the deletion too, once loading is done.
+func TestTopicDeletedDuringReplayCoversTheRest(t *testing.T) {
+	be := &fakeBackend{topics: map[string]TopicMeta{}}
+	c := New(DefaultConfig(), be, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer c.Close()
+	replay := func(group string, p int32) {
+		r := commitRecord(t, group, "t", p, 5)
+		if err := c.Replay(r.Key, r.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replay("g1", 0)
+	c.TopicDeleted("t") // half-way through the log
+	replay("g1", 1)
+	replay("g2", 0)
+	c.Loaded()
+	for _, gs := range c.Stats() {
+		if len(gs.Committed["t"]) != 0 {
+			t.Errorf("group %s still has offsets of the deleted topic: %v", gs.Group, gs.Committed)
+		}
+	}
+}
+
 // commitRecord is the __consumer_offsets record of a committed offset.
 func commitRecord(t *testing.T, group, topic string, p int32, offset int64) Record {
 	t.Helper()

@@ -3,8 +3,8 @@ package replica
 // The standby's side: one goroutine fetches every log from the primary's
 // replication listener (replica Fetch v13, replica id = this node) and
 // appends the batches as they are, so the standby's logs are
-// byte-identical copies. Batches of the metadata log are handed to the
-// catalog as they arrive: topics created on the primary are created here
+// byte-identical copies. Once records of the metadata log are written the
+// catalog applies them: topics created on the primary are created here
 // and followed from the next fetch.
 
 import (
@@ -103,6 +103,10 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 	if err := p.truncateToLeader(rc); err != nil {
 		return fmt.Errorf("cannot check for a divergent tail: %w", err)
 	}
+	// Records a failed fetch appended but did not get to apply.
+	if err := p.cat.ApplyMetadata(); err != nil {
+		return err
+	}
 	p.logger.Info("following the primary", "primary", p.cfg.PeerLink)
 	for ctx.Err() == nil {
 		req := p.fetchRequest()
@@ -173,7 +177,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 		}
 		errMu.Unlock()
 	}
-	var metaBatches [][]byte
+	metaAppended := false
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
 			parts++
@@ -235,9 +239,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 					wg.Done()
 					return false, fmt.Errorf("replica append to %s-%d: %w", rl.Topic, rp.Partition, err)
 				}
-				if rl.ID == MetadataID {
-					metaBatches = append(metaBatches, batch)
-				}
+				metaAppended = metaAppended || rl.ID == MetadataID
 			}
 			if ls := rp.LogStartOffset; ls > l.StartOffset() {
 				// DeleteRecords (or retention) on the primary: follow its
@@ -252,8 +254,8 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 	if firstErr != nil {
 		return false, firstErr
 	}
-	if len(metaBatches) > 0 {
-		if err := p.cat.ApplyMetadata(metaBatches); err != nil {
+	if metaAppended {
+		if err := p.cat.ApplyMetadata(); err != nil {
 			return false, err
 		}
 	}

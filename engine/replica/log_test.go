@@ -17,7 +17,7 @@ type oneLog struct{ l *Log }
 
 func (c oneLog) Logs() []*Log                         { return []*Log{c.l} }
 func (c oneLog) LogByID(id [16]byte, idx int32) *Log  { return c.l }
-func (c oneLog) ApplyMetadata(batches [][]byte) error { return nil }
+func (c oneLog) ApplyMetadata() error                 { return nil }
 func (c oneLog) Resync() error                        { return nil }
 func (c oneLog) RecordLeader(node, epoch int32) error { return nil }
 func (c oneLog) Lead()                                {}

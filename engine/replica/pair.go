@@ -56,6 +56,8 @@ const PeerClientIDPrefix = "samsa-standby-"
 // ErrNotStandby is returned by Promote on a node that is not the standby.
 var ErrNotStandby = errors.New("this node is not the standby")
 
+var errStopping = errors.New("the broker is shutting down")
+
 // Catalog is what the pair needs of the broker's catalog.
 type Catalog interface {
 	// Logs lists every replicated log, the metadata log first.
@@ -63,9 +65,9 @@ type Catalog interface {
 	// LogByID finds the log of a topic id's partition (MetadataID, 0:
 	// the metadata log), or nil.
 	LogByID(id [16]byte, idx int32) *Log
-	// ApplyMetadata applies batches of the metadata log that the follower
-	// has just appended.
-	ApplyMetadata(batches [][]byte) error
+	// ApplyMetadata applies every record of the metadata log that the
+	// follower appended and the catalog has not applied yet.
+	ApplyMetadata() error
 	// Resync makes the catalog match the metadata log again after the
 	// follower truncated its tail.
 	Resync() error
@@ -288,6 +290,9 @@ func (p *Pair) Promote(reason string) error {
 	defer p.promoteMu.Unlock()
 	if !p.IsStandby() {
 		return ErrNotStandby
+	}
+	if p.stopping() {
+		return errStopping
 	}
 	if p.followStop != nil {
 		close(p.followStop)
