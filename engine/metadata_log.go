@@ -13,7 +13,8 @@ package engine
 // Every way a record reaches the catalog goes through those two: the
 // primary's own changes (commitMeta: append with fsync, then apply and
 // sync), start-up (replay the whole log into an empty image, then sync), a
-// running standby (apply each replicated batch, then sync), and a standby
+// running standby (apply what its follower appended, from where the image
+// stopped, then sync), and a standby
 // whose log tail was truncated (replay the rest into a new image, then
 // sync). The image is kept current on every node, so a standby promoted to
 // primary, or a primary stepping down, carries on from it. The image
