@@ -99,7 +99,7 @@ func DefaultConfig() Config {
 		OffsetsPartitions:        50,
 		OffsetsSegmentBytes:      100 << 20,
 		Groups:                   group.DefaultConfig(),
-		Replication:              replica.Config{LagTimeMaxMs: 30000, MinInsyncReplicas: 2, FailoverTimeoutMs: 10000},
+		Replication:              replica.Config{LagTimeMaxMs: 30000, MinInsyncReplicas: 2, FailoverTimeoutMs: 5000},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,16 +41,19 @@ func pairConfig(t *testing.T, nodeID, peerID int32, role, link, peerClient, peer
 	if i < 0 || j <= i+1 {
 		t.Fatal("config.toml has no [replication] section followed by another")
 	}
+	lag := "replica_lag_time_max_ms = 1500\n" // unless extra sets it
+	if strings.Contains(strings.Join(extra, "\n"), "replica_lag_time_max_ms") {
+		lag = ""
+	}
 	cfg = cfg[:i+1] + fmt.Sprintf(`[replication]
 role = %q
 listen = %q
 peer_id = %d
 peer_client = %q
 peer_link = %q
-replica_lag_time_max_ms = 1500
-%s
+%s%s
 
-`, role, link, peerID, peerClient, peerLink, strings.Join(extra, "\n")) + cfg[j:]
+`, role, link, peerID, peerClient, peerLink, lag, strings.Join(extra, "\n")) + cfg[j:]
 	cfg = strings.Replace(cfg, "initial_rebalance_delay_ms = 3000", "initial_rebalance_delay_ms = 100", 1)
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("node%d.toml", nodeID))
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -441,4 +445,77 @@ func TestAutoFailoverOnlyWhenThePrimaryIsGone(t *testing.T) {
 	// It serves writes (acks=1: the old primary is gone).
 	produceSync(t, ss.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()),
 		&kgo.Record{Value: []byte("after failover")})
+}
+
+// With auto_failover the standby promotes itself within the failover
+// timeout of the primary's death (plus under a second), whatever
+// replica_lag_time_max_ms is (here a minute): a primary killed, and a
+// primary hung (SIGSTOP, so its kernel still accepts connections). A hung
+// primary that comes back steps down to follow the new one.
+func TestAutoFailoverWithinTimeout(t *testing.T) {
+	const failover = 2 * time.Second
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"killed", syscall.SIGKILL}, {"hung", syscall.SIGSTOP}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pAddr, sAddr, pLink, sLink := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+			extra := []string{"replica_lag_time_max_ms = 60000", "auto_failover = true", fmt.Sprintf("failover_timeout_ms = %d", failover.Milliseconds())}
+			pp := &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{},
+				config: pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink, extra...)}
+			ss := &broker{t: t, addr: sAddr, dataDir: t.TempDir(), log: &logBuffer{},
+				config: pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink, extra...)}
+			t.Cleanup(pp.cleanup)
+			t.Cleanup(ss.cleanup)
+			pp.start()
+			ss.start()
+			waitInSync(t, pAddr)
+			r, err := pp.admin().CreateTopic(timeout(t, 10*time.Second), 1, 2, nil, "t")
+			if err != nil || r.Err != nil {
+				t.Fatalf("create: %v %v", err, r.Err)
+			}
+			produceSync(t, pp.client(kgo.DefaultProduceTopic("t")), &kgo.Record{Value: []byte("before")})
+
+			var died time.Time
+			if tc.sig == syscall.SIGKILL {
+				died = time.Now()
+				pp.kill()
+			} else {
+				t.Cleanup(func() { pp.cmd.Process.Signal(syscall.SIGCONT) }) // before the broker's own cleanup
+				died = time.Now()
+				if err := pp.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Far below the lag time (60 s) that bounded it before; the
+			// slack over failover + 1 s is for a loaded test machine.
+			deadline := died.Add(failover + 6*time.Second)
+			for controllerOf(t, sAddr) != 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no promotion %v after the primary was %s (failover_timeout_ms %v):\n%s", time.Since(died), tc.name, failover, ss.log.tail())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			took := time.Since(died)
+			t.Logf("promoted %v after the primary was %s (failover_timeout_ms %v, replica_lag_time_max_ms 60s)", took.Round(time.Millisecond), tc.name, failover)
+			if took < failover {
+				t.Errorf("promoted after %v, before the failover timeout %v", took, failover)
+			}
+			produceSync(t, ss.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()),
+				&kgo.Record{Value: []byte("after failover")})
+			if tc.sig == syscall.SIGSTOP {
+				// The old primary wakes up, sees the newer epoch and follows.
+				if err := pp.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(20 * time.Second)
+				for controllerOf(t, pAddr) != 2 {
+					if time.Now().After(deadline) {
+						t.Fatalf("the old primary did not step down after it woke up:\n%s", pp.log.tail())
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		})
+	}
 }

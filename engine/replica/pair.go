@@ -333,15 +333,25 @@ func (p *Pair) startFollowerLocked() {
 	}
 }
 
-// watchPrimary promotes this standby once the primary has been unreachable
-// on both its replication link and its client address for the failover
-// timeout: a broken link alone never makes two primaries. It stops with
+// watchPrimary promotes this standby once the primary has given no sign
+// of life for the failover timeout: no replica fetch came back, and it
+// answered on neither its replication link nor its client address (a
+// broken link alone never makes two primaries). The time counts from the
+// last sign of life, not from when the silence was noticed, so promotion
+// comes within the timeout plus a tick and a probe (at most 750 ms) of
+// the primary's death, whatever replica.lag.time.max.ms is. It stops with
 // the follower (stop) or the pair.
 func (p *Pair) watchPrimary(stop chan struct{}) {
 	timeout := time.Duration(p.cfg.FailoverTimeoutMs) * time.Millisecond
-	t := time.NewTicker(max(timeout/10, 50*time.Millisecond))
+	tick := min(max(timeout/20, 20*time.Millisecond), 250*time.Millisecond)
+	// One probe's budget, dial included: a primary that cannot answer an
+	// ApiVersions request within it is as good as gone for clients, and
+	// only a whole timeout of failed probes promotes.
+	budget := min(max(timeout/5, 100*time.Millisecond), 500*time.Millisecond)
+	t := time.NewTicker(tick)
 	defer t.Stop()
-	downSince := time.Time{}
+	lastAlive := time.Now() // alive when watching starts
+	warned := false
 	for {
 		select {
 		case <-p.quit:
@@ -350,46 +360,81 @@ func (p *Pair) watchPrimary(stop chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if p.Following() {
-			downSince = time.Time{}
+		if last := time.Unix(0, p.lastFollowed.Load()); last.After(lastAlive) {
+			lastAlive = last
+		}
+		// A replica fetch comes back at least every replicaFetchWait
+		// while the primary lives: probe only once they stop.
+		if time.Since(lastAlive) < 2*replicaFetchWait {
+			warned = false
 			continue
 		}
-		if p.answers(p.cfg.PeerLink, true) || p.answers(p.cfg.PeerClient, false) {
-			downSince = time.Time{}
+		if p.answersEither(budget) {
+			lastAlive, warned = time.Now(), false
 			continue
 		}
-		if downSince.IsZero() {
-			downSince = time.Now()
-			p.logger.Warn("primary unreachable on its link and client address", "link", p.cfg.PeerLink, "client", p.cfg.PeerClient)
+		if !warned {
+			warned = true
+			p.logger.Warn("primary unreachable on its link and client address", "link", p.cfg.PeerLink, "client", p.cfg.PeerClient,
+				"silent_for", time.Since(lastAlive).Round(time.Millisecond), "failover_in", (timeout - time.Since(lastAlive)).Round(time.Millisecond))
 		}
-		if time.Since(downSince) >= timeout {
-			if behind := p.behindHighWatermark(); behind != "" {
-				p.logger.Error("not promoting automatically: this standby lacks records the primary had committed; promote by hand to accept losing them",
-					"partition", behind)
-				downSince = time.Time{}
-				continue
+		if time.Since(lastAlive) < timeout {
+			continue
+		}
+		if behind := p.behindHighWatermark(); behind != "" {
+			p.logger.Error("not promoting automatically: this standby lacks records the primary had committed; promote by hand to accept losing them",
+				"partition", behind)
+			lastAlive = time.Now() // say it again after another timeout
+			continue
+		}
+		// Promote waits for this goroutine's follower to stop, so it runs
+		// on a goroutine of its own (owned by the pair too).
+		silent := time.Since(lastAlive).Round(time.Millisecond)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			if err := p.Promote("primary silent for " + silent.String() + " (failover_timeout_ms " + timeout.String() + ")"); err != nil && !errors.Is(err, ErrNotStandby) {
+				p.logger.Error("automatic promotion failed", "err", err)
 			}
-			// Promote waits for this goroutine's follower to stop, so it
-			// runs on a goroutine of its own (owned by the pair too).
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				if err := p.Promote("primary unreachable for " + timeout.String()); err != nil && !errors.Is(err, ErrNotStandby) {
-					p.logger.Error("automatic promotion failed", "err", err)
-				}
-			}()
-			return
-		}
+		}()
+		return
 	}
 }
 
+// answersEither reports whether the peer answers an ApiVersions request
+// on its link or its client address within budget; both are asked at
+// once. A TCP handshake alone proves nothing (the kernel of a stopped or
+// hung process still accepts connections).
+func (p *Pair) answersEither(budget time.Duration) bool {
+	ok := make(chan bool, 2)
+	for _, a := range []struct {
+		addr string
+		link bool
+	}{{p.cfg.PeerLink, true}, {p.cfg.PeerClient, false}} {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			ok <- p.answers(a.addr, a.link, budget)
+		}()
+	}
+	return <-ok || <-ok
+}
+
 // answers reports whether the peer answers an ApiVersions request at addr
-// within a second: a TCP handshake alone proves nothing (the kernel of a
-// stopped or hung process still accepts connections).
-func (p *Pair) answers(addr string, link bool) bool {
+// within budget, dial included.
+func (p *Pair) answers(addr string, link bool, budget time.Duration) bool {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 0
-	_, err := p.ask(addr, link, req, 500*time.Millisecond, time.Second)
+	deadline := time.Now().Add(budget)
+	c, err := net.DialTimeout("tcp", addr, budget)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if link {
+		c = p.linkConn(c)
+	}
+	_, err = p.conn(c).Request(req, time.Until(deadline))
 	return err == nil
 }
 
