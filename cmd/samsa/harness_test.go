@@ -114,6 +114,7 @@ type broker struct {
 	// data_dir come from the file (which must agree with addr and dataDir).
 	fileOnly bool
 	env      []string // added to the process environment
+	netns    string   // the network namespace it runs in ("" = this one)
 
 	// The current process; nil once it was stopped or killed.
 	cmd     *exec.Cmd
@@ -156,6 +157,11 @@ func (b *broker) start() {
 		args = append(args, "-listen", b.addr, "-data-dir", b.dataDir)
 	}
 	cmd := exec.Command(samsaBin, args...)
+	if b.netns != "" {
+		// ip execs the broker after entering the namespace: the process
+		// (and its pid, for signals) is the broker's.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", b.netns, samsaBin}, args...)...)
+	}
 	cmd.Stdout = b.log
 	cmd.Stderr = b.log
 	if b.env != nil {

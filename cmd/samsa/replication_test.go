@@ -519,3 +519,51 @@ func TestAutoFailoverWithinTimeout(t *testing.T) {
 		})
 	}
 }
+
+// A primary cut off the network (every packet to and from it dropped: its
+// connections hang instead of being refused) is replaced within the
+// failover timeout too; once the network heals it sees the newer epoch
+// and follows.
+func TestAutoFailoverWhenThePrimaryIsCutOff(t *testing.T) {
+	const failover = 2 * time.Second
+	ns := newNetns(t)
+	pAddr, pLink := ns.nsAddr(), ns.nsAddr()
+	sAddr, sLink := ns.hostAddr(), ns.hostAddr()
+	extra := []string{"replica_lag_time_max_ms = 60000", "auto_failover = true", fmt.Sprintf("failover_timeout_ms = %d", failover.Milliseconds())}
+	pp := &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{}, netns: ns.name,
+		config: pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink, extra...)}
+	ss := &broker{t: t, addr: sAddr, dataDir: t.TempDir(), log: &logBuffer{},
+		config: pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink, extra...)}
+	t.Cleanup(pp.cleanup)
+	t.Cleanup(ss.cleanup)
+	pp.start()
+	ss.start()
+	waitInSync(t, pAddr)
+	r, err := pp.admin().CreateTopic(timeout(t, 10*time.Second), 1, 2, nil, "t")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	produceSync(t, pp.client(kgo.DefaultProduceTopic("t")), &kgo.Record{Value: []byte("before")})
+
+	cut := time.Now()
+	ns.blackhole()
+	deadline := cut.Add(failover + 6*time.Second)
+	for controllerOf(t, sAddr) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no promotion %v after the primary was cut off (failover_timeout_ms %v):\n%s", time.Since(cut), failover, ss.log.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("promoted %v after the primary was cut off (failover_timeout_ms %v, replica_lag_time_max_ms 60s)", time.Since(cut).Round(time.Millisecond), failover)
+	produceSync(t, ss.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()),
+		&kgo.Record{Value: []byte("after failover")})
+
+	ns.heal()
+	deadline = time.Now().Add(20 * time.Second)
+	for controllerOf(t, pAddr) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old primary did not step down once the network healed:\n%s", pp.log.tail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
