@@ -220,3 +220,81 @@ func TestSendfileEvictedWhileBlocked(t *testing.T) {
 		t.Fatalf("stats %+v: want the evicted rest copied, %d bytes in all", st, 16<<20)
 	}
 }
+
+// TestSendfileWithoutCachestat: on kernels without cachestat (before 6.5:
+// Debian 12, Ubuntu 22.04, RHEL 9) residency comes from mincore, so cached
+// ranges still go by sendfile and evicted ones are still read off the
+// loop.
+func TestSendfileWithoutCachestat(t *testing.T) {
+	noCachestat.Store(true)
+	t.Cleanup(func() { noCachestat.Store(false) })
+	hot, hotData := testFile(t, 1<<20)
+	cold, coldData := testFile(t, 1<<20)
+	if !cachedMincore(hot, 0, 1<<20) || !cached(hot, 4097, 100000) {
+		t.Fatal("mincore: a file just written is not reported cached")
+	}
+	evict(t, cold)
+	if cachedMincore(cold, 5000, 60000) {
+		t.Fatal("mincore: evicted pages reported cached")
+	}
+	data := [][]byte{hotData, coldData}
+	s := rangeServer(t, Options{}, hot, cold)
+	c := dial(t, s.Addr())
+	for i, tc := range []struct {
+		file             byte
+		off, n           int
+		sendfile, copied int64
+	}{
+		{0, 1000, 100000, 100000, 0},
+		{1, 5000, 60000, 0, 60000}, // cold: read off the loop
+		{1, 5000, 60000, 60000, 0}, // that read brought it back
+	} {
+		corr := int32(i + 1)
+		before := s.Stats()
+		c.write(rangeReq(corr, tc.file, tc.off, tc.n))
+		got, body, err := readResp(c.r, false)
+		if err != nil || got != corr {
+			t.Fatalf("response %d: corr %d, %v", corr, got, err)
+		}
+		if want := slices.Concat([]byte("head"), data[tc.file][tc.off:tc.off+tc.n], []byte("tail")); !bytes.Equal(body, want) {
+			t.Fatalf("response %d: bytes differ from the file's", corr)
+		}
+		after := s.Stats()
+		if d := after.SendfileBytes - before.SendfileBytes; d != tc.sendfile {
+			t.Errorf("response %d: %d bytes by sendfile, want %d", corr, d, tc.sendfile)
+		}
+		if d := after.CopiedBytes - before.CopiedBytes; d != tc.copied {
+			t.Errorf("response %d: %d bytes copied, want %d", corr, d, tc.copied)
+		}
+	}
+}
+
+// BenchmarkCached: the cost of a residency check of a 1 MiB range on the
+// loop, by cachestat and by mincore (kernels before 6.5).
+func BenchmarkCached(b *testing.B) {
+	f, err := os.CreateTemp(b.TempDir(), "cached")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 1<<20)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cachestat", func(b *testing.B) {
+		if _, err := cachedCachestat(f, 0, 1<<20); err != nil {
+			b.Skip("no cachestat:", err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			cachedCachestat(f, 4096, 1<<20-4096)
+		}
+	})
+	b.Run("mincore", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !cachedMincore(f, 4096, 1<<20-4096) {
+				b.Fatal("not cached")
+			}
+		}
+	})
+}
