@@ -91,13 +91,14 @@ func (gb groupBackend) TopicByID(id [16]byte) (group.TopicMeta, bool) {
 	return group.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts()))}, true
 }
 
+// TopicNames lists every topic for regex subscriptions, internal ones too:
+// Kafka 4 matches a KIP-848 regex against every topic name, and clients
+// (franz-go) adopt an internal topic the broker assigns.
 func (gb groupBackend) TopicNames() []string {
 	ts := gb.b.topicList()
 	out := make([]string, 0, len(ts))
 	for _, t := range ts {
-		if !t.internal {
-			out = append(out, t.name)
-		}
+		out = append(out, t.name)
 	}
 	return out
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -845,4 +847,41 @@ func TestConsumerGroupSurvivesRestart(t *testing.T) {
 	if err != nil || len(ds["durable-848"].Members) != 2 {
 		t.Fatalf("described after restart: %+v %v", ds, err)
 	}
+}
+
+// A KIP-848 regex subscription is matched against every topic, internal
+// ones too, as Kafka 4 does (franz-go's Test848RegexBrokerResolves expects
+// a regex naming __consumer_offsets to be assigned it).
+func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), func(c *Config) {
+		fastGroups(c)
+		c.Groups.ConsumerHeartbeatInterval = 100 * time.Millisecond
+	})
+	adm := kadm.NewClient(tb.client())
+	if _, err := adm.CreateTopics(testCtx(t), 1, 1, nil, "rx-orders", "rx-orders-v2", "rx-other"); err != nil {
+		t.Fatal(err)
+	}
+	cl := tb.client(kgo.ConsumerGroup("rx"), kgo.ServerSideBalancer(), kgo.ConsumeRegex(),
+		kgo.ConsumeTopics("rx-orders", regexp.QuoteMeta("__consumer_offsets")), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	go func() {
+		for {
+			if fs := cl.PollFetches(testCtx(t)); fs.IsClientClosed() || testCtx(t).Err() != nil {
+				return
+			}
+		}
+	}()
+	want := []string{"__consumer_offsets", "rx-orders", "rx-orders-v2"}
+	var got []string
+	waitFor(t, "the regex's topics assigned", 20*time.Second, func() bool {
+		ds, err := adm.DescribeConsumerGroups(testCtx(t), "rx")
+		if err != nil || ds["rx"].Err != nil || len(ds["rx"].Members) != 1 {
+			return false
+		}
+		got = got[:0]
+		for topic := range ds["rx"].Members[0].Assignment {
+			got = append(got, topic)
+		}
+		slices.Sort(got)
+		return slices.Equal(got, want)
+	})
 }

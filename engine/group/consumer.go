@@ -488,7 +488,8 @@ func (g *Group) subscribedMeta() map[string]TopicMeta {
 				all = g.c.be.TopicNames()
 			}
 			for _, t := range all {
-				if _, ok := out[t]; !ok && m.re.MatchString(t) && !strings.HasPrefix(t, "__") {
+				// As Kafka 4: internal topics too, when the regex names them.
+				if _, ok := out[t]; !ok && m.re.MatchString(t) {
 					if meta, ok := g.c.be.Topic(t); ok {
 						out[t] = meta
 					}
@@ -521,7 +522,7 @@ func (m *cmember) subscribes(topic string) bool {
 	if _, found := slices.BinarySearch(m.topics, topic); found {
 		return true
 	}
-	return m.re != nil && m.re.MatchString(topic) && !strings.HasPrefix(topic, "__")
+	return m.re != nil && m.re.MatchString(topic)
 }
 
 // computeTarget runs the group's assignor over the current members.
