@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"errors"
 	"net"
 	"testing"
@@ -407,5 +408,49 @@ func TestFetchDivergingEpoch(t *testing.T) {
 	}
 	if got := fetch(0, 3); got.DivergingEpoch.Epoch != -1 || len(got.RecordBatches) == 0 {
 		t.Fatalf("epoch 0 at offset 3: diverging %+v", got.DivergingEpoch)
+	}
+}
+
+// With standby_fsync, an acks=all record is fsynced on the standby before
+// the primary acknowledges it (the standby's next fetch acknowledges only
+// what its disk holds). Neither node flushes in the background here, so
+// only that fsync can make the standby's copy durable.
+func TestStandbyFsync(t *testing.T) {
+	for _, fsync := range []bool{true, false} {
+		t.Run(fmt.Sprintf("standby_fsync=%v", fsync), func(t *testing.T) {
+			pAddr, sAddr := reserveAddr(t), reserveAddr(t)
+			mod := func(role string, self, peer int32, peerAddr, listen string) func(*Config) {
+				return func(c *Config) {
+					replicationConfig(role, self, peer, peerAddr)(c)
+					c.Listen, c.FlushIntervalMs = listen, 0
+					c.Replication.StandbyFsync = fsync
+				}
+			}
+			p := &pair{primaryAddr: pAddr, standbyAddr: sAddr}
+			p.primary = startBroker(t, t.TempDir(), mod(replica.RolePrimary, 1, 2, sAddr, pAddr))
+			p.standby = startBroker(t, t.TempDir(), mod(replica.RoleStandby, 2, 1, pAddr, sAddr))
+			waitFor(t, "the standby in sync", 10*time.Second, func() bool { return p.primary.b.metaPart.replica.InSync() })
+			if _, err := kadm.NewClient(p.primary.client()).CreateTopic(testCtx(t), 1, 2, nil, "fs"); err != nil {
+				t.Fatal(err)
+			}
+			cl := p.primary.client(kgo.DefaultProduceTopic("fs"), kgo.RequiredAcks(kgo.AllISRAcks()))
+			waitFor(t, "fs in sync", 10*time.Second, func() bool {
+				part := p.primary.b.partition("fs", 0)
+				return part != nil && part.replica.InSync()
+			})
+			for i := range 20 {
+				r := &kgo.Record{Value: []byte(fmt.Sprintf("v%d", i))}
+				if err := cl.ProduceSync(testCtx(t), r).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+				synced := p.standby.b.partition("fs", 0).log.SyncedOffset()
+				if fsync && synced <= r.Offset {
+					t.Fatalf("record %d acknowledged with the standby fsynced only below %d", r.Offset, synced)
+				}
+				if !fsync && i == 19 {
+					t.Logf("without standby_fsync: record %d acknowledged, standby fsynced below %d", r.Offset, synced)
+				}
+			}
+		})
 	}
 }

@@ -101,6 +101,9 @@ func (l *Log) SetConfig(c Config) { l.cfg.Store(&c) }
 // Config returns the log's configuration.
 func (l *Log) Config() Config { return *l.cfg.Load() }
 
+// SyncedOffset is the offset below which the log is fsynced.
+func (l *Log) SyncedOffset() int64 { return l.synced.Load() }
+
 // EndOffset is the offset after the last readable record (the log end offset
 // and, on a single node, the high watermark).
 func (l *Log) EndOffset() int64 { return l.end.Load() }

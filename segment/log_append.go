@@ -113,8 +113,9 @@ var ErrReplicaOffset = errors.New("replicated batch does not start at the log en
 // leader epoch and timestamps are already assigned and stay as they are.
 // The batch must start at the log end offset; it must have passed
 // ValidateBatch's framing and CRC checks (its record count may be thinned
-// by compaction). done is called as for Append.
-func (l *Log) AppendReplica(batch []byte, h *BatchHeader, done func(error)) error {
+// by compaction). With sync, done waits for the batch's fsync (group
+// commit), as Append's does. done is called as for Append.
+func (l *Log) AppendReplica(batch []byte, h *BatchHeader, sync bool, done func(error)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.disk.closing() {
@@ -135,7 +136,7 @@ func (l *Log) AppendReplica(batch []byte, h *BatchHeader, done func(error)) erro
 		l.leaderEpoch = h.LeaderEpoch
 	}
 	l.noteEpochLocked(h.LeaderEpoch, h.BaseOffset)
-	l.placeLocked(active, cfg, batch, h, now, false, done)
+	l.placeLocked(active, cfg, batch, h, now, sync, done)
 	return nil
 }
 

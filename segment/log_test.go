@@ -754,7 +754,7 @@ func TestAppendReplicaCopiesTheLeader(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		if err := follower.log.AppendReplica(b, &h, func(err error) { done <- err }); err != nil {
+		if err := follower.log.AppendReplica(b, &h, false, func(err error) { done <- err }); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; err != nil {
@@ -778,7 +778,7 @@ func TestAppendReplicaCopiesTheLeader(t *testing.T) {
 	last := readBatches(t, leader.log, leader.log.EndOffset()-1, leader.log.EndOffset(), 1<<20)[0]
 	h, _ := ParseBatchHeader(last)
 	done := make(chan error, 1)
-	if err := follower.log.AppendReplica(bytes.Clone(last), &h, func(err error) { done <- err }); err != nil {
+	if err := follower.log.AppendReplica(bytes.Clone(last), &h, false, func(err error) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	<-done
@@ -788,7 +788,7 @@ func TestAppendReplicaCopiesTheLeader(t *testing.T) {
 		t.Fatalf("retry on the follower: %+v %v, want a duplicate", res, err)
 	}
 	h.BaseOffset += 5
-	if err := follower.log.AppendReplica(last, &h, func(error) {}); !errors.Is(err, ErrReplicaOffset) {
+	if err := follower.log.AppendReplica(last, &h, false, func(error) {}); !errors.Is(err, ErrReplicaOffset) {
 		t.Fatalf("out of place batch: %v", err)
 	}
 }

@@ -83,6 +83,7 @@ type fileConfig struct {
 		AutoFailover      bool   `toml:"auto_failover"`
 		FailoverTimeoutMs int64  `toml:"failover_timeout_ms"`
 		LinkCompression   string `toml:"link_compression"`
+		StandbyFsync      bool   `toml:"standby_fsync"`
 	} `toml:"replication"`
 
 	// HTTP is the [admin] section (its name in the file, kept for users):
@@ -189,7 +190,8 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		BindDevice: c.Replication.BindDevice, PeerID: c.Replication.PeerID, PeerClient: c.Replication.PeerClient,
 		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,
 		MinInsyncReplicas: c.Replication.MinInsyncReplicas, AutoFailover: c.Replication.AutoFailover,
-		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs, LinkCompression: c.Replication.LinkCompression}
+		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs, LinkCompression: c.Replication.LinkCompression,
+		StandbyFsync: c.Replication.StandbyFsync}
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections

@@ -37,6 +37,10 @@ type Config struct {
 	// LinkCompression is "" or "lz4": the link's bytes, both ways, as an
 	// lz4 stream (both nodes must agree).
 	LinkCompression string
+	// StandbyFsync makes the standby fsync what it appends before its
+	// next fetch acknowledges it, so an acks=all record is on two disks
+	// before it is acknowledged (Kafka's followers do not fsync).
+	StandbyFsync bool
 }
 
 // Validate checks the configuration of node nodeID.

@@ -159,8 +159,9 @@ func (p *Pair) fetchRequest() *kmsg.FetchRequest {
 	return r
 }
 
-// applyFetch appends what the primary sent and waits until it is written,
-// so the next fetch acknowledges only what this node holds. progress is
+// applyFetch appends what the primary sent and waits until it is written
+// (and, with standby_fsync, fsynced), so the next fetch acknowledges only
+// what this node holds. progress is
 // false when every partition came back with an error.
 func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 	if resp.ErrorCode != 0 {
@@ -230,7 +231,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 					}
 				}
 				wg.Add(1)
-				if err := l.AppendReplica(batch, &h, func(err error) {
+				if err := l.AppendReplica(batch, &h, p.cfg.StandbyFsync, func(err error) {
 					if err != nil {
 						setErr(err)
 					}
