@@ -2,8 +2,8 @@ package engine
 
 import (
 	"bytes"
-	"fmt"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
