@@ -256,16 +256,11 @@ func (c *Coordinator) groupOrCreate(id string) *Group {
 // sortedGroups lists the groups in id order.
 func (c *Coordinator) sortedGroups() []*Group {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sortedGroupsLocked()
-}
-
-// sortedGroupsLocked is sortedGroups with c.mu held.
-func (c *Coordinator) sortedGroupsLocked() []*Group {
 	out := make([]*Group, 0, len(c.groups))
 	for _, g := range c.groups {
 		out = append(out, g)
 	}
+	c.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
@@ -310,18 +305,15 @@ func (c *Coordinator) Generation(group string) (int32, bool) {
 // (tombstones in __consumer_offsets), so a topic created again under the
 // same name starts without them, as in Kafka.
 //
-// While the coordinator loads, Replay writes groups holding c.mu alone, so
-// this holds c.mu throughout then, and Loaded deletes again what was
-// replayed after it.
+// While the coordinator loads, Loaded deletes again what the replay brought
+// back after this call.
 func (c *Coordinator) TopicDeleted(topic string) {
-	groups := c.sortedGroups
 	if !c.loaded.Load() {
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		groups = c.sortedGroupsLocked
 		c.deletedWhileLoading = append(c.deletedWhileLoading, topic)
+		c.mu.Unlock()
 	}
-	for _, g := range groups() {
+	for _, g := range c.sortedGroups() {
 		g.lock()
 		var recs []Record
 		for k := range g.offsets {
@@ -352,13 +344,7 @@ type GroupStats struct {
 
 // Stats lists every group with its state, member count and committed
 // offsets, for metrics. Any goroutine.
-//
-// It reports nothing while the coordinator loads: Replay writes groups
-// holding c.mu alone.
 func (c *Coordinator) Stats() []GroupStats {
-	if !c.loaded.Load() {
-		return nil
-	}
 	var out []GroupStats
 	for _, g := range c.sortedGroups() {
 		g.mu.Lock()

@@ -56,7 +56,9 @@ func (g *Group) metadataRecord() Record {
 }
 
 // Replay applies one record of __consumer_offsets while loading. Records
-// must come in log order per partition. Records of other types than
+// must come in log order per partition. It holds c.mu and the lock of the
+// group it changes, so what reads groups meanwhile (metrics, a topic's
+// deletion) sees each record whole. Records of other types than
 // offset commits, group metadata and KIP-848's (logformat848.go) are
 // skipped.
 func (c *Coordinator) Replay(key, value []byte) error {
@@ -76,7 +78,9 @@ func (c *Coordinator) Replay(key, value []byte) error {
 		tp := topicPartition{k.Topic, k.Partition}
 		if value == nil {
 			if g := c.groups[k.Group]; g != nil {
+				g.lock()
 				delete(g.offsets, tp)
+				g.unlock()
 			}
 			return nil
 		}
@@ -89,7 +93,9 @@ func (c *Coordinator) Replay(key, value []byte) error {
 		if v.Version < 3 {
 			epoch = -1
 		}
+		g.lock()
 		g.offsets[tp] = offset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, committed: v.CommitTimestamp}
+		g.unlock()
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {
@@ -99,12 +105,14 @@ func (c *Coordinator) Replay(key, value []byte) error {
 			// The group's metadata is gone; offsets committed after it
 			// was deleted (a group recreated) have their own records.
 			if g := c.groups[k.Group]; g != nil {
+				g.lock()
 				if len(g.offsets) == 0 {
 					delete(c.groups, k.Group)
 				} else {
 					g.members, g.static, g.state = map[string]*member{}, map[string]string{}, Empty
 					g.hasMetadata, g.protocolType, g.protocol, g.leader = false, "", "", ""
 				}
+				g.unlock()
 			}
 			return nil
 		}
@@ -113,6 +121,8 @@ func (c *Coordinator) Replay(key, value []byte) error {
 			return fmt.Errorf("group metadata value of group %q: %w", k.Group, err)
 		}
 		g := c.replayGroup(k.Group)
+		g.lock()
+		defer g.unlock()
 		g.hasMetadata = true
 		g.protocolType, g.generation = v.ProtocolType, v.Generation
 		g.protocol, g.leader = "", ""

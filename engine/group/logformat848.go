@@ -297,6 +297,8 @@ func (c *Coordinator) replayConsumer(typ int16, rest, value []byte) error {
 	if g == nil {
 		g = c.replayGroup(groupID)
 	}
+	g.lock()
+	defer g.unlock()
 	if value == nil && typ == recConsumerGroupMetadata {
 		// The group was deleted (its members' records went first).
 		g.cs, g.typ, g.protocolType, g.hasMetadata = nil, typeClassic, "", false

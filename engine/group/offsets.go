@@ -395,7 +395,7 @@ func (g *Group) subscribedTopics() map[string]bool {
 // group left without offsets is deleted.
 func (c *Coordinator) ExpireOffsets() {
 	if !c.loaded.Load() {
-		return // Replay writes groups holding c.mu alone; expire after
+		return // a group's state is partial until loaded: judge it after
 	}
 	now := c.now()
 	for _, g := range c.sortedGroups() {
