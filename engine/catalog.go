@@ -255,16 +255,6 @@ func (b *Broker) deleteTopic(t *topic) *topicError {
 	return nil
 }
 
-// allPartitions lists every partition of every topic, topic by topic (by
-// name), in partition order.
-func (b *Broker) allPartitions() []*partition {
-	var out []*partition
-	for _, t := range b.topicList() {
-		out = append(out, t.parts()...)
-	}
-	return out
-}
-
 // topicList lists every topic (internal ones too), by name.
 func (b *Broker) topicList() []*topic {
 	b.mu.RLock()

@@ -12,8 +12,10 @@ type pairCatalog struct{ b *Broker }
 // topic (by name) with partitions in order.
 func (c pairCatalog) Logs() []*replica.Log {
 	out := []*replica.Log{&c.b.metaPart.replica}
-	for _, p := range c.b.allPartitions() {
-		out = append(out, &p.replica)
+	for _, t := range c.b.topicList() {
+		for _, p := range t.parts() {
+			out = append(out, &p.replica)
+		}
 	}
 	return out
 }

@@ -447,6 +447,65 @@ func TestAutoFailoverOnlyWhenThePrimaryIsGone(t *testing.T) {
 		&kgo.Record{Value: []byte("after failover")})
 }
 
+// autoFailoverPair starts a pair with auto_failover after failover and a
+// lag time of a minute, the primary in namespace ns if one is given, and
+// writes a record to a topic "t" replicated to both.
+func autoFailoverPair(t *testing.T, failover time.Duration, ns *netns) (primary, standby *broker) {
+	t.Helper()
+	pAddr, sAddr, pLink, sLink := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	if ns != nil {
+		pAddr, pLink, sAddr, sLink = ns.nsAddr(), ns.nsAddr(), ns.hostAddr(), ns.hostAddr()
+	}
+	extra := []string{"replica_lag_time_max_ms = 60000", "auto_failover = true", fmt.Sprintf("failover_timeout_ms = %d", failover.Milliseconds())}
+	primary = &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{},
+		config: pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink, extra...)}
+	if ns != nil {
+		primary.netns = ns.name
+	}
+	standby = &broker{t: t, addr: sAddr, dataDir: t.TempDir(), log: &logBuffer{},
+		config: pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink, extra...)}
+	t.Cleanup(primary.cleanup)
+	t.Cleanup(standby.cleanup)
+	primary.start()
+	standby.start()
+	waitInSync(t, pAddr)
+	r, err := primary.admin().CreateTopic(timeout(t, 10*time.Second), 1, 2, nil, "t")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	produceSync(t, primary.client(kgo.DefaultProduceTopic("t")), &kgo.Record{Value: []byte("before")})
+	return primary, standby
+}
+
+// waitController waits until the broker at addr names want as controller
+// (the node that leads), at most within after since, and returns how long
+// it took since.
+func waitController(t *testing.T, addr string, want int32, since time.Time, within time.Duration, log *logBuffer) time.Duration {
+	t.Helper()
+	for controllerOf(t, addr) != want {
+		if time.Since(since) > within {
+			t.Fatalf("%s does not name node %d as leader %v on:\n%s", addr, want, time.Since(since), log.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(since)
+}
+
+// promotedWithin checks that the standby took over from a primary that
+// died at died within the failover timeout (plus slack for a loaded test
+// machine, far below the minute of lag time that bounded it before), and
+// serves writes.
+func promotedWithin(t *testing.T, standby *broker, died time.Time, failover time.Duration, how string) {
+	t.Helper()
+	took := waitController(t, standby.addr, 2, died, failover+6*time.Second, standby.log)
+	t.Logf("promoted %v after the primary was %s (failover_timeout_ms %v, replica_lag_time_max_ms 60s)", took.Round(time.Millisecond), how, failover)
+	if took < failover {
+		t.Errorf("promoted after %v, before the failover timeout %v", took, failover)
+	}
+	produceSync(t, standby.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()),
+		&kgo.Record{Value: []byte("after failover")})
+}
+
 // With auto_failover the standby promotes itself within the failover
 // timeout of the primary's death (plus under a second), whatever
 // replica_lag_time_max_ms is (here a minute): a primary killed, and a
@@ -454,70 +513,26 @@ func TestAutoFailoverOnlyWhenThePrimaryIsGone(t *testing.T) {
 // primary that comes back steps down to follow the new one.
 func TestAutoFailoverWithinTimeout(t *testing.T) {
 	const failover = 2 * time.Second
-	for _, tc := range []struct {
-		name string
-		sig  syscall.Signal
-	}{{"killed", syscall.SIGKILL}, {"hung", syscall.SIGSTOP}} {
-		t.Run(tc.name, func(t *testing.T) {
-			pAddr, sAddr, pLink, sLink := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-			extra := []string{"replica_lag_time_max_ms = 60000", "auto_failover = true", fmt.Sprintf("failover_timeout_ms = %d", failover.Milliseconds())}
-			pp := &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{},
-				config: pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink, extra...)}
-			ss := &broker{t: t, addr: sAddr, dataDir: t.TempDir(), log: &logBuffer{},
-				config: pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink, extra...)}
-			t.Cleanup(pp.cleanup)
-			t.Cleanup(ss.cleanup)
-			pp.start()
-			ss.start()
-			waitInSync(t, pAddr)
-			r, err := pp.admin().CreateTopic(timeout(t, 10*time.Second), 1, 2, nil, "t")
-			if err != nil || r.Err != nil {
-				t.Fatalf("create: %v %v", err, r.Err)
-			}
-			produceSync(t, pp.client(kgo.DefaultProduceTopic("t")), &kgo.Record{Value: []byte("before")})
-
-			var died time.Time
-			if tc.sig == syscall.SIGKILL {
-				died = time.Now()
-				pp.kill()
-			} else {
-				t.Cleanup(func() { pp.cmd.Process.Signal(syscall.SIGCONT) }) // before the broker's own cleanup
-				died = time.Now()
-				if err := pp.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Far below the lag time (60 s) that bounded it before; the
-			// slack over failover + 1 s is for a loaded test machine.
-			deadline := died.Add(failover + 6*time.Second)
-			for controllerOf(t, sAddr) != 2 {
-				if time.Now().After(deadline) {
-					t.Fatalf("no promotion %v after the primary was %s (failover_timeout_ms %v):\n%s", time.Since(died), tc.name, failover, ss.log.tail())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			took := time.Since(died)
-			t.Logf("promoted %v after the primary was %s (failover_timeout_ms %v, replica_lag_time_max_ms 60s)", took.Round(time.Millisecond), tc.name, failover)
-			if took < failover {
-				t.Errorf("promoted after %v, before the failover timeout %v", took, failover)
-			}
-			produceSync(t, ss.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()),
-				&kgo.Record{Value: []byte("after failover")})
-			if tc.sig == syscall.SIGSTOP {
-				// The old primary wakes up, sees the newer epoch and follows.
-				if err := pp.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-					t.Fatal(err)
-				}
-				deadline := time.Now().Add(20 * time.Second)
-				for controllerOf(t, pAddr) != 2 {
-					if time.Now().After(deadline) {
-						t.Fatalf("the old primary did not step down after it woke up:\n%s", pp.log.tail())
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
-			}
-		})
-	}
+	t.Run("killed", func(t *testing.T) {
+		pp, ss := autoFailoverPair(t, failover, nil)
+		died := time.Now()
+		pp.kill()
+		promotedWithin(t, ss, died, failover, "killed")
+	})
+	t.Run("hung", func(t *testing.T) {
+		pp, ss := autoFailoverPair(t, failover, nil)
+		t.Cleanup(func() { pp.cmd.Process.Signal(syscall.SIGCONT) }) // before the broker's own cleanup
+		died := time.Now()
+		if err := pp.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		promotedWithin(t, ss, died, failover, "hung")
+		// The old primary wakes up, sees the newer epoch and follows.
+		if err := pp.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		waitController(t, pp.addr, 2, time.Now(), 20*time.Second, pp.log)
+	})
 }
 
 // A primary cut off the network (every packet to and from it dropped: its
@@ -527,43 +542,10 @@ func TestAutoFailoverWithinTimeout(t *testing.T) {
 func TestAutoFailoverWhenThePrimaryIsCutOff(t *testing.T) {
 	const failover = 2 * time.Second
 	ns := newNetns(t)
-	pAddr, pLink := ns.nsAddr(), ns.nsAddr()
-	sAddr, sLink := ns.hostAddr(), ns.hostAddr()
-	extra := []string{"replica_lag_time_max_ms = 60000", "auto_failover = true", fmt.Sprintf("failover_timeout_ms = %d", failover.Milliseconds())}
-	pp := &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{}, netns: ns.name,
-		config: pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink, extra...)}
-	ss := &broker{t: t, addr: sAddr, dataDir: t.TempDir(), log: &logBuffer{},
-		config: pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink, extra...)}
-	t.Cleanup(pp.cleanup)
-	t.Cleanup(ss.cleanup)
-	pp.start()
-	ss.start()
-	waitInSync(t, pAddr)
-	r, err := pp.admin().CreateTopic(timeout(t, 10*time.Second), 1, 2, nil, "t")
-	if err != nil || r.Err != nil {
-		t.Fatalf("create: %v %v", err, r.Err)
-	}
-	produceSync(t, pp.client(kgo.DefaultProduceTopic("t")), &kgo.Record{Value: []byte("before")})
-
+	pp, ss := autoFailoverPair(t, failover, ns)
 	cut := time.Now()
 	ns.blackhole()
-	deadline := cut.Add(failover + 6*time.Second)
-	for controllerOf(t, sAddr) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no promotion %v after the primary was cut off (failover_timeout_ms %v):\n%s", time.Since(cut), failover, ss.log.tail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("promoted %v after the primary was cut off (failover_timeout_ms %v, replica_lag_time_max_ms 60s)", time.Since(cut).Round(time.Millisecond), failover)
-	produceSync(t, ss.client(kgo.DefaultProduceTopic("t"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()),
-		&kgo.Record{Value: []byte("after failover")})
-
+	promotedWithin(t, ss, cut, failover, "cut off")
 	ns.heal()
-	deadline = time.Now().Add(20 * time.Second)
-	for controllerOf(t, pAddr) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the old primary did not step down once the network healed:\n%s", pp.log.tail())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitController(t, pp.addr, 2, time.Now(), 20*time.Second, pp.log)
 }

@@ -105,9 +105,6 @@ func NewPair(cfg Config, nodeID int32, cat Catalog, logger *slog.Logger) *Pair {
 	return &Pair{cfg: cfg, nodeID: nodeID, cat: cat, logger: logger.With("subsystem", "replica"), quit: make(chan struct{})}
 }
 
-// Config is the pair's configuration.
-func (p *Pair) Config() Config { return p.cfg }
-
 // Role is this node's current role: the configured one until a leader
 // record (a promotion) or the peer says otherwise.
 func (p *Pair) Role() string {

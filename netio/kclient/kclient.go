@@ -139,21 +139,6 @@ func New(c net.Conn, clientID string) *Conn {
 	return &Conn{c: c, r: bufio.NewReaderSize(c, 64<<10), clientID: clientID}
 }
 
-// Dial connects to addr within timeout.
-func Dial(addr, clientID string, timeout time.Duration) (*Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	return New(c, clientID), nil
-}
-
-// Close closes the connection.
-func (c *Conn) Close() error { return c.c.Close() }
-
-// NetConn is the underlying connection.
-func (c *Conn) NetConn() net.Conn { return c.c }
-
 // Request sends req and reads and decodes its response, all within timeout.
 func (c *Conn) Request(req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
 	c.corr++
@@ -172,23 +157,6 @@ func (c *Conn) Request(req kmsg.Request, timeout time.Duration) (kmsg.Response, 
 		return nil, fmt.Errorf("%s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
-}
-
-// Send sends a raw request (see AppendRawRequest) within timeout and
-// returns its correlation id.
-func (c *Conn) Send(key, version int16, headerTags bool, body []byte, timeout time.Duration) (int32, error) {
-	c.corr++
-	c.c.SetWriteDeadline(time.Now().Add(timeout))
-	c.buf = AppendRawRequest(c.buf[:0], key, version, c.corr, c.clientID, headerTags, body)
-	_, err := c.c.Write(c.buf)
-	return c.corr, err
-}
-
-// Recv reads the next response frame within timeout (io.EOF once the peer
-// closed) and returns it whole: correlation id, header and body.
-func (c *Conn) Recv(timeout time.Duration) ([]byte, error) {
-	c.c.SetReadDeadline(time.Now().Add(timeout))
-	return ReadFrame(c.r)
 }
 
 func (c *Conn) recv(corr int32, headerTags bool) ([]byte, error) {
