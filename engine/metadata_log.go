@@ -88,12 +88,11 @@ type metaBrokerConfigs struct {
 // match it.
 type catalogImage struct {
 	clusterID string
-	topics    map[string]metaTopic // live topics by name
-	ids       map[string][16]byte  // their parsed ids
-	deleted   map[string]bool      // names deleted and not created again since
-	pidEnd    int64                // ids below are handed out or reserved
-	leader    *metaLeader          // the latest leader record, if any
-	epoch     int32                // the highest epoch any leader record named
+	topics    map[string]imageTopic // live topics by name
+	deleted   map[string]bool       // names deleted and not created again since
+	pidEnd    int64                 // ids below are handed out or reserved
+	leader    *metaLeader           // the latest leader record, if any
+	epoch     int32                 // the highest epoch any leader record named
 	dyn       map[string]map[string]string
 	// next is the offset of the metadata log up to which records are
 	// applied.
@@ -108,8 +107,14 @@ type catalogImage struct {
 	retry   map[string]bool
 }
 
+// imageTopic is a topic's latest record and its parsed id.
+type imageTopic struct {
+	metaTopic
+	id [16]byte
+}
+
 func newCatalogImage() *catalogImage {
-	return &catalogImage{topics: map[string]metaTopic{}, ids: map[string][16]byte{}, deleted: map[string]bool{}, all: true}
+	return &catalogImage{topics: map[string]imageTopic{}, deleted: map[string]bool{}, all: true}
 }
 
 // touch notes that a topic's records changed.
@@ -154,8 +159,7 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 			// Partitions only grow; a record never shrinks a topic.
 			m.Partitions = max(m.Partitions, old.Partitions)
 		}
-		img.topics[m.Name] = m
-		img.ids[m.Name] = id
+		img.topics[m.Name] = imageTopic{metaTopic: m, id: id}
 		delete(img.deleted, m.Name)
 		img.touch(m.Name)
 	case recDeleteTopic:
@@ -164,7 +168,6 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 			return err
 		}
 		delete(img.topics, m.Name)
-		delete(img.ids, m.Name)
 		img.deleted[m.Name] = true
 		img.touch(m.Name)
 	case recProducerIDs:
@@ -363,7 +366,7 @@ func (b *Broker) syncCatalogLocked() error {
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		m, ok := img.topics[name]
 		t := b.topic(name)
-		if t != nil && (!ok || img.ids[name] != t.id) {
+		if t != nil && (!ok || m.id != t.id) {
 			b.dropTopic(t)
 			t = nil
 		}
@@ -374,7 +377,7 @@ func (b *Broker) syncCatalogLocked() error {
 			// A new topic is listed once all its logs are open; until then
 			// every sync tries again (the logs already open stay open in
 			// the store, which hands them back).
-			t = &topic{name: name, id: img.ids[name], internal: isInternalTopic(name)}
+			t = &topic{name: name, id: m.id, internal: isInternalTopic(name)}
 			t.setConfigs(m.Configs)
 			if err := b.openPartitions(t, m.Partitions); err != nil {
 				fail(name, err)

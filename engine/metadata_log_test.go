@@ -41,8 +41,8 @@ func TestCatalogImageApply(t *testing.T) {
 	}
 	// Created again under another id: a new topic, not a grown old one.
 	apply(recTopic, metaTopic{Name: "a", ID: id2, Partitions: 1})
-	if m := img.topics["a"]; m.Partitions != 1 || img.ids["a"] != ([16]byte{2}) || img.deleted["a"] {
-		t.Fatalf("re-created topic a = %+v id %x deleted %v", m, img.ids["a"], img.deleted["a"])
+	if m := img.topics["a"]; m.Partitions != 1 || m.id != ([16]byte{2}) || img.deleted["a"] {
+		t.Fatalf("re-created topic a = %+v deleted %v", m, img.deleted["a"])
 	}
 	apply(recProducerIDs, metaProducerIDs{End: 2000})
 	apply(recProducerIDs, metaProducerIDs{End: 1000}) // never goes back
@@ -197,7 +197,7 @@ func TestCatalogSyncOpenFailure(t *testing.T) {
 }
 
 // A metadata log record of any content is applied or refused with an
-// error, never a panic; a topic record never leaves a topic without an id.
+// error, never a panic; a topic applied carries the id its record named.
 func FuzzCatalogImageApply(f *testing.F) {
 	f.Add("topic", []byte(`{"name":"a","id":"01000000000000000000000000000000","partitions":3}`))
 	f.Add("delete_topic", []byte(`{"name":"a"}`))
@@ -210,9 +210,9 @@ func FuzzCatalogImageApply(f *testing.F) {
 		if err := img.apply(typ, value); err != nil {
 			return
 		}
-		for name := range img.topics {
-			if _, ok := img.ids[name]; !ok {
-				t.Fatalf("topic %q without an id", name)
+		for name, m := range img.topics {
+			if id, err := parseTopicID(m.ID); err != nil || id != m.id {
+				t.Fatalf("topic %q: id %x, its record says %q", name, m.id, m.ID)
 			}
 		}
 	})
