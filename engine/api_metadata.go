@@ -59,7 +59,7 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.IsInternal = rt.Topic, true
 			mp := kmsg.NewMetadataResponseTopicPartition()
-			mp.Leader, mp.LeaderEpoch = b.pair.LeaderID(), b.pair.Epoch()
+			mp.Leader, mp.LeaderEpoch = b.pair.Claim()
 			mp.Replicas, mp.ISR = []int32{b.pair.LeaderID(), b.pair.StandbyID()}, []int32{b.pair.LeaderID()}
 			if b.metaPart.replica.InSync() {
 				mp.ISR = append(mp.ISR, b.pair.StandbyID())

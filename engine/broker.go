@@ -51,18 +51,23 @@ type Config struct {
 	RetentionCheckIntervalMs int64
 	CleanerBackoffMs         int64 // log.cleaner.backoff.ms: how often compacted logs are checked
 	ProducerIDExpirationMs   int64
-	MaxRequestBytes          int32
-	MaxConnections           int
-	MaxInflight              int
-	MaxQueuedBytes           int64 // request bytes held across connections (queued.max.request.bytes)
-	IdleTimeoutMs            int64
-	NumLoops                 int
-	Sendfile                 bool  // fetched records go from page cache to socket by sendfile
-	FetchSessionSlots        int   // max.incremental.fetch.session.cache.slots
-	OffsetsPartitions        int32 // offsets.topic.num.partitions, when __consumer_offsets is created
-	OffsetsSegmentBytes      int64 // offsets.topic.segment.bytes
-	Groups                   group.Config
-	Replication              replica.Config
+	// MinFreeBytes is the data directory's free-space reserve: below it
+	// produce is refused with KAFKA_STORAGE_ERROR while internal logs
+	// (offsets, the metadata log) write on. -1: min(256 MiB, 5% of the
+	// filesystem); 0: none.
+	MinFreeBytes        int64
+	MaxRequestBytes     int32
+	MaxConnections      int
+	MaxInflight         int
+	MaxQueuedBytes      int64 // request bytes held across connections (queued.max.request.bytes)
+	IdleTimeoutMs       int64
+	NumLoops            int
+	Sendfile            bool  // fetched records go from page cache to socket by sendfile
+	FetchSessionSlots   int   // max.incremental.fetch.session.cache.slots
+	OffsetsPartitions   int32 // offsets.topic.num.partitions, when __consumer_offsets is created
+	OffsetsSegmentBytes int64 // offsets.topic.segment.bytes
+	Groups              group.Config
+	Replication         replica.Config
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
 	PinDiskThread func()
@@ -89,6 +94,7 @@ func DefaultConfig() Config {
 		RetentionCheckIntervalMs: 300000,
 		CleanerBackoffMs:         15000,
 		ProducerIDExpirationMs:   86400000,
+		MinFreeBytes:             -1,
 		MaxRequestBytes:          104857600,
 		MaxConnections:           10000,
 		MaxInflight:              64,
@@ -224,6 +230,7 @@ type Broker struct {
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
 	image     *catalogImage          // (metaMu) the catalog as the metadata log says (metadata_log.go)
 	serving   atomic.Bool            // set by New once the catalog is loaded and the role settled
+	restarted bool                   // set by loadCatalog: the data directory had a catalog
 	metaPart  *partition             // meta as a partition, for the standby's fetches
 	clusterID atomic.Pointer[string] // set once; on a standby, when replicated
 	pidNext   int64                  // (metaMu) next producer id to hand out
@@ -315,6 +322,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		CleanerInterval:        time.Duration(cfg.CleanerBackoffMs) * time.Millisecond,
 		Logger:                 logger,
 		PinThread:              cfg.PinDiskThread,
+		MinFreeBytes:           cfg.MinFreeBytes,
 		OnSync: func() func(time.Duration) {
 			if cfg.Metrics == nil {
 				return nil
@@ -345,7 +353,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		store.Close()
 		return nil, err
 	}
-	b.pair.Settle()
+	b.pair.Settle(b.restarted)
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Registry.Register(collector{b, cfg.Metrics}); err != nil {
 			b.Close()
@@ -462,10 +470,30 @@ func (b *Broker) syncFor(acks int16) bool {
 
 // Status is this node's role ("alone", "primary" or "standby"), the pair's
 // leader epoch and the number of topics (internal ones included).
+// Storage reports the data directory's free space against its reserve and
+// how many logs a storage failure (a full disk, a failed write or fsync)
+// has taken offline.
+func (b *Broker) Storage() (space segment.DiskSpace, offline int) {
+	if b.meta.Err() != nil {
+		offline++
+	}
+	for _, t := range b.topicList() {
+		for _, p := range t.parts() {
+			if p.log.Err() != nil {
+				offline++
+			}
+		}
+	}
+	return b.store.Space(), offline
+}
+
 func (b *Broker) Status() (role string, epoch int32, topics int) {
 	role = b.pair.Role()
-	if role == replica.RoleStandalone {
+	switch {
+	case role == replica.RoleStandalone:
 		role = "alone"
+	case b.pair.Waiting():
+		role = "waiting" // for its peer before leading (replica.Pair.Settle)
 	}
 	b.mu.RLock()
 	topics = len(b.topics)

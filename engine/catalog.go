@@ -21,7 +21,9 @@ const producerIDBlock = 1000
 
 // loadCatalog replays the metadata log and opens every partition log.
 func (b *Broker) loadCatalog() error {
-	meta, err := b.store.Open(metadataLogName, segment.DefaultConfig())
+	metaCfg := segment.DefaultConfig()
+	metaCfg.Internal = true
+	meta, err := b.store.Open(metadataLogName, metaCfg)
 	if err != nil {
 		return fmt.Errorf("cannot open metadata log: %w", err)
 	}
@@ -39,6 +41,7 @@ func (b *Broker) loadCatalog() error {
 		// outlives a restart.
 		b.pair.SetRole(l.Node)
 	}
+	b.restarted = b.ClusterID() != ""
 	if b.ClusterID() == "" && !b.pair.IsStandby() {
 		// A standby gets the cluster id, with everything else, from its
 		// primary's metadata log.

@@ -403,6 +403,7 @@ func parseLong(s string, def int64) int64 {
 func (b *Broker) logConfig(t *topic) segment.Config {
 	get := func(name string) string { v, _ := b.topicConfigValue(t, name); return v }
 	c := segment.DefaultConfig()
+	c.Internal = t.internal
 	c.SegmentBytes = parseLong(get("segment.bytes"), c.SegmentBytes)
 	c.SegmentMs = parseLong(get("segment.ms"), c.SegmentMs)
 	c.RetentionMs = parseLong(get("retention.ms"), c.RetentionMs)

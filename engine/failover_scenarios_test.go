@@ -173,7 +173,24 @@ func TestFailoverScenarioRestartedPrimaryLosesEpoch(t *testing.T) {
 	electSelf(t, addrB)
 	B.stop() // e.g. a routine restart of the new primary
 	B = startBroker(t, nodeB, func(c *Config) { lenient(replicationConfig(replica.RoleStandby, 2, 1, addrA))(c); c.Listen = addrB })
-	t.Logf("B restarted: role %s pair epoch %d, t-0 log epoch %d", B.b.pair.Role(), B.b.pair.Epoch(), B.b.partition("t", 0).log.LeaderEpoch())
+	// The stale primary rule: with its peer away, B does not lead.
+	if !B.b.pair.Waiting() {
+		t.Fatalf("B restarted with A away as %s, not waiting for it", B.b.pair.Role())
+	}
+	if c := prodOne(t, addrB, "t", 1, "B-while-waiting"); c != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to a waiting node: %v", kerr.ErrorForCode(c))
+	}
+	// A returns: it follows B, which outranks it, and B leads again.
+	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(replica.RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
+	if !A.b.pair.IsStandby() {
+		t.Fatalf("A is %s", A.b.pair.Role())
+	}
+	for deadline := time.Now().Add(10 * time.Second); !B.b.pair.IsPrimary(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("B is %s 10 s after A returned", B.b.pair.Role())
+		}
+	}
+	t.Logf("B leads again: pair epoch %d, t-0 log epoch %d", B.b.pair.Epoch(), B.b.partition("t", 0).log.LeaderEpoch())
 	for i := 0; i < 3; i++ {
 		if c := prodOne(t, addrB, "t", 1, "B-new"); c != 0 {
 			t.Fatal(kerr.ErrorForCode(c))
@@ -185,10 +202,6 @@ func TestFailoverScenarioRestartedPrimaryLosesEpoch(t *testing.T) {
 	}
 	prodOne(t, addrB, "fresh", 1, "x")
 	t.Logf("fresh-0 log epoch on the epoch-%d primary: %d", B.b.pair.Epoch(), B.b.partition("fresh", 0).log.LeaderEpoch())
-	A := startBroker(t, nodeA, func(c *Config) { lenient(replicationConfig(replica.RolePrimary, 1, 2, addrB))(c); c.Listen = addrA })
-	if !A.b.pair.IsStandby() {
-		t.Fatalf("A is %s", A.b.pair.Role())
-	}
 	q := &pair{primary: B, standby: A}
 	q.waitCaughtUp(t)
 	a, b := readAll(t, A.b.partition("t", 0)), readAll(t, B.b.partition("t", 0))

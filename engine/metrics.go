@@ -120,11 +120,16 @@ var (
 	descRole         = prometheus.NewDesc("samsa_role", "1 for this node's role.", []string{"role"}, nil)
 	descEpoch        = prometheus.NewDesc("samsa_leader_epoch", "The pair's leader epoch.", nil, nil)
 	descTopics       = prometheus.NewDesc("samsa_topics", "Topics, internal ones included.", nil, nil)
+	descDiskFree     = prometheus.NewDesc("samsa_disk_free_bytes", "Free bytes of the data directory's filesystem (for unprivileged users).", nil, nil)
+	descDiskReserve  = prometheus.NewDesc("samsa_disk_min_free_bytes", "The free-space reserve (min_free_bytes): below it produce is refused.", nil, nil)
+	descDiskFull     = prometheus.NewDesc("samsa_disk_full", "1 while free space is below min_free_bytes and produce is refused with KAFKA_STORAGE_ERROR.", nil, nil)
+	descOffline      = prometheus.NewDesc("samsa_offline_logs", "Partition logs (the metadata log included) a storage failure took offline: a full disk until space is freed, a failed write or fsync until a restart.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
-		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descRole, descEpoch, descTopics} {
+		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descRole, descEpoch, descTopics,
+		descDiskFree, descDiskReserve, descDiskFull, descOffline} {
 		ch <- d
 	}
 }
@@ -189,6 +194,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSendfile, float64(st.SendfileBytes))
 		counter(descCopied, float64(st.CopiedBytes))
 	}
+	space, offline := b.Storage()
+	gauge(descDiskFree, float64(space.Free))
+	gauge(descDiskReserve, float64(space.Reserve))
+	gauge(descDiskFull, boolf(space.Low))
+	gauge(descOffline, float64(offline))
 	role, _, _ := b.Status()
 	gauge(descRole, 1, role)
 	gauge(descEpoch, float64(b.pair.Epoch()))

@@ -33,6 +33,7 @@ type Disk struct {
 	dirty     map[*Segment]struct{} // (syncMu) files written since their last fsync
 	syncWake  chan struct{}
 
+	space         space // free bytes against the reserve (space.go)
 	flushInterval time.Duration
 	pin           func()                              // runs first on the writer and syncer goroutines
 	onSync        atomic.Pointer[func(time.Duration)] // observes each group fsync's duration
@@ -78,6 +79,8 @@ func NewDisk(dir string, flushInterval time.Duration, pin func(), logger *slog.L
 		pin:           pin,
 		quit:          make(chan struct{}),
 	}
+	d.space.dir = dir
+	d.refreshSpace()
 	d.startWriter()
 	d.startSyncer()
 	return d
@@ -229,10 +232,15 @@ func (d *Disk) writeBatch(batch []*op) {
 		if err == nil {
 			o.seg.preallocate(end)
 			err = pwritevFull(o.seg, d.iov, o.pos)
+			if d.space.wrote(end-o.pos) || err != nil {
+				d.refreshSpace()
+			}
 			if err != nil {
 				err = fmt.Errorf("cannot write %s: %w", o.seg.path, err)
-				d.logger.Error("write failed; partition offline", "err", err)
-				o.log.fail(err)
+				if !isNoSpace(err) {
+					d.logger.Error("write failed; partition offline", "err", err)
+				}
+				o.log.failWrite(err)
 				err = o.log.failure() // wrapped in ErrStorage
 			}
 		}
@@ -344,7 +352,7 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error)
 	if len(dirty) == 1 {
 		for s := range dirty {
 			s.needDirSync.Store(false)
-			if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
+			if err := fdatasync(int(s.f.Fd())); err != nil {
 				failed[s] = fmt.Errorf("cannot fsync %s: %w", s.path, err)
 			}
 		}
@@ -361,7 +369,7 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error)
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
+			if err := fdatasync(int(s.f.Fd())); err != nil {
 				mu.Lock()
 				failed[s] = fmt.Errorf("cannot fsync %s: %w", s.path, err)
 				mu.Unlock()
@@ -406,10 +414,16 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 			// No more writes: give back the blocks past the end.
 			o.seg.trimPrealloc(o.seg.size.Load())
 			if _, ok := dirty[o.seg]; !ok {
-				err = unix.Fdatasync(int(o.seg.f.Fd()))
+				err = fdatasync(int(o.seg.f.Fd()))
 			}
 			if err == nil {
-				err = o.seg.writeIndexes(o.offIdx, o.timeIdx)
+				if ierr := o.seg.writeIndexes(o.offIdx, o.timeIdx); isNoSpace(ierr) {
+					// The data is durable; the next start rebuilds
+					// the indexes it lacks.
+					d.logger.Warn("disk full: segment sealed without its index files", "segment", o.seg.path, "err", ierr)
+				} else {
+					err = ierr
+				}
 			}
 			if err != nil {
 				d.logger.Error("cannot seal segment", "segment", o.seg.path, "err", err)
@@ -427,4 +441,15 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 	for s := range dirty {
 		s.unref()
 	}
+}
+
+// syncFault, set by tests, is the error every fdatasync fails with
+// (fsyncgate tests).
+var syncFault atomic.Pointer[error]
+
+func fdatasync(fd int) error {
+	if err := syncFault.Load(); err != nil {
+		return *err
+	}
+	return unix.Fdatasync(fd)
 }

@@ -2,7 +2,6 @@ package segment
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -38,6 +37,9 @@ type Config struct {
 	DeleteRetentionMs  int64   // delete.retention.ms: how long tombstones stay
 	MinCleanableRatio  float64 // min.cleanable.dirty.ratio
 	MinCompactionLagMs int64   // min.compaction.lag.ms
+	// Internal logs (the metadata log, committed offsets) may write into
+	// the disk's free-space reserve, where user appends are refused.
+	Internal bool
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -78,10 +80,10 @@ type Log struct {
 	epochs      []epochEntry  // (mu) first offset of each leader epoch (epochs.go)
 	closed      bool          // (mu)
 
-	end    atomic.Int64 // offsets below are written and readable
-	synced atomic.Int64 // offsets below are fsynced
-	start  atomic.Int64 // log start offset
-	err    atomic.Pointer[error]
+	end    atomic.Int64            // offsets below are written and readable
+	synced atomic.Int64            // offsets below are fsynced
+	start  atomic.Int64            // log start offset
+	err    atomic.Pointer[failure] // set: the log is offline (space.go)
 
 	cleanMu      sync.Mutex   // one compaction pass at a time
 	cleanStop    atomic.Bool  // set on shutdown: a running pass gives up
@@ -110,18 +112,6 @@ func (l *Log) EndOffset() int64 { return l.end.Load() }
 
 // StartOffset is the log start offset.
 func (l *Log) StartOffset() int64 { return l.start.Load() }
-
-func (l *Log) failure() error {
-	if p := l.err.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (l *Log) fail(err error) {
-	err = fmt.Errorf("%w: %w", ErrStorage, err)
-	l.err.CompareAndSwap(nil, &err)
-}
 
 func (l *Log) publish(end int64) {
 	l.end.Store(end)

@@ -42,6 +42,9 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 	if err := l.failure(); err != nil {
 		return res, err
 	}
+	if err := l.checkSpace(cfg); err != nil {
+		return res, err
+	}
 	res.LogStartOffset = l.start.Load()
 	if h.HasProducer() {
 		dup, err := l.producers.check(h)
@@ -128,6 +131,9 @@ func (l *Log) AppendReplica(batch []byte, h *BatchHeader, sync bool, done func(e
 		return fmt.Errorf("batch at %d, log ends at %d: %w", h.BaseOffset, l.next, ErrReplicaOffset)
 	}
 	cfg, now := l.cfg.Load(), time.Now()
+	if err := l.checkSpace(cfg); err != nil {
+		return err
+	}
 	active, err := l.activeForLocked(cfg, int64(len(batch)), h, now)
 	if err != nil {
 		return err
@@ -146,8 +152,8 @@ func (l *Log) rollLocked() (*Segment, error) {
 	old := l.segs[len(l.segs)-1]
 	s, err := createSegment(l.dir, l.next)
 	if err != nil {
-		l.fail(err)
-		return nil, err
+		l.failWrite(err)
+		return nil, l.failure()
 	}
 	old.sealed = true
 	l.segs = append(l.segs, s)

@@ -33,6 +33,10 @@ type StoreOptions struct {
 	PinThread func()
 	// OnSync, if set, observes how long each group fsync took (metrics).
 	OnSync func(time.Duration)
+	// MinFreeBytes is the free-space reserve (min_free_bytes): below it
+	// appends to user logs are refused. Negative: min(256 MiB, 5% of the
+	// filesystem); 0: none (only a full disk refuses).
+	MinFreeBytes int64
 }
 
 // Store is the set of partition logs in one data directory, with the disk
@@ -92,8 +96,10 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	if !clean && len(s.Names()) > 0 {
 		s.logger.Info("last shutdown was not clean; logs will be verified", "dir", opts.Dir)
 	}
+	s.disk.SetReserve(opts.MinFreeBytes)
 	s.startRetention()
 	s.startCleaner()
+	s.every(spaceCheckInterval, s.checkSpace)
 	return s, nil
 }
 
@@ -106,6 +112,13 @@ func (s *Store) MarkOpen() error {
 	}
 	return syncDir(s.opts.Dir)
 }
+
+// spaceCheckInterval is how often free space is checked while the disk is
+// idle, and logs a full disk took offline are tried again.
+const spaceCheckInterval = time.Second
+
+// Space reports the data directory's free space and reserve.
+func (s *Store) Space() DiskSpace { return s.disk.Space() }
 
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.opts.Dir }

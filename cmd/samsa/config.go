@@ -39,6 +39,7 @@ type fileConfig struct {
 		CleanerBackoffMs         int64  `toml:"log_cleaner_backoff_ms"`
 		ProducerIDExpirationMs   int64  `toml:"producer_id_expiration_ms"`
 		FetchSessionSlots        int    `toml:"fetch_session_slots"`
+		MinFreeBytes             int64  `toml:"min_free_bytes"`
 	} `toml:"broker"`
 
 	Net struct {
@@ -114,6 +115,7 @@ func defaultFileConfig() fileConfig {
 	c.Broker.CleanerBackoffMs = e.CleanerBackoffMs
 	c.Broker.ProducerIDExpirationMs = e.ProducerIDExpirationMs
 	c.Broker.FetchSessionSlots = e.FetchSessionSlots
+	c.Broker.MinFreeBytes = e.MinFreeBytes
 	g := e.Groups
 	c.Groups.InitialRebalanceDelayMs = g.InitialRebalanceDelay.Milliseconds()
 	c.Groups.MinSessionTimeoutMs = g.MinSessionTimeout.Milliseconds()
@@ -174,6 +176,7 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e.CleanerBackoffMs = c.Broker.CleanerBackoffMs
 	e.ProducerIDExpirationMs = c.Broker.ProducerIDExpirationMs
 	e.FetchSessionSlots = c.Broker.FetchSessionSlots
+	e.MinFreeBytes = c.Broker.MinFreeBytes
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	e.Groups.InitialRebalanceDelay = ms(c.Groups.InitialRebalanceDelayMs)
 	e.Groups.MinSessionTimeout = ms(c.Groups.MinSessionTimeoutMs)

@@ -69,7 +69,18 @@ func (a *opsServer) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	role, epoch, topics := s.broker.Status()
-	json.NewEncoder(w).Encode(map[string]any{"ready": true, "state": "serving", "role": role, "epoch": epoch, "topics": topics, "listen": s.addr()})
+	space, offline := s.broker.Storage()
+	out := map[string]any{"ready": true, "state": "serving", "role": role, "epoch": epoch, "topics": topics, "listen": s.addr(),
+		"disk_free_bytes": space.Free, "min_free_bytes": space.Reserve, "offline_logs": offline}
+	if space.Low || offline > 0 {
+		// Reads go on, but data cannot come in: not ready for producers.
+		w.WriteHeader(http.StatusServiceUnavailable)
+		out["ready"], out["state"] = false, "storage_error"
+		if space.Low {
+			out["state"] = "disk_full"
+		}
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 func (a *opsServer) close() {

@@ -200,6 +200,12 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 					return false, err
 				}
 				continue
+			case rp.ErrorCode == kerr.OffsetOutOfRange.Code:
+				// Past the primary's end: a tail it does not have,
+				// written where the truncation on connecting could not
+				// see it. Connect again, which truncates first.
+				return false, fmt.Errorf("replica fetch: %s-%d: this copy ends at %d, past the primary's log: %w",
+					rl.Topic, rp.Partition, l.EndOffset(), kerr.ErrorForCode(rp.ErrorCode))
 			case rp.ErrorCode != 0:
 				p.logger.Warn("replica fetch partition error", "topic", rl.Topic, "partition", rp.Partition,
 					"err", kerr.ErrorForCode(rp.ErrorCode), "log_end", l.EndOffset())
@@ -297,7 +303,17 @@ func (p *Pair) truncateToLeader(rc *kclient.Conn) error {
 	for _, rt := range kresp.(*kmsg.OffsetForLeaderEpochResponse).Topics {
 		ps := logs[rt.Topic]
 		for _, rp := range rt.Partitions {
-			if rp.ErrorCode != 0 || rp.Partition < 0 || int(rp.Partition) >= len(ps) {
+			switch rp.ErrorCode {
+			case 0:
+			case kerr.NotLeaderForPartition.Code, kerr.LeaderNotAvailable.Code, kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code:
+				// The peer does not lead (yet): it cannot say what to
+				// keep, and fetching before it has is how a divergent
+				// tail survives.
+				return fmt.Errorf("%s-%d: %w", rt.Topic, rp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+			default:
+				continue
+			}
+			if rp.Partition < 0 || int(rp.Partition) >= len(ps) {
 				continue
 			}
 			l := ps[rp.Partition].Seg

@@ -88,6 +88,7 @@ type Pair struct {
 	cat    Catalog
 
 	role         atomic.Pointer[string]
+	waiting      atomic.Bool  // a returning primary, standing by until its peer answers (Settle)
 	epoch        atomic.Int32 // the leader epoch of the pair (every log's)
 	lastFollowed atomic.Int64 // standby: when the last replica fetch came back (unix ns)
 
@@ -203,14 +204,31 @@ func (p *Pair) stopping() bool {
 // (or recorded) as primary first asks its peer, and becomes its standby
 // if the peer leads with a newer epoch; a primary then leads every log at
 // the pair's epoch.
-func (p *Pair) Settle() {
+//
+// The stale primary rule: a primary that restarts with data (restarted
+// true) and cannot reach its peer does not lead. Its peer may have been
+// promoted while it was down, taken writes, and be down now itself:
+// leading from this node's older copy would serve a leader epoch that
+// clients saw superseded and hand group consumers offsets below what they
+// committed. It waits, answering as a standby whose primary is away,
+// until the peer answers (then whichever outranks leads and the other
+// follows) or an operator promotes it (samsactl promote: accepting that
+// what the peer alone had is lost). A fresh data directory leads at once.
+func (p *Pair) Settle(restarted bool) {
 	if p.IsPrimary() {
-		// A primary that comes back after a failover must not lead: if
-		// its peer leads with a newer epoch, this node follows it.
-		if leader, epoch, ok := p.probePeer(); ok && p.peerOutranks(leader, epoch) {
+		leader, epoch, ok := p.probePeer()
+		switch {
+		case ok && p.peerOutranks(leader, epoch):
+			// A primary that comes back after a failover must not
+			// lead: its peer leads with a newer epoch; follow it.
 			p.logger.Warn("the peer leads with a newer epoch; becoming its standby", "peer", leader, "peer_epoch", epoch, "epoch", p.Epoch())
 			p.setRole(RoleStandby)
 			p.ObserveEpoch(epoch)
+		case !ok && restarted:
+			p.logger.Warn("not leading until the peer answers: it may have been promoted while this node was down; samsactl promote makes this node lead without it, losing what only the peer has",
+				"peer_link", p.cfg.PeerLink, "epoch", p.Epoch())
+			p.setRole(RoleStandby)
+			p.waiting.Store(true)
 		}
 	}
 	if p.IsPrimary() {
@@ -233,7 +251,62 @@ func (p *Pair) Start() {
 	case RolePrimary:
 		p.startPrimary()
 	case RoleStandby:
+		if p.waiting.Load() {
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); p.waitForPeer() }()
+			return
+		}
 		p.startFollowerLocked()
+	}
+}
+
+// Waiting reports whether this node is a returning primary waiting for
+// its peer (Settle).
+func (p *Pair) Waiting() bool { return p.waiting.Load() }
+
+// Claim is who this node says leads, and at which epoch, when its peer
+// asks: a waiting node claims its own recorded leadership, so that two
+// returning primaries settle on the one that outranks.
+func (p *Pair) Claim() (leader, epoch int32) {
+	if p.waiting.Load() {
+		return p.nodeID, p.Epoch()
+	}
+	return p.LeaderID(), p.Epoch()
+}
+
+// waitForPeer runs on a waiting node until its peer answers: then this
+// node follows the peer if it outranks, or leads. An operator's promotion
+// ends the wait too.
+func (p *Pair) waitForPeer() {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-t.C:
+		}
+		if !p.waiting.Load() {
+			return // promoted
+		}
+		leader, epoch, ok := p.probePeer()
+		if !ok {
+			continue
+		}
+		p.promoteMu.Lock()
+		if p.waiting.Load() && !p.stopping() {
+			p.waiting.Store(false)
+			if p.peerOutranks(leader, epoch) {
+				p.logger.Warn("the peer is back and leads with a newer epoch; following it", "peer_epoch", epoch, "epoch", p.Epoch())
+				p.ObserveEpoch(epoch)
+				p.startFollowerLocked()
+			} else {
+				p.logger.Warn("the peer is back and does not lead with a newer epoch; leading", "peer_epoch", epoch, "epoch", p.Epoch())
+				p.leadLocked()
+			}
+		}
+		p.promoteMu.Unlock()
+		return
 	}
 }
 
@@ -296,21 +369,36 @@ func (p *Pair) Promote(reason string) error {
 		<-p.followDone
 		p.followStop = nil
 	}
+	if p.waiting.Load() {
+		reason += "; promoted while waiting for the peer: what only the peer had is lost"
+	}
 	epoch := p.Epoch() + 1
 	for _, l := range p.cat.Logs() {
 		l.Seg.SetLeaderEpoch(epoch)
 		l.reset()
 	}
 	if err := p.cat.RecordLeader(p.nodeID, epoch); err != nil {
-		p.startFollowerLocked() // still the standby: keep following
+		if !p.waiting.Load() {
+			p.startFollowerLocked() // still the standby: keep following
+		}
 		return err
 	}
+	p.waiting.Store(false)
 	p.ObserveEpoch(epoch)
-	p.setRole(RolePrimary)
 	p.logger.Warn("promoted to primary", "epoch", epoch, "reason", reason)
+	p.leadLocked()
+	return nil
+}
+
+// leadLocked makes this node the primary at the pair's epoch.
+// p.promoteMu is held.
+func (p *Pair) leadLocked() {
+	for _, l := range p.cat.Logs() {
+		l.Seg.SetLeaderEpoch(p.Epoch())
+	}
+	p.setRole(RolePrimary)
 	p.cat.Lead()
 	p.startPrimary()
-	return nil
 }
 
 // startFollowerLocked starts following the primary. p.promoteMu must be
