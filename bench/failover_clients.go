@@ -131,6 +131,41 @@ func (l *ledger) counts() ledgerCounts {
 	return c
 }
 
+// readCounter counts the reads of ids by consumers that may read an id
+// more than once. Any goroutine.
+type readCounter struct {
+	mu       sync.Mutex
+	seen     []uint16 // (mu) by id
+	distinct int64    // (mu)
+	dups     int64    // (mu)
+}
+
+func (c *readCounter) saw(id uint64) {
+	if id > 1<<32 {
+		return // not one of ours
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for uint64(len(c.seen)) <= id {
+		c.seen = append(c.seen, 0)
+	}
+	if c.seen[id] < math.MaxUint16 {
+		c.seen[id]++
+	}
+	if c.seen[id] == 1 {
+		c.distinct++
+	} else {
+		c.dups++
+	}
+}
+
+// counts returns the distinct ids read and the reads of ids read before.
+func (c *readCounter) counts() (distinct, dups int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.distinct, c.dups
+}
+
 // ackedIDs returns every acked id.
 func (l *ledger) ackedIDs() []uint64 {
 	l.mu.Lock()
@@ -162,9 +197,11 @@ type pacedProducer struct {
 	// kgo's promise goroutine).
 	onAck func(r *kgo.Record, id uint64, sent time.Time)
 
-	maxAck atomic.Int64 // the longest wait for an ack, ns
-	quit   chan struct{}
-	wg     sync.WaitGroup
+	maxAck  atomic.Int64 // the longest wait for an ack, ns
+	lastAck atomic.Int64 // unix ns of the last ack
+	maxGap  atomic.Int64 // the longest time between two acks, ns
+	quit    chan struct{}
+	wg      sync.WaitGroup
 }
 
 func (p *pacedProducer) start() {
@@ -206,12 +243,10 @@ func (p *pacedProducer) run() {
 			}
 			p.cl.Produce(p.recCtx, r, func(r *kgo.Record, err error) {
 				if err == nil {
-					w := int64(time.Since(sent))
-					for {
-						cur := p.maxAck.Load()
-						if w <= cur || p.maxAck.CompareAndSwap(cur, w) {
-							break
-						}
+					now := time.Now().UnixNano()
+					storeMax(&p.maxAck, now-sent.UnixNano())
+					if last := p.lastAck.Swap(now); last != 0 {
+						storeMax(&p.maxGap, now-last)
 					}
 					if p.onAck != nil {
 						p.onAck(r, id, sent)
@@ -219,6 +254,16 @@ func (p *pacedProducer) run() {
 				}
 				p.led.settle(id, err)
 			})
+		}
+	}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
 		}
 	}
 }

@@ -131,7 +131,7 @@ func StartPair(ctx context.Context, cfg PairConfig) (_ *Pair, err error) {
 			return nil, err
 		}
 	}
-	if err := p.WaitInSync(ctx, p.Nodes[0], ""); err != nil {
+	if err := p.WaitInSync(ctx, p.Nodes[0]); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -233,7 +233,8 @@ func (p *Pair) CopyLogs(dir string) error {
 func (n *PairNode) DataDir() string { return filepath.Join(n.Dir(), "data") }
 
 // request sends req to this node itself (not to whichever broker a client
-// would pick), bounded by a few seconds.
+// would pick), bounded by a few seconds. It tries twice: the first request
+// after a restart meets the connection to the old process.
 func (n *PairNode) request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -241,7 +242,11 @@ func (n *PairNode) request(ctx context.Context, req kmsg.Request) (kmsg.Response
 	if len(seeds) == 0 {
 		return nil, fmt.Errorf("cannot reach node %d: no seed broker", n.ID)
 	}
-	return seeds[0].Request(rctx, req)
+	resp, err := seeds[0].Request(rctx, req)
+	if err != nil && rctx.Err() == nil {
+		resp, err = seeds[0].Request(rctx, req)
+	}
+	return resp, err
 }
 
 // metadata asks the node for the given topics' metadata.
@@ -270,13 +275,9 @@ func (n *PairNode) Leader(ctx context.Context) (int32, error) {
 }
 
 // InSync reports whether n, as the primary, has the standby in the ISR
-// of its metadata log and, if topic is not "", of every partition of
-// topic.
-func (n *PairNode) InSync(ctx context.Context, topic string) (bool, error) {
-	topics := []string{metadataLog}
-	if topic != "" {
-		topics = append(topics, topic)
-	}
+// of its metadata log and of every partition of the given topics.
+func (n *PairNode) InSync(ctx context.Context, topics ...string) (bool, error) {
+	topics = append([]string{metadataLog}, topics...)
 	md, err := n.metadata(ctx, topics...)
 	if err != nil {
 		return false, err
@@ -299,16 +300,12 @@ func (n *PairNode) InSync(ctx context.Context, topic string) (bool, error) {
 
 // WaitInSync waits, bounded by setupTimeout, until leader has the standby
 // in sync (see InSync).
-func (p *Pair) WaitInSync(ctx context.Context, leader *PairNode, topic string) error {
+func (p *Pair) WaitInSync(ctx context.Context, leader *PairNode, topics ...string) error {
 	return poll(ctx, setupTimeout, 50*time.Millisecond, func() (bool, error) {
-		ok, _ := leader.InSync(ctx, topic)
+		ok, _ := leader.InSync(ctx, topics...)
 		return ok, leader.Alive()
 	}, func() error {
-		what := "its metadata log"
-		if topic != "" {
-			what += " and " + topic
-		}
-		return fmt.Errorf("the standby of node %d never got in sync on %s: %s", leader.ID, what, p.Peer(leader).logTail())
+		return fmt.Errorf("the standby of node %d never got in sync on its metadata log and %v: %s", leader.ID, topics, p.Peer(leader).logTail())
 	})
 }
 

@@ -510,7 +510,12 @@ func (f *failoverRun) reportProgress(start time.Time, quit chan struct{}) {
 // whichever node leads now, and returns the acknowledged ids missing from
 // it and the ids in it more than once.
 func (f *failoverRun) checkLog(ctx context.Context) (missing, dups int64, err error) {
-	seen, err := readTopicIDs(ctx, f.pair.Addrs(), f.topic)
+	seen := map[uint64]int{}
+	err = scanTopic(ctx, f.pair.Addrs(), f.topic, setupTimeout, func(r *kgo.Record) {
+		if id, _, ok := parseSeqValue(r.Value); ok {
+			seen[id]++
+		}
+	})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -527,15 +532,15 @@ func (f *failoverRun) checkLog(ctx context.Context) (missing, dups int64, err er
 	return missing, dups, nil
 }
 
-// readTopicIDs reads every partition of topic from its start to its high
-// watermark (as of the call), with a plain consumer seeded with seeds, and
-// counts the sequenced ids it holds. Bounded by setupTimeout.
-func readTopicIDs(ctx context.Context, seeds []string, topic string) (map[uint64]int, error) {
-	rctx, cancel := context.WithTimeout(ctx, setupTimeout)
+// scanTopic reads every partition of topic from its start to its high
+// watermark (as of the call), with a plain consumer seeded with seeds,
+// calling each for every record, on this goroutine. Bounded by within.
+func scanTopic(ctx context.Context, seeds []string, topic string, within time.Duration, each func(*kgo.Record)) error {
+	rctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
-		return nil, fmt.Errorf("cannot create admin client: %w", err)
+		return fmt.Errorf("cannot create admin client: %w", err)
 	}
 	defer adm.Close()
 	ends, err := kadm.NewClient(adm).ListEndOffsets(rctx, topic)
@@ -543,7 +548,7 @@ func readTopicIDs(ctx context.Context, seeds []string, topic string) (map[uint64
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot list the end offsets of %s: %w", topic, err)
+		return fmt.Errorf("cannot list the end offsets of %s: %w", topic, err)
 	}
 	want := map[int32]int64{}
 	offsets := map[int32]kgo.Offset{}
@@ -553,30 +558,27 @@ func readTopicIDs(ctx context.Context, seeds []string, topic string) (map[uint64
 			offsets[o.Partition] = kgo.NewOffset().AtStart()
 		}
 	})
-	seen := map[uint64]int{}
 	if len(want) == 0 {
-		return seen, nil
+		return nil
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
-		return nil, fmt.Errorf("cannot create consumer: %w", err)
+		return fmt.Errorf("cannot create consumer: %w", err)
 	}
 	defer cl.Close()
 	for len(want) > 0 {
 		fs := cl.PollFetches(rctx)
 		if rctx.Err() != nil {
-			return nil, fmt.Errorf("cannot read %s to its end: %d partitions unfinished: %w", topic, len(want), rctx.Err())
+			return fmt.Errorf("cannot read %s to its end: %d partitions unfinished: %w", topic, len(want), rctx.Err())
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if id, _, ok := parseSeqValue(r.Value); ok {
-				seen[id]++
-			}
+			each(r)
 			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
 				delete(want, r.Partition)
 			}
 		})
 	}
-	return seen, nil
+	return nil
 }
