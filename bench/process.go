@@ -22,22 +22,37 @@ const stopTimeout = 10 * time.Second
 
 // Process is a broker process the benchmark started: its own temp
 // directory (data and log), its own free port on 127.0.0.1. The goroutine
-// waiting for the process is owned by the Process and ends with it.
+// waiting for the process is owned by the Process and ends with it. A
+// Process may be killed and started again on the same port and data (a
+// pair's node); one goroutine drives it: its methods are not safe for
+// concurrent use.
 type Process struct {
 	Name string
 	Addr string
 
-	cmd     *exec.Cmd
+	command func() *exec.Cmd // the command of each start
 	dir     string
-	logPath string
-	exited  chan struct{} // closed once the process has been waited for
+	logPath string        // every start's output, appended
+	cmd     *exec.Cmd     // the current start
+	exited  chan struct{} // closed once the current start has been waited for
 	waitErr error         // valid after exited is closed
+	killed  bool          // Kill ended it: no complaint from Stop
+	started time.Time     // when the current start began
 }
 
 // Target returns the process as a workload target with process metrics.
 func (p *Process) Target() Target {
 	return Target{Name: p.Name, Addr: p.Addr, PID: p.cmd.Process.Pid, ResetPeak: true}
 }
+
+// PID is the process id of the current start.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Dir is the process's temp directory (its data and its log).
+func (p *Process) Dir() string { return p.dir }
+
+// LogPath is the file every start of the process writes its output to.
+func (p *Process) LogPath() string { return p.logPath }
 
 // StartSamsa starts the samsa binary bin with the config file config, a
 // fresh data directory and a free port on 127.0.0.1, and waits until it
@@ -78,28 +93,79 @@ func startProcess(ctx context.Context, name string, command func(addr, dir strin
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create %s log: %w", name, err)
-	}
-	defer logf.Close() // the child has its own copy of the descriptor
-	cmd := command(addr, dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start %s: %w", name, err)
-	}
-	p := &Process{Name: name, Addr: addr, cmd: cmd, dir: dir, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := p.waitReady(ctx); err != nil {
-		p.Stop()
+	p := newProcess(name, addr, dir, func() *exec.Cmd { return command(addr, dir) })
+	if err := p.start(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newProcess returns a process, not started, that runs command on each
+// start, in dir (which Stop removes), answering on addr.
+func newProcess(name, addr, dir string, command func() *exec.Cmd) *Process {
+	return &Process{Name: name, Addr: addr, dir: dir, logPath: filepath.Join(dir, name+".log"), command: command}
+}
+
+// start starts the process and waits until it answers Kafka requests; a
+// process that does not is killed.
+func (p *Process) start(ctx context.Context) error {
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create %s log: %w", p.Name, err)
+	}
+	defer logf.Close() // the child has its own copy of the descriptor
+	cmd := p.command()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cannot start %s: %w", p.Name, err)
+	}
+	exited := make(chan struct{})
+	p.cmd, p.exited, p.killed, p.started = cmd, exited, false, time.Now()
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(exited)
+	}()
+	if err := p.waitReady(ctx); err != nil {
+		p.Kill()
+		return err
+	}
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Process) Kill() {
+	if p.cmd == nil {
+		return
+	}
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.killed = true
+}
+
+// Restart starts a process that has exited (or was killed) again, on the
+// same port, data directory and log, and waits until it answers.
+func (p *Process) Restart(ctx context.Context) error {
+	select {
+	case <-p.exited:
+	default:
+		return fmt.Errorf("cannot restart %s: it is still running", p.Name)
+	}
+	return p.start(ctx)
+}
+
+// Running reports whether the current start has not exited.
+func (p *Process) Running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // freePort returns a port on 127.0.0.1 that was free a moment ago.
@@ -156,7 +222,7 @@ func (p *Process) logTail() string {
 	return string(bytes.TrimSpace(b))
 }
 
-// Alive reports an error when the process has exited.
+// Alive reports an error when the process has exited (Kill included).
 func (p *Process) Alive() error {
 	select {
 	case <-p.exited:
@@ -171,9 +237,14 @@ func (p *Process) Alive() error {
 // ended when that was not a clean exit after SIGTERM.
 func (p *Process) Stop() error {
 	var err error
+	if p.cmd == nil { // never started
+		return os.RemoveAll(p.dir)
+	}
 	select {
 	case <-p.exited:
-		err = fmt.Errorf("%s had exited before it was stopped (%v): %s", p.Name, p.waitErr, p.logTail())
+		if !p.killed {
+			err = fmt.Errorf("%s had exited before it was stopped (%v): %s", p.Name, p.waitErr, p.logTail())
+		}
 	default:
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {

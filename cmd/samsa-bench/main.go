@@ -24,6 +24,14 @@ Usage:
   samsa-bench compare [flags]                     start samsa and kfake, run the
                                                   compare workloads on each, and
                                                   print them side by side (make bench)
+  samsa-bench failover [flags]                    start a hot standby pair, SIGKILL the
+                                                  primary under load, promote the standby
+                                                  (-promote manual, auto or both) and
+                                                  measure the outage and any loss
+  samsa-bench soak [flags]                        a pair with auto_failover under mixed load
+                                                  for -duration, primary and standby killed
+                                                  in turn; leak trends and a loss check
+                                                  (make soak DURATION=30m)
 
 Workloads (each on a fresh topic created with P partitions, RF 1; each stops
 at its record count or its -timeout, whichever comes first):
@@ -41,6 +49,30 @@ acks=1, consume 1KiB, e2e 10k/s acks=all, mixed 1KiB; -rounds rounds each,
 medians reported. Broker CPU seconds (utime+stime) and peak RSS (VmHWM) are
 read from /proc for brokers it starts, or for -target with -target-pid.
 Results go to stdout (a table, or JSON with -json); progress to stderr.
+
+failover (docs/BENCHMARKS.md, "Failover"): a pair of -samsa-bin processes
+from -config (node 1 primary, node 2 standby, free loopback ports, temp
+data dirs); a topic of -partitions (default 4) with the pair's defaults;
+an acks=all idempotent producer at -rate (default 2,000/s) of -size byte
+records carrying sequence ids, and a group consumer, both seeded with
+both nodes. After -warmup the primary is SIGKILLed; manual promotion
+sends the standby ElectLeaders (as samsactl promote does), auto leaves
+it to auto_failover (-failover-timeout). With -rejoin the killed node is
+restarted once the standby leads. It reports kill -> standby leads,
+writes acked, consumer reads; records acknowledged, lost (acked, never
+read: must be 0), duplicates. -timeout (default 90s) bounds each run.
+Exits 1 if an acknowledged record was lost or a run failed.
+
+soak (docs/BENCHMARKS.md, "Soak"): a pair from -config with auto_failover
+and an [admin] listener on each node; acks=all idempotent producers at
+-rate (default 500/s each) to a plain, a compacted and a small-retention
+topic; group members on the plain topic joining and leaving every
+-churn-every; every -kill-every the primary (then, next time, the
+standby) SIGKILLed and restarted after -restart-delay. Every
+-sample-every a line: each node's RSS, open fds, goroutines, disk. At the
+end the slopes per hour, and the plain topic read back (every acked id)
+and the compacted one (every key's latest acked value). Exits 1 on loss,
+an unexpected exit or a failed check.
 
 Flags:
 `
@@ -64,7 +96,24 @@ type options struct {
 	samsaBin    string
 	config      string
 	listen      string
-	set         map[string]bool // flags given on the command line
+	// failover
+	promote         string
+	failoverTimeout time.Duration
+	warmup          time.Duration
+	after           time.Duration
+	drain           time.Duration
+	rejoin          bool
+	minInsync       int
+	metadataMinAge  time.Duration
+	keepLogs        string
+	// soak
+	duration     time.Duration
+	killEvery    time.Duration
+	sampleEvery  time.Duration
+	churnEvery   time.Duration
+	trendAfter   time.Duration
+	restartDelay time.Duration
+	set          map[string]bool // flags given on the command line
 }
 
 func main() {
@@ -82,20 +131,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.target, "target", "127.0.0.1:9092", "broker `host:port` for produce, consume, e2e, mixed and all")
 	fs.IntVar(&o.targetPID, "target-pid", 0, "process id of the -target broker, for its CPU and memory figures")
 	fs.Int64Var(&o.records, "records", 0, "records per workload (default: per workload, 1,500,000 for 1 KiB produce; fewer with -quick)")
-	fs.IntVar(&o.size, "size", 1024, "record value `bytes`")
-	fs.IntVar(&o.partitions, "partitions", 8, "partitions of each fresh topic")
+	fs.IntVar(&o.size, "size", 1024, "record value `bytes` (soak: default 512)")
+	fs.IntVar(&o.partitions, "partitions", 8, "partitions of each fresh topic (failover, soak: default 4)")
 	fs.IntVar(&o.producers, "producers", 1, "producers (separate clients)")
 	fs.StringVar(&o.acks, "acks", "all", "producer acks: 0, 1 or all")
 	fs.StringVar(&o.compression, "compression", "none", "none, lz4, zstd, snappy or gzip")
 	fs.StringVar(&o.keys, "keys", "none", "record keys: none (sticky partitioning), random, or set:N (N fixed keys)")
-	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second")
+	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second (failover: default 2,000; soak: to each topic, default 500)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare, 1 otherwise)")
-	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload")
+	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload (failover: of each run, default 90s)")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&o.quick, "quick", false, "a much smaller run (a few thousand records per workload)")
-	fs.StringVar(&o.samsaBin, "samsa-bin", "./bin/samsa", "compare: the samsa binary to start")
-	fs.StringVar(&o.config, "config", "config.toml", "compare: samsa's config file")
+	fs.StringVar(&o.samsaBin, "samsa-bin", "./bin/samsa", "compare, failover, soak: the samsa binary to start")
+	fs.StringVar(&o.config, "config", "config.toml", "compare, failover, soak: samsa's config file")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "kfake: `host:port` to listen on")
+	fs.StringVar(&o.promote, "promote", "both", "failover: how the standby is promoted: manual (ElectLeaders), auto (auto_failover) or both")
+	fs.DurationVar(&o.failoverTimeout, "failover-timeout", 0, "failover, soak: failover_timeout_ms of both nodes (default: the config's, 5s as shipped)")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "failover: producing and consuming before the kill")
+	fs.DurationVar(&o.after, "after", 5*time.Second, "failover: producing after writes resume")
+	fs.DurationVar(&o.drain, "drain", 30*time.Second, "failover: at most this long after the producer stops for the consumer to read every acked record")
+	fs.BoolVar(&o.rejoin, "rejoin", true, "failover: restart the killed node once the standby leads (without it, acks=all with min.insync.replicas 2 cannot resume)")
+	fs.IntVar(&o.minInsync, "min-insync", 0, "failover: the topic's min.insync.replicas, 1 or 2 (default: the pair's, 2 as shipped)")
+	fs.DurationVar(&o.metadataMinAge, "metadata-min-age", 100*time.Millisecond, "failover, soak: the clients' kgo MetadataMinAge, how soon they may look for a new leader (kgo's default: 5s)")
+	fs.StringVar(&o.keepLogs, "keep-logs", "", "failover, soak: copy the broker logs into this `dir`")
+	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "soak: how long the load runs")
+	fs.DurationVar(&o.killEvery, "kill-every", 3*time.Minute, "soak: SIGKILL the primary, next time the standby, this often")
+	fs.DurationVar(&o.sampleEvery, "sample-every", 30*time.Second, "soak: a line of node figures this often")
+	fs.DurationVar(&o.churnEvery, "churn-every", 30*time.Second, "soak: a group member joins or leaves this often")
+	fs.DurationVar(&o.trendAfter, "trend-after", 2*time.Minute, "soak: samples before this are left out of the trends")
+	fs.DurationVar(&o.restartDelay, "restart-delay", 2*time.Second, "soak: a killed node is restarted this long after (the primary: after the standby took over)")
 
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fs.Usage()
@@ -127,6 +191,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+
+	switch cmd {
+	case "failover":
+		return runFailover(ctx, &o, stdout, stderr)
+	case "soak":
+		return runSoak(ctx, &o, stdout, stderr)
 	}
 
 	var specs []bench.Spec
@@ -232,4 +303,119 @@ func (o *options) apply(s *bench.Spec) {
 	if o.set["timeout"] {
 		s.Timeout = o.timeout
 	}
+}
+
+// runFailover runs the failover command: -rounds rounds (default 1) of
+// each promotion mode, a fresh pair each.
+func runFailover(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	var modes []string
+	switch o.promote {
+	case "both":
+		modes = []string{bench.PromoteManual, bench.PromoteAuto}
+	case bench.PromoteManual, bench.PromoteAuto:
+		modes = []string{o.promote}
+	default:
+		fmt.Fprintf(stderr, "samsa-bench: -promote %q: not manual, auto or both\n", o.promote)
+		return 2
+	}
+	s := bench.DefaultFailoverSpec(modes[0])
+	if o.set["rate"] {
+		s.Rate = o.rate
+	}
+	if o.set["size"] {
+		s.Size = o.size
+	}
+	if o.set["partitions"] {
+		s.Partitions = int32(o.partitions)
+	}
+	if o.set["timeout"] {
+		s.Timeout = o.timeout
+	}
+	s.FailoverTimeout, s.Warmup, s.After, s.Drain = o.failoverTimeout, o.warmup, o.after, o.drain
+	s.Rejoin, s.MinInsync, s.MetadataMinAge = o.rejoin, o.minInsync, o.metadataMinAge
+	for _, m := range modes {
+		s.Promote = m
+		if err := s.Validate(); err != nil {
+			fmt.Fprintln(stderr, "samsa-bench:", err)
+			return 2
+		}
+	}
+	rounds := max(o.rounds, 1)
+	rep := bench.FailoverSuite(ctx, bench.FailoverSuiteConfig{
+		SamsaBin: o.samsaBin,
+		Config:   o.config,
+		Spec:     s,
+		Modes:    modes,
+		Rounds:   rounds,
+		Progress: stderr,
+		KeepLogs: o.keepLogs,
+	})
+	var werr error
+	if o.json {
+		werr = rep.WriteJSON(stdout)
+	} else {
+		werr = rep.WriteText(stdout)
+	}
+	if werr != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", werr)
+		return 1
+	}
+	if err := ctx.Err(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 1
+	}
+	if n := rep.Lost(); n > 0 {
+		fmt.Fprintf(stderr, "samsa-bench: %d acknowledged records lost\n", n)
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "samsa-bench: some runs failed; see the notes")
+		return 1
+	}
+	return 0
+}
+
+// runSoak runs the soak command. Samples and events go to stdout as they
+// come, then the summary; with -json the lines go to stderr and the
+// report, every sample included, to stdout.
+func runSoak(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	s := bench.DefaultSoakSpec()
+	s.Duration, s.KillEvery, s.SampleEvery, s.ChurnEvery = o.duration, o.killEvery, o.sampleEvery, o.churnEvery
+	s.TrendAfter, s.RestartDelay, s.FailoverTimeout, s.MetadataMinAge = o.trendAfter, o.restartDelay, o.failoverTimeout, o.metadataMinAge
+	if o.set["rate"] {
+		s.Rate = o.rate
+	}
+	if o.set["size"] {
+		s.Size = o.size
+	}
+	if o.set["partitions"] {
+		s.Partitions = int32(o.partitions)
+	}
+	if err := s.Validate(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 2
+	}
+	lines := stdout
+	if o.json {
+		lines = stderr
+	}
+	rep, err := bench.RunSoak(ctx, bench.SoakConfig{SamsaBin: o.samsaBin, Config: o.config, Spec: s, Lines: lines, KeepLogs: o.keepLogs})
+	if err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 1
+	}
+	var werr error
+	if o.json {
+		werr = rep.WriteJSON(stdout)
+	} else {
+		werr = rep.WriteText(stdout)
+	}
+	if werr != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", werr)
+		return 1
+	}
+	if rep.Failed() {
+		return 1
+	}
+	return 0
 }
