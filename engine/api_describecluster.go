@@ -51,7 +51,9 @@ func (b *Broker) handleDescribeCluster(r *kmsg.DescribeClusterRequest) *kmsg.Des
 		resp.ErrorMessage = &msg
 		return resp
 	}
-	for _, mb := range b.metadataBrokers() {
+	// Both nodes of a pair, in sync or not: this is the operator's view
+	// (samsactl cluster), where a missing standby should show.
+	for _, mb := range b.metadataBrokers(true) {
 		cb := kmsg.NewDescribeClusterResponseBroker()
 		cb.NodeID, cb.Host, cb.Port = mb.NodeID, mb.Host, mb.Port
 		resp.Brokers = append(resp.Brokers, cb)

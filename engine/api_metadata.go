@@ -27,7 +27,7 @@ func init() {
 func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.SetVersion(r.Version)
-	resp.Brokers = b.metadataBrokers()
+	resp.Brokers = b.metadataBrokers(false)
 	cid := b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = b.pair.LeaderID()
@@ -124,6 +124,7 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 	mt.TopicID = t.id
 	mt.IsInternal = t.internal
 	leader, standby := b.pair.LeaderID(), b.pair.StandbyID()
+	listed := b.peerListed()
 	for _, p := range t.parts() {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.idx
@@ -133,6 +134,9 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 		mp.ISR = []int32{leader}
 		if standby >= 0 {
 			mp.Replicas = append(mp.Replicas, standby)
+			if !listed {
+				mp.OfflineReplicas = []int32{standby}
+			}
 			if p.replica.InSync() || b.pair.IsStandby() && b.pair.Following() && p.log.EndOffset() >= p.replica.PrimaryHWM() {
 				mp.ISR = append(mp.ISR, standby)
 			}
@@ -142,11 +146,21 @@ func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataR
 	return mt
 }
 
-// metadataBrokers lists this node and, when replicated, its peer.
-func (b *Broker) metadataBrokers() []kmsg.MetadataResponseBroker {
+// peerListed reports whether clients are told of the peer: always on a
+// standby (the peer leads), and on the primary while the standby follows
+// (is in the metadata log's ISR). As Kafka leaves fenced brokers out, a
+// primary whose standby is gone stops sending clients to it: they would
+// look for the group coordinator there and lose their session.
+func (b *Broker) peerListed() bool {
+	return b.pair.Replicated() && (!b.pair.IsPrimary() || b.metaPart.replica.InSync())
+}
+
+// metadataBrokers lists this node and its peer: when listed (peerListed),
+// or with all, whenever this node is one of a pair.
+func (b *Broker) metadataBrokers(all bool) []kmsg.MetadataResponseBroker {
 	adv := b.adv.Load()
 	out := []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port}}
-	if b.pair.Replicated() {
+	if b.peerListed() || all && b.pair.Replicated() {
 		host, port := splitHostPort(b.cfg.Replication.PeerClient)
 		peer := kmsg.MetadataResponseBroker{NodeID: b.cfg.Replication.PeerID, Host: host, Port: port}
 		if peer.NodeID < out[0].NodeID {

@@ -454,3 +454,42 @@ func TestStandbyFsync(t *testing.T) {
 		})
 	}
 }
+
+// TestPrimaryListsStandbyOnlyInSync: clients are told of the standby while
+// it follows; once it is gone (out of the ISR), Metadata lists the primary
+// alone and the standby as an offline replica, as Kafka leaves fenced
+// brokers out. DescribeCluster, the operator's view, lists both.
+func TestPrimaryListsStandbyOnlyInSync(t *testing.T) {
+	p := startPair(t)
+	adm := kadm.NewClient(p.primary.client())
+	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, "listed"); err != nil {
+		t.Fatal(err)
+	}
+	brokers := func() (int, []int32) {
+		md, err := adm.Metadata(testCtx(t), "listed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(md.Brokers), md.Topics["listed"].Partitions[0].OfflineReplicas
+	}
+	if n, off := brokers(); n != 2 || len(off) != 0 {
+		t.Fatalf("with the standby in sync: %d brokers, offline replicas %v", n, off)
+	}
+	p.standby.stop()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		n, off := brokers()
+		if n == 1 && len(off) == 1 && off[0] == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the standby left: %d brokers, offline replicas %v", n, off)
+		}
+	}
+	cl, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(testCtx(t), p.primary.client())
+	if err != nil || cl.ErrorCode != 0 {
+		t.Fatal(err, cl.ErrorCode)
+	}
+	if len(cl.Brokers) != 2 {
+		t.Fatalf("DescribeCluster lists %d brokers of the pair", len(cl.Brokers))
+	}
+}

@@ -57,7 +57,7 @@ func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*
 			defer close(s.relayDone)
 			replica.ServeCompressedLink(l, srv.Addr(), logger)
 		}()
-		logger.Info("replication listener (lz4)", "addr", l.Addr(), "role", rc.Role, "peer", rc.PeerID)
+		logger.Info("replication listener (lz4)", "addr", l.Addr(), "peer", rc.PeerID)
 	} else if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" {
 		lopts := nopts
 		lopts.Addr, lopts.BindDevice, lopts.ReusePort, lopts.PinLoop = rc.Listen, rc.BindDevice, false, nil
@@ -68,9 +68,10 @@ func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*
 			b.Close()
 			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
 		}
-		logger.Info("replication listener", "addr", s.link.Addr(), "role", rc.Role, "peer", rc.PeerID, "device", rc.BindDevice)
+		logger.Info("replication listener", "addr", s.link.Addr(), "peer", rc.PeerID, "device", rc.BindDevice)
 	}
-	logger.Info("samsa listening", "addr", srv.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID, "cluster_id", b.ClusterID(), "role", cfg.Replication.Role)
+	role, epoch, _ := b.Status() // as settled: a returning primary may follow or wait
+	logger.Info("samsa listening", "addr", srv.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID, "cluster_id", b.ClusterID(), "role", role, "epoch", epoch)
 	return s, nil
 }
 

@@ -80,8 +80,17 @@ func Status(ctx context.Context, addr string, out io.Writer) error {
 		return requestErr("ask "+addr+" for metadata", kmsg.Metadata, err)
 	}
 	resp := kresp.(*kmsg.MetadataResponse)
+	paired := false // partitions with two replicas: a primary lists its standby only while it is in sync
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			paired = paired || len(p.Replicas) > 1
+		}
+	}
 	for _, b := range resp.Brokers {
 		role := brokerRole(b.NodeID, resp.ControllerID, len(resp.Brokers))
+		if role == "alone" && paired {
+			role = "primary (standby not in sync)"
+		}
 		fmt.Fprintf(out, "node %d  %s:%d  %s\n", b.NodeID, b.Host, b.Port, role)
 	}
 	for _, t := range resp.Topics {
