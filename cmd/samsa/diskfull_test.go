@@ -254,3 +254,73 @@ func httpGet(t *testing.T, url string) (int, string) {
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
+
+// TestStandbyDiskFull: the standby's disk goes below its reserve. It stops
+// copying user partitions (so it leaves their ISR and acks=all fails with
+// a retriable NOT_ENOUGH_REPLICAS) but keeps copying the metadata log, so
+// topic changes still work; once space is back it catches up by itself.
+func TestStandbyDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to mount a size-limited tmpfs (CI runs as root)")
+	}
+	sdata := t.TempDir()
+	if err := unix.Mount("tmpfs", sdata, "tmpfs", 0, "size=64m"); err != nil {
+		t.Fatalf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(sdata, unix.MNT_DETACH) })
+	pAddr, sAddr, pLink, sLink := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	sconf := pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink)
+	raw, err := os.ReadFile(sconf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sconf, []byte(strings.Replace(string(raw), "min_free_bytes = -1", "min_free_bytes = 16777216", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	P := &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{}, config: pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink)}
+	S := &broker{t: t, addr: sAddr, dataDir: filepath.Join(sdata, "d"), log: &logBuffer{}, config: sconf}
+	t.Cleanup(P.cleanup)
+	t.Cleanup(S.cleanup)
+	P.start()
+	S.start()
+	waitInSync(t, P.addr)
+	P.createTopic("sf", 1, nil)
+	prod := P.client(kgo.DefaultProduceTopic("sf"), kgo.DisableIdempotentWrite(), kgo.RecordRetries(1), kgo.MetadataMinAge(100*time.Millisecond))
+	defer prod.Close()
+	produceUntil := func(ok bool) {
+		t.Helper()
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			err = prod.ProduceSync(timeout(t, 30*time.Second), &kgo.Record{Value: []byte("v")}).FirstErr()
+			if (err == nil) == ok {
+				// franz-go reports a retriable error it gave up on
+				// as ErrRecordRetries.
+				if !ok && !errors.Is(err, kerr.NotEnoughReplicas) && !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) && !errors.Is(err, kgo.ErrRecordRetries) {
+					t.Fatalf("acks=all with the standby's disk full: %v, want NOT_ENOUGH_REPLICAS", err)
+				}
+				return
+			}
+		}
+		t.Fatalf("acks=all never %s in 20 s (last: %v):\n%s", map[bool]string{true: "succeeded", false: "failed"}[ok], err, S.log.tail())
+	}
+	produceUntil(true)
+	var st unix.Statfs_t
+	if err := unix.Statfs(sdata, &st); err != nil {
+		t.Fatal(err)
+	}
+	ballast := filepath.Join(sdata, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, int64(st.Bavail)*st.Bsize-8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	produceUntil(false)
+	// The metadata log still replicates: a topic can be created (it needs
+	// the standby in the metadata log's ISR).
+	P.createTopic("sf-meta", 1, nil)
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	produceUntil(true)
+	if !strings.Contains(S.log.String(), "not copying user partitions") {
+		t.Fatalf("the standby never said why it stopped copying:\n%s", S.log.tail())
+	}
+}

@@ -214,6 +214,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 			// What the primary has committed: this node may only promote
 			// itself automatically when it holds at least that.
 			rl.observePrimaryHWM(rp.HighWatermark)
+		batches:
 			for batches := rp.RecordBatches; len(batches) > 0; {
 				h, err := segment.ParseBatchHeader(batches)
 				if err != nil || h.Size() > int64(len(batches)) {
@@ -244,6 +245,16 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 					wg.Done()
 				}); err != nil {
 					wg.Done()
+					if errors.Is(err, segment.ErrDiskFull) {
+						// This disk is below its reserve: user logs wait
+						// (and leave the ISR) while internal ones go on.
+						errs++
+						if now := time.Now().UnixNano(); now-p.diskFullWarned.Load() > int64(30*time.Second) {
+							p.diskFullWarned.Store(now)
+							p.logger.Warn("disk full: not copying user partitions until space is freed", "topic", rl.Topic, "partition", rp.Partition)
+						}
+						break batches
+					}
 					return false, fmt.Errorf("replica append to %s-%d: %w", rl.Topic, rp.Partition, err)
 				}
 				metaAppended = metaAppended || rl.ID == MetadataID

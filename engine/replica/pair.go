@@ -87,10 +87,11 @@ type Pair struct {
 	logger *slog.Logger
 	cat    Catalog
 
-	role         atomic.Pointer[string]
-	waiting      atomic.Bool  // a returning primary, standing by until its peer answers (Settle)
-	epoch        atomic.Int32 // the leader epoch of the pair (every log's)
-	lastFollowed atomic.Int64 // standby: when the last replica fetch came back (unix ns)
+	role           atomic.Pointer[string]
+	waiting        atomic.Bool  // a returning primary, standing by until its peer answers (Settle)
+	epoch          atomic.Int32 // the leader epoch of the pair (every log's)
+	lastFollowed   atomic.Int64 // standby: when the last replica fetch came back (unix ns)
+	diskFullWarned atomic.Int64 // standby: when a full disk last stopped a copy (unix ns; warnings rate-limited)
 
 	promoteMu  sync.Mutex    // serializes promotion and stepping down
 	followStop chan struct{} // (promoteMu) closed to stop the follower
