@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -32,6 +33,10 @@ Usage:
                                                   for -duration, primary and standby killed
                                                   in turn; leak trends and a loss check
                                                   (make soak DURATION=30m)
+  samsa-bench without-syscall NR CMD [ARGS]       run CMD with system call NR answering
+                                                  ENOSYS (seccomp), as an older kernel
+                                                  would: cachestat is 451 on x86-64 and
+                                                  arm64 (docs/BENCHMARKS.md)
 
 Workloads (each on a fresh topic created with P partitions, RF 1; each stops
 at its record count or its -timeout, whichever comes first):
@@ -121,6 +126,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "without-syscall" {
+		return withoutSyscall(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("samsa-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -418,4 +426,20 @@ func runSoak(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// withoutSyscall is the without-syscall subcommand: NR CMD [ARGS].
+func withoutSyscall(args []string, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprintln(stderr, "usage: samsa-bench without-syscall NR CMD [ARGS]")
+		return 2
+	}
+	nr, err := strconv.Atoi(args[0])
+	if err != nil || nr < 0 {
+		fmt.Fprintf(stderr, "samsa-bench: without-syscall: %q is not a system call number\n", args[0])
+		return 2
+	}
+	err = bench.ExecWithoutSyscall(nr, args[1:])
+	fmt.Fprintln(stderr, "samsa-bench: without-syscall:", err)
+	return 1
 }
