@@ -30,7 +30,7 @@ func (b *Broker) handleInitProducerID(r *kmsg.InitProducerIDRequest) *kmsg.InitP
 	}
 	if r.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		b.logger.Warn("transactional producer refused: transactions are not supported yet", "transactional_id", *r.TransactionalID)
+		b.logWarnLimited(&b.badLog, "transactional producer refused: transactions are not supported yet", "transactional_id", clip(*r.TransactionalID))
 		return resp
 	}
 	id, err := b.allocProducerID()

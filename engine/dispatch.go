@@ -68,7 +68,7 @@ func (b *Broker) Serve(req *netio.Request) {
 	a := apis[req.APIKey]
 	if a == nil {
 		// There is no response format for an unknown key: Kafka closes too.
-		b.logWarnLimited(&b.badLog, "unsupported api key; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID, "key", req.APIKey, "version", req.APIVersion)
+		b.logWarnLimited(&b.badLog, "unsupported api key; closing connection", "remote", req.Conn.RemoteAddr(), "client", clip(req.ClientID), "key", req.APIKey, "version", req.APIVersion)
 		req.Done()
 		req.Conn.Close(fmt.Sprintf("unsupported api key %d", req.APIKey))
 		return
@@ -80,7 +80,7 @@ func (b *Broker) Serve(req *netio.Request) {
 			b.respondAPIVersions(req, kerr.UnsupportedVersion.Code, 0)
 			return
 		}
-		b.logWarnLimited(&b.badLog, "unsupported api version; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID,
+		b.logWarnLimited(&b.badLog, "unsupported api version; closing connection", "remote", req.Conn.RemoteAddr(), "client", clip(req.ClientID),
 			"api", kmsg.NameForKey(req.APIKey), "version", req.APIVersion, "min", a.min, "max", a.max)
 		req.Done()
 		req.Conn.Close(fmt.Sprintf("unsupported %s version %d", kmsg.NameForKey(req.APIKey), req.APIVersion))
@@ -123,7 +123,7 @@ func (b *Broker) Serve(req *netio.Request) {
 // badRequest closes a connection whose request body does not decode, as
 // Kafka does: there is no way to answer a request that cannot be read.
 func (b *Broker) badRequest(req *netio.Request, err error) {
-	b.logWarnLimited(&b.badLog, "malformed request; closing connection", "remote", req.Conn.RemoteAddr(), "client", req.ClientID,
+	b.logWarnLimited(&b.badLog, "malformed request; closing connection", "remote", req.Conn.RemoteAddr(), "client", clip(req.ClientID),
 		"api", kmsg.NameForKey(req.APIKey), "version", req.APIVersion, "err", err)
 	req.Done()
 	req.Conn.Close("malformed " + kmsg.NameForKey(req.APIKey) + " request")
@@ -147,4 +147,13 @@ func (b *Broker) logWarnLimited(l *netio.LogLimiter, msg string, args ...any) {
 	if n, ok := l.Allow(); ok {
 		b.logger.Warn(msg, append(args, "suppressed", n)...)
 	}
+}
+
+// clip shortens a client-supplied string for a log line.
+func clip(s string) string {
+	const max = 128
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }

@@ -42,7 +42,7 @@ func startBroker(t testing.TB, dir string, mod func(*Config)) *testBroker {
 	if err != nil {
 		t.Fatalf("cannot start broker: %v", err)
 	}
-	srv := netio.NewServer(netio.Options{Addr: cfg.Listen, NumLoops: cfg.NumLoops, MaxRequestBytes: cfg.MaxRequestBytes,
+	srv := netio.NewServer(netio.Options{Addr: cfg.Listen, NumLoops: cfg.NumLoops, Limits: netio.Limits{MaxRequestBytes: cfg.MaxRequestBytes},
 		MaxInflight: cfg.MaxInflight, Logger: testLogger()}, b)
 	if err := srv.Start(); err != nil {
 		b.Close()

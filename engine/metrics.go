@@ -117,6 +117,9 @@ var (
 	descConns        = prometheus.NewDesc("samsa_connections", "Open client connections.", nil, nil)
 	descSendfile     = prometheus.NewDesc("samsa_fetch_sendfile_bytes_total", "Fetched bytes sent by sendfile (zero copy).", nil, nil)
 	descCopied       = prometheus.NewDesc("samsa_fetch_copied_bytes_total", "Fetched bytes read into memory and then written.", nil, nil)
+	descReqBytes     = prometheus.NewDesc("samsa_request_bytes", "Request memory: complete requests not yet answered (queued), buffers of frames still arriving (incomplete), input paused connections left unframed (buffered), free frame buffers kept for reuse (pooled). All but pooled count against max_queued_bytes.", []string{"state"}, nil)
+	descRefused      = prometheus.NewDesc("samsa_connections_refused_total", "Connections refused by max_connections, the per-address limits or the connection rate.", nil, nil)
+	descClosedBy     = prometheus.NewDesc("samsa_connections_closed_total", "Connections closed by the broker to protect it: a frame that stalled or took too long (slow), to make room in max_queued_bytes (budget), bad framing or a bad request header (bad).", []string{"reason"}, nil)
 	descRole         = prometheus.NewDesc("samsa_role", "1 for this node's role.", []string{"role"}, nil)
 	descEpoch        = prometheus.NewDesc("samsa_leader_epoch", "The pair's leader epoch.", nil, nil)
 	descTopics       = prometheus.NewDesc("samsa_topics", "Topics, internal ones included.", nil, nil)
@@ -128,7 +131,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
-		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descRole, descEpoch, descTopics,
+		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descRole, descEpoch, descTopics,
 		descDiskFree, descDiskReserve, descDiskFull, descOffline} {
 		ch <- d
 	}
@@ -193,6 +196,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descConns, float64(st.Connections))
 		counter(descSendfile, float64(st.SendfileBytes))
 		counter(descCopied, float64(st.CopiedBytes))
+		gauge(descReqBytes, float64(st.QueuedBytes), "queued")
+		gauge(descReqBytes, float64(st.IncompleteBytes), "incomplete")
+		gauge(descReqBytes, float64(st.BufferedBytes), "buffered")
+		gauge(descReqBytes, float64(st.PooledBytes), "pooled")
+		counter(descRefused, float64(st.Refused))
+		counter(descClosedBy, float64(st.ClosedSlow), "slow")
+		counter(descClosedBy, float64(st.ClosedBudget), "budget")
+		counter(descClosedBy, float64(st.ClosedBad), "bad")
 	}
 	space, offline := b.Storage()
 	gauge(descDiskFree, float64(space.Free))

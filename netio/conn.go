@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/bytebufferpool"
 )
 
 // Conn is one client connection. Requests are read on the event loop,
@@ -17,14 +16,26 @@ type Conn struct {
 	gc     gnet.Conn
 	id     uint64
 	remote string
+	ip     string // remote's address part: per-address limits
 
 	reqs chan *Request // (loop sends) frames waiting for the worker
 
 	// Loop-owned.
 	nextSeq uint64
-	partial *bytebufferpool.ByteBuffer // the frame being read, its size prefix consumed
-	need    int                        // size of the partial frame
-	stream  any                        // the handler's Stream state for the partial frame
+	partial *frameBuf // the frame being read, its size prefix consumed; nil until its first bytes
+	need    int       // size of the frame being read; 0: none
+	stream  any       // the handler's Stream state for the partial frame
+
+	// The loop writes these; eviction, OnTick and metrics read them.
+	reserved   atomic.Int64 // budget bytes the incomplete frame's buffer holds
+	buffered   atomic.Int64 // unframed bytes gnet kept after the last OnTraffic
+	frameStart atomic.Int64 // unix ns since which a frame has been arriving; 0: none
+	lastRead   atomic.Int64 // unix ns of the last OnTraffic
+	waiting    atomic.Bool  // among the starved: the budget is short
+	// trusted: authenticated (a listener with RequireAuth), or past its
+	// first complete request; before, frames are held to
+	// MaxPreAuthRequestBytes.
+	trusted atomic.Bool
 
 	mu        sync.Mutex
 	nextWrite uint64 // (mu) sequence of the next response to write
@@ -68,14 +79,24 @@ func (c *Conn) ID() uint64 { return c.id }
 // RemoteAddr is the client's address.
 func (c *Conn) RemoteAddr() string { return c.remote }
 
-// Close closes the connection, logging why. Responses already handed to
+// Close closes the connection, logging why (a line a second at most). Responses already handed to
 // gnet are still sent; later ones are dropped. Any goroutine.
 func (c *Conn) Close(reason string) {
+	if !c.closed.Load() {
+		if n, ok := c.srv.closeLog.Allow(); ok {
+			c.srv.logger.Info("closing connection", "remote", c.remote, "reason", reason, "suppressed", n)
+		}
+	}
+	c.shut()
+}
+
+// shut closes the connection as Close does, without a log line: for
+// callers that log at most a line a second. Any goroutine.
+func (c *Conn) shut() {
 	c.aborted.Store(true)
 	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
-	c.srv.logger.Info("closing connection", "remote", c.remote, "reason", reason)
 	s := c.srv
 	s.lifeMu.RLock()
 	if !s.stopped {
@@ -83,6 +104,11 @@ func (c *Conn) Close(reason string) {
 	}
 	s.lifeMu.RUnlock()
 }
+
+// SetAuthenticated lifts the pre-authentication bound on frame sizes
+// (Limits.MaxPreAuthRequestBytes): the handler calls it once the client
+// has authenticated. Any goroutine.
+func (c *Conn) SetAuthenticated() { c.trusted.Store(true) }
 
 // closeOnLoop closes a connection whose response could not be written
 // whole: marked closed first, so that no later response follows the

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/bytebufferpool"
 )
 
 // Request is one Kafka request. Body is the bytes after the request header's
@@ -26,7 +24,8 @@ type Request struct {
 	// frame, if it streams.
 	Prepared any
 
-	buf      *bytebufferpool.ByteBuffer
+	buf      *frameBuf
+	held     int64 // bytes of the budget buf holds
 	seq      uint64
 	answered int32 // (atomic) Respond ran; not atomic.Bool, so copies of a Request stay vet-clean
 }
@@ -62,8 +61,9 @@ func (r *Request) Done() { r.Respond(nil) }
 
 func (r *Request) release() {
 	if r.buf != nil {
-		r.Conn.srv.released(int64(len(r.buf.B)))
-		bytebufferpool.Put(r.buf)
+		s := r.Conn.srv
+		s.pool.put(r.buf)
+		s.released(r.held)
 		r.buf = nil
 		r.Body = nil
 	}

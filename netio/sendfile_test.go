@@ -123,7 +123,7 @@ func TestSendfileSlowReader(t *testing.T) {
 	for i := range bigBytes {
 		bigBytes[i] = byte(i % 249)
 	}
-	s, _ := startServer(t, Options{MaxRequestBytes: 1 << 20}, func(req *Request) {
+	s, _ := startServer(t, Options{Limits: Limits{MaxRequestBytes: 1 << 20}}, func(req *Request) {
 		switch {
 		case len(req.Body) == 1 && req.Body[0] == 'B':
 			req.Respond(&Response{Parts: []Part{{B: bigBytes}}})

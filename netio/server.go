@@ -5,19 +5,18 @@
 package netio
 
 import (
+	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/bytebufferpool"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,10 +43,10 @@ type Streamer interface {
 
 // Options configure a Server.
 type Options struct {
-	Addr            string // host:port
-	NumLoops        int    // 0: one per CPU
-	MaxRequestBytes int32  // socket.request.max.bytes
-	MaxConnections  int
+	Addr     string // host:port
+	NumLoops int    // 0: one per CPU
+	// Limits are the bounds a config reload may change (SetLimits).
+	Limits
 	// MaxInflight bounds requests per connection between read and
 	// response; beyond it framing pauses. gnet itself keeps reading the
 	// socket into the connection's inbound buffer (it has no way to drop
@@ -57,12 +56,11 @@ type Options struct {
 	// MaxBufferedBytes bounds unframed input of a paused connection;
 	// 0: MaxRequestBytes + 64 MiB.
 	MaxBufferedBytes int
-	// MaxQueuedBytes bounds the request bytes held across all connections
-	// between read and response (Kafka's queued.max.request.bytes): past
-	// it, loops stop framing requests until some are answered. A request
-	// alone is always taken. 0: no bound.
-	MaxQueuedBytes int64
-	IdleTimeout    time.Duration
+	// RequireAuth: the listener authenticates its clients; until the
+	// handler calls Conn.SetAuthenticated, frames above
+	// MaxPreAuthRequestBytes close the connection. Without it the bound
+	// holds until a connection's first complete request.
+	RequireAuth bool
 	// PinLoop, if set, is called once on each event loop's goroutine
 	// (locked to its OS thread) the first time the loop serves a
 	// connection, with the loop's number in order of first use: it pins the
@@ -81,6 +79,48 @@ type Options struct {
 	// (SO_BINDTODEVICE), e.g. the NIC of a dedicated replication link.
 	BindDevice string
 	Logger     *slog.Logger
+}
+
+// Limits are the bounds on what clients may hold; a config reload may
+// change them while the server runs (SetLimits). Zero values mean no bound
+// unless said otherwise.
+type Limits struct {
+	MaxConnections int // connections over a lowered limit stay open
+	// MaxConnectionsPerIP bounds one client address's connections
+	// (max.connections.per.ip); ConnectionsPerIP overrides it by address
+	// (max.connections.per.ip.overrides; 0 there: no bound).
+	MaxConnectionsPerIP int
+	ConnectionsPerIP    map[string]int
+	// MaxConnectionRate bounds new connections per second on the listener
+	// (max.connection.creation.rate), MaxConnectionRatePerIP per client
+	// address; a burst of one second's worth is let through.
+	MaxConnectionRate      float64
+	MaxConnectionRatePerIP float64
+	// MaxRequestBytes bounds a request frame (socket.request.max.bytes);
+	// 0: 100 MiB.
+	MaxRequestBytes int32
+	// MaxPreAuthRequestBytes bounds frames before a connection has
+	// authenticated, or on a listener without authentication before its
+	// first complete request (sasl.server.max.receive.size). A first
+	// Produce on a listener without authentication is exempt: clients that
+	// skip ApiVersions (sarama's default) send it first to a leader.
+	// 0: 512 KiB; negative: no bound.
+	MaxPreAuthRequestBytes int32
+	// MaxQueuedBytes bounds the request bytes held in memory across all
+	// connections (queued.max.request.bytes): complete requests not yet
+	// answered, the buffers of frames still arriving, and what paused
+	// connections leave in gnet's buffers. A frame's buffer grows with the
+	// bytes that arrive; one that cannot grow waits, and the connection
+	// holding the most bytes of incomplete frames is closed to make room
+	// (a stalled one first). A connection alone always gets its request
+	// in. 0: no bound.
+	MaxQueuedBytes int64
+	IdleTimeout    time.Duration
+	// FrameStallTimeout closes a connection whose incomplete frame got no
+	// byte for that long; FrameTimeout one whose frame takes longer than
+	// that in all (a client dribbling a byte a second).
+	FrameStallTimeout time.Duration
+	FrameTimeout      time.Duration
 }
 
 // Server runs the event loops for one listener.
@@ -112,34 +152,64 @@ type Server struct {
 	pinMu  sync.Mutex
 	pinned map[gnet.EventLoop]bool // (pinMu) loops PinLoop ran on
 
-	queued   atomic.Int64 // request bytes read and not yet answered
-	pending  atomic.Int64 // requests handed to workers and not yet answered
-	starveMu sync.Mutex
-	starved  map[*Conn]struct{} // (starveMu) waiting for queued bytes to drop
-	nStarved atomic.Int32       // len(starved), read without the lock
+	// The request memory budget (Limits.MaxQueuedBytes), in bytes:
+	// complete requests not yet answered (queued), buffers of frames still
+	// arriving (incomplete), unframed input paused connections left in
+	// gnet's buffers (buffered).
+	queued     atomic.Int64
+	incomplete atomic.Int64
+	buffered   atomic.Int64
+	pending    atomic.Int64 // requests handed to workers and not yet answered
+	starveMu   sync.Mutex
+	starved    map[*Conn]struct{} // (starveMu) waiting for the budget
+	nStarved   atomic.Int32       // len(starved), read without the lock
+	evicting   atomic.Pointer[Conn]
+	evictedAt  atomic.Int64 // unix ns of the last eviction
+	pool       framePool
+	lastTrim   time.Time // (OnTick)
 
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
 
 	selfPorts sync.Map // source ports of DialSelf connections
-	// The reloadable limits (SetLimits).
-	maxRequest atomic.Int32
-	maxQueued  atomic.Int64
-	idle       atomic.Int64 // ns
-	limitLog   LogLimiter   // "connection limit reached"
-	badLog     LogLimiter   // misbehaving clients
-	stats      struct {
+	limits    atomic.Pointer[Limits]
+	perIP     map[string]int // (connMu) open connections by client address
+	rate      bucket         // (connMu) new connections on the listener
+	ipRate    bucketMap      // (connMu) new connections by client address
+	limitLog  LogLimiter     // refused connections
+	badLog    LogLimiter     // misbehaving clients
+	closeLog  LogLimiter     // Conn.Close
+	stats     struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
 		copiedBytes   atomic.Int64 // file bytes read into memory and written
+		refused       atomic.Int64 // connections refused by a limit
+		closedSlow    atomic.Int64 // closed for a stalled or too slow frame
+		closedBudget  atomic.Int64 // closed to make room in MaxQueuedBytes
+		closedBad     atomic.Int64 // closed for bad framing or a bad header
 	}
 }
 
-// Stats counts how file parts of responses were sent, and the open
-// connections.
+// Stats counts how file parts of responses were sent, the open
+// connections, the request memory, and the connections closed or refused
+// to protect it.
 type Stats struct {
 	SendfileBytes int64 // by sendfile, zero copy
 	CopiedBytes   int64 // read into memory first (cold data, EAGAIN, sendfile off)
 	Connections   int   // open now
+	// Request memory now: complete requests not yet answered, buffers of
+	// frames still arriving, unframed input left in gnet's buffers by
+	// paused connections, and free frame buffers kept for reuse.
+	QueuedBytes     int64
+	IncompleteBytes int64
+	BufferedBytes   int64
+	PooledBytes     int64
+	// Connections refused (MaxConnections, per address, connection rate)
+	// and closed: a frame that stalled or took too long, to make room in
+	// MaxQueuedBytes, bad framing (a size out of bounds, a bad header).
+	Refused      int64
+	ClosedSlow   int64
+	ClosedBudget int64
+	ClosedBad    int64
 }
 
 // Stats returns the counters so far. Any goroutine.
@@ -147,7 +217,13 @@ func (s *Server) Stats() Stats {
 	s.connMu.Lock()
 	n := len(s.conns)
 	s.connMu.Unlock()
-	return Stats{SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load(), Connections: n}
+	return Stats{
+		SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load(), Connections: n,
+		QueuedBytes: s.queued.Load(), IncompleteBytes: s.incomplete.Load(), BufferedBytes: s.buffered.Load(),
+		PooledBytes: s.pool.pooled.Load(),
+		Refused:     s.stats.refused.Load(), ClosedSlow: s.stats.closedSlow.Load(),
+		ClosedBudget: s.stats.closedBudget.Load(), ClosedBad: s.stats.closedBad.Load(),
+	}
 }
 
 // LogLimiter lets a log line on a hot path through at most once per
@@ -169,33 +245,31 @@ func (r *LogLimiter) Allow() (suppressed int64, ok bool) {
 	return r.suppressed.Swap(0), true
 }
 
-// Limits are the options a config reload may change while the server runs.
-type Limits struct {
-	MaxConnections  int // connections over a lowered limit stay open
-	MaxRequestBytes int32
-	MaxQueuedBytes  int64
-	IdleTimeout     time.Duration
-}
-
 // SetLimits changes the limits. Any goroutine.
 func (s *Server) SetLimits(l Limits) {
-	s.connMu.Lock()
-	s.opts.MaxConnections = l.MaxConnections
-	s.connMu.Unlock()
-	if l.MaxRequestBytes > 0 {
-		s.maxRequest.Store(l.MaxRequestBytes)
+	if l.MaxRequestBytes <= 0 {
+		l.MaxRequestBytes = 100 << 20
 	}
-	s.maxQueued.Store(l.MaxQueuedBytes)
-	s.idle.Store(int64(l.IdleTimeout))
+	if l.MaxPreAuthRequestBytes == 0 {
+		l.MaxPreAuthRequestBytes = DefaultMaxPreAuthRequestBytes
+	}
+	l.ConnectionsPerIP = maps.Clone(l.ConnectionsPerIP)
+	s.limits.Store(&l)
+	s.connMu.Lock()
+	s.rate.limit, s.ipRate.limit = l.MaxConnectionRate, l.MaxConnectionRatePerIP
+	s.connMu.Unlock()
 }
+
+// DefaultMaxPreAuthRequestBytes is Kafka's sasl.server.max.receive.size.
+const DefaultMaxPreAuthRequestBytes = 512 << 10
+
+// Limits returns the limits in force. Any goroutine.
+func (s *Server) Limits() Limits { return *s.limits.Load() }
 
 // NewServer makes a server; Start runs it.
 func NewServer(opts Options, h Handler) *Server {
-	if opts.MaxRequestBytes <= 0 {
-		opts.MaxRequestBytes = 100 << 20
-	}
 	if opts.MaxBufferedBytes <= 0 {
-		opts.MaxBufferedBytes = int(opts.MaxRequestBytes) + 64<<20
+		opts.MaxBufferedBytes = int(cmp.Or(opts.MaxRequestBytes, 100<<20)) + 64<<20
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 64
@@ -213,9 +287,8 @@ func NewServer(opts Options, h Handler) *Server {
 		runErr:   make(chan error, 1),
 		conns:    map[*Conn]struct{}{},
 	}
-	s.maxRequest.Store(opts.MaxRequestBytes)
-	s.maxQueued.Store(opts.MaxQueuedBytes)
-	s.idle.Store(int64(opts.IdleTimeout))
+	s.pool.maxBytes = maxPooledBytes
+	s.SetLimits(opts.Limits)
 	return s
 }
 
@@ -291,12 +364,19 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.opts.PinLoop != nil {
 		s.pinLoop(gc.EventLoop())
 	}
+	now := time.Now()
+	ip := hostOf(gc.RemoteAddr())
+	self := s.isSelf(gc.RemoteAddr())
 	s.connMu.Lock()
-	n, limit := len(s.conns), s.opts.MaxConnections
-	if limit > 0 && n >= limit && !s.isSelf(gc.RemoteAddr()) {
+	if s.perIP == nil {
+		s.perIP = map[string]int{}
+	}
+	reason, limit := s.admitConnLocked(ip, self, now)
+	if reason != "" {
 		s.connMu.Unlock()
+		s.stats.refused.Add(1)
 		if n, ok := s.limitLog.Allow(); ok {
-			s.logger.Warn("connection limit reached; refusing", "remote", gc.RemoteAddr().String(), "limit", limit, "suppressed", n)
+			s.logger.Warn(reason+"; refusing", "remote", gc.RemoteAddr().String(), "limit", limit, "suppressed", n)
 		}
 		return nil, gnet.Close
 	}
@@ -305,11 +385,13 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		gc:     gc,
 		id:     s.nextID.Add(1),
 		remote: gc.RemoteAddr().String(),
+		ip:     ip,
 		reqs:   make(chan *Request, s.opts.MaxInflight),
 		slots:  make([]*Response, s.opts.MaxInflight),
 		ready:  make([]bool, s.opts.MaxInflight),
 	}
-	c.lastActive.Store(time.Now().UnixNano())
+	c.lastActive.Store(now.UnixNano())
+	c.lastRead.Store(now.UnixNano())
 	s.conns[c] = struct{}{}
 	s.connMu.Unlock()
 	s.logger.Debug("connection opened", "remote", c.remote, "conn", c.id)
@@ -342,188 +424,20 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	c.closed.Store(true)
-	if c.partial != nil {
-		bytebufferpool.Put(c.partial)
-		c.partial = nil
-		c.stream = nil
-		s.released(int64(c.need))
-	}
+	b := c.buffered.Swap(0)
+	s.buffered.Add(-b)
+	freed := c.dropPartial() + b
 	close(c.reqs)
 	s.connMu.Lock()
 	delete(s.conns, c)
+	s.connGoneLocked(c.ip)
 	s.connMu.Unlock()
+	s.evicting.CompareAndSwap(c, nil)
+	if freed > 0 {
+		s.wakeStarved()
+	}
 	s.logger.Debug("connection closed", "remote", c.remote, "conn", c.id, "err", err)
 	return gnet.None
-}
-
-// OnTraffic frames requests and hands each to the worker, copying it once
-// out of the loop's read buffer. Loop goroutine.
-func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
-	c, _ := gc.Context().(*Conn)
-	if c == nil || c.closed.Load() {
-		return gnet.Close
-	}
-	c.lastActive.Store(time.Now().UnixNano())
-	limit := int32(s.opts.MaxInflight)
-	for {
-		if s.draining.Load() {
-			return s.overflow(c, gc)
-		}
-		if c.inflight.Load() >= limit {
-			c.paused.Store(true)
-			if c.inflight.Load() >= limit {
-				return s.overflow(c, gc) // the next response written wakes us
-			}
-			c.paused.Store(false)
-		}
-		if c.partial == nil {
-			hdr, err := gc.Peek(4)
-			if err != nil {
-				return gnet.None
-			}
-			size := int32(binary.BigEndian.Uint32(hdr))
-			if maxSize := s.maxRequest.Load(); size < 8 || size > maxSize {
-				c.abort()
-				if n, ok := s.badLog.Allow(); ok {
-					s.logger.Warn("bad request size; closing", "remote", c.remote, "size", size, "max", maxSize, "suppressed", n)
-				}
-				return gnet.Close
-			}
-			if !s.admit(c, int64(size)) {
-				return s.overflow(c, gc) // a released request wakes us
-			}
-			_, _ = gc.Discard(4)
-			bb := bytebufferpool.Get()
-			bb.B = slices.Grow(bb.B[:0], int(size))[:0]
-			c.partial = bb
-			c.need = int(size)
-			s.queued.Add(int64(size))
-		}
-		// Copy what has arrived of the frame straight into its pooled
-		// buffer: consuming the loop's read buffer keeps gnet from
-		// copying it into the connection's ring buffer first, so the
-		// frame is copied once in user space however many reads it takes.
-		bb := c.partial
-		have := len(bb.B)
-		want := min(c.need-have, gc.InboundBuffered())
-		n, _ := gc.Read(bb.B[have : have+want])
-		bb.B = bb.B[:have+n]
-		if n > 0 && s.streamer != nil {
-			c.stream = s.streamer.Stream(bb.B, c.stream)
-		}
-		if len(bb.B) < c.need && gc.InboundBuffered() == 0 && c.need-len(bb.B) >= directReadMin {
-			// gnet's buffers are empty and much of the frame is still in
-			// the socket: read it straight into the frame's buffer, which
-			// saves the copy through the loop's read buffer.
-			if act := c.readDirect(gc); act != gnet.None {
-				return act
-			}
-		}
-		if len(bb.B) < c.need {
-			return gnet.None
-		}
-		c.partial = nil
-		req := &Request{Conn: c, Received: time.Now(), buf: bb, Prepared: c.stream}
-		c.stream = nil
-		if err := parseRequest(req, bb.B); err != nil {
-			req.release()
-			c.abort()
-			if n, ok := s.badLog.Allow(); ok {
-				s.logger.Warn("malformed request header; closing", "remote", c.remote, "err", err, "suppressed", n)
-			}
-			return gnet.Close
-		}
-		req.seq = c.nextSeq
-		c.nextSeq++
-		c.inflight.Add(1)
-		s.pending.Add(1)
-		c.reqs <- req // never blocks: at most MaxInflight outstanding
-	}
-}
-
-// directReadMin is the part of a frame still to come above which netio
-// reads the socket itself, straight into the frame's buffer.
-const directReadMin = 32 << 10
-
-// readDirect reads the rest of the partial frame from the socket until the
-// frame is complete or the socket has nothing more (EAGAIN). gnet's own
-// buffers must be empty, so no byte is read out of order. Loop goroutine.
-func (c *Conn) readDirect(gc gnet.Conn) gnet.Action {
-	bb := c.partial
-	for len(bb.B) < c.need {
-		n, err := unix.Read(gc.Fd(), bb.B[len(bb.B):c.need])
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return gnet.None
-		case err != nil:
-			c.srv.logger.Debug("read failed; closing", "remote", c.remote, "err", err)
-			return gnet.Close
-		case n == 0: // the peer closed mid-frame
-			return gnet.Close
-		}
-		bb.B = bb.B[:len(bb.B)+n]
-		if s := c.srv.streamer; s != nil {
-			c.stream = s.Stream(bb.B, c.stream)
-		}
-	}
-	return gnet.None
-}
-
-// admit reports whether a request of size bytes fits in MaxQueuedBytes. If
-// not, c waits among the starved connections until a request is released.
-// Loop goroutine.
-func (s *Server) admit(c *Conn, size int64) bool {
-	max := s.maxQueued.Load()
-	fits := func() bool { q := s.queued.Load(); return max <= 0 || q == 0 || q+size <= max }
-	if fits() {
-		return true
-	}
-	s.starveMu.Lock()
-	if s.starved == nil {
-		s.starved = map[*Conn]struct{}{}
-	}
-	s.starved[c] = struct{}{}
-	s.nStarved.Store(int32(len(s.starved)))
-	s.starveMu.Unlock()
-	// A release between the check and the registration would not have
-	// seen us: check again.
-	if !fits() {
-		return false
-	}
-	s.starveMu.Lock()
-	delete(s.starved, c)
-	s.nStarved.Store(int32(len(s.starved)))
-	s.starveMu.Unlock()
-	return true
-}
-
-// released returns a request's bytes to the budget and wakes the starved
-// connections. Any goroutine.
-func (s *Server) released(size int64) {
-	s.queued.Add(-size)
-	if s.nStarved.Load() == 0 {
-		return
-	}
-	s.starveMu.Lock()
-	conns := make([]*Conn, 0, len(s.starved))
-	for c := range s.starved {
-		conns = append(conns, c)
-	}
-	clear(s.starved)
-	s.nStarved.Store(0)
-	s.starveMu.Unlock()
-	s.lifeMu.RLock()
-	defer s.lifeMu.RUnlock()
-	if s.stopped {
-		return
-	}
-	for _, c := range conns {
-		if !c.closed.Load() {
-			_ = c.gc.Wake(nil)
-		}
-	}
 }
 
 // QueuedBytes is the request bytes read and not yet answered.
@@ -542,30 +456,6 @@ func (s *Server) overflow(c *Conn, gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	return gnet.None
-}
-
-// OnTick closes idle connections. gnet's ticker goroutine.
-func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	idle := time.Duration(s.idle.Load())
-	if idle <= 0 {
-		return time.Second, gnet.None
-	}
-	cutoff := time.Now().Add(-idle).UnixNano()
-	s.connMu.Lock()
-	for c := range s.conns {
-		// inflight first: complete updates lastActive before it
-		// lowers inflight.
-		if c.inflight.Load() == 0 && c.lastActive.Load() < cutoff {
-			c.Close("idle timeout") // only queues the close: no lock cycle
-		}
-	}
-	s.connMu.Unlock()
-	return tickInterval(idle), gnet.None
-}
-
-// tickInterval keeps an idle connection's lifetime within 1.5 timeouts.
-func tickInterval(idle time.Duration) time.Duration {
-	return max(min(time.Second, idle/2), 10*time.Millisecond)
 }
 
 // Drain stops accepting connections and reading requests, and waits until

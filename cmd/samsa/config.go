@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -43,13 +44,10 @@ type fileConfig struct {
 	} `toml:"broker"`
 
 	Net struct {
-		Loops           int   `toml:"loops"`
-		MaxRequestBytes int32 `toml:"max_request_bytes"`
-		MaxConnections  int   `toml:"max_connections"`
-		MaxInflight     int   `toml:"max_inflight"`
-		MaxQueuedBytes  int64 `toml:"max_queued_bytes"`
-		IdleTimeoutMs   int64 `toml:"idle_timeout_ms"`
-		Sendfile        bool  `toml:"sendfile"`
+		Loops       int  `toml:"loops"`
+		MaxInflight int  `toml:"max_inflight"`
+		Sendfile    bool `toml:"sendfile"`
+		NetLimits
 	} `toml:"net"`
 
 	CPU struct {
@@ -100,6 +98,52 @@ type fileConfig struct {
 	TopicDefaults map[string]any `toml:"topic_defaults"`
 }
 
+// NetLimits are the [net] keys a reload applies at once (netio.Limits).
+type NetLimits struct {
+	MaxRequestBytes        int32          `toml:"max_request_bytes"`
+	MaxConnections         int            `toml:"max_connections"`
+	MaxConnectionsPerIP    int            `toml:"max_connections_per_ip"`
+	ConnectionsPerIP       map[string]int `toml:"max_connections_per_ip_overrides"`
+	MaxConnectionRate      float64        `toml:"max_connection_rate"`
+	MaxConnectionRatePerIP float64        `toml:"max_connection_rate_per_ip"`
+	MaxQueuedBytes         int64          `toml:"max_queued_bytes"`
+	MaxPreAuthRequestBytes int32          `toml:"max_preauth_request_bytes"`
+	IdleTimeoutMs          int64          `toml:"idle_timeout_ms"`
+	FrameStallTimeoutMs    int64          `toml:"frame_stall_timeout_ms"`
+	FrameTimeoutMs         int64          `toml:"frame_timeout_ms"`
+}
+
+// limits converts them for netio.
+func (n NetLimits) limits() netio.Limits {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	return netio.Limits{
+		MaxConnections: n.MaxConnections, MaxConnectionsPerIP: n.MaxConnectionsPerIP, ConnectionsPerIP: n.ConnectionsPerIP,
+		MaxConnectionRate: n.MaxConnectionRate, MaxConnectionRatePerIP: n.MaxConnectionRatePerIP,
+		MaxRequestBytes: n.MaxRequestBytes, MaxPreAuthRequestBytes: n.MaxPreAuthRequestBytes,
+		MaxQueuedBytes: n.MaxQueuedBytes, IdleTimeout: ms(n.IdleTimeoutMs),
+		FrameStallTimeout: ms(n.FrameStallTimeoutMs), FrameTimeout: ms(n.FrameTimeoutMs),
+	}
+}
+
+// validate refuses values that make no sense.
+func (n NetLimits) validate() error {
+	for k, v := range map[string]int64{"max_connections_per_ip": int64(n.MaxConnectionsPerIP), "frame_stall_timeout_ms": n.FrameStallTimeoutMs,
+		"frame_timeout_ms": n.FrameTimeoutMs, "max_connection_rate": int64(n.MaxConnectionRate), "max_connection_rate_per_ip": int64(n.MaxConnectionRatePerIP)} {
+		if v < 0 {
+			return fmt.Errorf("net.%s: %d is negative (0 turns it off)", k, v)
+		}
+	}
+	for ip, v := range n.ConnectionsPerIP {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("net.max_connections_per_ip_overrides: %q is not an IP address", ip)
+		}
+		if v < 0 {
+			return fmt.Errorf("net.max_connections_per_ip_overrides.%q: %d is negative (0: no bound)", ip, v)
+		}
+	}
+	return nil
+}
+
 // defaultFileConfig is the configuration used for anything config.toml
 // leaves out.
 func defaultFileConfig() fileConfig {
@@ -139,6 +183,9 @@ func defaultFileConfig() fileConfig {
 	c.Net.MaxQueuedBytes = e.MaxQueuedBytes
 	c.Net.IdleTimeoutMs = e.IdleTimeoutMs
 	c.Net.Sendfile = e.Sendfile
+	c.Net.MaxPreAuthRequestBytes = netio.DefaultMaxPreAuthRequestBytes
+	c.Net.FrameStallTimeoutMs = 30000
+	c.Net.FrameTimeoutMs = 60000
 	return c
 }
 
@@ -249,16 +296,20 @@ func (c *fileConfig) topicDefaults() (map[string]string, error) {
 // netOptions converts the file config to the network layer's options (without the
 // logger).
 func (c *fileConfig) netOptions(e engine.Config) (netio.Options, error) {
+	l := c.Net.limits()
+	// The engine's view wins where it has one (tests set it directly).
+	l.MaxRequestBytes, l.MaxConnections, l.MaxQueuedBytes = e.MaxRequestBytes, e.MaxConnections, e.MaxQueuedBytes
+	l.IdleTimeout = time.Duration(e.IdleTimeoutMs) * time.Millisecond
 	o := netio.Options{
-		Addr:            e.Listen,
-		NumLoops:        e.NumLoops,
-		MaxRequestBytes: e.MaxRequestBytes,
-		MaxConnections:  e.MaxConnections,
-		MaxInflight:     e.MaxInflight,
-		MaxQueuedBytes:  e.MaxQueuedBytes,
-		IdleTimeout:     time.Duration(e.IdleTimeoutMs) * time.Millisecond,
-		NoSendfile:      !e.Sendfile,
-		ReusePort:       c.CPU.ReusePort,
+		Addr:        e.Listen,
+		NumLoops:    e.NumLoops,
+		Limits:      l,
+		MaxInflight: e.MaxInflight,
+		NoSendfile:  !e.Sendfile,
+		ReusePort:   c.CPU.ReusePort,
+	}
+	if err := c.Net.validate(); err != nil {
+		return o, fmt.Errorf("invalid config: %w", err)
 	}
 	loops, err := parseCPUList(c.CPU.NetIO)
 	if err != nil {

@@ -21,6 +21,8 @@ type server struct {
 	link      *netio.Server // the replication listener, if configured
 	linkRelay net.Listener  // the lz4 replication listener, if configured
 	relayDone chan struct{} // closed when the relay's goroutines have ended
+	stopMem   context.CancelFunc
+	memDone   chan struct{}
 	logger    *slog.Logger
 }
 
@@ -70,6 +72,12 @@ func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*
 		}
 		logger.Info("replication listener", "addr", s.link.Addr(), "peer", rc.PeerID, "device", rc.BindDevice)
 	}
+	memCtx, stopMem := context.WithCancel(context.Background())
+	s.stopMem, s.memDone = stopMem, make(chan struct{})
+	go func() {
+		defer close(s.memDone)
+		returnMemory(memCtx, srv.Stats, logger)
+	}()
 	role, epoch, _ := b.Status() // as settled: a returning primary may follow or wait
 	logger.Info("samsa listening", "addr", srv.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID, "cluster_id", b.ClusterID(), "role", role, "epoch", epoch)
 	return s, nil
@@ -82,6 +90,8 @@ func (s *server) addr() string { return s.clients.Addr() }
 // every log and marks the shutdown clean.
 func (s *server) shutdown(ctx context.Context) error {
 	s.logger.Info("shutting down: draining requests")
+	s.stopMem()
+	<-s.memDone
 	s.broker.StopWaiting()
 	if s.link != nil {
 		s.link.Drain(ctx)

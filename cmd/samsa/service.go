@@ -21,7 +21,6 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"samsa/engine"
-	"samsa/netio"
 )
 
 // options is the broker's command line.
@@ -214,7 +213,7 @@ func (s *server) reload(o options, cur fileConfig, level *slog.LevelVar) fileCon
 			cur.LogLevel = next.LogLevel
 		case k == "topic_defaults" || strings.HasPrefix(k, "topic_defaults."):
 			topicDefaults = true
-		case k == "net.max_connections" || k == "net.max_request_bytes" || k == "net.max_queued_bytes" || k == "net.idle_timeout_ms":
+		case isNetLimit(k):
 			limits = true
 		default:
 			restart = append(restart, k)
@@ -231,10 +230,12 @@ func (s *server) reload(o options, cur fileConfig, level *slog.LevelVar) fileCon
 		}
 	}
 	if limits {
-		cur.Net.MaxConnections, cur.Net.MaxRequestBytes = next.Net.MaxConnections, next.Net.MaxRequestBytes
-		cur.Net.MaxQueuedBytes, cur.Net.IdleTimeoutMs = next.Net.MaxQueuedBytes, next.Net.IdleTimeoutMs
-		s.clients.SetLimits(netio.Limits{MaxConnections: cur.Net.MaxConnections, MaxRequestBytes: cur.Net.MaxRequestBytes,
-			MaxQueuedBytes: cur.Net.MaxQueuedBytes, IdleTimeout: time.Duration(cur.Net.IdleTimeoutMs) * time.Millisecond})
+		if err := next.Net.validate(); err != nil {
+			log.Error("config reload: cannot apply the [net] limits", "err", err)
+		} else {
+			cur.Net.NetLimits = next.Net.NetLimits
+			s.clients.SetLimits(cur.Net.limits())
+		}
 	}
 	if len(applied) == 0 && len(restart) == 0 {
 		log.Info("config reloaded: nothing changed", "config", o.ConfigPath)
@@ -245,6 +246,22 @@ func (s *server) reload(o options, cur fileConfig, level *slog.LevelVar) fileCon
 		log.Warn("config changes that take effect only after a restart", "keys", strings.Join(restart, " "))
 	}
 	return cur
+}
+
+// isNetLimit reports whether a dotted config key is one of NetLimits'.
+func isNetLimit(key string) bool {
+	name, ok := strings.CutPrefix(key, "net.")
+	if !ok {
+		return false
+	}
+	name, _, _ = strings.Cut(name, ".") // the overrides' table
+	t := reflect.TypeFor[NetLimits]()
+	for i := range t.NumField() {
+		if strings.Split(t.Field(i).Tag.Get("toml"), ",")[0] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // configDiff lists the dotted keys whose values differ between a and b.

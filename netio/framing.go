@@ -1,0 +1,460 @@
+package netio
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Framing: the bytes a client sends become requests here, on the event
+// loop. A declared frame length costs nothing until its bytes come: the
+// frame's buffer grows with them (framebuf.go), within the request memory
+// budget (Limits.MaxQueuedBytes). A frame that cannot grow waits for the
+// budget, and the connection holding the most bytes of incomplete frames
+// (a stalled one first) is closed to make room, never the one whose bytes
+// are here. OnTick closes connections whose frames stall or crawl.
+
+const (
+	// maxPooledBytes bounds the free frame buffers kept for reuse.
+	maxPooledBytes = 64 << 20
+	// trimEvery: free frame buffers unused for that long go back to the
+	// runtime.
+	trimEvery = 5 * time.Second
+	// evictWait: an eviction whose connection has not closed after that
+	// long no longer holds up the next.
+	evictWait = time.Second
+	// stalledAfter: a connection that sent nothing for that long counts
+	// as stalled when choosing whom to close for room.
+	stalledAfter = time.Second
+)
+
+// OnTraffic frames requests and hands each to the worker, copying it once
+// out of the loop's read buffer. Loop goroutine.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, _ := gc.Context().(*Conn)
+	if c == nil || c.closed.Load() {
+		return gnet.Close
+	}
+	now := time.Now().UnixNano()
+	c.lastActive.Store(now)
+	c.lastRead.Store(now)
+	act := s.frame(c, gc)
+	if act == gnet.None {
+		c.noteUnframed(gc.InboundBuffered(), now)
+	}
+	return act
+}
+
+// noteUnframed records what input is left unframed after OnTraffic: the
+// bytes gnet keeps, for the budget, and since when a frame has been
+// arriving, for the frame timeouts. Loop goroutine.
+func (c *Conn) noteUnframed(buffered int, now int64) {
+	b := int64(buffered)
+	c.srv.buffered.Add(b - c.buffered.Swap(b))
+	switch {
+	case c.need == 0 && buffered == 0:
+		c.frameStart.Store(0)
+	case c.frameStart.Load() == 0:
+		c.frameStart.Store(now)
+	}
+}
+
+// frame reads whole frames off gc and hands them to the worker until the
+// input runs out, the connection must wait, or it is to be closed. Loop
+// goroutine.
+func (s *Server) frame(c *Conn, gc gnet.Conn) gnet.Action {
+	limit := int32(s.opts.MaxInflight)
+	for {
+		if s.draining.Load() {
+			return s.overflow(c, gc)
+		}
+		if c.inflight.Load() >= limit {
+			c.paused.Store(true)
+			if c.inflight.Load() >= limit {
+				return s.overflow(c, gc) // the next response written wakes us
+			}
+			c.paused.Store(false)
+		}
+		if c.need == 0 {
+			if act, ok := s.startFrame(c, gc); !ok {
+				return act
+			}
+		}
+		// Copy what has arrived of the frame straight into its buffer:
+		// consuming the loop's read buffer keeps gnet from copying it
+		// into the connection's ring buffer first, so the frame is copied
+		// once in user space however many reads it takes (plus the
+		// bounded copies of its buffer growing).
+		if ready := min(c.need-c.have(), gc.InboundBuffered()); ready > 0 {
+			if c.room() < ready && !s.grow(c, ready) {
+				return s.overflow(c, gc) // a release wakes us
+			}
+			bb := c.partial
+			have := len(bb.B)
+			n, _ := gc.Read(bb.B[have : have+ready])
+			bb.B = bb.B[:have+n]
+			if n > 0 && s.streamer != nil {
+				c.stream = s.streamer.Stream(bb.B, c.stream)
+			}
+		}
+		if c.have() < c.need && gc.InboundBuffered() == 0 && c.need-c.have() >= directReadMin {
+			// gnet's buffers are empty and much of the frame is still in
+			// the socket: read it straight into the frame's buffer, which
+			// saves the copy through the loop's read buffer.
+			if act := c.readDirect(gc); act != gnet.None {
+				return act
+			}
+		}
+		if c.have() < c.need {
+			return gnet.None
+		}
+		if act := s.deliver(c); act != gnet.None {
+			return act
+		}
+	}
+}
+
+// startFrame reads a frame's size prefix and checks it; ok is false if
+// there is not enough input yet (act None) or the connection is to close.
+// Loop goroutine.
+func (s *Server) startFrame(c *Conn, gc gnet.Conn) (act gnet.Action, ok bool) {
+	hdr, err := gc.Peek(4)
+	if err != nil {
+		return gnet.None, false
+	}
+	size := int32(binary.BigEndian.Uint32(hdr))
+	l := s.limits.Load()
+	if size < 8 || size > l.MaxRequestBytes {
+		return s.refuseFrame(c, "bad request size; closing", "size", size, "max", l.MaxRequestBytes), false
+	}
+	if max := l.MaxPreAuthRequestBytes; max > 0 && size > max && !c.trusted.Load() {
+		if s.opts.RequireAuth {
+			return s.refuseFrame(c, "request too large before authentication; closing", "size", size, "max", max), false
+		}
+		// Before the first request: only a Produce may be large.
+		key, err := gc.Peek(6)
+		if err != nil {
+			return gnet.None, false
+		}
+		if apiKey := int16(binary.BigEndian.Uint16(key[4:])); apiKey != 0 {
+			return s.refuseFrame(c, "first request too large; closing", "size", size, "max", max, "api_key", apiKey), false
+		}
+	}
+	_, _ = gc.Discard(4)
+	c.need = int(size)
+	return gnet.None, true
+}
+
+// refuseFrame closes a connection for its framing, logging at most a line
+// a second. Loop goroutine.
+func (s *Server) refuseFrame(c *Conn, msg string, args ...any) gnet.Action {
+	c.abort()
+	s.stats.closedBad.Add(1)
+	if n, ok := s.badLog.Allow(); ok {
+		s.logger.Warn(msg, append([]any{"remote", c.remote, "suppressed", n}, args...)...)
+	}
+	return gnet.Close
+}
+
+// deliver hands the complete frame to the worker: its bytes move from the
+// incomplete frames' share of the budget to the queued requests'. Loop
+// goroutine.
+func (s *Server) deliver(c *Conn) gnet.Action {
+	bb := c.partial
+	held := c.reserved.Swap(0)
+	s.queued.Add(held)
+	s.incomplete.Add(-held)
+	c.partial, c.need = nil, 0
+	c.frameStart.Store(0)
+	req := &Request{Conn: c, Received: time.Now(), buf: bb, held: held, Prepared: c.stream}
+	c.stream = nil
+	if err := parseRequest(req, bb.B); err != nil {
+		req.release()
+		return s.refuseFrame(c, "malformed request header; closing", "err", err)
+	}
+	if !s.opts.RequireAuth {
+		c.trusted.Store(true)
+	}
+	req.seq = c.nextSeq
+	c.nextSeq++
+	c.inflight.Add(1)
+	s.pending.Add(1)
+	c.reqs <- req // never blocks: at most MaxInflight outstanding
+	return gnet.None
+}
+
+// have is how much of the current frame has arrived. Loop goroutine.
+func (c *Conn) have() int {
+	if c.partial == nil {
+		return 0
+	}
+	return len(c.partial.B)
+}
+
+// room is how many more bytes the frame's buffer takes as it is. Loop
+// goroutine.
+func (c *Conn) room() int {
+	if c.partial == nil {
+		return 0
+	}
+	return min(cap(c.partial.B), c.need) - len(c.partial.B)
+}
+
+// grow makes room in the frame's buffer for ready more bytes, within the
+// budget; false: the connection waits. Loop goroutine.
+func (s *Server) grow(c *Conn, ready int) bool {
+	cur, have := 0, c.have()
+	if c.partial != nil {
+		cur = cap(c.partial.B)
+	}
+	want := grownCap(cur, have, ready, c.need)
+	if !s.reserve(c, int64(want-cur)) {
+		return false
+	}
+	nb := s.pool.get(want)
+	if extra := int64(cap(nb.B) - want); extra != 0 { // a class rounds up
+		c.reserved.Add(extra)
+		s.incomplete.Add(extra)
+	}
+	if old := c.partial; old != nil {
+		nb.B = append(nb.B, old.B...)
+		s.pool.put(old)
+	}
+	c.partial = nb
+	return true
+}
+
+// reserve takes n bytes of the budget for c's incomplete frame, or
+// registers c among the starved and makes room by closing whoever holds
+// the most incomplete bytes. Loop goroutine.
+func (s *Server) reserve(c *Conn, n int64) bool {
+	max := s.limits.Load().MaxQueuedBytes
+	fits := func() bool {
+		held := s.queued.Load() + s.incomplete.Load() + s.buffered.Load()
+		mine := c.reserved.Load() + c.buffered.Load()
+		return max <= 0 || held+n <= max || held <= mine // alone, a connection always gets its request in
+	}
+	take := func() bool {
+		c.reserved.Add(n)
+		s.incomplete.Add(n)
+		return true
+	}
+	if fits() {
+		if c.waiting.Load() {
+			s.unstarve(c)
+		}
+		return take()
+	}
+	s.starve(c)
+	// A release between the check and the registration would not have
+	// seen us: check again.
+	if fits() {
+		s.unstarve(c)
+		return take()
+	}
+	s.evict(c)
+	return false
+}
+
+func (s *Server) starve(c *Conn) {
+	s.starveMu.Lock()
+	if s.starved == nil {
+		s.starved = map[*Conn]struct{}{}
+	}
+	s.starved[c] = struct{}{}
+	c.waiting.Store(true)
+	s.nStarved.Store(int32(len(s.starved)))
+	s.starveMu.Unlock()
+}
+
+func (s *Server) unstarve(c *Conn) {
+	s.starveMu.Lock()
+	delete(s.starved, c)
+	c.waiting.Store(false)
+	s.nStarved.Store(int32(len(s.starved)))
+	s.starveMu.Unlock()
+}
+
+// evict closes the connection that holds the most bytes of incomplete
+// frames (its buffer and what gnet keeps for it), preferring one that has
+// sent nothing for a while, to make room for c, whose bytes are here. One
+// eviction at a time: its close wakes the starved. Loop goroutine.
+func (s *Server) evict(c *Conn) {
+	now := time.Now().UnixNano()
+	if s.evicting.Load() != nil && now-s.evictedAt.Load() < int64(evictWait) {
+		return
+	}
+	mine := c.reserved.Load() + c.buffered.Load()
+	var victim *Conn
+	var vHeld int64
+	vStalled := false
+	s.connMu.Lock()
+	for o := range s.conns {
+		if o == c || o.closed.Load() {
+			continue
+		}
+		held := o.reserved.Load() + o.buffered.Load()
+		stalled := now-o.lastRead.Load() >= int64(stalledAfter)
+		if held == 0 || (!stalled && held <= mine) {
+			continue // an active connection holding less than c is not closed for it
+		}
+		if victim == nil || (stalled && !vStalled) || (stalled == vStalled && held > vHeld) {
+			victim, vHeld, vStalled = o, held, stalled
+		}
+	}
+	s.connMu.Unlock()
+	if victim == nil {
+		return
+	}
+	s.evicting.Store(victim)
+	s.evictedAt.Store(now)
+	s.stats.closedBudget.Add(1)
+	if n, ok := s.badLog.Allow(); ok {
+		s.logger.Warn("request memory short (max_queued_bytes); closing the connection holding the most bytes of incomplete requests",
+			"remote", victim.remote, "bytes", vHeld, "stalled", vStalled, "suppressed", n)
+	}
+	victim.shut()
+}
+
+// released returns a request's bytes to the budget and wakes the starved
+// connections. Any goroutine.
+func (s *Server) released(size int64) {
+	s.queued.Add(-size)
+	s.wakeStarved()
+}
+
+// wakeStarved wakes the connections waiting for the budget: each tries
+// again on its loop. Any goroutine.
+func (s *Server) wakeStarved() {
+	if s.nStarved.Load() == 0 {
+		return
+	}
+	s.starveMu.Lock()
+	conns := make([]*Conn, 0, len(s.starved))
+	for c := range s.starved {
+		conns = append(conns, c)
+		c.waiting.Store(false)
+	}
+	clear(s.starved)
+	s.nStarved.Store(0)
+	s.starveMu.Unlock()
+	s.lifeMu.RLock()
+	defer s.lifeMu.RUnlock()
+	if s.stopped {
+		return
+	}
+	for _, c := range conns {
+		if !c.closed.Load() {
+			_ = c.gc.Wake(nil)
+		}
+	}
+}
+
+// dropPartial frees the incomplete frame of a closed connection and
+// returns the bytes of the budget it held. Loop goroutine.
+func (c *Conn) dropPartial() int64 {
+	held := c.reserved.Swap(0)
+	c.srv.incomplete.Add(-held)
+	if c.partial != nil {
+		c.srv.pool.put(c.partial)
+		c.partial = nil
+	}
+	c.need = 0
+	c.stream = nil
+	return held
+}
+
+// directReadMin is the part of a frame still to come above which netio
+// reads the socket itself, straight into the frame's buffer.
+const directReadMin = 32 << 10
+
+// readDirect reads the rest of the partial frame from the socket until the
+// frame is complete, the socket has nothing more (EAGAIN) or the budget
+// stops the buffer growing. gnet's own buffers must be empty, so no byte
+// is read out of order. Loop goroutine.
+func (c *Conn) readDirect(gc gnet.Conn) gnet.Action {
+	s := c.srv
+	for c.have() < c.need {
+		if c.room() == 0 && !s.grow(c, 0) {
+			return gnet.None // gnet reads on; the frame waits for room
+		}
+		bb := c.partial
+		n, err := unix.Read(gc.Fd(), bb.B[len(bb.B):min(cap(bb.B), c.need)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return gnet.None
+		case err != nil:
+			s.logger.Debug("read failed; closing", "remote", c.remote, "err", err)
+			return gnet.Close
+		case n == 0: // the peer closed mid-frame
+			return gnet.Close
+		}
+		bb.B = bb.B[:len(bb.B)+n]
+		if s := s.streamer; s != nil {
+			c.stream = s.Stream(bb.B, c.stream)
+		}
+	}
+	return gnet.None
+}
+
+// OnTick closes idle connections and those whose frames stall or crawl,
+// and trims the frame pool. gnet's ticker goroutine.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	l := s.limits.Load()
+	now := time.Now()
+	ns := now.UnixNano()
+	s.connMu.Lock()
+	for c := range s.conns {
+		if c.closed.Load() {
+			continue
+		}
+		// inflight first: complete updates lastActive before it lowers
+		// inflight.
+		if l.IdleTimeout > 0 && c.inflight.Load() == 0 && c.lastActive.Load() < ns-int64(l.IdleTimeout) {
+			c.Close("idle timeout") // only queues the close: no lock cycle
+			continue
+		}
+		start := c.frameStart.Load()
+		if start == 0 || c.paused.Load() || c.waiting.Load() || s.draining.Load() {
+			continue // no frame arriving, or it waits for us
+		}
+		var why string
+		switch {
+		case l.FrameStallTimeout > 0 && ns-c.lastRead.Load() > int64(l.FrameStallTimeout):
+			why = "request frame stalled; closing"
+		case l.FrameTimeout > 0 && ns-start > int64(l.FrameTimeout):
+			why = "request frame too slow; closing"
+		default:
+			continue
+		}
+		s.stats.closedSlow.Add(1)
+		if n, ok := s.badLog.Allow(); ok {
+			s.logger.Warn(why, "remote", c.remote, "received", c.reserved.Load()+c.buffered.Load(),
+				"since", now.Sub(time.Unix(0, start)).Round(time.Millisecond), "suppressed", n)
+		}
+		c.shut()
+	}
+	s.ipRate.prune(now)
+	s.connMu.Unlock()
+	if now.Sub(s.lastTrim) >= trimEvery {
+		s.lastTrim = now
+		s.pool.trim()
+	}
+	return tickInterval(l), gnet.None
+}
+
+// tickInterval keeps an idle connection's lifetime within 1.5 timeouts, and
+// a stalled frame's within 1.5 stall timeouts.
+func tickInterval(l *Limits) time.Duration {
+	d := time.Second
+	for _, t := range []time.Duration{l.IdleTimeout, l.FrameStallTimeout, l.FrameTimeout} {
+		if t > 0 {
+			d = min(d, t/2)
+		}
+	}
+	return max(d, 10*time.Millisecond)
+}
