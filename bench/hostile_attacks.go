@@ -111,7 +111,7 @@ func (a *attacker) dial(ctx context.Context) (*attackConn, error) {
 	a.dials.Add(1)
 	c, err := a.dialer.DialContext(ctx, "tcp", a.addr)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !ended(ctx) {
 			a.refused.Add(1)
 		}
 		return nil, err
@@ -140,12 +140,23 @@ func (a *attacker) release(c *attackConn) {
 	switch {
 	case peerClosed(c.Conn):
 		a.byBroker.Add(1)
-	case c.ctx.Err() != nil:
+	case ended(c.ctx):
 		a.openAtEnd.Add(1)
 	default:
 		a.byAttack.Add(1)
 	}
 	_ = c.Close()
+}
+
+// ended reports whether the attack is over: its context ended or its
+// deadline passed (which ends the connections' I/O a moment before the
+// context's own timer fires).
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // write writes b, reporting whether the connection is still usable.
@@ -328,7 +339,7 @@ func (a *attacker) dribble(ctx context.Context, size int) {
 		}
 		c.within(actionLimit)
 		if !a.write(c, f[i:i+1]) {
-			if ctx.Err() == nil {
+			if !ended(ctx) {
 				a.dribbleClosed.Store(int64(max(time.Since(start), 1)))
 			}
 			return
@@ -343,7 +354,7 @@ func (a *attacker) dribble(ctx context.Context, size int) {
 	for ctx.Err() == nil && !peerClosed(c.Conn) {
 		wait(ctx, time.Second)
 	}
-	if ctx.Err() == nil {
+	if !ended(ctx) {
 		a.dribbleClosed.Store(int64(max(time.Since(start), 1)))
 	}
 }

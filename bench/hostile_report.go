@@ -41,6 +41,19 @@ func mibCell(n int64) string {
 	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64)
 }
 
+// sizeCell formats a byte count in B, KiB or MiB.
+func sizeCell(n int64) string {
+	switch {
+	case n == 0:
+		return "-"
+	case n < 10<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 10<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
 func fdCell(n int) string {
 	if n <= 0 {
 		return "-"
@@ -81,7 +94,7 @@ var hostileFigures = []hostileFigure{
 	{"refused", func(r *HostileResult) string { return countCell(r.Conns.Refused) }},
 	{"closed by broker", func(r *HostileResult) string { return countCell(r.Conns.ClosedByBroker) }},
 	{"open at the end", func(r *HostileResult) string { return countCell(r.Conns.OpenAtEnd) }},
-	{"attack MiB sent", func(r *HostileResult) string { return mibCell(r.Conns.BytesSent) }},
+	{"attack bytes sent", func(r *HostileResult) string { return sizeCell(r.Conns.BytesSent) }},
 	{"legit clients", func(r *HostileResult) string {
 		if r.Attack == "baseline" {
 			return "-"
