@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +34,10 @@ Usage:
                                                   for -duration, primary and standby killed
                                                   in turn; leak trends and a loss check
                                                   (make soak DURATION=30m)
+  samsa-bench hostile [flags]                     raw-socket clients break the framing
+                                                  (-attacks) while franz-go clients keep
+                                                  producing and consuming: their latency
+                                                  and errors, the broker's RSS and fds
   samsa-bench without-syscall NR CMD [ARGS]       run CMD with system call NR answering
                                                   ENOSYS (seccomp), as an older kernel
                                                   would: cachestat is 451 on x86-64 and
@@ -79,6 +84,23 @@ end the slopes per hour, and the plain topic read back (every acked id)
 and the compacted one (every key's latest acked value). Exits 1 on loss,
 an unexpected exit or a failed check.
 
+hostile (docs/BENCHMARKS.md, "Hostile clients"): against -target (with
+-target-pid for RSS and fds), or a broker it starts from -samsa-bin and
+-config when -samsa-bin is given. After -warmup of legitimate clients
+alone, each of -attacks for -attack-duration, from -attack-from:
+  declare100m  2 connections send a frame size of 100 MiB and 2 bytes, stall
+  declare1m    -conns connections (1,000) declare 1 MiB frames, stall
+  random       4 connections at a time write random bytes (1 to 4,096 a write)
+  dribble      one frame (1 KiB declared) sent one byte per second
+  mixed        64 goroutines: random bytes, lying lengths, truncated frames,
+               garbage bodies for every API key, idle declarers
+Throughout, an acks=all producer (a record every 20 ms) and a consumer of
+one fresh topic, and an ApiVersions round trip on a fresh connection every
+500 ms. Per attack: produce ack and produce->read latency, ApiVersions,
+records stalled (slower than -stall-bound) or unread, the broker's RSS
+and fds before, peak during, and -settle after. Exits 1 when the
+legitimate clients did not keep working through an attack.
+
 Flags:
 `
 
@@ -118,7 +140,15 @@ type options struct {
 	churnEvery   time.Duration
 	trendAfter   time.Duration
 	restartDelay time.Duration
-	set          map[string]bool // flags given on the command line
+	// hostile
+	attacks        string
+	attackDuration time.Duration
+	attackFrom     string
+	settle         time.Duration
+	stallBound     time.Duration
+	conns          int
+	rssLimitMiB    int64
+	set            map[string]bool // flags given on the command line
 }
 
 func main() {
@@ -155,7 +185,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "kfake: `host:port` to listen on")
 	fs.StringVar(&o.promote, "promote", "both", "failover: how the standby is promoted: manual (ElectLeaders), auto (auto_failover) or both")
 	fs.DurationVar(&o.failoverTimeout, "failover-timeout", 0, "failover, soak: failover_timeout_ms of both nodes (default: the config's, 5s as shipped)")
-	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "failover: producing and consuming before the kill")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "failover: producing and consuming before the kill; hostile: the legitimate clients alone before the first attack")
 	fs.DurationVar(&o.after, "after", 5*time.Second, "failover: producing after writes resume")
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "failover: at most this long after the producer stops for the consumer to read every acked record")
 	fs.BoolVar(&o.rejoin, "rejoin", true, "failover: restart the killed node once the standby leads (without it, acks=all with min.insync.replicas 2 cannot resume)")
@@ -168,6 +198,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.churnEvery, "churn-every", 30*time.Second, "soak: a group member joins or leaves this often")
 	fs.DurationVar(&o.trendAfter, "trend-after", 2*time.Minute, "soak: samples before this are left out of the trends")
 	fs.DurationVar(&o.restartDelay, "restart-delay", 2*time.Second, "soak: a killed node is restarted this long after (the primary: after the standby took over)")
+	fs.StringVar(&o.attacks, "attacks", strings.Join(bench.HostileAttacks, ","), "hostile: the attacks, in order, comma separated")
+	fs.DurationVar(&o.attackDuration, "attack-duration", 20*time.Second, "hostile: how long each attack lasts")
+	fs.StringVar(&o.attackFrom, "attack-from", "127.0.0.1", "hostile: the attack sockets' source `address` (any 127.x.y.z on Linux)")
+	fs.DurationVar(&o.settle, "settle", 10*time.Second, "hostile: the broker's \"after\" figures are read this long after each attack")
+	fs.DurationVar(&o.stallBound, "stall-bound", 5*time.Second, "hostile: a produce ack, read after ack or ApiVersions slower than this fails the attack")
+	fs.IntVar(&o.conns, "conns", 1000, "hostile: connections of the declare1m attack")
+	fs.Int64Var(&o.rssLimitMiB, "rss-limit-mib", 0, "hostile: stop an attack (and fail it) once the broker's RSS passes this many MiB (default: 8 GiB or half the memory, whichever is less; -1: none)")
 
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fs.Usage()
@@ -206,6 +243,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runFailover(ctx, &o, stdout, stderr)
 	case "soak":
 		return runSoak(ctx, &o, stdout, stderr)
+	case "hostile":
+		return runHostile(ctx, &o, stdout, stderr)
 	}
 
 	var specs []bench.Spec
@@ -423,6 +462,60 @@ func runSoak(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if rep.Failed() {
+		return 1
+	}
+	return 0
+}
+
+// runHostile runs the hostile command: the report to stdout, progress to
+// stderr.
+func runHostile(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	cfg := bench.DefaultHostileConfig(o.target, o.targetPID)
+	if o.set["samsa-bin"] {
+		cfg.Addr, cfg.PID, cfg.SamsaBin, cfg.Config = "", 0, o.samsaBin, o.config
+	}
+	cfg.Attacks = nil
+	for _, a := range strings.Split(o.attacks, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.Attacks = append(cfg.Attacks, a)
+		}
+	}
+	if len(cfg.Attacks) == 0 {
+		fmt.Fprintln(stderr, "samsa-bench: -attacks names no attack")
+		return 2
+	}
+	cfg.Duration, cfg.AttackFrom, cfg.Settle, cfg.StallBound = o.attackDuration, o.attackFrom, o.settle, o.stallBound
+	cfg.Warmup, cfg.Declare1MConns, cfg.Progress = o.warmup, o.conns, stderr
+	if o.rssLimitMiB > 0 {
+		cfg.RSSLimit = o.rssLimitMiB << 20
+	} else if o.rssLimitMiB < 0 {
+		cfg.RSSLimit = -1
+	}
+	if cfg.Duration <= 0 || cfg.StallBound <= 0 || o.conns <= 0 {
+		fmt.Fprintln(stderr, "samsa-bench: -attack-duration, -stall-bound and -conns must be positive")
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 2
+	}
+	rep, err := bench.RunHostile(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 1
+	}
+	var werr error
+	if o.json {
+		werr = rep.WriteJSON(stdout)
+	} else {
+		werr = rep.WriteText(stdout)
+	}
+	if werr != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", werr)
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "samsa-bench: the legitimate clients did not keep working through every attack; see the notes")
 		return 1
 	}
 	return 0
