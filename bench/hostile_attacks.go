@@ -194,8 +194,8 @@ func (r rng) between(lo, hi time.Duration) time.Duration {
 
 // declaration is a frame size and the first 2 bytes of the frame (the
 // high bytes of ApiVersions' key): what the stalling clients sent.
-func declaration(size int32) []byte {
-	return []byte{byte(size >> 24), byte(size >> 16), byte(size >> 8), byte(size), 0, 18}
+func declaration(size int32, key int16) []byte {
+	return []byte{byte(size >> 24), byte(size >> 16), byte(size >> 8), byte(size), byte(key >> 8), byte(key)}
 }
 
 // requestFrame returns a frame: its size, a request header v1 (API key,
@@ -232,12 +232,19 @@ func runAttack(ctx context.Context, name string, a *attacker, cfg *HostileConfig
 }
 
 // declare opens conns connections at once, each sending a frame size of
-// size and 2 bytes of the frame, and holds them until ctx ends.
+// size and 2 bytes of the frame, and holds them until ctx ends. The 2
+// bytes are an API key: ApiVersions on even connections, Produce on odd
+// ones (a broker may bound a first request's size, but not a Produce's:
+// clients that skip ApiVersions send Produce first).
 func (a *attacker) declare(ctx context.Context, conns int, size int32) {
 	var mu sync.Mutex
 	var held []*attackConn
 	sem := make(chan struct{}, dialParallel)
 	for i := 0; i < conns; i++ {
+		key := int16(18)
+		if i%2 == 1 {
+			key = 0
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -254,7 +261,7 @@ func (a *attacker) declare(ctx context.Context, conns int, size int32) {
 				return
 			}
 			c.within(actionLimit)
-			a.write(c, declaration(size))
+			a.write(c, declaration(size, key))
 			mu.Lock()
 			held = append(held, c)
 			mu.Unlock()
@@ -448,13 +455,14 @@ func (a *attacker) garbageBodies(ctx context.Context, c *attackConn, r rng) {
 }
 
 // idleDeclarer declares a frame of 1 MiB (or, one time in four, of up to
-// 100 MiB) and 2 bytes of it, and stalls 2 to 5 s.
+// 100 MiB) and 2 bytes of it (the API key of a Produce or an
+// ApiVersions), and stalls 2 to 5 s.
 func (a *attacker) idleDeclarer(ctx context.Context, c *attackConn, r rng) {
 	size := int32(1 << 20)
 	if r.IntN(4) == 0 {
 		size = int32(1 + r.Int64N(100<<20))
 	}
-	if a.write(c, declaration(size)) {
+	if a.write(c, declaration(size, int16(r.IntN(2)*18))) { // Produce or ApiVersions
 		wait(ctx, r.between(2*time.Second, 5*time.Second))
 	}
 }

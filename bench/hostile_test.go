@@ -137,14 +137,38 @@ func TestHostileRandom(t *testing.T) {
 	requireLegit(t, res)
 }
 
-// TestHostileDribble: a frame dribbled one byte per second for 10 s.
+// TestHostileDribble: a frame dribbled one byte per second; with
+// frame_timeout_ms 4000 the broker closes it after about 4 s (the shipped
+// 60 s is longer than a test should wait).
 func TestHostileDribble(t *testing.T) {
-	res := hostileTest(t, AttackDribble, 10*time.Second, nil)
-	if res.Conns.Connected != 1 || res.Conns.BytesSent < 5 {
+	res := hostileTest(t, AttackDribble, 10*time.Second, func(c *HostileConfig) {
+		c.Config = editedConfig(t, c.Config, "frame_timeout_ms = 60000", "frame_timeout_ms = 4000")
+	})
+	if res.Conns.Connected != 1 || res.Conns.BytesSent < 3 {
 		t.Errorf("%d attack connections, %d bytes: want one dribbling", res.Conns.Connected, res.Conns.BytesSent)
 	}
-	t.Logf("the broker closed the dribbling connection after %v s (-1: never)", res.Conns.DribbleClosedAfter)
+	if after := res.Conns.DribbleClosedAfter; after < 3 || after > 7 {
+		t.Errorf("the broker closed the dribbling connection after %v s (-1: never), frame_timeout_ms 4000", after)
+	}
 	requireLegit(t, res)
+}
+
+// editedConfig writes a copy of the config at path with old replaced by
+// new and returns its path.
+func editedConfig(t *testing.T, path, old, new string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("%s has no %q", path, old)
+	}
+	out := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(out, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestHostileMemory: 3 minutes of mixed hostile traffic leave the
@@ -181,8 +205,8 @@ func TestRequestFrame(t *testing.T) {
 	if !bytes.Equal(f, want) {
 		t.Errorf("requestFrame = %v, want %v", f, want)
 	}
-	d := declaration(100 << 20)
-	if got := binary.BigEndian.Uint32(d); got != 100<<20 || len(d) != 6 {
+	d := declaration(100<<20, 18)
+	if got := binary.BigEndian.Uint32(d); got != 100<<20 || len(d) != 6 || d[5] != 18 {
 		t.Errorf("declaration = %v: want the size 104857600 and 2 bytes", d)
 	}
 }

@@ -377,8 +377,12 @@ const directReadMin = 32 << 10
 func (c *Conn) readDirect(gc gnet.Conn) gnet.Action {
 	s := c.srv
 	for c.have() < c.need {
-		if c.room() == 0 && !s.grow(c, 0) {
-			return gnet.None // gnet reads on; the frame waits for room
+		if c.room() == 0 {
+			// Grow for what the socket holds already, if it says.
+			ready, _ := unix.IoctlGetInt(gc.Fd(), unix.SIOCINQ)
+			if !s.grow(c, max(ready, 0)) {
+				return gnet.None // gnet reads on; the frame waits for room
+			}
 		}
 		bb := c.partial
 		n, err := unix.Read(gc.Fd(), bb.B[len(bb.B):min(cap(bb.B), c.need)])

@@ -233,7 +233,7 @@ func TestBucket(t *testing.T) {
 }
 
 func TestFramePool(t *testing.T) {
-	for n, want := range map[int]int{0: 0, 1: 0, 512: 0, 513: 1, 1024: 1, 4 << 20: nFrameClasses - 1, 4<<20 + 1: -1} {
+	for n, want := range map[int]int{0: 0, 1: 0, 512: 0, 513: 1, 1024: 1, maxPooledFrame: nFrameClasses - 1, maxPooledFrame + 1: -1} {
 		if got := classOf(n); got != want {
 			t.Errorf("classOf(%d) = %d, want %d", n, got, want)
 		}
@@ -249,7 +249,7 @@ func TestFramePool(t *testing.T) {
 	if got := p.pooled.Load(); got != 8<<10 {
 		t.Fatalf("pooled %d", got)
 	}
-	if big := p.get(5 << 20); cap(big.B) != 5<<20 {
+	if big := p.get(maxPooledFrame + 1); cap(big.B) != maxPooledFrame+1 {
 		t.Fatalf("beyond the classes: cap %d", cap(big.B))
 	}
 	p.trim() // the first trim sets the low-water mark
@@ -269,7 +269,9 @@ func TestGrownCap(t *testing.T) {
 		{0, 0, 100, 100, 100},
 		{0, 0, 64 << 10, 1 << 20, 64 << 10},
 		{64 << 10, 64 << 10, 64 << 10, 1 << 20, 256 << 10},
-		{256 << 10, 256 << 10, 1, 300 << 10, 300 << 10},
+		{256 << 10, 256 << 10, 1, 300 << 10, 300 << 10}, // a quarter came
+		{256 << 10, 256 << 10, 64 << 10, 100 << 20, 1 << 20},
+		{1 << 20, 1 << 20, 1, 100 << 20, 100 << 20}, // trustFrameBytes came
 	} {
 		if got := grownCap(c.cur, c.have, c.ready, c.need); got != c.want {
 			t.Errorf("grownCap(%d, %d, %d, %d) = %d, want %d", c.cur, c.have, c.ready, c.need, got, c.want)
