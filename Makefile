@@ -60,6 +60,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzUnmarshalIndex -fuzztime $(FUZZTIME) ./segment/
 	$(GO) test -run XXX -fuzz FuzzDecompress -fuzztime $(FUZZTIME) ./segment/compress/
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $(FUZZTIME) ./netio/
+	$(GO) test -run XXX -fuzz FuzzFraming -fuzztime $(FUZZTIME) ./netio/
 	$(GO) test -run XXX -fuzz FuzzResponseBody -fuzztime $(FUZZTIME) ./netio/kclient/
 	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzCatalogImageApply -fuzztime $(FUZZTIME) ./engine/

@@ -112,7 +112,7 @@ func openFDs(t *testing.T) int {
 // TestHostileDeclare100M: two connections each declare a 100 MiB frame,
 // send 2 bytes of it and stall (together more than max_queued_bytes).
 func TestHostileDeclare100M(t *testing.T) {
-	res := hostileTest(t, AttackDeclare100M, 15*time.Second, nil)
+	res := hostileTest(t, AttackDeclare100M, 10*time.Second, nil)
 	if res.Conns.Connected != 2 {
 		t.Errorf("%d attack connections, want 2", res.Conns.Connected)
 	}
@@ -121,7 +121,7 @@ func TestHostileDeclare100M(t *testing.T) {
 
 // TestHostileDeclare1M: 1,000 connections declare 1 MiB frames and stall.
 func TestHostileDeclare1M(t *testing.T) {
-	res := hostileTest(t, AttackDeclare1M, 15*time.Second, func(c *HostileConfig) { c.Declare1MConns = 1000 })
+	res := hostileTest(t, AttackDeclare1M, 10*time.Second, func(c *HostileConfig) { c.Declare1MConns = 1000 })
 	if res.Conns.Dials != 1000 {
 		t.Errorf("%d dials, want 1,000", res.Conns.Dials)
 	}

@@ -101,3 +101,56 @@ durability = "always"
 	f("listen = \"nowhere\"\n", "listen")
 	f("[broker]\nnum_partitions = 0\n", "num_partitions")
 }
+
+// TestNetLimits: the [net] limits reach netio, bad values are refused, and
+// a reload knows every one of them (the overrides' table included).
+func TestNetLimits(t *testing.T) {
+	c, err := loadConfig(configFile(t, `
+[net]
+max_connections_per_ip = 20
+max_connection_rate = 50.5
+frame_stall_timeout_ms = 1500
+max_preauth_request_bytes = 65536
+[net.max_connections_per_ip_overrides]
+"10.0.0.5" = 1000
+"::1" = 0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.engineConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.netOptions(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := o.Limits
+	if l.MaxConnectionsPerIP != 20 || l.MaxConnectionRate != 50.5 || l.FrameStallTimeout.Milliseconds() != 1500 ||
+		l.FrameTimeout.Milliseconds() != 60000 || l.MaxPreAuthRequestBytes != 65536 ||
+		!reflect.DeepEqual(l.ConnectionsPerIP, map[string]int{"10.0.0.5": 1000, "::1": 0}) || l.MaxQueuedBytes != 128<<20 {
+		t.Fatalf("limits %+v", l)
+	}
+	for _, text := range []string{"[net]\nframe_timeout_ms = -1\n", "[net.max_connections_per_ip_overrides]\n\"host\" = 1\n",
+		"[net.max_connections_per_ip_overrides]\n\"10.0.0.1\" = -2\n"} {
+		c, err := loadConfig(configFile(t, text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := c.engineConfig()
+		if _, err := c.netOptions(e); err == nil {
+			t.Errorf("%q accepted", text)
+		}
+	}
+	for _, k := range []string{"net.max_connections", "net.frame_timeout_ms", "net.max_connection_rate_per_ip", "net.max_connections_per_ip_overrides.10.0.0.5"} {
+		if !isNetLimit(k) {
+			t.Errorf("%s is not applied by a reload", k)
+		}
+	}
+	for _, k := range []string{"net.loops", "net.max_inflight", "broker.max_connections", "net"} {
+		if isNetLimit(k) {
+			t.Errorf("%s counted as a reloadable limit", k)
+		}
+	}
+}
