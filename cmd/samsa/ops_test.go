@@ -356,11 +356,13 @@ func TestSIGHUPReload(t *testing.T) {
 	// A reload applies log_level and topic_defaults, and names what needs
 	// a restart.
 	writeConfig(t, dir, "\n[topic_defaults]\n", "\n[topic_defaults]\n\"retention.ms\" = 3600000\n", `log_level = "info"`, `log_level = "debug"`,
-		"loops = 0 ", "loops = 1 ", "max_request_bytes = 104857600", "max_request_bytes = 4096")
+		"loops = 0 ", "loops = 1 ", "max_request_bytes = 104857600", "max_request_bytes = 4096",
+		"frame_stall_timeout_ms = 30000", "frame_stall_timeout_ms = 500",
+		"# [net.max_connections_per_ip_overrides]\n# \"10.0.0.5\" = 1000", "[net.max_connections_per_ip_overrides]\n\"127.0.0.3\" = 2")
 	b.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, b, `msg="config reloaded"`)
 	line := logLine(b, `msg="config reloaded"`)
-	for _, want := range []string{`applied="log_level net.max_request_bytes topic_defaults.retention.ms"`, `needs_restart=net.loops`} {
+	for _, want := range []string{`applied="log_level net.frame_stall_timeout_ms net.max_connections_per_ip_overrides.127.0.0.3 net.max_request_bytes topic_defaults.retention.ms"`, `needs_restart=net.loops`} {
 		if !strings.Contains(line, want) {
 			t.Fatalf("reload log line lacks %s: %s", want, line)
 		}
@@ -382,6 +384,37 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 	rc.Close()
 	waitLog(t, b, `msg="bad request size; closing"`)
+	// The per-address override: 127.0.0.3 gets two connections.
+	from3 := func() net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", b.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	from3()
+	from3()
+	third := from3()
+	third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := third.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a third connection from 127.0.0.3 stayed open with its limit at 2")
+	}
+	waitLog(t, b, `msg="connection limit per address reached; refusing" subsystem=netio remote=127.0.0.3`)
+	// The stall timeout: 2 bytes of a size prefix, then nothing.
+	stall, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	stall.Write([]byte{0, 0})
+	stall.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := stall.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a stalled frame's connection not closed with frame_stall_timeout_ms=500: %v", err)
+	}
+	waitLog(t, b, `msg="request frame stalled; closing"`)
 	// Debug logging is on now: a new connection is logged.
 	if c, err := net.Dial("tcp", b.addr); err == nil {
 		c.Close()
