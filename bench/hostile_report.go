@@ -173,12 +173,7 @@ func (rep *HostileReport) WriteText(w io.Writer) error {
 	if rep.Error != "" {
 		notes = append(notes, "run: "+rep.Error)
 	}
-	if len(notes) > 0 {
-		b.WriteString("\nnotes:\n")
-		for _, n := range notes {
-			b.WriteString("  " + n + "\n")
-		}
-	}
+	writeNotes(&b, notes)
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("cannot write report: %w", err)
 	}

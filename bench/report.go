@@ -149,13 +149,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("cannot format report: %w", err)
 	}
-	notes := rep.notes()
-	if len(notes) > 0 {
-		b.WriteString("\nnotes:\n")
-		for _, n := range notes {
-			b.WriteString("  " + n + "\n")
-		}
-	}
+	writeNotes(&b, rep.notes())
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("cannot write report: %w", err)
 	}
@@ -265,4 +259,15 @@ func fmtMs(v float64) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// writeNotes ends a text report with its notes, if any.
+func writeNotes(b *strings.Builder, notes []string) {
+	if len(notes) == 0 {
+		return
+	}
+	b.WriteString("\nnotes:\n")
+	for _, n := range notes {
+		b.WriteString("  " + n + "\n")
+	}
 }

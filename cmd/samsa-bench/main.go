@@ -299,14 +299,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = ctx.Err()
 	}
 	if rep != nil {
-		var werr error
-		if o.json {
-			werr = rep.WriteJSON(stdout)
-		} else {
-			werr = rep.WriteText(stdout)
-		}
-		if werr != nil {
-			fmt.Fprintln(stderr, "samsa-bench:", werr)
+		if !writeReport(rep, o.json, stdout, stderr) {
 			return 1
 		}
 	}
@@ -397,14 +390,7 @@ func runFailover(ctx context.Context, o *options, stdout, stderr io.Writer) int 
 		Progress: stderr,
 		KeepLogs: o.keepLogs,
 	})
-	var werr error
-	if o.json {
-		werr = rep.WriteJSON(stdout)
-	} else {
-		werr = rep.WriteText(stdout)
-	}
-	if werr != nil {
-		fmt.Fprintln(stderr, "samsa-bench:", werr)
+	if !writeReport(rep, o.json, stdout, stderr) {
 		return 1
 	}
 	if err := ctx.Err(); err != nil {
@@ -451,14 +437,7 @@ func runSoak(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "samsa-bench:", err)
 		return 1
 	}
-	var werr error
-	if o.json {
-		werr = rep.WriteJSON(stdout)
-	} else {
-		werr = rep.WriteText(stdout)
-	}
-	if werr != nil {
-		fmt.Fprintln(stderr, "samsa-bench:", werr)
+	if !writeReport(rep, o.json, stdout, stderr) {
 		return 1
 	}
 	if rep.Failed() {
@@ -504,14 +483,7 @@ func runHostile(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "samsa-bench:", err)
 		return 1
 	}
-	var werr error
-	if o.json {
-		werr = rep.WriteJSON(stdout)
-	} else {
-		werr = rep.WriteText(stdout)
-	}
-	if werr != nil {
-		fmt.Fprintln(stderr, "samsa-bench:", werr)
+	if !writeReport(rep, o.json, stdout, stderr) {
 		return 1
 	}
 	if rep.Failed() {
@@ -535,4 +507,23 @@ func withoutSyscall(args []string, stderr io.Writer) int {
 	err = bench.ExecWithoutSyscall(nr, args[1:])
 	fmt.Fprintln(stderr, "samsa-bench: without-syscall:", err)
 	return 1
+}
+
+// report is what every command's result can do.
+type report interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+}
+
+// writeReport writes rep to stdout as JSON or text; false if it could not.
+func writeReport(rep report, asJSON bool, stdout, stderr io.Writer) bool {
+	write := rep.WriteText
+	if asJSON {
+		write = rep.WriteJSON
+	}
+	if err := write(stdout); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return false
+	}
+	return true
 }
