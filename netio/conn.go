@@ -17,6 +17,7 @@ type Conn struct {
 	id     uint64
 	remote string
 	ip     string // remote's address part: per-address limits
+	self   bool   // from DialSelf: not counted against the limits
 
 	reqs chan *Request // (loop sends) frames waiting for the worker
 
@@ -32,6 +33,8 @@ type Conn struct {
 	frameStart atomic.Int64 // unix ns since which a frame has been arriving; 0: none
 	lastRead   atomic.Int64 // unix ns of the last OnTraffic
 	waiting    atomic.Bool  // among the starved: the budget is short
+	waitSince  atomic.Int64 // unix ns the wait began
+	arrived    atomic.Bool  // the frame's bytes are all here (some in gnet's buffer)
 	// trusted: authenticated (a listener with RequireAuth), or past its
 	// first complete request; before, frames are held to
 	// MaxPreAuthRequestBytes.
@@ -91,11 +94,11 @@ func (c *Conn) Close(reason string) {
 }
 
 // shut closes the connection as Close does, without a log line: for
-// callers that log at most a line a second. Any goroutine.
-func (c *Conn) shut() {
+// callers that log at most a line a second. It reports whether this call closed it. Any goroutine.
+func (c *Conn) shut() bool {
 	c.aborted.Store(true)
 	if !c.closed.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	s := c.srv
 	s.lifeMu.RLock()
@@ -103,6 +106,7 @@ func (c *Conn) shut() {
 		_ = c.gc.Close()
 	}
 	s.lifeMu.RUnlock()
+	return true
 }
 
 // SetAuthenticated lifts the pre-authentication bound on frame sizes

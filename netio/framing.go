@@ -12,9 +12,9 @@ import (
 // loop. A declared frame length costs nothing until its bytes come: the
 // frame's buffer grows with them (framebuf.go), within the request memory
 // budget (Limits.MaxQueuedBytes). A frame that cannot grow waits for the
-// budget, and the connection holding the most bytes of incomplete frames
-// (a stalled one first) is closed to make room, never the one whose bytes
-// are here. OnTick closes connections whose frames stall or crawl.
+// budget, and the stalled connection holding the most bytes of an
+// incomplete frame is closed to make room, never one whose bytes are
+// coming. OnTick closes connections whose frames stall or crawl.
 
 const (
 	// maxPooledBytes bounds the free frame buffers kept for reuse.
@@ -38,8 +38,11 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	now := time.Now().UnixNano()
-	c.lastActive.Store(now)
-	c.lastRead.Store(now)
+	if int64(gc.InboundBuffered()) > c.buffered.Load() {
+		// New bytes, not a wake-up (a release, a response written).
+		c.lastActive.Store(now)
+		c.lastRead.Store(now)
+	}
 	act := s.frame(c, gc)
 	if act == gnet.None {
 		c.noteUnframed(gc.InboundBuffered(), now)
@@ -53,6 +56,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 func (c *Conn) noteUnframed(buffered int, now int64) {
 	b := int64(buffered)
 	c.srv.buffered.Add(b - c.buffered.Swap(b))
+	c.arrived.Store(c.need > 0 && c.have()+buffered >= c.need)
 	switch {
 	case c.need == 0 && buffered == 0:
 		c.frameStart.Store(0)
@@ -168,6 +172,7 @@ func (s *Server) deliver(c *Conn) gnet.Action {
 	s.incomplete.Add(-held)
 	c.partial, c.need = nil, 0
 	c.frameStart.Store(0)
+	s.overdraft.CompareAndSwap(c, nil)
 	req := &Request{Conn: c, Received: time.Now(), buf: bb, held: held, Prepared: c.stream}
 	c.stream = nil
 	if err := parseRequest(req, bb.B); err != nil {
@@ -203,15 +208,29 @@ func (c *Conn) room() int {
 }
 
 // grow makes room in the frame's buffer for ready more bytes, within the
-// budget; false: the connection waits. Loop goroutine.
+// budget; false: the connection waits. When the budget is tight a frame
+// grows only for the bytes that are here, not to its declared size. Loop
+// goroutine.
 func (s *Server) grow(c *Conn, ready int) bool {
 	cur, have := 0, c.have()
 	if c.partial != nil {
 		cur = cap(c.partial.B)
 	}
 	want := grownCap(cur, have, ready, c.need)
-	if !s.reserve(c, int64(want-cur)) {
-		return false
+	if !s.tryReserve(c, int64(want-cur)) {
+		want = max(cur+1, min(c.need, have+ready))
+		if !s.tryReserve(c, int64(want-cur)) {
+			s.starve(c)
+			// A release between the check and the registration would
+			// not have woken us: check again.
+			if !s.tryReserve(c, int64(want-cur)) && !s.overdraw(c, int64(want-cur)) {
+				s.evict(c)
+				return false
+			}
+		}
+	}
+	if c.waiting.Load() {
+		s.unstarve(c)
 	}
 	nb := s.pool.get(want)
 	if extra := int64(cap(nb.B) - want); extra != 0 { // a class rounds up
@@ -226,82 +245,86 @@ func (s *Server) grow(c *Conn, ready int) bool {
 	return true
 }
 
-// reserve takes n bytes of the budget for c's incomplete frame, or
-// registers c among the starved and makes room by closing whoever holds
-// the most incomplete bytes. Loop goroutine.
-func (s *Server) reserve(c *Conn, n int64) bool {
+// tryReserve takes n bytes of the budget for c's incomplete frame if they
+// fit. Loop goroutine.
+func (s *Server) tryReserve(c *Conn, n int64) bool {
 	max := s.limits.Load().MaxQueuedBytes
-	fits := func() bool {
-		held := s.queued.Load() + s.incomplete.Load() + s.buffered.Load()
-		mine := c.reserved.Load() + c.buffered.Load()
-		return max <= 0 || held+n <= max || held <= mine // alone, a connection always gets its request in
+	// c's bytes in gnet's buffer are about to move into its frame: they
+	// do not count twice.
+	held := s.queued.Load() + s.incomplete.Load() + s.buffered.Load() - c.buffered.Load()
+	if max > 0 && held+n > max && held > c.reserved.Load() { // alone, a connection always gets its request in
+		return false
 	}
-	take := func() bool {
-		c.reserved.Add(n)
-		s.incomplete.Add(n)
-		return true
-	}
-	if fits() {
-		if c.waiting.Load() {
-			s.unstarve(c)
-		}
-		return take()
-	}
-	s.starve(c)
-	// A release between the check and the registration would not have
-	// seen us: check again.
-	if fits() {
-		s.unstarve(c)
-		return take()
-	}
-	s.evict(c)
-	return false
+	c.reserved.Add(n)
+	s.incomplete.Add(n)
+	return true
 }
 
+// overdraw lets c's frame past the budget when c has waited stalledAfter
+// and no other frame is past it: when the budget is full of frames still
+// arriving, none of them stalled, the wait could last until their
+// timeouts, so one at a time completes. The budget is then exceeded by one
+// frame at most (MaxRequestBytes). Loop goroutine.
+func (s *Server) overdraw(c *Conn, n int64) bool {
+	if !c.waiting.Load() || time.Now().UnixNano()-c.waitSince.Load() < int64(stalledAfter) {
+		return false
+	}
+	if s.overdraft.Load() != c && !s.overdraft.CompareAndSwap(nil, c) {
+		return false
+	}
+	c.reserved.Add(n)
+	s.incomplete.Add(n)
+	return true
+}
+
+// starve registers c among the connections waiting for the budget. Loop
+// goroutine.
 func (s *Server) starve(c *Conn) {
 	s.starveMu.Lock()
 	if s.starved == nil {
 		s.starved = map[*Conn]struct{}{}
 	}
 	s.starved[c] = struct{}{}
-	c.waiting.Store(true)
 	s.nStarved.Store(int32(len(s.starved)))
 	s.starveMu.Unlock()
+	if !c.waiting.Swap(true) {
+		c.waitSince.Store(time.Now().UnixNano())
+	}
 }
 
+// unstarve ends c's wait; the time it waited does not count against its
+// frame (FrameTimeout). Loop goroutine.
 func (s *Server) unstarve(c *Conn) {
 	s.starveMu.Lock()
 	delete(s.starved, c)
-	c.waiting.Store(false)
 	s.nStarved.Store(int32(len(s.starved)))
 	s.starveMu.Unlock()
+	c.waiting.Store(false)
+	if start := c.frameStart.Load(); start != 0 {
+		c.frameStart.Store(start + time.Now().UnixNano() - c.waitSince.Load())
+	}
 }
 
-// evict closes the connection that holds the most bytes of incomplete
-// frames (its buffer and what gnet keeps for it), preferring one that has
-// sent nothing for a while, to make room for c, whose bytes are here. One
-// eviction at a time: its close wakes the starved. Loop goroutine.
+// evict closes a connection holding bytes of an incomplete frame to make
+// room for c, which waits for the budget: of those that sent nothing for
+// stalledAfter, the one holding the most (its buffer and what gnet keeps
+// for it). A connection still sending is never closed for room (see
+// overdraw). One eviction at a time: its close wakes the starved. Loop
+// goroutine.
 func (s *Server) evict(c *Conn) {
 	now := time.Now().UnixNano()
 	if s.evicting.Load() != nil && now-s.evictedAt.Load() < int64(evictWait) {
 		return
 	}
-	mine := c.reserved.Load() + c.buffered.Load()
 	var victim *Conn
 	var vHeld int64
-	vStalled := false
 	s.connMu.Lock()
 	for o := range s.conns {
-		if o == c || o.closed.Load() {
-			continue
+		if o == c || o.closed.Load() || o.arrived.Load() || now-o.lastRead.Load() < int64(stalledAfter) {
+			continue // closed, its frame all here (it waits for us), or still sending
 		}
-		held := o.reserved.Load() + o.buffered.Load()
-		stalled := now-o.lastRead.Load() >= int64(stalledAfter)
-		if held == 0 || (!stalled && held <= mine) {
-			continue // an active connection holding less than c is not closed for it
-		}
-		if victim == nil || (stalled && !vStalled) || (stalled == vStalled && held > vHeld) {
-			victim, vHeld, vStalled = o, held, stalled
+		if held := o.reserved.Load() + o.buffered.Load(); held > vHeld {
+			victim, vHeld = o, held
 		}
 	}
 	s.connMu.Unlock()
@@ -310,18 +333,22 @@ func (s *Server) evict(c *Conn) {
 	}
 	s.evicting.Store(victim)
 	s.evictedAt.Store(now)
+	if !victim.shut() {
+		s.evicting.CompareAndSwap(victim, nil) // closed meanwhile: its OnClose may have run
+		return
+	}
 	s.stats.closedBudget.Add(1)
 	if n, ok := s.badLog.Allow(); ok {
-		s.logger.Warn("request memory short (max_queued_bytes); closing the connection holding the most bytes of incomplete requests",
-			"remote", victim.remote, "bytes", vHeld, "stalled", vStalled, "suppressed", n)
+		s.logger.Warn("request memory short (max_queued_bytes); closing the stalled connection holding the most bytes of an incomplete request",
+			"remote", victim.remote, "bytes", vHeld, "suppressed", n)
 	}
-	victim.shut()
 }
 
 // released returns a request's bytes to the budget and wakes the starved
 // connections. Any goroutine.
 func (s *Server) released(size int64) {
 	s.queued.Add(-size)
+	s.lastRelease.Store(time.Now().UnixNano())
 	s.wakeStarved()
 }
 
@@ -334,8 +361,7 @@ func (s *Server) wakeStarved() {
 	s.starveMu.Lock()
 	conns := make([]*Conn, 0, len(s.starved))
 	for c := range s.starved {
-		conns = append(conns, c)
-		c.waiting.Store(false)
+		conns = append(conns, c) // still waiting until they get room
 	}
 	clear(s.starved)
 	s.nStarved.Store(0)
@@ -355,6 +381,7 @@ func (s *Server) wakeStarved() {
 // dropPartial frees the incomplete frame of a closed connection and
 // returns the bytes of the budget it held. Loop goroutine.
 func (c *Conn) dropPartial() int64 {
+	c.srv.overdraft.CompareAndSwap(c, nil)
 	held := c.reserved.Swap(0)
 	c.srv.incomplete.Add(-held)
 	if c.partial != nil {
@@ -398,6 +425,9 @@ func (c *Conn) readDirect(gc gnet.Conn) gnet.Action {
 			return gnet.Close
 		}
 		bb.B = bb.B[:len(bb.B)+n]
+		now := time.Now().UnixNano()
+		c.lastRead.Store(now)
+		c.lastActive.Store(now)
 		if s := s.streamer; s != nil {
 			c.stream = s.Stream(bb.B, c.stream)
 		}
@@ -444,6 +474,12 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	}
 	s.ipRate.prune(now)
 	s.connMu.Unlock()
+	if s.nStarved.Load() > 0 && ns-s.lastRelease.Load() >= int64(stalledAfter) {
+		// Nothing released for a while: without a retry the starved
+		// would wait for a release that may never come.
+		s.lastRelease.Store(ns)
+		s.wakeStarved()
+	}
 	if now.Sub(s.lastTrim) >= trimEvery {
 		s.lastTrim = now
 		s.pool.trim()

@@ -90,8 +90,7 @@ func hostOf(a net.Addr) string {
 func (s *Server) admitConnLocked(ip string, self bool, now time.Time) (reason string, limit float64) {
 	l := s.limits.Load()
 	if self {
-		s.perIP[ip]++
-		return "", 0
+		return "", 0 // not counted: the broker's own connections pass every limit
 	}
 	if l.MaxConnections > 0 && len(s.conns) >= l.MaxConnections {
 		return "connection limit reached", float64(l.MaxConnections)

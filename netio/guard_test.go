@@ -278,3 +278,81 @@ func TestGrownCap(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetSparesActiveSender: a client that declared a big Produce and
+// stalled after 1.5 MiB cannot get an honest client, still sending a
+// bigger frame, closed for room; the honest frame is answered.
+func TestBudgetSparesActiveSender(t *testing.T) {
+	t.Parallel()
+	s, _ := startServer(t, Options{Limits: Limits{MaxQueuedBytes: 10 << 20}}, echo)
+	legit := dial(t, s.Addr())
+	legit.roundTrip(1, "hi")
+	frame := appendReq(nil, 0, 0, 2, nil, make([]byte, 6<<20))
+	legit.write(frame[:2<<20])
+	waitFor(t, "the honest frame held", func() bool { return s.Stats().IncompleteBytes >= 6<<20 })
+	go func() { // keeps sending, slowly
+		for off := 2 << 20; off < len(frame); off += 64 << 10 {
+			if _, err := legit.c.Write(frame[off:min(off+64<<10, len(frame))]); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	att := dial(t, s.Addr())
+	declare(att, 6<<20, 0, 0)
+	att.write(make([]byte, 3<<19))
+	if corr, got := legit.recv(); corr != 2 || len(got) != 6<<20 {
+		t.Fatalf("the honest frame: corr %d, %d bytes", corr, len(got))
+	}
+	st := s.Stats()
+	if st.ClosedBudget > 1 {
+		t.Errorf("%d connections closed for room; only the stalled one may be", st.ClosedBudget)
+	}
+}
+
+// TestBudgetTwoFramesAtOnce: two frames that do not fit beside each other
+// in the budget both complete (one waits, or is let past the bound), and
+// neither connection is closed.
+func TestBudgetTwoFramesAtOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := startServer(t, Options{Limits: Limits{MaxQueuedBytes: 1 << 20}}, echo)
+	a, b := dial(t, s.Addr()), dial(t, s.Addr())
+	a.roundTrip(1, "hi")
+	b.roundTrip(1, "hi")
+	body := make([]byte, 700<<10)
+	fa, fb := appendReq(nil, 1, 0, 2, nil, body), appendReq(nil, 1, 0, 3, nil, body)
+	for _, c := range []struct {
+		c     *client
+		frame []byte
+	}{{a, fa}, {b, fb}} {
+		go func() {
+			for off := 0; off < len(c.frame); off += 32 << 10 {
+				if _, err := c.c.c.Write(c.frame[off:min(off+32<<10, len(c.frame))]); err != nil {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stats %+v", s.Stats())
+		}
+	})
+	if corr, got := a.recv(); corr != 2 || len(got) != len(body) {
+		t.Fatalf("a: corr %d, %d bytes", corr, len(got))
+	}
+	if corr, got := b.recv(); corr != 3 || len(got) != len(body) {
+		t.Fatalf("b: corr %d, %d bytes", corr, len(got))
+	}
+	if st := s.Stats(); st.ClosedBudget != 0 {
+		t.Errorf("%d connections closed for room", st.ClosedBudget)
+	}
+	waitFor(t, "the budget returned", func() bool {
+		st := s.Stats()
+		return st.IncompleteBytes == 0 && st.QueuedBytes == 0 && st.BufferedBytes == 0
+	})
+	if s.overdraft.Load() != nil {
+		t.Error("the overdraft stays taken")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,11 @@ func newTestServer(t *testing.T, opts Options, serve func(*Request)) (*Server, *
 	if opts.NumLoops == 0 {
 		opts.NumLoops = 2
 	}
-	opts.Logger = quietLogger
+	if testing.Verbose() && os.Getenv("NETIO_LOG") != "" {
+		opts.Logger = slog.Default()
+	} else {
+		opts.Logger = quietLogger
+	}
 	s := NewServer(opts, h)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

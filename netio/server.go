@@ -110,10 +110,12 @@ type Limits struct {
 	// connections (queued.max.request.bytes): complete requests not yet
 	// answered, the buffers of frames still arriving, and what paused
 	// connections leave in gnet's buffers. A frame's buffer grows with the
-	// bytes that arrive; one that cannot grow waits, and the connection
-	// holding the most bytes of incomplete frames is closed to make room
-	// (a stalled one first). A connection alone always gets its request
-	// in. 0: no bound.
+	// bytes that arrive; one that cannot grow waits, and the stalled
+	// connection (nothing sent for a second) holding the most bytes of an
+	// incomplete frame is closed to make room; a connection still sending
+	// is not. A frame that waited a second while no other is past the
+	// bound is let past it, so one frame at a time completes; a connection
+	// alone always gets its request in. 0: no bound.
 	MaxQueuedBytes int64
 	IdleTimeout    time.Duration
 	// FrameStallTimeout closes a connection whose incomplete frame got no
@@ -156,17 +158,19 @@ type Server struct {
 	// complete requests not yet answered (queued), buffers of frames still
 	// arriving (incomplete), unframed input paused connections left in
 	// gnet's buffers (buffered).
-	queued     atomic.Int64
-	incomplete atomic.Int64
-	buffered   atomic.Int64
-	pending    atomic.Int64 // requests handed to workers and not yet answered
-	starveMu   sync.Mutex
-	starved    map[*Conn]struct{} // (starveMu) waiting for the budget
-	nStarved   atomic.Int32       // len(starved), read without the lock
-	evicting   atomic.Pointer[Conn]
-	evictedAt  atomic.Int64 // unix ns of the last eviction
-	pool       framePool
-	lastTrim   time.Time // (OnTick)
+	queued      atomic.Int64
+	incomplete  atomic.Int64
+	buffered    atomic.Int64
+	pending     atomic.Int64 // requests handed to workers and not yet answered
+	starveMu    sync.Mutex
+	starved     map[*Conn]struct{} // (starveMu) waiting for the budget
+	nStarved    atomic.Int32       // len(starved), read without the lock
+	evicting    atomic.Pointer[Conn]
+	evictedAt   atomic.Int64         // unix ns of the last eviction
+	lastRelease atomic.Int64         // unix ns a request last gave bytes back
+	overdraft   atomic.Pointer[Conn] // the frame let past the budget (overdraw)
+	pool        framePool
+	lastTrim    time.Time // (OnTick)
 
 	wg     sync.WaitGroup // connection workers
 	halted atomic.Bool    // Stop began: workers drop what is queued
@@ -258,6 +262,7 @@ func (s *Server) SetLimits(l Limits) {
 	s.connMu.Lock()
 	s.rate.limit, s.ipRate.limit = l.MaxConnectionRate, l.MaxConnectionRatePerIP
 	s.connMu.Unlock()
+	s.wakeStarved() // a larger budget may fit them now
 }
 
 // DefaultMaxPreAuthRequestBytes is Kafka's sasl.server.max.receive.size.
@@ -386,6 +391,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		id:     s.nextID.Add(1),
 		remote: gc.RemoteAddr().String(),
 		ip:     ip,
+		self:   self,
 		reqs:   make(chan *Request, s.opts.MaxInflight),
 		slots:  make([]*Response, s.opts.MaxInflight),
 		ready:  make([]bool, s.opts.MaxInflight),
@@ -430,7 +436,9 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	close(c.reqs)
 	s.connMu.Lock()
 	delete(s.conns, c)
-	s.connGoneLocked(c.ip)
+	if !c.self {
+		s.connGoneLocked(c.ip)
+	}
 	s.connMu.Unlock()
 	s.evicting.CompareAndSwap(c, nil)
 	if freed > 0 {

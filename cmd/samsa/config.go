@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"math"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -116,8 +117,15 @@ type NetLimits struct {
 // limits converts them for netio.
 func (n NetLimits) limits() netio.Limits {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	perIP := map[string]int{}
+	for k, v := range n.ConnectionsPerIP {
+		if a, err := netip.ParseAddr(k); err == nil {
+			k = a.Unmap().String() // as netio writes a client's address
+		}
+		perIP[k] = v
+	}
 	return netio.Limits{
-		MaxConnections: n.MaxConnections, MaxConnectionsPerIP: n.MaxConnectionsPerIP, ConnectionsPerIP: n.ConnectionsPerIP,
+		MaxConnections: n.MaxConnections, MaxConnectionsPerIP: n.MaxConnectionsPerIP, ConnectionsPerIP: perIP,
 		MaxConnectionRate: n.MaxConnectionRate, MaxConnectionRatePerIP: n.MaxConnectionRatePerIP,
 		MaxRequestBytes: n.MaxRequestBytes, MaxPreAuthRequestBytes: n.MaxPreAuthRequestBytes,
 		MaxQueuedBytes: n.MaxQueuedBytes, IdleTimeout: ms(n.IdleTimeoutMs),
@@ -127,14 +135,14 @@ func (n NetLimits) limits() netio.Limits {
 
 // validate refuses values that make no sense.
 func (n NetLimits) validate() error {
-	for k, v := range map[string]int64{"max_connections_per_ip": int64(n.MaxConnectionsPerIP), "frame_stall_timeout_ms": n.FrameStallTimeoutMs,
-		"frame_timeout_ms": n.FrameTimeoutMs, "max_connection_rate": int64(n.MaxConnectionRate), "max_connection_rate_per_ip": int64(n.MaxConnectionRatePerIP)} {
-		if v < 0 {
-			return fmt.Errorf("net.%s: %d is negative (0 turns it off)", k, v)
+	for k, v := range map[string]float64{"max_connections_per_ip": float64(n.MaxConnectionsPerIP), "frame_stall_timeout_ms": float64(n.FrameStallTimeoutMs),
+		"frame_timeout_ms": float64(n.FrameTimeoutMs), "max_connection_rate": n.MaxConnectionRate, "max_connection_rate_per_ip": n.MaxConnectionRatePerIP} {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("net.%s: %v is not a bound (0 turns it off)", k, v)
 		}
 	}
 	for ip, v := range n.ConnectionsPerIP {
-		if net.ParseIP(ip) == nil {
+		if _, err := netip.ParseAddr(ip); err != nil {
 			return fmt.Errorf("net.max_connections_per_ip_overrides: %q is not an IP address", ip)
 		}
 		if v < 0 {

@@ -114,6 +114,7 @@ max_preauth_request_bytes = 65536
 [net.max_connections_per_ip_overrides]
 "10.0.0.5" = 1000
 "::1" = 0
+"::ffff:10.0.0.6" = 7
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -129,10 +130,10 @@ max_preauth_request_bytes = 65536
 	l := o.Limits
 	if l.MaxConnectionsPerIP != 20 || l.MaxConnectionRate != 50.5 || l.FrameStallTimeout.Milliseconds() != 1500 ||
 		l.FrameTimeout.Milliseconds() != 60000 || l.MaxPreAuthRequestBytes != 65536 ||
-		!reflect.DeepEqual(l.ConnectionsPerIP, map[string]int{"10.0.0.5": 1000, "::1": 0}) || l.MaxQueuedBytes != 128<<20 {
+		!reflect.DeepEqual(l.ConnectionsPerIP, map[string]int{"10.0.0.5": 1000, "::1": 0, "10.0.0.6": 7}) || l.MaxQueuedBytes != 128<<20 {
 		t.Fatalf("limits %+v", l)
 	}
-	for _, text := range []string{"[net]\nframe_timeout_ms = -1\n", "[net.max_connections_per_ip_overrides]\n\"host\" = 1\n",
+	for _, text := range []string{"[net]\nframe_timeout_ms = -1\n", "[net]\nmax_connection_rate = -0.5\n", "[net]\nmax_connection_rate = nan\n", "[net.max_connections_per_ip_overrides]\n\"host\" = 1\n",
 		"[net.max_connections_per_ip_overrides]\n\"10.0.0.1\" = -2\n"} {
 		c, err := loadConfig(configFile(t, text))
 		if err != nil {

@@ -14,11 +14,14 @@ import (
 // produce requests) the Go runtime keeps the freed heap for reuse and
 // gives it back to the kernel only gradually, and an idle process may not
 // collect garbage for two minutes: RSS stays at the burst's height. The
-// memory returner watches for a heap far above what is live while the
-// network layer holds little, and then returns it at once.
+// memory returner returns it at once when the network layer holds little
+// and either the heap keeps much free memory, or no collection ran for a
+// whole tick while much of the heap is garbage. Under steady load
+// collections run every tick and the free heap stays small, so it keeps
+// out of the way.
 const (
 	returnEvery    = 5 * time.Second
-	returnAbove    = 64 << 20 // heap held beyond the live bytes
+	returnAbove    = 64 << 20 // heap bytes free, or garbage, worth returning
 	returnNetQuiet = 16 << 20 // request bytes held by netio
 )
 
@@ -26,12 +29,14 @@ const (
 // figures.
 func returnMemory(ctx context.Context, net func() netio.Stats, logger *slog.Logger) {
 	samples := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"}, // live and not yet collected
+		{Name: "/memory/classes/heap/free:bytes"},    // free, not returned
+		{Name: "/gc/heap/live:bytes"},                // live at the last collection
+		{Name: "/gc/cycles/total:gc-cycles"},
 	}
 	t := time.NewTicker(returnEvery)
 	defer t.Stop()
+	var lastCycles uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -39,15 +44,18 @@ func returnMemory(ctx context.Context, net func() netio.Stats, logger *slog.Logg
 		case <-t.C:
 		}
 		metrics.Read(samples)
-		held := samples[0].Value.Uint64() + samples[1].Value.Uint64()
-		live := samples[2].Value.Uint64()
+		objects, free, live, cycles := samples[0].Value.Uint64(), samples[1].Value.Uint64(), samples[2].Value.Uint64(), samples[3].Value.Uint64()
+		idle := cycles == lastCycles
+		lastCycles = cycles
 		st := net()
-		if held < live+returnAbove || st.QueuedBytes+st.IncompleteBytes+st.BufferedBytes > returnNetQuiet {
+		if st.QueuedBytes+st.IncompleteBytes+st.BufferedBytes > returnNetQuiet ||
+			(free < returnAbove && !(idle && objects >= live+returnAbove)) {
 			continue
 		}
 		debug.FreeOSMemory()
 		metrics.Read(samples)
-		logger.Debug("returned free heap to the kernel", "held_before", held,
-			"held_after", samples[0].Value.Uint64()+samples[1].Value.Uint64(), "live", samples[2].Value.Uint64())
+		lastCycles = samples[3].Value.Uint64()
+		logger.Debug("returned free heap to the kernel", "free_before", free, "objects_before", objects,
+			"free_after", samples[1].Value.Uint64(), "live", samples[2].Value.Uint64())
 	}
 }
