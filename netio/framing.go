@@ -338,7 +338,7 @@ func (s *Server) evict(c *Conn) {
 		return
 	}
 	s.stats.closedBudget.Add(1)
-	if n, ok := s.badLog.Allow(); ok {
+	if n, ok := s.roomLog.Allow(); ok {
 		s.logger.Warn("request memory short (max_queued_bytes); closing the stalled connection holding the most bytes of an incomplete request",
 			"remote", victim.remote, "bytes", vHeld, "suppressed", n)
 	}
@@ -466,7 +466,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 			continue
 		}
 		s.stats.closedSlow.Add(1)
-		if n, ok := s.badLog.Allow(); ok {
+		if n, ok := s.slowLog.Allow(); ok {
 			s.logger.Warn(why, "remote", c.remote, "received", c.reserved.Load()+c.buffered.Load(),
 				"since", now.Sub(time.Unix(0, start)).Round(time.Millisecond), "suppressed", n)
 		}

@@ -181,7 +181,9 @@ type Server struct {
 	rate      bucket         // (connMu) new connections on the listener
 	ipRate    bucketMap      // (connMu) new connections by client address
 	limitLog  LogLimiter     // refused connections
-	badLog    LogLimiter     // misbehaving clients
+	badLog    LogLimiter     // misbehaving clients: bad framing
+	slowLog   LogLimiter     // frames that stall or crawl
+	roomLog   LogLimiter     // connections closed for room in the budget
 	closeLog  LogLimiter     // Conn.Close
 	stats     struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
