@@ -35,6 +35,10 @@ func hostileTest(t *testing.T, attack string, d time.Duration, edit func(*Hostil
 		SamsaBin: bin, Config: filepath.Join(root, "config.toml"),
 		Attacks: []string{attack}, Duration: d,
 		Warmup: 3 * time.Second, Settle: 3 * time.Second, Drain: 20 * time.Second,
+		// Thousands of attack connections take ephemeral ports; from
+		// their own address they do not collide with the ports other
+		// tests (run at the same time) bind on 127.0.0.1.
+		AttackFrom: "127.0.0.2",
 	}
 	if edit != nil {
 		edit(&cfg)

@@ -22,6 +22,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"samsa/netio"
 )
 
 // testVersion is linked into the test binary with -X main.version, so the
@@ -125,12 +127,11 @@ type broker struct {
 // freeAddr returns a 127.0.0.1 address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := netio.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // startBroker starts a broker on a fresh port and data directory with the
