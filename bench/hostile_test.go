@@ -36,8 +36,9 @@ func hostileTest(t *testing.T, attack string, d time.Duration, edit func(*Hostil
 		Attacks: []string{attack}, Duration: d,
 		Warmup: 3 * time.Second, Settle: 3 * time.Second, Drain: 20 * time.Second,
 		// Thousands of attack connections take ephemeral ports; from
-		// their own address they do not collide with the ports other
-		// tests (run at the same time) bind on 127.0.0.1.
+		// their own address they do not take the ports that tests run
+		// at the same time reserve on 127.0.0.1 (listen on :0, close,
+		// bind again later).
 		AttackFrom: "127.0.0.2",
 	}
 	if edit != nil {

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"samsa/netio"
 )
 
 // stopTimeout is how long a started broker has to exit after SIGTERM before
@@ -172,12 +170,12 @@ func (p *Process) Running() bool {
 
 // freePort returns a port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
-	addr, err := netio.FreeLoopbackAddr()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("cannot find a free port: %w", err)
 	}
-	_, port, _ := net.SplitHostPort(addr)
-	return strconv.Atoi(port)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitReady waits, bounded by setupTimeout, until the broker answers a

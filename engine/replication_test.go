@@ -14,16 +14,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/engine/replica"
-	"samsa/netio"
 )
 
 func reserveAddr(t *testing.T) string {
 	t.Helper()
-	addr, err := netio.FreeLoopbackAddr()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addr
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // pair is a primary and its standby, in process, each on its own port;

@@ -22,8 +22,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"samsa/netio"
 )
 
 // testVersion is linked into the test binary with -X main.version, so the
@@ -127,11 +125,12 @@ type broker struct {
 // freeAddr returns a 127.0.0.1 address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	addr, err := netio.FreeLoopbackAddr()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addr
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // startBroker starts a broker on a fresh port and data directory with the
