@@ -182,6 +182,14 @@ func saramaSweep(t *testing.T, addr, version string) {
 		// too large for the topic's max.message.bytes=2000000 (broker side)
 		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 2, Value: sarama.ByteEncoder(make([]byte, 2100000))})
 		check("produce-too-large", errorsIs(err, sarama.ErrMessageSizeTooLarge), "err=%v", err)
+		p.Close()
+		// A fresh producer's first request on its leader connection is
+		// this Produce (sarama before Kafka 2.4 sends no ApiVersions):
+		// above max_preauth_request_bytes, it still gets in.
+		c.Producer.Retry.Max = 0 // a retry would come after a Metadata on the new connection
+		p, _ = sarama.NewSyncProducer(brokers, c)
+		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 2, Value: sarama.ByteEncoder(make([]byte, 700000))})
+		check("produce-big-first-request", err == nil, "err=%v", err)
 		// unknown partition
 		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 7, Value: sarama.StringEncoder("x")})
 		check("produce-bad-partition", err != nil, "err=%v", err)
