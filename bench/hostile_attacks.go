@@ -274,6 +274,19 @@ func (a *attacker) declare(ctx context.Context, conns int, size int32) {
 	}
 }
 
+// redial dials until it connects (the connection bounded by actionLimit)
+// or ctx ends (nil).
+func (a *attacker) redial(ctx context.Context) *attackConn {
+	for ctx.Err() == nil {
+		if c, err := a.dial(ctx); err == nil {
+			c.within(actionLimit)
+			return c
+		}
+		wait(ctx, 50*time.Millisecond)
+	}
+	return nil
+}
+
 // workers runs n copies of work until ctx ends.
 func (a *attacker) workers(ctx context.Context, n int, work func(context.Context)) {
 	for i := 0; i < n; i++ {
@@ -298,13 +311,7 @@ func (a *attacker) randomWorker(ctx context.Context) {
 			a.release(c)
 		}
 	}()
-	for ctx.Err() == nil {
-		c, err := a.dial(ctx)
-		if err != nil {
-			wait(ctx, 50*time.Millisecond)
-			continue
-		}
-		c.within(actionLimit)
+	for c := a.redial(ctx); c != nil; c = a.redial(ctx) {
 		for i, n := 0, 1+r.IntN(8); i < n; i++ {
 			if !a.write(c, r.bytes(1+r.IntN(4096))) || !wait(ctx, r.between(time.Millisecond, 10*time.Millisecond)) {
 				break
@@ -372,13 +379,7 @@ func (a *attacker) mixedWorker(ctx context.Context) {
 	actions := []func(context.Context, *attackConn, rng){
 		a.randomFrame, a.lyingLength, a.truncated, a.garbageBodies, a.garbageBodies, a.idleDeclarer,
 	}
-	for ctx.Err() == nil {
-		c, err := a.dial(ctx)
-		if err != nil {
-			wait(ctx, 50*time.Millisecond)
-			continue
-		}
-		c.within(actionLimit)
+	for c := a.redial(ctx); c != nil; c = a.redial(ctx) {
 		actions[r.IntN(len(actions))](ctx, c, r)
 		a.release(c)
 		wait(ctx, r.between(10*time.Millisecond, 50*time.Millisecond))
