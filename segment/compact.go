@@ -28,7 +28,12 @@ package segment
 //     or the cleaned one without indexes (rebuilt by a scan), plus old
 //     segments it covers (removed on open: they start inside it).
 //
-// Control batches (transaction markers) are kept as they are.
+// Transactions: a pass never goes past the first offset of an open
+// transaction, so every transaction in the range is decided; records of
+// aborted transactions are removed whatever their keys (and never shadow
+// an older record of their key), and each cleaned segment keeps the
+// aborted-transaction index entries of the segments it replaces. Control
+// batches (transaction markers) are kept as they are.
 
 import (
 	"bufio"
@@ -79,14 +84,24 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	var segs []*Segment
 	var total, dirty int64
 	lagLimit := now.UnixMilli() - cfg.MinCompactionLagMs
+	fu := l.firstUnstable.Load()
 	for _, s := range l.segs[:len(l.segs)-1] {
-		if !s.indexed.Load() || (cfg.MinCompactionLagMs > 0 && s.maxTs > lagLimit) || !s.ref() {
+		if !s.indexed.Load() || (cfg.MinCompactionLagMs > 0 && s.maxTs > lagLimit) || (fu >= 0 && s.lastOffset >= fu) || !s.ref() {
 			break
 		}
 		segs = append(segs, s)
 		total += s.reserved
 		if s.lastOffset >= l.cleanedTo {
 			dirty += s.reserved
+		}
+	}
+	var aborted abortedRanges
+	if l.hasAborts.Load() {
+		aborted = abortedRanges{}
+		for _, s := range l.segs {
+			for _, e := range s.txnIdx {
+				aborted[e.ProducerID] = append(aborted[e.ProducerID], e)
+			}
 		}
 	}
 	l.mu.RUnlock()
@@ -103,7 +118,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 		return st, nil
 	}
 
-	keys, n, err := buildKeyMap(segs, &l.cleanStop)
+	keys, n, err := buildKeyMap(segs, aborted, &l.cleanStop)
 	if errors.Is(err, errCompactionStopped) {
 		return st, nil
 	}
@@ -123,7 +138,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 			size += segs[j].reserved
 			j++
 		}
-		gs, err := l.cleanGroup(segs[i:j], keys, now, cfg, &tombstonesAt)
+		gs, err := l.cleanGroup(segs[i:j], keys, aborted, now, cfg, &tombstonesAt)
 		st.Segments += gs.Segments
 		st.BytesBefore += gs.BytesBefore
 		st.BytesAfter += gs.BytesAfter
@@ -175,10 +190,27 @@ func forEachBatch(s *Segment, fn func(pos int64, h *BatchHeader, batch []byte) e
 	return nil
 }
 
-// buildKeyMap maps each key to its latest offset over segs. It stops at a
-// segment boundary when the map is full, returning how many segments it
-// covers (at least one, which may then exceed the bound).
-func buildKeyMap(segs []*Segment, stop *atomic.Bool) (map[string]int64, int, error) {
+// abortedRanges holds the aborted transactions of a log by producer.
+type abortedRanges map[int64][]AbortedTxn
+
+// has reports whether h is a batch of an aborted transaction.
+func (a abortedRanges) has(h *BatchHeader) bool {
+	if !h.IsTransactional() || h.IsControl() {
+		return false
+	}
+	for _, e := range a[h.ProducerID] {
+		if e.FirstOffset <= h.BaseOffset && h.BaseOffset < e.LastOffset {
+			return true
+		}
+	}
+	return false
+}
+
+// buildKeyMap maps each key to its latest offset over segs, aborted
+// records aside. It stops at a segment boundary when the map is full,
+// returning how many segments it covers (at least one, which may then
+// exceed the bound).
+func buildKeyMap(segs []*Segment, aborted abortedRanges, stop *atomic.Bool) (map[string]int64, int, error) {
 	keys := map[string]int64{}
 	var mapBytes int
 	var scratch []byte
@@ -190,7 +222,7 @@ func buildKeyMap(segs []*Segment, stop *atomic.Bool) (map[string]int64, int, err
 			if stop.Load() {
 				return errCompactionStopped
 			}
-			if h.IsControl() {
+			if h.IsControl() || aborted.has(h) {
 				return nil
 			}
 			records, err := StoredRecords(scratch[:0], batch, h, MaxInflatedBatch)
@@ -220,7 +252,7 @@ func buildKeyMap(segs []*Segment, stop *atomic.Bool) (map[string]int64, int, err
 
 // cleanGroup rewrites the consecutive segments group into one cleaned
 // segment and swaps it in.
-func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, now time.Time, cfg *Config, tombstonesAt *int64) (CompactStats, error) {
+func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted abortedRanges, now time.Time, cfg *Config, tombstonesAt *int64) (CompactStats, error) {
 	var st CompactStats
 	first, last := group[0], group[len(group)-1]
 	tmp := first.path + ".log" + cleanedSuffix
@@ -233,7 +265,7 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, now time.Time,
 	defer func() {
 		if !ok {
 			f.Close()
-			for _, ext := range []string{".log", ".index", ".timeindex"} {
+			for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 				os.Remove(first.path + ext + cleanedSuffix)
 			}
 		}
@@ -253,7 +285,7 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, now time.Time,
 			keepEmpty := gi == len(group)-1 && bpos+h.Size() == size
 			var kept, pruned int64
 			var err error
-			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, nowMs, cfg.DeleteRetentionMs, keepEmpty, tombstonesAt)
+			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, aborted.has(h), nowMs, cfg.DeleteRetentionMs, keepEmpty, tombstonesAt)
 			if err != nil {
 				return err
 			}
@@ -292,6 +324,17 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, now time.Time,
 	if err := writeFileSync(first.path+".timeindex"+cleanedSuffix, ns.timeIdx.marshal(nil)); err != nil {
 		return st, err
 	}
+	// Markers stay, so do the index entries of the aborts they close.
+	l.mu.RLock()
+	for _, s := range group {
+		ns.txnIdx = append(ns.txnIdx, s.txnIdx...)
+	}
+	l.mu.RUnlock()
+	if len(ns.txnIdx) > 0 {
+		if err := writeFileSync(first.path+".txnindex"+cleanedSuffix, ns.txnIdx.marshal(nil)); err != nil {
+			return st, err
+		}
+	}
 	ns.size.Store(pos)
 	ns.reserved = pos
 	ns.sealed = true
@@ -313,7 +356,7 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, now time.Time,
 			return st, nil
 		}
 	}
-	if err := l.swapCleaned(first, group[1:]); err != nil {
+	if err := l.swapCleaned(first, group[1:], len(ns.txnIdx) > 0); err != nil {
 		l.fail(err)
 		return st, err
 	}
@@ -332,8 +375,8 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, now time.Time,
 }
 
 // swapCleaned puts the cleaned files of first in place. l.mu is held.
-func (l *Log) swapCleaned(first *Segment, covered []*Segment) error {
-	for _, ext := range []string{".index", ".timeindex"} {
+func (l *Log) swapCleaned(first *Segment, covered []*Segment, hasTxn bool) error {
+	for _, ext := range []string{".index", ".timeindex", ".txnindex"} {
 		if err := os.Remove(first.path + ext); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("cannot remove old index: %w", err)
 		}
@@ -341,7 +384,12 @@ func (l *Log) swapCleaned(first *Segment, covered []*Segment) error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
-	for _, ext := range []string{".log", ".index", ".timeindex"} {
+	exts := []string{".log", ".index", ".timeindex"}
+	if hasTxn {
+		// Before the offset index, which vouches for it.
+		exts = []string{".log", ".txnindex", ".index", ".timeindex"}
+	}
+	for _, ext := range exts {
 		if err := os.Rename(first.path+ext+cleanedSuffix, first.path+ext); err != nil {
 			return fmt.Errorf("cannot swap in cleaned segment: %w", err)
 		}
@@ -354,9 +402,12 @@ func (l *Log) swapCleaned(first *Segment, covered []*Segment) error {
 
 // filterBatch appends to dst what remains of batch after compaction:
 // nothing, the batch unchanged, or a rebuilt batch with the kept records.
-func filterBatch(dst []byte, scratch *[]byte, batch []byte, h *BatchHeader, keys map[string]int64, nowMs, deleteRetentionMs int64, keepEmpty bool, tombstonesAt *int64) (out []byte, kept, pruned int64, err error) {
+func filterBatch(dst []byte, scratch *[]byte, batch []byte, h *BatchHeader, keys map[string]int64, aborted bool, nowMs, deleteRetentionMs int64, keepEmpty bool, tombstonesAt *int64) (out []byte, kept, pruned int64, err error) {
 	if h.IsControl() {
 		return append(dst, batch...), 0, 0, nil
+	}
+	if aborted {
+		keys = nil // every record goes: see keepRecord
 	}
 	records, err := StoredRecords((*scratch)[:0], batch, h, MaxInflatedBatch)
 	if err != nil {
@@ -432,7 +483,12 @@ func filterBatch(dst []byte, scratch *[]byte, batch []byte, h *BatchHeader, keys
 	return dst, kept, pruned, err
 }
 
+// keepRecord decides a record's fate; a nil keys map means the batch was
+// aborted and nothing of it stays.
 func keepRecord(r *Record, h *BatchHeader, keys map[string]int64, tombstoneExpired bool) bool {
+	if keys == nil {
+		return false
+	}
 	if r.Key == nil {
 		return true
 	}

@@ -63,6 +63,7 @@ type op struct {
 	// opSeal: the indexes to persist.
 	offIdx  offsetIndex
 	timeIdx timeIndex
+	txnIdx  txnIndex
 }
 
 // NewDisk starts the writer and syncer for a data directory. flushInterval
@@ -417,7 +418,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 				err = fdatasync(int(o.seg.f.Fd()))
 			}
 			if err == nil {
-				if ierr := o.seg.writeIndexes(o.offIdx, o.timeIdx); isNoSpace(ierr) {
+				if ierr := o.seg.writeIndexes(o.offIdx, o.timeIdx, o.txnIdx); isNoSpace(ierr) {
 					// The data is durable; the next start rebuilds
 					// the indexes it lacks.
 					d.logger.Warn("disk full: segment sealed without its index files", "segment", o.seg.path, "err", ierr)

@@ -127,6 +127,7 @@ func (l *Log) ResetTo(offset int64) error {
 		os.Remove(snapshotPath(l.dir, off))
 	}
 	l.producers = producerState{}
+	l.rebuildOngoingLocked()
 	l.next = offset
 	l.start.Store(offset)
 	l.end.Store(offset)
@@ -227,6 +228,19 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	seg.reserved = pos
 	seg.sealed = false
 	seg.indexed.Store(false)
+	kept := seg.txnIdx[:0]
+	for _, e := range seg.txnIdx {
+		if e.LastOffset <= seg.lastOffset {
+			kept = append(kept, e)
+		}
+	}
+	seg.txnIdx = kept
+	// The file must not keep entries for offsets that will be written
+	// again.
+	if err := writeTxnIndex(seg.path, seg.txnIdx); err != nil {
+		l.fail(err)
+		return 0, err
+	}
 	for _, ext := range []string{".index", ".timeindex"} {
 		os.Remove(seg.path + ext)
 	}
@@ -257,13 +271,13 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	if err := l.loadProducers(); err != nil {
 		return 0, err
 	}
-	kept := l.epochs[:0]
+	keptEpochs := l.epochs[:0]
 	for _, e := range l.epochs {
 		if e.start < l.next {
-			kept = append(kept, e)
+			keptEpochs = append(keptEpochs, e)
 		}
 	}
-	l.epochs = kept
+	l.epochs = keptEpochs
 	l.writeEpochsLocked()
 	l.logger.Warn("log truncated", "offset", offset, "end", l.next)
 	return l.next, nil

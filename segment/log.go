@@ -73,12 +73,16 @@ type Log struct {
 	cfg    atomic.Pointer[Config]
 
 	mu          sync.RWMutex
-	segs        []*Segment    // (mu) ascending base offsets; never empty
-	next        int64         // (mu) next offset to assign
-	producers   producerState // (mu)
-	leaderEpoch int32         // (mu)
-	epochs      []epochEntry  // (mu) first offset of each leader epoch (epochs.go)
-	closed      bool          // (mu)
+	segs        []*Segment      // (mu) ascending base offsets; never empty
+	next        int64           // (mu) next offset to assign
+	producers   producerState   // (mu)
+	leaderEpoch int32           // (mu)
+	epochs      []epochEntry    // (mu) first offset of each leader epoch (epochs.go)
+	closed      bool            // (mu)
+	ongoing     map[int64]int64 // (mu) first offset of each open transaction by producer (txn.go)
+
+	firstUnstable atomic.Int64 // first offset of the oldest open transaction, -1 if none
+	hasAborts     atomic.Bool  // some segment has indexed an aborted transaction
 
 	end    atomic.Int64            // offsets below are written and readable
 	synced atomic.Int64            // offsets below are fsynced
@@ -175,7 +179,7 @@ func (l *Log) Close(clean bool) {
 		active := l.segs[len(l.segs)-1]
 		active.trimPrealloc(active.size.Load())
 		if err := active.f.Sync(); err == nil {
-			if err := active.writeIndexes(active.offIdx, active.timeIdx); err != nil {
+			if err := active.writeIndexes(active.offIdx, active.timeIdx, active.txnIdx); err != nil {
 				l.logger.Warn("cannot write indexes", "err", err)
 			}
 			l.writeSnapshotLocked(false)

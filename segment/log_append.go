@@ -101,7 +101,7 @@ func (l *Log) placeLocked(active *Segment, cfg *Config, batch []byte, h *BatchHe
 	active.indexBatchLocked(h, pos, cfg.IndexIntervalBytes)
 	l.next = h.LastOffset() + 1
 	if h.HasProducer() {
-		l.producers.update(h, now.UnixMilli())
+		l.applyProducerLocked(active, batch, h, now.UnixMilli())
 	}
 	o := getOp()
 	o.kind, o.log, o.seg, o.pos, o.data, o.end, o.sync, o.done = opWrite, l, active, pos, batch, l.next, sync, done
@@ -157,7 +157,7 @@ func (l *Log) rollLocked() (*Segment, error) {
 	}
 	old.sealed = true
 	l.segs = append(l.segs, s)
-	l.disk.enqueue(&op{kind: opSeal, log: l, seg: old, offIdx: old.offIdx, timeIdx: old.timeIdx})
+	l.disk.enqueue(&op{kind: opSeal, log: l, seg: old, offIdx: old.offIdx, timeIdx: old.timeIdx, txnIdx: old.txnIdx})
 	l.writeSnapshotLocked(true)
 	return s, nil
 }

@@ -17,6 +17,7 @@ import (
 func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger) (*Log, error) {
 	l := &Log{dir: dir, disk: disk, logger: logger.With("subsystem", "log", "dir", filepath.Base(dir)), producers: producerState{}}
 	l.cfg.Store(&cfg)
+	l.firstUnstable.Store(-1)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create log dir: %w", err)
 	}
@@ -37,17 +38,20 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	drop := func(rest []int64) {
 		for _, b := range rest {
 			l.logger.Warn("dropping segment after a truncated, missing or overlapping one", "segment", segmentPath(dir, b))
-			for _, ext := range []string{".log", ".index", ".timeindex"} {
+			for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 				os.Remove(segmentPath(dir, b) + ext)
 			}
 		}
 	}
+	// rescanned: a sealed segment's indexes were rebuilt by a scan, so its
+	// transaction index must be too, from producer state as of its start.
+	rescanned := false
 	for i, base := range bases {
 		// A segment starting inside the previous one was merged into it
 		// by compaction, which crashed before removing it.
 		if n := len(l.segs); n > 0 && base <= l.segs[n-1].lastOffset && l.segs[n-1].base < base {
 			l.logger.Info("removing segment left over from compaction", "segment", segmentPath(dir, base))
-			for _, ext := range []string{".log", ".index", ".timeindex"} {
+			for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 				os.Remove(segmentPath(dir, base) + ext)
 			}
 			continue
@@ -68,12 +72,19 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		}
 		s := newSegment(base, p, f)
 		last := i == len(bases)-1
-		truncated, err := l.recoverSegment(s, clean, last)
+		truncated, scanned, err := l.recoverSegment(s, clean, last)
 		if err != nil {
 			f.Close()
 			l.closeSegs()
 			return nil, err
 		}
+		if !scanned || last {
+			if err := s.loadTxnIndex(); err != nil {
+				l.logger.Warn("rebuilding transaction index", "segment", s.path, "reason", err)
+				scanned = true
+			}
+		}
+		rescanned = rescanned || (scanned && !last)
 		l.segs = append(l.segs, s)
 		if truncated {
 			drop(bases[i+1:])
@@ -121,9 +132,33 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	l.end.Store(l.next)
 	l.synced.Store(l.next)
 	l.loadStart()
+	if rescanned {
+		// Replay from the log start: no snapshot is kept from before the
+		// rescanned segment.
+		for _, s := range l.segs {
+			s.txnIdx = nil
+		}
+		for _, off := range listSnapshots(l.dir) {
+			os.Remove(snapshotPath(l.dir, off))
+		}
+	}
 	if err := l.loadProducers(); err != nil {
 		l.closeSegs()
 		return nil, err
+	}
+	for _, s := range l.segs {
+		if len(s.txnIdx) > 0 {
+			l.hasAborts.Store(true)
+		}
+	}
+	// Sealed segments rebuilt by a scan get their indexes now that the
+	// replay has rebuilt their transaction indexes, which go first.
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if !s.indexed.Load() {
+			if err := s.writeIndexes(s.offIdx, s.timeIdx, s.txnIdx); err != nil {
+				l.logger.Warn("cannot write rebuilt indexes", "err", err)
+			}
+		}
 	}
 	l.loadEpochs()
 	return l, nil
@@ -144,9 +179,9 @@ func (l *Log) closeSegs() {
 	l.segs = nil
 }
 
-// recoverSegment loads a segment's indexes, or rebuilds them by scanning and
-// truncates a torn tail, reporting whether it did.
-func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err error) {
+// recoverSegment loads a segment's indexes, or rebuilds them by scanning
+// (scanned) and truncates a torn tail, reporting whether it did.
+func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned bool, err error) {
 	cfg := l.cfg.Load()
 	size := fileSize(s.f)
 	// Sealed segments got their index files only after an fsync, so those
@@ -158,7 +193,7 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err 
 			s.reserved = size
 			s.sealed = !last
 			s.indexed.Store(!last)
-			return false, nil
+			return false, false, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			l.logger.Info("rebuilding indexes", "segment", s.path, "reason", err)
@@ -166,7 +201,7 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err 
 	}
 	valid, err := s.recoverScan(cfg.IndexIntervalBytes, !last)
 	if err != nil {
-		return false, err
+		return false, true, err
 	}
 	s.trimPrealloc(valid)
 	s.reserved = valid
@@ -174,26 +209,24 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated bool, err 
 	if valid < size {
 		l.logger.Warn("truncating torn segment tail", "segment", s.path, "valid", valid, "size", size)
 		if err := s.f.Truncate(valid); err != nil {
-			return false, fmt.Errorf("cannot truncate %s: %w", s.path, err)
+			return false, true, fmt.Errorf("cannot truncate %s: %w", s.path, err)
 		}
 		if err := s.f.Sync(); err != nil {
-			return false, fmt.Errorf("cannot sync %s: %w", s.path, err)
+			return false, true, fmt.Errorf("cannot sync %s: %w", s.path, err)
 		}
-		return true, nil
+		return true, true, nil
 	}
 	// What a killed process wrote may still be only in the page cache: make
 	// it durable before it is served, and before indexes describe it.
 	if err := s.f.Sync(); err != nil {
-		return false, fmt.Errorf("cannot sync %s: %w", s.path, err)
+		return false, true, fmt.Errorf("cannot sync %s: %w", s.path, err)
 	}
 	if !last {
-		// Persist the rebuilt indexes so the next crash need not scan.
-		if err := s.writeIndexes(s.offIdx, s.timeIdx); err != nil {
-			l.logger.Warn("cannot write rebuilt indexes", "err", err)
-		}
+		// The offset and time indexes are persisted once the replay has
+		// rebuilt the transaction index (loadProducers), which goes first.
 		s.sealed = true
 	}
-	return false, nil
+	return false, true, nil
 }
 
 // loadProducers restores producer state from the newest usable snapshot and
@@ -217,7 +250,9 @@ func (l *Log) loadProducers() error {
 		}
 		l.producers, from = ps, off
 	}
+	l.rebuildOngoingLocked()
 	var hb [BatchHeaderSize]byte
+	var control []byte
 	nowMs := time.Now().UnixMilli()
 	for _, s := range l.segs {
 		if s.lastOffset < from {
@@ -234,8 +269,15 @@ func (l *Log) loadProducers() error {
 			}
 			if h.BaseOffset >= from && h.HasProducer() {
 				// Replayed batches were appended since the snapshot; count
-				// their producers as seen now.
-				l.producers.update(&h, nowMs)
+				// their producers as seen now. Markers are read whole.
+				batch := hb[:]
+				if h.IsControl() && h.Size() <= 4096 {
+					control = append(control[:0], make([]byte, h.Size())...)
+					if _, err := s.f.ReadAt(control, pos); err == nil {
+						batch = control
+					}
+				}
+				l.applyProducerLocked(s, batch, &h, nowMs)
 			}
 			pos += h.Size()
 		}

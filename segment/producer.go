@@ -15,6 +15,12 @@ import (
 var (
 	ErrOutOfOrderSequence = errors.New("out of order sequence number")
 	ErrProducerFenced     = errors.New("producer epoch is older than the current one")
+	// ErrInvalidTxnState: a producer with an open transaction on the
+	// partition wrote a batch outside it.
+	ErrInvalidTxnState = errors.New("invalid transaction state")
+	// ErrCoordinatorFenced: a marker from a coordinator older than the
+	// one that last wrote a marker for the producer.
+	ErrCoordinatorFenced = errors.New("transaction coordinator epoch is older than the current one")
 )
 
 // maxProducerBatches is how many recent batches per producer are remembered
@@ -36,7 +42,15 @@ type producerEntry struct {
 	// producer writing old timestamps there loses its dedupe state at the
 	// next expiry check; samsa uses its own clock.
 	lastTs int64
+	// coordEpoch is the coordinator epoch of the last marker written for
+	// the producer; markers from older coordinators are fenced.
+	coordEpoch int32
+	// txnFirst is the first offset of the producer's open transaction on
+	// this partition, -1 when none is open.
+	txnFirst int64
 }
+
+func newProducerEntry() *producerEntry { return &producerEntry{coordEpoch: -1, txnFirst: -1} }
 
 func (e *producerEntry) lastSeq() int32 {
 	if len(e.batches) == 0 {
@@ -79,16 +93,20 @@ func (ps producerState) check(h *BatchHeader) (dup *producerBatch, err error) {
 	if want := seqAdd(e.lastSeq(), 1); h.BaseSequence != want {
 		return nil, fmt.Errorf("cannot append: producer %d sent sequence %d, expected %d: %w", h.ProducerID, h.BaseSequence, want, ErrOutOfOrderSequence)
 	}
+	if e.txnFirst >= 0 && !h.IsTransactional() {
+		return nil, fmt.Errorf("cannot append: producer %d has a transaction open since offset %d and wrote outside it: %w", h.ProducerID, e.txnFirst, ErrInvalidTxnState)
+	}
 	return nil, nil
 }
 
-// update records an appended batch (with its final offsets). nowMs is the
-// broker's time of the append, which producer expiry counts from.
-func (ps producerState) update(h *BatchHeader, nowMs int64) {
+// update records an appended data batch (with its final offsets). nowMs
+// is the broker's time of the append, which producer expiry counts from.
+// It returns the entry, whose txnFirst a transactional batch sets.
+func (ps producerState) update(h *BatchHeader, nowMs int64) *producerEntry {
 	e := ps[h.ProducerID]
 	if e == nil || h.ProducerEpoch != e.epoch {
 		if e == nil {
-			e = &producerEntry{}
+			e = newProducerEntry()
 			ps[h.ProducerID] = e
 		}
 		e.epoch = h.ProducerEpoch
@@ -103,12 +121,17 @@ func (ps producerState) update(h *BatchHeader, nowMs int64) {
 		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(),
 	})
 	e.lastTs = nowMs
+	if h.IsTransactional() && e.txnFirst < 0 {
+		e.txnFirst = h.BaseOffset
+	}
+	return e
 }
 
-// expire drops producers whose last batch is older than cutoff.
+// expire drops producers whose last batch is older than cutoff, except
+// those with a transaction open (as Kafka's isProducerExpired).
 func (ps producerState) expire(cutoff int64) {
 	for id, e := range ps {
-		if e.lastTs < cutoff {
+		if e.lastTs < cutoff && e.txnFirst < 0 {
 			delete(ps, id)
 		}
 	}
@@ -117,10 +140,14 @@ func (ps producerState) expire(cutoff int64) {
 // Snapshot file: "<20-digit offset>.snapshot" holds the producer state as of
 // that offset (every batch below it applied):
 //
-//	version int16 (1) | count int32 | entries | crc32c of everything before
-//	entry: producerId int64 | epoch int16 | lastTs int64 | n int8 |
+//	version int16 (2) | count int32 | entries | crc32c of everything before
+//	entry: producerId int64 | epoch int16 | lastTs int64 |
+//	       coordEpoch int32 | txnFirst int64 (version 2 only) | n int8 |
 //	       n × (firstSeq int32 | lastSeq int32 | firstOffset int64 | lastOffset int64)
-const snapshotVersion = 1
+//
+// Version 1 (before transactions) lacks coordEpoch and txnFirst; it is
+// still read.
+const snapshotVersion = 2
 
 func (ps producerState) marshal(dst []byte) []byte {
 	start := len(dst)
@@ -136,6 +163,8 @@ func (ps producerState) marshal(dst []byte) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(id))
 		dst = binary.BigEndian.AppendUint16(dst, uint16(e.epoch))
 		dst = binary.BigEndian.AppendUint64(dst, uint64(e.lastTs))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(e.coordEpoch))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.txnFirst))
 		dst = append(dst, byte(len(e.batches)))
 		for _, b := range e.batches {
 			dst = binary.BigEndian.AppendUint32(dst, uint32(b.firstSeq))
@@ -158,23 +187,33 @@ func unmarshalProducerState(src []byte) (producerState, error) {
 	if crc32.Checksum(body, crcTable) != sum {
 		return bad("crc mismatch")
 	}
-	if binary.BigEndian.Uint16(body) != snapshotVersion {
+	version := binary.BigEndian.Uint16(body)
+	if version != 1 && version != snapshotVersion {
 		return bad("unknown version")
+	}
+	fixed := 19 // the entry's bytes before its batches
+	if version >= 2 {
+		fixed = 31
 	}
 	n := int(binary.BigEndian.Uint32(body[2:]))
 	body = body[6:]
-	if n > len(body)/19 {
+	if n > len(body)/fixed {
 		return bad("count exceeds the data") // before sizing a map by it
 	}
 	ps := make(producerState, n)
 	for i := 0; i < n; i++ {
-		if len(body) < 19 {
+		if len(body) < fixed {
 			return bad("truncated entry")
 		}
 		id := int64(binary.BigEndian.Uint64(body))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(body[8:])), lastTs: int64(binary.BigEndian.Uint64(body[10:]))}
-		nb := int(body[18])
-		body = body[19:]
+		e := newProducerEntry()
+		e.epoch, e.lastTs = int16(binary.BigEndian.Uint16(body[8:])), int64(binary.BigEndian.Uint64(body[10:]))
+		if version >= 2 {
+			e.coordEpoch = int32(binary.BigEndian.Uint32(body[18:]))
+			e.txnFirst = int64(binary.BigEndian.Uint64(body[22:]))
+		}
+		nb := int(body[fixed-1])
+		body = body[fixed:]
 		if nb > maxProducerBatches || len(body) < nb*24 {
 			return bad("truncated batches")
 		}

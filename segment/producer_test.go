@@ -287,11 +287,13 @@ func TestSnapshotFormat(t *testing.T) {
 			{firstSeq: 1, lastSeq: 2, firstOffset: 10, lastOffset: 11},
 			{firstSeq: 3, lastSeq: 3, firstOffset: 12, lastOffset: 12},
 		}},
-		-0x10: {epoch: -1, lastTs: -1},
+		-0x10: {epoch: -1, lastTs: -1, coordEpoch: 9, txnFirst: 0x77},
 	}
-	const golden = "0001" + "00000002" + // version, count
-		"fffffffffffffff0" + "ffff" + "ffffffffffffffff" + "00" + // pid -16, epoch, lastTs, no batches
-		"0000000000000007" + "0003" + "0000001122334455" + "02" + // pid 7
+	ps[7].coordEpoch, ps[7].txnFirst = -1, -1
+	const golden = "0002" + "00000002" + // version, count
+		// pid -16, epoch, lastTs, coordinator epoch, open transaction, no batches
+		"fffffffffffffff0" + "ffff" + "ffffffffffffffff" + "00000009" + "0000000000000077" + "00" +
+		"0000000000000007" + "0003" + "0000001122334455" + "ffffffff" + "ffffffffffffffff" + "02" + // pid 7
 		"00000001" + "00000002" + "000000000000000a" + "000000000000000b" +
 		"00000003" + "00000003" + "000000000000000c" + "000000000000000c"
 	body, _ := hex.DecodeString(golden)
@@ -309,6 +311,22 @@ func TestSnapshotFormat(t *testing.T) {
 	}
 	if p := snapshotPath("/d", 42); p != "/d/00000000000000000042.snapshot" {
 		t.Fatalf("snapshot path %q", p)
+	}
+
+	// Version 1, written before transactions, still loads: no open
+	// transactions, no coordinator epoch.
+	const v1 = "0001" + "00000001" +
+		"0000000000000007" + "0003" + "0000001122334455" + "01" +
+		"00000001" + "00000002" + "000000000000000a" + "000000000000000b"
+	body, _ = hex.DecodeString(v1)
+	got, err = unmarshalProducerState(binary.BigEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want1 := producerState{7: {epoch: 3, lastTs: 0x1122334455, coordEpoch: -1, txnFirst: -1,
+		batches: []producerBatch{{firstSeq: 1, lastSeq: 2, firstOffset: 10, lastOffset: 11}}}}
+	if !reflect.DeepEqual(got, want1) {
+		t.Fatalf("decoded version 1 %+v", got[7])
 	}
 }
 
@@ -328,10 +346,10 @@ func TestSnapshotRejects(t *testing.T) {
 	f("short", good[:9])
 	f("crc", append(bytes.Clone(body), 0, 0, 0, 0))
 	f("flipped", func() []byte { b := bytes.Clone(good); b[8] ^= 1; return b }())
-	f("version", withCRC(append([]byte{0, 2}, body[2:]...)))
-	f("count too high", withCRC(append([]byte{0, 1, 0, 0, 0, 2}, body[6:]...)))
-	f("count too low", withCRC(append([]byte{0, 1, 0, 0, 0, 0}, body[6:]...)))
-	f("too many batches", withCRC(func() []byte { b := bytes.Clone(body); b[6+18] = 6; return b }()))
+	f("version", withCRC(append([]byte{0, 3}, body[2:]...)))
+	f("count too high", withCRC(append([]byte{0, 2, 0, 0, 0, 2}, body[6:]...)))
+	f("count too low", withCRC(append([]byte{0, 2, 0, 0, 0, 0}, body[6:]...)))
+	f("too many batches", withCRC(func() []byte { b := bytes.Clone(body); b[6+30] = 6; return b }()))
 	f("truncated batch", withCRC(body[:len(body)-1]))
 	f("huge count", withCRC([]byte{0, 1, 0xff, 0xff, 0xff, 0xff}))
 }

@@ -29,6 +29,7 @@ type Segment struct {
 	sinceIndex    int64        // (Log.mu) bytes since the last index entry
 	maxTs         int64        // (Log.mu) largest batch max timestamp, -1 if none
 	maxTsOffset   int64        // (Log.mu) base offset of the batch holding maxTs
+	txnIdx        txnIndex     // (Log.mu) aborted transactions whose markers it holds (txn.go)
 	lastOffset    int64        // (Log.mu) last offset assigned, base-1 if empty
 	firstAppendAt time.Time    // (Log.mu) wall time of the first append, for segment.ms
 	sealed        bool         // (Log.mu) no more appends; indexes written on sync
@@ -129,7 +130,7 @@ func (s *Segment) drop() {
 }
 
 func (s *Segment) removeFiles() {
-	for _, ext := range []string{".log", ".index", ".timeindex", ".log.deleted"} {
+	for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex", ".log.deleted"} {
 		os.Remove(s.path + ext)
 	}
 }
@@ -157,8 +158,12 @@ func (s *Segment) indexBatchLocked(h *BatchHeader, pos int64, interval int64) {
 
 // writeIndexes persists the indexes of a sealed segment. Called by the disk
 // syncer after the segment's data is fsynced, so an index on disk always
-// describes durable data.
-func (s *Segment) writeIndexes(off offsetIndex, ts timeIndex) error {
+// describes durable data. The transaction index goes first: an offset index
+// on disk says the segment's .txnindex (or its absence) is complete.
+func (s *Segment) writeIndexes(off offsetIndex, ts timeIndex, txn txnIndex) error {
+	if err := writeTxnIndex(s.path, txn); err != nil {
+		return err
+	}
 	if err := writeFileSync(s.path+".index", off.marshal(nil)); err != nil {
 		return err
 	}

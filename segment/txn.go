@@ -1,0 +1,388 @@
+package segment
+
+// Transactions on a partition, as Kafka's log keeps them: transactional
+// batches open a transaction per producer, the coordinator's commit or
+// abort marker (a control batch) closes it. The first offset of the
+// oldest open transaction bounds what read_committed consumers see (the
+// last stable offset), and every aborted transaction is recorded in the
+// aborted-transaction index of the segment holding its marker, in Kafka's
+// .txnindex format, so a read_committed fetch learns which records to drop
+// without reading the log.
+//
+// The index of the active segment lives in memory and is written with the
+// segment's other indexes when it is sealed or the log closes cleanly. A
+// crash rebuilds it by replaying the batches after the producer snapshot;
+// a sealed segment whose indexes had to be rebuilt makes the replay start
+// at the log start (loadProducers).
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"time"
+)
+
+// AbortedTxn is one entry of an aborted-transaction index (Kafka's
+// AbortedTxn): the producer, the first offset of its aborted transaction,
+// the offset of the abort marker, and the last stable offset right after
+// the abort.
+type AbortedTxn struct {
+	ProducerID       int64
+	FirstOffset      int64
+	LastOffset       int64
+	LastStableOffset int64
+}
+
+// txnIndex is a segment's aborted transactions in marker order.
+type txnIndex []AbortedTxn
+
+// txnEntrySize is Kafka's .txnindex entry: version int16 (0) | producerId
+// int64 | firstOffset int64 | lastOffset int64 | lastStableOffset int64.
+const txnEntrySize = 34
+
+func (x txnIndex) marshal(dst []byte) []byte {
+	for _, e := range x {
+		dst = binary.BigEndian.AppendUint16(dst, 0)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.ProducerID))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.FirstOffset))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.LastOffset))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.LastStableOffset))
+	}
+	return dst
+}
+
+func unmarshalTxnIndex(src []byte) (txnIndex, error) {
+	if len(src)%txnEntrySize != 0 {
+		return nil, fmt.Errorf("cannot load transaction index: %d bytes is not a whole number of entries", len(src))
+	}
+	x := make(txnIndex, 0, len(src)/txnEntrySize)
+	for ; len(src) > 0; src = src[txnEntrySize:] {
+		if v := binary.BigEndian.Uint16(src); v != 0 {
+			return nil, fmt.Errorf("cannot load transaction index: entry version %d", v)
+		}
+		e := AbortedTxn{
+			ProducerID:       int64(binary.BigEndian.Uint64(src[2:])),
+			FirstOffset:      int64(binary.BigEndian.Uint64(src[10:])),
+			LastOffset:       int64(binary.BigEndian.Uint64(src[18:])),
+			LastStableOffset: int64(binary.BigEndian.Uint64(src[26:])),
+		}
+		if e.FirstOffset > e.LastOffset || (len(x) > 0 && e.LastOffset <= x[len(x)-1].LastOffset) {
+			return nil, fmt.Errorf("cannot load transaction index: entries out of order")
+		}
+		x = append(x, e)
+	}
+	return x, nil
+}
+
+// loadTxnIndex reads the segment's .txnindex, if any, keeping the entries
+// whose markers the segment still holds.
+func (s *Segment) loadTxnIndex() error {
+	b, err := os.ReadFile(s.path + ".txnindex")
+	if os.IsNotExist(err) {
+		s.txnIdx = nil
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read transaction index: %w", err)
+	}
+	x, err := unmarshalTxnIndex(b)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range x {
+		if e.LastOffset >= s.base && e.LastOffset <= s.lastOffset {
+			x[n] = e
+			n++
+		}
+	}
+	s.txnIdx = x[:n]
+	return nil
+}
+
+// writeTxnIndex persists the segment's aborted transactions, or removes a
+// stale file when there are none.
+func writeTxnIndex(path string, x txnIndex) error {
+	if len(x) == 0 {
+		if err := os.Remove(path + ".txnindex"); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("cannot remove transaction index: %w", err)
+		}
+		return nil
+	}
+	return writeFileSync(path+".txnindex", x.marshal(nil))
+}
+
+// Control record types of transaction markers.
+const (
+	controlAbort  = 0
+	controlCommit = 1
+)
+
+// markerSize is a transaction marker's batch: the header and one record
+// whose key is (version 0, type) and value (version 0, coordinator epoch).
+const markerSize = BatchHeaderSize + 17
+
+// BuildMarker returns a commit or abort marker for producer (pid, epoch),
+// stamped with the coordinator's epoch, as Kafka's
+// MemoryRecords.withEndTransactionMarker writes it. Its base offset and
+// leader epoch are set when it is appended.
+func BuildMarker(pid int64, epoch int16, coordEpoch int32, commit bool, ts int64) []byte {
+	b := make([]byte, markerSize)
+	be := binary.BigEndian
+	be.PutUint32(b[8:], uint32(markerSize-batchLengthOverhead))
+	b[16] = 2
+	be.PutUint16(b[21:], AttrTransactional|AttrControl)
+	be.PutUint64(b[27:], uint64(ts))
+	be.PutUint64(b[35:], uint64(ts))
+	be.PutUint64(b[43:], uint64(pid))
+	be.PutUint16(b[51:], uint16(epoch))
+	be.PutUint32(b[53:], 0xffffffff) // no sequence
+	be.PutUint32(b[57:], 1)
+	r := b[BatchHeaderSize:]
+	r[0] = 16 << 1 // record length 16 (zigzag varint)
+	// attributes, timestamp delta and offset delta are 0
+	r[4] = 4 << 1 // key length
+	typ := uint16(controlAbort)
+	if commit {
+		typ = controlCommit
+	}
+	be.PutUint16(r[7:], typ)                 // key: version 0 (r[5:7]), type
+	r[9] = 6 << 1                            // value length
+	be.PutUint32(r[12:], uint32(coordEpoch)) // value: version 0 (r[10:12]), epoch
+	// header count 0
+	be.PutUint32(b[17:], crc32.Checksum(b[crcStart:], crcTable))
+	return b
+}
+
+// ParseMarker reads a transaction marker's type and coordinator epoch
+// from a control batch. A value of a later version is read as version 0,
+// as Kafka does.
+func ParseMarker(batch []byte, h *BatchHeader) (commit bool, coordEpoch int32, err error) {
+	if !h.IsControl() || h.Compression() != 0 || len(batch) < BatchHeaderSize {
+		return false, 0, fmt.Errorf("cannot read marker: not an uncompressed control batch: %w", ErrInvalidRecord)
+	}
+	var typ int16 = -1
+	err = ForEachRecord(batch[BatchHeaderSize:], func(r *Record) bool {
+		if len(r.Key) < 4 || binary.BigEndian.Uint16(r.Key) != 0 {
+			return false
+		}
+		typ = int16(binary.BigEndian.Uint16(r.Key[2:]))
+		if len(r.Value) < 6 || int16(binary.BigEndian.Uint16(r.Value)) < 0 {
+			typ = -1
+			return false
+		}
+		coordEpoch = int32(binary.BigEndian.Uint32(r.Value[2:]))
+		return false
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	if typ != controlAbort && typ != controlCommit {
+		return false, 0, fmt.Errorf("cannot read marker: not a transaction marker: %w", ErrInvalidRecord)
+	}
+	return typ == controlCommit, coordEpoch, nil
+}
+
+// AppendMarker appends the coordinator's commit or abort marker for
+// producer (pid, epoch) and closes its open transaction, if any, as
+// Kafka's WriteTxnMarkers does. A marker older than the producer's epoch
+// fails with ErrProducerFenced, one from an older coordinator with
+// ErrCoordinatorFenced. done is called as for Append. It returns the
+// marker's offset.
+func (l *Log) AppendMarker(pid int64, epoch int16, coordEpoch int32, commit, sync bool, done func(error)) (int64, error) {
+	now := time.Now()
+	batch := BuildMarker(pid, epoch, coordEpoch, commit, now.UnixMilli())
+	h, err := ParseBatchHeader(batch)
+	if err != nil {
+		panic("BUG: a marker does not parse: " + err.Error())
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.disk.closing() {
+		return -1, ErrLogClosed
+	}
+	if err := l.failure(); err != nil {
+		return -1, err
+	}
+	if e := l.producers[pid]; e != nil {
+		switch {
+		case epoch < e.epoch:
+			return -1, fmt.Errorf("cannot write marker: producer %d epoch %d < %d: %w", pid, epoch, e.epoch, ErrProducerFenced)
+		case coordEpoch < e.coordEpoch:
+			return -1, fmt.Errorf("cannot write marker: producer %d coordinator epoch %d < %d: %w", pid, coordEpoch, e.coordEpoch, ErrCoordinatorFenced)
+		}
+	}
+	cfg := l.cfg.Load()
+	// Markers may use the reserve: a transaction must be able to end on a
+	// full disk, or its partitions' LSO stays stuck.
+	if !cfg.Internal {
+		c := *cfg
+		c.Internal = true
+		cfg = &c
+	}
+	if err := l.checkSpace(cfg); err != nil {
+		return -1, err
+	}
+	active, err := l.activeForLocked(cfg, int64(len(batch)), &h, now)
+	if err != nil {
+		return -1, err
+	}
+	off := l.next
+	l.noteEpochLocked(l.leaderEpoch, l.next)
+	SetBaseOffset(batch, off)
+	SetLeaderEpoch(batch, l.leaderEpoch)
+	h.BaseOffset, h.LeaderEpoch = off, l.leaderEpoch
+	l.placeLocked(active, cfg, batch, &h, now, sync, done)
+	return off, nil
+}
+
+// applyProducerLocked updates the producer state for a batch placed at
+// the end of seg (appended, replicated or replayed): data batches through
+// producerState.update, markers by closing the producer's transaction and
+// indexing an abort. l.mu is held.
+func (l *Log) applyProducerLocked(seg *Segment, batch []byte, h *BatchHeader, nowMs int64) {
+	if !h.IsControl() {
+		if e := l.producers.update(h, nowMs); e.txnFirst >= 0 && l.ongoing[h.ProducerID] != e.txnFirst {
+			l.setOngoingLocked(h.ProducerID, e.txnFirst)
+		}
+		return
+	}
+	commit, coordEpoch, err := ParseMarker(batch, h)
+	if err != nil {
+		return // a control batch of another kind: no producer state
+	}
+	e := l.producers[h.ProducerID]
+	if e == nil {
+		e = newProducerEntry()
+		l.producers[h.ProducerID] = e
+	}
+	if h.ProducerEpoch != e.epoch {
+		// A fencing marker: the next batch of the new epoch starts at 0.
+		e.epoch = h.ProducerEpoch
+		e.batches = e.batches[:0]
+	}
+	e.coordEpoch = max(e.coordEpoch, coordEpoch)
+	e.lastTs = nowMs
+	first := e.txnFirst
+	if first < 0 {
+		return // an empty transaction, or a retried marker
+	}
+	e.txnFirst = -1
+	l.setOngoingLocked(h.ProducerID, -1)
+	if commit {
+		return
+	}
+	lso := h.BaseOffset + 1
+	if fu := l.firstUnstable.Load(); fu >= 0 {
+		lso = fu
+	}
+	if n := len(seg.txnIdx); n > 0 && seg.txnIdx[n-1].LastOffset >= h.BaseOffset {
+		return // replayed, already loaded from the segment's index
+	}
+	seg.txnIdx = append(seg.txnIdx, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
+	l.hasAborts.Store(true)
+}
+
+// setOngoingLocked records (first >= 0) or clears the open transaction of
+// pid and recomputes the first unstable offset. l.mu is held.
+func (l *Log) setOngoingLocked(pid, first int64) {
+	if first >= 0 {
+		if l.ongoing == nil {
+			l.ongoing = map[int64]int64{}
+		}
+		l.ongoing[pid] = first
+	} else {
+		delete(l.ongoing, pid)
+	}
+	fu := int64(-1)
+	for _, f := range l.ongoing {
+		if fu < 0 || f < fu {
+			fu = f
+		}
+	}
+	l.firstUnstable.Store(fu)
+}
+
+// rebuildOngoingLocked derives the open transactions from the producer
+// state (after a snapshot load or a truncation). l.mu is held.
+func (l *Log) rebuildOngoingLocked() {
+	l.ongoing = nil
+	fu := int64(-1)
+	for pid, e := range l.producers {
+		if e.txnFirst < 0 {
+			continue
+		}
+		if l.ongoing == nil {
+			l.ongoing = map[int64]int64{}
+		}
+		l.ongoing[pid] = e.txnFirst
+		if fu < 0 || e.txnFirst < fu {
+			fu = e.txnFirst
+		}
+	}
+	l.firstUnstable.Store(fu)
+}
+
+// LastStableOffset is the offset below which every transaction is decided,
+// given the high watermark hw: the first offset of the oldest open
+// transaction, or hw when that is lower or none is open. Never below the
+// log start (retention may delete the start of an open transaction).
+func (l *Log) LastStableOffset(hw int64) int64 {
+	fu := l.firstUnstable.Load()
+	if fu < 0 || fu >= hw {
+		return hw
+	}
+	return max(fu, l.start.Load())
+}
+
+// AbortedTxns appends to dst the aborted transactions a read_committed
+// fetch of [from, upTo) must report: those with records in the range and a
+// marker at or after from. Like Kafka's collectAbortedTransactions it reads
+// the indexes from the segment holding from onward, until an entry's last
+// stable offset reaches upTo. A log that never had an aborted transaction
+// answers without taking its lock.
+func (l *Log) AbortedTxns(dst []AbortedTxn, from, upTo int64) []AbortedTxn {
+	if !l.hasAborts.Load() || from >= upTo {
+		return dst
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	i := len(l.segs) - 1
+	for i > 0 && l.segs[i].base > from {
+		i--
+	}
+	for _, s := range l.segs[i:] {
+		for _, e := range s.txnIdx {
+			if e.LastOffset >= from && e.FirstOffset < upTo {
+				dst = append(dst, e)
+			}
+			if e.LastStableOffset >= upTo {
+				return dst
+			}
+		}
+	}
+	return dst
+}
+
+// ProducerInfo is a producer's state on a partition, for DescribeProducers.
+type ProducerInfo struct {
+	ID               int64
+	Epoch            int16
+	LastSequence     int32
+	LastTimestamp    int64 // broker time of its last append (ms)
+	CoordinatorEpoch int32
+	TxnStartOffset   int64 // first offset of its open transaction, -1 if none
+}
+
+// Producers lists the producers the partition tracks.
+func (l *Log) Producers() []ProducerInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]ProducerInfo, 0, len(l.producers))
+	for id, e := range l.producers {
+		out = append(out, ProducerInfo{ID: id, Epoch: e.epoch, LastSequence: e.lastSeq(), LastTimestamp: e.lastTs,
+			CoordinatorEpoch: e.coordEpoch, TxnStartOffset: e.txnFirst})
+	}
+	return out
+}

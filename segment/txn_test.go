@@ -1,0 +1,377 @@
+package segment
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMarkerFormat pins a marker's bytes to Kafka's layout
+// (MemoryRecords.withEndTransactionMarker): a change breaks the test.
+func TestMarkerFormat(t *testing.T) {
+	b := BuildMarker(0x1234, 7, 3, true, 0x0102030405)
+	const golden = "0000000000000000" + // base offset, set at append
+		"00000042" + "00000000" + "02" + "%CRC%" + // length 66, leader epoch, magic, crc
+		"0030" + "00000000" + // attributes: transactional|control, last offset delta
+		"0000000102030405" + "0000000102030405" + // first and max timestamp
+		"0000000000001234" + "0007" + "ffffffff" + "00000001" + // pid, epoch, no sequence, one record
+		"20" + "00" + "00" + "00" + // record length 16, attributes, ts delta, offset delta
+		"08" + "0000" + "0001" + // key: 4 bytes, version 0, type COMMIT
+		"0c" + "0000" + "00000003" + // value: 6 bytes, version 0, coordinator epoch 3
+		"00" // no headers
+	want, _ := hex.DecodeString(strings.Replace(golden, "%CRC%", "00000000", 1))
+	copy(want[17:21], b[17:21]) // the CRC is checked below
+	if !bytes.Equal(b, want) {
+		t.Fatalf("marker\n%x\nwant\n%x", b, want)
+	}
+	h, err := ValidateBatch(b)
+	if err != nil {
+		t.Fatalf("a marker does not validate: %v", err)
+	}
+	if !h.IsControl() || !h.IsTransactional() || h.ProducerID != 0x1234 || h.ProducerEpoch != 7 {
+		t.Fatalf("marker header %+v", h)
+	}
+	commit, ce, err := ParseMarker(b, &h)
+	if err != nil || !commit || ce != 3 {
+		t.Fatalf("ParseMarker: %v %d %v", commit, ce, err)
+	}
+	a := BuildMarker(1, 0, -1, false, 0)
+	ha, _ := ValidateBatch(a)
+	if commit, ce, err := ParseMarker(a, &ha); err != nil || commit || ce != -1 {
+		t.Fatalf("ParseMarker(abort): %v %d %v", commit, ce, err)
+	}
+	// A control batch of another type is not a marker.
+	c := bytes.Clone(a)
+	c[BatchHeaderSize+8] = 2 // LEADER_CHANGE
+	fixCRC(c)
+	hc, _ := ValidateBatch(c)
+	if _, _, err := ParseMarker(c, &hc); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("ParseMarker(leader change): %v", err)
+	}
+}
+
+// txnBatch is a transactional batch of n records from (pid, epoch).
+func txnBatch(n int, pid int64, epoch int16, seq int32, key string) []byte {
+	b := pidBatch(n, time.Now().UnixMilli(), pid, epoch, seq)
+	b.Attrs = AttrTransactional
+	for i := range b.Records {
+		b.Records[i].Key = []byte(key)
+	}
+	return b.encode()
+}
+
+func (e *testEnv) marker(pid int64, epoch int16, coordEpoch int32, commit bool) (int64, error) {
+	e.t.Helper()
+	done := make(chan error, 1)
+	off, err := e.log.AppendMarker(pid, epoch, coordEpoch, commit, true, func(err error) { done <- err })
+	if err != nil {
+		return off, err
+	}
+	return off, <-done
+}
+
+func (e *testEnv) mustMarker(pid int64, epoch int16, coordEpoch int32, commit bool) int64 {
+	e.t.Helper()
+	off, err := e.marker(pid, epoch, coordEpoch, commit)
+	if err != nil {
+		e.t.Fatalf("marker: %v", err)
+	}
+	return off
+}
+
+func TestTransactionsOnALog(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	lso := func(want int64) {
+		t.Helper()
+		if got := e.log.LastStableOffset(e.log.EndOffset()); got != want {
+			t.Fatalf("LSO %d, want %d", got, want)
+		}
+	}
+	e.mustAppend(plainBatch(2, 10, time.Now().UnixMilli()).encode()) // 0-1
+	lso(2)
+	// Producer 1 opens a transaction at 2; producer 2 at 5.
+	e.mustAppend(txnBatch(3, 1, 0, 0, "a")) // 2-4
+	lso(2)
+	e.mustAppend(txnBatch(1, 2, 0, 0, "b")) // 5
+	e.mustAppend(txnBatch(1, 1, 0, 3, "a")) // 6
+	lso(2)
+	// Outside its transaction, producer 1 is refused.
+	nonTxn := pidBatch(1, time.Now().UnixMilli(), 1, 0, 4).encode()
+	if _, err := e.append(nonTxn, false); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("non-transactional write in a transaction: %v", err)
+	}
+	// Producer 1 aborts (marker at 7): the LSO moves to producer 2's start,
+	// which the index entry records.
+	if off := e.mustMarker(1, 0, 0, false); off != 7 {
+		t.Fatalf("marker at %d", off)
+	}
+	lso(5)
+	want := []AbortedTxn{{ProducerID: 1, FirstOffset: 2, LastOffset: 7, LastStableOffset: 5}}
+	if got := e.log.AbortedTxns(nil, 0, 8); !reflect.DeepEqual(got, want) {
+		t.Fatalf("aborted %+v, want %+v", got, want)
+	}
+	for _, r := range [][2]int64{{0, 2}, {8, 9}} { // before its records; after its marker
+		if got := e.log.AbortedTxns(nil, r[0], r[1]); len(got) != 0 {
+			t.Fatalf("aborted in [%d,%d): %+v", r[0], r[1], got)
+		}
+	}
+	// Producer 2 commits: everything is stable.
+	if off := e.mustMarker(2, 0, 0, true); off != 8 {
+		t.Fatalf("marker at %d", off)
+	}
+	lso(9)
+	// A retried marker changes nothing; a stale one is fenced.
+	e.mustMarker(2, 0, 0, true)
+	if _, err := e.marker(2, 0, -1, true); !errors.Is(err, ErrCoordinatorFenced) {
+		t.Fatalf("old coordinator's marker: %v", err)
+	}
+	// A fencing abort with a higher epoch: the old epoch is refused after.
+	e.mustAppend(txnBatch(1, 1, 0, 4, "a"))
+	e.mustMarker(1, 1, 0, false)
+	if _, err := e.append(txnBatch(1, 1, 0, 5, "a"), false); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("zombie write after the fence: %v", err)
+	}
+	if _, err := e.marker(1, 0, 0, true); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("marker of an older epoch: %v", err)
+	}
+	// The new epoch starts at sequence 0.
+	e.mustAppend(txnBatch(1, 1, 1, 0, "a"))
+	lso(e.log.EndOffset() - 1)
+	ps := e.log.Producers()
+	found := false
+	for _, p := range ps {
+		if p.ID == 1 {
+			found = true
+			if p.Epoch != 1 || p.TxnStartOffset != e.log.EndOffset()-1 || p.CoordinatorEpoch != 0 {
+				t.Fatalf("producer 1: %+v", p)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("producers %+v", ps)
+	}
+}
+
+// TestTransactionsSurviveRestart checks that open transactions (the LSO)
+// and aborted ranges come back after a clean stop, a crash, and a crash
+// that lost a sealed segment's indexes (replayed from the log start).
+func TestTransactionsSurviveRestart(t *testing.T) {
+	for _, how := range []string{"clean", "crash", "sealed index lost"} {
+		t.Run(how, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.SegmentBytes = 600
+			e := newTestEnv(t, cfg)
+			// Producer 1: a transaction across segments, aborted; producer
+			// 2: committed; producer 3: left open.
+			e.mustAppend(txnBatch(2, 1, 0, 0, "a"))
+			e.mustAppend(txnBatch(2, 3, 0, 0, "c"))
+			open := int64(2)
+			for i := range 6 {
+				e.mustAppend(txnBatch(1, 2, 0, int32(i), "b"))
+				e.mustAppend(txnBatch(1, 1, 0, int32(2+i), "a"))
+			}
+			abortAt := e.mustMarker(1, 0, 0, false)
+			e.mustMarker(2, 0, 0, true)
+			for range 4 { // the marker's segment is sealed
+				e.mustAppend(plainBatch(2, 100, time.Now().UnixMilli()).encode())
+			}
+			end := e.log.EndOffset()
+			wantAborted := e.log.AbortedTxns(nil, 0, end)
+			if len(wantAborted) != 1 || wantAborted[0].LastOffset != abortAt || wantAborted[0].FirstOffset != 0 {
+				t.Fatalf("aborted before restart: %+v", wantAborted)
+			}
+			if segs := segmentFiles(t, e.dir); len(segs) < 3 {
+				t.Fatalf("%d segments", len(segs))
+			}
+			switch how {
+			case "clean":
+				e.reopen(true)
+			case "crash":
+				e.reopen(false)
+			case "sealed index lost":
+				e.shutdown(false)
+				segs := segmentFiles(t, e.dir)
+				// The segment holding the marker has its .txnindex; lose
+				// every sealed index file.
+				for _, s := range segs[:len(segs)-1] {
+					base := s[:len(s)-4]
+					os.Remove(base + ".index")
+					os.Remove(base + ".txnindex")
+				}
+				e.open(false)
+			}
+			if got := e.log.EndOffset(); got != end {
+				t.Fatalf("end %d, want %d", got, end)
+			}
+			if got := e.log.LastStableOffset(end); got != open {
+				t.Fatalf("LSO after restart %d, want %d (producer 3's open transaction)", got, open)
+			}
+			if got := e.log.AbortedTxns(nil, 0, end); !reflect.DeepEqual(got, wantAborted) {
+				t.Fatalf("aborted after restart %+v, want %+v", got, wantAborted)
+			}
+			// The .txnindex on disk holds the entry, in Kafka's format.
+			var files []string
+			filepath.Walk(e.dir, func(p string, _ os.FileInfo, _ error) error {
+				if filepath.Ext(p) == ".txnindex" {
+					files = append(files, p)
+				}
+				return nil
+			})
+			if len(files) != 1 {
+				t.Fatalf(".txnindex files %v", files)
+			}
+			b, _ := os.ReadFile(files[0])
+			if !bytes.Equal(b, txnIndex(wantAborted).marshal(nil)) || len(b) != txnEntrySize {
+				t.Fatalf(".txnindex %x", b)
+			}
+			// Producer 3 can still close it, and the LSO moves.
+			e.mustMarker(3, 0, 0, true)
+			if got := e.log.LastStableOffset(e.log.EndOffset()); got != e.log.EndOffset() {
+				t.Fatalf("LSO after the last commit %d, end %d", got, e.log.EndOffset())
+			}
+		})
+	}
+}
+
+func TestTxnIndexFormat(t *testing.T) {
+	x := txnIndex{{ProducerID: 5, FirstOffset: 10, LastOffset: 20, LastStableOffset: 21}}
+	const golden = "0000" + "0000000000000005" + "000000000000000a" + "0000000000000014" + "0000000000000015"
+	if got := hex.EncodeToString(x.marshal(nil)); got != golden {
+		t.Fatalf("entry %s, want %s", got, golden)
+	}
+	b, _ := hex.DecodeString(golden)
+	if got, err := unmarshalTxnIndex(b); err != nil || !reflect.DeepEqual(got, x) {
+		t.Fatalf("decoded %+v %v", got, err)
+	}
+	bad := func(name string, b []byte) {
+		t.Helper()
+		if _, err := unmarshalTxnIndex(b); err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+	}
+	bad("short", b[:33])
+	bad("version", append([]byte{0, 1}, b[2:]...))
+	bad("out of order", append(bytes.Clone(b), b...))
+	bad("first after last", txnIndex{{FirstOffset: 9, LastOffset: 8}}.marshal(nil))
+}
+
+// TestTruncateDropsAborts: a follower cutting its tail forgets the aborts
+// whose markers went, on disk too.
+func TestTruncateDropsAborts(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	e.mustAppend(txnBatch(1, 1, 0, 0, "a"))
+	m1 := e.mustMarker(1, 0, 0, false)
+	e.mustAppend(txnBatch(1, 1, 0, 1, "a"))
+	e.mustMarker(1, 0, 0, false)
+	if n := len(e.log.AbortedTxns(nil, 0, e.log.EndOffset())); n != 2 {
+		t.Fatalf("%d aborts", n)
+	}
+	e.reopen(true) // the active segment's .txnindex is on disk now
+	if _, err := e.log.TruncateTo(m1 + 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.log.AbortedTxns(nil, 0, m1+1); len(got) != 1 || got[0].LastOffset != m1 {
+		t.Fatalf("aborts after truncation %+v", got)
+	}
+	// Offsets past the cut are written again; no stale entry comes back.
+	e.mustAppend(plainBatch(3, 10, time.Now().UnixMilli()).encode())
+	e.reopen(false)
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 1 || got[0].LastOffset != m1 {
+		t.Fatalf("aborts after restart %+v", got)
+	}
+}
+
+// TestCompactionDropsAbortedRecords: aborted records go whatever their
+// keys and never shadow a committed one; the open transaction bounds the
+// cleaning; markers and their index entries stay.
+func TestCompactionDropsAbortedRecords(t *testing.T) {
+	cfg := testConfig()
+	cfg.Compact, cfg.Delete = true, false
+	cfg.SegmentBytes = 400
+	cfg.MinCleanableRatio = 0
+	e := newTestEnv(t, cfg)
+	e.mustAppend(txnBatch(1, 1, 0, 0, "k"))    // committed k
+	e.mustMarker(1, 0, 0, true)                //
+	e.mustAppend(txnBatch(1, 1, 0, 1, "k"))    // aborted k: must not shadow
+	e.mustAppend(txnBatch(1, 1, 0, 2, "gone")) // aborted, no other version
+	abortAt := e.mustMarker(1, 0, 0, false)    //
+	for i := range 6 {                         // roll a few segments
+		e.mustAppend(txnBatch(1, 2, 0, int32(i), "other"))
+		e.mustMarker(2, 0, 0, true)
+	}
+	e.mustAppend(plainBatch(1, 10, time.Now().UnixMilli()).encode())
+	if _, err := e.log.Compact(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]int64{}
+	for _, b := range readBatches(t, e.log, 0, e.log.EndOffset(), 1<<20) {
+		h, _ := ParseBatchHeader(b)
+		if h.IsControl() {
+			continue
+		}
+		ForEachRecord(b[BatchHeaderSize:], func(r *Record) bool {
+			keys[string(r.Key)] = append(keys[string(r.Key)], h.BaseOffset+int64(r.OffsetDelta))
+			return true
+		})
+	}
+	if !reflect.DeepEqual(keys["k"], []int64{0}) || len(keys["gone"]) != 0 {
+		t.Fatalf("after compaction: k at %v, gone at %v", keys["k"], keys["gone"])
+	}
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 1 || got[0].LastOffset != abortAt {
+		t.Fatalf("aborts after compaction %+v", got)
+	}
+	e.reopen(true)
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 1 || got[0].LastOffset != abortAt {
+		t.Fatalf("aborts after compaction and restart %+v", got)
+	}
+
+	// An open transaction stops the cleaning at its start.
+	first := e.log.EndOffset()
+	e.mustAppend(txnBatch(1, 3, 0, 0, "open"))
+	for range 6 {
+		e.mustAppend(plainBatch(1, 10, time.Now().UnixMilli()).encode())
+	}
+	before := readBatches(t, e.log, first, e.log.EndOffset(), 1<<20)
+	if _, err := e.log.Compact(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if after := readBatches(t, e.log, first, e.log.EndOffset(), 1<<20); !reflect.DeepEqual(before, after) {
+		t.Fatal("compaction went past an open transaction")
+	}
+}
+
+// TestReplicaAppliesMarkers: the standby's copy (AppendReplica) tracks
+// transactions as the primary's does.
+func TestReplicaAppliesMarkers(t *testing.T) {
+	src := newTestEnv(t, testConfig())
+	src.mustAppend(txnBatch(2, 4, 0, 0, "a"))
+	src.mustMarker(4, 0, 0, false)
+	src.mustAppend(txnBatch(1, 5, 0, 0, "b"))
+	dst := newTestEnv(t, testConfig())
+	for _, b := range readBatches(t, src.log, 0, src.log.EndOffset(), 1<<20) {
+		h, err := ValidateBatch(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if err := dst.log.AppendReplica(bytes.Clone(b), &h, false, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := dst.log.EndOffset()
+	if got, want := dst.log.AbortedTxns(nil, 0, end), src.log.AbortedTxns(nil, 0, end); !reflect.DeepEqual(got, want) || len(got) != 1 {
+		t.Fatalf("replica aborts %+v, primary %+v", got, want)
+	}
+	if got, want := dst.log.LastStableOffset(end), src.log.LastStableOffset(end); got != want || got != 3 {
+		t.Fatalf("replica LSO %d, primary %d", got, want)
+	}
+}
