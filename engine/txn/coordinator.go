@@ -147,19 +147,19 @@ type Coordinator struct {
 
 	mu sync.Mutex
 	// deferred holds responses to send once mu is released (unlock).
-	deferred       []func()                // (mu)
-	txns           map[string]*txn         // (mu)
-	calls          map[*call]struct{}      // (mu) requests not yet answered
-	loaded         bool                    // (mu)
-	notCoordinator bool                    // (mu) a standby: NOT_COORDINATOR until Loaded
-	closed         bool                    // (mu)
-	coordEpoch     int32                   // (mu) stamped on markers; set by Loaded
-	gen            uint64                  // (mu) bumped by Loaded, Unload and Close: callbacks of an older generation are stale
-	timedOut       uint64                  // (mu)
-	markers        uint64                  // (mu)
-	loopOnce       sync.Once               // the timeout/expiry loop starts at the first Loaded
-	quit           chan struct{}           // closed by Close
-	wg             sync.WaitGroup          // the loop
+	deferred       []func()           // (mu)
+	txns           map[string]*txn    // (mu)
+	calls          map[*call]struct{} // (mu) requests not yet answered
+	loaded         bool               // (mu)
+	notCoordinator bool               // (mu) a standby: NOT_COORDINATOR until Loaded
+	closed         bool               // (mu)
+	coordEpoch     int32              // (mu) stamped on markers; set by Loaded
+	gen            uint64             // (mu) bumped by Loaded, Unload and Close: callbacks of an older generation are stale
+	timedOut       uint64             // (mu)
+	markers        uint64             // (mu)
+	loopOnce       sync.Once          // the timeout/expiry loop starts at the first Loaded
+	quit           chan struct{}      // closed by Close
+	wg             sync.WaitGroup     // the loop
 	closeOnce      sync.Once
 }
 
