@@ -57,6 +57,9 @@ func encodeValue(version int16, d *txnData) []byte {
 
 // decodeValue reads a TransactionLogValue v0 or v1.
 func decodeValue(b []byte) (txnData, error) {
+	if err := checkTagCounts(b); err != nil {
+		return txnData{}, fmt.Errorf("cannot decode transaction value: %w", err)
+	}
 	var v kmsg.TxnMetadataValue
 	if err := v.ReadFrom(b); err != nil {
 		return txnData{}, fmt.Errorf("cannot decode transaction value: %w", err)
@@ -89,6 +92,74 @@ func decodeValue(b []byte) (txnData, error) {
 		}
 	}
 	return d, nil
+}
+
+// checkTagCounts bounds the tagged-field counts of a flexible (v1+)
+// value before kmsg decodes it: kmsg v1.15.0 loops once per claimed tag
+// even after the input ran out, so a 40-byte value claiming 2^32 tags
+// takes a minute to reject (found by FuzzReplay). This walks the layout
+// only far enough to find the counts; the decoding stays kmsg's.
+func checkTagCounts(b []byte) error {
+	if len(b) < 2 || int16(binary.BigEndian.Uint16(b)) < 1 {
+		return nil // v0 has no tagged fields
+	}
+	const fixed = 2 + 8 + 2 + 4 + 1 // version, pid, epoch, timeout, state
+	if len(b) < fixed {
+		return nil // kmsg reports the short value
+	}
+	b = b[fixed:]
+	uv := func() (uint64, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	skip := func(n uint64) bool {
+		if n > uint64(len(b)) {
+			return false
+		}
+		b = b[n:]
+		return true
+	}
+	tags := func() bool {
+		n, ok := uv()
+		if !ok || n > uint64(len(b)) {
+			return false
+		}
+		for ; n > 0; n-- {
+			if _, ok := uv(); !ok {
+				return false
+			}
+			size, ok := uv()
+			if !ok || !skip(size) {
+				return false
+			}
+		}
+		return true
+	}
+	topics, ok := uv()
+	if !ok || topics > uint64(len(b))+1 {
+		return fmt.Errorf("topic count %d past the end", int64(topics)-1)
+	}
+	for i := uint64(1); i < topics; i++ {
+		l, ok := uv() // compact string: length+1
+		if !ok || l == 0 || !skip(l-1) {
+			return fmt.Errorf("bad topic")
+		}
+		parts, ok := uv()
+		if !ok || parts == 0 || parts-1 > uint64(len(b))/4 || !skip(4*(parts-1)) {
+			return fmt.Errorf("bad partition list")
+		}
+		if !tags() {
+			return fmt.Errorf("bad tagged fields in a topic")
+		}
+	}
+	if !skip(16) || !tags() {
+		return fmt.Errorf("bad tagged fields")
+	}
+	return nil
 }
 
 // Replay applies one record of __transaction_state while loading, in log
