@@ -154,7 +154,7 @@ type Coordinator struct {
 	notCoordinator bool               // (mu) a standby: NOT_COORDINATOR until Loaded
 	closed         bool               // (mu)
 	coordEpoch     int32              // (mu) stamped on markers; set by Loaded
-	gen            uint64             // (mu) bumped by Loaded, Unload and Close: callbacks of an older generation are stale
+	gen            uint64             // (mu) bumped by Unload and Close: callbacks of an older generation are stale
 	timedOut       uint64             // (mu)
 	markers        uint64             // (mu)
 	loopOnce       sync.Once          // the timeout/expiry loop starts at the first Loaded
@@ -242,8 +242,10 @@ func (c *Coordinator) Loaded(coordEpoch int32) {
 	c.coordEpoch = coordEpoch
 	c.loaded = true
 	c.notCoordinator = false
-	c.gen++
 	for _, t := range c.sortedLocked() {
+		if t.pending != nil {
+			continue // Loaded twice: already completing
+		}
 		switch t.state {
 		case PrepareCommit, PrepareAbort:
 			c.startCompletionLocked(t)

@@ -794,3 +794,25 @@ func TestPartitionFor(t *testing.T) {
 	f("polygenelubricants", 0)
 	f("", 0)
 }
+
+func TestLoopAbortsTimedOut(t *testing.T) {
+	e := newUnloadedEnv(t)
+	e.c.cfg.AbortInterval = 2 * time.Millisecond
+	e.c.cfg.ExpireInterval = 3 * time.Millisecond
+	e.c.Loaded(1)
+	pid := e.init(4, "a", 100, -1, -1).ProducerID
+	e.addOK("a", pid, 0, tp("t", 0))
+	e.initOK("b")
+	e.clock.advance(8 * 24 * time.Hour)
+	e.waitState("a", CompleteAbort)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, _, ok := e.state("b"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b did not expire")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
