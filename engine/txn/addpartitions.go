@@ -247,6 +247,10 @@ func (c *Coordinator) AddPartitionsToTxn(r *kmsg.AddPartitionsToTxnRequest, resp
 			all(o, code)
 			continue
 		}
+		if len(o.parts) == 0 {
+			all(o, 0) // nothing to add: no transition either
+			continue
+		}
 		if o.verify {
 			o.codes = make([]int16, len(o.parts))
 			for j, tp := range o.parts {

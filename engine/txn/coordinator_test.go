@@ -156,6 +156,12 @@ func TestAddPartitionsByState(t *testing.T) {
 	pid, _ := e.initOK("a")
 	appends := func() int { e.be.mu.Lock(); defer e.be.mu.Unlock(); return e.be.appends }
 
+	if got := e.add(3, "a", pid, 0); len(got) != 0 {
+		t.Fatalf("empty add: %v", got)
+	}
+	if d, _, _ := e.state("a"); d.state != Empty {
+		t.Fatalf("an empty add started a transaction: %v", d.state)
+	}
 	e.addOK("a", pid, 0, tp("t", 0)) // Empty → Ongoing
 	d := e.waitState("a", Ongoing)
 	if d.startMs != e.clock.Now().UnixMilli() {

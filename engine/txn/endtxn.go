@@ -124,7 +124,7 @@ func (c *Coordinator) endTV1Locked(t *txn, pid int64, epoch int16, commit bool) 
 // (KAFKA-20785). Lock must be held.
 func (c *Coordinator) endTV2Locked(t *txn, pid int64, epoch int16, commit bool) (int16, *txnData) {
 	retryOnOverflow := t.prevPid == pid && pid != noPID && epoch == math.MaxInt16-1 && t.epoch == 0
-	retry := retryOnOverflow || (t.pid == pid && int32(t.epoch) == int32(epoch)+1)
+	retry := retryOnOverflow || (t.pid == pid && epoch >= 0 && int32(t.epoch) == int32(epoch)+1)
 	current := t.pid == pid && t.epoch == epoch
 	switch {
 	case t.pending != nil:
