@@ -3,6 +3,7 @@ package txn
 import (
 	"math"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -820,5 +821,36 @@ func TestLoopAbortsTimedOut(t *testing.T) {
 			t.Fatal("b did not expire")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		e := newUnloadedEnv(t)
+		e.c.cfg.AbortInterval = time.Millisecond
+		e.c.Loaded(1)
+		e.be.markerCode = func(int, TopicPartition) int16 { return kerr.NotEnoughReplicas.Code } // retries forever
+		pid, _ := e.initOK("a")
+		e.addOK("a", pid, 0, tp("t", 0))
+		e.c.endWait = time.Hour
+		ch := make(chan kmsg.Response, 1)
+		r := kmsg.NewPtrEndTxnRequest()
+		r.TransactionalID, r.ProducerID, r.Commit = "a", pid, true
+		e.c.EndTxn(r, func(resp kmsg.Response) { ch <- resp })
+		time.Sleep(10 * time.Millisecond)
+		e.c.Close()
+		if resp := (<-ch).(*kmsg.EndTxnResponse); resp.ErrorCode != 0 {
+			t.Fatalf("EndTxn with a durable prepare at Close: %s", codeName(resp.ErrorCode))
+		}
+		e.be.stop()
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

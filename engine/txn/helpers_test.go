@@ -82,6 +82,10 @@ func (f *fakeBackend) laterLocked(fn func()) {
 
 func (f *fakeBackend) stop() {
 	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		return
+	}
 	f.stopped = true
 	f.queue = append(f.queue, f.held...)
 	f.held = nil
