@@ -71,6 +71,7 @@ func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTop
 				st.ErrorMessage = &terr.msg
 			} else {
 				b.groups.TopicDeleted(t.name)
+				b.txns.TopicDeleted(t.name)
 			}
 		}
 		if st.ErrorCode != 0 && st.ErrorMessage == nil {

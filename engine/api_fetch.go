@@ -10,8 +10,12 @@ package engine
 // worker, until an append to one of its partitions or max_wait_ms. Record
 // bytes are handed to netio as file ranges of the segment (zero copy).
 // Fetch sessions (KIP-227, see fetch_session.go) let steady consumers send
-// only what changed and get only partitions with news. read_committed reads up to the high watermark, which is
-// also the last stable offset while transactions are not implemented.
+// only what changed and get only partitions with news. read_committed
+// (isolation level 1) reads up to the last stable offset (the first offset
+// of the oldest open transaction, segment/txn.go) and lists the aborted
+// transactions whose records the returned batches may hold, exactly for
+// the bytes sent, so the client drops them; the records themselves still
+// go by sendfile, as Kafka's clients filter them.
 
 import (
 	"time"
@@ -277,6 +281,7 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 	if maxBytes <= 0 {
 		maxBytes = 1
 	}
+	readCommitted := fs.r.IsolationLevel == 1
 	for i := range fs.items {
 		it := &fs.items[i]
 		po := &it.out
@@ -288,8 +293,9 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		l := p.log
 		po.errCode = 0
 		po.highWatermark = p.replica.HighWatermark()
-		po.lastStable = po.highWatermark
+		po.lastStable = l.LastStableOffset(po.highWatermark)
 		po.logStart = l.StartOffset()
+		po.aborted = po.aborted[:0]
 		// Offsets up to the log end are valid (Kafka answers empty between
 		// the high watermark and the log end); consumers read only below
 		// the high watermark, the standby up to the log end.
@@ -297,6 +303,8 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		upTo := po.highWatermark
 		if fs.replica {
 			upTo = leo
+		} else if readCommitted {
+			upTo = po.lastStable
 		}
 		if it.lastEpoch >= 0 {
 			// KIP-320: did the epoch of the client's last batch end before
@@ -336,6 +344,9 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 			continue
 		}
 		po.slice = sl
+		if readCommitted {
+			po.aborted = l.AbortedTxns(po.aborted, it.offset, sl.NextOffset)
+		}
 		total += sl.Len
 		if fs.replica {
 			p.t.stats.replicaBytesOut.Add(sl.Len)
@@ -361,11 +372,11 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 		it := &fs.items[i]
 		po := &it.out
 		if sp := it.sp; sp != nil {
-			changed := po.slice.Len > 0 || po.errCode != 0 || po.diverging || po.highWatermark != sp.hwm || po.logStart != sp.logStart
+			changed := po.slice.Len > 0 || po.errCode != 0 || po.diverging || po.highWatermark != sp.hwm || po.lastStable != sp.lso || po.logStart != sp.logStart
 			if fs.incremental && !changed {
 				continue
 			}
-			sp.hwm, sp.logStart = po.highWatermark, po.logStart
+			sp.hwm, sp.lso, sp.logStart = po.highWatermark, po.lastStable, po.logStart
 			if po.errCode != 0 {
 				sp.hwm = -1 // report the partition again once it recovers
 			}

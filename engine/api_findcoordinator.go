@@ -4,8 +4,7 @@ package engine
 //
 // samsa is one node, so it coordinates every group and transactional id
 // itself. A group key creates __consumer_offsets if it does not exist yet,
-// as Kafka does. Transactional ids are answered with this node, whose
-// InitProducerId then refuses them with a clear error. v4+ answers batched
+// as Kafka does, and a transactional id __transaction_state. v4+ answers batched
 // keys one coordinator each. v6 (share groups, KIP-932) is not advertised.
 
 import (
@@ -59,6 +58,12 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 	case coordinatorTransaction:
 		if key == "" {
 			return fail(kerr.InvalidRequest, "empty transactional id")
+		}
+		if b.pair.IsStandby() {
+			break
+		}
+		if _, terr := b.ensureTxnTopic(); terr != nil {
+			return fail(kerr.CoordinatorNotAvailable, "the transaction coordinator is not available: "+terr.msg)
 		}
 	default:
 		return fail(kerr.InvalidRequest, "unknown coordinator key type")

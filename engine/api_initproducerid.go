@@ -6,7 +6,9 @@ package engine
 // epoch 0, from blocks reserved durably in the metadata log, so ids are
 // never reused across restarts. Kafka also hands out a new id when an
 // idempotent producer asks to bump its epoch (KIP-360), and so does samsa.
-// Transactional ids are refused until transactions are implemented.
+// A transactional id goes to the transaction coordinator (engine/txn,
+// txns.go): it allocates or bumps the id's epoch, fencing the previous
+// producer and aborting its open transaction first.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,7 +19,13 @@ import (
 
 func init() {
 	regKey(kmsg.InitProducerID.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleInitProducerID(kreq.(*kmsg.InitProducerIDRequest)))
+		r := kreq.(*kmsg.InitProducerIDRequest)
+		if r.TransactionalID != nil && !b.pair.IsStandby() {
+			b.ensureTxnTopic()
+			b.txns.InitProducerID(r, txnResponder(req))
+			return
+		}
+		respond(req, b.handleInitProducerID(r))
 	})
 }
 
@@ -28,11 +36,7 @@ func (b *Broker) handleInitProducerID(r *kmsg.InitProducerIDRequest) *kmsg.InitP
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}
-	if r.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		b.logWarnLimited(&b.badLog, "transactional producer refused: transactions are not supported yet", "transactional_id", clip(*r.TransactionalID))
-		return resp
-	}
+
 	id, err := b.allocProducerID()
 	if err != nil {
 		b.logger.Error("cannot allocate producer id", "err", err)

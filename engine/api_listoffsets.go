@@ -2,11 +2,13 @@ package engine
 
 // ListOffsets (key 2), v0-v11.
 //
-// Timestamps: -2 earliest (log start), -1 latest (high watermark, which is
-// also the last stable offset), -3 the record with the largest timestamp
-// (v7+), -4 earliest local (v8+, = earliest: no tiered storage), -5 latest
-// tiered (v9+, none: offset -1), and t >= 0 the first record with timestamp
-// >= t (offset -1 if none). v0 answers with the old-style offsets list.
+// Timestamps: -2 earliest (log start), -1 latest (the high watermark, or
+// for read_committed (v2+) the last stable offset), -3 the record with the
+// largest timestamp (v7+), -4 earliest local (v8+, = earliest: no tiered
+// storage), -5 latest tiered (v9+, none: offset -1), and t >= 0 the first
+// record with timestamp >= t (offset -1 if none). As Kafka, lookups by time
+// find nothing at or past the latest offset the isolation level allows.
+// v0 answers with the old-style offsets list.
 // Leader epoch checks: samsa's epoch is 0.
 
 import (
@@ -40,7 +42,7 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 			case r.Version >= 4 && b.pair.CheckEpoch(rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = b.pair.CheckEpoch(rp.CurrentLeaderEpoch)
 			default:
-				b.listOffset(t.parts()[rp.Partition], rp.Timestamp, &sp)
+				b.listOffset(t.parts()[rp.Partition], rp.Timestamp, r.Version >= 2 && r.IsolationLevel == 1, &sp)
 				if r.Version == 0 && sp.ErrorCode == 0 {
 					if sp.Offset >= 0 && rp.MaxNumOffsets > 0 {
 						sp.OldStyleOffsets = []int64{sp.Offset}
@@ -56,14 +58,20 @@ func (b *Broker) handleListOffsets(r *kmsg.ListOffsetsRequest) *kmsg.ListOffsets
 	return resp
 }
 
-func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	l := p.log
 	sp.LeaderEpoch = b.pair.Epoch()
+	// Consumers never see past the high watermark; read_committed ones
+	// not past the last stable offset.
+	fetchable := p.replica.HighWatermark()
+	if readCommitted {
+		fetchable = l.LastStableOffset(fetchable)
+	}
 	switch ts {
 	case -2, -4:
 		sp.Offset = l.StartOffset()
 	case -1:
-		sp.Offset = p.replica.HighWatermark() // consumers never see past it
+		sp.Offset = fetchable
 	case -5:
 		sp.Offset = -1
 	case -3:
@@ -71,7 +79,7 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		switch {
 		case err != nil:
 			sp.ErrorCode = errCode(err)
-		case found && off < p.replica.HighWatermark():
+		case found && off < fetchable:
 			sp.Offset, sp.Timestamp = off, rts
 		}
 	default:
@@ -84,7 +92,7 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		case err != nil:
 			sp.ErrorCode = errCode(err)
 			b.logger.Warn("cannot look up offset by time", "topic", p.t.name, "partition", p.idx, "err", err)
-		case found && off < p.replica.HighWatermark():
+		case found && off < fetchable:
 			sp.Offset, sp.Timestamp = off, rts
 		}
 	}

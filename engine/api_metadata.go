@@ -83,8 +83,10 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 		}
 		if t == nil && autoCreate {
 			var terr *topicError
-			if isInternalTopic(name) {
+			if name == offsetsTopic {
 				t, terr = b.ensureOffsetsTopic()
+			} else if name == txnStateTopic {
+				t, terr = b.ensureTxnTopic()
 			} else {
 				t, terr = b.createTopic(name, -1, -1, nil, false)
 			}

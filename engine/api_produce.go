@@ -13,7 +13,12 @@ package engine
 // partition's write completed: after the page cache write for acks=1, after
 // fsync for acks=all (per the durability policy). acks=0 gets no response;
 // if any partition failed the connection is closed, as Kafka does.
-// Transactional batches are refused until transactions are implemented.
+// Transactional batches (KIP-98) need the request's transactional id and
+// their partition in the producer's open transaction, as the transaction
+// coordinator knows it (KIP-890 part 1; Produce v12+ adds the partition
+// itself, part 2): else INVALID_TXN_STATE (v10 and older) or
+// TRANSACTION_ABORTABLE (v11+). Clients may not write control batches
+// (INVALID_RECORD).
 //
 // Topic policy, as Kafka applies it: acks=all fails with
 // NOT_ENOUGH_REPLICAS while fewer than min.insync.replicas replicas are in
@@ -31,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/txn"
 	"samsa/netio"
 	"samsa/segment"
 )
@@ -153,8 +159,8 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(errCode(err), err.Error())
 				continue
 			}
-			if h.IsTransactional() || h.IsControl() {
-				fail(kerr.InvalidTxnState.Code, "transactional produce is not supported yet")
+			if h.IsControl() {
+				fail(kerr.InvalidRecord.Code, "clients may not write control batches")
 				continue
 			}
 			pol := t.policy.Load()
@@ -167,46 +173,89 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(errCode(err), err.Error())
 				continue
 			}
-			pending.Add(1)
-			res, err := p.log.Append(batch, &h, sync, func(err error) {
-				if err != nil {
-					mu.Lock()
-					sp.ErrorCode = errCode(err)
-					sp.BaseOffset = -1
-					mu.Unlock()
-					if n, ok := b.ioLog.Allow(); ok {
-						b.logger.Error("produce write failed", "topic", t.name, "partition", p.idx, "err", err, "suppressed", n)
-					}
-				}
-				finish()
-			})
-			if err != nil {
-				pending.Add(-1)
-				fail(errCode(err), err.Error())
-				continue
-			}
-			t.stats.bytesIn.Add(int64(len(batch)))
-			t.stats.recordsIn.Add(int64(h.NumRecords))
-			mu.Lock()
-			if sp.ErrorCode == 0 {
-				sp.BaseOffset = res.BaseOffset
-			}
-			sp.LogAppendTime = res.LogAppendTime
-			sp.LogStartOffset = res.LogStartOffset
-			mu.Unlock()
-			if acks == -1 && b.pair.Replicated() {
-				// acks=all also waits for the standby while it is in sync.
+			appendPart := func() {
 				pending.Add(1)
-				p.replica.WaitForStandby(res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {
-					if code != 0 {
+				res, err := p.log.Append(batch, &h, sync, func(err error) {
+					if err != nil {
 						mu.Lock()
-						sp.ErrorCode = code
+						sp.ErrorCode = errCode(err)
+						sp.BaseOffset = -1
 						mu.Unlock()
+						if n, ok := b.ioLog.Allow(); ok {
+							b.logger.Error("produce write failed", "topic", t.name, "partition", p.idx, "err", err, "suppressed", n)
+						}
 					}
 					finish()
 				})
+				if err != nil {
+					pending.Add(-1)
+					fail(errCode(err), err.Error())
+					return
+				}
+				t.stats.bytesIn.Add(int64(len(batch)))
+				t.stats.recordsIn.Add(int64(h.NumRecords))
+				mu.Lock()
+				if sp.ErrorCode == 0 {
+					sp.BaseOffset = res.BaseOffset
+				}
+				sp.LogAppendTime = res.LogAppendTime
+				sp.LogStartOffset = res.LogStartOffset
+				mu.Unlock()
+				if acks == -1 && b.pair.Replicated() {
+					// acks=all also waits for the standby while it is in sync.
+					pending.Add(1)
+					p.replica.WaitForStandby(res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {
+						if code != 0 {
+							mu.Lock()
+							sp.ErrorCode = code
+							mu.Unlock()
+						}
+						finish()
+					})
+				}
 			}
+			if !h.IsTransactional() {
+				appendPart()
+				continue
+			}
+			// KIP-890: a transactional batch gets in only if its partition
+			// is in the producer's open transaction (Produce v12+ adds it),
+			// so no transaction the coordinator does not know of can hold
+			// the partition's last stable offset back.
+			code := b.verifyTxnProduce(r, p, &h)
+			if code == 0 {
+				appendPart()
+				continue
+			}
+			if addable := code == kerr.TransactionAbortable.Code || code == kerr.InvalidTxnState.Code || code == kerr.ConcurrentTransactions.Code; r.version < 12 || !addable || !r.hasTxnID {
+				fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "the partition is not in the producer's transaction: "+kerr.ErrorForCode(code).Error())
+				continue
+			}
+			pending.Add(1)
+			b.txns.AddImplicit(string(r.txnID), h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: t.name, Partition: p.idx}, func(code int16) {
+				if code != 0 {
+					mu.Lock()
+					fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
+					mu.Unlock()
+				} else {
+					appendPart()
+				}
+				finish()
+			})
 		}
 	}
 	finish()
+}
+
+// verifyTxnProduce asks the transaction coordinator whether a
+// transactional batch's partition is in its producer's open transaction;
+// a producer already in a transaction on the partition needs no asking.
+func (b *Broker) verifyTxnProduce(r *produceRequest, p *partition, h *segment.BatchHeader) int16 {
+	if !r.hasTxnID {
+		return kerr.InvalidTxnState.Code
+	}
+	if p.log.InTransaction(h.ProducerID, h.ProducerEpoch) {
+		return 0
+	}
+	return b.txns.Verify(string(r.txnID), h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: p.t.name, Partition: p.idx})
 }

@@ -417,7 +417,10 @@ func TestFetchEncodingMatchesKmsg(t *testing.T) {
 					{partition: 0, highWatermark: 10, lastStable: 10, logStart: 0, slice: segment.Slice{}},
 					{partition: 1, errCode: 1, highWatermark: -1, lastStable: -1, logStart: -1},
 				}},
-				{name: "bb", id: [16]byte{3}, parts: []fetchPartOut{{partition: 2, highWatermark: 5, lastStable: 5, logStart: 1}}},
+				{name: "bb", id: [16]byte{3}, parts: []fetchPartOut{{partition: 2, highWatermark: 5, lastStable: 3, logStart: 1}}},
+			}
+			if rc {
+				topics[1].parts[0].aborted = []segment.AbortedTxn{{ProducerID: 7, FirstOffset: 1, LastOffset: 4}, {ProducerID: 1 << 40, FirstOffset: 2, LastOffset: 9}}
 			}
 			parts := encodeFetchResponse(v, 0, 0, rc, topics)
 			// Splice a file part in by hand: re-encode with a fake slice.
@@ -435,6 +438,11 @@ func TestFetchEncodingMatchesKmsg(t *testing.T) {
 					wp.Partition, wp.ErrorCode, wp.HighWatermark, wp.LastStableOffset, wp.LogStartOffset = p.partition, p.errCode, p.highWatermark, p.lastStable, p.logStart
 					if rc {
 						wp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+						for _, a := range p.aborted {
+							wa := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+							wa.ProducerID, wa.FirstOffset = a.ProducerID, a.FirstOffset
+							wp.AbortedTransactions = append(wp.AbortedTransactions, wa)
+						}
 					}
 					wp.RecordBatches = []byte{}
 					wt.Partitions = append(wt.Partitions, wp)

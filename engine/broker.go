@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/engine/group"
+	"samsa/engine/txn"
 	"samsa/engine/replica"
 	"samsa/netio"
 	"samsa/netio/kclient"
@@ -67,6 +68,12 @@ type Config struct {
 	OffsetsPartitions   int32 // offsets.topic.num.partitions, when __consumer_offsets is created
 	OffsetsSegmentBytes int64 // offsets.topic.segment.bytes
 	Groups              group.Config
+	// Transactions: __transaction_state's partitions and segment size
+	// (transaction.state.log.num.partitions, .segment.bytes) and the
+	// coordinator's timeouts.
+	TxnStatePartitions   int32
+	TxnStateSegmentBytes int64
+	Txn                  txn.Config
 	Replication         replica.Config
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
@@ -105,6 +112,9 @@ func DefaultConfig() Config {
 		OffsetsPartitions:        50,
 		OffsetsSegmentBytes:      100 << 20,
 		Groups:                   group.DefaultConfig(),
+		TxnStatePartitions:       50,
+		TxnStateSegmentBytes:     100 << 20,
+		Txn:                      txn.DefaultConfig(),
 		Replication:              replica.Config{LagTimeMaxMs: 30000, MinInsyncReplicas: 2, FailoverTimeoutMs: 5000},
 	}
 }
@@ -138,6 +148,15 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		return fmt.Errorf("offsets_topic_partitions must be between 1 and 1000")
+	}
+	if c.TxnStatePartitions < 1 || c.TxnStatePartitions > 1000 {
+		return fmt.Errorf("transactions: state_log_partitions must be between 1 and 1000")
+	}
+	if c.TxnStateSegmentBytes < 1024 {
+		return fmt.Errorf("transactions: state_log_segment_bytes must be >= 1024")
+	}
+	if c.Txn.MaxTimeout <= 0 || c.Txn.IDExpiration <= 0 || c.Txn.AbortInterval <= 0 || c.Txn.ExpireInterval <= 0 {
+		return fmt.Errorf("transactions: max_timeout_ms, id_expiration_ms and the cleanup intervals must be > 0")
 	}
 	switch g := c.Groups; {
 	case g.MinSessionTimeout <= 0 || g.MaxSessionTimeout < g.MinSessionTimeout:
@@ -246,6 +265,7 @@ type Broker struct {
 	sessions *sessionCache // fetch sessions (KIP-227)
 	pair     *replica.Pair // this node's side of the pair (engine/replica); role and epoch
 	groups   *group.Coordinator
+	txns     *txn.Coordinator
 
 	badLog netio.LogLimiter // misbehaving clients
 	ioLog  netio.LogLimiter // read and write failures
@@ -362,6 +382,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b.serving.Store(true)
 	b.startGroups()
+	b.startTxns()
 	b.pair.Start()
 	return b, nil
 }
@@ -403,6 +424,9 @@ func (b *Broker) StopWaiting() {
 	b.pair.Stop()
 	if b.groups != nil {
 		b.groups.Close()
+	}
+	if b.txns != nil {
+		b.txns.Close()
 	}
 }
 

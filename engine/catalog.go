@@ -148,7 +148,7 @@ func validateTopicName(name string) error {
 
 // isInternalTopic reports whether a topic is one the broker keeps for
 // itself; clients may read it but not write or delete it.
-func isInternalTopic(name string) bool { return name == offsetsTopic }
+func isInternalTopic(name string) bool { return name == offsetsTopic || name == txnStateTopic }
 
 // topicError is a Kafka error code with a message for the client.
 type topicError struct {

@@ -16,6 +16,8 @@ type fetchPartOut struct {
 	lastStable    int64
 	logStart      int64
 	slice         segment.Slice // Len 0 = no records
+	// aborted (read_committed): transactions the slice may hold records of.
+	aborted []segment.AbortedTxn
 	// diverging, v12+: the consumer's last fetched epoch ended before its
 	// fetch offset here (a leader change cut its tail); it must truncate
 	// to divEnd (KIP-320 via Fetch's DivergingEpoch).
@@ -79,14 +81,19 @@ func encodeFetchResponse(version int16, errCode int16, sessionID int32, readComm
 			}
 			// Aborted transactions: null unless read_committed.
 			switch {
-			case flex && readCommitted:
-				buf = append(buf, 1)
-			case flex:
+			case !readCommitted && flex:
 				buf = append(buf, 0)
-			case readCommitted:
-				buf = be.AppendUint32(buf, 0)
-			default:
+			case !readCommitted:
 				buf = be.AppendUint32(buf, 0xffffffff)
+			default:
+				arrayLen(len(p.aborted))
+				for _, a := range p.aborted {
+					buf = be.AppendUint64(buf, uint64(a.ProducerID))
+					buf = be.AppendUint64(buf, uint64(a.FirstOffset))
+					if flex {
+						buf = append(buf, 0) // its tags
+					}
+				}
 			}
 			if version >= 11 {
 				buf = be.AppendUint32(buf, 0xffffffff) // preferred_read_replica -1

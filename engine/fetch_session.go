@@ -34,6 +34,7 @@ type sessionPart struct {
 	offset   int64 // fetch offset
 	maxBytes int32 // partition_max_bytes
 	hwm      int64 // last high watermark sent; -1 = never sent
+	lso      int64 // last stable offset sent
 	logStart int64 // last log start offset sent
 }
 

@@ -109,6 +109,8 @@ func (gb groupBackend) AppendErrorCode(err error) int16 {
 		return kerr.InvalidCommitOffsetSize.Code
 	case errors.Is(err, errNotEnoughReplicas):
 		return kerr.CoordinatorNotAvailable.Code // as Kafka maps NOT_ENOUGH_REPLICAS for commits
+	case errors.Is(err, segment.ErrProducerFenced):
+		return kerr.InvalidProducerEpoch.Code // a transactional commit of a fenced producer
 	}
 	return kerr.NotCoordinator.Code
 }
@@ -118,6 +120,15 @@ var errNotEnoughReplicas = errors.New("the standby is not in sync (min.insync.re
 // Append appends recs as one batch. done runs on its own goroutine: it
 // takes group locks, and the disk goroutines must never wait on those.
 func (gb groupBackend) Append(p int32, recs []group.Record, strict bool, done func(error)) {
+	gb.append(p, recs, strict, -1, -1, done)
+}
+
+// AppendTxn appends recs as a transactional batch of (pid, epoch).
+func (gb groupBackend) AppendTxn(p int32, pid int64, epoch int16, recs []group.Record, done func(error)) {
+	gb.append(p, recs, true, pid, epoch, done)
+}
+
+func (gb groupBackend) append(p int32, recs []group.Record, strict bool, pid int64, epoch int16, done func(error)) {
 	b := gb.b
 	fail := func(err error) { go done(err) }
 	part := b.partition(offsetsTopic, p)
@@ -144,11 +155,16 @@ func (gb groupBackend) Append(p int32, recs []group.Record, strict bool, done fu
 		kvs[i] = [2][]byte{r.Key, r.Value}
 	}
 	batch := buildBatch(time.Now().UnixMilli(), kvs...)
+	appendFn := part.log.Append
+	if pid >= 0 {
+		setTxnProducer(batch, pid, epoch)
+		appendFn = part.log.AppendCoordinator
+	}
 	h, err := segment.ParseBatchHeader(batch)
 	if err != nil {
 		panic("BUG: internal batch does not parse: " + err.Error())
 	}
-	if _, err := part.log.Append(batch, &h, b.syncFor(-1), func(err error) {
+	if _, err := appendFn(batch, &h, b.syncFor(-1), func(err error) {
 		if err != nil || !b.pair.Replicated() {
 			go done(err)
 			return
@@ -198,14 +214,20 @@ func (b *Broker) loadGroups() {
 		start := time.Now()
 		n := 0
 		for _, p := range t.parts() {
-			err := readLog(p.log, func(key, value []byte) error {
+			idx := p.idx
+			err := readLogTxn(p.log, 0, func(key, value []byte, h *segment.BatchHeader) error {
 				select {
 				case <-b.quit:
 					return errShuttingDown
 				default:
 				}
 				n++
+				if h.IsTransactional() {
+					return b.groups.ReplayTxn(key, value, h.ProducerID)
+				}
 				return b.groups.Replay(key, value)
+			}, func(h *segment.BatchHeader, commit bool) {
+				b.groups.ReplayMarker(idx, h.ProducerID, commit)
 			})
 			if errors.Is(err, errShuttingDown) {
 				return

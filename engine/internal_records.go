@@ -45,6 +45,17 @@ func buildBatch(ts int64, kvs ...[2][]byte) []byte {
 	return b
 }
 
+// setTxnProducer makes an internal batch a transactional one of producer
+// (pid, epoch), as the group coordinator writes transactional offsets.
+// Coordinator writes carry no sequence (segment.Log.AppendCoordinator).
+func setTxnProducer(b []byte, pid int64, epoch int16) {
+	be := binary.BigEndian
+	be.PutUint16(b[21:], segment.AttrTransactional)
+	be.PutUint64(b[43:], uint64(pid))
+	be.PutUint16(b[51:], uint16(epoch))
+	be.PutUint32(b[17:], segment.BatchCRC(b))
+}
+
 func appendVarBytes(dst, v []byte) []byte {
 	if v == nil {
 		return binary.AppendVarint(dst, -1)
@@ -61,6 +72,13 @@ func readLog(l *segment.Log, fn func(key, value []byte) error) error {
 
 // readLogFrom calls fn for every record of l at or after offset from.
 func readLogFrom(l *segment.Log, from int64, fn func(key, value []byte) error) error {
+	return readLogTxn(l, from, func(key, value []byte, _ *segment.BatchHeader) error { return fn(key, value) }, nil)
+}
+
+// readLogTxn calls fn for every record of l at or after offset from, with
+// its batch's header (its producer, whether it is transactional), and
+// marker, if not nil, for every transaction marker.
+func readLogTxn(l *segment.Log, from int64, fn func(key, value []byte, h *segment.BatchHeader) error, marker func(h *segment.BatchHeader, commit bool)) error {
 	var buf, scratch []byte
 	for off := max(from, l.StartOffset()); off < l.EndOffset(); {
 		sl, err := l.Read(off, l.EndOffset(), 1<<20)
@@ -84,7 +102,13 @@ func readLogFrom(l *segment.Log, from int64, fn func(key, value []byte) error) e
 			}
 			batch := p[:h.Size()]
 			p = p[h.Size():]
-			if h.LastOffset() < off || h.IsControl() {
+			if h.LastOffset() < off {
+				continue
+			}
+			if h.IsControl() {
+				if commit, _, err := segment.ParseMarker(batch, &h); err == nil && marker != nil {
+					marker(&h, commit)
+				}
 				continue
 			}
 			records, err := segment.StoredRecords(scratch[:0], batch, &h, segment.MaxInflatedBatch)
@@ -99,7 +123,7 @@ func readLogFrom(l *segment.Log, from int64, fn func(key, value []byte) error) e
 				if h.BaseOffset+int64(r.OffsetDelta) < off {
 					return true
 				}
-				ferr = fn(r.Key, r.Value)
+				ferr = fn(r.Key, r.Value, &h)
 				return ferr == nil
 			})
 			if err == nil {

@@ -44,8 +44,15 @@ func (c pairCatalog) RecordLeader(node, epoch int32) error {
 	return c.b.commitMeta(recLeader, metaLeader{Node: node, Epoch: epoch})
 }
 
-// Lead serves groups from the replicated __consumer_offsets.
-func (c pairCatalog) Lead() { c.b.loadGroups() }
+// Lead serves groups from the replicated __consumer_offsets and
+// transactions from __transaction_state, completing those left half-way.
+func (c pairCatalog) Lead() {
+	c.b.loadGroups()
+	c.b.loadTxns()
+}
 
-// Follow hands group coordination to the new primary.
-func (c pairCatalog) Follow() { c.b.groups.Unload() }
+// Follow hands group and transaction coordination to the new primary.
+func (c pairCatalog) Follow() {
+	c.b.groups.Unload()
+	c.b.txns.Unload()
+}

@@ -21,6 +21,18 @@ type AppendResult struct {
 // a disk goroutine once the batch is written, or also fsynced if sync is
 // set; it must not block. The batch bytes must stay untouched until then.
 func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) (AppendResult, error) {
+	return l.append(batch, h, sync, done, false)
+}
+
+// AppendCoordinator appends a batch a coordinator wrote for a producer
+// (transactional offset commits in __consumer_offsets): the producer's
+// epoch is checked and a transactional batch opens a transaction, but no
+// sequence is (Kafka's AppendOrigin.COORDINATOR).
+func (l *Log) AppendCoordinator(batch []byte, h *BatchHeader, sync bool, done func(error)) (AppendResult, error) {
+	return l.append(batch, h, sync, done, true)
+}
+
+func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), coordinator bool) (AppendResult, error) {
 	cfg := l.cfg.Load()
 	res := AppendResult{LogAppendTime: -1}
 	if int64(len(batch)) > cfg.MaxMessageBytes {
@@ -46,7 +58,11 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 		return res, err
 	}
 	res.LogStartOffset = l.start.Load()
-	if h.HasProducer() {
+	if coordinator && h.HasProducer() {
+		if e := l.producers[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
+			return res, fmt.Errorf("cannot append: producer %d epoch %d < %d: %w", h.ProducerID, h.ProducerEpoch, e.epoch, ErrProducerFenced)
+		}
+	} else if h.HasProducer() {
 		dup, err := l.producers.check(h)
 		if err != nil {
 			return res, err

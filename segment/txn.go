@@ -386,3 +386,12 @@ func (l *Log) Producers() []ProducerInfo {
 	}
 	return out
 }
+
+// InTransaction reports whether producer (pid, epoch) has a transaction
+// open on the partition.
+func (l *Log) InTransaction(pid int64, epoch int16) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	e := l.producers[pid]
+	return e != nil && e.epoch == epoch && e.txnFirst >= 0
+}

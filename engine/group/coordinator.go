@@ -72,6 +72,11 @@ type Backend interface {
 	Topic(name string) (TopicMeta, bool)
 	TopicByID(id [16]byte) (TopicMeta, bool)
 	TopicNames() []string
+	// AppendTxn is Append (strict) of a transactional batch of producer
+	// (pid, epoch), for TxnOffsetCommit: the records stay pending until
+	// the transaction's marker (CompleteTxn). An epoch older than the
+	// partition knows fails the append.
+	AppendTxn(p int32, pid int64, epoch int16, recs []Record, done func(error))
 	// AppendErrorCode is the Kafka error code a commit gets when Append
 	// failed with err: INVALID_COMMIT_OFFSET_SIZE for a batch too large,
 	// NOT_COORDINATOR for storage failures.
@@ -103,6 +108,12 @@ type Coordinator struct {
 	// can come for a topic created again meanwhile: groups are not served
 	// until Loaded.)
 	deletedWhileLoading []string // (mu)
+
+	// Transactional offsets (txnoffsets.go): the groups holding pending
+	// offsets of each producer; a leaf lock, taken under a Group.mu.
+	txnMu     sync.Mutex
+	txnGroups map[int64]map[string]bool // (txnMu)
+	order     atomic.Uint64             // commit order, see offset.order
 }
 
 // New returns a coordinator whose groups live in partitions partitions of
@@ -176,6 +187,9 @@ func (c *Coordinator) Unload() {
 		g.mu.Unlock()
 	}
 	c.groups = map[string]*Group{}
+	c.txnMu.Lock()
+	c.txnGroups = nil
+	c.txnMu.Unlock()
 }
 
 func (c *Coordinator) isClosed() bool {

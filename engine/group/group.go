@@ -79,6 +79,10 @@ type offset struct {
 	leaderEpoch int32
 	metadata    string
 	committed   int64 // commit timestamp, ms
+	// order is the commit's place in the group's log (its append
+	// completion or replay order): a transaction's offsets committed
+	// later do not replace a plain commit that came after them.
+	order uint64
 }
 
 // Group is one group: its members and rebalance state, and its committed
@@ -97,6 +101,7 @@ type Group struct {
 	pending      map[string]*time.Timer // member ids handed out with MEMBER_ID_REQUIRED
 	static       map[string]string      // group.instance.id → member id
 	offsets      map[topicPartition]offset
+	pendingTxn   map[int64]map[topicPartition]offset // offsets of open transactions, by producer id (txnoffsets.go)
 	stateSince   time.Time
 	hasMetadata  bool // a group metadata record (KIP-848: the group's records) is in the log
 	joins        uint64

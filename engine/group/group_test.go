@@ -26,6 +26,9 @@ func (f *fakeBackend) Append(p int32, recs []Record, strict bool, done func(erro
 	f.mu.Unlock()
 	go done(nil)
 }
+func (f *fakeBackend) AppendTxn(p int32, pid int64, epoch int16, recs []Record, done func(error)) {
+	f.Append(p, recs, true, done)
+}
 func (f *fakeBackend) PartitionExists(topic string, p int32) bool {
 	t, ok := f.topics[topic]
 	return ok && p >= 0 && p < t.Partitions

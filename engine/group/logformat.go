@@ -71,30 +71,29 @@ func (c *Coordinator) Replay(key, value []byte) error {
 	case recConsumerGroupMetadata, recConsumerMemberMetadata, recConsumerTargetMetadata, recConsumerTargetMember, recConsumerCurrentAssigned:
 		return c.replayConsumer(typ, key[2:], value)
 	case 0, 1:
-		var k kmsg.OffsetCommitKey
-		if err := k.ReadFrom(key); err != nil {
-			return fmt.Errorf("offset commit key: %w", err)
+		id, tp, _, err := decodeOffsetKey(key)
+		if err != nil {
+			return err
 		}
-		tp := topicPartition{k.Topic, k.Partition}
 		if value == nil {
-			if g := c.groups[k.Group]; g != nil {
+			if g := c.groups[id]; g != nil {
 				g.lock()
 				delete(g.offsets, tp)
+				for _, ps := range g.pendingTxn {
+					delete(ps, tp)
+				}
 				g.unlock()
 			}
 			return nil
 		}
-		var v kmsg.OffsetCommitValue
-		if err := v.ReadFrom(value); err != nil {
-			return fmt.Errorf("offset commit value of group %q: %w", k.Group, err)
+		o, err := decodeOffsetValue(id, value)
+		if err != nil {
+			return err
 		}
-		g := c.replayGroup(k.Group)
-		epoch := v.LeaderEpoch
-		if v.Version < 3 {
-			epoch = -1
-		}
+		g := c.replayGroup(id)
 		g.lock()
-		g.offsets[tp] = offset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, committed: v.CommitTimestamp}
+		o.order = c.order.Add(1)
+		g.offsets[tp] = o
 		g.unlock()
 	case 2:
 		var k kmsg.GroupMetadataKey
@@ -156,6 +155,31 @@ func (c *Coordinator) Replay(key, value []byte) error {
 		}
 	}
 	return nil
+}
+
+// decodeOffsetKey reads an offset commit key (ok is false for records of
+// other types).
+func decodeOffsetKey(key []byte) (group string, tp topicPartition, ok bool, err error) {
+	if len(key) < 2 || binary.BigEndian.Uint16(key) > 1 {
+		return "", tp, false, nil
+	}
+	var k kmsg.OffsetCommitKey
+	if err := k.ReadFrom(key); err != nil {
+		return "", tp, false, fmt.Errorf("offset commit key: %w", err)
+	}
+	return k.Group, topicPartition{k.Topic, k.Partition}, true, nil
+}
+
+func decodeOffsetValue(group string, value []byte) (offset, error) {
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(value); err != nil {
+		return offset{}, fmt.Errorf("offset commit value of group %q: %w", group, err)
+	}
+	epoch := v.LeaderEpoch
+	if v.Version < 3 {
+		epoch = -1
+	}
+	return offset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, committed: v.CommitTimestamp}, nil
 }
 
 func (c *Coordinator) replayGroup(id string) *Group {

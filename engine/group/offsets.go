@@ -120,6 +120,7 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 				continue
 			}
 			if g.state != Dead {
+				cm.o.order = c.order.Add(1)
 				g.offsets[cm.k] = cm.o
 			}
 		}
@@ -166,7 +167,7 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
 					topics = append(topics, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
 				}
 			}
-			code, ts := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, r.Version)
+			code, ts := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, r.Version, r.RequireStable)
 			if code == 0 && rg.MemberID != nil && *rg.MemberID != "" {
 				if g := c.group(rg.Group); g != nil {
 					g.lock()
@@ -196,7 +197,7 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
 		respond(resp)
 		return
 	}
-	code, ts := c.fetchOffsets(r.Group, r.Topics, r.Topics == nil && r.Version >= 2, r.Version)
+	code, ts := c.fetchOffsets(r.Group, r.Topics, r.Topics == nil && r.Version >= 2, r.Version, r.Version >= 7 && r.RequireStable)
 	resp.Topics = ts
 	if r.Version >= 2 {
 		resp.ErrorCode = code
@@ -210,7 +211,10 @@ func (c *Coordinator) OffsetFetch(r *kmsg.OffsetFetchRequest, respond Respond) {
 	respond(resp)
 }
 
-func (c *Coordinator) fetchOffsets(group string, topics []kmsg.OffsetFetchRequestTopic, all bool, version int16) (int16, []kmsg.OffsetFetchResponseTopic) {
+// fetchOffsets answers for one group. requireStable (KIP-447): a partition
+// with an offset pending in an open transaction gets
+// UNSTABLE_OFFSET_COMMIT, which clients retry until the transaction ends.
+func (c *Coordinator) fetchOffsets(group string, topics []kmsg.OffsetFetchRequestTopic, all bool, version int16, requireStable bool) (int16, []kmsg.OffsetFetchResponseTopic) {
 	var code int16
 	if !c.loaded.Load() {
 		code = c.loadErr()
@@ -278,7 +282,14 @@ func (c *Coordinator) fetchOffsets(group string, topics []kmsg.OffsetFetchReques
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
-			o, ok := get(topicPartition{t.Topic, p})
+			k := topicPartition{t.Topic, p}
+			if requireStable && g != nil && g.hasPendingLocked(k) {
+				rp := part(t.Topic, p, offset{}, false)
+				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
+			o, ok := get(k)
 			rt.Partitions = append(rt.Partitions, part(t.Topic, p, o, ok))
 		}
 		out = append(out, rt)
@@ -400,7 +411,7 @@ func (c *Coordinator) ExpireOffsets() {
 	now := c.now()
 	for _, g := range c.sortedGroups() {
 		g.lock()
-		if !g.isEmpty() || g.state != Empty || len(g.pending) > 0 {
+		if !g.isEmpty() || g.state != Empty || len(g.pending) > 0 || len(g.pendingTxn) > 0 {
 			g.unlock()
 			continue
 		}

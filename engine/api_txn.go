@@ -1,0 +1,122 @@
+package engine
+
+// The transaction coordinator's APIs, served by engine/txn (txns.go):
+//
+//   - AddPartitionsToTxn (key 24), v0-v5: v4+ is KIP-890's batched form,
+//     with VerifyOnly for what brokers ask each other (samsa's own produce
+//     path asks in-process instead).
+//   - AddOffsetsToTxn (key 25), v0-v4: adds the group's __consumer_offsets
+//     partition.
+//   - EndTxn (key 26), v0-v5: answered once the markers are written and
+//     the transaction is complete (at most 5 s after it is prepared; Kafka
+//     answers as soon as it is prepared), so the next transaction starts
+//     without a CONCURRENT_TRANSACTIONS retry. v5 bumps the epoch at every
+//     end (KIP-890 part 2).
+//   - DescribeTransactions (key 65), v0, and ListTransactions (key 66),
+//     v0-v2 (state, producer id and duration filters).
+//
+// TxnOffsetCommit (key 28), v0-v5, goes to the group coordinator once the
+// transaction coordinator has checked that the group's partition is in
+// the transaction (KIP-890 part 1; v5 adds it, part 2).
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/engine/group"
+	"samsa/engine/txn"
+	"samsa/netio"
+)
+
+func init() {
+	regKey(kmsg.AddPartitionsToTxn.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.txns.AddPartitionsToTxn(kreq.(*kmsg.AddPartitionsToTxnRequest), txnResponder(req))
+	})
+	regKey(kmsg.AddOffsetsToTxn.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.ensureOffsetsTopic()
+		b.txns.AddOffsetsToTxn(kreq.(*kmsg.AddOffsetsToTxnRequest), txnResponder(req))
+	})
+	regKey(kmsg.EndTxn.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.txns.EndTxn(kreq.(*kmsg.EndTxnRequest), txnResponder(req))
+	})
+	regKey(kmsg.DescribeTransactions.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.txns.DescribeTransactions(kreq.(*kmsg.DescribeTransactionsRequest), txnResponder(req))
+	})
+	regKey(kmsg.ListTransactions.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.txns.ListTransactions(kreq.(*kmsg.ListTransactionsRequest), txnResponder(req))
+	})
+	regKey(kmsg.TxnOffsetCommit.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		b.handleTxnOffsetCommit(kreq.(*kmsg.TxnOffsetCommitRequest), responder(req))
+	})
+}
+
+func txnResponder(req *netio.Request) txn.Respond {
+	return func(r kmsg.Response) { respond(req, r) }
+}
+
+// handleTxnOffsetCommit checks with the transaction coordinator that the
+// group's partition is in the transaction (v5: adds it), then commits.
+func (b *Broker) handleTxnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, respond group.Respond) {
+	if _, terr := b.ensureOffsetsTopic(); terr != nil {
+		respond(txnOffsetCommitError(r, kerr.CoordinatorNotAvailable.Code))
+		return
+	}
+	tp := txn.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(r.Group, b.groups.Partitions())}
+	commit := func(code int16) {
+		if code != 0 {
+			respond(txnOffsetCommitError(r, verifyCode(code, r.Version, 4, 5, kerr.CoordinatorNotAvailable.Code)))
+			return
+		}
+		b.groups.TxnOffsetCommit(r, respond)
+	}
+	if r.Version >= 5 {
+		b.txns.AddImplicit(r.TransactionalID, r.ProducerID, r.ProducerEpoch, tp, commit)
+		return
+	}
+	commit(b.txns.Verify(r.TransactionalID, r.ProducerID, r.ProducerEpoch, tp))
+}
+
+func txnOffsetCommitError(r *kmsg.TxnOffsetCommitRequest, code int16) *kmsg.TxnOffsetCommitResponse {
+	resp := kmsg.NewPtrTxnOffsetCommitResponse()
+	resp.Version = r.Version
+	for _, t := range r.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// verifyCode maps what the transaction coordinator said of a partition
+// not (yet) in the transaction to what a request of version v gets, as
+// Kafka's AddPartitionsToTxnManager does (design notes §5.8): abortable
+// from abortableFrom on, INVALID_TXN_STATE before; coordinator trouble is
+// the retriable code given (Kafka's produce path says NOT_ENOUGH_REPLICAS);
+// CONCURRENT_TRANSACTIONS passes through only for versions that add
+// partitions (addFrom, TV2).
+func verifyCode(code, v, abortableFrom, addFrom, retriable int16) int16 {
+	switch code {
+	case 0:
+		return 0
+	case kerr.TransactionAbortable.Code, kerr.InvalidTxnState.Code:
+		if v >= abortableFrom {
+			return kerr.TransactionAbortable.Code
+		}
+		return kerr.InvalidTxnState.Code
+	case kerr.ProducerFenced.Code:
+		return kerr.InvalidProducerEpoch.Code
+	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code:
+		return retriable
+	case kerr.ConcurrentTransactions.Code:
+		if v >= addFrom {
+			return code
+		}
+		return retriable
+	}
+	return code
+}

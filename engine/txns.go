@@ -1,0 +1,206 @@
+package engine
+
+// The transaction coordinator's wiring. engine/txn holds the semantics of
+// the transaction APIs (api_initproducerid.go, api_addpartitionstotxn.go,
+// ...); this file gives it its log, the internal topic __transaction_state
+// (Kafka's TransactionLog records, compacted, replicated to the standby
+// like every partition), and its marker writer (txn_markers.go). The topic
+// is created on first use, as Kafka does, and replayed on start and on
+// promotion; until the replay is done transactional requests get
+// COORDINATOR_LOAD_IN_PROGRESS, and the coordinator then completes the
+// transactions the log left in PrepareCommit or PrepareAbort. The
+// coordinator epoch stamped on markers is the pair's epoch, which rises at
+// every promotion, so a deposed primary's markers are fenced.
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"samsa/engine/group"
+	"samsa/engine/txn"
+	"samsa/segment"
+)
+
+const txnStateTopic = "__transaction_state"
+
+// txnTopicConfigs are __transaction_state's topic configs, as Kafka
+// creates it.
+func (b *Broker) txnTopicConfigs() map[string]string {
+	return map[string]string{
+		"cleanup.policy":   "compact",
+		"segment.bytes":    strconv.FormatInt(b.cfg.TxnStateSegmentBytes, 10),
+		"compression.type": "producer",
+	}
+}
+
+// ensureTxnTopic creates __transaction_state if it does not exist yet.
+func (b *Broker) ensureTxnTopic() (*topic, *topicError) {
+	if t := b.topic(txnStateTopic); t != nil {
+		return t, nil
+	}
+	if b.pair.IsStandby() {
+		return nil, kafkaErr(kerr.NotCoordinator, "the primary coordinates transactions")
+	}
+	t, terr := b.createTopic(txnStateTopic, b.txns.Partitions(), 1, b.txnTopicConfigs(), false)
+	if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
+		return b.topic(txnStateTopic), nil
+	}
+	if terr != nil {
+		b.logger.Error("cannot create "+txnStateTopic, "err", terr.msg)
+	}
+	return t, terr
+}
+
+// txnBackend gives the transaction coordinator its log and markers.
+type txnBackend struct{ b *Broker }
+
+func (tb txnBackend) AppendErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, errNotEnoughReplicas):
+		return kerr.CoordinatorNotAvailable.Code
+	case errors.Is(err, segment.ErrBatchTooLarge):
+		return kerr.MessageTooLarge.Code
+	}
+	return kerr.NotCoordinator.Code
+}
+
+// Append writes recs as one batch, acknowledged as acks=all records are:
+// fsynced and, while a standby follows, on the standby. done runs on its
+// own goroutine.
+func (tb txnBackend) Append(p int32, recs []txn.Record, done func(error)) {
+	b := tb.b
+	fail := func(err error) { go done(err) }
+	part := b.partition(txnStateTopic, p)
+	if part == nil {
+		if _, terr := b.ensureTxnTopic(); terr != nil {
+			fail(terr)
+			return
+		}
+		if part = b.partition(txnStateTopic, p); part == nil {
+			fail(fmt.Errorf("%s has no partition %d", txnStateTopic, p))
+			return
+		}
+	}
+	minISR := part.t.policy.Load().minISR
+	if b.pair.Replicated() && (!b.pair.IsPrimary() || minISR > b.inSyncReplicas(part)) {
+		fail(errNotEnoughReplicas)
+		return
+	}
+	kvs := make([][2][]byte, len(recs))
+	for i, r := range recs {
+		kvs[i] = [2][]byte{r.Key, r.Value}
+	}
+	batch := buildBatch(time.Now().UnixMilli(), kvs...)
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		panic("BUG: internal batch does not parse: " + err.Error())
+	}
+	if _, err := part.log.Append(batch, &h, true, func(err error) {
+		if err != nil || !b.pair.Replicated() {
+			go done(err)
+			return
+		}
+		part.replica.WaitForStandby(h.LastOffset()+1, minISR, func(code int16) {
+			if code != 0 {
+				go done(errNotEnoughReplicas)
+				return
+			}
+			go done(nil)
+		})
+	}); err != nil {
+		fail(err)
+	}
+}
+
+// WriteMarkers writes the markers of one transaction end, one partition
+// at a time in parallel, and reports each partition's code.
+func (tb txnBackend) WriteMarkers(pid int64, epoch int16, coordEpoch int32, commit bool, parts []txn.TopicPartition, done func(codes []int16)) {
+	b := tb.b
+	codes := make([]int16, len(parts))
+	var wg sync.WaitGroup
+	for i, tp := range parts {
+		p := b.partition(tp.Topic, tp.Partition)
+		if p == nil {
+			codes[i] = kerr.UnknownTopicOrPartition.Code
+			continue
+		}
+		wg.Add(1)
+		b.writeMarker(p, pid, epoch, coordEpoch, commit, func(code int16) {
+			codes[i] = code
+			wg.Done()
+		})
+	}
+	go func() {
+		wg.Wait()
+		done(codes)
+	}()
+}
+
+func (tb txnBackend) NewProducerID() (int64, error) { return tb.b.allocProducerID() }
+
+func (tb txnBackend) PartitionExists(topic string, partition int32) bool {
+	return tb.b.partition(topic, partition) != nil
+}
+
+func (tb txnBackend) OffsetsPartition(g string) txn.TopicPartition {
+	return txn.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(g, tb.b.groups.Partitions())}
+}
+
+// startTxns creates the coordinator and, if __transaction_state exists,
+// loads it in the background.
+func (b *Broker) startTxns() {
+	parts := b.cfg.TxnStatePartitions
+	if t := b.topic(txnStateTopic); t != nil {
+		parts = int32(len(t.parts()))
+	}
+	cfg := b.cfg.Txn
+	cfg.PartitionFor = group.PartitionFor
+	b.txns = txn.New(cfg, txnBackend{b}, parts, b.logger)
+	if b.pair.IsStandby() {
+		b.txns.SetNotCoordinator() // until promoted
+		return
+	}
+	b.loadTxns()
+}
+
+// loadTxns replays __transaction_state into the coordinator in the
+// background, then serves transactions and completes the ones the log
+// left half-way.
+func (b *Broker) loadTxns() {
+	t := b.topic(txnStateTopic)
+	epoch := b.pair.Epoch()
+	if t == nil {
+		b.txns.Loaded(epoch)
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		start := time.Now()
+		n := 0
+		for _, p := range t.parts() {
+			err := readLog(p.log, func(key, value []byte) error {
+				select {
+				case <-b.quit:
+					return errShuttingDown
+				default:
+				}
+				n++
+				return b.txns.Replay(key, value)
+			})
+			if errors.Is(err, errShuttingDown) {
+				return
+			}
+			if err != nil {
+				b.logger.Error("cannot load transactions; skipping the rest of the partition", "partition", p.idx, "err", err)
+			}
+		}
+		b.txns.Loaded(epoch)
+		b.logger.Info("transactions loaded", "records", n, "took", time.Since(start).Round(time.Millisecond))
+	}()
+}
