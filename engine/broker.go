@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/engine/group"
-	"samsa/engine/txn"
 	"samsa/engine/replica"
+	"samsa/engine/txn"
 	"samsa/netio"
 	"samsa/netio/kclient"
 	"samsa/segment"
@@ -74,7 +74,7 @@ type Config struct {
 	TxnStatePartitions   int32
 	TxnStateSegmentBytes int64
 	Txn                  txn.Config
-	Replication         replica.Config
+	Replication          replica.Config
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
 	PinDiskThread func()
