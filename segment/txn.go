@@ -243,8 +243,10 @@ func (l *Log) AppendMarker(pid int64, epoch int16, coordEpoch int32, commit, syn
 // indexing an abort. l.mu is held.
 func (l *Log) applyProducerLocked(seg *Segment, batch []byte, h *BatchHeader, nowMs int64) {
 	if !h.IsControl() {
-		if e := l.producers.update(h, nowMs); e.txnFirst >= 0 && l.ongoing[h.ProducerID] != e.txnFirst {
-			l.setOngoingLocked(h.ProducerID, e.txnFirst)
+		if e := l.producers.update(h, nowMs); e.txnFirst >= 0 {
+			if first, ok := l.ongoing[h.ProducerID]; !ok || first != e.txnFirst {
+				l.setOngoingLocked(h.ProducerID, e.txnFirst)
+			}
 		}
 		return
 	}

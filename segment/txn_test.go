@@ -375,3 +375,19 @@ func TestReplicaAppliesMarkers(t *testing.T) {
 		t.Fatalf("replica LSO %d, primary %d", got, want)
 	}
 }
+
+// TestTransactionAtOffsetZero: a transaction opened by the log's first
+// batch holds the LSO at 0 (a read_committed consumer saw its records
+// before this was caught).
+func TestTransactionAtOffsetZero(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	e.mustAppend(txnBatch(2, 9, 0, 0, "a"))
+	e.mustAppend(txnBatch(2, 9, 0, 2, "a"))
+	if got := e.log.LastStableOffset(e.log.EndOffset()); got != 0 {
+		t.Fatalf("LSO %d, want 0", got)
+	}
+	e.mustMarker(9, 0, 0, true)
+	if got := e.log.LastStableOffset(e.log.EndOffset()); got != 5 {
+		t.Fatalf("LSO after commit %d, want 5", got)
+	}
+}

@@ -71,6 +71,15 @@ type fileConfig struct {
 		ConsumerHeartbeatMs       int64 `toml:"consumer_heartbeat_interval_ms"`
 	} `toml:"groups"`
 
+	Transactions struct {
+		MaxTimeoutMs          int64 `toml:"max_timeout_ms"`
+		IDExpirationMs        int64 `toml:"id_expiration_ms"`
+		AbortCheckIntervalMs  int64 `toml:"abort_check_interval_ms"`
+		ExpireCheckIntervalMs int64 `toml:"expire_check_interval_ms"`
+		StateLogPartitions    int32 `toml:"state_log_partitions"`
+		StateLogSegmentBytes  int64 `toml:"state_log_segment_bytes"`
+	} `toml:"transactions"`
+
 	Replication struct {
 		Role              string `toml:"role"`
 		Listen            string `toml:"listen"`
@@ -180,6 +189,12 @@ func defaultFileConfig() fileConfig {
 	c.Groups.OffsetsTopicSegmentBytes = e.OffsetsSegmentBytes
 	c.Groups.ConsumerSessionTimeoutMs = g.ConsumerSessionTimeout.Milliseconds()
 	c.Groups.ConsumerHeartbeatMs = g.ConsumerHeartbeatInterval.Milliseconds()
+	c.Transactions.MaxTimeoutMs = e.Txn.MaxTimeout.Milliseconds()
+	c.Transactions.IDExpirationMs = e.Txn.IDExpiration.Milliseconds()
+	c.Transactions.AbortCheckIntervalMs = e.Txn.AbortInterval.Milliseconds()
+	c.Transactions.ExpireCheckIntervalMs = e.Txn.ExpireInterval.Milliseconds()
+	c.Transactions.StateLogPartitions = e.TxnStatePartitions
+	c.Transactions.StateLogSegmentBytes = e.TxnStateSegmentBytes
 	c.Replication.PeerID = -1
 	c.Replication.LagTimeMaxMs = e.Replication.LagTimeMaxMs
 	c.Replication.MinInsyncReplicas = e.Replication.MinInsyncReplicas
@@ -244,6 +259,12 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e.OffsetsSegmentBytes = c.Groups.OffsetsTopicSegmentBytes
 	e.Groups.ConsumerSessionTimeout = ms(c.Groups.ConsumerSessionTimeoutMs)
 	e.Groups.ConsumerHeartbeatInterval = ms(c.Groups.ConsumerHeartbeatMs)
+	e.Txn.MaxTimeout = ms(c.Transactions.MaxTimeoutMs)
+	e.Txn.IDExpiration = ms(c.Transactions.IDExpirationMs)
+	e.Txn.AbortInterval = ms(c.Transactions.AbortCheckIntervalMs)
+	e.Txn.ExpireInterval = ms(c.Transactions.ExpireCheckIntervalMs)
+	e.TxnStatePartitions = c.Transactions.StateLogPartitions
+	e.TxnStateSegmentBytes = c.Transactions.StateLogSegmentBytes
 	e.Replication = replica.Config{Role: c.Replication.Role, Listen: c.Replication.Listen,
 		BindDevice: c.Replication.BindDevice, PeerID: c.Replication.PeerID, PeerClient: c.Replication.PeerClient,
 		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,

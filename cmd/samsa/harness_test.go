@@ -37,6 +37,9 @@ var (
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
+	if os.Getenv(eosProcessorEnv) != "" {
+		return eosProcessorMain() // a child of TestExactlyOnceGroupTransactSession
+	}
 	dir, err := os.MkdirTemp("", "samsa-itest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cannot create temp dir:", err)
