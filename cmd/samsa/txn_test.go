@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -111,6 +110,121 @@ func TestTransactionsCommitAbort(t *testing.T) {
 	if got := sorted(strings.Fields(out)...); len(got) != 6 {
 		t.Fatalf("kcat read_uncommitted: %v", got)
 	}
-	_ = kerr.InvalidTxnState
-	_ = fmt.Sprint
+}
+
+// TestTransactionZombieFenced: a second producer with the same
+// transactional id fences the first; the first's open transaction is
+// aborted, its late writes and its commit fail, and none of it is ever
+// visible to read_committed.
+func TestTransactionZombieFenced(t *testing.T) {
+	b := startBroker(t)
+	b.createTopic("tx", 2, nil)
+	zombie := b.txnProducer("tx-z", kgo.RecordRetries(2))
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := timeout(t, 30*time.Second)
+	if err := zombie.ProduceSync(ctx, kgo.StringRecord("zombie-1")).FirstErr(); err != nil {
+		t.Fatalf("zombie's first write: %v", err)
+	}
+	// The new incarnation starts: InitProducerId fences the zombie and
+	// aborts its open transaction.
+	fresh := b.txnProducer("tx-z")
+	if err := txnRun(t, fresh, true, "fresh-1", "fresh-2"); err != nil {
+		t.Fatalf("new producer: %v", err)
+	}
+	err := zombie.ProduceSync(ctx, kgo.StringRecord("zombie-2")).FirstErr()
+	if err == nil {
+		t.Fatal("the fenced producer's late write was accepted")
+	}
+	if !errors.Is(err, kerr.InvalidProducerEpoch) && !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidTxnState) && !errors.Is(err, kerr.TransactionAbortable) {
+		t.Fatalf("late write of the fenced producer: %v, want a fencing error", err)
+	}
+	if err := zombie.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the fenced producer committed")
+	}
+	if got, want := b.readValues("tx", true, 2), sorted("fresh-1", "fresh-2"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("read_committed: %v, want %v", got, want)
+	}
+}
+
+// TestTransactionTimeout: a transaction its producer abandons is aborted
+// once transaction.timeout.ms passes, the producer is fenced, and the last
+// stable offset moves on, so read_committed consumers see what follows.
+func TestTransactionTimeout(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "abort_check_interval_ms = 10000", "abort_check_interval_ms = 200")
+	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
+	t.Cleanup(b.cleanup)
+	b.start()
+	b.createTopic("tx", 1, nil)
+	ctx := timeout(t, 30*time.Second)
+	abandoned := b.txnProducer("tx-abandoned", kgo.TransactionTimeout(1500*time.Millisecond), kgo.RecordRetries(2))
+	if err := abandoned.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := abandoned.ProduceSync(ctx, kgo.StringRecord("abandoned")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// Committed data after the open transaction stays invisible...
+	after := b.client(kgo.DefaultProduceTopic("tx"))
+	produceSync(t, after, kgo.StringRecord("after"))
+	lso := func() int64 {
+		t.Helper()
+		lo, err := b.admin().ListCommittedOffsets(timeout(t, 10*time.Second), "tx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := lo.Lookup("tx", 0)
+		return o.Offset
+	}
+	if got := lso(); got != 0 {
+		t.Fatalf("read_committed end offset %d while a transaction is open at 0", got)
+	}
+	// ...until the coordinator aborts the transaction.
+	deadline := time.Now().Add(15 * time.Second)
+	for lso() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the abandoned transaction was not aborted 15 s after its 1.5 s timeout:\n%s", b.log.tail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := b.readValues("tx", true, 1); !reflect.DeepEqual(got, []string{"after"}) {
+		t.Fatalf("read_committed after the timeout: %v", got)
+	}
+	if err := abandoned.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the timed-out transaction committed")
+	}
+}
+
+// TestTransactionSurvivesBrokerKill: the broker is SIGKILLed with one
+// transaction committed and another open; after the restart the committed
+// one is whole, the open one is aborted when its producer's id is
+// initialized again, and a new transaction commits.
+func TestTransactionSurvivesBrokerKill(t *testing.T) {
+	b := startBroker(t)
+	b.createTopic("tx", 3, nil)
+	p := b.txnProducer("tx-kill")
+	if err := txnRun(t, p, true, "k1", "k2", "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(timeout(t, 30*time.Second), kgo.StringRecord("open-1"), kgo.StringRecord("open-2")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	b.kill()
+	b.restart()
+	p2 := b.txnProducer("tx-kill")
+	if err := txnRun(t, p2, true, "k4"); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	if got, want := b.readValues("tx", true, 4), sorted("k1", "k2", "k3", "k4"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("read_committed after a SIGKILL: %v, want %v", got, want)
+	}
+	if got := b.readValues("tx", false, 6); len(got) != 6 {
+		t.Fatalf("read_uncommitted after a SIGKILL: %v", got)
+	}
 }
