@@ -108,6 +108,11 @@ var (
 	descStart        = prometheus.NewDesc("samsa_partition_log_start_offset", "First offset of the partition's log.", []string{"topic", "partition"}, nil)
 	descEnd          = prometheus.NewDesc("samsa_partition_log_end_offset", "Next offset the partition's log will assign.", []string{"topic", "partition"}, nil)
 	descHW           = prometheus.NewDesc("samsa_partition_high_watermark", "Offsets below are committed and readable by consumers.", []string{"topic", "partition"}, nil)
+	descLSOLag       = prometheus.NewDesc("samsa_partition_last_stable_lag_records", "High watermark minus the last stable offset: records read_committed consumers wait for because a transaction is open.", []string{"topic", "partition"}, nil)
+	descTxns         = prometheus.NewDesc("samsa_transactions", "Transactional ids the coordinator knows, by the state of their transaction.", []string{"state"}, nil)
+	descTxnOldest    = prometheus.NewDesc("samsa_transaction_oldest_open_seconds", "Age of the oldest ongoing transaction (0: none).", nil, nil)
+	descTxnTimedOut  = prometheus.NewDesc("samsa_transactions_timed_out_total", "Transactions the coordinator aborted because they ran past transaction.timeout.ms.", nil, nil)
+	descTxnMarkers   = prometheus.NewDesc("samsa_transaction_markers_total", "Commit and abort markers written (one per partition per transaction end).", nil, nil)
 	descSize         = prometheus.NewDesc("samsa_partition_size_bytes", "Bytes of the partition's segments.", []string{"topic", "partition"}, nil)
 	descReplLag      = prometheus.NewDesc("samsa_partition_replication_lag_records", "Records the standby lacks (on the primary) or this standby lacks (on a standby).", []string{"topic", "partition"}, nil)
 	descInSync       = prometheus.NewDesc("samsa_partition_standby_in_sync", "1 while the standby is in the partition's ISR (primary only).", []string{"topic", "partition"}, nil)
@@ -131,6 +136,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
+		descLSOLag, descTxns, descTxnOldest, descTxnTimedOut, descTxnMarkers,
 		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descRole, descEpoch, descTopics,
 		descDiskFree, descDiskReserve, descDiskFull, descOffline} {
 		ch <- d
@@ -165,6 +171,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descStart, float64(p.log.StartOffset()), t.name, idx)
 			gauge(descEnd, float64(leo), t.name, idx)
 			gauge(descHW, float64(hw[i]), t.name, idx)
+			gauge(descLSOLag, float64(hw[i]-p.log.LastStableOffset(hw[i])), t.name, idx)
 			gauge(descSize, float64(p.log.Size()), t.name, idx)
 			switch {
 			case b.pair.IsPrimary():
@@ -190,6 +197,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
+	}
+	if b.txns != nil && (b.pair.IsPrimary() || !b.pair.Replicated()) {
+		st := b.txns.Stats()
+		for state, n := range st.States {
+			gauge(descTxns, float64(n), state)
+		}
+		gauge(descTxnOldest, st.OldestOngoing.Seconds())
+		counter(descTxnTimedOut, float64(st.TimedOut))
+		counter(descTxnMarkers, float64(st.Markers))
 	}
 	if f := c.m.net.Load(); f != nil {
 		st := (*f)()

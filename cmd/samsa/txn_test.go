@@ -153,7 +153,9 @@ func TestTransactionZombieFenced(t *testing.T) {
 // stable offset moves on, so read_committed consumers see what follows.
 func TestTransactionTimeout(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, "abort_check_interval_ms = 10000", "abort_check_interval_ms = 200")
+	httpAddr := freeAddr(t)
+	cfg := writeConfig(t, dir, "abort_check_interval_ms = 10000", "abort_check_interval_ms = 200",
+		"[admin]\n# HTTP admin", "[admin]\nlisten = \""+httpAddr+"\"\n# HTTP admin", "\nlisten = \"\"\n\n[topic_defaults]", "\n\n[topic_defaults]")
 	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
 	t.Cleanup(b.cleanup)
 	b.start()
@@ -181,6 +183,24 @@ func TestTransactionTimeout(t *testing.T) {
 	if got := lso(); got != 0 {
 		t.Fatalf("read_committed end offset %d while a transaction is open at 0", got)
 	}
+	metric := func(name string, labels map[string]string) float64 {
+		t.Helper()
+		v, ok := metricValue(scrape(t, httpAddr), name, labels)
+		if !ok {
+			t.Fatalf("no metric %s %v", name, labels)
+		}
+		return v
+	}
+	part := map[string]string{"topic": "tx", "partition": "0"}
+	if v := metric("samsa_partition_last_stable_lag_records", part); v != 2 {
+		t.Fatalf("LSO lag %v while the transaction is open, want 2", v)
+	}
+	if v := metric("samsa_transactions", map[string]string{"state": "Ongoing"}); v != 1 {
+		t.Fatalf("ongoing transactions: %v", v)
+	}
+	if v := metric("samsa_transaction_oldest_open_seconds", nil); v <= 0 {
+		t.Fatalf("oldest open transaction: %v s", v)
+	}
 	// ...until the coordinator aborts the transaction.
 	deadline := time.Now().Add(15 * time.Second)
 	for lso() == 0 {
@@ -191,6 +211,15 @@ func TestTransactionTimeout(t *testing.T) {
 	}
 	if got := b.readValues("tx", true, 1); !reflect.DeepEqual(got, []string{"after"}) {
 		t.Fatalf("read_committed after the timeout: %v", got)
+	}
+	if v := metric("samsa_partition_last_stable_lag_records", part); v != 0 {
+		t.Fatalf("LSO lag %v after the abort", v)
+	}
+	if v := metric("samsa_transactions_timed_out_total", nil); v != 1 {
+		t.Fatalf("timed-out transactions: %v", v)
+	}
+	if v := metric("samsa_transaction_markers_total", nil); v < 1 {
+		t.Fatalf("markers written: %v", v)
 	}
 	if err := abandoned.EndTransaction(ctx, kgo.TryCommit); err == nil {
 		t.Fatal("the timed-out transaction committed")
