@@ -8,6 +8,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"samsa/tools/ctl"
 )
 
 // txnProducer is a franz-go transactional producer of b.
@@ -255,5 +259,63 @@ func TestTransactionSurvivesBrokerKill(t *testing.T) {
 	}
 	if got := b.readValues("tx", false, 6); len(got) != 6 {
 		t.Fatalf("read_uncommitted after a SIGKILL: %v", got)
+	}
+}
+
+// TestTransactionAcrossFailover: a transaction is open when the primary of
+// a pair is SIGKILLed. After the standby's promotion the transaction is
+// either committed or aborted as a whole, never half visible; what was
+// committed before stays; the producer goes on with new transactions.
+func TestTransactionAcrossFailover(t *testing.T) {
+	p := startPair(t)
+	seeds := kgo.SeedBrokers(p.primary.addr, p.standby.addr)
+	r, err := p.primary.admin().CreateTopic(timeout(t, 10*time.Second), 3, 2, nil, "tx")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	prod := p.primary.txnProducer("tx-failover", seeds, kgo.RetryTimeout(60*time.Second))
+	var before []string
+	for i := range 20 {
+		before = append(before, fmt.Sprintf("before-%d", i))
+	}
+	if err := txnRun(t, prod, true, before...); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	var open []string
+	for i := range 30 {
+		v := fmt.Sprintf("open-%d", i)
+		open = append(open, v)
+		if err := prod.ProduceSync(timeout(t, 30*time.Second), kgo.StringRecord(v)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.primary.kill()
+	if err := ctl.Promote(timeout(t, 30*time.Second), p.standby.addr, io.Discard); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	p.primary.restart()
+	// The producer tries to commit on the new primary: it succeeds (the
+	// transaction was replicated whole) or fails and the transaction is
+	// aborted; a fenced or failed producer starts again.
+	ctx := timeout(t, 60*time.Second)
+	commitErr := prod.EndTransaction(ctx, kgo.TryCommit)
+	t.Logf("commit after the failover: %v", commitErr)
+	if commitErr != nil {
+		prod.Close()
+		prod = p.standby.txnProducer("tx-failover", seeds, kgo.RetryTimeout(60*time.Second))
+	}
+	if err := txnRun(t, prod, true, "after"); err != nil {
+		t.Fatalf("a transaction after the failover: %v", err)
+	}
+	want := append(append([]string{}, before...), "after")
+	if commitErr == nil {
+		want = append(want, open...)
+	}
+	reader := &broker{t: t, addr: p.standby.addr}
+	if got := reader.readValues("tx", true, len(want)); !reflect.DeepEqual(got, sorted(want...)) {
+		t.Fatalf("read_committed on the new primary (commit err %v):\n%v\nwant\n%v", commitErr, got, sorted(want...))
 	}
 }
