@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -603,16 +602,19 @@ func TestFindCoordinator(t *testing.T) {
 			}
 		}
 	}
-	// A transactional id found this way is then refused by InitProducerId
-	// with a clear, non-retriable error until transactions exist.
-	cl := tb.client(kgo.TransactionalID("txn-1"), kgo.RetryTimeout(2*time.Second))
-	err := cl.BeginTransaction()
-	if err == nil {
-		ctx := testCtx(t)
-		err = cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v")}).FirstErr()
+	// A transactional id found this way gets a producer id, and its
+	// transaction commits.
+	createTopic(t, tb.client(), "txn-t", 1, nil)
+	cl := tb.client(kgo.TransactionalID("txn-1"), kgo.RetryTimeout(5*time.Second))
+	ctx := testCtx(t)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
-		t.Fatalf("transactional produce: %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "txn-t", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("transactional produce: %v", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit: %v", err)
 	}
 }
 

@@ -32,8 +32,12 @@ package segment
 // transaction, so every transaction in the range is decided; records of
 // aborted transactions are removed whatever their keys (and never shadow
 // an older record of their key), and each cleaned segment keeps the
-// aborted-transaction index entries of the segments it replaces. Control
-// batches (transaction markers) are kept as they are.
+// aborted-transaction index entries of the segments it replaces. Markers
+// stay for delete.retention.ms after they were written, as tombstones do
+// (consumers part-way through a transaction still see how it ended), then
+// go with their index entries: by then the records of an aborted
+// transaction are gone (they precede its marker, and every pass starts at
+// the log start).
 
 import (
 	"bufio"
@@ -274,6 +278,7 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 	var pos int64
 	var scratch, out []byte
 	nowMs := now.UnixMilli()
+	var droppedMarkers map[int64]bool
 	for gi, s := range group {
 		st.Segments++
 		st.BytesBefore += s.reserved
@@ -292,6 +297,12 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 			st.RecordsKept += kept
 			st.RecordsPruned += pruned
 			if len(out) == 0 {
+				if h.IsControl() {
+					if droppedMarkers == nil {
+						droppedMarkers = map[int64]bool{}
+					}
+					droppedMarkers[h.BaseOffset] = true
+				}
 				return nil
 			}
 			nh, err := ParseBatchHeader(out)
@@ -327,7 +338,11 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 	// Markers stay, so do the index entries of the aborts they close.
 	l.mu.RLock()
 	for _, s := range group {
-		ns.txnIdx = append(ns.txnIdx, s.txnIdx...)
+		for _, e := range s.txnIdx {
+			if !droppedMarkers[e.LastOffset] {
+				ns.txnIdx = append(ns.txnIdx, e)
+			}
+		}
 	}
 	l.mu.RUnlock()
 	if len(ns.txnIdx) > 0 {
@@ -404,6 +419,14 @@ func (l *Log) swapCleaned(first *Segment, covered []*Segment, hasTxn bool) error
 // nothing, the batch unchanged, or a rebuilt batch with the kept records.
 func filterBatch(dst []byte, scratch *[]byte, batch []byte, h *BatchHeader, keys map[string]int64, aborted bool, nowMs, deleteRetentionMs int64, keepEmpty bool, tombstonesAt *int64) (out []byte, kept, pruned int64, err error) {
 	if h.IsControl() {
+		if deleteRetentionMs >= 0 {
+			if !keepEmpty && nowMs-h.MaxTimestamp > deleteRetentionMs {
+				return dst, 0, 0, nil
+			}
+			if due := h.MaxTimestamp + deleteRetentionMs; *tombstonesAt == 0 || due < *tombstonesAt {
+				*tombstonesAt = max(due, 1)
+			}
+		}
 		return append(dst, batch...), 0, 0, nil
 	}
 	if aborted {

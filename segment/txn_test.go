@@ -391,3 +391,52 @@ func TestTransactionAtOffsetZero(t *testing.T) {
 		t.Fatalf("LSO after commit %d, want 5", got)
 	}
 }
+
+// TestCompactionRemovesOldMarkers: past delete.retention.ms compaction
+// removes markers, and the index entries of the aborts they closed.
+func TestCompactionRemovesOldMarkers(t *testing.T) {
+	cfg := testConfig()
+	cfg.Compact, cfg.Delete = true, false
+	cfg.SegmentBytes = 400
+	cfg.MinCleanableRatio = 0
+	e := newTestEnv(t, cfg)
+	e.mustAppend(txnBatch(1, 1, 0, 0, "k"))
+	e.mustMarker(1, 0, 0, true)
+	e.mustAppend(txnBatch(1, 1, 0, 1, "k"))
+	e.mustMarker(1, 0, 0, false)
+	for range 6 {
+		e.mustAppend(plainBatch(1, 100, time.Now().UnixMilli()).encode())
+	}
+	markers := func() int {
+		n := 0
+		for _, b := range readBatches(t, e.log, 0, e.log.EndOffset(), 1<<20) {
+			if h, _ := ParseBatchHeader(b); h.IsControl() {
+				n++
+			}
+		}
+		return n
+	}
+	e.reopen(true) // every sealed segment indexed
+	if _, err := e.log.Compact(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := markers(); n != 2 {
+		t.Fatalf("%d markers within delete.retention.ms, want 2", n)
+	}
+	if at := e.log.tombstonesAt.Load(); at == 0 {
+		t.Fatal("no later pass scheduled for the markers")
+	}
+	if _, err := e.log.Compact(time.Now().Add(25 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := markers(); n != 0 {
+		t.Fatalf("%d markers after delete.retention.ms, want 0", n)
+	}
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 0 {
+		t.Fatalf("aborts indexed after their markers went: %+v", got)
+	}
+	e.reopen(true)
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 0 {
+		t.Fatalf("aborts indexed after a restart: %+v", got)
+	}
+}

@@ -1,23 +1,16 @@
 package engine
 
-// The transaction coordinator's APIs, served by engine/txn (txns.go):
+// TxnOffsetCommit (key 28), v0-v5.
 //
-//   - AddPartitionsToTxn (key 24), v0-v5: v4+ is KIP-890's batched form,
-//     with VerifyOnly for what brokers ask each other (samsa's own produce
-//     path asks in-process instead).
-//   - AddOffsetsToTxn (key 25), v0-v4: adds the group's __consumer_offsets
-//     partition.
-//   - EndTxn (key 26), v0-v5: answered once the markers are written and
-//     the transaction is complete (at most 5 s after it is prepared; Kafka
-//     answers as soon as it is prepared), so the next transaction starts
-//     without a CONCURRENT_TRANSACTIONS retry. v5 bumps the epoch at every
-//     end (KIP-890 part 2).
-//   - DescribeTransactions (key 65), v0, and ListTransactions (key 66),
-//     v0-v2 (state, producer id and duration filters).
-//
-// TxnOffsetCommit (key 28), v0-v5, goes to the group coordinator once the
-// transaction coordinator has checked that the group's partition is in
-// the transaction (KIP-890 part 1; v5 adds it, part 2).
+// Offsets committed inside a transaction: the transaction coordinator
+// first checks that the group's __consumer_offsets partition is in the
+// transaction (KIP-890 part 1: INVALID_TXN_STATE before v4,
+// TRANSACTION_ABORTABLE from v4; v5 adds it, part 2), then the group
+// coordinator writes them as a transactional batch of the producer and
+// keeps them pending, invisible to OffsetFetch, until the transaction's
+// marker (engine/group/txnoffsets.go). A member id and generation (v3+,
+// KIP-447) are checked when given; sarama gives none, which Kafka and
+// samsa accept.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -29,22 +22,6 @@ import (
 )
 
 func init() {
-	regKey(kmsg.AddPartitionsToTxn.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.txns.AddPartitionsToTxn(kreq.(*kmsg.AddPartitionsToTxnRequest), txnResponder(req))
-	})
-	regKey(kmsg.AddOffsetsToTxn.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.ensureOffsetsTopic()
-		b.txns.AddOffsetsToTxn(kreq.(*kmsg.AddOffsetsToTxnRequest), txnResponder(req))
-	})
-	regKey(kmsg.EndTxn.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.txns.EndTxn(kreq.(*kmsg.EndTxnRequest), txnResponder(req))
-	})
-	regKey(kmsg.DescribeTransactions.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.txns.DescribeTransactions(kreq.(*kmsg.DescribeTransactionsRequest), txnResponder(req))
-	})
-	regKey(kmsg.ListTransactions.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.txns.ListTransactions(kreq.(*kmsg.ListTransactionsRequest), txnResponder(req))
-	})
 	regKey(kmsg.TxnOffsetCommit.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
 		b.handleTxnOffsetCommit(kreq.(*kmsg.TxnOffsetCommitRequest), responder(req))
 	})
