@@ -129,16 +129,31 @@ func (gb groupBackend) AppendTxn(p int32, pid int64, epoch int16, recs []group.R
 }
 
 func (gb groupBackend) append(p int32, recs []group.Record, strict bool, pid int64, epoch int16, done func(error)) {
-	b := gb.b
+	kvs := make([][2][]byte, len(recs))
+	for i, r := range recs {
+		kvs[i] = [2][]byte{r.Key, r.Value}
+	}
+	gb.b.appendInternal(offsetsTopic, gb.b.ensureOffsetsTopic, p, kvs, strict, pid, epoch, done)
+}
+
+// appendInternal appends kvs as one batch to partition p of an internal
+// topic, created by ensure on first use; a transactional batch of (pid,
+// epoch) when pid >= 0. The batch is acknowledged as acks=all records are
+// (Kafka's offsets.commit.required.acks=-1): fsynced per the durability
+// policy and, while a standby follows, on the standby; strict appends also
+// fail when fewer replicas than min.insync.replicas are in sync. done runs
+// on its own goroutine: the coordinators' callbacks take their locks, and
+// the disk goroutines must never wait on those.
+func (b *Broker) appendInternal(name string, ensure func() (*topic, *topicError), p int32, kvs [][2][]byte, strict bool, pid int64, epoch int16, done func(error)) {
 	fail := func(err error) { go done(err) }
-	part := b.partition(offsetsTopic, p)
+	part := b.partition(name, p)
 	if part == nil {
-		if _, terr := b.ensureOffsetsTopic(); terr != nil {
+		if _, terr := ensure(); terr != nil {
 			fail(terr)
 			return
 		}
-		if part = b.partition(offsetsTopic, p); part == nil {
-			fail(fmt.Errorf("%s has no partition %d", offsetsTopic, p))
+		if part = b.partition(name, p); part == nil {
+			fail(fmt.Errorf("%s has no partition %d", name, p))
 			return
 		}
 	}
@@ -149,10 +164,6 @@ func (gb groupBackend) append(p int32, recs []group.Record, strict bool, pid int
 			fail(errNotEnoughReplicas)
 			return
 		}
-	}
-	kvs := make([][2][]byte, len(recs))
-	for i, r := range recs {
-		kvs[i] = [2][]byte{r.Key, r.Value}
 	}
 	batch := buildBatch(time.Now().UnixMilli(), kvs...)
 	appendFn := part.log.Append
@@ -169,8 +180,6 @@ func (gb groupBackend) append(p int32, recs []group.Record, strict bool, pid int
 			go done(err)
 			return
 		}
-		// Offsets committed are acknowledged once the standby has them
-		// too (Kafka's offsets.commit.required.acks=-1).
 		part.replica.WaitForStandby(h.LastOffset()+1, minISR, func(code int16) {
 			if code != 0 {
 				go done(errNotEnoughReplicas)

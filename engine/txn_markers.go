@@ -28,10 +28,10 @@ func markerCode(err error) int16 {
 }
 
 // writeMarker appends the commit or abort marker of (pid, epoch) to p,
-// fsynced and, while a standby is in sync, on the standby too, then
-// settles the group offsets the transaction committed when p is a
-// partition of __consumer_offsets. done gets a Kafka error code, on a
-// goroutine of its own.
+// fsynced as acks=all records are (the durability policy) and, while a
+// standby is in sync, on the standby too, then settles the group offsets
+// the transaction committed when p is a partition of __consumer_offsets.
+// done gets a Kafka error code, on a goroutine of its own.
 func (b *Broker) writeMarker(p *partition, pid int64, epoch int16, coordEpoch int32, commit bool, done func(code int16)) {
 	if b.pair.IsStandby() {
 		go done(kerr.NotLeaderForPartition.Code)
@@ -51,7 +51,7 @@ func (b *Broker) writeMarker(p *partition, pid int64, epoch int16, coordEpoch in
 	// The marker's offset, known once AppendMarker returns, which may be
 	// after its write completed.
 	at := make(chan int64, 1)
-	off, err := p.log.AppendMarker(pid, epoch, coordEpoch, commit, true, func(err error) {
+	off, err := p.log.AppendMarker(pid, epoch, coordEpoch, commit, b.syncFor(-1), func(err error) {
 		go func() {
 			off := <-at
 			if err != nil || !b.pair.Replicated() {

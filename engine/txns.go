@@ -14,7 +14,6 @@ package engine
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -69,52 +68,13 @@ func (tb txnBackend) AppendErrorCode(err error) int16 {
 	return kerr.NotCoordinator.Code
 }
 
-// Append writes recs as one batch, acknowledged as acks=all records are:
-// fsynced and, while a standby follows, on the standby. done runs on its
-// own goroutine.
+// Append writes recs as one batch, acknowledged as acks=all records are.
 func (tb txnBackend) Append(p int32, recs []txn.Record, done func(error)) {
-	b := tb.b
-	fail := func(err error) { go done(err) }
-	part := b.partition(txnStateTopic, p)
-	if part == nil {
-		if _, terr := b.ensureTxnTopic(); terr != nil {
-			fail(terr)
-			return
-		}
-		if part = b.partition(txnStateTopic, p); part == nil {
-			fail(fmt.Errorf("%s has no partition %d", txnStateTopic, p))
-			return
-		}
-	}
-	minISR := part.t.policy.Load().minISR
-	if b.pair.Replicated() && (!b.pair.IsPrimary() || minISR > b.inSyncReplicas(part)) {
-		fail(errNotEnoughReplicas)
-		return
-	}
 	kvs := make([][2][]byte, len(recs))
 	for i, r := range recs {
 		kvs[i] = [2][]byte{r.Key, r.Value}
 	}
-	batch := buildBatch(time.Now().UnixMilli(), kvs...)
-	h, err := segment.ParseBatchHeader(batch)
-	if err != nil {
-		panic("BUG: internal batch does not parse: " + err.Error())
-	}
-	if _, err := part.log.Append(batch, &h, true, func(err error) {
-		if err != nil || !b.pair.Replicated() {
-			go done(err)
-			return
-		}
-		part.replica.WaitForStandby(h.LastOffset()+1, minISR, func(code int16) {
-			if code != 0 {
-				go done(errNotEnoughReplicas)
-				return
-			}
-			go done(nil)
-		})
-	}); err != nil {
-		fail(err)
-	}
+	tb.b.appendInternal(txnStateTopic, tb.b.ensureTxnTopic, p, kvs, true, -1, -1, done)
 }
 
 // WriteMarkers writes the markers of one transaction end, one partition

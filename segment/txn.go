@@ -397,3 +397,6 @@ func (l *Log) InTransaction(pid int64, epoch int16) bool {
 	e := l.producers[pid]
 	return e != nil && e.epoch == epoch && e.txnFirst >= 0
 }
+
+// ParseTxnIndex decodes a .txnindex file as OpenLog does (for tools).
+func ParseTxnIndex(src []byte) ([]AbortedTxn, error) { return unmarshalTxnIndex(src) }

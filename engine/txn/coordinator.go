@@ -14,7 +14,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,8 +26,8 @@ type Config struct {
 	AbortInterval  time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
 	ExpireInterval time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms
 	// PartitionFor maps a transactional id to its __transaction_state
-	// partition (the engine passes Kafka's abs(javaHashCode) % n, the same
-	// function groups use). nil means that function.
+	// partition: Kafka's abs(javaHashCode) % n, the function groups use
+	// (engine/group.PartitionFor), which the engine passes. Required.
 	PartitionFor func(id string, partitions int32) int32
 }
 
@@ -39,24 +38,7 @@ func DefaultConfig() Config {
 		IDExpiration:   7 * 24 * time.Hour,
 		AbortInterval:  10 * time.Second,
 		ExpireInterval: time.Hour,
-		PartitionFor:   PartitionFor,
 	}
-}
-
-// PartitionFor is Kafka's partitioner for coordinator keys:
-// Utils.abs(Java String.hashCode(id)) % partitions, where Utils.abs maps
-// MIN_VALUE to 0 (not Math.abs).
-func PartitionFor(id string, partitions int32) int32 {
-	var h int32
-	for _, u := range utf16.Encode([]rune(id)) {
-		h = 31*h + int32(u)
-	}
-	if h == -1<<31 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % partitions
 }
 
 // Record is one record of __transaction_state; a nil Value is a tombstone.
@@ -171,7 +153,7 @@ func New(cfg Config, be Backend, partitions int32, logger *slog.Logger) *Coordin
 		logger = slog.Default()
 	}
 	if cfg.PartitionFor == nil {
-		cfg.PartitionFor = PartitionFor
+		panic("BUG: txn.Config.PartitionFor is not set")
 	}
 	if partitions <= 0 {
 		partitions = 1

@@ -789,19 +789,6 @@ func TestTopicDeleted(t *testing.T) {
 	}
 }
 
-func TestPartitionFor(t *testing.T) {
-	// Java: "a".hashCode() = 97; "polygenelubricants".hashCode() = MIN_VALUE.
-	f := func(id string, want int32) {
-		t.Helper()
-		if got := PartitionFor(id, 50); got != want {
-			t.Fatalf("PartitionFor(%q) = %d, want %d", id, got, want)
-		}
-	}
-	f("a", 47)
-	f("polygenelubricants", 0)
-	f("", 0)
-}
-
 func TestLoopAbortsTimedOut(t *testing.T) {
 	e := newUnloadedEnv(t)
 	e.c.cfg.AbortInterval = 2 * time.Millisecond

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"errors"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"sync"
@@ -154,7 +155,7 @@ func (f *fakeBackend) PartitionExists(topic string, partition int32) bool {
 }
 
 func (f *fakeBackend) OffsetsPartition(group string) TopicPartition {
-	return TopicPartition{"__consumer_offsets", PartitionFor(group, 50)}
+	return TopicPartition{"__consumer_offsets", testPartitionFor(group, 50)}
 }
 
 func (f *fakeBackend) markerCalls() []markerCall {
@@ -232,6 +233,7 @@ func newUnloadedEnv(t *testing.T) *env {
 	be := newFakeBackend()
 	clock := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
 	cfg := DefaultConfig()
+	cfg.PartitionFor = testPartitionFor
 	cfg.AbortInterval, cfg.ExpireInterval = 0, 0 // the tests sweep by hand
 	c := New(cfg, be, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	c.now = clock.Now
@@ -350,3 +352,11 @@ func codeName(code int16) string {
 }
 
 func tp(topic string, p int32) TopicPartition { return TopicPartition{topic, p} }
+
+// testPartitionFor stands in for Kafka's partitioner, which the engine
+// passes (engine/group.PartitionFor, tested there).
+func testPartitionFor(id string, partitions int32) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int32(h.Sum32() % uint32(partitions))
+}

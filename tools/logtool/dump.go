@@ -46,9 +46,9 @@ const defaultTextValueBytes = 64
 func Dump(w io.Writer, path string, opt DumpOptions) error {
 	_, typ, _ := splitName(filepath.Base(path))
 	switch typ {
-	case ".log", ".index", ".timeindex", ".snapshot", epochCheckpointName:
+	case ".log", ".index", ".timeindex", ".txnindex", ".snapshot", epochCheckpointName:
 	default:
-		return fmt.Errorf("cannot dump %s: unknown file type (want .log, .index, .timeindex, .snapshot or %s)", path, epochCheckpointName)
+		return fmt.Errorf("cannot dump %s: unknown file type (want .log, .index, .timeindex, .txnindex, .snapshot or %s)", path, epochCheckpointName)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -80,6 +80,8 @@ func Dump(w io.Writer, path string, opt DumpOptions) error {
 		err = d.timeIndex(f, st.Size())
 	case ".snapshot":
 		err = d.snapshot(f, st.Size())
+	case ".txnindex":
+		err = d.txnIndex(f, st.Size())
 	default:
 		err = d.epochs(f, st.Size())
 	}

@@ -176,10 +176,14 @@ func readSmall(f *os.File, size, limit int64) ([]byte, error) {
 }
 
 type jsonSnapshotProducer struct {
-	ProducerID    int64               `json:"producerId"`
-	ProducerEpoch int16               `json:"producerEpoch"`
-	LastTimestamp int64               `json:"lastTimestamp"`
-	Batches       []jsonSnapshotBatch `json:"batches"`
+	ProducerID    int64 `json:"producerId"`
+	ProducerEpoch int16 `json:"producerEpoch"`
+	LastTimestamp int64 `json:"lastTimestamp"`
+	// Transactions: the coordinator epoch of its last marker and the first
+	// offset of its open transaction (-1: none).
+	CoordinatorEpoch      int32               `json:"coordinatorEpoch"`
+	CurrentTxnStartOffset int64               `json:"currentTxnStartOffset"`
+	Batches               []jsonSnapshotBatch `json:"batches"`
 }
 
 type jsonSnapshotBatch struct {
@@ -207,14 +211,16 @@ func (d *dumper) snapshot(f *os.File, size int64) error {
 	}
 	for _, p := range ps {
 		if d.opt.JSON {
-			j := jsonSnapshotProducer{ProducerID: p.id, ProducerEpoch: p.epoch, LastTimestamp: p.lastTs, Batches: []jsonSnapshotBatch{}}
+			j := jsonSnapshotProducer{ProducerID: p.id, ProducerEpoch: p.epoch, LastTimestamp: p.lastTs,
+				CoordinatorEpoch: p.coordEpoch, CurrentTxnStartOffset: p.txnFirst, Batches: []jsonSnapshotBatch{}}
 			for _, b := range p.batches {
 				j.Batches = append(j.Batches, jsonSnapshotBatch{b.firstSeq, b.lastSeq, b.firstOffset, b.lastOffset})
 			}
 			d.json(&j)
 			continue
 		}
-		d.printf("producerId: %d producerEpoch: %d lastTimestamp: %d batches: %d\n", p.id, p.epoch, p.lastTs, len(p.batches))
+		d.printf("producerId: %d producerEpoch: %d lastTimestamp: %d coordinatorEpoch: %d currentTxnStartOffset: %d batches: %d\n",
+			p.id, p.epoch, p.lastTs, p.coordEpoch, p.txnFirst, len(p.batches))
 		for _, b := range p.batches {
 			d.printf("| firstSequence: %d lastSequence: %d firstOffset: %d lastOffset: %d\n", b.firstSeq, b.lastSeq, b.firstOffset, b.lastOffset)
 		}
@@ -251,6 +257,39 @@ func (d *dumper) epochs(f *os.File, size int64) error {
 		} else {
 			d.printf("problem: %s\n", p)
 		}
+	}
+	return nil
+}
+
+type jsonAbortedTxn struct {
+	ProducerID       int64 `json:"producerId"`
+	FirstOffset      int64 `json:"firstOffset"`
+	LastOffset       int64 `json:"lastOffset"`
+	LastStableOffset int64 `json:"lastStableOffset"`
+}
+
+// txnIndex dumps an aborted-transaction index, one line per aborted
+// transaction, as Kafka's DumpLogSegments does.
+func (d *dumper) txnIndex(f *os.File, size int64) error {
+	data, err := readSmall(f, size, maxSnapshotFileBytes)
+	var entries []segment.AbortedTxn
+	if err == nil {
+		entries, err = segment.ParseTxnIndex(data)
+	}
+	if err != nil {
+		if d.opt.JSON {
+			d.json(jsonError{err.Error()})
+		} else {
+			d.printf("%v\n", err)
+		}
+		return nil
+	}
+	for _, e := range entries {
+		if d.opt.JSON {
+			d.json(&jsonAbortedTxn{e.ProducerID, e.FirstOffset, e.LastOffset, e.LastStableOffset})
+			continue
+		}
+		d.printf("version: 0 producerId: %d firstOffset: %d lastOffset: %d lastStableOffset: %d\n", e.ProducerID, e.FirstOffset, e.LastOffset, e.LastStableOffset)
 	}
 	return nil
 }

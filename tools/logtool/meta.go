@@ -70,22 +70,24 @@ func splitName(name string) (stem, typ, suffix string) {
 
 // Producer snapshot "<20-digit offset>.snapshot", segment/producer.go:
 //
-//	version int16 (1) | count int32 | entries | crc32c of everything before
-//	entry: producerId int64 | epoch int16 | lastTs int64 | n int8 |
+//	version int16 (2) | count int32 | entries | crc32c of everything before
+//	entry: producerId int64 | epoch int16 | lastTs int64 |
+//	       coordEpoch int32 | txnFirst int64 (version 2 only) | n int8 |
 //	       n × (firstSeq int32 | lastSeq int32 | firstOffset int64 | lastOffset int64)
 const (
-	snapshotVersion      = 1
-	snapshotEntrySize    = 19
+	snapshotVersion      = 2
 	snapshotBatchSize    = 24
 	maxSnapshotBatches   = 5
 	maxSnapshotFileBytes = 64 << 20
 )
 
 type snapshotProducer struct {
-	id      int64
-	epoch   int16
-	lastTs  int64
-	batches []snapshotBatch
+	id         int64
+	epoch      int16
+	lastTs     int64
+	coordEpoch int32 // of its last transaction marker, -1 if none
+	txnFirst   int64 // first offset of its open transaction, -1 if none
+	batches    []snapshotBatch
 }
 
 type snapshotBatch struct {
@@ -106,26 +108,37 @@ func parseSnapshot(src []byte) ([]snapshotProducer, error) {
 	if c := crc32.Checksum(body, castagnoli); c != sum {
 		return bad(fmt.Sprintf("crc mismatch: stored %d, computed %d", sum, c))
 	}
-	if v := binary.BigEndian.Uint16(body); v != snapshotVersion {
-		return bad(fmt.Sprintf("unknown version %d", v))
+	version := binary.BigEndian.Uint16(body)
+	if version != 1 && version != snapshotVersion {
+		return bad(fmt.Sprintf("unknown version %d", version))
+	}
+	entrySize := 19 // the entry's bytes before its batches
+	if version >= 2 {
+		entrySize = 31
 	}
 	n := int64(binary.BigEndian.Uint32(body[2:]))
 	body = body[6:]
-	if n > int64(len(body)/snapshotEntrySize) {
+	if n > int64(len(body)/entrySize) {
 		return bad(fmt.Sprintf("%d producers do not fit in %d bytes", n, len(body)))
 	}
 	out := make([]snapshotProducer, 0, n)
 	for i := int64(0); i < n; i++ {
-		if len(body) < snapshotEntrySize {
+		if len(body) < entrySize {
 			return bad("truncated entry")
 		}
 		p := snapshotProducer{
-			id:     int64(binary.BigEndian.Uint64(body)),
-			epoch:  int16(binary.BigEndian.Uint16(body[8:])),
-			lastTs: int64(binary.BigEndian.Uint64(body[10:])),
+			id:         int64(binary.BigEndian.Uint64(body)),
+			epoch:      int16(binary.BigEndian.Uint16(body[8:])),
+			lastTs:     int64(binary.BigEndian.Uint64(body[10:])),
+			coordEpoch: -1,
+			txnFirst:   -1,
 		}
-		nb := int(body[18])
-		body = body[snapshotEntrySize:]
+		if version >= 2 {
+			p.coordEpoch = int32(binary.BigEndian.Uint32(body[18:]))
+			p.txnFirst = int64(binary.BigEndian.Uint64(body[22:]))
+		}
+		nb := int(body[entrySize-1])
+		body = body[entrySize:]
 		if nb > maxSnapshotBatches || len(body) < nb*snapshotBatchSize {
 			return bad(fmt.Sprintf("producer %d: %d batches", p.id, nb))
 		}

@@ -234,6 +234,7 @@ type partFiles struct {
 	segs      []int64 // base offsets, ascending
 	index     map[int64]bool
 	timeIndex map[int64]bool
+	txnIndex  map[int64]bool
 	snapshots []int64
 	epochs    bool
 	start     bool // a log-start-offset file (DeleteRecords)
@@ -280,6 +281,14 @@ func (v *verifier) partition(dir string) {
 		}
 		prevLast, prevBase, prevComplete = res.last, base, res.complete
 		logEnd = res.last + 1
+		if pf.txnIndex[base] {
+			v.txnIndex(segPath(dir, base, ".txnindex"), base, res.last)
+		}
+	}
+	for _, base := range sortedKeys(pf.txnIndex) {
+		if !contains(pf.segs, base) {
+			v.warn(segPath(dir, base, ".txnindex"), -1, "stray", "no segment file for this transaction index; the broker ignores it")
+		}
 	}
 	for _, base := range sortedKeys(pf.index) {
 		if !contains(pf.segs, base) {
@@ -303,7 +312,7 @@ func (v *verifier) partition(dir string) {
 // classify sorts a partition directory's entries, warning about those
 // that are no part of a log.
 func (v *verifier) classify(dir string, ents []os.DirEntry) partFiles {
-	pf := partFiles{index: map[int64]bool{}, timeIndex: map[int64]bool{}}
+	pf := partFiles{index: map[int64]bool{}, timeIndex: map[int64]bool{}, txnIndex: map[int64]bool{}}
 	for _, e := range ents {
 		name := e.Name()
 		path := filepath.Join(dir, name)
@@ -333,8 +342,10 @@ func (v *verifier) classify(dir string, ents []os.DirEntry) partFiles {
 		}
 		off, ok := segment.ParseOffsetName(stem)
 		switch {
-		case !ok || (typ != ".log" && typ != ".index" && typ != ".timeindex" && typ != ".snapshot"):
-			v.warn(path, -1, "stray", "not a file of the log (<20-digit offset>.log, .index, .timeindex or .snapshot); the broker ignores it")
+		case !ok || (typ != ".log" && typ != ".index" && typ != ".timeindex" && typ != ".txnindex" && typ != ".snapshot"):
+			v.warn(path, -1, "stray", "not a file of the log (<20-digit offset>.log, .index, .timeindex, .txnindex or .snapshot); the broker ignores it")
+		case typ == ".txnindex":
+			pf.txnIndex[off] = true
 		case typ == ".log":
 			pf.segs = append(pf.segs, off)
 		case typ == ".index":
@@ -366,6 +377,25 @@ func sortedKeys(m map[int64]bool) []int64 {
 func contains(sorted []int64, x int64) bool {
 	i := sort.Search(len(sorted), func(i int) bool { return sorted[i] >= x })
 	return i < len(sorted) && sorted[i] == x
+}
+
+// txnIndex verifies a segment's aborted-transaction index: Kafka's
+// 34-byte entries in marker order, each marker inside the segment.
+func (v *verifier) txnIndex(path string, base, last int64) {
+	data, err := os.ReadFile(path)
+	var entries []segment.AbortedTxn
+	if err == nil {
+		entries, err = segment.ParseTxnIndex(data)
+	}
+	if err != nil {
+		v.damage(path, -1, "txnindex", "%v; the broker rebuilds it from the log", err)
+		return
+	}
+	for _, e := range entries {
+		if e.LastOffset < base || e.LastOffset > last {
+			v.warn(path, -1, "txnindex", "the abort of producer %d at offset %d is outside the segment (%d..%d); the broker drops the entry", e.ProducerID, e.LastOffset, base, last)
+		}
+	}
 }
 
 // snapshot verifies a producer snapshot, named after the offset it
