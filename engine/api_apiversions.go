@@ -8,6 +8,12 @@ package engine
 // the v0 format with UNSUPPORTED_VERSION and the full list, so librdkafka's
 // v3-then-v0 probe works. v5 (KIP-1242 cluster/node id checks) is not
 // advertised.
+//
+// Features (v3+): `transaction.version`, supported 0-2 and finalized at
+// the configured level (2 by default, as a new Kafka 4 cluster): clients
+// that know KIP-890 part 2 (franz-go, the Java 4 producer) then bump the
+// epoch at every transaction end and add partitions by producing to them.
+// Older clients keep the original protocol whatever the level.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,6 +33,13 @@ func (b *Broker) respondAPIVersions(req *netio.Request, code int16, version int1
 	resp.ErrorCode = code
 	for _, a := range sortedAPIs() {
 		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key, MinVersion: a.min, MaxVersion: a.max})
+	}
+	if version >= 3 {
+		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "transaction.version", MinVersion: 0, MaxVersion: 2}}
+		if level := b.cfg.TransactionVersion; level > 0 {
+			resp.FinalizedFeaturesEpoch = 1
+			resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: "transaction.version", MaxVersionLevel: level, MinVersionLevel: level}}
+		}
 	}
 	req.Respond(&netio.Response{Parts: []netio.Part{{B: resp.AppendTo(nil)}}})
 }

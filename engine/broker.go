@@ -74,7 +74,11 @@ type Config struct {
 	TxnStatePartitions   int32
 	TxnStateSegmentBytes int64
 	Txn                  txn.Config
-	Replication          replica.Config
+	// TransactionVersion is the finalized transaction.version feature
+	// ApiVersions advertises: 2 lets clients use KIP-890 part 2, 0 or 1
+	// keeps every client on the original protocol.
+	TransactionVersion int16
+	Replication        replica.Config
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
 	PinDiskThread func()
@@ -115,6 +119,7 @@ func DefaultConfig() Config {
 		TxnStatePartitions:       50,
 		TxnStateSegmentBytes:     100 << 20,
 		Txn:                      txn.DefaultConfig(),
+		TransactionVersion:       2,
 		Replication:              replica.Config{LagTimeMaxMs: 30000, MinInsyncReplicas: 2, FailoverTimeoutMs: 5000},
 	}
 }
@@ -151,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TxnStatePartitions < 1 || c.TxnStatePartitions > 1000 {
 		return fmt.Errorf("transactions: state_log_partitions must be between 1 and 1000")
+	}
+	if c.TransactionVersion < 0 || c.TransactionVersion > 2 {
+		return fmt.Errorf("transactions: version must be 0, 1 or 2")
 	}
 	if c.TxnStateSegmentBytes < 1024 {
 		return fmt.Errorf("transactions: state_log_segment_bytes must be >= 1024")

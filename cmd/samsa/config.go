@@ -78,6 +78,7 @@ type fileConfig struct {
 		ExpireCheckIntervalMs int64 `toml:"expire_check_interval_ms"`
 		StateLogPartitions    int32 `toml:"state_log_partitions"`
 		StateLogSegmentBytes  int64 `toml:"state_log_segment_bytes"`
+		Version               int16 `toml:"version"`
 	} `toml:"transactions"`
 
 	Replication struct {
@@ -195,6 +196,7 @@ func defaultFileConfig() fileConfig {
 	c.Transactions.ExpireCheckIntervalMs = e.Txn.ExpireInterval.Milliseconds()
 	c.Transactions.StateLogPartitions = e.TxnStatePartitions
 	c.Transactions.StateLogSegmentBytes = e.TxnStateSegmentBytes
+	c.Transactions.Version = e.TransactionVersion
 	c.Replication.PeerID = -1
 	c.Replication.LagTimeMaxMs = e.Replication.LagTimeMaxMs
 	c.Replication.MinInsyncReplicas = e.Replication.MinInsyncReplicas
@@ -265,6 +267,7 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e.Txn.ExpireInterval = ms(c.Transactions.ExpireCheckIntervalMs)
 	e.TxnStatePartitions = c.Transactions.StateLogPartitions
 	e.TxnStateSegmentBytes = c.Transactions.StateLogSegmentBytes
+	e.TransactionVersion = c.Transactions.Version
 	e.Replication = replica.Config{Role: c.Replication.Role, Listen: c.Replication.Listen,
 		BindDevice: c.Replication.BindDevice, PeerID: c.Replication.PeerID, PeerClient: c.Replication.PeerClient,
 		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,
