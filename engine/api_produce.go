@@ -222,12 +222,16 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			// is in the producer's open transaction (Produce v12+ adds it),
 			// so no transaction the coordinator does not know of can hold
 			// the partition's last stable offset back.
+			if !r.hasTxnID {
+				fail(kerr.InvalidTxnState.Code, "a transactional batch needs the request's transactional id")
+				continue
+			}
 			code := b.verifyTxnProduce(r, p, &h)
 			if code == 0 {
 				appendPart()
 				continue
 			}
-			if addable := code == kerr.TransactionAbortable.Code || code == kerr.InvalidTxnState.Code || code == kerr.ConcurrentTransactions.Code; r.version < 12 || !addable || !r.hasTxnID {
+			if addable := code == kerr.TransactionAbortable.Code || code == kerr.InvalidTxnState.Code || code == kerr.ConcurrentTransactions.Code; r.version < 12 || !addable {
 				fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "the partition is not in the producer's transaction: "+kerr.ErrorForCode(code).Error())
 				continue
 			}
@@ -251,9 +255,6 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 // transactional batch's partition is in its producer's open transaction;
 // a producer already in a transaction on the partition needs no asking.
 func (b *Broker) verifyTxnProduce(r *produceRequest, p *partition, h *segment.BatchHeader) int16 {
-	if !r.hasTxnID {
-		return kerr.InvalidTxnState.Code
-	}
 	if p.log.InTransaction(h.ProducerID, h.ProducerEpoch) {
 		return 0
 	}

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/segment"
+)
+
+// txnBatch is rawBatch marked transactional (or control).
+func txnBatch(pid int64, epoch int16, seq int32, attrs int16, values ...string) []byte {
+	b := rawBatch(pid, epoch, seq, values...)
+	b[22] |= byte(attrs)
+	h := crcC(b[21:])
+	b[17], b[18], b[19], b[20] = byte(h>>24), byte(h>>16), byte(h>>8), byte(h)
+	return b
+}
+
+// TestTransactionalProduceRules: what a transactional batch needs to get
+// in (KIP-890 part 1), per Produce version, and that clients cannot write
+// control batches.
+func TestTransactionalProduceRules(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	createTopic(t, c, "tp", 2, nil)
+	ctx := testCtx(t)
+	id := "rules"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ipr, err := init.RequestWith(ctx, c)
+	if err != nil || ipr.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, ipr)
+	}
+	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
+	rc := dialRaw(t, tb.addr)
+	produce := func(version int16, txnID *string, partition int32, batch []byte) kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = version, -1, 5000, txnID
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.TopicID = "tp", tb.b.topic("tp").id
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = partition, batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	want := func(what string, got kmsg.ProduceResponseTopicPartition, code int16) {
+		t.Helper()
+		if got.ErrorCode != code {
+			t.Fatalf("%s: %v, want %v", what, kerr.ErrorForCode(got.ErrorCode), kerr.ErrorForCode(code))
+		}
+	}
+	// Not added to the transaction: refused, as Kafka per version.
+	want("v9, partition not added", produce(9, &id, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), kerr.InvalidTxnState.Code)
+	want("v11, partition not added", produce(11, &id, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), kerr.TransactionAbortable.Code)
+	want("no transactional id", produce(11, nil, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), kerr.InvalidTxnState.Code)
+	// A control batch from a client.
+	want("a client's control batch", produce(11, &id, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional|segment.AttrControl, "x")), kerr.InvalidRecord.Code)
+	if end := tb.b.partition("tp", 0).log.EndOffset(); end != 0 {
+		t.Fatalf("refused batches reached the log: end %d", end)
+	}
+	// Added: accepted; a later batch of the same transaction too.
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "tp", Partitions: []int32{0}}}
+	ar, err := add.RequestWith(ctx, c)
+	if err != nil || ar.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, ar)
+	}
+	want("v9, added", produce(9, &id, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), 0)
+	want("v11, added", produce(11, &id, 0, txnBatch(pid, epoch, 1, segment.AttrTransactional, "b")), 0)
+	// v12 adds partition 1 itself (KIP-890 part 2).
+	want("v12, not added yet", produce(12, &id, 1, txnBatch(pid, epoch, 0, segment.AttrTransactional, "c")), 0)
+	// A non-transactional batch of the producer inside its transaction.
+	want("outside the transaction", produce(11, &id, 0, txnBatch(pid, epoch, 2, 0, "d")), kerr.InvalidTxnState.Code)
+	// An older epoch after a fence.
+	ipr2, err := init.RequestWith(ctx, c)
+	if err != nil || ipr2.ErrorCode != 0 {
+		t.Fatalf("second InitProducerId: %v %v", err, ipr2)
+	}
+	want("the fenced epoch", produce(11, &id, 0, txnBatch(pid, epoch, 2, segment.AttrTransactional, "e")), kerr.InvalidProducerEpoch.Code)
+	// The fence aborted the open transaction on both partitions: nothing
+	// of it is below the last stable offset but aborted records.
+	for p := int32(0); p < 2; p++ {
+		l := tb.b.partition("tp", p).log
+		if lso := l.LastStableOffset(l.EndOffset()); lso != l.EndOffset() {
+			t.Fatalf("partition %d: LSO %d, end %d: the fenced transaction still holds it", p, lso, l.EndOffset())
+		}
+		if a := l.AbortedTxns(nil, 0, l.EndOffset()); len(a) != 1 || a[0].ProducerID != pid {
+			t.Fatalf("partition %d: aborted %+v", p, a)
+		}
+	}
+}
