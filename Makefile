@@ -58,6 +58,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzRecover -fuzztime $(FUZZTIME) ./segment/
 	$(GO) test -run XXX -fuzz FuzzUnmarshalSnapshot -fuzztime $(FUZZTIME) ./segment/
 	$(GO) test -run XXX -fuzz FuzzUnmarshalIndex -fuzztime $(FUZZTIME) ./segment/
+	$(GO) test -run XXX -fuzz FuzzTxnIndex -fuzztime $(FUZZTIME) ./segment/
+	$(GO) test -run XXX -fuzz FuzzParseMarker -fuzztime $(FUZZTIME) ./segment/
 	$(GO) test -run XXX -fuzz FuzzDecompress -fuzztime $(FUZZTIME) ./segment/compress/
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $(FUZZTIME) ./netio/
 	$(GO) test -run XXX -fuzz FuzzFraming -fuzztime $(FUZZTIME) ./netio/
@@ -67,6 +69,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeProduce -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzStream -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./engine/group/
+	$(GO) test -run XXX -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./engine/txn/
+	$(GO) test -run XXX -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./engine/txn/
 	$(GO) test -run XXX -fuzz FuzzLZ4Link -fuzztime $(FUZZTIME) ./engine/replica/
 	$(GO) test -run XXX -fuzz FuzzDump -fuzztime $(FUZZTIME) ./tools/logtool/
 	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./tools/logtool/

@@ -76,6 +76,23 @@ func seedRequests() []kmsg.Request {
 				r.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: topic, Count: 3}}
 			case *kmsg.DeleteRecordsRequest:
 				r.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: topic, Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}}}
+			case *kmsg.InitProducerIDRequest:
+				id := "ftx"
+				r.TransactionalID, r.TransactionTimeoutMillis = &id, 60000
+			case *kmsg.AddPartitionsToTxnRequest:
+				r.TransactionalID, r.ProducerID = "ftx", 0
+				r.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+				r.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: "ftx", VerifyOnly: true,
+					Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{0}}}}}
+			case *kmsg.EndTxnRequest:
+				r.TransactionalID, r.Commit = "ftx", true
+			case *kmsg.TxnOffsetCommitRequest:
+				r.TransactionalID, r.Group, r.Generation = "ftx", "fg", -1
+				r.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Offset: 1}}}}
+			case *kmsg.WriteTxnMarkersRequest:
+				r.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 0, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{0}}}}}
+			case *kmsg.DescribeProducersRequest:
+				r.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: topic, Partitions: []int32{0, 9}}}
 			case *kmsg.DescribeLogDirsRequest:
 				r.Topics = []kmsg.DescribeLogDirsRequestTopic{{Topic: topic, Partitions: []int32{0, 5, -1}}}
 			}
