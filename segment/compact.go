@@ -32,12 +32,14 @@ package segment
 // transaction, so every transaction in the range is decided; records of
 // aborted transactions are removed whatever their keys (and never shadow
 // an older record of their key), and each cleaned segment keeps the
-// aborted-transaction index entries of the segments it replaces. Markers
-// stay for delete.retention.ms after they were written, as tombstones do
-// (consumers part-way through a transaction still see how it ended), then
-// go with their index entries: by then the records of an aborted
-// transaction are gone (they precede its marker, and every pass starts at
-// the log start).
+// aborted-transaction index entries of the segments it replaces. A marker
+// stays while any batch of its transaction does (as Kafka's cleaner: a
+// commit marker whose records remain tells a replay of the log, and the
+// group coordinator's, that they were committed), and for
+// delete.retention.ms after it was written, as tombstones do (consumers
+// part-way through a transaction still see how it ended); then it goes
+// with its index entry. Every pass starts at the log start, so it sees
+// each transaction's batches before its marker.
 
 import (
 	"bufio"
@@ -134,6 +136,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 		s.unref()
 	}
 	var tombstonesAt int64
+	live := map[int64]bool{} // producers with batches kept since their last marker
 	for i := 0; i < len(segs); {
 		j := i + 1
 		size := segs[i].reserved
@@ -142,7 +145,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 			size += segs[j].reserved
 			j++
 		}
-		gs, err := l.cleanGroup(segs[i:j], keys, aborted, now, cfg, &tombstonesAt)
+		gs, err := l.cleanGroup(segs[i:j], keys, aborted, live, now, cfg, &tombstonesAt)
 		st.Segments += gs.Segments
 		st.BytesBefore += gs.BytesBefore
 		st.BytesAfter += gs.BytesAfter
@@ -256,7 +259,7 @@ func buildKeyMap(segs []*Segment, aborted abortedRanges, stop *atomic.Bool) (map
 
 // cleanGroup rewrites the consecutive segments group into one cleaned
 // segment and swaps it in.
-func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted abortedRanges, now time.Time, cfg *Config, tombstonesAt *int64) (CompactStats, error) {
+func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted abortedRanges, live map[int64]bool, now time.Time, cfg *Config, tombstonesAt *int64) (CompactStats, error) {
 	var st CompactStats
 	first, last := group[0], group[len(group)-1]
 	tmp := first.path + ".log" + cleanedSuffix
@@ -290,9 +293,17 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 			keepEmpty := gi == len(group)-1 && bpos+h.Size() == size
 			var kept, pruned int64
 			var err error
-			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, aborted.has(h), nowMs, cfg.DeleteRetentionMs, keepEmpty, tombstonesAt)
+			// A marker may go only once no batch of its transaction is left.
+			keepMarker := keepEmpty || (h.IsControl() && live[h.ProducerID])
+			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, aborted.has(h), nowMs, cfg.DeleteRetentionMs, keepEmpty || keepMarker, tombstonesAt)
 			if err != nil {
 				return err
+			}
+			switch {
+			case h.IsControl():
+				delete(live, h.ProducerID)
+			case h.IsTransactional() && len(out) > 0:
+				live[h.ProducerID] = true
 			}
 			st.RecordsKept += kept
 			st.RecordsPruned += pruned

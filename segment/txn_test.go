@@ -393,7 +393,8 @@ func TestTransactionAtOffsetZero(t *testing.T) {
 }
 
 // TestCompactionRemovesOldMarkers: past delete.retention.ms compaction
-// removes markers, and the index entries of the aborts they closed.
+// removes the markers of transactions with no batch left, and the index
+// entries of the aborts they closed.
 func TestCompactionRemovesOldMarkers(t *testing.T) {
 	cfg := testConfig()
 	cfg.Compact, cfg.Delete = true, false
@@ -429,8 +430,10 @@ func TestCompactionRemovesOldMarkers(t *testing.T) {
 	if _, err := e.log.Compact(time.Now().Add(25 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if n := markers(); n != 0 {
-		t.Fatalf("%d markers after delete.retention.ms, want 0", n)
+	// The abort marker goes (its records went); the commit marker stays:
+	// its record k@0 is still the latest of its key.
+	if n := markers(); n != 1 {
+		t.Fatalf("%d markers after delete.retention.ms, want 1", n)
 	}
 	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 0 {
 		t.Fatalf("aborts indexed after their markers went: %+v", got)
@@ -491,4 +494,48 @@ func FuzzParseMarker(f *testing.F) {
 			t.Fatalf("rebuilt marker reads %v %d %v, want %v %d", c2, e2, err, commit, epoch)
 		}
 	})
+}
+
+// TestCompactionKeepsMarkersOfLiveRecords: a commit marker whose records
+// are still in the log stays, whatever its age: without it a replay of
+// the log (recovery, the group coordinator's offsets) would take them for
+// an open transaction.
+func TestCompactionKeepsMarkersOfLiveRecords(t *testing.T) {
+	cfg := testConfig()
+	cfg.Compact, cfg.Delete = true, false
+	cfg.SegmentBytes = 400
+	cfg.MinCleanableRatio = 0
+	e := newTestEnv(t, cfg)
+	e.mustAppend(txnBatch(1, 1, 0, 0, "live"))
+	keptAt := e.mustMarker(1, 0, 0, true)
+	e.mustAppend(txnBatch(1, 2, 0, 0, "gone"))
+	e.mustMarker(2, 0, 0, true)
+	b := plainBatch(1, 10, time.Now().UnixMilli())
+	b.Records[0].Key = []byte("gone")
+	e.mustAppend(b.encode())
+	for range 6 {
+		e.mustAppend(plainBatch(1, 100, time.Now().UnixMilli()).encode())
+	}
+	e.reopen(true)
+	if _, err := e.log.Compact(time.Now().Add(25 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var markers []int64
+	for _, bb := range readBatches(t, e.log, 0, e.log.EndOffset(), 1<<20) {
+		if h, _ := ParseBatchHeader(bb); h.IsControl() {
+			markers = append(markers, h.BaseOffset)
+		}
+	}
+	if !reflect.DeepEqual(markers, []int64{keptAt}) {
+		t.Fatalf("markers %v after compaction, want only %d (its record is live)", markers, keptAt)
+	}
+	// A replay from the log start finds no open transaction.
+	e.shutdown(false)
+	for _, s := range segmentFiles(t, e.dir)[:1] {
+		os.Remove(s[:len(s)-4] + ".index")
+	}
+	e.open(false)
+	if lso := e.log.LastStableOffset(e.log.EndOffset()); lso != e.log.EndOffset() {
+		t.Fatalf("LSO %d after a replay, end %d", lso, e.log.EndOffset())
+	}
 }
