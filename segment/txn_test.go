@@ -539,3 +539,22 @@ func TestCompactionKeepsMarkersOfLiveRecords(t *testing.T) {
 		t.Fatalf("LSO %d after a replay, end %d", lso, e.log.EndOffset())
 	}
 }
+
+// TestLSONeverBelowLogStart: records deleted under an open transaction
+// (DeleteRecords; retention alike) leave its LSO at the log start, and the
+// transaction still holds it there until it ends.
+func TestLSONeverBelowLogStart(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	e.mustAppend(txnBatch(3, 4, 0, 0, "a")) // 0-2, open
+	e.mustAppend(plainBatch(3, 10, time.Now().UnixMilli()).encode())
+	if _, err := e.log.DeleteBefore(2); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.log.LastStableOffset(e.log.EndOffset()); got != 2 {
+		t.Fatalf("LSO %d with the log starting at 2, want 2", got)
+	}
+	e.mustMarker(4, 0, 0, false)
+	if got := e.log.LastStableOffset(e.log.EndOffset()); got != e.log.EndOffset() {
+		t.Fatalf("LSO %d after the abort, end %d", got, e.log.EndOffset())
+	}
+}
