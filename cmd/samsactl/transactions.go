@@ -168,8 +168,8 @@ func txnAbort(e *env, c *command, args []string) error {
 		return usagef(c, "--producer-epoch %d is not an epoch (0 to %d)", *pepoch, math.MaxInt16)
 	case *cepoch < -1 || *cepoch > math.MaxInt32:
 		return usagef(c, "--coordinator-epoch %d is not an epoch", *cepoch)
-	case set("start-offset") && set("coordinator-epoch"):
-		return usagef(c, "--coordinator-epoch goes with --producer-id, not --start-offset")
+	case set("start-offset") && (set("producer-id") || set("producer-epoch") || set("coordinator-epoch")):
+		return usagef(c, "give --start-offset, or --producer-id, --producer-epoch and --coordinator-epoch, not both")
 	case set("producer-id") && !set("coordinator-epoch"):
 		return usagef(c, "--producer-id needs --producer-epoch and --coordinator-epoch")
 	}
