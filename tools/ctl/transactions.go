@@ -135,7 +135,7 @@ func listTransactions(ctx context.Context, cl *kgo.Client, opt TxnListOptions) (
 		resp := sh.Resp.(*kmsg.ListTransactionsResponse)
 		if opt.DurationMs >= 0 && resp.Version < 1 {
 			errs = append(errs, &ctlError{kind: ErrUnsupported,
-				msg: fmt.Sprintf("cannot filter transactions by duration on node %d: it serves ListTransactions v%d, the filter needs v1 (Kafka 3.8+)", sh.Meta.NodeID, resp.Version)})
+				msg: fmt.Sprintf("cannot filter transactions by duration on node %d: it serves ListTransactions v%d, the filter needs v1 (KIP-994)", sh.Meta.NodeID, resp.Version)})
 			continue
 		}
 		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
