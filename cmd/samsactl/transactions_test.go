@@ -163,6 +163,50 @@ func TestTransactions(t *testing.T) {
 	}
 	fails(t, b.addr, 4, []string{"transactions", "abort", "--topic", "nosuch", "--partition", "0", "--producer-id", "1", "--producer-epoch", "0", "--coordinator-epoch", "0"},
 		`topic "nosuch" does not exist`)
+
+	// The producer, unaware, writes to tx-0 again and commits: only that
+	// record is committed. Then a second transaction: franz-go opts into
+	// transaction.version 2 from its second transaction on (it learns the
+	// feature after the first began), re-initialising its producer id,
+	// which bumps the epoch.
+	for i, v := range []string{"committed-1", "committed-2"} {
+		if i > 0 {
+			if err := txp.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := txp.ProduceSync(ctx, &kgo.Record{Topic: "tx", Partition: 0, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("cannot produce %s: %v", v, err)
+		}
+		if err := txp.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("cannot commit %s: %v", v, err)
+		}
+		for n := len(got); len(got) == n; {
+			fs := cons.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				t.Fatalf("read_committed consumer after commit %d: %v (got offsets %v)", i+1, err, got)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				got = append(got, r.Offset)
+				if string(r.Value) != v {
+					t.Errorf("read_committed consumer read %d %q after commit %d", r.Offset, r.Value, i+1)
+				}
+			})
+		}
+	}
+	// Kafka keeps the start of the last transaction in the complete states.
+	okJSON(t, b.addr, &desc, "transactions", "describe", "ctl-tx")
+	if d2 := desc[0]; d2.State != "CompleteCommit" || len(d2.Partitions) != 0 || d2.ProducerID != pid || d2.ProducerEpoch <= d.ProducerEpoch || d2.StartTimeMs == nil {
+		t.Errorf("transactions describe after the commits: %+v (epoch before: %d)", d2, d.ProducerEpoch)
+	}
+	out = ok(t, b.addr, "transactions", "describe", "ctl-tx")
+	if rows := fields(out); len(rows) != 2 || len(rows[1]) != 9 || rows[1][4] != "CompleteCommit" || rows[1][8] != "-" {
+		t.Errorf("transactions describe after the commits:\n%s", out)
+	}
+	// A marker at an epoch older than the producer's is refused, and says so.
+	fails(t, b.addr, 1, []string{"transactions", "abort", "--topic", "tx", "--partition", "0",
+		"--producer-id", strconv.FormatInt(pid, 10), "--producer-epoch", strconv.Itoa(int(d.ProducerEpoch)), "--coordinator-epoch", "0"},
+		"refused it: INVALID_PRODUCER_EPOCH", "the producer has a newer epoch")
 }
 
 // lastStable is the read_committed end of tx-P (ListOffsets, isolation 1).

@@ -173,7 +173,7 @@ type TxnDescription struct {
 	ProducerEpoch   int16            `json:"producer_epoch"`
 	State           string           `json:"state"`
 	TimeoutMs       int32            `json:"timeout_ms"`
-	StartTimeMs     *int64           `json:"start_time_ms"` // null: no transaction open
+	StartTimeMs     *int64           `json:"start_time_ms"` // of the open or last transaction; null: none
 	DurationMs      *int64           `json:"duration_ms"`   // since StartTimeMs
 	Partitions      []TopicPartition `json:"partitions"`    // in the transaction (once prepared: those still without a marker)
 }
