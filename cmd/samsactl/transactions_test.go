@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/tools/ctl"
 )
@@ -209,16 +210,22 @@ func TestTransactions(t *testing.T) {
 		"refused it: INVALID_PRODUCER_EPOCH", "the producer has a newer epoch")
 }
 
-// lastStable is the read_committed end of tx-P (ListOffsets, isolation 1).
+// lastStable is the read_committed end of tx-P.
 func lastStable(ctx context.Context, t *testing.T, adm *kadm.Client, p int32) int64 {
 	t.Helper()
-	l, err := adm.ListCommittedOffsets(ctx, "tx")
+	return lastStableOf(ctx, t, adm, "tx", p)
+}
+
+// lastStableOf is a partition's read_committed end (ListOffsets, isolation 1).
+func lastStableOf(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, p int32) int64 {
+	t.Helper()
+	l, err := adm.ListCommittedOffsets(ctx, topic)
 	if err != nil {
 		t.Fatalf("cannot list read_committed offsets: %v", err)
 	}
-	o, ok := l.Lookup("tx", p)
+	o, ok := l.Lookup(topic, p)
 	if !ok || o.Err != nil {
-		t.Fatalf("no read_committed offset of tx-%d: %+v", p, o)
+		t.Fatalf("no read_committed offset of %s-%d: %+v", topic, p, o)
 	}
 	return o.Offset
 }
@@ -285,5 +292,95 @@ func TestTransactionsUsage(t *testing.T) {
 	var o, e strings.Builder
 	if code := run([]string{"transactions", "abort", "-h"}, &o, &e); code != 0 || !strings.Contains(o.String(), "-start-offset OFFSET") || !strings.Contains(o.String(), "-coordinator-epoch EPOCH") {
 		t.Errorf("samsactl transactions abort -h: exit %d, stdout %q", code, o.String())
+	}
+}
+
+// TestTransactionsOffsets: a transaction that also commits a group's
+// offsets (AddOffsetsToTxn, TxnOffsetCommit) is open on __consumer_offsets
+// too. describe lists that partition, find-hanging searches internal
+// topics and finds both open transactions known, and an abort of the
+// __consumer_offsets partition drops the pending offsets: the producer's
+// later commit commits its records but no offsets, as in Kafka.
+func TestTransactionsOffsets(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := testCtx(t)
+	ok(t, b.addr, "topics", "create", "in", "--partitions", "1")
+	txp := client(t, b.addr, kgo.TransactionalID("off-tx"), kgo.TransactionTimeout(time.Minute), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := txp.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txp.ProduceSync(ctx, &kgo.Record{Topic: "in", Partition: 0, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var list []ctl.TxnListing
+	okJSON(t, b.addr, &list, "transactions", "list", "--state", "Ongoing")
+	if len(list) != 1 {
+		t.Fatalf("transactions list: %+v", list)
+	}
+	pid := list[0].ProducerID
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "off-tx", pid, 0, "g"
+	if r, err := ao.RequestWith(ctx, txp); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v, code %d", err, r.ErrorCode)
+	}
+	tc := kmsg.NewPtrTxnOffsetCommitRequest()
+	tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = "off-tx", "g", pid, 0, -1
+	tt := kmsg.NewTxnOffsetCommitRequestTopic()
+	tt.Topic = "in"
+	tp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	tp.Partition, tp.Offset = 0, 1
+	tt.Partitions = append(tt.Partitions, tp)
+	tc.Topics = append(tc.Topics, tt)
+	if r, err := tc.RequestWith(ctx, txp); err != nil || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("TxnOffsetCommit: %v, %+v", err, r)
+	}
+	time.Sleep(5 * time.Millisecond)
+
+	out := ok(t, b.addr, "transactions", "describe", "off-tx")
+	rows := fields(out)
+	if len(rows) != 2 || len(rows[1]) != 10 || !strings.HasPrefix(rows[1][8], "__consumer_offsets:") || rows[1][9] != "in:0" {
+		t.Fatalf("transactions describe:\n%s", out)
+	}
+	var fh ctl.FindHangingResult
+	okJSON(t, b.addr, &fh, "transactions", "find-hanging", "--max-transaction-timeout-ms", "0")
+	if fh.OpenTransactions != 2 || len(fh.Hanging) != 0 {
+		t.Errorf("find-hanging: %+v", fh)
+	}
+
+	adm := kadm.NewClient(client(t, b.addr))
+	s := kadm.TopicsSet{}
+	s.Add("__consumer_offsets")
+	dp, err := adm.DescribeProducers(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []kadm.DescribedProducer
+	for _, p := range dp.SortedProducers() {
+		if p.CurrentTxnStartOffset >= 0 {
+			open = append(open, p)
+		}
+	}
+	if len(open) != 1 || open[0].ProducerID != pid || rows[1][8] != "__consumer_offsets:"+itoa(open[0].Partition) {
+		t.Fatalf("open transactions on __consumer_offsets: %+v (describe says %s)", open, rows[1][8])
+	}
+	ok(t, b.addr, "transactions", "abort", "--topic", "__consumer_offsets", "--partition", itoa(open[0].Partition),
+		"--start-offset", strconv.FormatInt(open[0].CurrentTxnStartOffset, 10))
+	okJSON(t, b.addr, &fh, "transactions", "find-hanging", "--max-transaction-timeout-ms", "0")
+	if fh.OpenTransactions != 1 || len(fh.Hanging) != 0 {
+		t.Errorf("find-hanging after the abort: %+v", fh)
+	}
+	if err := txp.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("cannot commit: %v", err)
+	}
+	if lso := lastStableOf(ctx, t, adm, "in", 0); lso != 2 {
+		t.Errorf("last stable offset of in-0 after the commit: %d, want 2", lso)
+	}
+	offs, err := adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, found := offs.Lookup("in", 0); found && o.At >= 0 {
+		t.Errorf("group g has offset %d for in-0: the aborted transactional commit was applied", o.At)
 	}
 }
