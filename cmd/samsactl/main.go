@@ -1,7 +1,7 @@
 // Command samsactl administers samsa, or any Kafka cluster, over the Kafka
-// protocol: topics, configs, consumer groups, offsets, the cluster and a
-// samsa pair's failover. The commands live in samsa/tools/ctl; this
-// file is flags, dispatch and exit codes.
+// protocol: topics, configs, consumer groups, offsets, transactions, the
+// cluster and a samsa pair's failover. The commands live in
+// samsa/tools/ctl; this file is flags, dispatch and exit codes.
 package main
 
 import (
@@ -276,7 +276,7 @@ Exit codes:
   1  the operation failed or the broker refused it (log verify: damage found)
   2  usage error
   3  cannot reach the broker
-  4  not found (unknown topic, partition, group or broker)
+  4  not found (unknown topic, partition, group, broker, transactional id or open transaction)
 
 "samsactl COMMAND -h" shows a command's flags; docs/samsactl.md has examples.
 `)

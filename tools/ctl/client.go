@@ -1,8 +1,8 @@
 // Package ctl owns samsactl's commands (topics, configs, groups, offsets,
-// delete-records, cluster, status, promote). They speak the Kafka protocol
-// through franz-go's kadm, so they work against Kafka too; the package
-// imports no broker package. cmd/samsactl parses the command line and turns
-// the errors into exit codes.
+// delete-records, transactions, cluster, status, promote). They speak the
+// Kafka protocol through franz-go's kadm, so they work against Kafka too;
+// the package imports no broker package. cmd/samsactl parses the command
+// line and turns the errors into exit codes.
 package ctl
 
 // This file holds what the commands share: connecting, the kinds of failure
