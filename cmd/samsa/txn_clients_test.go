@@ -1,0 +1,231 @@
+package main
+
+// Transactions driven by clients other than franz-go, each with its own
+// implementation of the producer side (txn_test.go and eos_test.go cover
+// franz-go): confluent-kafka-python (librdkafka) in
+// testdata/confluent_txn.py, sarama in this file, kafkajs in
+// testdata/kafkajs/txn.js, and kafka-python as a consumer of a
+// transactional topic. The scripts print JSON lines; what they claim is
+// checked here against a franz-go read_committed reader (readValues),
+// kcat, and the group offsets kadm reads back.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// txnLine is one JSON line of a transaction script; each kind uses some
+// of the fields.
+type txnLine struct {
+	Kind      string           `json:"kind"`
+	OK        *bool            `json:"ok"`
+	Error     string           `json:"error"`
+	Message   string           `json:"message"`
+	Fatal     bool             `json:"fatal"`
+	Abortable bool             `json:"abortable"`
+	Producer  string           `json:"producer"`
+	Value     string           `json:"value"`
+	Key       []int            `json:"key"`
+	Partition int32            `json:"partition"`
+	Offset    int64            `json:"offset"`
+	Offsets   map[string]int64 `json:"offsets"`
+	Topics    []string         `json:"topics"`
+	Count     int              `json:"count"`
+}
+
+type txnLines struct {
+	t      *testing.T
+	out    string
+	byKind map[string][]txnLine
+}
+
+func parseTxnLines(t *testing.T, out string) *txnLines {
+	t.Helper()
+	l := &txnLines{t: t, out: out, byKind: map[string][]txnLine{}}
+	for _, s := range strings.Split(strings.TrimSpace(out), "\n") {
+		var tl txnLine
+		if err := json.Unmarshal([]byte(s), &tl); err != nil {
+			t.Fatalf("script output line %q: %v\n%s", s, err, out)
+		}
+		l.byKind[tl.Kind] = append(l.byKind[tl.Kind], tl)
+	}
+	return l
+}
+
+// one is the single line of kind.
+func (l *txnLines) one(kind string) txnLine {
+	l.t.Helper()
+	if n := len(l.byKind[kind]); n != 1 {
+		l.t.Fatalf("%d %q lines, want 1; script output:\n%s", n, kind, l.out)
+	}
+	return l.byKind[kind][0]
+}
+
+// succeeded requires each step to have printed ok.
+func (l *txnLines) succeeded(steps ...string) {
+	l.t.Helper()
+	for _, s := range steps {
+		if tl := l.one(s); tl.OK == nil || !*tl.OK {
+			l.t.Fatalf("step %s failed: %s %s; script output:\n%s", s, tl.Error, tl.Message, l.out)
+		}
+	}
+}
+
+// none requires no line of kind.
+func (l *txnLines) none(kind string) {
+	l.t.Helper()
+	if n := len(l.byKind[kind]); n != 0 {
+		l.t.Fatalf("%d %q lines: %+v; script output:\n%s", n, kind, l.byKind[kind], l.out)
+	}
+}
+
+// values names prefix-0 ... prefix-(n-1).
+func values(prefix string, n int) []string {
+	var vs []string
+	for i := range n {
+		vs = append(vs, fmt.Sprintf("%s-%d", prefix, i))
+	}
+	return vs
+}
+
+// produceInput writes n records "in-I" to topic, I to partition I%parts.
+func produceInput(t *testing.T, b *broker, topic string, parts int32, n int) {
+	t.Helper()
+	c := b.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var rs []*kgo.Record
+	for i, v := range values("in", n) {
+		rs = append(rs, &kgo.Record{Topic: topic, Partition: int32(i) % parts, Value: []byte(v)})
+	}
+	produceSync(t, c, rs...)
+}
+
+// groupOffsets is what group committed on topic, by partition.
+func (b *broker) groupOffsets(group, topic string) map[int32]int64 {
+	b.t.Helper()
+	offs, err := b.admin().FetchOffsets(timeout(b.t, 10*time.Second), group)
+	if err != nil {
+		b.t.Fatalf("cannot fetch the offsets of group %s: %v", group, err)
+	}
+	got := map[int32]int64{}
+	for _, o := range offs[topic] {
+		if o.Err != nil {
+			b.t.Fatalf("group %s offset of %s/%d: %v", group, topic, o.Partition, o.Err)
+		}
+		got[o.Partition] = o.At
+	}
+	return got
+}
+
+// kcatCommitted is what librdkafka's read_committed consumer reads of
+// topic, sorted.
+func kcatCommitted(t *testing.T, b *broker, topic string) []string {
+	t.Helper()
+	out := runTool(t, "", "kcat", "-C", "-b", b.addr, "-t", topic, "-o", "beginning", "-e", "-q",
+		"-X", "isolation.level=read_committed", "-f", "%s\n")
+	return sorted(strings.Fields(out)...)
+}
+
+// checkCommittedOnly requires readers to see exactly committed with
+// read_committed, and committed plus aborted with read_uncommitted.
+func checkCommittedOnly(t *testing.T, b *broker, topic string, committed, aborted []string) {
+	t.Helper()
+	want := sorted(committed...)
+	if got := b.readValues(topic, true, len(committed)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("franz-go read_committed of %s:\n got %v\nwant %v", topic, got, want)
+	}
+	all := sorted(append(append([]string(nil), committed...), aborted...)...)
+	if got := b.readValues(topic, false, len(all)); !reflect.DeepEqual(got, all) {
+		t.Fatalf("franz-go read_uncommitted of %s:\n got %v\nwant %v", topic, got, all)
+	}
+	if got := kcatCommitted(t, b, topic); !reflect.DeepEqual(got, want) {
+		t.Fatalf("kcat read_committed of %s:\n got %v\nwant %v", topic, got, want)
+	}
+}
+
+func needConfluentKafka(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command(pythonWithKafka, "-c", "import confluent_kafka").CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import confluent_kafka (apt-get install python3-confluent-kafka; .ci/run installs it): %v\n%s", pythonWithKafka, err, out)
+	}
+	if _, err := exec.LookPath("kcat"); err != nil {
+		t.Fatal("kcat is missing (apt-get install kcat; .ci/run installs it)")
+	}
+}
+
+// TestTxnConfluentKafka: librdkafka's transactional producer (TV1:
+// InitProducerId, AddPartitionsToTxn v0, AddOffsetsToTxn v0, EndTxn,
+// TxnOffsetCommit with the consumer's group metadata) commits, aborts and
+// runs a consume-transform-produce transaction.
+func TestTxnConfluentKafka(t *testing.T) {
+	needConfluentKafka(t)
+	b := startBroker(t)
+	b.createTopic("ck-out", 3, nil)
+	b.createTopic("ck-in", 2, nil)
+	const n, nin = 10, 8
+	produceInput(t, b, "ck-in", 2, nin)
+
+	out := runTool(t, "", pythonWithKafka, "testdata/confluent_txn.py", "flow", b.addr,
+		"ck-out", "ck-in", "ck-group", "ck-flow", fmt.Sprint(n), fmt.Sprint(nin))
+	l := parseTxnLines(t, out)
+	l.one("done")
+	l.none("delivery_error")
+	l.none("producer_error")
+	l.succeeded("init", "begin_commit", "commit", "begin_abort", "abort", "begin_ctp", "send_offsets", "commit_ctp")
+	if c := l.one("consumed").Count; c != nin {
+		t.Fatalf("the script's consumer read %d input records, want %d", c, nin)
+	}
+
+	var xf []string
+	for _, v := range values("in", nin) {
+		xf = append(xf, "xf-"+v)
+	}
+	checkCommittedOnly(t, b, "ck-out", append(values("commit", n), xf...), values("abort", n))
+
+	// The positions sent in the transaction are the group's offsets now:
+	// every input record consumed, nothing more.
+	pos := l.one("positions")
+	if !reflect.DeepEqual(pos.Offsets, map[string]int64{"0": nin / 2, "1": nin / 2}) || !reflect.DeepEqual(pos.Topics, []string{"ck-in"}) {
+		t.Fatalf("consumer positions sent: %v of %v, want 4 and 4 of ck-in", pos.Offsets, pos.Topics)
+	}
+	if got, want := b.groupOffsets("ck-group", "ck-in"), map[int32]int64{0: nin / 2, 1: nin / 2}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("ck-group's committed offsets %v, want %v (sent in the transaction)", got, want)
+	}
+}
+
+// TestTxnConfluentKafkaFencing: a second librdkafka producer with the same
+// transactional id fences the first; the first's commit fails with a fatal
+// error and its records, written to the log, stay invisible to
+// read_committed readers.
+func TestTxnConfluentKafkaFencing(t *testing.T) {
+	needConfluentKafka(t)
+	b := startBroker(t)
+	b.createTopic("ck-fence", 2, nil)
+	const n = 5
+	out := runTool(t, "", pythonWithKafka, "testdata/confluent_txn.py", "fence", b.addr, "ck-fence", "ck-zombie", fmt.Sprint(n))
+	l := parseTxnLines(t, out)
+	l.one("done")
+	l.none("delivery_error")
+	l.succeeded("a_init", "a_begin", "b_init", "b_begin", "b_commit")
+	delivered := map[string]int{}
+	for _, d := range l.byKind["delivered"] {
+		delivered[d.Producer]++
+	}
+	if delivered["a"] != n || delivered["b"] != n {
+		t.Fatalf("delivered: %v, want %d from each producer", delivered, n)
+	}
+	// librdkafka maps INVALID_PRODUCER_EPOCH and PRODUCER_FENCED to the
+	// fatal _FENCED; either way the zombie must not commit.
+	ac := l.one("a_commit")
+	if ac.OK == nil || *ac.OK || !ac.Fatal {
+		t.Fatalf("the fenced producer's commit: %+v, want a fatal error; script output:\n%s", ac, out)
+	}
+	t.Logf("fenced producer's commit: %s (%s)", ac.Error, ac.Message)
+	checkCommittedOnly(t, b, "ck-fence", values("b", n), values("zombie", n))
+}
