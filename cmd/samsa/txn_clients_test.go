@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -228,4 +229,127 @@ func TestTxnConfluentKafkaFencing(t *testing.T) {
 	}
 	t.Logf("fenced producer's commit: %s (%s)", ac.Error, ac.Message)
 	checkCommittedOnly(t, b, "ck-fence", values("b", n), values("zombie", n))
+}
+
+// TestTxnSarama: sarama's transactional producer at its default protocol
+// level (Kafka 2.1.0) and above (2.5.0: InitProducerId v3 with KIP-360;
+// 3.6.0: the v2 requests with PRODUCER_FENCED). sarama sends
+// TxnOffsetCommit without generation or member id: the broker must take
+// transactional offsets from a producer that is not a group member.
+func TestTxnSarama(t *testing.T) {
+	b := startBroker(t)
+	for _, v := range []string{"default", "2.5.0", "3.6.0"} {
+		t.Run(v, func(t *testing.T) { saramaTxn(t, b, v) })
+	}
+}
+
+func saramaTxn(t *testing.T, b *broker, version string) {
+	out, in := "sarama-out-"+version, "sarama-in-"+version
+	group, group2 := "sarama-g-"+version, "sarama-g2-"+version
+	b.createTopic(out, 3, nil)
+	b.createTopic(in, 2, nil)
+	const n, nin = 10, 6
+	produceInput(t, b, in, 2, nin)
+
+	cfg := sarama.NewConfig()
+	if version != "default" {
+		v, err := sarama.ParseKafkaVersion(version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Version = v
+	}
+	t.Logf("sarama protocol level %s", cfg.Version)
+	cfg.ClientID = "itest-sarama-txn"
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Net.DialTimeout = 3 * time.Second
+	cfg.Net.ReadTimeout = 10 * time.Second
+	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Retry.Max = 5
+	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
+	cfg.Producer.Transaction.ID = "sarama-txn-" + version
+	cfg.Producer.Transaction.Timeout = 10 * time.Second
+	cfg.Producer.Transaction.Retry.Max = 20
+	cfg.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	addrs := []string{b.addr}
+
+	p, err := sarama.NewSyncProducer(addrs, cfg) // runs InitProducerId
+	if err != nil {
+		t.Fatalf("transactional producer: %v", err)
+	}
+	defer p.Close()
+	send := func(vs ...string) {
+		t.Helper()
+		var ms []*sarama.ProducerMessage
+		for _, v := range vs {
+			ms = append(ms, &sarama.ProducerMessage{Topic: out, Key: sarama.StringEncoder(v), Value: sarama.StringEncoder(v)})
+		}
+		if err := p.SendMessages(ms); err != nil {
+			t.Fatalf("send in a transaction: %v", err)
+		}
+	}
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v (transaction status %v)", what, err, p.TxnStatus())
+		}
+	}
+
+	must("begin", p.BeginTxn())
+	send(values("commit", n)...)
+	must("commit", p.CommitTxn())
+	must("begin", p.BeginTxn())
+	send(values("abort", n)...)
+	must("abort", p.AbortTxn())
+
+	// Consume-transform-produce: every input record read with a plain
+	// consumer, transformed, and its offset added with AddMessageToTxn
+	// (for group); the same offsets for group2 through AddOffsetsToTxn.
+	cons, err := sarama.NewConsumer(addrs, saramaConfig(t, "2.1.0"))
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	defer cons.Close()
+	must("begin", p.BeginTxn())
+	var xf []string
+	next := map[int32]int64{}
+	for part := range int32(2) {
+		pc, err := cons.ConsumePartition(in, part, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("consume %s/%d: %v", in, part, err)
+		}
+		for range nin / 2 {
+			select {
+			case m := <-pc.Messages():
+				v := "xf-" + string(m.Value)
+				send(v)
+				xf = append(xf, v)
+				must("AddMessageToTxn", p.AddMessageToTxn(m, group, nil))
+				next[part] = m.Offset + 1
+			case err := <-pc.Errors():
+				t.Fatalf("consume %s/%d: %v", in, part, err)
+			case <-time.After(15 * time.Second):
+				t.Fatalf("consume %s/%d: nothing for 15s", in, part)
+			}
+		}
+		pc.Close()
+	}
+	var pom []*sarama.PartitionOffsetMetadata
+	for part, o := range next {
+		pom = append(pom, &sarama.PartitionOffsetMetadata{Partition: part, Offset: o})
+	}
+	must("AddOffsetsToTxn", p.AddOffsetsToTxn(map[string][]*sarama.PartitionOffsetMetadata{in: pom}, group2))
+	must("commit", p.CommitTxn())
+
+	checkCommittedOnly(t, b, out, append(values("commit", n), xf...), values("abort", n))
+	want := map[int32]int64{0: nin / 2, 1: nin / 2}
+	for _, g := range []string{group, group2} {
+		if got := b.groupOffsets(g, in); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s's committed offsets %v, want %v (sent in the transaction)", g, got, want)
+		}
+	}
 }
