@@ -10,9 +10,12 @@ package main
 // kcat, and the group offsets kadm reads back.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -351,5 +354,73 @@ func saramaTxn(t *testing.T, b *broker, version string) {
 		if got := b.groupOffsets(g, in); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s's committed offsets %v, want %v (sent in the transaction)", g, got, want)
 		}
+	}
+}
+
+// kafkajsDir holds package.json and package-lock.json pinning kafkajs;
+// node_modules is installed there by the test, not committed.
+const (
+	kafkajsDir     = "testdata/kafkajs"
+	kafkajsVersion = "2.2.4"
+)
+
+// needKafkaJS checks node and npm and installs the locked kafkajs with
+// npm ci unless that version is installed already.
+func needKafkaJS(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (apt-get install nodejs npm; .ci/run installs them)", tool)
+		}
+	}
+	var pkg struct{ Version string }
+	if raw, err := os.ReadFile(filepath.Join(kafkajsDir, "node_modules", "kafkajs", "package.json")); err == nil {
+		_ = json.Unmarshal(raw, &pkg)
+	}
+	if pkg.Version == kafkajsVersion {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = kafkajsDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cannot install kafkajs %s with npm ci in %s (needs the npm registry; bounded to 2 minutes): %v\n%s", kafkajsVersion, kafkajsDir, err, out)
+	}
+}
+
+// TestTxnKafkaJS: kafkajs's transactional producer (its own, older
+// protocol versions) commits, aborts, and sends a group's offsets in a
+// committed transaction and in an aborted one.
+func TestTxnKafkaJS(t *testing.T) {
+	needKafkaJS(t)
+	b := startBroker(t)
+	b.createTopic("js-out", 3, nil)
+	b.createTopic("js-in", 2, nil)
+	const n, nin = 10, 8
+	produceInput(t, b, "js-in", 2, nin)
+
+	out := runTool(t, "", "node", filepath.Join(kafkajsDir, "txn.js"), b.addr,
+		"js-out", "js-in", "js-group", "js-txn", fmt.Sprint(n), fmt.Sprint(nin))
+	l := parseTxnLines(t, out)
+	l.one("done")
+	l.succeeded("connect", "begin_commit", "send_commit", "commit", "begin_abort", "send_abort", "abort",
+		"consumer", "begin_ctp", "send_ctp", "send_offsets", "commit_ctp",
+		"begin_late", "send_late", "send_offsets_late", "abort_late")
+	if c := l.one("consumed").Count; c != nin {
+		t.Fatalf("the script's consumer read %d input records, want %d", c, nin)
+	}
+	var xf []string
+	for _, v := range values("in", nin) {
+		xf = append(xf, "xf-"+v)
+	}
+	checkCommittedOnly(t, b, "js-out", append(values("commit", n), xf...), append(values("abort", n), "late-0"))
+
+	// The committed transaction's offsets hold; the aborted one's are gone.
+	if pos := l.one("positions"); !reflect.DeepEqual(pos.Offsets, map[string]int64{"0": nin / 2, "1": nin / 2}) {
+		t.Fatalf("offsets sent: %v, want 4 and 4", pos.Offsets)
+	}
+	if got, want := b.groupOffsets("js-group", "js-in"), map[int32]int64{0: nin / 2, 1: nin / 2}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("js-group's committed offsets %v, want %v (the committed transaction's, not the aborted one's)", got, want)
 	}
 }

@@ -1,0 +1,96 @@
+// kafkajs transactions against samsa, driven by txn_clients_test.go:
+//
+//   node txn.js HOST:PORT OUT IN GROUP TXNID N NIN
+//
+// A transactional producer (idempotent, one request in flight) commits N
+// records "commit-I" to OUT and aborts N "abort-I"; a group consumer of IN
+// (GROUP, no auto-commit) reads NIN records, and one transaction writes
+// "xf-VALUE" for each to OUT, sends the next offsets to GROUP with
+// txn.sendOffsets and commits; a last transaction writes "late-0" and
+// sends lower offsets for GROUP, then aborts: neither may show.
+//
+// Prints one JSON object per line; kafkajs's own log goes to stderr.
+'use strict'
+
+const { Kafka, logLevel } = require('kafkajs')
+
+const [addr, outTopic, inTopic, group, txnId, nArg, ninArg] = process.argv.slice(2)
+const n = Number(nArg)
+const nin = Number(ninArg)
+
+const out = (kind, fields = {}) => process.stdout.write(JSON.stringify({ kind, ...fields }) + '\n')
+const values = (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}-${i}`)
+const records = vs => vs.map(v => ({ key: v, value: v }))
+
+// step runs one call and prints its outcome; it returns whether it worked.
+async function step (what, fn) {
+  try {
+    await fn()
+  } catch (e) {
+    out(what, { ok: false, error: e.type || e.name, message: e.message })
+    return false
+  }
+  out(what, { ok: true })
+  return true
+}
+
+const kafka = new Kafka({
+  clientId: 'itest-kafkajs',
+  brokers: [addr],
+  connectionTimeout: 3000,
+  requestTimeout: 15000,
+  retry: { retries: 8, initialRetryTime: 100 },
+  logLevel: logLevel.WARN,
+  logCreator: () => ({ namespace, level, log }) =>
+    process.stderr.write(`kafkajs ${level} ${namespace}: ${JSON.stringify(log)}\n`)
+})
+
+async function main () {
+  const producer = kafka.producer({ transactionalId: txnId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 10000 })
+  if (!await step('connect', () => producer.connect())) return
+
+  let txn
+  if (!await step('begin_commit', async () => { txn = await producer.transaction() })) return
+  await step('send_commit', () => txn.send({ topic: outTopic, messages: records(values('commit', n)) }))
+  await step('commit', () => txn.commit())
+
+  if (!await step('begin_abort', async () => { txn = await producer.transaction() })) return
+  await step('send_abort', () => txn.send({ topic: outTopic, messages: records(values('abort', n)) }))
+  await step('abort', () => txn.abort())
+
+  const consumer = kafka.consumer({ groupId: group, sessionTimeout: 10000, heartbeatInterval: 1000, readUncommitted: false, maxWaitTimeInMs: 200 })
+  const msgs = []
+  if (!await step('consumer', async () => {
+    await consumer.connect()
+    await consumer.subscribe({ topic: inTopic, fromBeginning: true })
+    await consumer.run({ autoCommit: false, eachMessage: async ({ partition, message }) => { msgs.push({ partition, message }) } })
+  })) return
+  const deadline = Date.now() + 20000
+  while (msgs.length < nin && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  out('consumed', { count: msgs.length })
+  if (msgs.length < nin) { await consumer.disconnect(); return }
+
+  const next = {}
+  for (const { partition, message } of msgs) next[partition] = Number(message.offset) + 1
+  const offsetsOf = o => [{ topic: inTopic, partitions: Object.entries(o).map(([p, off]) => ({ partition: Number(p), offset: String(off) })) }]
+  if (!await step('begin_ctp', async () => { txn = await producer.transaction() })) return
+  await step('send_ctp', () => txn.send({ topic: outTopic, messages: records(msgs.map(m => 'xf-' + m.message.value.toString())) }))
+  out('positions', { offsets: next, topics: [inTopic] })
+  await step('send_offsets', () => txn.sendOffsets({ consumerGroupId: group, topics: offsetsOf(next) }))
+  await step('commit_ctp', () => txn.commit())
+
+  const lower = {}
+  for (const p of Object.keys(next)) lower[p] = 1
+  if (!await step('begin_late', async () => { txn = await producer.transaction() })) return
+  await step('send_late', () => txn.send({ topic: outTopic, messages: records(['late-0']) }))
+  await step('send_offsets_late', () => txn.sendOffsets({ consumerGroupId: group, topics: offsetsOf(lower) }))
+  await step('abort_late', () => txn.abort())
+
+  await consumer.disconnect()
+  await producer.disconnect()
+}
+
+main().then(
+  () => out('done'),
+  e => { out('crash', { error: e.name, message: e.message }); process.exitCode = 1 }
+)
