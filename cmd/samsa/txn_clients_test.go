@@ -28,20 +28,22 @@ import (
 // txnLine is one JSON line of a transaction script; each kind uses some
 // of the fields.
 type txnLine struct {
-	Kind      string           `json:"kind"`
-	OK        *bool            `json:"ok"`
-	Error     string           `json:"error"`
-	Message   string           `json:"message"`
-	Fatal     bool             `json:"fatal"`
-	Abortable bool             `json:"abortable"`
-	Producer  string           `json:"producer"`
-	Value     string           `json:"value"`
-	Key       []int            `json:"key"`
-	Partition int32            `json:"partition"`
-	Offset    int64            `json:"offset"`
-	Offsets   map[string]int64 `json:"offsets"`
-	Topics    []string         `json:"topics"`
-	Count     int              `json:"count"`
+	Kind       string           `json:"kind"`
+	OK         *bool            `json:"ok"`
+	Error      string           `json:"error"`
+	Message    string           `json:"message"`
+	Fatal      bool             `json:"fatal"`
+	Abortable  bool             `json:"abortable"`
+	Producer   string           `json:"producer"`
+	Value      string           `json:"value"`
+	Key        []byte           `json:"key"`
+	ValueBytes []byte           `json:"value_bytes"`
+	Mode       string           `json:"mode"`
+	Partition  int32            `json:"partition"`
+	Offset     int64            `json:"offset"`
+	Offsets    map[string]int64 `json:"offsets"`
+	Topics     []string         `json:"topics"`
+	Count      int              `json:"count"`
 }
 
 type txnLines struct {
@@ -422,5 +424,63 @@ func TestTxnKafkaJS(t *testing.T) {
 	}
 	if got, want := b.groupOffsets("js-group", "js-in"), map[int32]int64{0: nin / 2, 1: nin / 2}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("js-group's committed offsets %v, want %v (the committed transaction's, not the aborted one's)", got, want)
+	}
+}
+
+// TestTxnKafkaPython: kafka-python 2.0.2 reads a single-partition topic
+// holding two committed transactions, an aborted one and an open one.
+// That version cannot read committed only: it has no isolation_level
+// setting (the keyword is refused), every Fetch says READ_UNCOMMITTED, and
+// it hands the records of control batches to the application. So it must
+// see every data record and, where Kafka writes them, the markers, in
+// offset order: what a Kafka broker would give it. Should a later
+// kafka-python accept isolation_level, its read_committed reading is
+// checked too.
+func TestTxnKafkaPython(t *testing.T) {
+	needKafkaPython(t)
+	b := startBroker(t)
+	b.createTopic("kp-tx", 1, nil)
+	p := b.txnProducer("kp-txn", kgo.DefaultProduceTopic("kp-tx"))
+	for _, tx := range []struct {
+		commit bool
+		vs     []string
+	}{{true, []string{"c1", "c2", "c3"}}, {false, []string{"a1", "a2"}}, {true, []string{"c4"}}} {
+		if err := txnRun(t, p, tx.commit, tx.vs...); err != nil {
+			t.Fatalf("transaction %v (commit=%v): %v", tx.vs, tx.commit, err)
+		}
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produceSync(t, p, &kgo.Record{Key: []byte("o1"), Value: []byte("o1")}) // left open
+	checkCommittedOnly(t, b, "kp-tx", []string{"c1", "c2", "c3", "c4"}, []string{"a1", "a2", "o1"})
+
+	out := runTool(t, "", pythonWithKafka, "testdata/kafka_python_txn.py", b.addr, "kp-tx")
+	l := parseTxnLines(t, out)
+	l.one("done")
+	// A control record: key version 0 and type (0 abort, 1 commit); value
+	// version 0 and the coordinator epoch.
+	describe := func(r txnLine) string {
+		if len(r.Key) == 4 && r.Key[0] == 0 && r.Key[1] == 0 && r.Key[2] == 0 && len(r.ValueBytes) == 6 && r.ValueBytes[0] == 0 && r.ValueBytes[1] == 0 {
+			return map[byte]string{0: "ABORT", 1: "COMMIT"}[r.Key[3]]
+		}
+		return string(r.ValueBytes)
+	}
+	read := map[string][]string{}
+	for i, r := range l.byKind["record"] {
+		// Reading uncommitted, every offset is a record: dense from 0.
+		if r.Partition != 0 || r.Mode == "default" && r.Offset != int64(len(read[r.Mode])) {
+			t.Fatalf("record %d (%s): %d/%d, want 0/%d; script output:\n%s", i, r.Mode, r.Partition, r.Offset, len(read[r.Mode]), out)
+		}
+		read[r.Mode] = append(read[r.Mode], describe(r))
+	}
+	want := []string{"c1", "c2", "c3", "COMMIT", "a1", "a2", "ABORT", "c4", "COMMIT", "o1"}
+	if !reflect.DeepEqual(read["default"], want) {
+		t.Fatalf("kafka-python (read_uncommitted) read %q, want %q", read["default"], want)
+	}
+	if iso := l.one("isolation_level"); iso.OK == nil || !*iso.OK {
+		t.Logf("kafka-python cannot read committed only: isolation_level='read_committed' refused (%s: %s)", iso.Error, iso.Message)
+	} else if want := []string{"c1", "c2", "c3", "c4"}; !reflect.DeepEqual(read["read_committed"], want) {
+		t.Fatalf("kafka-python read_committed read %q, want %q", read["read_committed"], want)
 	}
 }
