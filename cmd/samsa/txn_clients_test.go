@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -244,7 +245,10 @@ func TestTxnConfluentKafkaFencing(t *testing.T) {
 func TestTxnSarama(t *testing.T) {
 	b := startBroker(t)
 	for _, v := range []string{"default", "2.5.0", "3.6.0"} {
-		t.Run(v, func(t *testing.T) { saramaTxn(t, b, v) })
+		t.Run(v, func(t *testing.T) {
+			saramaTxn(t, b, v)
+			saramaFence(t, b, v)
+		})
 	}
 }
 
@@ -256,30 +260,8 @@ func saramaTxn(t *testing.T, b *broker, version string) {
 	const n, nin = 10, 6
 	produceInput(t, b, in, 2, nin)
 
-	cfg := sarama.NewConfig()
-	if version != "default" {
-		v, err := sarama.ParseKafkaVersion(version)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Version = v
-	}
+	cfg := saramaTxnConfig(t, version, "sarama-txn-"+version)
 	t.Logf("sarama protocol level %s", cfg.Version)
-	cfg.ClientID = "itest-sarama-txn"
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Net.DialTimeout = 3 * time.Second
-	cfg.Net.ReadTimeout = 10 * time.Second
-	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Retry.Max = 5
-	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
-	cfg.Producer.Transaction.ID = "sarama-txn-" + version
-	cfg.Producer.Transaction.Timeout = 10 * time.Second
-	cfg.Producer.Transaction.Retry.Max = 20
-	cfg.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
-	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	addrs := []string{b.addr}
 
 	p, err := sarama.NewSyncProducer(addrs, cfg) // runs InitProducerId
@@ -483,4 +465,81 @@ func TestTxnKafkaPython(t *testing.T) {
 	} else if want := []string{"c1", "c2", "c3", "c4"}; !reflect.DeepEqual(read["read_committed"], want) {
 		t.Fatalf("kafka-python read_committed read %q, want %q", read["read_committed"], want)
 	}
+}
+
+// saramaTxnConfig is a transactional producer's configuration at version
+// ("default": sarama's own default).
+func saramaTxnConfig(t *testing.T, version, id string) *sarama.Config {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	if version != "default" {
+		v, err := sarama.ParseKafkaVersion(version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Version = v
+	}
+	cfg.ClientID = "itest-sarama-txn"
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Net.DialTimeout = 3 * time.Second
+	cfg.Net.ReadTimeout = 10 * time.Second
+	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Retry.Max = 5
+	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
+	cfg.Producer.Transaction.ID = id
+	cfg.Producer.Transaction.Timeout = 10 * time.Second
+	cfg.Producer.Transaction.Retry.Max = 20
+	cfg.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	return cfg
+}
+
+// saramaFence: a second sarama producer with the same transactional id
+// fences the first, whose open transaction is aborted and whose
+// CommitTxn fails (INVALID_PRODUCER_EPOCH, or PRODUCER_FENCED from
+// EndTxn v2 at 2.7 and above).
+func saramaFence(t *testing.T, b *broker, version string) {
+	topic, id := "sarama-fence-"+version, "sarama-fence-"+version
+	b.createTopic(topic, 2, nil)
+	const n = 5
+	newProducer := func() sarama.SyncProducer {
+		t.Helper()
+		p, err := sarama.NewSyncProducer([]string{b.addr}, saramaTxnConfig(t, version, id))
+		if err != nil {
+			t.Fatalf("transactional producer: %v", err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	send := func(p sarama.SyncProducer, vs []string) {
+		t.Helper()
+		var ms []*sarama.ProducerMessage
+		for _, v := range vs {
+			ms = append(ms, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(v), Value: sarama.StringEncoder(v)})
+		}
+		if err := p.SendMessages(ms); err != nil {
+			t.Fatalf("send in a transaction: %v", err)
+		}
+	}
+	zombie := newProducer()
+	if err := zombie.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	send(zombie, values("zombie", n))
+	p := newProducer() // InitProducerId: fences zombie
+	err := zombie.CommitTxn()
+	if !errors.Is(err, sarama.ErrInvalidProducerEpoch) && !errors.Is(err, sarama.ErrProducerFenced) {
+		t.Fatalf("the fenced producer's CommitTxn: %v, want INVALID_PRODUCER_EPOCH or PRODUCER_FENCED", err)
+	}
+	t.Logf("fenced producer's CommitTxn: %v", err)
+	if err := p.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	send(p, values("b", n))
+	if err := p.CommitTxn(); err != nil {
+		t.Fatalf("the new producer's CommitTxn: %v", err)
+	}
+	checkCommittedOnly(t, b, topic, values("b", n), values("zombie", n))
 }
