@@ -341,6 +341,27 @@ func saramaTxn(t *testing.T, b *broker, version string) {
 	}
 }
 
+// TestTxnKafkaJSFencing: a second kafkajs producer with the same
+// transactional id fences the first; the first's commit fails and its
+// records stay invisible to read_committed readers.
+func TestTxnKafkaJSFencing(t *testing.T) {
+	needKafkaJS(t)
+	b := startBroker(t)
+	b.createTopic("js-fence", 2, nil)
+	const n = 5
+	out := runTool(t, "", "node", filepath.Join(kafkajsDir, "txn.js"), "fence", b.addr, "js-fence", "js-zombie", fmt.Sprint(n))
+	l := parseTxnLines(t, out)
+	l.one("done")
+	l.succeeded("a_connect", "a_begin", "a_send", "b_connect", "b_begin", "b_send", "b_commit")
+	// kafkajs uses EndTxn v0-1: a fenced epoch is INVALID_PRODUCER_EPOCH.
+	if ac := l.one("a_commit"); ac.OK == nil || *ac.OK || ac.Error != "INVALID_PRODUCER_EPOCH" {
+		t.Fatalf("the fenced producer's commit: %+v, want INVALID_PRODUCER_EPOCH; script output:\n%s", ac, out)
+	} else {
+		t.Logf("fenced producer's commit: %s: %s", ac.Error, ac.Message)
+	}
+	checkCommittedOnly(t, b, "js-fence", values("b", n), values("zombie", n))
+}
+
 // kafkajsDir holds package.json and package-lock.json pinning kafkajs;
 // node_modules is installed there by the test, not committed.
 const (
@@ -384,7 +405,7 @@ func TestTxnKafkaJS(t *testing.T) {
 	const n, nin = 10, 8
 	produceInput(t, b, "js-in", 2, nin)
 
-	out := runTool(t, "", "node", filepath.Join(kafkajsDir, "txn.js"), b.addr,
+	out := runTool(t, "", "node", filepath.Join(kafkajsDir, "txn.js"), "flow", b.addr,
 		"js-out", "js-in", "js-group", "js-txn", fmt.Sprint(n), fmt.Sprint(nin))
 	l := parseTxnLines(t, out)
 	l.one("done")

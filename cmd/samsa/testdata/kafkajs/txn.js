@@ -1,22 +1,26 @@
 // kafkajs transactions against samsa, driven by txn_clients_test.go:
 //
-//   node txn.js HOST:PORT OUT IN GROUP TXNID N NIN
+//   node txn.js flow HOST:PORT OUT IN GROUP TXNID N NIN
+//   node txn.js fence HOST:PORT OUT TXNID N
 //
-// A transactional producer (idempotent, one request in flight) commits N
+// flow: a transactional producer (idempotent, one request in flight) commits N
 // records "commit-I" to OUT and aborts N "abort-I"; a group consumer of IN
 // (GROUP, no auto-commit) reads NIN records, and one transaction writes
 // "xf-VALUE" for each to OUT, sends the next offsets to GROUP with
 // txn.sendOffsets and commits; a last transaction writes "late-0" and
 // sends lower offsets for GROUP, then aborts: neither may show.
 //
+// fence: producer A (TXNID) writes N records "zombie-I" in a transaction
+// it leaves open; producer B with the same TXNID begins a transaction
+// (InitProducerId), which must fence A; A's commit must fail; B commits N records "b-I".
+//
 // Prints one JSON object per line; kafkajs's own log goes to stderr.
 'use strict'
 
 const { Kafka, logLevel } = require('kafkajs')
 
-const [addr, outTopic, inTopic, group, txnId, nArg, ninArg] = process.argv.slice(2)
-const n = Number(nArg)
-const nin = Number(ninArg)
+const mode = process.argv[2]
+const addr = process.argv[3]
 
 const out = (kind, fields = {}) => process.stdout.write(JSON.stringify({ kind, ...fields }) + '\n')
 const values = (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}-${i}`)
@@ -45,7 +49,7 @@ const kafka = new Kafka({
     process.stderr.write(`kafkajs ${level} ${namespace}: ${JSON.stringify(log)}\n`)
 })
 
-async function main () {
+async function flow (outTopic, inTopic, group, txnId, n, nin) {
   const producer = kafka.producer({ transactionalId: txnId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 10000 })
   if (!await step('connect', () => producer.connect())) return
 
@@ -88,6 +92,38 @@ async function main () {
 
   await consumer.disconnect()
   await producer.disconnect()
+}
+
+async function fence (topic, txnId, n) {
+  const producer = () => kafka.producer({ transactionalId: txnId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 10000 })
+  const a = producer()
+  const b = producer()
+  let ta, tb
+  if (!await step('a_connect', () => a.connect())) return
+  if (!await step('a_begin', async () => { ta = await a.transaction() })) return
+  await step('a_send', () => ta.send({ topic, messages: records(values('zombie', n)) }))
+  // connect() asks for an idempotent producer id only; the first
+  // transaction() sends InitProducerId with the transactional id.
+  if (!await step('b_connect', () => b.connect())) return
+  if (!await step('b_begin', async () => { tb = await b.transaction() })) return
+  await step('a_commit', () => ta.commit())
+  await step('b_send', () => tb.send({ topic, messages: records(values('b', n)) }))
+  await step('b_commit', () => tb.commit())
+  await a.disconnect()
+  await b.disconnect()
+}
+
+async function main () {
+  const args = process.argv.slice(4)
+  if (mode === 'flow') {
+    const [outTopic, inTopic, group, txnId, n, nin] = args
+    await flow(outTopic, inTopic, group, txnId, Number(n), Number(nin))
+  } else if (mode === 'fence') {
+    const [topic, txnId, n] = args
+    await fence(topic, txnId, Number(n))
+  } else {
+    throw new Error('unknown mode ' + mode)
+  }
 }
 
 main().then(
