@@ -247,7 +247,9 @@ func TestTxnSarama(t *testing.T) {
 	for _, v := range []string{"default", "2.5.0", "3.6.0"} {
 		t.Run(v, func(t *testing.T) {
 			saramaTxn(t, b, v)
-			saramaFence(t, b, v)
+			if v != "2.5.0" { // fenced is the same as at the default level
+				saramaFence(t, b, v)
+			}
 		})
 	}
 }
