@@ -247,7 +247,7 @@ func TestTxnSarama(t *testing.T) {
 	for _, v := range []string{"default", "2.5.0", "3.6.0"} {
 		t.Run(v, func(t *testing.T) {
 			saramaTxn(t, b, v)
-			if v != "2.5.0" { // fenced is the same as at the default level
+			if v != "2.5.0" { // fencing at 2.5.0 uses the default level's requests
 				saramaFence(t, b, v)
 			}
 		})
