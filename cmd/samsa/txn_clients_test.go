@@ -247,7 +247,7 @@ func TestTxnSarama(t *testing.T) {
 	for _, v := range []string{"default", "2.5.0", "3.6.0"} {
 		t.Run(v, func(t *testing.T) {
 			saramaTxn(t, b, v)
-			if v != "2.5.0" { // fencing at 2.5.0 uses the default level's requests
+			if v != "2.5.0" { // the fenced EndTxn is v1 there, as at the default level
 				saramaFence(t, b, v)
 			}
 		})
