@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"samsa/tools/ctl"
 )
 
 const eosProcessorEnv = "SAMSA_TEST_EOS_PROCESSOR"
@@ -28,7 +31,7 @@ const eosProcessorEnv = "SAMSA_TEST_EOS_PROCESSOR"
 // eosProcessorMain runs one processor until SIGTERM (or 3 minutes): its
 // broker address and transactional id come from the environment.
 func eosProcessorMain() int {
-	addr, id := os.Getenv("SAMSA_TEST_BROKER"), os.Getenv(eosProcessorEnv)
+	addrs, id := strings.Split(os.Getenv("SAMSA_TEST_BROKER"), ","), os.Getenv(eosProcessorEnv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	go func() {
@@ -38,7 +41,7 @@ func eosProcessorMain() int {
 		cancel()
 	}()
 	for ctx.Err() == nil {
-		if err := eosProcess(ctx, addr, id); err != nil && ctx.Err() == nil {
+		if err := eosProcess(ctx, addrs, id); err != nil && ctx.Err() == nil {
 			fmt.Fprintf(os.Stderr, "processor %s: %v; starting a new session\n", id, err)
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -46,9 +49,9 @@ func eosProcessorMain() int {
 	return 0
 }
 
-func eosProcess(ctx context.Context, addr, id string) error {
+func eosProcess(ctx context.Context, addrs []string, id string) error {
 	sess, err := kgo.NewGroupTransactSession(
-		kgo.SeedBrokers(addr),
+		kgo.SeedBrokers(addrs...),
 		kgo.TransactionalID(id),
 		kgo.TransactionTimeout(10*time.Second),
 		kgo.DefaultProduceTopic("eos-out"),
@@ -60,7 +63,6 @@ func eosProcess(ctx context.Context, addr, id string) error {
 		kgo.RebalanceTimeout(10*time.Second),
 		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.RetryTimeout(20*time.Second),
-		kgo.WithLogger(debugLogger()),
 	)
 	if err != nil {
 		return err
@@ -121,101 +123,153 @@ func (p *eosProcessor) stop(sig syscall.Signal) {
 	}
 }
 
-func TestExactlyOnceGroupTransactSession(t *testing.T) {
-	b := startBroker(t)
-	b.createTopic("eos-in", 4, nil)
-	b.createTopic("eos-out", 4, nil)
-	const n = 4000
-	prod := b.client(kgo.DefaultProduceTopic("eos-in"))
-	produceRange := func(from, to int) {
-		t.Helper()
-		var rs []*kgo.Record
-		for i := from; i < to; i++ {
-			v := []byte(strconv.Itoa(i))
-			rs = append(rs, &kgo.Record{Key: v, Value: v})
-		}
-		if err := prod.ProduceSync(timeout(t, 60*time.Second), rs...).FirstErr(); err != nil {
-			t.Fatalf("producing input: %v", err)
-		}
-	}
-	produceRange(0, n/2)
+// eosRun is one exactly-once scenario: input records 0..n-1 in eos-in,
+// processors writing eos-out, and a read_committed reader of eos-out
+// counting what it sees.
+type eosRun struct {
+	t      *testing.T
+	addrs  string // comma-separated seed brokers for the processors
+	n      int
+	prod   *kgo.Client
+	reader *kgo.Client
+	procs  map[string]*eosProcessor
+	mu     sync.Mutex
+	seen   map[string]int
+	where  map[string][]string
+}
 
-	var mu sync.Mutex
-	procs := map[string]*eosProcessor{}
-	for i := range 3 {
-		id := fmt.Sprintf("eos-p%d", i)
-		procs[id] = startEOSProcessor(t, b.addr, id)
+// newEOSRun creates the topics (through b) and clients; seeds are every
+// broker address the clients may use.
+func newEOSRun(t *testing.T, b *broker, n int, replicas int16, seeds ...string) *eosRun {
+	t.Helper()
+	for _, topic := range []string{"eos-in", "eos-out"} {
+		r, err := b.admin().CreateTopic(timeout(t, 10*time.Second), 4, replicas, nil, topic)
+		if err == nil {
+			err = r.Err
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
 	}
-	// The output as a read_committed reader sees it, live.
-	seen := map[string]int{}
-	where := map[string][]string{}
-	reader := b.client(kgo.ConsumeTopics("eos-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	e := &eosRun{t: t, addrs: strings.Join(seeds, ","), n: n, procs: map[string]*eosProcessor{},
+		seen: map[string]int{}, where: map[string][]string{}}
+	e.prod = b.client(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("eos-in"), kgo.RetryTimeout(60*time.Second))
+	e.reader = b.client(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("eos-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
-	read := func(ctx context.Context) int {
-		fs := reader.PollFetches(ctx)
-		fs.EachRecord(func(r *kgo.Record) {
-			mu.Lock()
-			seen[string(r.Value)]++
-			where[string(r.Value)] = append(where[string(r.Value)], fmt.Sprintf("p%d@%d", r.Partition, r.Offset))
-			mu.Unlock()
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen)
+	return e
+}
+
+func (e *eosRun) produceRange(from, to int) {
+	e.t.Helper()
+	var rs []*kgo.Record
+	for i := from; i < to; i++ {
+		v := []byte(strconv.Itoa(i))
+		rs = append(rs, &kgo.Record{Key: v, Value: v})
 	}
-	waitFor := func(what string, count int, d time.Duration) {
-		t.Helper()
-		ctx := timeout(t, d)
-		for read(ctx) < count {
-			if ctx.Err() != nil {
-				var logs []string
-				for id, p := range procs {
-					logs = append(logs, id+":\n"+p.out.tail())
-				}
-				t.Fatalf("%s: %d distinct outputs of %d\n%s", what, len(seen), count, strings.Join(logs, "\n"))
+	if err := e.prod.ProduceSync(timeout(e.t, 90*time.Second), rs...).FirstErr(); err != nil {
+		e.t.Fatalf("producing input: %v", err)
+	}
+}
+
+func (e *eosRun) start(id string) { e.procs[id] = startEOSProcessor(e.t, e.addrs, id) }
+
+// read polls the reader once and returns how many distinct outputs it saw.
+func (e *eosRun) read(ctx context.Context) int {
+	fs := e.reader.PollFetches(ctx)
+	fs.EachRecord(func(r *kgo.Record) {
+		e.mu.Lock()
+		e.seen[string(r.Value)]++
+		e.where[string(r.Value)] = append(e.where[string(r.Value)], fmt.Sprintf("p%d@%d", r.Partition, r.Offset))
+		e.mu.Unlock()
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.seen)
+}
+
+func (e *eosRun) waitFor(what string, count int, d time.Duration) {
+	e.t.Helper()
+	ctx := timeout(e.t, d)
+	for e.read(ctx) < count {
+		if ctx.Err() != nil {
+			var logs []string
+			for id, p := range e.procs {
+				logs = append(logs, id+":\n"+p.out.tail())
 			}
-		}
-	}
-	waitFor("before any crash", n/8, 60*time.Second)
-
-	// The broker dies mid-stream; the processors ride it out.
-	b.kill()
-	b.restart()
-	produceRange(n/2, 3*n/4)
-	waitFor("after the broker's SIGKILL", n/2, 90*time.Second)
-
-	// A processor dies mid-transaction: its replacement (same
-	// transactional id) fences what it left and the group reassigns.
-	procs["eos-p1"].stop(syscall.SIGKILL)
-	procs["eos-p1"] = startEOSProcessor(t, b.addr, "eos-p1")
-	produceRange(3*n/4, n)
-	waitFor("after a processor's SIGKILL", n, 120*time.Second)
-
-	// Nothing more comes, and nothing came twice.
-	read(timeout(t, 2*time.Second))
-	for _, p := range procs {
-		p.stop(syscall.SIGTERM)
-	}
-	read(timeout(t, 1*time.Second))
-	var dups []string
-	for v, c := range seen {
-		if c != 1 {
-			dups = append(dups, fmt.Sprintf("%s×%d%v", v, c, where[v]))
-		}
-	}
-	if len(dups) > 0 || len(seen) != n {
-		t.Fatalf("read_committed output: %d distinct of %d, duplicates %v", len(seen), n, dups)
-	}
-	for i := range n {
-		if seen[strconv.Itoa(i)] != 1 {
-			t.Fatalf("input %d appears %d times in the output", i, seen[strconv.Itoa(i)])
+			e.t.Fatalf("%s: %d distinct outputs of %d\n%s", what, len(e.seen), count, strings.Join(logs, "\n"))
 		}
 	}
 }
 
-func debugLogger() kgo.Logger {
-	if os.Getenv("KGO_DEBUG") == "" {
-		return nil
+// check stops the processors and requires every input exactly once in
+// the read_committed output.
+func (e *eosRun) check() {
+	e.t.Helper()
+	e.read(timeout(e.t, 2*time.Second))
+	for _, p := range e.procs {
+		p.stop(syscall.SIGTERM)
 	}
-	return kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)
+	e.read(timeout(e.t, 1*time.Second))
+	var dups []string
+	for v, c := range e.seen {
+		if c != 1 {
+			dups = append(dups, fmt.Sprintf("%s×%d%v", v, c, e.where[v]))
+		}
+	}
+	if len(dups) > 0 || len(e.seen) != e.n {
+		e.t.Fatalf("read_committed output: %d distinct of %d, duplicates %v", len(e.seen), e.n, dups)
+	}
+	for i := range e.n {
+		if e.seen[strconv.Itoa(i)] != 1 {
+			e.t.Fatalf("input %d appears %d times in the output", i, e.seen[strconv.Itoa(i)])
+		}
+	}
+}
+
+func TestExactlyOnceGroupTransactSession(t *testing.T) {
+	b := startBroker(t)
+	const n = 4000
+	e := newEOSRun(t, b, n, 1, b.addr)
+	e.produceRange(0, n/2)
+	for i := range 3 {
+		e.start(fmt.Sprintf("eos-p%d", i))
+	}
+	e.waitFor("before any crash", n/8, 60*time.Second)
+
+	// The broker dies mid-stream; the processors ride it out.
+	b.kill()
+	b.restart()
+	e.produceRange(n/2, 3*n/4)
+	e.waitFor("after the broker's SIGKILL", n/2, 90*time.Second)
+
+	// A processor dies mid-transaction: its replacement (same
+	// transactional id) fences what it left and the group reassigns.
+	e.procs["eos-p1"].stop(syscall.SIGKILL)
+	e.start("eos-p1")
+	e.produceRange(3*n/4, n)
+	e.waitFor("after a processor's SIGKILL", n, 120*time.Second)
+	e.check()
+}
+
+// TestExactlyOnceAcrossFailover: the same processors against a pair
+// whose primary is SIGKILLed mid-stream and whose standby is promoted:
+// transactions, their group offsets and the output all come through the
+// failover, every input exactly once.
+func TestExactlyOnceAcrossFailover(t *testing.T) {
+	p := startPair(t)
+	const n = 3000
+	e := newEOSRun(t, p.primary, n, 2, p.primary.addr, p.standby.addr)
+	e.produceRange(0, n/2)
+	for i := range 2 {
+		e.start(fmt.Sprintf("eos-f%d", i))
+	}
+	e.waitFor("before the failover", n/4, 60*time.Second)
+	p.primary.kill()
+	if err := ctl.Promote(timeout(t, 30*time.Second), p.standby.addr, io.Discard); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	p.primary.restart() // comes back as the standby
+	e.produceRange(n/2, n)
+	e.waitFor("after the failover", n, 150*time.Second)
+	e.check()
 }
