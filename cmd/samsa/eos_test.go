@@ -227,7 +227,7 @@ func (e *eosRun) check() {
 }
 
 func TestExactlyOnceGroupTransactSession(t *testing.T) {
-	b := startBroker(t)
+	b := startQuickGroupsBroker(t)
 	const n = 4000
 	e := newEOSRun(t, b, n, 1, b.addr)
 	e.produceRange(0, n/2)

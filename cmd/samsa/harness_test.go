@@ -146,6 +146,18 @@ func startBroker(t *testing.T) *broker {
 	return b
 }
 
+// startQuickGroupsBroker is startBroker with groups that rebalance after
+// 100 ms instead of the shipped 3 s (group.initial.rebalance.delay.ms):
+// for tests whose groups form once and would only wait.
+func startQuickGroupsBroker(t *testing.T) *broker {
+	t.Helper()
+	cfg := writeConfig(t, t.TempDir(), "initial_rebalance_delay_ms = 3000", "initial_rebalance_delay_ms = 100")
+	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
+	t.Cleanup(b.cleanup)
+	b.start()
+	return b
+}
+
 // start runs a broker process on b's address and data directory and waits
 // until it accepts connections.
 func (b *broker) start() {

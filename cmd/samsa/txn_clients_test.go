@@ -172,7 +172,7 @@ func needConfluentKafka(t *testing.T) {
 // runs a consume-transform-produce transaction.
 func TestTxnConfluentKafka(t *testing.T) {
 	needConfluentKafka(t)
-	b := startBroker(t)
+	b := startQuickGroupsBroker(t)
 	b.createTopic("ck-out", 3, nil)
 	b.createTopic("ck-in", 2, nil)
 	const n, nin = 10, 8
@@ -212,7 +212,7 @@ func TestTxnConfluentKafka(t *testing.T) {
 // read_committed readers.
 func TestTxnConfluentKafkaFencing(t *testing.T) {
 	needConfluentKafka(t)
-	b := startBroker(t)
+	b := startQuickGroupsBroker(t)
 	b.createTopic("ck-fence", 2, nil)
 	const n = 5
 	out := runTool(t, "", pythonWithKafka, "testdata/confluent_txn.py", "fence", b.addr, "ck-fence", "ck-zombie", fmt.Sprint(n))
@@ -243,7 +243,7 @@ func TestTxnConfluentKafkaFencing(t *testing.T) {
 // TxnOffsetCommit without generation or member id: the broker must take
 // transactional offsets from a producer that is not a group member.
 func TestTxnSarama(t *testing.T) {
-	b := startBroker(t)
+	b := startQuickGroupsBroker(t)
 	for _, v := range []string{"default", "2.5.0", "3.6.0"} {
 		t.Run(v, func(t *testing.T) {
 			saramaTxn(t, b, v)
@@ -348,7 +348,7 @@ func saramaTxn(t *testing.T, b *broker, version string) {
 // records stay invisible to read_committed readers.
 func TestTxnKafkaJSFencing(t *testing.T) {
 	needKafkaJS(t)
-	b := startBroker(t)
+	b := startQuickGroupsBroker(t)
 	b.createTopic("js-fence", 2, nil)
 	const n = 5
 	out := runTool(t, "", "node", filepath.Join(kafkajsDir, "txn.js"), "fence", b.addr, "js-fence", "js-zombie", fmt.Sprint(n))
@@ -401,7 +401,7 @@ func needKafkaJS(t *testing.T) {
 // committed transaction and in an aborted one.
 func TestTxnKafkaJS(t *testing.T) {
 	needKafkaJS(t)
-	b := startBroker(t)
+	b := startQuickGroupsBroker(t)
 	b.createTopic("js-out", 3, nil)
 	b.createTopic("js-in", 2, nil)
 	const n, nin = 10, 8
@@ -443,7 +443,7 @@ func TestTxnKafkaJS(t *testing.T) {
 // checked too.
 func TestTxnKafkaPython(t *testing.T) {
 	needKafkaPython(t)
-	b := startBroker(t)
+	b := startQuickGroupsBroker(t)
 	b.createTopic("kp-tx", 1, nil)
 	p := b.txnProducer("kp-txn", kgo.DefaultProduceTopic("kp-tx"))
 	for _, tx := range []struct {
