@@ -114,9 +114,13 @@ type TxnResult struct {
 
 	// E2E is receipt by the read_committed consumer minus the produce
 	// call, past the first half second.
-	E2E         *Latency `json:"e2e"`
-	E2ESent     int64    `json:"e2e_sent"`
-	E2ECommits  int      `json:"e2e_commits"`
+	E2E        *Latency `json:"e2e"`
+	E2ESent    int64    `json:"e2e_sent"`
+	E2ECommits int      `json:"e2e_commits"`
+	// E2ECommit is the e2e producer's EndTransaction: a slow one shows
+	// in the e2e tail.
+	E2ECommit   *Latency `json:"e2e_commit"`
+	E2EFlush    *Latency `json:"e2e_flush"` // the Flush before each of them
 	E2EReceived int64    `json:"e2e_received"`
 
 	// Usage is the broker's CPU and memory in each phase, by name.

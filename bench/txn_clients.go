@@ -560,6 +560,7 @@ func (r *txnRun) endToEnd(ctx context.Context, topic string) {
 	}
 	r.usage(txnPhaseE2E, m, (t.acked+received)*int64(s.Size))
 	res.E2E, res.E2ESent, res.E2ECommits, res.E2EReceived = summarize(lat), sent, t.commits, received
+	res.E2ECommit, res.E2EFlush = summarize(t.commit), summarize(t.flush)
 	res.Failed += t.failed
 	if res.E2E != nil {
 		r.logf("e2e read_committed: %d records, p50 %s p99 %s p99.9 %s max %s ms", received,

@@ -108,6 +108,9 @@ var txnFigures = []txnFigure{
 	latFig("e2e_p99_ms", "  p99 ms", func(r *TxnResult) *Latency { return r.E2E }, p99),
 	latFig("e2e_p99_9_ms", "  p99.9 ms", func(r *TxnResult) *Latency { return r.E2E }, p999),
 	latFig("e2e_max_ms", "  max ms", func(r *TxnResult) *Latency { return r.E2E }, pmax),
+	latFig("e2e_commit_p99_ms", "  its EndTransaction p99 ms", func(r *TxnResult) *Latency { return r.E2ECommit }, p99),
+	latFig("e2e_commit_max_ms", "  its EndTransaction max ms", func(r *TxnResult) *Latency { return r.E2ECommit }, pmax),
+	latFig("e2e_flush_max_ms", "  its Flush before it max ms", func(r *TxnResult) *Latency { return r.E2EFlush }, pmax),
 }
 
 // txnMedians returns every figure's median, min, max and per-round
