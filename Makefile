@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build run test test-short race bench failover soak gobench fuzz lint install clean
+.PHONY: all build run test test-short race bench bench-txn failover soak gobench fuzz lint install clean
 
 all: build
 
@@ -32,6 +32,13 @@ test-short:
 # own process, the same workloads on both (docs/BENCHMARKS.md); a few minutes.
 bench: build
 	./$(BIN)/samsa-bench compare
+
+# Transactions, a fresh samsa per round, 3 rounds: an idempotent against a
+# transactional producer committing every 100 ms, read_committed against
+# read_uncommitted, consume-transform-produce, read_committed latency
+# (docs/BENCHMARKS.md, "Transactions"); about 2 minutes.
+bench-txn: build
+	./$(BIN)/samsa-bench txn -rounds 3
 
 # SIGKILL the primary of a hot standby pair under an acks=all load, promote
 # the standby by hand and automatically, 3 rounds each: the outage and any

@@ -38,6 +38,10 @@ Usage:
                                                   (-attacks) while franz-go clients keep
                                                   producing and consuming: their latency
                                                   and errors, the broker's RSS and fds
+  samsa-bench txn [flags]                         start a fresh samsa per round: an idempotent
+                                                  and a transactional producer, read_committed
+                                                  against read_uncommitted, consume-transform-
+                                                  produce, read_committed e2e latency (make bench-txn)
   samsa-bench without-syscall NR CMD [ARGS]       run CMD with system call NR answering
                                                   ENOSYS (seccomp), as an older kernel
                                                   would: cachestat is 451 on x86-64 and
@@ -101,6 +105,22 @@ records stalled (slower than -stall-bound) or unread, the broker's RSS
 and fds before, peak during, and -settle after. Exits 1 when the
 legitimate clients did not keep working through an attack.
 
+txn (docs/BENCHMARKS.md, "Transactions"): each of -rounds rounds (default
+3) on a fresh samsa from -samsa-bin and -config (or on -target when it is
+given, -target-pid for its CPU), fresh topics of -partitions: an acks=all
+idempotent producer of -size byte records for -duration (default 5s);
+the same with a transactional id, a transaction committed every
+-commit-interval (default 100ms): committed records/s, the ratio to the
+idempotent producer, EndTransaction p50/p99/max; a read_uncommitted and a
+read_committed consumer of that topic from offset 0 (MiB/s each, the
+ratio; read_committed must read exactly the committed records); a
+GroupTransactSession copying the idempotent topic to another, committing
+every -commit-interval; a transactional producer at -rate (default
+1,000/s) and a read_committed consumer: receipt minus produce call
+p50/p99/p99.9/max, which includes waiting for the commit. Medians, min and
+max over the rounds. The 0.9x targets are printed, not enforced: exits 1
+only when a round failed.
+
 Flags:
 `
 
@@ -148,6 +168,8 @@ type options struct {
 	stallBound     time.Duration
 	conns          int
 	rssLimitMiB    int64
+	// txn
+	commitInterval time.Duration
 	set            map[string]bool // flags given on the command line
 }
 
@@ -175,8 +197,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.acks, "acks", "all", "producer acks: 0, 1 or all")
 	fs.StringVar(&o.compression, "compression", "none", "none, lz4, zstd, snappy or gzip")
 	fs.StringVar(&o.keys, "keys", "none", "record keys: none (sticky partitioning), random, or set:N (N fixed keys)")
-	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second (failover: default 2,000; soak: to each topic, default 500)")
-	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare, 1 otherwise)")
+	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second (failover: default 2,000; soak: to each topic, default 500; txn: its e2e phase, default 1,000)")
+	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare and txn, 1 otherwise)")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload (failover: of each run, default 90s)")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&o.quick, "quick", false, "a much smaller run (a few thousand records per workload)")
@@ -192,7 +214,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.minInsync, "min-insync", 0, "failover: the topic's min.insync.replicas, 1 or 2 (default: the pair's, 2 as shipped)")
 	fs.DurationVar(&o.metadataMinAge, "metadata-min-age", 100*time.Millisecond, "failover, soak: the clients' kgo MetadataMinAge, how soon they may look for a new leader (kgo's default: 5s)")
 	fs.StringVar(&o.keepLogs, "keep-logs", "", "failover, soak: copy the broker logs into this `dir`")
-	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "soak: how long the load runs")
+	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "soak: how long the load runs; txn: each producing phase (default 5s)")
+	fs.DurationVar(&o.commitInterval, "commit-interval", 100*time.Millisecond, "txn: a transaction is committed this often")
 	fs.DurationVar(&o.killEvery, "kill-every", 3*time.Minute, "soak: SIGKILL the primary, next time the standby, this often")
 	fs.DurationVar(&o.sampleEvery, "sample-every", 30*time.Second, "soak: a line of node figures this often")
 	fs.DurationVar(&o.churnEvery, "churn-every", 30*time.Second, "soak: a group member joins or leaves this often")
@@ -245,6 +268,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSoak(ctx, &o, stdout, stderr)
 	case "hostile":
 		return runHostile(ctx, &o, stdout, stderr)
+	case "txn":
+		return runTxn(ctx, &o, stdout, stderr)
 	}
 
 	var specs []bench.Spec
@@ -488,6 +513,51 @@ func runHostile(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	if rep.Failed() {
 		fmt.Fprintln(stderr, "samsa-bench: the legitimate clients did not keep working through every attack; see the notes")
+		return 1
+	}
+	return 0
+}
+
+// runTxn runs the txn command: the report to stdout, progress to stderr.
+func runTxn(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	s := bench.DefaultTxnSpec()
+	if o.set["duration"] {
+		s.Duration = o.duration
+	}
+	if o.set["size"] {
+		s.Size = o.size
+	}
+	if o.set["partitions"] {
+		s.Partitions = int32(o.partitions)
+	}
+	if o.set["rate"] {
+		s.Rate = o.rate
+	}
+	if o.set["timeout"] {
+		s.Timeout = o.timeout
+	}
+	s.CommitInterval = o.commitInterval
+	if err := s.Validate(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 2
+	}
+	cfg := bench.TxnConfig{SamsaBin: o.samsaBin, Config: o.config, Spec: s, Rounds: o.rounds, Progress: stderr}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	if o.set["target"] {
+		cfg.Target = bench.Target{Name: o.target, Addr: o.target, PID: o.targetPID}
+	}
+	rep := bench.TxnSuite(ctx, cfg)
+	if !writeReport(rep, o.json, stdout, stderr) {
+		return 1
+	}
+	if err := ctx.Err(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "samsa-bench: some rounds failed; see the notes")
 		return 1
 	}
 	return 0
