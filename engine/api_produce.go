@@ -235,17 +235,17 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "the partition is not in the producer's transaction: "+kerr.ErrorForCode(code).Error())
 				continue
 			}
-			pending.Add(1)
-			b.txns.AddImplicit(string(r.txnID), h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: t.name, Partition: p.idx}, func(code int16) {
-				if code != 0 {
-					mu.Lock()
-					fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
-					mu.Unlock()
-				} else {
-					appendPart()
-				}
-				finish()
-			})
+			// The connection's next request waits for the add (one
+			// __transaction_state write, for a partition's first batch of
+			// a transaction): its batches must follow this one in the log,
+			// or their sequence numbers would arrive out of order.
+			added := make(chan int16, 1)
+			b.txns.AddImplicit(string(r.txnID), h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: t.name, Partition: p.idx}, func(code int16) { added <- code })
+			if code := <-added; code != 0 {
+				fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
+				continue
+			}
+			appendPart()
 		}
 	}
 	finish()
