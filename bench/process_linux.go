@@ -19,3 +19,7 @@ func allocated(info fs.FileInfo) int64 {
 	}
 	return info.Size()
 }
+
+// settleDisk writes back every dirty page of the machine (sync(2)), so a
+// phase does not pay for the writeback of what the one before it wrote.
+func settleDisk() { syscall.Sync() }

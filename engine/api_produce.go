@@ -88,6 +88,14 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	}
 	sync := b.syncFor(acks)
 	badAcks := acks != 0 && acks != 1 && acks != -1
+	// Appends run after every partition was checked, in request order:
+	// the partitions a transactional producer's Produce v12+ adds to its
+	// transaction are added first, all in one coordinator write.
+	var appends []func()
+	var toAdd []txn.TopicPartition
+	var addFail []func(code int16)
+	var txnPID int64
+	var txnEpoch int16
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.topics))
 	for ti := range r.topics {
 		rt := &r.topics[ti]
@@ -215,7 +223,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				}
 			}
 			if !h.IsTransactional() {
-				appendPart()
+				appends = append(appends, appendPart)
 				continue
 			}
 			// KIP-890: a transactional batch gets in only if its partition
@@ -228,24 +236,39 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			}
 			code := b.verifyTxnProduce(r, p, &h)
 			if code == 0 {
-				appendPart()
+				appends = append(appends, appendPart)
 				continue
 			}
-			if addable := code == kerr.TransactionAbortable.Code || code == kerr.InvalidTxnState.Code || code == kerr.ConcurrentTransactions.Code; r.version < 12 || !addable {
+			addable := code == kerr.TransactionAbortable.Code || code == kerr.InvalidTxnState.Code || code == kerr.ConcurrentTransactions.Code
+			if r.version < 12 || !addable || (len(toAdd) > 0 && (h.ProducerID != txnPID || h.ProducerEpoch != txnEpoch)) {
 				fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "the partition is not in the producer's transaction: "+kerr.ErrorForCode(code).Error())
 				continue
 			}
-			// The connection's next request waits for the add (one
-			// __transaction_state write, for a partition's first batch of
-			// a transaction): its batches must follow this one in the log,
-			// or their sequence numbers would arrive out of order.
-			added := make(chan int16, 1)
-			b.txns.AddImplicit(string(r.txnID), h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: t.name, Partition: p.idx}, func(code int16) { added <- code })
-			if code := <-added; code != 0 {
+			txnPID, txnEpoch = h.ProducerID, h.ProducerEpoch
+			toAdd = append(toAdd, txn.TopicPartition{Topic: t.name, Partition: p.idx})
+			i := len(appends)
+			appends = append(appends, appendPart)
+			addFail = append(addFail, func(code int16) {
+				appends[i] = nil
 				fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
-				continue
+			})
+		}
+	}
+	if len(toAdd) > 0 {
+		// The connection's next request waits for the add (one
+		// __transaction_state write): its batches must follow these in
+		// the log, or their sequence numbers would arrive out of order.
+		added := make(chan int16, 1)
+		b.txns.AddImplicit(string(r.txnID), txnPID, txnEpoch, toAdd, func(code int16) { added <- code })
+		if code := <-added; code != 0 {
+			for _, f := range addFail {
+				f(code)
 			}
-			appendPart()
+		}
+	}
+	for _, a := range appends {
+		if a != nil {
+			a()
 		}
 	}
 	finish()

@@ -47,7 +47,7 @@ func (b *Broker) handleTxnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, respond g
 		b.groups.TxnOffsetCommit(r, respond)
 	}
 	if r.Version >= 5 {
-		b.txns.AddImplicit(r.TransactionalID, r.ProducerID, r.ProducerEpoch, tp, commit)
+		b.txns.AddImplicit(r.TransactionalID, r.ProducerID, r.ProducerEpoch, []txn.TopicPartition{tp}, commit)
 		return
 	}
 	commit(b.txns.Verify(r.TransactionalID, r.ProducerID, r.ProducerEpoch, tp))

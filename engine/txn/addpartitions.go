@@ -100,14 +100,16 @@ func (c *Coordinator) Verify(txnID string, pid int64, epoch int16, tp TopicParti
 	return c.verifyLocked(txnID, pid, epoch, tp)
 }
 
-// AddImplicit adds tp to the ongoing (or a new) transaction of txnID for
+// AddImplicit adds tps to the ongoing (or a new) transaction of txnID for
 // Produce v12+ and TxnOffsetCommit v5 (KIP-890 part 2, TV2) and calls done
 // once with 0 or the error code (as AddPartitionsToTxn's). Like Kafka's
 // produce path, which retries CONCURRENT_TRANSACTIONS for up to 100 ms
 // (add.partitions.to.txn.retry.backoff.max.ms), it waits that long for a
 // pending transition to end. done runs on another goroutine or on the
 // caller's, after the coordinator's lock is released. Any goroutine.
-func (c *Coordinator) AddImplicit(txnID string, pid int64, epoch int16, tp TopicPartition, done func(int16)) {
+// A produce request adds all the partitions it needs in one call: one
+// __transaction_state write.
+func (c *Coordinator) AddImplicit(txnID string, pid int64, epoch int16, tps []TopicPartition, done func(int16)) {
 	c.lock()
 	defer c.unlock()
 	if txnID == "" {
@@ -121,7 +123,7 @@ func (c *Coordinator) AddImplicit(txnID string, pid int64, epoch int16, tp Topic
 		if cl.answered {
 			return
 		}
-		code, wait := c.addLocked(txnID, pid, epoch, []TopicPartition{tp}, 2, cl.replyLocked)
+		code, wait := c.addLocked(txnID, pid, epoch, tps, 2, cl.replyLocked)
 		if code == kerr.ConcurrentTransactions.Code {
 			if t := c.txns[txnID]; t != nil && t.pending != nil {
 				t.waitLocked(attempt)

@@ -286,7 +286,7 @@ func TestEndTxnTV2(t *testing.T) {
 		}
 	}
 	f(0, true, kerr.InvalidTxnState.Code, 0, 0) // commit in Empty
-	e.c.AddImplicit("a", pid, 0, tp("t", 0), func(code int16) {
+	e.c.AddImplicit("a", pid, 0, []TopicPartition{tp("t", 0)}, func(code int16) {
 		if code != 0 {
 			t.Errorf("implicit add: %s", codeName(code))
 		}
@@ -310,7 +310,7 @@ func TestEndTxnTV2(t *testing.T) {
 	f(1, true, kerr.InvalidTxnState.Code, 0, 0) // retry epoch commit after the client's own abort (Kafka's table)
 	f(0, false, kerr.ProducerFenced.Code, 0, 0) // two epochs back
 	f(9, false, kerr.ProducerFenced.Code, 0, 0)
-	e.c.AddImplicit("a", pid, 2, tp("t", 0), func(int16) {})
+	e.c.AddImplicit("a", pid, 2, []TopicPartition{tp("t", 0)}, func(int16) {})
 	e.waitState("a", Ongoing)
 	f(1, false, kerr.ProducerFenced.Code, 0, 0) // retry epoch while Ongoing
 	f(2, false, 0, pid, 3)
@@ -700,8 +700,8 @@ func TestAddImplicitWaitsForPending(t *testing.T) {
 	pid, _ := e.initOK("a")
 	e.be.setHold(true)
 	ch := make(chan int16, 2)
-	e.c.AddImplicit("a", pid, 0, tp("t", 0), func(code int16) { ch <- code })
-	e.c.AddImplicit("a", pid, 0, tp("t", 1), func(code int16) { ch <- code }) // waits for the first
+	e.c.AddImplicit("a", pid, 0, []TopicPartition{tp("t", 0)}, func(code int16) { ch <- code })
+	e.c.AddImplicit("a", pid, 0, []TopicPartition{tp("t", 1)}, func(code int16) { ch <- code }) // waits for the first
 	time.Sleep(5 * time.Millisecond)
 	e.be.setHold(false)
 	for i := 0; i < 2; i++ {

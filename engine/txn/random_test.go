@@ -161,7 +161,7 @@ func runRandom(t *testing.T, seed int64, steps int) {
 			e.c.EndTxn(r, rf)
 		case 7:
 			_, done := tr.respond()
-			e.c.AddImplicit(id, pid, epoch, part, done)
+			e.c.AddImplicit(id, pid, epoch, []TopicPartition{part}, done)
 		case 8:
 			e.c.Verify(id, pid, epoch, part)
 			r := kmsg.NewPtrDescribeTransactionsRequest()
