@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"sort"
 	"strings"
@@ -317,5 +318,92 @@ func TestTransactionAcrossFailover(t *testing.T) {
 	reader := &broker{t: t, addr: p.standby.addr}
 	if got := reader.readValues("tx", true, len(want)); !reflect.DeepEqual(got, sorted(want...)) {
 		t.Fatalf("read_committed on the new primary (commit err %v):\n%v\nwant\n%v", commitErr, got, sorted(want...))
+	}
+}
+
+// TestTransactionCompletedAfterKillInPrepare: the broker is SIGKILLed
+// while a producer commits and aborts small transactions back to back,
+// until one kill lands between a transaction's PrepareCommit (or
+// PrepareAbort) and its completion; the restarted coordinator completes it
+// (its log says so), and read_committed readers see every committed
+// transaction whole and no aborted one.
+func TestTransactionCompletedAfterKillInPrepare(t *testing.T) {
+	b := startBroker(t)
+	b.createTopic("tx", 4, nil)
+	const prepared = "completing a transaction the log left prepared"
+	committed := map[string]bool{} // values of transactions that committed or may have
+	var mayHave []string           // values of the transaction under way at each kill
+	rng := rand.New(rand.NewPCG(1, 2))
+	hit := false
+	for attempt := 0; attempt < 25 && !hit; attempt++ {
+		p := b.txnProducer(fmt.Sprintf("tx-prep-%d", attempt), kgo.RetryTimeout(2*time.Second), kgo.RecordRetries(1))
+		stop := make(chan struct{})
+		done := make(chan []string)
+		go func() {
+			var inFlight []string
+			defer func() { done <- inFlight }()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				commit := i%3 != 2
+				vals := []string{fmt.Sprintf("a%d-t%d-0", attempt, i), fmt.Sprintf("a%d-t%d-1", attempt, i)}
+				if !commit {
+					vals = []string{fmt.Sprintf("a%d-t%d-abort", attempt, i)}
+				}
+				inFlight = nil
+				if commit {
+					inFlight = vals
+				}
+				if err := txnRun(t, p, commit, vals...); err != nil {
+					return // the broker is gone
+				}
+				if commit {
+					for _, v := range vals {
+						committed[v] = true
+					}
+				}
+				inFlight = nil
+			}
+		}()
+		time.Sleep(time.Duration(30+rng.IntN(120)) * time.Millisecond)
+		before := strings.Count(b.log.String(), prepared)
+		b.kill()
+		close(stop)
+		mayHave = append(mayHave, <-done...)
+		p.Close()
+		b.restart()
+		// The completion is logged once the coordinator loaded.
+		deadline := time.Now().Add(5 * time.Second)
+		for !hit && time.Now().Before(deadline) {
+			hit = strings.Count(b.log.String(), prepared) > before
+			if !hit {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	if !hit {
+		t.Fatalf("25 kills never landed between a prepare and its completion:\n%s", b.log.tail())
+	}
+	got := b.readValues("tx", true, len(committed))
+	seen := map[string]bool{}
+	for _, v := range got {
+		if strings.HasSuffix(v, "-abort") {
+			t.Fatalf("read_committed returned a record of an aborted transaction: %s", v)
+		}
+		seen[v] = true
+	}
+	for v := range committed {
+		if !seen[v] {
+			t.Fatalf("committed record %s missing", v)
+		}
+	}
+	// The transaction under way at a kill is whole: both records or none.
+	for i := 0; i+1 < len(mayHave); i += 2 {
+		if seen[mayHave[i]] != seen[mayHave[i+1]] {
+			t.Fatalf("half a transaction visible: %s %v, %s %v", mayHave[i], seen[mayHave[i]], mayHave[i+1], seen[mayHave[i+1]])
+		}
 	}
 }

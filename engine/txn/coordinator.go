@@ -230,6 +230,8 @@ func (c *Coordinator) Loaded(coordEpoch int32) {
 		}
 		switch t.state {
 		case PrepareCommit, PrepareAbort:
+			c.logger.Info("completing a transaction the log left prepared", "transactional_id", t.id, "state", t.state.String(),
+				"producer_id", t.pid, "epoch", t.epoch, "partitions", len(t.parts))
 			c.startCompletionLocked(t)
 		case PrepareEpochFence:
 			// Kafka never writes PrepareEpochFence (it is a pending state
