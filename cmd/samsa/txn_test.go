@@ -335,11 +335,19 @@ func TestTransactionCompletedAfterKillInPrepare(t *testing.T) {
 	var mayHave []string           // values of the transaction under way at each kill
 	rng := rand.New(rand.NewPCG(1, 2))
 	hit := false
-	for attempt := 0; attempt < 25 && !hit; attempt++ {
-		p := b.txnProducer(fmt.Sprintf("tx-prep-%d", attempt), kgo.RetryTimeout(2*time.Second), kgo.RecordRetries(1))
+	for attempt := 0; attempt < 40 && !hit; attempt++ {
+		p := b.txnProducer(fmt.Sprintf("tx-prep-%d", attempt), kgo.RetryTimeout(5*time.Second), kgo.RecordDeliveryTimeout(10*time.Second))
 		stop := make(chan struct{})
 		done := make(chan []string)
+		running := make(chan struct{}) // closed once the first transaction committed
 		go func() {
+			defer func() {
+				select {
+				case <-running:
+				default:
+					close(running)
+				}
+			}()
 			var inFlight []string
 			defer func() { done <- inFlight }()
 			for i := 0; ; i++ {
@@ -366,27 +374,32 @@ func TestTransactionCompletedAfterKillInPrepare(t *testing.T) {
 					}
 				}
 				inFlight = nil
+				if i == 0 {
+					close(running)
+				}
 			}
 		}()
-		time.Sleep(time.Duration(30+rng.IntN(120)) * time.Millisecond)
+		<-running
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 		before := strings.Count(b.log.String(), prepared)
+		loads := strings.Count(b.log.String(), "transactions loaded")
 		b.kill()
 		close(stop)
+		p.Close() // its call under way fails now
 		mayHave = append(mayHave, <-done...)
-		p.Close()
 		b.restart()
-		// The completion is logged once the coordinator loaded.
-		deadline := time.Now().Add(5 * time.Second)
-		for !hit && time.Now().Before(deadline) {
-			hit = strings.Count(b.log.String(), prepared) > before
-			if !hit {
-				time.Sleep(50 * time.Millisecond)
-			}
+		// A completion is logged as the coordinator loads, before it
+		// says it has loaded.
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(b.log.String(), "transactions loaded") == loads && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
 		}
+		hit = strings.Count(b.log.String(), prepared) > before
 	}
 	if !hit {
-		t.Fatalf("25 kills never landed between a prepare and its completion:\n%s", b.log.tail())
+		t.Fatalf("40 kills never landed between a prepare and its completion:\n%s", b.log.tail())
 	}
+	t.Logf("%d kills until one landed between a prepare and its completion", b.runs-1)
 	got := b.readValues("tx", true, len(committed))
 	seen := map[string]bool{}
 	for _, v := range got {
