@@ -40,30 +40,32 @@ func responder(req *netio.Request) group.Respond {
 	return func(r kmsg.Response) { respond(req, r) }
 }
 
-// offsetsTopicConfigs are __consumer_offsets' topic configs, as Kafka
-// creates it.
-func (b *Broker) offsetsTopicConfigs() map[string]string {
-	return map[string]string{
-		"cleanup.policy":   "compact",
-		"segment.bytes":    strconv.FormatInt(b.cfg.OffsetsSegmentBytes, 10),
-		"compression.type": "producer",
-	}
-}
-
 // ensureOffsetsTopic creates __consumer_offsets if it does not exist yet.
 func (b *Broker) ensureOffsetsTopic() (*topic, *topicError) {
-	if t := b.topic(offsetsTopic); t != nil {
+	return b.ensureInternalTopic(offsetsTopic, b.groups.Partitions(), b.cfg.OffsetsSegmentBytes, "the primary coordinates groups")
+}
+
+// ensureInternalTopic creates a coordinator's internal topic, compacted
+// as Kafka creates it, if it does not exist yet. A standby creates
+// nothing: notCoordinator says who does.
+func (b *Broker) ensureInternalTopic(name string, partitions int32, segmentBytes int64, notCoordinator string) (*topic, *topicError) {
+	if t := b.topic(name); t != nil {
 		return t, nil
 	}
 	if b.pair.IsStandby() {
-		return nil, kafkaErr(kerr.NotCoordinator, "the primary coordinates groups")
+		return nil, kafkaErr(kerr.NotCoordinator, "%s", notCoordinator)
 	}
-	t, terr := b.createTopic(offsetsTopic, b.groups.Partitions(), 1, b.offsetsTopicConfigs(), false)
+	configs := map[string]string{
+		"cleanup.policy":   "compact",
+		"segment.bytes":    strconv.FormatInt(segmentBytes, 10),
+		"compression.type": "producer",
+	}
+	t, terr := b.createTopic(name, partitions, 1, configs, false)
 	if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
-		return b.topic(offsetsTopic), nil
+		return b.topic(name), nil
 	}
 	if terr != nil {
-		b.logger.Error("cannot create "+offsetsTopic, "err", terr.msg)
+		b.logger.Error("cannot create "+name, "err", terr.msg)
 	}
 	return t, terr
 }

@@ -14,7 +14,6 @@ package engine
 
 import (
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,32 +26,9 @@ import (
 
 const txnStateTopic = "__transaction_state"
 
-// txnTopicConfigs are __transaction_state's topic configs, as Kafka
-// creates it.
-func (b *Broker) txnTopicConfigs() map[string]string {
-	return map[string]string{
-		"cleanup.policy":   "compact",
-		"segment.bytes":    strconv.FormatInt(b.cfg.TxnStateSegmentBytes, 10),
-		"compression.type": "producer",
-	}
-}
-
 // ensureTxnTopic creates __transaction_state if it does not exist yet.
 func (b *Broker) ensureTxnTopic() (*topic, *topicError) {
-	if t := b.topic(txnStateTopic); t != nil {
-		return t, nil
-	}
-	if b.pair.IsStandby() {
-		return nil, kafkaErr(kerr.NotCoordinator, "the primary coordinates transactions")
-	}
-	t, terr := b.createTopic(txnStateTopic, b.txns.Partitions(), 1, b.txnTopicConfigs(), false)
-	if terr != nil && terr.code == kerr.TopicAlreadyExists.Code {
-		return b.topic(txnStateTopic), nil
-	}
-	if terr != nil {
-		b.logger.Error("cannot create "+txnStateTopic, "err", terr.msg)
-	}
-	return t, terr
+	return b.ensureInternalTopic(txnStateTopic, b.txns.Partitions(), b.cfg.TxnStateSegmentBytes, "the primary coordinates transactions")
 }
 
 // txnBackend gives the transaction coordinator its log and markers.
