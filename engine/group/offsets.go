@@ -15,22 +15,24 @@ import (
 func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond) {
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	resp.Version = r.Version
+	var parts []commitPart
 	for _, t := range r.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			rt.Partitions = append(rt.Partitions, rp)
+		rt.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(t.Partitions))
+		for j, p := range t.Partitions {
+			rt.Partitions[j] = kmsg.NewOffsetCommitResponseTopicPartition()
+			rt.Partitions[j].Partition = p.Partition
+			epoch := p.LeaderEpoch
+			if r.Version < 6 {
+				epoch = -1
+			}
+			parts = append(parts, commitPart{topicPartition{t.Topic, p.Partition}, p.Offset, epoch, p.Metadata, &rt.Partitions[j].ErrorCode})
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	all := func(code int16) {
-		for i := range resp.Topics {
-			for j := range resp.Topics[i].Partitions {
-				resp.Topics[i].Partitions[j].ErrorCode = code
-			}
-		}
+		setCodes(parts, code)
 		respond(resp)
 	}
 	if !c.loaded.Load() {
@@ -76,59 +78,72 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 			g.heartbeat(m, c.now())
 		}
 	}
+	c.commit(g, parts, func(p int32, recs []Record, done func(error)) { c.be.Append(p, recs, true, done) },
+		func(k topicPartition, o offset) { g.offsets[k] = o }, func() { respond(resp) })
+}
+
+// commitPart is one partition of an offset commit, plain or
+// transactional: what was asked and where its answer goes.
+type commitPart struct {
+	k        topicPartition
+	offset   int64
+	epoch    int32 // -1 for versions without it
+	metadata *string
+	code     *int16 // the partition's error code in the response
+}
+
+func setCodes(parts []commitPart, code int16) {
+	for _, p := range parts {
+		*p.code = code
+	}
+}
+
+// commit checks each partition (metadata size, existence), appends the
+// records of the valid ones with appendFn and, once they are durable,
+// applies each (g locked, unless the group died meanwhile) or sets its
+// error code, then answers. g is locked.
+func (c *Coordinator) commit(g *Group, parts []commitPart, appendFn func(p int32, recs []Record, done func(error)), apply func(topicPartition, offset), answer func()) {
 	now := c.now().UnixMilli()
 	var recs []Record
-	type commit struct {
-		tp tpIndex
-		o  offset
-		k  topicPartition
-	}
-	var commits []commit
-	for i, t := range r.Topics {
-		for j, p := range t.Partitions {
-			rp := &resp.Topics[i].Partitions[j]
-			switch {
-			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
-				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-				continue
-			case !c.be.PartitionExists(t.Topic, p.Partition):
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				continue
-			}
-			o := offset{offset: p.Offset, leaderEpoch: p.LeaderEpoch, committed: now}
-			if r.Version < 6 {
-				o.leaderEpoch = -1
-			}
-			if p.Metadata != nil {
-				o.metadata = *p.Metadata
-			}
-			k := topicPartition{t.Topic, p.Partition}
-			recs = append(recs, offsetRecord(g.id, k, &o))
-			commits = append(commits, commit{tpIndex{i, j}, o, k})
+	var valid []commitPart
+	var offs []offset
+	for _, p := range parts {
+		switch {
+		case p.metadata != nil && len(*p.metadata) > c.cfg.MaxMetadataBytes:
+			*p.code = kerr.OffsetMetadataTooLarge.Code
+			continue
+		case !c.be.PartitionExists(p.k.topic, p.k.partition):
+			*p.code = kerr.UnknownTopicOrPartition.Code
+			continue
 		}
+		o := offset{offset: p.offset, leaderEpoch: p.epoch, committed: now}
+		if p.metadata != nil {
+			o.metadata = *p.metadata
+		}
+		recs = append(recs, offsetRecord(g.id, p.k, &o))
+		valid = append(valid, p)
+		offs = append(offs, o)
 	}
 	if len(recs) == 0 {
-		respond(resp)
+		answer()
 		return
 	}
-	c.be.Append(PartitionFor(g.id, c.parts), recs, true, func(err error) {
+	appendFn(PartitionFor(g.id, c.parts), recs, func(err error) {
 		g.lock()
 		defer g.unlock()
-		for _, cm := range commits {
+		for i, p := range valid {
 			if err != nil {
-				resp.Topics[cm.tp.t].Partitions[cm.tp.p].ErrorCode = c.be.AppendErrorCode(err)
+				*p.code = c.be.AppendErrorCode(err)
 				continue
 			}
 			if g.state != Dead {
-				cm.o.order = c.order.Add(1)
-				g.offsets[cm.k] = cm.o
+				offs[i].order = c.order.Add(1)
+				apply(p.k, offs[i])
 			}
 		}
-		respond(resp)
+		answer()
 	})
 }
-
-type tpIndex struct{ t, p int }
 
 // checkConsumerMember validates a commit or fetch of a KIP-848 group
 // member: an admin (no member id, epoch -1) may commit for an empty group

@@ -29,22 +29,24 @@ import (
 func (c *Coordinator) TxnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, respond Respond) {
 	resp := kmsg.NewPtrTxnOffsetCommitResponse()
 	resp.Version = r.Version
+	var parts []commitPart
 	for _, t := range r.Topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			rt.Partitions = append(rt.Partitions, rp)
+		rt.Partitions = make([]kmsg.TxnOffsetCommitResponseTopicPartition, len(t.Partitions))
+		for j, p := range t.Partitions {
+			rt.Partitions[j] = kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rt.Partitions[j].Partition = p.Partition
+			epoch := p.LeaderEpoch
+			if r.Version < 2 {
+				epoch = -1
+			}
+			parts = append(parts, commitPart{topicPartition{t.Topic, p.Partition}, p.Offset, epoch, p.Metadata, &rt.Partitions[j].ErrorCode})
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	all := func(code int16) {
-		for i := range resp.Topics {
-			for j := range resp.Topics[i].Partitions {
-				resp.Topics[i].Partitions[j].ErrorCode = code
-			}
-		}
+		setCodes(parts, code)
 		respond(resp)
 	}
 	if !c.loaded.Load() {
@@ -69,57 +71,9 @@ func (c *Coordinator) TxnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, respond Re
 		all(code)
 		return
 	}
-	var recs []Record
-	type commit struct {
-		tp tpIndex
-		o  offset
-		k  topicPartition
-	}
-	var commits []commit
-	now := c.now().UnixMilli()
-	for i, t := range r.Topics {
-		for j, p := range t.Partitions {
-			rp := &resp.Topics[i].Partitions[j]
-			switch {
-			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
-				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-				continue
-			case !c.be.PartitionExists(t.Topic, p.Partition):
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				continue
-			}
-			o := offset{offset: p.Offset, leaderEpoch: p.LeaderEpoch, committed: now}
-			if r.Version < 2 {
-				o.leaderEpoch = -1
-			}
-			if p.Metadata != nil {
-				o.metadata = *p.Metadata
-			}
-			k := topicPartition{t.Topic, p.Partition}
-			recs = append(recs, offsetRecord(g.id, k, &o))
-			commits = append(commits, commit{tpIndex{i, j}, o, k})
-		}
-	}
-	if len(recs) == 0 {
-		respond(resp)
-		return
-	}
-	pid := r.ProducerID
-	c.be.AppendTxn(PartitionFor(g.id, c.parts), pid, r.ProducerEpoch, recs, func(err error) {
-		g.lock()
-		defer g.unlock()
-		for _, cm := range commits {
-			if err != nil {
-				resp.Topics[cm.tp.t].Partitions[cm.tp.p].ErrorCode = c.be.AppendErrorCode(err)
-				continue
-			}
-			if g.state != Dead {
-				cm.o.order = c.order.Add(1)
-				g.addPendingLocked(pid, cm.k, cm.o)
-			}
-		}
-		respond(resp)
-	})
+	pid, epoch := r.ProducerID, r.ProducerEpoch
+	c.commit(g, parts, func(p int32, recs []Record, done func(error)) { c.be.AppendTxn(p, pid, epoch, recs, done) },
+		func(k topicPartition, o offset) { g.addPendingLocked(pid, k, o) }, func() { respond(resp) })
 }
 
 // checkTxnCommitter validates the member of a transactional commit
