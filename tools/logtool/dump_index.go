@@ -154,11 +154,16 @@ func (d *dumper) trailing(size, entry int64) {
 	if n == 0 {
 		return
 	}
-	msg := fmt.Sprintf("%d trailing bytes at position %d, not a whole %d-byte entry", n, size-n, entry)
+	d.problem("", fmt.Sprintf("%d trailing bytes at position %d, not a whole %d-byte entry", n, size-n, entry))
+}
+
+// problem reports what is wrong with a file: a JSON error line, or a text
+// line after prefix.
+func (d *dumper) problem(prefix, msg string) {
 	if d.opt.JSON {
 		d.json(jsonError{msg})
 	} else {
-		d.printf("%s\n", msg)
+		d.printf("%s%s\n", prefix, msg)
 	}
 }
 
@@ -202,11 +207,7 @@ func (d *dumper) snapshot(f *os.File, size int64) error {
 		ps, err = parseSnapshot(data)
 	}
 	if err != nil {
-		if d.opt.JSON {
-			d.json(jsonError{err.Error()})
-		} else {
-			d.printf("%v\n", err)
-		}
+		d.problem("", err.Error())
 		return nil
 	}
 	for _, p := range ps {
@@ -252,11 +253,7 @@ func (d *dumper) epochs(f *os.File, size int64) error {
 		}
 	}
 	for _, p := range problems {
-		if d.opt.JSON {
-			d.json(jsonError{p})
-		} else {
-			d.printf("problem: %s\n", p)
-		}
+		d.problem("problem: ", p)
 	}
 	return nil
 }
@@ -277,11 +274,7 @@ func (d *dumper) txnIndex(f *os.File, size int64) error {
 		entries, err = segment.ParseTxnIndex(data)
 	}
 	if err != nil {
-		if d.opt.JSON {
-			d.json(jsonError{err.Error()})
-		} else {
-			d.printf("%v\n", err)
-		}
+		d.problem("", err.Error())
 		return nil
 	}
 	for _, e := range entries {
