@@ -88,12 +88,68 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	}
 	sync := b.syncFor(acks)
 	badAcks := acks != 0 && acks != 1 && acks != -1
-	// Appends run after every partition was checked, in request order:
-	// the partitions a transactional producer's Produce v12+ adds to its
-	// transaction are added first, all in one coordinator write.
-	var appends []func()
+	setErr := func(sp *kmsg.ProduceResponseTopicPartition, code int16, msg string) {
+		sp.ErrorCode = code
+		if msg != "" && r.version >= 8 {
+			sp.ErrorMessage = &msg
+		}
+	}
+	// appendPart appends one partition's checked batch. A request's
+	// partitions are independent: each goes as soon as it is checked,
+	// except those waiting for their transaction to take them (below).
+	appendPart := func(t *topic, p *partition, sp *kmsg.ProduceResponseTopicPartition, batch []byte, h *segment.BatchHeader, pol *topicPolicy) {
+		pending.Add(1)
+		res, err := p.log.Append(batch, h, sync, func(err error) {
+			if err != nil {
+				mu.Lock()
+				sp.ErrorCode = errCode(err)
+				sp.BaseOffset = -1
+				mu.Unlock()
+				if n, ok := b.ioLog.Allow(); ok {
+					b.logger.Error("produce write failed", "topic", t.name, "partition", p.idx, "err", err, "suppressed", n)
+				}
+			}
+			finish()
+		})
+		if err != nil {
+			pending.Add(-1)
+			setErr(sp, errCode(err), err.Error())
+			return
+		}
+		t.stats.bytesIn.Add(int64(len(batch)))
+		t.stats.recordsIn.Add(int64(h.NumRecords))
+		mu.Lock()
+		if sp.ErrorCode == 0 {
+			sp.BaseOffset = res.BaseOffset
+		}
+		sp.LogAppendTime = res.LogAppendTime
+		sp.LogStartOffset = res.LogStartOffset
+		mu.Unlock()
+		if acks == -1 && b.pair.Replicated() {
+			// acks=all also waits for the standby while it is in sync.
+			pending.Add(1)
+			p.replica.WaitForStandby(res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {
+				if code != 0 {
+					mu.Lock()
+					sp.ErrorCode = code
+					mu.Unlock()
+				}
+				finish()
+			})
+		}
+	}
+	// The partitions a transactional producer's Produce v12+ adds to its
+	// transaction: added all in one coordinator write, then appended.
+	type waiting struct {
+		t     *topic
+		p     *partition
+		sp    *kmsg.ProduceResponseTopicPartition
+		batch []byte
+		h     segment.BatchHeader
+		pol   *topicPolicy
+	}
 	var toAdd []txn.TopicPartition
-	var addFail []func(code int16)
+	var waits []waiting
 	var txnPID int64
 	var txnEpoch int16
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.topics))
@@ -116,12 +172,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.idx
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			fail := func(code int16, msg string) {
-				sp.ErrorCode = code
-				if msg != "" && r.version >= 8 {
-					sp.ErrorMessage = &msg
-				}
-			}
+			fail := func(code int16, msg string) { setErr(sp, code, msg) }
 			switch {
 			case badAcks:
 				fail(kerr.InvalidRequiredAcks.Code, "acks must be 0, 1 or -1")
@@ -181,49 +232,8 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(errCode(err), err.Error())
 				continue
 			}
-			appendPart := func() {
-				pending.Add(1)
-				res, err := p.log.Append(batch, &h, sync, func(err error) {
-					if err != nil {
-						mu.Lock()
-						sp.ErrorCode = errCode(err)
-						sp.BaseOffset = -1
-						mu.Unlock()
-						if n, ok := b.ioLog.Allow(); ok {
-							b.logger.Error("produce write failed", "topic", t.name, "partition", p.idx, "err", err, "suppressed", n)
-						}
-					}
-					finish()
-				})
-				if err != nil {
-					pending.Add(-1)
-					fail(errCode(err), err.Error())
-					return
-				}
-				t.stats.bytesIn.Add(int64(len(batch)))
-				t.stats.recordsIn.Add(int64(h.NumRecords))
-				mu.Lock()
-				if sp.ErrorCode == 0 {
-					sp.BaseOffset = res.BaseOffset
-				}
-				sp.LogAppendTime = res.LogAppendTime
-				sp.LogStartOffset = res.LogStartOffset
-				mu.Unlock()
-				if acks == -1 && b.pair.Replicated() {
-					// acks=all also waits for the standby while it is in sync.
-					pending.Add(1)
-					p.replica.WaitForStandby(res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {
-						if code != 0 {
-							mu.Lock()
-							sp.ErrorCode = code
-							mu.Unlock()
-						}
-						finish()
-					})
-				}
-			}
 			if !h.IsTransactional() {
-				appends = append(appends, appendPart)
+				appendPart(t, p, sp, batch, &h, pol)
 				continue
 			}
 			// KIP-890: a transactional batch gets in only if its partition
@@ -236,7 +246,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			}
 			code := b.verifyTxnProduce(r, p, &h)
 			if code == 0 {
-				appends = append(appends, appendPart)
+				appendPart(t, p, sp, batch, &h, pol)
 				continue
 			}
 			addable := code == kerr.TransactionAbortable.Code || code == kerr.InvalidTxnState.Code || code == kerr.ConcurrentTransactions.Code
@@ -246,12 +256,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			}
 			txnPID, txnEpoch = h.ProducerID, h.ProducerEpoch
 			toAdd = append(toAdd, txn.TopicPartition{Topic: t.name, Partition: p.idx})
-			i := len(appends)
-			appends = append(appends, appendPart)
-			addFail = append(addFail, func(code int16) {
-				appends[i] = nil
-				fail(verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
-			})
+			waits = append(waits, waiting{t, p, sp, batch, h, pol})
 		}
 	}
 	if len(toAdd) > 0 {
@@ -260,15 +265,14 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		// the log, or their sequence numbers would arrive out of order.
 		added := make(chan int16, 1)
 		b.txns.AddImplicit(string(r.txnID), txnPID, txnEpoch, toAdd, func(code int16) { added <- code })
-		if code := <-added; code != 0 {
-			for _, f := range addFail {
-				f(code)
+		code := <-added
+		for i := range waits {
+			w := &waits[i]
+			if code != 0 {
+				setErr(w.sp, verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
+				continue
 			}
-		}
-	}
-	for _, a := range appends {
-		if a != nil {
-			a()
+			appendPart(w.t, w.p, w.sp, w.batch, &w.h, w.pol)
 		}
 	}
 	finish()
