@@ -388,6 +388,7 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 	}
 	ok = true
 	ns.indexed.Store(true)
+	ns.txnOnDisk.Store(len(ns.txnIdx) > 0)
 	segs := append([]*Segment{}, l.segs[:idx]...)
 	segs = append(segs, ns)
 	l.segs = append(segs, l.segs[idx+len(group):]...)

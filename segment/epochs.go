@@ -237,7 +237,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	seg.txnIdx = kept
 	// The file must not keep entries for offsets that will be written
 	// again.
-	if err := writeTxnIndex(seg.path, seg.txnIdx); err != nil {
+	if err := seg.writeTxnIndex(seg.txnIdx); err != nil {
 		l.fail(err)
 		return 0, err
 	}

@@ -26,7 +26,13 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		return nil, fmt.Errorf("cannot list log dir: %w", err)
 	}
 	var bases []int64
+	txnFiles := map[int64]bool{}
 	for _, e := range ents {
+		if b, ok := strings.CutSuffix(e.Name(), ".txnindex"); ok {
+			if off, ok := ParseOffsetName(b); ok {
+				txnFiles[off] = true
+			}
+		}
 		if strings.HasSuffix(e.Name(), ".tmp") || strings.HasSuffix(e.Name(), cleanedSuffix) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
@@ -78,7 +84,8 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 			l.closeSegs()
 			return nil, err
 		}
-		if !scanned || last {
+		s.txnOnDisk.Store(txnFiles[base])
+		if txnFiles[base] && (!scanned || last) {
 			if err := s.loadTxnIndex(); err != nil {
 				l.logger.Warn("rebuilding transaction index", "segment", s.path, "reason", err)
 				scanned = true

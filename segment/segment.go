@@ -30,6 +30,7 @@ type Segment struct {
 	maxTs         int64        // (Log.mu) largest batch max timestamp, -1 if none
 	maxTsOffset   int64        // (Log.mu) base offset of the batch holding maxTs
 	txnIdx        txnIndex     // (Log.mu) aborted transactions whose markers it holds (txn.go)
+	txnOnDisk     atomic.Bool  // a .txnindex file may exist
 	lastOffset    int64        // (Log.mu) last offset assigned, base-1 if empty
 	firstAppendAt time.Time    // (Log.mu) wall time of the first append, for segment.ms
 	sealed        bool         // (Log.mu) no more appends; indexes written on sync
@@ -161,7 +162,7 @@ func (s *Segment) indexBatchLocked(h *BatchHeader, pos int64, interval int64) {
 // describes durable data. The transaction index goes first: an offset index
 // on disk says the segment's .txnindex (or its absence) is complete.
 func (s *Segment) writeIndexes(off offsetIndex, ts timeIndex, txn txnIndex) error {
-	if err := writeTxnIndex(s.path, txn); err != nil {
+	if err := s.writeTxnIndex(txn); err != nil {
 		return err
 	}
 	if err := writeFileSync(s.path+".index", off.marshal(nil)); err != nil {

@@ -75,12 +75,14 @@ func unmarshalTxnIndex(src []byte) (txnIndex, error) {
 	return x, nil
 }
 
-// loadTxnIndex reads the segment's .txnindex, if any, keeping the entries
-// whose markers the segment still holds.
+// loadTxnIndex reads the segment's .txnindex, keeping the entries whose
+// markers the segment still holds. OpenLog calls it only for segments
+// whose directory listing has one: most never had an aborted transaction.
 func (s *Segment) loadTxnIndex() error {
 	b, err := os.ReadFile(s.path + ".txnindex")
 	if os.IsNotExist(err) {
 		s.txnIdx = nil
+		s.txnOnDisk.Store(false)
 		return nil
 	}
 	if err != nil {
@@ -102,15 +104,24 @@ func (s *Segment) loadTxnIndex() error {
 }
 
 // writeTxnIndex persists the segment's aborted transactions, or removes a
-// stale file when there are none.
-func writeTxnIndex(path string, x txnIndex) error {
+// stale file when there are none (and only then: sealing a segment that
+// never had one costs no syscall).
+func (s *Segment) writeTxnIndex(x txnIndex) error {
 	if len(x) == 0 {
-		if err := os.Remove(path + ".txnindex"); err != nil && !os.IsNotExist(err) {
+		if !s.txnOnDisk.Load() {
+			return nil
+		}
+		if err := os.Remove(s.path + ".txnindex"); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("cannot remove transaction index: %w", err)
 		}
+		s.txnOnDisk.Store(false)
 		return nil
 	}
-	return writeFileSync(path+".txnindex", x.marshal(nil))
+	if err := writeFileSync(s.path+".txnindex", x.marshal(nil)); err != nil {
+		return err
+	}
+	s.txnOnDisk.Store(true)
+	return nil
 }
 
 // Control record types of transaction markers.
