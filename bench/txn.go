@@ -14,12 +14,13 @@ import (
 // The txn workload: what transactions cost. Each round, on fresh topics
 // of one broker:
 //
-//  1. idempotent: an acks=all idempotent producer at full speed for
-//     Duration (the baseline);
+//  1. idempotent: an acks=all idempotent producer at full speed (the
+//     baseline);
 //  2. transactional: the same producer and records with a transactional
 //     id, a transaction committed every CommitInterval (Flush, then
-//     EndTransaction): committed records/s and the commit latency
-//     (even rounds run 2 before 1);
+//     EndTransaction): committed records/s and the commit latency.
+//     1 and 2 take turns of txnSlice (ABBA, the transactional producer
+//     first in even rounds) until each has run for Duration;
 //  3. read_uncommitted and read_committed: one consumer each reading the
 //     transactional topic from offset 0 (alternating which goes first);
 //  4. consume-transform-produce: a GroupTransactSession reads the
@@ -32,7 +33,7 @@ import (
 
 // TxnSpec is the txn workload's parameters.
 type TxnSpec struct {
-	Duration       time.Duration `json:"duration_ns"`        // each producing phase
+	Duration       time.Duration `json:"duration_ns"`        // each producer, in turns of txnSlice
 	Size           int           `json:"size"`               // value bytes
 	Partitions     int32         `json:"partitions"`         // of each fresh topic
 	CommitInterval time.Duration `json:"commit_interval_ns"` // a transaction is committed this often
@@ -42,7 +43,7 @@ type TxnSpec struct {
 	Timeout time.Duration `json:"timeout_ns"`
 }
 
-// DefaultTxnSpec is 5 s per phase of 1 KiB records to 8 partitions, a
+// DefaultTxnSpec is 5 s per producer of 1 KiB records to 8 partitions, a
 // commit every 100 ms, 1,000 records/s in the e2e phase: about 40 s a
 // round on a 2-core machine.
 func DefaultTxnSpec() TxnSpec {
@@ -84,8 +85,8 @@ type TxnResult struct {
 	// the first produce call to the end of the last commit.
 	Transactional *Throughput `json:"transactional"`
 	TxnRatio      float64     `json:"txn_ratio"` // Transactional over Idempotent records/s
-	// TxnFirst: the transactional producer ran before the idempotent one
-	// this round (even rounds).
+	// TxnFirst: the transactional producer took the first turn this
+	// round (even rounds).
 	TxnFirst bool `json:"txn_first"`
 	Commits  int  `json:"commits"`
 	Aborts   int  `json:"aborts"`
@@ -249,26 +250,10 @@ func RunTxn(ctx context.Context, t Target, s TxnSpec, round int, progress io.Wri
 		return nil, err
 	}
 
-	// Odd rounds run the idempotent producer first, even rounds the
-	// transactional one: whatever the first phase on a fresh broker pays
-	// is not always charged to the same side.
-	// Each producing phase starts with the disk's writeback done
-	// (settleDisk): gigabytes of dirty pages from the phase before would
-	// otherwise slow the fsyncs of whichever runs second.
-	var idemAcked int64
-	r.res.TxnFirst = round%2 == 0
-	if r.res.TxnFirst {
-		settleDisk()
-		r.produceTransactional(ctx, txnTopic)
-	}
-	if ctx.Err() == nil {
-		settleDisk()
-		idemAcked = r.produceIdempotent(ctx, idemTopic)
-	}
-	if ctx.Err() == nil && !r.res.TxnFirst {
-		settleDisk()
-		r.produceTransactional(ctx, txnTopic)
-	}
+	// The producing phase starts with the disk's writeback done
+	// (settleDisk), and so does the reading one.
+	settleDisk()
+	idemAcked := r.produceBoth(ctx, idemTopic, txnTopic)
 	settleDisk()
 	if ctx.Err() == nil {
 		r.readBoth(ctx, txnTopic)

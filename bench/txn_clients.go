@@ -63,42 +63,6 @@ func produceUntil(ctx context.Context, cl *kgo.Client, value []byte, end time.Ti
 	}
 }
 
-// produceIdempotent is phase 1: the baseline. It returns the records
-// acknowledged, the consume-transform-produce phase's input.
-func (r *txnRun) produceIdempotent(ctx context.Context, topic string) int64 {
-	s := r.s
-	cl, err := r.producer(ctx, topic, "")
-	if err != nil {
-		r.res.fail(err)
-		return 0
-	}
-	defer cl.Close()
-	value := payload(s.Size)
-	var st producerState
-	m := r.meter()
-	if err := m.start(); err != nil {
-		r.res.fail(err)
-		return 0
-	}
-	t0 := time.Now()
-	sendCtx, cancel := context.WithDeadline(ctx, t0.Add(s.Duration+flushGrace))
-	defer cancel()
-	produceUntil(sendCtx, cl, value, t0.Add(s.Duration), &st)
-	ferr := cl.Flush(sendCtx)
-	cl.Close() // fails what the flush left; then every callback has run
-	out := st.out
-	r.usage(txnPhaseIdempotent, m, out.bytes)
-	r.res.Idempotent = newThroughput(out.acked, out.bytes, out.last.Sub(t0))
-	r.res.Failed += out.failed
-	r.res.fail(out.firstErr)
-	if ferr != nil {
-		r.res.fail(fmt.Errorf("idempotent producer: cannot flush: %w", ferr))
-	}
-	r.logf("idempotent: %d records, %s records/s, %s MiB/s", out.acked,
-		fmtCount(r.res.Idempotent.RecordsPerSec), fmtMiB(r.res.Idempotent.MiBPerSec))
-	return out.acked
-}
-
 // txnTally is what a run of transactions achieved.
 type txnTally struct {
 	acked, failed, committed, committedBytes int64
@@ -147,58 +111,182 @@ func endTxn(ctx context.Context, cl *kgo.Client, st *producerState, t *txnTally)
 	return recordErr, nil
 }
 
-// produceTransactional is phase 2: the records of phase 1, a transaction
-// committed every CommitInterval.
-func (r *txnRun) produceTransactional(ctx context.Context, topic string) {
+// txnSlice is how long each producer runs before the other takes a turn
+// in the producing phase: ten commits at the default interval.
+const txnSlice = time.Second
+
+// sliceOrder is which producer runs in each of n slices, true for the
+// transactional one: pairs in alternating order (ABBA ABBA ..., starting
+// with the transactional producer in even rounds), so both see the same
+// disk and page-cache state on average and a drift over the phase (dirty
+// pages piling up, segments rolling) is charged to neither side.
+func sliceOrder(n int, txnFirst bool) []bool {
+	order := make([]bool, 0, 2*n)
+	first := txnFirst
+	for range n {
+		order = append(order, first, !first)
+		first = !first
+	}
+	return order
+}
+
+// produceBoth is phases 1 and 2: the idempotent producer (the baseline)
+// and the transactional one, committing every CommitInterval, connected
+// together and taking turns of txnSlice until each has produced for
+// Duration. Each turn ends with the producer's records acknowledged (a
+// Flush, or the last EndTransaction), and each side's rate is its records
+// over the sum of its turns. Taking turns rather than running one phase
+// after the other matters on a disk being filled at full speed: measured
+// back to back, whichever phase ran second was 0.5-0.6x of the first,
+// for either producer. It returns the idempotent records acknowledged,
+// the consume-transform-produce phase's input.
+func (r *txnRun) produceBoth(ctx context.Context, idemTopic, txnTopic string) int64 {
 	s := r.s
-	cl, err := r.producer(ctx, topic, txnID("txn-producer"))
+	idem, err := r.producer(ctx, idemTopic, "")
 	if err != nil {
 		r.res.fail(err)
-		return
+		return 0
 	}
-	defer cl.Close()
-	value := payload(s.Size)
-	m := r.meter()
-	if err := m.start(); err != nil {
+	defer idem.Close()
+	txn, err := r.producer(ctx, txnTopic, txnID("txn-producer"))
+	if err != nil {
 		r.res.fail(err)
-		return
+		return 0
 	}
-	t0 := time.Now()
-	end := t0.Add(s.Duration)
-	// Not cancelled at the end of the phase: a cancelled EndTransaction
+	defer txn.Close()
+	// Not cancelled at the end of a turn: a cancelled EndTransaction
 	// leaves the transaction's outcome unknown.
-	sendCtx, cancel := context.WithDeadline(ctx, end.Add(flushGrace))
+	sendCtx, cancel := context.WithDeadline(ctx, time.Now().Add(2*s.Duration+flushGrace))
 	defer cancel()
-	var t txnTally
-	for time.Now().Before(end) && ctx.Err() == nil {
-		if err := cl.BeginTransaction(); err != nil {
-			r.res.fail(fmt.Errorf("cannot begin a transaction: %w", err))
+
+	slice := min(txnSlice, s.Duration)
+	turns := int((s.Duration + slice - 1) / slice)
+	var (
+		idemOut           produceOutcome
+		idemTime, txnTime time.Duration
+		idemCPU, txnCPU   cpuSum
+		t                 txnTally
+		value             = payload(s.Size)
+	)
+	r.res.TxnFirst = r.round%2 == 0
+	for _, isTxn := range sliceOrder(turns, r.res.TxnFirst) {
+		if ctx.Err() != nil {
 			break
+		}
+		m := r.meter()
+		if err := m.start(); err != nil {
+			r.res.fail(err)
+			return 0
+		}
+		t0 := time.Now()
+		if isTxn {
+			committed := t.committed
+			if fatal := r.txnTurn(sendCtx, txn, value, t0.Add(slice), &t); fatal != nil {
+				r.res.fail(fatal)
+				break
+			}
+			if t.committed > committed {
+				txnTime += t.lastCommit.Sub(t0)
+			}
+			txnCPU.add(m, int64(s.Size)*(t.committed-committed), r.res)
+			continue
 		}
 		var st producerState
-		produceUntil(sendCtx, cl, value, minTime(time.Now().Add(s.CommitInterval), end), &st)
-		recErr, fatal := endTxn(sendCtx, cl, &st, &t)
-		r.res.fail(recErr)
-		if fatal != nil {
-			r.res.fail(fatal)
-			break
+		produceUntil(sendCtx, idem, value, t0.Add(slice), &st)
+		if ferr := idem.Flush(sendCtx); ferr != nil {
+			r.res.fail(fmt.Errorf("idempotent producer: cannot flush: %w", ferr))
 		}
+		o := st.out
+		idemOut.acked += o.acked
+		idemOut.bytes += o.bytes
+		idemOut.failed += o.failed
+		if idemOut.firstErr == nil {
+			idemOut.firstErr = o.firstErr
+		}
+		if o.acked > 0 {
+			idemTime += o.last.Sub(t0)
+		}
+		idemCPU.add(m, o.bytes, r.res)
 	}
-	r.usage(txnPhaseTxn, m, t.acked*int64(s.Size))
 	res := r.res
+	res.Idempotent = newThroughput(idemOut.acked, idemOut.bytes, idemTime)
+	res.Failed += idemOut.failed
+	res.fail(idemOut.firstErr)
+	idemCPU.keep(res, txnPhaseIdempotent)
 	res.TxnAcked, res.Commits, res.Aborts = t.acked, t.commits, t.aborts
 	res.Failed += t.failed
-	res.Transactional = newThroughput(t.committed, t.committedBytes, t.lastCommit.Sub(t0))
+	res.Transactional = newThroughput(t.committed, t.committedBytes, txnTime)
 	if t.commits == 0 {
 		res.Transactional = newThroughput(0, 0, 0)
 	}
+	txnCPU.keep(res, txnPhaseTxn)
 	res.Flush, res.Commit = summarize(t.flush), summarize(t.commit)
+	r.logf("idempotent: %d records, %s records/s, %s MiB/s", idemOut.acked,
+		fmtCount(res.Idempotent.RecordsPerSec), fmtMiB(res.Idempotent.MiBPerSec))
 	line := fmt.Sprintf("transactional: %d records committed in %d transactions (%d aborted), %s records/s, %s MiB/s",
 		t.committed, t.commits, t.aborts, fmtCount(res.Transactional.RecordsPerSec), fmtMiB(res.Transactional.MiBPerSec))
 	if res.Commit != nil {
 		line += fmt.Sprintf("; EndTransaction p50 %s p99 %s max %s ms", fmtMs(res.Commit.P50), fmtMs(res.Commit.P99), fmtMs(res.Commit.Max))
 	}
 	r.logf("%s", line)
+	return idemOut.acked
+}
+
+// txnTurn runs transactions on cl, each committed after CommitInterval,
+// until end. It returns an error that leaves the producer unusable;
+// record errors go to the round.
+func (r *txnRun) txnTurn(ctx context.Context, cl *kgo.Client, value []byte, end time.Time, t *txnTally) error {
+	for time.Now().Before(end) && ctx.Err() == nil {
+		if err := cl.BeginTransaction(); err != nil {
+			return fmt.Errorf("cannot begin a transaction: %w", err)
+		}
+		var st producerState
+		produceUntil(ctx, cl, value, minTime(time.Now().Add(r.s.CommitInterval), end), &st)
+		recErr, fatal := endTxn(ctx, cl, &st, t)
+		r.res.fail(recErr)
+		if fatal != nil {
+			return fatal
+		}
+	}
+	return nil
+}
+
+// cpuSum adds up the broker's CPU over one side's turns.
+type cpuSum struct {
+	cpu   float64
+	moved int64
+	last  *BrokerUsage
+}
+
+// add stops m, the meter of one turn that moved the given payload bytes.
+func (c *cpuSum) add(m *meter, moved int64, res *TxnResult) {
+	u, err := m.stop(moved)
+	if err != nil {
+		res.fail(err)
+		return
+	}
+	if u != nil {
+		c.cpu += u.CPUSeconds
+		c.moved += moved
+		c.last = u
+	}
+}
+
+// keep records the sum as the usage of phase.
+func (c *cpuSum) keep(res *TxnResult, phase string) {
+	if c.last == nil {
+		return
+	}
+	u := *c.last
+	u.CPUSeconds = c.cpu
+	u.CPUSecPerGiB = 0
+	if c.moved > 0 {
+		u.CPUSecPerGiB = c.cpu / (float64(c.moved) / (1 << 30))
+	}
+	if res.Usage == nil {
+		res.Usage = map[string]*BrokerUsage{}
+	}
+	res.Usage[phase] = &u
 }
 
 func minTime(a, b time.Time) time.Time {

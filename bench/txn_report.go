@@ -172,8 +172,8 @@ func (rep *TxnReport) WriteText(w io.Writer) error {
 	m := rep.Machine
 	fmt.Fprintf(&b, "machine: %d CPUs, %s, Linux %s, %s; load average %s before, %s after; broker and clients on this machine\n",
 		m.CPUs, orDash(m.CPUModel), orDash(m.Kernel), m.GoVersion, orDash(m.LoadStart), orDash(m.LoadEnd))
-	fmt.Fprintf(&b, "load: %s records, acks=all, %d partitions, %v per phase, a commit every %v; e2e at %s records/s\n\n",
-		sizeName(s.Size), s.Partitions, s.Duration, s.CommitInterval, fmtCount(float64(s.Rate)))
+	fmt.Fprintf(&b, "load: %s records, acks=all, %d partitions, %v per producer in turns of %v, a commit every %v; e2e at %s records/s\n\n",
+		sizeName(s.Size), s.Partitions, s.Duration, min(txnSlice, s.Duration), s.CommitInterval, fmtCount(float64(s.Rate)))
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{fmt.Sprintf("%-34s", "figure"), "median", "min", "max"}
@@ -257,7 +257,7 @@ func (r *TxnResult) oneLine() string {
 		}
 		return t.Records
 	}
-	line := fmt.Sprintf("idempotent %d acked; transactional %d acked, %d committed in %d transactions (%d aborted; %s producer first); read_uncommitted %d, read_committed %d (%s first); ctp %d in %d transactions; e2e %d sent, %d read in %d transactions",
+	line := fmt.Sprintf("idempotent %d acked; transactional %d acked, %d committed in %d transactions (%d aborted; %s producer's turn first); read_uncommitted %d, read_committed %d (%s first); ctp %d in %d transactions; e2e %d sent, %d read in %d transactions",
 		rec(r.Idempotent), r.TxnAcked, rec(r.Transactional), r.Commits, r.Aborts, map[bool]string{true: "transactional", false: "idempotent"}[r.TxnFirst],
 		rec(r.ReadUncommitted), rec(r.ReadCommitted), map[bool]string{true: "committed", false: "uncommitted"}[r.CommittedFirst],
 		rec(r.CTP), r.CTPCommits, r.E2ESent, r.E2EReceived, r.E2ECommits)

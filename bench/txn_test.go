@@ -124,3 +124,30 @@ func (w tsWriter) Write(p []byte) (int, error) {
 	fmt.Fprintf(w.b, "%5.2f %s", time.Since(w.start).Seconds(), p)
 	return len(p), nil
 }
+
+// TestSliceOrder: each producer gets the same number of turns, in pairs
+// of alternating order, the transactional producer first when asked.
+func TestSliceOrder(t *testing.T) {
+	for _, first := range []bool{true, false} {
+		got := sliceOrder(5, first)
+		if len(got) != 10 {
+			t.Fatalf("sliceOrder(5, %v) has %d turns, want 10", first, len(got))
+		}
+		txn := 0
+		for i, isTxn := range got {
+			if isTxn {
+				txn++
+			}
+			// ABBA: turns 2k and 2k+1 differ; turn 2k+2 repeats 2k+1.
+			if i%2 == 1 && got[i] == got[i-1] {
+				t.Errorf("sliceOrder(5, %v): turns %d and %d are the same producer: %v", first, i-1, i, got)
+			}
+			if i%2 == 0 && i > 0 && got[i] != got[i-1] {
+				t.Errorf("sliceOrder(5, %v): pair %d does not start with the producer that ended the last: %v", first, i/2, got)
+			}
+		}
+		if txn != 5 || got[0] != first {
+			t.Errorf("sliceOrder(5, %v) = %v: %d transactional turns, first %v", first, got, txn, got[0])
+		}
+	}
+}

@@ -108,10 +108,11 @@ legitimate clients did not keep working through an attack.
 txn (docs/BENCHMARKS.md, "Transactions"): each of -rounds rounds (default
 3) on a fresh samsa from -samsa-bin and -config (or on -target when it is
 given, -target-pid for its CPU), fresh topics of -partitions: an acks=all
-idempotent producer of -size byte records for -duration (default 5s);
-the same with a transactional id, a transaction committed every
--commit-interval (default 100ms): committed records/s, the ratio to the
-idempotent producer, EndTransaction p50/p99/max; a read_uncommitted and a
+idempotent producer of -size byte records and the same with a
+transactional id, a transaction committed every -commit-interval
+(default 100ms), taking turns of 1s (ABBA) until each has run for
+-duration (default 5s): committed records/s, the ratio to the idempotent
+producer, EndTransaction p50/p99/max; a read_uncommitted and a
 read_committed consumer of that topic from offset 0 (MiB/s each, the
 ratio; read_committed must read exactly the committed records); a
 GroupTransactSession copying the idempotent topic to another, committing
@@ -214,7 +215,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.minInsync, "min-insync", 0, "failover: the topic's min.insync.replicas, 1 or 2 (default: the pair's, 2 as shipped)")
 	fs.DurationVar(&o.metadataMinAge, "metadata-min-age", 100*time.Millisecond, "failover, soak: the clients' kgo MetadataMinAge, how soon they may look for a new leader (kgo's default: 5s)")
 	fs.StringVar(&o.keepLogs, "keep-logs", "", "failover, soak: copy the broker logs into this `dir`")
-	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "soak: how long the load runs; txn: each producing phase (default 5s)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "soak: how long the load runs; txn: how long each producer runs, in turns (default 5s)")
 	fs.DurationVar(&o.commitInterval, "commit-interval", 100*time.Millisecond, "txn: a transaction is committed this often")
 	fs.DurationVar(&o.killEvery, "kill-every", 3*time.Minute, "soak: SIGKILL the primary, next time the standby, this often")
 	fs.DurationVar(&o.sampleEvery, "sample-every", 30*time.Second, "soak: a line of node figures this often")
