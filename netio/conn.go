@@ -13,7 +13,17 @@ import (
 // any order on any goroutine; responses leave strictly in request order.
 type Conn struct {
 	srv    *Server
-	gc     gnet.Conn
+	gc     wire // gnet's connection, or a TLS connection's (tlsWire)
+	// tls: the connection runs over TLS (tlsWire): file parts are read
+	// into memory, never sent by sendfile, and frames never read from the
+	// socket directly.
+	tls bool
+	// listener is the name of the listener the client came in on
+	// (PLAINTEXT, SSL, or a name of listener_security_protocol_map).
+	listener string
+	// principal is who the client is: User:ANONYMOUS until TLS client
+	// authentication or SASL says otherwise.
+	principal atomic.Pointer[string]
 	id     uint64
 	remote string
 	ip     string // remote's address part: per-address limits
@@ -109,6 +119,24 @@ func (c *Conn) shut() bool {
 	return true
 }
 
+// Listener is the name of the listener the client came in on.
+func (c *Conn) Listener() string { return c.listener }
+
+// Principal is the client's principal in Kafka's form ("User:name").
+// Any goroutine.
+func (c *Conn) Principal() string {
+	if p := c.principal.Load(); p != nil {
+		return *p
+	}
+	return AnonymousPrincipal
+}
+
+// SetPrincipal records who the client authenticated as. Any goroutine.
+func (c *Conn) SetPrincipal(p string) { c.principal.Store(&p) }
+
+// AnonymousPrincipal is Kafka's principal of an unauthenticated client.
+const AnonymousPrincipal = "User:ANONYMOUS"
+
 // SetAuthenticated lifts the pre-authentication bound on frame sizes
 // (Limits.MaxPreAuthRequestBytes): the handler calls it once the client
 // has authenticated. Any goroutine.
@@ -195,7 +223,18 @@ func (c *Conn) writeLocked(r *Response) bool {
 	s.lifeMu.RLock()
 	if !r.skip && !c.closed.Load() && !s.stopped {
 		// On error the task may be queued all the same; free is idempotent.
-		if r.zeroCopy() {
+		if c.tls {
+			// One write of every chunk: prepare read the file parts
+			// into memory.
+			bufs := r.chunks[0].bufs
+			if len(r.chunks) > 1 {
+				bufs = nil
+				for _, ch := range r.chunks {
+					bufs = append(bufs, ch.bufs...)
+				}
+			}
+			queued = c.gc.AsyncWritev(bufs, r.written) == nil
+		} else if r.zeroCopy() {
 			// The loop writes it all itself (sendAll), outside gnet's
 			// buffer; nothing else may reach the socket until it is done.
 			c.blocked.Store(true)
@@ -235,8 +274,8 @@ func (c *Conn) probeQuiet() {
 		c.probing.Store(false)
 		return
 	}
-	err := c.gc.AsyncWritev(nil, func(gc gnet.Conn, err error) error {
-		if err != nil || (gc.OutboundBuffered() == 0 && c.inflight.Load() == 0 && !c.blocked.Load()) {
+	err := c.gc.AsyncWritev(nil, func(_ gnet.Conn, err error) error {
+		if err != nil || (c.gc.OutboundBuffered() == 0 && c.inflight.Load() == 0 && !c.blocked.Load()) {
 			c.quiet.Store(w + 1)
 		}
 		c.probing.Store(false)

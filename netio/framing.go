@@ -32,7 +32,11 @@ const (
 
 // OnTraffic frames requests and hands each to the worker, copying it once
 // out of the loop's read buffer. Loop goroutine.
-func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action { return s.traffic(gc) }
+
+// traffic is OnTraffic for any wire: gnet's loops and TLS connections'
+// own loop goroutines.
+func (s *Server) traffic(gc wire) gnet.Action {
 	c, _ := gc.Context().(*Conn)
 	if c == nil || c.closed.Load() {
 		return gnet.Close
@@ -68,7 +72,7 @@ func (c *Conn) noteUnframed(buffered int, now int64) {
 // frame reads whole frames off gc and hands them to the worker until the
 // input runs out, the connection must wait, or it is to be closed. Loop
 // goroutine.
-func (s *Server) frame(c *Conn, gc gnet.Conn) gnet.Action {
+func (s *Server) frame(c *Conn, gc wire) gnet.Action {
 	limit := int32(s.opts.MaxInflight)
 	for {
 		if s.draining.Load() {
@@ -103,11 +107,11 @@ func (s *Server) frame(c *Conn, gc gnet.Conn) gnet.Action {
 				c.stream = s.streamer.Stream(bb.B, c.stream)
 			}
 		}
-		if c.have() < c.need && gc.InboundBuffered() == 0 && c.need-c.have() >= directReadMin {
+		if g, ok := gc.(gnet.Conn); ok && !c.tls && c.have() < c.need && gc.InboundBuffered() == 0 && c.need-c.have() >= directReadMin {
 			// gnet's buffers are empty and much of the frame is still in
 			// the socket: read it straight into the frame's buffer, which
 			// saves the copy through the loop's read buffer.
-			if act := c.readDirect(gc); act != gnet.None {
+			if act := c.readDirect(g); act != gnet.None {
 				return act
 			}
 		}
@@ -123,7 +127,7 @@ func (s *Server) frame(c *Conn, gc gnet.Conn) gnet.Action {
 // startFrame reads a frame's size prefix and checks it; ok is false if
 // there is not enough input yet (act None) or the connection is to close.
 // Loop goroutine.
-func (s *Server) startFrame(c *Conn, gc gnet.Conn) (act gnet.Action, ok bool) {
+func (s *Server) startFrame(c *Conn, gc wire) (act gnet.Action, ok bool) {
 	hdr, err := gc.Peek(4)
 	if err != nil {
 		return gnet.None, false

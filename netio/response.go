@@ -74,7 +74,9 @@ const minSendfile = 16 << 10
 // a pooled buffer. Called on the goroutine that responds.
 func (resp *Response) prepare(c *Conn, corrID int32) error {
 	resp.conn = c
-	sendfile := !c.srv.opts.NoSendfile
+	// TLS cannot use sendfile: the bytes are read into pooled buffers
+	// here and sealed from there, with no further copy.
+	sendfile := !c.srv.opts.NoSendfile && !c.tls
 	size := 4
 	if resp.HeaderV1 {
 		size++

@@ -78,6 +78,14 @@ type Options struct {
 	// BindDevice binds the listener to a network interface
 	// (SO_BINDTODEVICE), e.g. the NIC of a dedicated replication link.
 	BindDevice string
+	// Listener names the listener (PLAINTEXT, SSL, a name of
+	// listener_security_protocol_map): Conn.Listener.
+	Listener string
+	// TLS, if set, makes this a TLS listener: Go's crypto/tls on a
+	// goroutine transport (tlsWire) instead of gnet's loops, with the
+	// same framing, limits and response queue. The config is asked per
+	// handshake, so a new certificate applies to new connections at once.
+	TLS *TLSOptions
 	Logger     *slog.Logger
 }
 
@@ -135,6 +143,13 @@ type Server struct {
 
 	eng      gnet.Engine
 	addr     string
+	// A TLS listener's (startTLS): its socket, its goroutines (accept,
+	// ticker, connections), closed by Stop, and the connections still in
+	// their handshake (connMu).
+	ln          net.Listener
+	tlsWG       sync.WaitGroup
+	tlsQuit     chan struct{}
+	handshaking map[net.Conn]struct{}
 	booted   chan struct{}
 	runErr   chan error
 	draining atomic.Bool
@@ -293,6 +308,7 @@ func NewServer(opts Options, h Handler) *Server {
 		booted:   make(chan struct{}),
 		runErr:   make(chan error, 1),
 		conns:    map[*Conn]struct{}{},
+		tlsQuit:  make(chan struct{}),
 	}
 	s.pool.maxBytes = maxPooledBytes
 	s.SetLimits(opts.Limits)
@@ -302,6 +318,12 @@ func NewServer(opts Options, h Handler) *Server {
 // Start binds the listener and runs the loops in the background. It returns
 // once the listener accepts connections.
 func (s *Server) Start() error {
+	if s.opts.TLS != nil {
+		if err := s.startTLS(); err != nil {
+			return fmt.Errorf("cannot listen on %s: %w", s.opts.Addr, err)
+		}
+		return nil
+	}
 	if s.opts.ReusePort && s.opts.NumLoops != 1 {
 		// Each loop binds its own listener; with port 0 each gets a
 		// different port and Addr reports only the first.
@@ -371,42 +393,61 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.opts.PinLoop != nil {
 		s.pinLoop(gc.EventLoop())
 	}
+	if !s.admit(gc.RemoteAddr()) {
+		return nil, gnet.Close
+	}
+	s.open(gc, false)
+	return nil, gnet.None
+}
+
+// admit counts a new connection from remote against the limits, or
+// reports false (logged, at most a line a second) if one refuses it.
+func (s *Server) admit(remote net.Addr) bool {
 	now := time.Now()
-	ip := hostOf(gc.RemoteAddr())
-	self := s.isSelf(gc.RemoteAddr())
+	ip := hostOf(remote)
+	self := s.isSelf(remote)
 	s.connMu.Lock()
+	defer s.connMu.Unlock()
 	if s.perIP == nil {
 		s.perIP = map[string]int{}
 	}
 	reason, limit := s.admitConnLocked(ip, self, now)
 	if reason != "" {
-		s.connMu.Unlock()
 		s.stats.refused.Add(1)
 		if n, ok := s.limitLog.Allow(); ok {
-			s.logger.Warn(reason+"; refusing", "remote", gc.RemoteAddr().String(), "limit", limit, "suppressed", n)
+			s.logger.Warn(reason+"; refusing", "remote", remote.String(), "limit", limit, "suppressed", n)
 		}
-		return nil, gnet.Close
+		return false
 	}
+	return true
+}
+
+// open sets up an admitted connection and starts its worker.
+func (s *Server) open(gc wire, tls bool) *Conn {
+	now := time.Now()
 	c := &Conn{
-		srv:    s,
-		gc:     gc,
-		id:     s.nextID.Add(1),
-		remote: gc.RemoteAddr().String(),
-		ip:     ip,
-		self:   self,
-		reqs:   make(chan *Request, s.opts.MaxInflight),
-		slots:  make([]*Response, s.opts.MaxInflight),
-		ready:  make([]bool, s.opts.MaxInflight),
+		srv:      s,
+		gc:       gc,
+		tls:      tls,
+		listener: s.opts.Listener,
+		id:       s.nextID.Add(1),
+		remote:   gc.RemoteAddr().String(),
+		ip:       hostOf(gc.RemoteAddr()),
+		self:     s.isSelf(gc.RemoteAddr()),
+		reqs:     make(chan *Request, s.opts.MaxInflight),
+		slots:    make([]*Response, s.opts.MaxInflight),
+		ready:    make([]bool, s.opts.MaxInflight),
 	}
 	c.lastActive.Store(now.UnixNano())
 	c.lastRead.Store(now.UnixNano())
+	s.connMu.Lock()
 	s.conns[c] = struct{}{}
 	s.connMu.Unlock()
-	s.logger.Debug("connection opened", "remote", c.remote, "conn", c.id)
+	s.logger.Debug("connection opened", "remote", c.remote, "conn", c.id, "listener", c.listener)
 	gc.SetContext(c)
 	s.wg.Add(1)
 	go c.runWorker()
-	return nil, gnet.None
+	return c
 }
 
 // pinLoop runs PinLoop the first time a loop serves a connection. Loop
@@ -427,9 +468,16 @@ func (s *Server) pinLoop(el gnet.EventLoop) {
 
 // OnClose stops the connection's worker. Loop goroutine.
 func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	s.closed(gc, err)
+	return gnet.None
+}
+
+// closed ends a connection whose transport is gone: its worker stops after
+// the requests already read. The connection's loop goroutine.
+func (s *Server) closed(gc wire, err error) {
 	c, _ := gc.Context().(*Conn)
 	if c == nil {
-		return gnet.None
+		return
 	}
 	c.closed.Store(true)
 	b := c.buffered.Swap(0)
@@ -447,7 +495,6 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		s.wakeStarved()
 	}
 	s.logger.Debug("connection closed", "remote", c.remote, "conn", c.id, "err", err)
-	return gnet.None
 }
 
 // QueuedBytes is the request bytes read and not yet answered.
@@ -457,7 +504,7 @@ func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
 // the socket, so a client that floods requests without reading responses
 // (no Kafka client does: they pipeline at most a few) is closed once it
 // has more than MaxBufferedBytes waiting. Loop goroutine.
-func (s *Server) overflow(c *Conn, gc gnet.Conn) gnet.Action {
+func (s *Server) overflow(c *Conn, gc wire) gnet.Action {
 	if gc.InboundBuffered() > s.opts.MaxBufferedBytes {
 		c.abort()
 		if n, ok := s.badLog.Allow(); ok {
@@ -511,6 +558,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.lifeMu.Unlock()
 	if !run {
 		return nil
+	}
+	if s.opts.TLS != nil {
+		return s.stopTLS(ctx)
 	}
 	// Engine.Stop signals the loops, then polls every 500ms until they
 	// are gone; with a done context it returns right after signalling and
