@@ -12,8 +12,8 @@ import (
 // handled in order on the connection's worker goroutine, and may complete in
 // any order on any goroutine; responses leave strictly in request order.
 type Conn struct {
-	srv    *Server
-	gc     wire // gnet's connection, or a TLS connection's (tlsWire)
+	srv *Server
+	gc  wire // gnet's connection, or a TLS connection's (tlsWire)
 	// tls: the connection runs over TLS (tlsWire): file parts are read
 	// into memory, never sent by sendfile, and frames never read from the
 	// socket directly.
@@ -24,10 +24,10 @@ type Conn struct {
 	// principal is who the client is: User:ANONYMOUS until TLS client
 	// authentication or SASL says otherwise.
 	principal atomic.Pointer[string]
-	id     uint64
-	remote string
-	ip     string // remote's address part: per-address limits
-	self   bool   // from DialSelf: not counted against the limits
+	id        uint64
+	remote    string
+	ip        string // remote's address part: per-address limits
+	self      bool   // from DialSelf: not counted against the limits
 
 	reqs chan *Request // (loop sends) frames waiting for the worker
 

@@ -85,8 +85,8 @@ type Options struct {
 	// goroutine transport (tlsWire) instead of gnet's loops, with the
 	// same framing, limits and response queue. The config is asked per
 	// handshake, so a new certificate applies to new connections at once.
-	TLS *TLSOptions
-	Logger     *slog.Logger
+	TLS    *TLSOptions
+	Logger *slog.Logger
 }
 
 // Limits are the bounds on what clients may hold; a config reload may
@@ -141,8 +141,8 @@ type Server struct {
 	streamer Streamer // handler's, if it implements it
 	logger   *slog.Logger
 
-	eng      gnet.Engine
-	addr     string
+	eng  gnet.Engine
+	addr string
 	// A TLS listener's (startTLS): its socket, its goroutines (accept,
 	// ticker, connections), closed by Stop, and the connections still in
 	// their handshake (connMu).
@@ -150,10 +150,10 @@ type Server struct {
 	tlsWG       sync.WaitGroup
 	tlsQuit     chan struct{}
 	handshaking map[net.Conn]struct{}
-	booted   chan struct{}
-	runErr   chan error
-	draining atomic.Bool
-	nextID   atomic.Uint64
+	booted      chan struct{}
+	runErr      chan error
+	draining    atomic.Bool
+	nextID      atomic.Uint64
 
 	connMu sync.Mutex
 	conns  map[*Conn]struct{} // (connMu)
