@@ -21,7 +21,7 @@ import (
 
 func init() {
 	regKey(kmsg.DescribeCluster.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleDescribeCluster(kreq.(*kmsg.DescribeClusterRequest)))
+		respond(req, b.handleDescribeCluster(listenerOf(req), kreq.(*kmsg.DescribeClusterRequest)))
 	})
 }
 
@@ -32,7 +32,7 @@ const clusterOperations = 1<<kmsg.ACLOperationCreate | 1<<kmsg.ACLOperationAlter
 	1<<kmsg.ACLOperationDescribeConfigs | 1<<kmsg.ACLOperationAlterConfigs |
 	1<<kmsg.ACLOperationIdempotentWrite
 
-func (b *Broker) handleDescribeCluster(r *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
+func (b *Broker) handleDescribeCluster(listener string, r *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
 	resp := kmsg.NewPtrDescribeClusterResponse()
 	resp.ClusterID = b.ClusterID()
 	resp.ControllerID = b.pair.LeaderID()
@@ -53,7 +53,7 @@ func (b *Broker) handleDescribeCluster(r *kmsg.DescribeClusterRequest) *kmsg.Des
 	}
 	// Both nodes of a pair, in sync or not: this is the operator's view
 	// (samsactl cluster), where a missing standby should show.
-	for _, mb := range b.metadataBrokers(true) {
+	for _, mb := range b.metadataBrokers(listener, true) {
 		cb := kmsg.NewDescribeClusterResponseBroker()
 		cb.NodeID, cb.Host, cb.Port = mb.NodeID, mb.Host, mb.Port
 		resp.Brokers = append(resp.Brokers, cb)

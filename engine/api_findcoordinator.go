@@ -21,29 +21,29 @@ const (
 
 func init() {
 	regKey(kmsg.FindCoordinator.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleFindCoordinator(kreq.(*kmsg.FindCoordinatorRequest)))
+		respond(req, b.handleFindCoordinator(listenerOf(req), kreq.(*kmsg.FindCoordinatorRequest)))
 	})
 }
 
-func (b *Broker) handleFindCoordinator(r *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+func (b *Broker) handleFindCoordinator(listener string, r *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
 	resp := kmsg.NewPtrFindCoordinatorResponse()
 	resp.SetVersion(r.Version)
 	if r.Version >= 4 {
 		for _, key := range r.CoordinatorKeys {
 			c := kmsg.NewFindCoordinatorResponseCoordinator()
 			c.Key = key
-			c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = b.coordinatorFor(r.CoordinatorType, key)
+			c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = b.coordinatorFor(listener, r.CoordinatorType, key)
 			resp.Coordinators = append(resp.Coordinators, c)
 		}
 		return resp
 	}
-	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(r.CoordinatorType, r.CoordinatorKey)
+	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(listener, r.CoordinatorType, r.CoordinatorKey)
 	return resp
 }
 
 // coordinatorFor answers one key. Kafka returns node -1, an empty host and
 // port -1 alongside an error.
-func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
+func (b *Broker) coordinatorFor(listener string, keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
 	fail := func(e *kerr.Error, m string) (int32, string, int32, int16, *string) {
 		return -1, "", -1, e.Code, &m
 	}
@@ -72,6 +72,6 @@ func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host stri
 		host, port := splitHostPort(b.cfg.Replication.PeerClient)
 		return b.cfg.Replication.PeerID, host, port, 0, nil
 	}
-	adv := b.adv.Load()
+	adv := b.advFor(listener)
 	return b.cfg.NodeID, adv.host, adv.port, 0, nil
 }

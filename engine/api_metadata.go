@@ -27,7 +27,7 @@ func init() {
 func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.SetVersion(r.Version)
-	resp.Brokers = b.metadataBrokers(false)
+	resp.Brokers = b.metadataBrokers(listenerOf(req), false)
 	cid := b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = b.pair.LeaderID()
@@ -159,8 +159,11 @@ func (b *Broker) peerListed() bool {
 
 // metadataBrokers lists this node and its peer: when listed (peerListed),
 // or with all, whenever this node is one of a pair.
-func (b *Broker) metadataBrokers(all bool) []kmsg.MetadataResponseBroker {
-	adv := b.adv.Load()
+//
+// The peer is listed at its client address (replication.peer_client),
+// whichever listener the client came in on.
+func (b *Broker) metadataBrokers(listener string, all bool) []kmsg.MetadataResponseBroker {
+	adv := b.advFor(listener)
 	out := []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port}}
 	if b.peerListed() || all && b.pair.Replicated() {
 		host, port := splitHostPort(b.cfg.Replication.PeerClient)

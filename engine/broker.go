@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -41,17 +42,20 @@ const (
 // Config is the broker's typed configuration. cmd/samsa fills it from
 // config.toml and flags.
 type Config struct {
-	NodeID                   int32
-	Listen                   string // host:port of the client listener
-	Advertised               string // host:port told to clients; "" = the bound address
-	DataDir                  string
-	AutoCreateTopics         bool
-	NumPartitions            int32
-	Durability               string
-	FlushIntervalMs          int64 // background fsync of data not yet fsynced; 0 = none
-	RetentionCheckIntervalMs int64
-	CleanerBackoffMs         int64 // log.cleaner.backoff.ms: how often compacted logs are checked
-	ProducerIDExpirationMs   int64
+	NodeID     int32
+	Listen     string // host:port of the client listener
+	Advertised string // host:port told to clients; "" = the bound address
+	// ListenerName and ListenerProtocol name the listener of Listen
+	// (PLAINTEXT and PLAINTEXT when empty); others are SetListener's.
+	ListenerName, ListenerProtocol string
+	DataDir                        string
+	AutoCreateTopics               bool
+	NumPartitions                  int32
+	Durability                     string
+	FlushIntervalMs                int64 // background fsync of data not yet fsynced; 0 = none
+	RetentionCheckIntervalMs       int64
+	CleanerBackoffMs               int64 // log.cleaner.backoff.ms: how often compacted logs are checked
+	ProducerIDExpirationMs         int64
 	// MinFreeBytes is the data directory's free-space reserve: below it
 	// produce is refused with KAFKA_STORAGE_ERROR while internal logs
 	// (offsets, the metadata log) write on. -1: min(256 MiB, 5% of the
@@ -252,6 +256,10 @@ type Broker struct {
 
 	adv   atomic.Pointer[hostPort] // what Metadata tells clients; set by SetAddr
 	bound atomic.Pointer[string]   // the client listener's address, once bound
+	// lst is every listener but the first (whose endpoint is adv and
+	// bound), by name: Metadata answers a client with the endpoint of the
+	// listener it came in on. Set by SetListener; copy on write.
+	lst atomic.Pointer[[]listenerEndpoint]
 
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
@@ -415,6 +423,60 @@ type hostPort struct {
 	port int32
 }
 
+// listenerEndpoint is a listener's name, protocol, bound and advertised
+// addresses.
+type listenerEndpoint struct {
+	name, protocol, bound string
+	adv                   hostPort
+}
+
+// SetListener records a listener besides the first (SetAddr): its name,
+// security protocol, bound address and the address Metadata tells the
+// clients that connect to it ("" = the bound one).
+func (b *Broker) SetListener(name, protocol, bound, advertised string) {
+	addr := bound
+	if advertised != "" {
+		addr = advertised
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return
+	}
+	p, _ := strconv.Atoi(port)
+	var next []listenerEndpoint
+	if cur := b.lst.Load(); cur != nil {
+		for _, l := range *cur {
+			if l.name != name {
+				next = append(next, l)
+			}
+		}
+	}
+	next = append(next, listenerEndpoint{name: name, protocol: protocol, bound: bound, adv: hostPort{host, int32(p)}})
+	b.lst.Store(&next)
+}
+
+// advFor is the endpoint Metadata and FindCoordinator give a client that
+// came in on the named listener: the first listener's unless it is
+// another one.
+func (b *Broker) advFor(listener string) *hostPort {
+	if cur := b.lst.Load(); cur != nil && listener != "" {
+		for i := range *cur {
+			if (*cur)[i].name == listener {
+				return &(*cur)[i].adv
+			}
+		}
+	}
+	return b.adv.Load()
+}
+
+// listenerOf is the listener a request came in on ("" for the first).
+func listenerOf(req *netio.Request) string {
+	if req == nil || req.Conn == nil {
+		return ""
+	}
+	return req.Conn.Listener()
+}
+
 // splitHostPort splits a configured host:port (port -1 if it has none).
 func splitHostPort(addr string) (string, int32) {
 	host, port, err := net.SplitHostPort(addr)
@@ -531,4 +593,43 @@ func (b *Broker) Status() (role string, epoch int32, topics int) {
 	topics = len(b.topics)
 	b.mu.RUnlock()
 	return role, b.pair.Epoch(), topics
+}
+
+// listenersConfig is the listeners (or advertised.listeners) broker config
+// in Kafka's form: NAME://host:port,...
+func (b *Broker) listenersConfig(advertised bool) string {
+	first, firstAddr := b.firstListener(), *b.bound.Load()
+	if advertised {
+		a := b.adv.Load()
+		firstAddr = net.JoinHostPort(a.host, strconv.Itoa(int(a.port)))
+	}
+	out := first.name + "://" + firstAddr
+	if cur := b.lst.Load(); cur != nil {
+		for _, l := range *cur {
+			addr := l.bound
+			if advertised {
+				addr = net.JoinHostPort(l.adv.host, strconv.Itoa(int(l.adv.port)))
+			}
+			out += "," + l.name + "://" + addr
+		}
+	}
+	return out
+}
+
+// protocolMapConfig is listener.security.protocol.map: NAME:PROTOCOL,...
+func (b *Broker) protocolMapConfig() string {
+	first := b.firstListener()
+	out := first.name + ":" + first.protocol
+	if cur := b.lst.Load(); cur != nil {
+		for _, l := range *cur {
+			out += "," + l.name + ":" + l.protocol
+		}
+	}
+	return out
+}
+
+// firstListener names the listener of SetAddr (Config.ListenerName and
+// ListenerProtocol, PLAINTEXT by default).
+func (b *Broker) firstListener() listenerEndpoint {
+	return listenerEndpoint{name: cmp.Or(b.cfg.ListenerName, "PLAINTEXT"), protocol: cmp.Or(b.cfg.ListenerProtocol, "PLAINTEXT")}
 }

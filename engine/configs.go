@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"math"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -482,8 +481,9 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 		{name: "log.retention.check.interval.ms", value: strconv.FormatInt(c.RetentionCheckIntervalMs, 10), typ: typeLong},
 		{name: "samsa.durability", value: c.Durability, typ: typeString},
 		{name: "samsa.version", value: c.Version, typ: typeString},
-		{name: "advertised.listeners", value: "PLAINTEXT://" + net.JoinHostPort(b.adv.Load().host, strconv.Itoa(int(b.adv.Load().port))), typ: typeString},
-		{name: "listeners", value: "PLAINTEXT://" + *b.bound.Load(), typ: typeString},
+		{name: "advertised.listeners", value: b.listenersConfig(true), typ: typeString},
+		{name: "listeners", value: b.listenersConfig(false), typ: typeString},
+		{name: "listener.security.protocol.map", value: b.protocolMapConfig(), typ: typeString},
 		{name: "process.roles", value: "broker,controller", typ: typeList},
 	}
 	for i := range e {

@@ -28,9 +28,17 @@ type fileConfig struct {
 	NodeID     int32  `toml:"node_id"`
 	Listen     string `toml:"listen"`
 	Advertised string `toml:"advertised"`
-	DataDir    string `toml:"data_dir"`
-	LogLevel   string `toml:"log_level"`
-	LogFormat  string `toml:"log_format"`
+	// Kafka's listeners, advertised.listeners and
+	// listener.security.protocol.map (listeners.go); when listeners is
+	// set, listen and advertised are not used.
+	Listeners                   string `toml:"listeners"`
+	AdvertisedListeners         string `toml:"advertised_listeners"`
+	ListenerSecurityProtocolMap string `toml:"listener_security_protocol_map"`
+	// listenOverride is -listen: the first listener's address.
+	listenOverride string
+	DataDir        string `toml:"data_dir"`
+	LogLevel       string `toml:"log_level"`
+	LogFormat      string `toml:"log_format"`
 
 	Broker struct {
 		AutoCreateTopics         bool   `toml:"auto_create_topics"`
@@ -98,6 +106,8 @@ type fileConfig struct {
 
 	// HTTP is the [admin] section (its name in the file, kept for users):
 	// the ops HTTP listener, opsserver.go.
+	TLS tlsConfig `toml:"tls"`
+
 	HTTP struct {
 		// Listen is the ops HTTP listener's address (/metrics, /healthz,
 		// /readyz); "" = off.
@@ -169,6 +179,8 @@ func defaultFileConfig() fileConfig {
 	var c fileConfig
 	c.NodeID, c.Listen, c.DataDir = e.NodeID, e.Listen, e.DataDir
 	c.LogLevel, c.LogFormat = "info", "text"
+	c.TLS.ClientAuth, c.TLS.PrincipalMappingRules, c.TLS.MinVersion = "none", "DEFAULT", "1.2"
+	c.TLS.HandshakeTimeoutMs = 10000
 	c.Broker.AutoCreateTopics = e.AutoCreateTopics
 	c.Broker.NumPartitions = e.NumPartitions
 	c.Broker.Durability = e.Durability
@@ -240,6 +252,17 @@ func loadConfig(path string) (fileConfig, error) {
 func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e := engine.DefaultConfig()
 	e.NodeID, e.Listen, e.Advertised, e.DataDir = c.NodeID, c.Listen, c.Advertised, c.DataDir
+	specs, err := c.listenerSpecs()
+	if err != nil {
+		return e, fmt.Errorf("invalid config: %w", err)
+	}
+	e.Listen, e.Advertised = specs[0].Addr, specs[0].Advertised
+	e.ListenerName, e.ListenerProtocol = specs[0].Name, specs[0].Protocol
+	if usesTLS(specs) {
+		if _, err := newTLSSource(c.TLS); err != nil {
+			return e, fmt.Errorf("invalid config: %w", err)
+		}
+	}
 	e.AutoCreateTopics = c.Broker.AutoCreateTopics
 	e.NumPartitions = c.Broker.NumPartitions
 	e.Durability = c.Broker.Durability
@@ -281,7 +304,6 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e.MaxQueuedBytes = c.Net.MaxQueuedBytes
 	e.IdleTimeoutMs = c.Net.IdleTimeoutMs
 	e.Sendfile = c.Net.Sendfile
-	var err error
 	if e.TopicDefaults, err = c.topicDefaults(); err != nil {
 		return e, err
 	}

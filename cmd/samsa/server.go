@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,18 +18,27 @@ import (
 // server is a running broker: the engine behind a netio listener.
 type server struct {
 	broker    *engine.Broker
-	clients   *netio.Server // the client listener
-	link      *netio.Server // the replication listener, if configured
-	linkRelay net.Listener  // the lz4 replication listener, if configured
-	relayDone chan struct{} // closed when the relay's goroutines have ended
+	clients   *netio.Server   // the client listener
+	extra     []*netio.Server // the other client listeners (listeners)
+	tls       *tlsSource      // the SSL listeners' certificates, reloaded on SIGHUP
+	link      *netio.Server   // the replication listener, if configured
+	linkRelay net.Listener    // the lz4 replication listener, if configured
+	relayDone chan struct{}   // closed when the relay's goroutines have ended
 	stopMem   context.CancelFunc
 	memDone   chan struct{}
 	logger    *slog.Logger
 }
 
+// extraListener is a client listener besides the first.
+type extraListener struct {
+	spec listenerSpec
+	opts netio.Options
+}
+
 // startServer opens the data directory (recovering it) and starts
-// listening with the network options nopts (fileConfig.netOptions).
-func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*server, error) {
+// listening with the network options nopts (fileConfig.netOptions), and on
+// the extra listeners.
+func startServer(cfg engine.Config, nopts netio.Options, extra []extraListener, logger *slog.Logger) (*server, error) {
 	b, err := engine.New(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -47,10 +57,27 @@ func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*
 		cfg.Metrics.SetNetStats(srv.Stats)
 	}
 	s := &server{broker: b, clients: srv, logger: logger}
+	for _, l := range extra {
+		l.opts.Logger, l.opts.Observe = logger, nopts.Observe
+		es := netio.NewServer(l.opts, b)
+		if err := es.Start(); err != nil {
+			s.stopListeners()
+			b.Close()
+			return nil, fmt.Errorf("cannot listen on %s (%s): %w", l.spec.Addr, l.spec.Name, err)
+		}
+		b.SetListener(l.spec.Name, l.spec.Protocol, es.Addr(), l.spec.Advertised)
+		logListener(logger, l.spec, es.Addr())
+		s.extra = append(s.extra, es)
+	}
 	if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" && rc.LinkCompression == replica.LinkLZ4 {
+		if nopts.TLS != nil {
+			s.stopListeners()
+			b.Close()
+			return nil, errors.New("cannot relay the lz4 replication link to an SSL listener: list a PLAINTEXT listener first")
+		}
 		l, err := net.Listen("tcp", rc.Listen)
 		if err != nil {
-			srv.Stop(context.Background())
+			s.stopListeners()
 			b.Close()
 			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
 		}
@@ -64,9 +91,10 @@ func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*
 		lopts := nopts
 		lopts.Addr, lopts.BindDevice, lopts.ReusePort, lopts.PinLoop = rc.Listen, rc.BindDevice, false, nil
 		lopts.NumLoops = 1
+		lopts.TLS, lopts.Listener = nil, "REPLICATION"
 		s.link = netio.NewServer(lopts, b)
 		if err := s.link.Start(); err != nil {
-			srv.Stop(context.Background())
+			s.stopListeners()
 			b.Close()
 			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
 		}
@@ -81,6 +109,14 @@ func startServer(cfg engine.Config, nopts netio.Options, logger *slog.Logger) (*
 	role, epoch, _ := b.Status() // as settled: a returning primary may follow or wait
 	logger.Info("samsa listening", "addr", srv.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID, "cluster_id", b.ClusterID(), "role", role, "epoch", epoch)
 	return s, nil
+}
+
+// stopListeners stops the client listeners (a start that failed).
+func (s *server) stopListeners() {
+	for _, o := range s.extra {
+		o.Stop(context.Background())
+	}
+	s.clients.Stop(context.Background())
 }
 
 // addr is the bound client address.
@@ -101,8 +137,16 @@ func (s *server) shutdown(ctx context.Context) error {
 		s.linkRelay.Close() // ends every relayed connection
 		<-s.relayDone
 	}
+	for _, es := range s.extra {
+		es.Drain(ctx)
+	}
 	s.clients.Drain(ctx)
 	stopErr := s.clients.Stop(ctx)
+	for _, es := range s.extra {
+		if err := es.Stop(ctx); stopErr == nil {
+			stopErr = err
+		}
+	}
 	if err := s.broker.Close(); err != nil {
 		return fmt.Errorf("cannot close logs cleanly: %w", err)
 	}

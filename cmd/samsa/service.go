@@ -38,7 +38,7 @@ func (o options) load() (fileConfig, error) {
 		return fc, err
 	}
 	if o.Listen != "" {
-		fc.Listen = o.Listen
+		fc.Listen, fc.listenOverride = o.Listen, o.Listen
 	}
 	if o.DataDir != "" {
 		fc.DataDir = o.DataDir
@@ -71,6 +71,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	extra, tlsSrc, err := fc.listenerOptions(nopts, &nopts)
+	if err != nil {
+		return err
+	}
 	// Signals are caught from the start: a SIGTERM during recovery waits
 	// for it rather than killing the process mid-write.
 	sig := make(chan os.Signal, 4)
@@ -87,11 +91,12 @@ func run(o options) error {
 		defer ops.close()
 	}
 	notify(logger, "STATUS=recovering logs in "+cfg.DataDir)
-	srv, err := startServer(cfg, nopts, logger)
+	srv, err := startServer(cfg, nopts, extra, logger)
 	if err != nil {
 		notify(logger, "STATUS=cannot start: "+err.Error())
 		return err
 	}
+	srv.tls = tlsSrc
 	ops.srv.Store(srv)
 	notify(logger, daemon.SdNotifyReady+"\nSTATUS="+srv.status())
 	stopWatchdog := watchdog(srv, logger)
@@ -235,6 +240,15 @@ func (s *server) reload(o options, cur fileConfig, level *slog.LevelVar) fileCon
 		} else {
 			cur.Net.NetLimits = next.Net.NetLimits
 			s.clients.SetLimits(cur.Net.limits())
+		}
+	}
+	if s.tls != nil {
+		// The files may have changed under the same names (certificate
+		// rotation): new handshakes use what is on disk now.
+		if err := s.tls.reload(); err != nil {
+			log.Error("config reload: cannot reload the TLS certificates; the running ones stay", "err", err)
+		} else {
+			log.Info("TLS certificates reloaded", "cert_file", s.tls.conf.CertFile)
 		}
 	}
 	if len(applied) == 0 && len(restart) == 0 {
