@@ -48,14 +48,19 @@ type Config struct {
 	// ListenerName and ListenerProtocol name the listener of Listen
 	// (PLAINTEXT and PLAINTEXT when empty); others are SetListener's.
 	ListenerName, ListenerProtocol string
-	DataDir                        string
-	AutoCreateTopics               bool
-	NumPartitions                  int32
-	Durability                     string
-	FlushIntervalMs                int64 // background fsync of data not yet fsynced; 0 = none
-	RetentionCheckIntervalMs       int64
-	CleanerBackoffMs               int64 // log.cleaner.backoff.ms: how often compacted logs are checked
-	ProducerIDExpirationMs         int64
+	// SASL configures the SASL_PLAINTEXT and SASL_SSL listeners.
+	SASL SASLConfig
+	// ScramUsers are written at start (samsa -add-scram): the first
+	// admin user on a fresh box.
+	ScramUsers               []ScramUser
+	DataDir                  string
+	AutoCreateTopics         bool
+	NumPartitions            int32
+	Durability               string
+	FlushIntervalMs          int64 // background fsync of data not yet fsynced; 0 = none
+	RetentionCheckIntervalMs int64
+	CleanerBackoffMs         int64 // log.cleaner.backoff.ms: how often compacted logs are checked
+	ProducerIDExpirationMs   int64
 	// MinFreeBytes is the data directory's free-space reserve: below it
 	// produce is refused with KAFKA_STORAGE_ERROR while internal logs
 	// (offsets, the metadata log) write on. -1: min(256 MiB, 5% of the
@@ -260,6 +265,9 @@ type Broker struct {
 	// bound), by name: Metadata answers a client with the endpoint of the
 	// listener it came in on. Set by SetListener; copy on write.
 	lst atomic.Pointer[[]listenerEndpoint]
+	// scram is the SCRAM credentials as of the last sync of the catalog
+	// (metadata_log.go), read by SASL authentication.
+	scram atomic.Pointer[scramCreds]
 
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
@@ -283,8 +291,9 @@ type Broker struct {
 	groups   *group.Coordinator
 	txns     *txn.Coordinator
 
-	badLog netio.LogLimiter // misbehaving clients
-	ioLog  netio.LogLimiter // read and write failures
+	badLog  netio.LogLimiter // misbehaving clients
+	authLog netio.LogLimiter // failed authentication
+	ioLog   netio.LogLimiter // read and write failures
 
 	wg       sync.WaitGroup // the group loader and parked fetches (LOCKS.md)
 	quit     chan struct{}  // closed by StopWaiting: parked fetches answer, loops stop
@@ -395,6 +404,10 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 			b.Close()
 			return nil, fmt.Errorf("cannot register metrics: %w", err)
 		}
+	}
+	if err := b.addScramUsers(); err != nil {
+		b.Close()
+		return nil, err
 	}
 	b.serving.Store(true)
 	b.startGroups()

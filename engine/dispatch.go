@@ -62,6 +62,9 @@ func sortedAPIs() []*api {
 // Serve routes one request (netio.Handler). It runs on the connection's
 // worker goroutine.
 func (b *Broker) Serve(req *netio.Request) {
+	if !b.saslGate(req) {
+		return
+	}
 	if k := req.APIKey; k == kmsg.Produce.Int16() || k == kmsg.Fetch.Int16() {
 		b.cfg.Metrics.observeQueue(req.APIKey, req.Received)
 	}

@@ -53,6 +53,8 @@ const (
 	recProducerIDs   = "producer_ids"   // metaProducerIDs: a block of producer ids reserved
 	recLeader        = "leader"         // metaLeader: a promotion
 	recBrokerConfigs = "broker_configs" // metaBrokerConfigs: one resource's dynamic broker configs, whole
+	recScram         = "scram"          // metaScram: a user's SCRAM credential for a mechanism, set
+	recDeleteScram   = "delete_scram"   // metaScram (user, mechanism): a credential removed
 )
 
 type metaCluster struct {
@@ -94,6 +96,10 @@ type catalogImage struct {
 	leader    *metaLeader           // the latest leader record, if any
 	epoch     int32                 // the highest epoch any leader record named
 	dyn       map[string]map[string]string
+	// scram is every SCRAM credential; scramChanged: a record changed it
+	// since the last sync, which publishes a copy (Broker.scram).
+	scram        scramCreds
+	scramChanged bool
 	// next is the offset of the metadata log up to which records are
 	// applied.
 	next int64
@@ -189,6 +195,16 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 			return err
 		}
 		img.dyn = withResource(img.dyn, m.Resource, m.Configs)
+	case recScram, recDeleteScram:
+		m, err := decodeMeta[metaScram](value)
+		if err != nil {
+			return err
+		}
+		if img.scram == nil {
+			img.scram = scramCreds{}
+		}
+		img.scram.apply(m, typ == recDeleteScram)
+		img.scramChanged = true
 	default:
 		return fmt.Errorf("%w %q", errUnknownRecord, typ)
 	}
@@ -315,6 +331,11 @@ func (b *Broker) resyncCatalog() error {
 // the broker not yet serving).
 func (b *Broker) syncCatalogLocked() error {
 	img := b.image
+	if img.scramChanged || img.all {
+		creds := img.scram.clone()
+		b.scram.Store(&creds)
+		img.scramChanged = false
+	}
 	if img.clusterID != "" && img.clusterID != b.ClusterID() {
 		id := img.clusterID
 		b.clusterID.Store(&id)

@@ -49,6 +49,8 @@ type Conn struct {
 	// first complete request; before, frames are held to
 	// MaxPreAuthRequestBytes.
 	trusted atomic.Bool
+	// rawNext: the next frame is a bare SASL token (ExpectRawFrame).
+	rawNext atomic.Bool
 
 	mu        sync.Mutex
 	nextWrite uint64 // (mu) sequence of the next response to write
@@ -136,6 +138,12 @@ func (c *Conn) SetPrincipal(p string) { c.principal.Store(&p) }
 
 // AnonymousPrincipal is Kafka's principal of an unauthenticated client.
 const AnonymousPrincipal = "User:ANONYMOUS"
+
+// ExpectRawFrame makes the connection's next frame a bare SASL token
+// (Request.Raw), as clients send after SaslHandshake v0. The handler calls
+// it before answering the handshake: the client sends the token only once
+// it has the answer. Any goroutine.
+func (c *Conn) ExpectRawFrame() { c.rawNext.Store(true) }
 
 // SetAuthenticated lifts the pre-authentication bound on frame sizes
 // (Limits.MaxPreAuthRequestBytes): the handler calls it once the client

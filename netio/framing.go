@@ -179,7 +179,9 @@ func (s *Server) deliver(c *Conn) gnet.Action {
 	s.overdraft.CompareAndSwap(c, nil)
 	req := &Request{Conn: c, Received: time.Now(), buf: bb, held: held, Prepared: c.stream}
 	c.stream = nil
-	if err := parseRequest(req, bb.B); err != nil {
+	if c.rawNext.CompareAndSwap(true, false) {
+		req.Raw, req.Body = true, bb.B
+	} else if err := parseRequest(req, bb.B); err != nil {
 		req.release()
 		return s.refuseFrame(c, "malformed request header; closing", "err", err)
 	}

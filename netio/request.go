@@ -23,6 +23,10 @@ type Request struct {
 	// Prepared is the handler's last Stream state for this request's
 	// frame, if it streams.
 	Prepared any
+	// Raw: the frame is a bare SASL token (Conn.ExpectRawFrame), not a
+	// Kafka request: Body is the whole frame, the header fields are zero,
+	// and the response must be Raw too.
+	Raw bool
 
 	buf      *frameBuf
 	held     int64 // bytes of the budget buf holds

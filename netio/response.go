@@ -26,6 +26,9 @@ type Part struct {
 type Response struct {
 	// HeaderV1 adds the flexible response header's empty tagged fields.
 	HeaderV1 bool
+	// Raw frames the parts with their size alone, no correlation id: the
+	// answer to a bare SASL token (Request.Raw).
+	Raw bool
 	Parts    []Part
 	// Release, if set, is called exactly once when the parts are no
 	// longer needed: after gnet has written or copied them, or when the
@@ -94,6 +97,10 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 	h := resp.hdr[:8]
 	if resp.HeaderV1 {
 		h = resp.hdr[:9]
+	}
+	if resp.Raw {
+		binary.BigEndian.PutUint32(resp.hdr[0:], uint32(size-4))
+		h = resp.hdr[:4]
 	}
 	resp.chunks = append(resp.chunks[:0], chunk{bufs: [][]byte{h}})
 	addBytes := func(b []byte) {

@@ -108,6 +108,11 @@ type fileConfig struct {
 	// the ops HTTP listener, opsserver.go.
 	TLS tlsConfig `toml:"tls"`
 
+	SASL struct {
+		EnabledMechanisms string `toml:"enabled_mechanisms"`
+		MaxReauthMs       int64  `toml:"connections_max_reauth_ms"`
+	} `toml:"sasl"`
+
 	HTTP struct {
 		// Listen is the ops HTTP listener's address (/metrics, /healthz,
 		// /readyz); "" = off.
@@ -181,6 +186,7 @@ func defaultFileConfig() fileConfig {
 	c.LogLevel, c.LogFormat = "info", "text"
 	c.TLS.ClientAuth, c.TLS.PrincipalMappingRules, c.TLS.MinVersion = "none", "DEFAULT", "1.2"
 	c.TLS.HandshakeTimeoutMs = 10000
+	c.SASL.EnabledMechanisms = "SCRAM-SHA-256,SCRAM-SHA-512"
 	c.Broker.AutoCreateTopics = e.AutoCreateTopics
 	c.Broker.NumPartitions = e.NumPartitions
 	c.Broker.Durability = e.Durability
@@ -258,6 +264,16 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 	}
 	e.Listen, e.Advertised = specs[0].Addr, specs[0].Advertised
 	e.ListenerName, e.ListenerProtocol = specs[0].Name, specs[0].Protocol
+	e.SASL.Mechanisms = nil
+	for _, m := range strings.Split(c.SASL.EnabledMechanisms, ",") {
+		if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+			e.SASL.Mechanisms = append(e.SASL.Mechanisms, m)
+		}
+	}
+	e.SASL.MaxReauth = time.Duration(c.SASL.MaxReauthMs) * time.Millisecond
+	if err := e.SASL.Validate(); err != nil {
+		return e, fmt.Errorf("invalid config: %w", err)
+	}
 	if usesTLS(specs) {
 		if _, err := newTLSSource(c.TLS); err != nil {
 			return e, fmt.Errorf("invalid config: %w", err)

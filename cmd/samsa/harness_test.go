@@ -117,6 +117,7 @@ type broker struct {
 	// data_dir come from the file (which must agree with addr and dataDir).
 	fileOnly bool
 	env      []string // added to the process environment
+	args     []string // added to the command line
 	netns    string   // the network namespace it runs in ("" = this one)
 
 	// The current process; nil once it was stopped or killed.
@@ -171,6 +172,7 @@ func (b *broker) start() {
 	if !b.fileOnly {
 		args = append(args, "-listen", b.addr, "-data-dir", b.dataDir)
 	}
+	args = append(args, b.args...)
 	cmd := exec.Command(samsaBin, args...)
 	if b.netns != "" {
 		// ip execs the broker after entering the namespace: the process

@@ -90,9 +90,7 @@ func (c *fileConfig) listenerSpecs() ([]listenerSpec, error) {
 		seen[l.Name] = true
 		l.Protocol = protocols[l.Name]
 		switch l.Protocol {
-		case protoPlaintext, protoSSL:
-		case protoSASLPlaintext, protoSASLSSL:
-			return nil, fmt.Errorf("listeners: %s is %s: SASL is not supported yet (PLAINTEXT and SSL are)", l.Name, l.Protocol)
+		case protoPlaintext, protoSSL, protoSASLPlaintext, protoSASLSSL:
 		case "":
 			return nil, fmt.Errorf("listeners: %s has no security protocol: name it PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, or map it in listener_security_protocol_map", l.Name)
 		default:
@@ -351,11 +349,12 @@ func (c *fileConfig) listenerOptions(base netio.Options, first *netio.Options) (
 		}
 		return nil
 	}
-	first.Listener, first.TLS = specs[0].Name, tlsFor(specs[0])
+	isSASL := func(l listenerSpec) bool { return l.Protocol == protoSASLPlaintext || l.Protocol == protoSASLSSL }
+	first.Listener, first.TLS, first.RequireAuth = specs[0].Name, tlsFor(specs[0]), isSASL(specs[0])
 	var extra []extraListener
 	for _, l := range specs[1:] {
 		o := base
-		o.Addr, o.Listener, o.TLS = l.Addr, l.Name, tlsFor(l)
+		o.Addr, o.Listener, o.TLS, o.RequireAuth = l.Addr, l.Name, tlsFor(l), isSASL(l)
 		o.ReusePort = false
 		extra = append(extra, extraListener{spec: l, opts: o})
 	}

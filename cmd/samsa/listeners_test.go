@@ -58,7 +58,6 @@ func TestListenerSpecs(t *testing.T) {
 		{"PLAINTEXT://a:1,PLAINTEXT://b:2", "", "", "listed twice"},
 		{"FOO://a:1", "", "", "no security protocol"},
 		{"PLAINTEXT://nohostport", "", "", "missing port"},
-		{"SASL_SSL://a:1", "", "", "SASL is not supported yet"},
 		{"PLAINTEXT://a:1", "SSL://b:2", "", "not in listeners"},
 		{"X://a:1", "", "X:TLS", "unknown security protocol"},
 		{"", "SSL://b:2", "", "need listeners"},

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	_ "net/http/pprof"
 	"os"
+
+	"samsa/engine"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,6 +23,13 @@ func main() {
 	flag.StringVar(&o.ConfigPath, "config", "./config.toml", "config file")
 	flag.StringVar(&o.Listen, "listen", "", "client listener host:port (overrides the config file)")
 	flag.StringVar(&o.DataDir, "data-dir", "", "data directory (overrides the config file)")
+	flag.Func("add-scram", "write a SCRAM credential at start, Kafka's form: 'SCRAM-SHA-256=[name=admin,password=secret]' (repeatable; the first admin user of a fresh box)", func(s string) error {
+		u, err := engine.ParseScramUser(s)
+		if err == nil {
+			o.ScramUsers = append(o.ScramUsers, u)
+		}
+		return err
+	})
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this host:port (for profiling; keep it on loopback)")
 	flag.Parse()

@@ -29,6 +29,7 @@ type options struct {
 	ConfigPath string
 	Listen     string // overrides listen
 	DataDir    string // overrides data_dir
+	ScramUsers []engine.ScramUser
 }
 
 // load reads config.toml and applies the command-line overrides.
@@ -67,6 +68,7 @@ func run(o options) error {
 		return err
 	}
 	cfg.Version = o.Version
+	cfg.ScramUsers = o.ScramUsers
 	nopts, err := fc.netOptions(cfg)
 	if err != nil {
 		return err

@@ -112,6 +112,7 @@ func startTLSBroker(t *testing.T, ca *testCA, clientAuth string) (*broker, strin
 	b := &broker{t: t, addr: addr, dataDir: data, config: cfg, log: &logBuffer{}, fileOnly: true}
 	t.Cleanup(b.cleanup)
 	b.start()
+	waitListening(t, sslAddr)
 	return b, sslAddr
 }
 

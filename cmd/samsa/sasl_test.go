@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// saslBroker is a broker with a PLAINTEXT listener (b.addr), a
+// SASL_PLAINTEXT and a SASL_SSL one, every mechanism enabled, and two
+// users made at start with -add-scram: admin (SCRAM-SHA-256 and -512,
+// password admin-secret) and alice (SCRAM-SHA-512, alice-secret).
+type saslBroker struct {
+	*broker
+	saslAddr, saslSSLAddr string
+	ca                    *testCA
+}
+
+func startSASLBroker(t *testing.T, extraConfig string) *saslBroker {
+	t.Helper()
+	ca := newTestCA(t)
+	certFile, keyFile := ca.issue("broker", 10, pkix.Name{CommonName: "broker"}, true)
+	addr, saslAddr, sslAddr, data := freeAddr(t), freeAddr(t), freeAddr(t), t.TempDir()
+	cfg := writeConfig(t, t.TempDir(),
+		`listen = "127.0.0.1:9092"`, fmt.Sprintf(`listeners = "PLAINTEXT://%s,SASL_PLAINTEXT://%s,SASL_SSL://%s"`, addr, saslAddr, sslAddr),
+		`data_dir = "./data"`, fmt.Sprintf("data_dir = %q", data),
+		"[admin]", fmt.Sprintf("[tls]\ncert_file = %q\nkey_file = %q\n\n[sasl]\nenabled_mechanisms = \"PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\"\n%s\n\n[admin]",
+			certFile, keyFile, extraConfig))
+	b := &broker{t: t, addr: addr, dataDir: data, config: cfg, log: &logBuffer{}, fileOnly: true, args: []string{
+		"-add-scram", "SCRAM-SHA-256=[name=admin,password=admin-secret]",
+		"-add-scram", "SCRAM-SHA-512=[name=admin,password=admin-secret,iterations=8192]",
+		"-add-scram", "SCRAM-SHA-512=[name=alice,password=alice-secret]",
+	}}
+	t.Cleanup(b.cleanup)
+	b.start()
+	sb := &saslBroker{broker: b, saslAddr: saslAddr, saslSSLAddr: sslAddr, ca: ca}
+	sb.waitListeners()
+	return sb
+}
+
+// waitListeners waits until the SASL listeners accept too (they open
+// after the first one, which is what broker.start waits for).
+func (sb *saslBroker) waitListeners() {
+	sb.t.Helper()
+	waitListening(sb.t, sb.saslAddr)
+	waitListening(sb.t, sb.saslSSLAddr)
+}
+
+// waitListening waits up to 10s for addr to accept a connection.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s after 10s: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// client connects franz-go to addr with mech (and TLS to the SASL_SSL
+// listener).
+func (sb *saslBroker) client(t *testing.T, addr string, mech sasl.Mechanism, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	opts = append(opts, kgo.SeedBrokers(addr), kgo.SASL(mech), kgo.RequestRetries(1))
+	if addr == sb.saslSSLAddr {
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{RootCAs: sb.ca.pool}))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// TestSASLFranz: franz-go with SCRAM-SHA-256 over TLS and SCRAM-SHA-512
+// and PLAIN over plaintext produces and consumes; a wrong password gets
+// SASL_AUTHENTICATION_FAILED and no data; credentials made with
+// AlterUserScramCredentials work at once, show in
+// DescribeUserScramCredentials (never their keys), and survive a restart.
+func TestSASLFranz(t *testing.T) {
+	sb := startSASLBroker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin256 := scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha256Mechanism()
+	cl := sb.client(t, sb.saslSSLAddr, admin256, kgo.DefaultProduceTopic("sasl-t"), kgo.AllowAutoTopicCreation())
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("over SASL_SSL")}).FirstErr(); err != nil {
+		t.Fatalf("SCRAM-SHA-256 over TLS: %v", err)
+	}
+	alice := sb.client(t, sb.saslAddr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism(),
+		kgo.ConsumeTopics("sasl-t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	fs := alice.PollFetches(ctx)
+	if err := fs.Err0(); err != nil {
+		t.Fatalf("SCRAM-SHA-512 consumer: %v", err)
+	}
+	if fs.NumRecords() != 1 || string(fs.Records()[0].Value) != "over SASL_SSL" {
+		t.Fatalf("SCRAM-SHA-512 consumer read %d records", fs.NumRecords())
+	}
+	plainCl := sb.client(t, sb.saslAddr, plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism())
+	if err := plainCl.Ping(ctx); err != nil {
+		t.Fatalf("PLAIN against a SCRAM credential: %v", err)
+	}
+
+	// Wrong password, unknown user: SASL_AUTHENTICATION_FAILED.
+	for _, mech := range []sasl.Mechanism{
+		scram.Auth{User: "alice", Pass: "wrong"}.AsSha512Mechanism(),
+		scram.Auth{User: "nobody", Pass: "x"}.AsSha256Mechanism(),
+		plain.Auth{User: "alice", Pass: "wrong"}.AsMechanism(),
+	} {
+		bad := sb.client(t, sb.saslAddr, mech, kgo.ConsumeTopics("sasl-t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		err := bad.Ping(ctx)
+		if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+			t.Fatalf("%s with bad credentials: %v, want SASL_AUTHENTICATION_FAILED", mech.Name(), err)
+		}
+	}
+
+	// AlterUserScramCredentials, then Describe, then use it.
+	adm := kadm.NewClient(cl)
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "bob-secret"}})
+	if err != nil || res.AllFailed() {
+		t.Fatalf("AlterUserScramCredentials: %v %+v", err, res)
+	}
+	bob := sb.client(t, sb.saslSSLAddr, scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha256Mechanism())
+	if err := bob.Ping(ctx); err != nil {
+		t.Fatalf("a credential made by AlterUserScramCredentials: %v", err)
+	}
+	desc, err := adm.DescribeUserSCRAMs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := desc["admin"]; d.Err != nil || len(d.CredInfos) != 2 || d.CredInfos[1].Iterations != 8192 {
+		t.Errorf("admin described as %+v", d)
+	}
+	if d := desc["bob"]; d.Err != nil || len(d.CredInfos) != 1 || d.CredInfos[0].Mechanism != kadm.ScramSha256 {
+		t.Errorf("bob described as %+v", d)
+	}
+	// Refusals (kadm checks iterations itself, so a raw request): a
+	// deletion of nothing, too few iterations, a user twice, an unknown
+	// mechanism.
+	areq := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	del := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+	del.Name, del.Mechanism = "carol", 1
+	up := func(name string, mech int8, iters int32) kmsg.AlterUserSCRAMCredentialsRequestUpsertion {
+		u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		u.Name, u.Mechanism, u.Iterations, u.Salt, u.SaltedPassword = name, mech, iters, []byte("salt"), []byte("salted")
+		return u
+	}
+	areq.Deletions = append(areq.Deletions, del)
+	areq.Upsertions = append(areq.Upsertions, up("dave", 2, 100), up("erin", 1, 4096), up("erin", 1, 4096), up("frank", 7, 4096))
+	aresp, err := areq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int16{"carol": kerr.ResourceNotFound.Code, "dave": kerr.UnacceptableCredential.Code,
+		"erin": kerr.DuplicateResource.Code, "frank": kerr.UnsupportedSaslMechanism.Code}
+	if len(aresp.Results) != len(want) {
+		t.Errorf("%d results, want %d: %+v", len(aresp.Results), len(want), aresp.Results)
+	}
+	for _, r := range aresp.Results {
+		if r.ErrorCode != want[r.User] {
+			t.Errorf("user %s: code %d, want %d", r.User, r.ErrorCode, want[r.User])
+		}
+	}
+	// Remove bob's; he is refused from then on.
+	if res, err := adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "bob", Mechanism: kadm.ScramSha256}}, nil); err != nil || res.AllFailed() {
+		t.Fatalf("delete: %v %+v", err, res)
+	}
+	if err := sb.client(t, sb.saslAddr, scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha256Mechanism()).Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("a deleted credential: %v", err)
+	}
+
+	// The credentials are in the metadata log: a restart (SIGKILL) keeps
+	// them, and no password is on disk.
+	sb.kill()
+	sb.restart()
+	sb.waitListeners()
+	if err := sb.client(t, sb.saslAddr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()).Ping(ctx); err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	for _, secret := range []string{"alice-secret", "admin-secret", "bob-secret"} {
+		if grepDir(t, sb.dataDir, secret) {
+			t.Errorf("the password %q is in the data directory", secret)
+		}
+	}
+}
+
+// TestSASLRefusesBeforeAuth: on a SASL listener, a request other than
+// ApiVersions and the SASL ones closes the connection before any answer;
+// the plaintext listener next to it serves without SASL.
+func TestSASLRefusesBeforeAuth(t *testing.T) {
+	sb := startSASLBroker(t, "")
+	c, err := net.DialTimeout("tcp", sb.saslAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Metadata v1, no topics (null array): correlation id 7.
+	req := []byte{0, 3, 0, 1, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(req)))
+	if _, err := c.Write(append(frame, req...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
+		t.Fatalf("Metadata before SASL: read %d bytes, err %v; want the connection closed", n, err)
+	}
+	waitLog(t, sb.broker, "request before SASL authentication")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	plainCl, err := kgo.NewClient(kgo.SeedBrokers(sb.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plainCl.Close()
+	if err := plainCl.Ping(ctx); err != nil {
+		t.Fatalf("the PLAINTEXT listener: %v", err)
+	}
+	// A SASL client against the plaintext listener: ILLEGAL_SASL_STATE.
+	mis := sb.client(t, sb.addr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism())
+	if err := mis.Ping(ctx); !errors.Is(err, kerr.IllegalSaslState) {
+		t.Fatalf("SASL on the plaintext listener: %v, want ILLEGAL_SASL_STATE", err)
+	}
+}
+
+// TestSASLReauthentication: with connections_max_reauth_ms, franz-go
+// re-authenticates (KIP-368) and keeps producing past the session's end.
+func TestSASLReauthentication(t *testing.T) {
+	sb := startSASLBroker(t, "connections_max_reauth_ms = 1500")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := sb.client(t, sb.saslAddr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism(),
+		kgo.DefaultProduceTopic("reauth"), kgo.AllowAutoTopicCreation())
+	for i := range 8 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("produce %d, %v into the session: %v", i, time.Duration(i)*500*time.Millisecond, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if strings.Contains(sb.log.String(), "SASL session expired") {
+		t.Fatalf("franz-go's connection expired instead of re-authenticating:\n%s", sb.log.tail())
+	}
+}
+
+// grepDir reports whether any file under dir contains s.
+func grepDir(t *testing.T, dir, s string) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		found = bytes.Contains(data, []byte(s))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
