@@ -28,8 +28,8 @@ type Response struct {
 	HeaderV1 bool
 	// Raw frames the parts with their size alone, no correlation id: the
 	// answer to a bare SASL token (Request.Raw).
-	Raw bool
-	Parts    []Part
+	Raw   bool
+	Parts []Part
 	// Release, if set, is called exactly once when the parts are no
 	// longer needed: after gnet has written or copied them, or when the
 	// connection closed first. It may run on an event loop, so it must
