@@ -16,7 +16,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/xdg-go/scram"
 
 	"samsa/netio"
 )
@@ -60,7 +59,7 @@ func (c SASLConfig) Validate() error {
 type saslState struct {
 	mech      string // from the last SaslHandshake; "" before
 	bare      bool   // SaslHandshake v0: the tokens come bare
-	conv      *scram.ServerConversation
+	conv      *scramServer
 	authed    bool
 	principal string    // once authenticated
 	expires   time.Time // the session's end (KIP-368); zero: never
@@ -142,38 +141,17 @@ func (b *Broker) saslStep(st *saslState, token []byte) (reply []byte, done bool,
 		return []byte{}, true, b.saslDone(st, parts[1])
 	case mechSCRAM256, mechSCRAM512:
 		if st.conv == nil {
-			gen := scram.SHA256
-			if st.mech == mechSCRAM512 {
-				gen = scram.SHA512
-			}
-			mech := st.mech
-			srv, err := gen.NewServer(func(user string) (scram.StoredCredentials, error) {
-				m, ok := b.scramCredential(user, mech)
-				if !ok {
-					return scram.StoredCredentials{}, errBadCredentials
-				}
-				return scram.StoredCredentials{
-					KeyFactors: scram.KeyFactors{Salt: string(m.Salt), Iters: m.Iterations},
-					StoredKey:  m.StoredKey, ServerKey: m.ServerKey,
-				}, nil
-			})
-			if err != nil {
-				return nil, false, err
-			}
-			st.conv = srv.NewConversation()
+			st.conv = &scramServer{mech: st.mech, lookup: b.scramCredential}
 		}
-		out, err := st.conv.Step(string(token))
+		out, fin, err := st.conv.next(string(token))
 		if err != nil {
 			st.conv = nil
-			if errors.Is(err, errBadCredentials) || strings.Contains(err.Error(), "proof invalid") {
-				return nil, false, errBadCredentials
-			}
-			return nil, false, fmt.Errorf("invalid SCRAM message: %v", err)
+			return nil, false, err
 		}
-		if !st.conv.Done() {
+		if !fin {
 			return []byte(out), false, nil
 		}
-		user := st.conv.Username()
+		user := st.conv.user
 		st.conv = nil
 		return []byte(out), true, b.saslDone(st, user)
 	}

@@ -8,6 +8,7 @@ package engine
 
 import (
 	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -18,8 +19,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/xdg-go/pbkdf2"
 )
 
 // SCRAM mechanisms as Kafka names and numbers them (ScramMechanism).
@@ -137,7 +136,11 @@ func scramFromSalted(user, mech string, iterations int, salt, salted []byte) met
 // saltedPassword is Hi(password, salt, i) of RFC 5802.
 func saltedPassword(mech, password string, salt []byte, iterations int) []byte {
 	h := scramHash(mech)
-	return pbkdf2.Key([]byte(password), salt, iterations, h().Size(), h)
+	k, err := pbkdf2.Key(h, password, salt, iterations, h().Size())
+	if err != nil {
+		panic("BUG: pbkdf2 refused its parameters: " + err.Error())
+	}
+	return k
 }
 
 // newScram makes a credential for a password with a fresh salt.

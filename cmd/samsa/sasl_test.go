@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +14,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	xscram "github.com/xdg-go/scram"
 )
 
 // saslBroker is a broker with a PLAINTEXT listener (b.addr), a
@@ -287,3 +292,122 @@ func grepDir(t *testing.T, dir, s string) bool {
 	}
 	return found
 }
+
+// clientRun is a SASL client script's last JSON line.
+type clientRun struct {
+	Kind     string   `json:"kind"`
+	Error    string   `json:"error"`
+	Type     string   `json:"type"`
+	Produced int      `json:"produced"`
+	Read     []string `json:"read"`
+}
+
+func parseClientRun(t *testing.T, what, out string) clientRun {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var r clientRun
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("%s printed no JSON result: %v\n%s", what, err, out)
+	}
+	return r
+}
+
+// checkOwnRecords checks that a client read back its own n records, in
+// order.
+func checkOwnRecords(t *testing.T, what, prefix string, n int, r clientRun) {
+	t.Helper()
+	if r.Kind != "done" {
+		t.Fatalf("%s failed: %s %s", what, r.Error, r.Type)
+	}
+	var own []string
+	for _, v := range r.Read {
+		if strings.HasPrefix(v, prefix+"-") {
+			own = append(own, v)
+		}
+	}
+	if !reflect.DeepEqual(own, values(prefix, n)) {
+		t.Fatalf("%s read back %v, want %v", what, own, values(prefix, n))
+	}
+}
+
+// TestSASLClients: every other client this box has, over the listener
+// and mechanism the issue names for it: kcat (librdkafka) SASL_SSL with
+// SCRAM-SHA-512, confluent-kafka SASL_PLAINTEXT with PLAIN, kafka-python
+// SASL_SSL with PLAIN (its bare tokens after SaslHandshake v0), kafkajs
+// and sarama with SCRAM; and kcat with a wrong password gets nothing.
+func TestSASLClients(t *testing.T) {
+	kcat := needKcat(t)
+	needConfluentKafka(t)
+	needKafkaPython(t)
+	needKafkaJS(t)
+	sb := startSASLBroker(t, "")
+	sb.createTopic("sasl-clients", 1, nil)
+	const n = 5
+
+	kc := []string{"-b", sb.saslSSLAddr, "-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location=" + sb.ca.file,
+		"-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret"}
+	runTool(t, strings.Join(values("kcat", n), "\n")+"\n", kcat, append(kc, "-P", "-t", "sasl-clients", "-p", "0")...)
+	got := runTool(t, "", kcat, append(kc, "-C", "-t", "sasl-clients", "-p", "0", "-o", "beginning", "-e", "-q")...)
+	if want := strings.Join(values("kcat", n), "\n") + "\n"; got != want {
+		t.Fatalf("kcat over SASL_SSL SCRAM-SHA-512 read %q, want %q", got, want)
+	}
+	bad := append(slices.Clone(kc[:len(kc)-1]), "sasl.password=wrong", "-L", "-m", "5")
+	if out, err := runToolErr("", kcat, bad...); err == nil || !strings.Contains(out, "Authentication failed") {
+		t.Fatalf("kcat with a wrong password: err %v, output:\n%s", err, out)
+	}
+
+	script := filepath.Join("testdata", "sasl_clients.py")
+	out := runTool(t, "", pythonWithKafka, script, "confluent", sb.saslAddr, "SASL_PLAINTEXT", "PLAIN", "admin", "admin-secret", "-", "sasl-clients", fmt.Sprint(n))
+	checkOwnRecords(t, "confluent-kafka SASL_PLAINTEXT PLAIN", "confluent", n, parseClientRun(t, "confluent-kafka", out))
+	out = runTool(t, "", pythonWithKafka, script, "kafkapython", sb.saslSSLAddr, "SASL_SSL", "PLAIN", "alice", "alice-secret", sb.ca.file, "sasl-clients", fmt.Sprint(n))
+	checkOwnRecords(t, "kafka-python SASL_SSL PLAIN", "kafkapython", n, parseClientRun(t, "kafka-python", out))
+
+	out = runTool(t, "", "node", filepath.Join(kafkajsDir, "sasl.js"), sb.saslAddr, "scram-sha-256", "admin", "admin-secret", "sasl-clients", fmt.Sprint(n))
+	checkOwnRecords(t, "kafkajs SCRAM-SHA-256", "kafkajs", n, parseClientRun(t, "kafkajs", out))
+	out = runTool(t, "", "node", filepath.Join(kafkajsDir, "sasl.js"), sb.saslAddr, "scram-sha-512", "alice", "wrong", "sasl-clients", "1")
+	if r := parseClientRun(t, "kafkajs", out); r.Kind != "error" || !strings.Contains(r.Type+r.Error, "SASL_AUTHENTICATION_FAILED") && !strings.Contains(r.Error, "SASL SCRAM SHA512 authentication failed") {
+		t.Fatalf("kafkajs with a wrong password: %+v", r)
+	}
+
+	// sarama, SCRAM-SHA-512 with the usual xdg-go client.
+	cfg := saramaConfig(t, "3.6.0")
+	cfg.Net.SASL.Enable = true
+	cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+	cfg.Net.SASL.User, cfg.Net.SASL.Password = "alice", "alice-secret"
+	cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &xdgSCRAM{gen: xscram.SHA512} }
+	cfg.Producer.Return.Successes = true
+	prod, err := sarama.NewSyncProducer([]string{sb.saslAddr}, cfg)
+	if err != nil {
+		t.Fatalf("sarama SCRAM-SHA-512: %v", err)
+	}
+	for _, v := range values("sarama", n) {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "sasl-clients", Partition: 0, Value: sarama.StringEncoder(v)}); err != nil {
+			t.Fatalf("sarama produce over SASL: %v", err)
+		}
+	}
+	prod.Close()
+	got = runTool(t, "", kcat, append(kc, "-C", "-t", "sasl-clients", "-p", "0", "-o", "beginning", "-e", "-q")...)
+	for _, v := range append(values("confluent", n), append(values("kafkapython", n), append(values("kafkajs", n), values("sarama", n)...)...)...) {
+		if !strings.Contains(got, v+"\n") {
+			t.Fatalf("kcat does not read %q back:\n%s", v, got)
+		}
+	}
+}
+
+// xdgSCRAM is sarama's SCRAMClient on xdg-go/scram (sarama's own example).
+type xdgSCRAM struct {
+	gen  xscram.HashGeneratorFcn
+	conv *xscram.ClientConversation
+}
+
+func (x *xdgSCRAM) Begin(user, pass, authzID string) error {
+	cl, err := x.gen.NewClient(user, pass, authzID)
+	if err != nil {
+		return err
+	}
+	x.conv = cl.NewConversation()
+	return nil
+}
+
+func (x *xdgSCRAM) Step(challenge string) (string, error) { return x.conv.Step(challenge) }
+func (x *xdgSCRAM) Done() bool                            { return x.conv.Done() }
