@@ -205,6 +205,8 @@ func FuzzCatalogImageApply(f *testing.F) {
 	f.Add("leader", []byte(`{"node":2,"epoch":-5}`))
 	f.Add("producer_ids", []byte(`{"end":-1}`))
 	f.Add("cluster", []byte(`null`))
+	f.Add("scram", []byte(`{"user":"a","mechanism":"SCRAM-SHA-256","iterations":4096,"salt":"c2FsdA==","stored_key":"AA==","server_key":"AA=="}`))
+	f.Add("delete_scram", []byte(`{"user":"a","mechanism":"SCRAM-SHA-512"}`))
 	f.Fuzz(func(t *testing.T, typ string, value []byte) {
 		img := newCatalogImage()
 		if err := img.apply(typ, value); err != nil {
