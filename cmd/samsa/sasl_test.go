@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -411,3 +412,27 @@ func (x *xdgSCRAM) Begin(user, pass, authzID string) error {
 
 func (x *xdgSCRAM) Step(challenge string) (string, error) { return x.conv.Step(challenge) }
 func (x *xdgSCRAM) Done() bool                            { return x.conv.Done() }
+
+// TestSASLFranzOwnTests runs franz-go's own SCRAM tests (pkg/kgo
+// TestSCRAMAuth and TestSCRAMAuthBadCredentials, from the module this
+// repository pins) against the SASL_PLAINTEXT listener, with the
+// environment they read.
+func TestSASLFranzOwnTests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles franz-go's kgo tests")
+	}
+	sb := startSASLBroker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-run", "^TestSCRAMAuth", "github.com/twmb/franz-go/pkg/kgo")
+	cmd.Env = append(os.Environ(), "KGO_SEEDS="+sb.addr, "KGO_TEST_SCRAM_SEEDS="+sb.saslAddr, "KGO_TEST_SCRAM=admin:admin-secret:256")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("franz-go's SCRAM tests: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--- PASS: TestSCRAMAuth ", "--- PASS: TestSCRAMAuthBadCredentials "} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("franz-go's output lacks %q (skipped?):\n%s", want, out)
+		}
+	}
+}
