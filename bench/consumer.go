@@ -18,12 +18,12 @@ type consumeOutcome struct {
 
 // newConsumer returns a client reading every partition of topic from the
 // given offsets (assigned partitions, never a group).
-func newConsumer(addr, topic string, offsets map[int32]kgo.Offset) (*kgo.Client, error) {
-	cl, err := kgo.NewClient(
+func newConsumer(addr, topic string, offsets map[int32]kgo.Offset, conn ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}, conn...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create consumer: %w", err)
 	}

@@ -57,7 +57,7 @@ func (p *Process) LogPath() string { return p.logPath }
 // StartSamsa starts the samsa binary bin with the config file config, a
 // fresh data directory and a free port on 127.0.0.1, and waits until it
 // answers Kafka requests.
-func StartSamsa(ctx context.Context, bin, config string) (*Process, error) {
+func StartSamsa(ctx context.Context, bin, config string, args ...string) (*Process, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("cannot find the samsa binary (build it with make build): %w", err)
 	}
@@ -65,7 +65,7 @@ func StartSamsa(ctx context.Context, bin, config string) (*Process, error) {
 		return nil, fmt.Errorf("cannot find the samsa config: %w", err)
 	}
 	return startProcess(ctx, "samsa", func(addr, dir string) *exec.Cmd {
-		return exec.Command(bin, "-config", config, "-listen", addr, "-data-dir", filepath.Join(dir, "data"))
+		return exec.Command(bin, append([]string{"-config", config, "-listen", addr, "-data-dir", filepath.Join(dir, "data")}, args...)...)
 	})
 }
 

@@ -76,7 +76,7 @@ func Run(ctx context.Context, t Target, spec Spec, progressTo io.Writer) (*Resul
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Addr), kgo.RequestRetries(3))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(t.Addr), kgo.RequestRetries(3)}, spec.Conn...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create admin client: %w", err)
 	}

@@ -30,6 +30,8 @@ type Spec struct {
 	Keys        string        `json:"keys"`        // none, random or set:N
 	Rate        int           `json:"rate"`        // e2e: records per second
 	Timeout     time.Duration `json:"timeout_ns"`  // the workload stops by itself after this
+	// Conn are options every client of the workload adds: TLS, SASL.
+	Conn []kgo.Opt `json:"-"`
 }
 
 // DefaultSpec returns the defaults for kind: 1 KiB records, 8 partitions,
@@ -199,6 +201,7 @@ func (s Spec) producerOpts(addr, topic string) []kgo.Opt {
 		// No record outlives the workload's time limit and flush grace.
 		kgo.RecordDeliveryTimeout(max(s.Timeout+flushGrace, time.Second)),
 	}
+	opts = append(opts, s.Conn...)
 	if s.Acks != "all" && s.Acks != "-1" {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}

@@ -32,7 +32,7 @@ func runConsume(ctx context.Context, e *env) error {
 		return err
 	}
 	t0 := time.Now()
-	cl, err := newConsumer(e.addr, e.topic, fromStart(s.Partitions))
+	cl, err := newConsumer(e.addr, e.topic, fromStart(s.Partitions), s.Conn...)
 	if err != nil {
 		return err
 	}

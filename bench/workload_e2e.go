@@ -39,7 +39,7 @@ func runE2E(ctx context.Context, e *env) error {
 		}
 		offsets[p] = kgo.NewOffset().At(o.Offset)
 	}
-	cons, err := newConsumer(e.addr, e.topic, offsets)
+	cons, err := newConsumer(e.addr, e.topic, offsets, s.Conn...)
 	if err != nil {
 		return err
 	}

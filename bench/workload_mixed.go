@@ -24,7 +24,7 @@ func runMixed(ctx context.Context, e *env) error {
 		}
 	}()
 	for i := 0; i < s.Consumers; i++ {
-		cl, err := newConsumer(e.addr, e.topic, fromStart(s.Partitions))
+		cl, err := newConsumer(e.addr, e.topic, fromStart(s.Partitions), s.Conn...)
 		if err != nil {
 			return err
 		}

@@ -42,6 +42,9 @@ Usage:
                                                   and a transactional producer, read_committed
                                                   against read_uncommitted, consume-transform-
                                                   produce, read_committed e2e latency (make bench-txn)
+  samsa-bench tls [flags]                         start samsa with PLAINTEXT, SSL (and with -sasl
+                                                  SASL_SSL) listeners; produce and consume on each:
+                                                  MiB/s, broker CPU s/GiB, ratios to plaintext
   samsa-bench without-syscall NR CMD [ARGS]       run CMD with system call NR answering
                                                   ENOSYS (seccomp), as an older kernel
                                                   would: cachestat is 451 on x86-64 and
@@ -141,6 +144,7 @@ type options struct {
 	timeout     time.Duration
 	json        bool
 	quick       bool
+	sasl        bool
 	samsaBin    string
 	config      string
 	listen      string
@@ -203,6 +207,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload (failover: of each run, default 90s)")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&o.quick, "quick", false, "a much smaller run (a few thousand records per workload)")
+	fs.BoolVar(&o.sasl, "sasl", false, "tls: also a SASL_SSL listener with SCRAM-SHA-512")
 	fs.StringVar(&o.samsaBin, "samsa-bin", "./bin/samsa", "compare, failover, soak: the samsa binary to start")
 	fs.StringVar(&o.config, "config", "config.toml", "compare, failover, soak: samsa's config file")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "kfake: `host:port` to listen on")
@@ -271,6 +276,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runHostile(ctx, &o, stdout, stderr)
 	case "txn":
 		return runTxn(ctx, &o, stdout, stderr)
+	case "tls":
+		return runTLS(ctx, &o, stdout, stderr)
 	}
 
 	var specs []bench.Spec
@@ -559,6 +566,35 @@ func runTxn(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	if rep.Failed() {
 		fmt.Fprintln(stderr, "samsa-bench: some rounds failed; see the notes")
+		return 1
+	}
+	return 0
+}
+
+// runTLS is the tls subcommand.
+func runTLS(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	cfg := bench.TLSConfig{SamsaBin: o.samsaBin, Config: o.config, Rounds: o.rounds, SASL: o.sasl, Progress: stderr,
+		Produce: bench.DefaultSpec(bench.KindProduce), Consume: bench.DefaultSpec(bench.KindConsume)}
+	if o.quick {
+		cfg.Produce, cfg.Consume = bench.QuickSpec(bench.KindProduce), bench.QuickSpec(bench.KindConsume)
+	}
+	o.apply(&cfg.Produce)
+	o.apply(&cfg.Consume)
+	for _, s := range []bench.Spec{cfg.Produce, cfg.Consume} {
+		if err := s.Validate(); err != nil {
+			fmt.Fprintln(stderr, "samsa-bench:", err)
+			return 2
+		}
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	rep := bench.TLSSuite(ctx, cfg)
+	if !writeReport(rep, o.json, stdout, stderr) {
+		return 1
+	}
+	if ctx.Err() != nil || rep.Failed() {
+		fmt.Fprintln(stderr, "samsa-bench: some rounds failed")
 		return 1
 	}
 	return 0
