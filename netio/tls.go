@@ -144,7 +144,8 @@ func (s *Server) serveTLS(raw net.Conn) {
 	if timeout <= 0 {
 		timeout = defaultHandshakeTimeout
 	}
-	tc := tls.Server(raw, o.Config())
+	bw := &batchConn{Conn: raw}
+	tc := tls.Server(bw, o.Config())
 	_ = raw.SetDeadline(time.Now().Add(timeout))
 	err := tc.Handshake()
 	_ = raw.SetDeadline(time.Time{})
@@ -162,7 +163,8 @@ func (s *Server) serveTLS(raw net.Conn) {
 		}
 		return
 	}
-	w := &tlsWire{s: s, tc: tc, raw: raw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
+	bw.batching = true // after the handshake, which flushes its own writes
+	w := &tlsWire{s: s, tc: tc, raw: raw, bw: bw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
 	w.cond = sync.NewCond(&w.mu)
 	s.lifeMu.RLock()
 	if s.stopped {
@@ -225,6 +227,7 @@ type tlsWire struct {
 	s   *Server
 	tc  *tls.Conn
 	raw net.Conn
+	bw  *batchConn // under tc: gathers its records into few writes
 	ctx atomic.Value // *Conn
 
 	// Loop-owned: the input not yet framed is in[off:].
@@ -339,6 +342,9 @@ func (w *tlsWire) writeLoop() {
 		for i, t := range tasks {
 			if werr == nil {
 				buf, werr = w.send(buf, t.bufs, i == len(tasks)-1)
+				if werr == nil && i == len(tasks)-1 {
+					werr = w.bw.flush()
+				}
 			}
 			w.outBytes.Add(-t.n)
 			if t.cb != nil {
@@ -400,6 +406,59 @@ func (w *tlsWire) send(buf []byte, bufs [][]byte, last bool) ([]byte, error) {
 		return buf[:0], err
 	}
 	return buf, nil
+}
+
+// batchConn gathers what crypto/tls writes, a record (16 KiB at most) per
+// call, into writes of up to batchSize: a 1 MiB fetch response leaves in
+// four system calls rather than sixty-four. The writer flushes after each
+// batch of responses. mu: the reader goroutine may write too (crypto/tls
+// answers a TLS 1.3 KeyUpdate from Read); that record goes out with the
+// next flush.
+type batchConn struct {
+	net.Conn
+	batching bool // set once, after the handshake, before any other goroutine runs
+	mu       sync.Mutex
+	buf      []byte
+}
+
+const batchSize = 256 << 10
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	if !b.batching {
+		return b.Conn.Write(p)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf)+len(p) > batchSize {
+		if err := b.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) >= batchSize {
+			return b.Conn.Write(p)
+		}
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// flush writes what is gathered.
+func (b *batchConn) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flushLocked()
+}
+
+func (b *batchConn) flushLocked() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.Conn.Write(b.buf)
+	if cap(b.buf) > batchSize+tlsCoalesce {
+		b.buf = nil
+	} else {
+		b.buf = b.buf[:0]
+	}
+	return err
 }
 
 func (w *tlsWire) Peek(n int) ([]byte, error) {
