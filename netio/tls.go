@@ -227,7 +227,7 @@ type tlsWire struct {
 	s   *Server
 	tc  *tls.Conn
 	raw net.Conn
-	bw  *batchConn // under tc: gathers its records into few writes
+	bw  *batchConn   // under tc: gathers its records into few writes
 	ctx atomic.Value // *Conn
 
 	// Loop-owned: the input not yet framed is in[off:].
