@@ -16,16 +16,44 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.AlterConfigs.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleAlterConfigs(kreq.(*kmsg.AlterConfigsRequest), fromPeer(req)))
+		respond(req, b.handleAlterConfigs(req, kreq.(*kmsg.AlterConfigsRequest), fromPeer(req)))
 	})
 }
 
-func (b *Broker) handleAlterConfigs(r *kmsg.AlterConfigsRequest, fromPeer bool) *kmsg.AlterConfigsResponse {
+func (b *Broker) handleAlterConfigs(req *netio.Request, r *kmsg.AlterConfigsRequest, fromPeer bool) *kmsg.AlterConfigsResponse {
+	refused, allowed := splitDenied(len(r.Resources), func(i int) *topicError {
+		return b.configAuthz(req, fromPeer, r.Resources[i].ResourceType, r.Resources[i].ResourceName, acl.OpAlterConfigs)
+	})
+	if refused != nil {
+		sub := *r
+		sub.Resources = nil
+		for _, i := range allowed {
+			sub.Resources = append(sub.Resources, r.Resources[i])
+		}
+		part := &kmsg.AlterConfigsResponse{}
+		if len(sub.Resources) > 0 {
+			part = b.handleAlterConfigs(req, &sub, fromPeer)
+		}
+		resp := kmsg.NewPtrAlterConfigsResponse()
+		for i, rr := range r.Resources {
+			if terr := refused[i]; terr != nil {
+				res := kmsg.NewAlterConfigsResponseResource()
+				res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+				res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
+				resp.Resources = append(resp.Resources, res)
+			} else if len(part.Resources) > 0 {
+				resp.Resources = append(resp.Resources, part.Resources[0])
+				part.Resources = part.Resources[1:]
+			}
+		}
+		return resp
+	}
 	if resp, ok := forwardToPrimary[*kmsg.AlterConfigsResponse](b, r, fromPeer); ok {
 		return resp
 	}

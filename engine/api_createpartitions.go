@@ -20,19 +20,46 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.CreatePartitions.Int16(), 0, 3, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleCreatePartitions(kreq.(*kmsg.CreatePartitionsRequest), fromPeer(req)))
+		respond(req, b.handleCreatePartitions(req, kreq.(*kmsg.CreatePartitionsRequest), fromPeer(req)))
 	})
 }
 
 // maxPartitions bounds a topic's partition count (CreateTopics too).
 const maxPartitions = 100000
 
-func (b *Broker) handleCreatePartitions(r *kmsg.CreatePartitionsRequest, fromPeer bool) *kmsg.CreatePartitionsResponse {
+func (b *Broker) handleCreatePartitions(req *netio.Request, r *kmsg.CreatePartitionsRequest, fromPeer bool) *kmsg.CreatePartitionsResponse {
+	refused, allowed := splitDenied(len(r.Topics), func(i int) *topicError {
+		return b.configAuthz(req, fromPeer, kmsg.ConfigResourceTypeTopic, r.Topics[i].Topic, acl.OpAlter)
+	})
+	if refused != nil {
+		sub := *r
+		sub.Topics = nil
+		for _, i := range allowed {
+			sub.Topics = append(sub.Topics, r.Topics[i])
+		}
+		part := &kmsg.CreatePartitionsResponse{}
+		if len(sub.Topics) > 0 {
+			part = b.handleCreatePartitions(req, &sub, fromPeer)
+		}
+		resp := kmsg.NewPtrCreatePartitionsResponse()
+		for i, rt := range r.Topics {
+			if terr := refused[i]; terr != nil {
+				st := kmsg.NewCreatePartitionsResponseTopic()
+				st.Topic, st.ErrorCode, st.ErrorMessage = rt.Topic, terr.code, &terr.msg
+				resp.Topics = append(resp.Topics, st)
+			} else if len(part.Topics) > 0 {
+				resp.Topics = append(resp.Topics, part.Topics[0])
+				part.Topics = part.Topics[1:]
+			}
+		}
+		return resp
+	}
 	if resp, ok := forwardToPrimary[*kmsg.CreatePartitionsResponse](b, r, fromPeer); ok {
 		return resp
 	}

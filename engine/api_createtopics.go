@@ -13,17 +13,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.CreateTopics.Int16(), 0, 7, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleCreateTopics(kreq.(*kmsg.CreateTopicsRequest)))
+		respond(req, b.handleCreateTopics(req, kreq.(*kmsg.CreateTopicsRequest)))
 	})
 }
 
-func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+func (b *Broker) handleCreateTopics(req *netio.Request, r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := kmsg.NewPtrCreateTopicsResponse()
+	// CREATE on the cluster, or on each topic.
+	clusterCreate := b.allowedCluster(req, acl.OpCreate)
 	seen := map[string]int{}
 	for _, rt := range r.Topics {
 		seen[rt.Topic]++
@@ -36,6 +39,10 @@ func (b *Broker) handleCreateTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTop
 			st.ErrorMessage = &msg
 			st.NumPartitions, st.ReplicationFactor = -1, -1
 			resp.Topics = append(resp.Topics, st)
+		}
+		if !clusterCreate && !b.allowed(req, acl.OpCreate, acl.ResourceTopic, rt.Topic) {
+			fail(kerr.TopicAuthorizationFailed.Code, "the principal may not create topic "+rt.Topic)
+			continue
 		}
 		if b.pair.IsStandby() {
 			fail(kerr.NotController.Code, "this node is the standby; the primary creates topics")

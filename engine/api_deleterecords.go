@@ -19,17 +19,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 	"samsa/segment"
 )
 
 func init() {
 	regKey(kmsg.DeleteRecords.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleDeleteRecords(kreq.(*kmsg.DeleteRecordsRequest)))
+		respond(req, b.handleDeleteRecords(req, kreq.(*kmsg.DeleteRecordsRequest)))
 	})
 }
 
-func (b *Broker) handleDeleteRecords(r *kmsg.DeleteRecordsRequest) *kmsg.DeleteRecordsResponse {
+func (b *Broker) handleDeleteRecords(req *netio.Request, r *kmsg.DeleteRecordsRequest) *kmsg.DeleteRecordsResponse {
 	resp := kmsg.NewPtrDeleteRecordsResponse()
 	type wait struct {
 		p  *partition
@@ -40,9 +41,15 @@ func (b *Broker) handleDeleteRecords(r *kmsg.DeleteRecordsRequest) *kmsg.DeleteR
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topic(rt.Topic)
+		denied := !b.allowed(req, acl.OpDelete, acl.ResourceTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
+			if denied {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			sp.ErrorCode = b.deleteRecords(t, rp.Partition, rp.Offset, &sp.LowWatermark)
 			st.Partitions = append(st.Partitions, sp)
 		}

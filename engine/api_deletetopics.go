@@ -10,16 +10,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.DeleteTopics.Int16(), 0, 6, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleDeleteTopics(kreq.(*kmsg.DeleteTopicsRequest)))
+		respond(req, b.handleDeleteTopics(req, kreq.(*kmsg.DeleteTopicsRequest)))
 	})
 }
 
-func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+func (b *Broker) handleDeleteTopics(req *netio.Request, r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
 	resp := kmsg.NewPtrDeleteTopicsResponse()
 	type target struct {
 		name *string
@@ -52,6 +53,19 @@ func (b *Broker) handleDeleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteTop
 			}
 		default:
 			st.ErrorCode = kerr.InvalidRequest.Code
+		}
+		name := ""
+		if t != nil {
+			name = t.name
+		} else if tg.name != nil {
+			name = *tg.name
+		}
+		if name != "" && !b.allowed(req, acl.OpDelete, acl.ResourceTopic, name) {
+			// Whether or not it exists (DELETE implies DESCRIBE).
+			st.ErrorCode, t = kerr.TopicAuthorizationFailed.Code, nil
+			if tg.name == nil {
+				st.Topic = nil
+			}
 		}
 		if t != nil && b.pair.IsStandby() {
 			st.ErrorCode = kerr.NotController.Code

@@ -15,16 +15,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.DescribeConfigs.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleDescribeConfigs(kreq.(*kmsg.DescribeConfigsRequest)))
+		respond(req, b.handleDescribeConfigs(req, kreq.(*kmsg.DescribeConfigsRequest)))
 	})
 }
 
-func (b *Broker) handleDescribeConfigs(r *kmsg.DescribeConfigsRequest) *kmsg.DescribeConfigsResponse {
+func (b *Broker) handleDescribeConfigs(req *netio.Request, r *kmsg.DescribeConfigsRequest) *kmsg.DescribeConfigsResponse {
 	resp := kmsg.NewPtrDescribeConfigsResponse()
 	for _, rr := range r.Resources {
 		res := kmsg.NewDescribeConfigsResponseResource()
@@ -58,6 +59,11 @@ func (b *Broker) handleDescribeConfigs(r *kmsg.DescribeConfigsRequest) *kmsg.Des
 				c.Documentation = &d
 			}
 			res.Configs = append(res.Configs, c)
+		}
+		if terr := b.configAuthz(req, false, rr.ResourceType, rr.ResourceName, acl.OpDescribeConfigs); terr != nil && rr.ResourceType != kmsg.ConfigResourceTypeBrokerLogger {
+			res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
+			resp.Resources = append(resp.Resources, res)
+			continue
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:

@@ -14,26 +14,30 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.DescribeProducers.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleDescribeProducers(kreq.(*kmsg.DescribeProducersRequest)))
+		respond(req, b.handleDescribeProducers(req, kreq.(*kmsg.DescribeProducersRequest)))
 	})
 }
 
-func (b *Broker) handleDescribeProducers(r *kmsg.DescribeProducersRequest) *kmsg.DescribeProducersResponse {
+func (b *Broker) handleDescribeProducers(req *netio.Request, r *kmsg.DescribeProducersRequest) *kmsg.DescribeProducersResponse {
 	resp := kmsg.NewPtrDescribeProducersResponse()
 	resp.Version = r.Version
 	for _, t := range r.Topics {
 		rt := kmsg.NewDescribeProducersResponseTopic()
 		rt.Topic = t.Topic
+		denied := !b.allowed(req, acl.OpRead, acl.ResourceTopic, t.Topic)
 		for _, idx := range t.Partitions {
 			rp := kmsg.NewDescribeProducersResponseTopicPartition()
 			rp.Partition = idx
 			p := b.partition(t.Topic, idx)
 			switch {
+			case denied:
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case b.pair.IsStandby():

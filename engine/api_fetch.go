@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
@@ -54,10 +55,16 @@ type fetchState struct {
 	sess        *fetchSession // nil: sessionless
 	incremental bool          // respond with changed partitions only
 	replica     bool          // the standby's fetch: reads up to the log end
+	// mayRead, with an authorizer, reports whether the client may READ
+	// a topic; the others get TOPIC_AUTHORIZATION_FAILED.
+	mayRead func(topic string) bool
 }
 
 func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 	fs := &fetchState{r: r}
+	if b.authz != nil {
+		fs.mayRead = func(topic string) bool { return b.allowed(req, acl.OpRead, acl.ResourceTopic, topic) }
+	}
 	replicaID := r.ReplicaID
 	if r.Version >= 15 {
 		replicaID = r.ReplicaState.ID
@@ -201,7 +208,13 @@ func (b *Broker) resolveFetch(fs *fetchState) {
 		} else {
 			t = b.topic(it.key.name)
 		}
+		name := it.key.name
+		if t != nil {
+			name = t.name
+		}
 		switch {
+		case fs.mayRead != nil && (t != nil || r.Version < 13) && !fs.mayRead(name):
+			it.resolveErr = kerr.TopicAuthorizationFailed.Code
 		case t == nil && r.Version >= 13:
 			it.resolveErr = kerr.UnknownTopicID.Code
 		case t == nil || it.key.idx < 0 || int(it.key.idx) >= len(t.parts()):
@@ -423,6 +436,9 @@ func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaI
 		it := &fs.items[i]
 		it.out = fetchPartOut{partition: it.key.idx, highWatermark: -1, lastStable: -1, logStart: -1}
 		switch {
+		case !b.allowedCluster(req, acl.OpClusterAction):
+			// Kafka's answer to a follower without ClusterAction.
+			it.out.errCode = kerr.TopicAuthorizationFailed.Code
 		case !b.pair.IsPrimary():
 			it.out.errCode = kerr.NotLeaderForPartition.Code
 		case replicaID != b.cfg.Replication.PeerID:

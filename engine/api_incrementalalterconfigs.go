@@ -23,16 +23,44 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.IncrementalAlterConfigs.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleIncrementalAlterConfigs(kreq.(*kmsg.IncrementalAlterConfigsRequest), fromPeer(req)))
+		respond(req, b.handleIncrementalAlterConfigs(req, kreq.(*kmsg.IncrementalAlterConfigsRequest), fromPeer(req)))
 	})
 }
 
-func (b *Broker) handleIncrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest, fromPeer bool) *kmsg.IncrementalAlterConfigsResponse {
+func (b *Broker) handleIncrementalAlterConfigs(req *netio.Request, r *kmsg.IncrementalAlterConfigsRequest, fromPeer bool) *kmsg.IncrementalAlterConfigsResponse {
+	refused, allowed := splitDenied(len(r.Resources), func(i int) *topicError {
+		return b.configAuthz(req, fromPeer, r.Resources[i].ResourceType, r.Resources[i].ResourceName, acl.OpAlterConfigs)
+	})
+	if refused != nil {
+		sub := *r
+		sub.Resources = nil
+		for _, i := range allowed {
+			sub.Resources = append(sub.Resources, r.Resources[i])
+		}
+		part := &kmsg.IncrementalAlterConfigsResponse{}
+		if len(sub.Resources) > 0 {
+			part = b.handleIncrementalAlterConfigs(req, &sub, fromPeer)
+		}
+		resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
+		for i, rr := range r.Resources {
+			if terr := refused[i]; terr != nil {
+				res := kmsg.NewIncrementalAlterConfigsResponseResource()
+				res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+				res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
+				resp.Resources = append(resp.Resources, res)
+			} else if len(part.Resources) > 0 {
+				resp.Resources = append(resp.Resources, part.Resources[0])
+				part.Resources = part.Resources[1:]
+			}
+		}
+		return resp
+	}
 	if resp, ok := forwardToPrimary[*kmsg.IncrementalAlterConfigsResponse](b, r, fromPeer); ok {
 		return resp
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
@@ -31,10 +32,17 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 	cid := b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = b.pair.LeaderID()
+	if r.Version >= 8 && r.Version <= 10 && r.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = b.authorizedOps(req, acl.ResourceCluster, acl.ClusterName)
+	}
+	describable := func(name string) bool { return b.allowed(req, acl.OpDescribe, acl.ResourceTopic, name) }
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	if all {
+		// Topics the principal may not describe are left out.
 		for _, t := range b.topicList() {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t, r))
+			if describable(t.name) {
+				resp.Topics = append(resp.Topics, b.metadataTopic(req, t, r))
+			}
 		}
 		return resp
 	}
@@ -80,8 +88,23 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
+			name = t.name
 		}
-		if t == nil && autoCreate {
+		if !describable(name) {
+			// Whether or not it exists: Kafka tells nothing more.
+			mt := kmsg.NewMetadataResponseTopic()
+			if rt.Topic != nil {
+				mt.Topic = &name
+			} else {
+				mt.TopicID = rt.TopicID
+			}
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		// Auto-creation needs CREATE on the cluster or the topic; without
+		// it the topic is unknown, as in Kafka.
+		if t == nil && autoCreate && (b.allowedCluster(req, acl.OpCreate) || b.allowed(req, acl.OpCreate, acl.ResourceTopic, name)) {
 			var terr *topicError
 			if name == offsetsTopic {
 				t, terr = b.ensureOffsetsTopic()
@@ -114,17 +137,20 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(t, r))
+		resp.Topics = append(resp.Topics, b.metadataTopic(req, t, r))
 	}
 	return resp
 }
 
-func (b *Broker) metadataTopic(t *topic, r *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataTopic(req *netio.Request, t *topic, r *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.name
 	mt.Topic = &name
 	mt.TopicID = t.id
 	mt.IsInternal = t.internal
+	if r.Version >= 8 && r.IncludeTopicAuthorizedOperations {
+		mt.AuthorizedOperations = b.authorizedOps(req, acl.ResourceTopic, t.name)
+	}
 	leader, standby := b.pair.LeaderID(), b.pair.StandbyID()
 	listed := b.peerListed()
 	for _, p := range t.parts() {

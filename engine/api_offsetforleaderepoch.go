@@ -13,22 +13,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.OffsetForLeaderEpoch.Int16(), 0, 4, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleOffsetForLeaderEpoch(kreq.(*kmsg.OffsetForLeaderEpochRequest)))
+		respond(req, b.handleOffsetForLeaderEpoch(req, kreq.(*kmsg.OffsetForLeaderEpochRequest)))
 	})
 }
 
-func (b *Broker) handleOffsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) *kmsg.OffsetForLeaderEpochResponse {
+func (b *Broker) handleOffsetForLeaderEpoch(req *netio.Request, r *kmsg.OffsetForLeaderEpochRequest) *kmsg.OffsetForLeaderEpochResponse {
 	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
 	for _, rt := range r.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topic(rt.Topic)
 		replica := r.Version >= 3 && r.ReplicaID >= 0 && r.ReplicaID == b.cfg.Replication.PeerID
+		// A follower needs CLUSTER_ACTION, a client DESCRIBE on the topic.
+		denied := replica && !b.allowedCluster(req, acl.OpClusterAction) ||
+			!replica && !b.allowed(req, acl.OpDescribe, acl.ResourceTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -40,6 +44,8 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest)
 				p = b.metaPart
 			}
 			switch {
+			case denied:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case b.pair.IsStandby():

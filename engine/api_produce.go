@@ -36,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/engine/txn"
 	"samsa/netio"
 	"samsa/segment"
@@ -152,6 +153,10 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	var waits []waiting
 	var txnPID int64
 	var txnEpoch int16
+	// Authorization: WRITE on the transactional id, if the request has
+	// one, and on each topic (Kafka answers TOPIC_AUTHORIZATION_FAILED
+	// whether or not the topic exists).
+	txnDenied := b.authz != nil && r.hasTxnID && !b.allowed(req, acl.OpWrite, acl.ResourceTransactionalID, string(r.txnID))
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.topics))
 	for ti := range r.topics {
 		rt := &r.topics[ti]
@@ -165,6 +170,11 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			st.Topic = string(rt.name)
 			t = b.topic(st.Topic)
 		}
+		name := st.Topic
+		if t != nil {
+			name = t.name
+		}
+		topicDenied := b.authz != nil && (t != nil || r.version < 13) && !b.allowed(req, acl.OpWrite, acl.ResourceTopic, name)
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.parts))
 		for pi := range rt.parts {
 			rp := &rt.parts[pi]
@@ -176,6 +186,12 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			switch {
 			case badAcks:
 				fail(kerr.InvalidRequiredAcks.Code, "acks must be 0, 1 or -1")
+				continue
+			case txnDenied:
+				fail(kerr.TransactionalIDAuthorizationFailed.Code, "")
+				continue
+			case topicDenied:
+				fail(kerr.TopicAuthorizationFailed.Code, "")
 				continue
 			case t == nil && r.version >= 13:
 				fail(kerr.UnknownTopicID.Code, "")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/engine/group"
 	"samsa/engine/replica"
 	"samsa/engine/txn"
@@ -52,7 +53,9 @@ type Config struct {
 	SASL SASLConfig
 	// ScramUsers are written at start (samsa -add-scram): the first
 	// admin user on a fresh box.
-	ScramUsers               []ScramUser
+	ScramUsers []ScramUser
+	// ACL configures the authorizer.
+	ACL                      ACLConfig
 	DataDir                  string
 	AutoCreateTopics         bool
 	NumPartitions            int32
@@ -268,6 +271,9 @@ type Broker struct {
 	// scram is the SCRAM credentials as of the last sync of the catalog
 	// (metadata_log.go), read by SASL authentication.
 	scram atomic.Pointer[scramCreds]
+	// authz decides what principals may do (authz.go); nil when no
+	// authorizer is configured. Its bindings follow the metadata log.
+	authz *acl.Authorizer
 
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0
@@ -388,6 +394,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		quit:     make(chan struct{}),
 	}
 	b.staticDef.Store(&cfg.TopicDefaults)
+	if cfg.ACL.Enabled {
+		b.authz = acl.New(cfg.ACL.SuperUsers, cfg.ACL.AllowEveryoneIfNoACL)
+	}
 	b.SetAddr(cfg.advertised())
 	b.pair = replica.NewPair(cfg.Replication, cfg.NodeID, pairCatalog{b}, logger)
 	if err := b.loadCatalog(); err != nil {

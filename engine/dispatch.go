@@ -120,6 +120,9 @@ func (b *Broker) Serve(req *netio.Request) {
 		b.badRequest(req, err)
 		return
 	}
+	if !b.gate(req, kreq) {
+		return
+	}
 	a.serve(b, req, kreq)
 }
 

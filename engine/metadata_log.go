@@ -30,6 +30,7 @@ import (
 	"slices"
 	"time"
 
+	"samsa/engine/acl"
 	"samsa/engine/replica"
 	"samsa/segment"
 )
@@ -55,6 +56,8 @@ const (
 	recBrokerConfigs = "broker_configs" // metaBrokerConfigs: one resource's dynamic broker configs, whole
 	recScram         = "scram"          // metaScram: a user's SCRAM credential for a mechanism, set
 	recDeleteScram   = "delete_scram"   // metaScram (user, mechanism): a credential removed
+	recACL           = "acl"            // acl.Binding: an ACL created
+	recDeleteACL     = "delete_acl"     // acl.Binding: an ACL deleted
 )
 
 type metaCluster struct {
@@ -100,6 +103,9 @@ type catalogImage struct {
 	// since the last sync, which publishes a copy (Broker.scram).
 	scram        scramCreds
 	scramChanged bool
+	// acls is every ACL binding; aclsChanged as scramChanged.
+	acls        map[acl.Binding]struct{}
+	aclsChanged bool
 	// next is the offset of the metadata log up to which records are
 	// applied.
 	next int64
@@ -205,6 +211,20 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 		}
 		img.scram.apply(m, typ == recDeleteScram)
 		img.scramChanged = true
+	case recACL, recDeleteACL:
+		m, err := decodeMeta[acl.Binding](value)
+		if err != nil {
+			return err
+		}
+		if img.acls == nil {
+			img.acls = map[acl.Binding]struct{}{}
+		}
+		if typ == recACL {
+			img.acls[m] = struct{}{}
+		} else {
+			delete(img.acls, m)
+		}
+		img.aclsChanged = true
 	default:
 		return fmt.Errorf("%w %q", errUnknownRecord, typ)
 	}
@@ -335,6 +355,14 @@ func (b *Broker) syncCatalogLocked() error {
 		creds := img.scram.clone()
 		b.scram.Store(&creds)
 		img.scramChanged = false
+	}
+	if (img.aclsChanged || img.all) && b.authz != nil {
+		bindings := make([]acl.Binding, 0, len(img.acls))
+		for bd := range img.acls {
+			bindings = append(bindings, bd)
+		}
+		b.authz.Set(bindings)
+		img.aclsChanged = false
 	}
 	if img.clusterID != "" && img.clusterID != b.ClusterID() {
 		id := img.clusterID

@@ -54,7 +54,7 @@ func (c SASLConfig) Validate() error {
 	return nil
 }
 
-// saslState is a connection's authentication (Conn.State); only its
+// saslState is a connection's authentication (connState.sasl); only its
 // worker goroutine touches it.
 type saslState struct {
 	mech      string // from the last SaslHandshake; "" before
@@ -65,14 +65,7 @@ type saslState struct {
 	expires   time.Time // the session's end (KIP-368); zero: never
 }
 
-func saslOf(c *netio.Conn) *saslState {
-	st, _ := c.State.(*saslState)
-	if st == nil {
-		st = &saslState{}
-		c.State = st
-	}
-	return st
-}
+func saslOf(c *netio.Conn) *saslState { return &stateOf(c).sasl }
 
 // isSASL reports whether a listener's protocol authenticates with SASL.
 func isSASL(protocol string) bool {

@@ -94,6 +94,9 @@ func (c *Conn) ID() uint64 { return c.id }
 // RemoteAddr is the client's address.
 func (c *Conn) RemoteAddr() string { return c.remote }
 
+// RemoteIP is the client's address without the port: the host ACLs name.
+func (c *Conn) RemoteIP() string { return c.ip }
+
 // Close closes the connection, logging why (a line a second at most). Responses already handed to
 // gnet are still sent; later ones are dropped. Any goroutine.
 func (c *Conn) Close(reason string) {

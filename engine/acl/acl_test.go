@@ -1,0 +1,106 @@
+package acl
+
+import "testing"
+
+func allow(rt ResourceType, name string, pt PatternType, principal string, op Operation) Binding {
+	return Binding{ResourceType: rt, ResourceName: name, Pattern: pt, Principal: principal, Host: Wildcard, Operation: op, Permission: PermAllow}
+}
+
+func deny(rt ResourceType, name string, pt PatternType, principal string, op Operation) Binding {
+	b := allow(rt, name, pt, principal, op)
+	b.Permission = PermDeny
+	return b
+}
+
+// TestAuthorize: Kafka's rules, case by case.
+func TestAuthorize(t *testing.T) {
+	a := New([]string{"User:root"}, false)
+	a.Set([]Binding{
+		allow(ResourceTopic, "orders", PatternLiteral, "User:alice", OpRead),
+		allow(ResourceTopic, "logs-", PatternPrefixed, "User:alice", OpWrite),
+		deny(ResourceTopic, "logs-secret", PatternLiteral, "User:alice", OpWrite),
+		allow(ResourceTopic, "*", PatternLiteral, "User:bob", OpDescribe),
+		allow(ResourceGroup, "g", PatternLiteral, "User:*", OpRead),
+		allow(ResourceCluster, ClusterName, PatternLiteral, "User:carol", OpAlterConfigs),
+		allow(ResourceTopic, "all-", PatternPrefixed, "User:dave", OpAll),
+		deny(ResourceTopic, "all-x", PatternLiteral, "User:dave", OpRead),
+		{ResourceType: ResourceTopic, ResourceName: "hosty", Pattern: PatternLiteral, Principal: "User:erin", Host: "10.0.0.1", Operation: OpRead, Permission: PermAllow},
+	})
+	for _, c := range []struct {
+		who, host string
+		op        Operation
+		rt        ResourceType
+		name      string
+		want      bool
+	}{
+		{"User:alice", "1.2.3.4", OpRead, ResourceTopic, "orders", true},
+		{"User:alice", "1.2.3.4", OpDescribe, ResourceTopic, "orders", true}, // implied by Read
+		{"User:alice", "1.2.3.4", OpWrite, ResourceTopic, "orders", false},
+		{"User:alice", "1.2.3.4", OpWrite, ResourceTopic, "logs-app", true},       // prefix
+		{"User:alice", "1.2.3.4", OpWrite, ResourceTopic, "logs-secret", false},   // DENY wins
+		{"User:alice", "1.2.3.4", OpDescribe, ResourceTopic, "logs-secret", true}, // deny Write does not deny Describe
+		{"User:bob", "1.2.3.4", OpDescribe, ResourceTopic, "anything", true},      // wildcard name
+		{"User:bob", "1.2.3.4", OpRead, ResourceTopic, "anything", false},
+		{"User:zed", "1.2.3.4", OpRead, ResourceGroup, "g", true},                        // wildcard principal
+		{"User:zed", "1.2.3.4", OpRead, ResourceGroup, "h", false},                       // no ACL, not allowed by default
+		{"User:carol", "1.2.3.4", OpDescribeConfigs, ResourceCluster, ClusterName, true}, // implied by AlterConfigs
+		{"User:carol", "1.2.3.4", OpAlter, ResourceCluster, ClusterName, false},
+		{"User:dave", "1.2.3.4", OpDelete, ResourceTopic, "all-y", true}, // ALL
+		{"User:dave", "1.2.3.4", OpRead, ResourceTopic, "all-x", false},
+		{"User:erin", "10.0.0.1", OpRead, ResourceTopic, "hosty", true},
+		{"User:erin", "10.0.0.2", OpRead, ResourceTopic, "hosty", false},
+		{"User:root", "1.2.3.4", OpDelete, ResourceTopic, "orders", true}, // super user
+	} {
+		if got := a.Authorize(c.who, c.host, c.op, c.rt, c.name); got != c.want {
+			t.Errorf("%s@%s %d on %d %q: %v, want %v", c.who, c.host, c.op, c.rt, c.name, got, c.want)
+		}
+	}
+	if !a.AuthorizeAny("User:alice", "1.2.3.4", OpWrite, ResourceTopic) {
+		t.Error("alice may write some topic (logs-)")
+	}
+	if a.AuthorizeAny("User:bob", "1.2.3.4", OpWrite, ResourceTopic) {
+		t.Error("bob may write no topic")
+	}
+	// allow.everyone.if.no.acl.found: only where a resource has no ACL.
+	open := New(nil, true)
+	open.Set([]Binding{allow(ResourceTopic, "guarded", PatternLiteral, "User:alice", OpRead)})
+	if !open.Authorize("User:x", "h", OpWrite, ResourceTopic, "free") || open.Authorize("User:x", "h", OpRead, ResourceTopic, "guarded") {
+		t.Error("allow.everyone.if.no.acl.found misapplied")
+	}
+	v := a.Version()
+	a.Set(nil)
+	if a.Version() == v {
+		t.Error("Set did not move the version")
+	}
+}
+
+// TestFilter: DescribeAcls/DeleteAcls filters, MATCH included.
+func TestFilter(t *testing.T) {
+	lit := allow(ResourceTopic, "logs-app", PatternLiteral, "User:a", OpRead)
+	pre := allow(ResourceTopic, "logs-", PatternPrefixed, "User:a", OpRead)
+	wild := allow(ResourceTopic, "*", PatternLiteral, "User:a", OpRead)
+	name := "logs-app"
+	f := Filter{ResourceType: ResourceTopic, ResourceName: &name, Pattern: PatternMatch, Operation: OpAny, Permission: PermAny}
+	for _, b := range []Binding{lit, pre, wild} {
+		if !f.Matches(b) {
+			t.Errorf("MATCH %q misses %+v", name, b)
+		}
+	}
+	f.Pattern = PatternLiteral
+	if !f.Matches(lit) || f.Matches(pre) || f.Matches(wild) {
+		t.Error("LITERAL filter matched wrong bindings")
+	}
+	f = Filter{ResourceType: ResourceAny, Pattern: PatternAny, Operation: OpWrite, Permission: PermAny}
+	if f.Matches(lit) {
+		t.Error("operation filter ignored")
+	}
+	if (Binding{ResourceType: ResourceTopic, ResourceName: "x", Pattern: PatternMatch, Principal: "User:a", Host: "*", Operation: OpRead, Permission: PermAllow}).Validate() == nil {
+		t.Error("a MATCH binding was valid")
+	}
+	if (Binding{ResourceType: ResourceTopic, ResourceName: "x", Pattern: PatternLiteral, Principal: "alice", Host: "*", Operation: OpRead, Permission: PermAllow}).Validate() == nil {
+		t.Error("a principal without type was valid")
+	}
+	if err := lit.Validate(); err != nil {
+		t.Error(err)
+	}
+}

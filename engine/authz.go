@@ -1,0 +1,175 @@
+package engine
+
+// Authorization: the engine asks the authorizer (engine/acl) where Kafka
+// does, through allowed, which caches each connection's decisions until
+// the ACLs change. ACL bindings are metadata log records (recACL,
+// recDeleteACL), replicated and replayed like topics.
+
+import (
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/engine/acl"
+	"samsa/netio"
+)
+
+// ACLConfig turns the authorizer on (authorizer.class.name in Kafka).
+type ACLConfig struct {
+	Enabled bool
+	// SuperUsers may do anything (super.users): principals such as
+	// User:admin.
+	SuperUsers []string
+	// AllowEveryoneIfNoACL (allow.everyone.if.no.acl.found) lets anyone
+	// use a resource no ACL names.
+	AllowEveryoneIfNoACL bool
+}
+
+// connState is what the engine keeps per connection (netio.Conn.State):
+// SASL authentication and the cache of authorization decisions.
+type connState struct {
+	sasl saslState
+
+	mu     sync.Mutex
+	aclVer uint64
+	cache  map[aclKey]bool
+}
+
+type aclKey struct {
+	op   acl.Operation
+	rt   acl.ResourceType
+	name string
+}
+
+// maxCachedDecisions bounds a connection's cache (a client naming many
+// topics): past it decisions are made each time.
+const maxCachedDecisions = 4096
+
+func stateOf(c *netio.Conn) *connState {
+	st, _ := c.State.(*connState)
+	if st == nil {
+		st = &connState{}
+		c.State = st
+	}
+	return st
+}
+
+// authzOn reports whether an authorizer is configured.
+func (b *Broker) authzOn() bool { return b.authz != nil }
+
+// allowed reports whether the request's principal may do op on the
+// resource. Without an authorizer everything is allowed.
+func (b *Broker) allowed(req *netio.Request, op acl.Operation, rt acl.ResourceType, name string) bool {
+	a := b.authz
+	if a == nil {
+		return true
+	}
+	if req == nil || req.Conn == nil {
+		return true // the engine's own requests
+	}
+	st := stateOf(req.Conn)
+	k := aclKey{op, rt, name}
+	v := a.Version()
+	st.mu.Lock()
+	if st.aclVer != v || st.cache == nil {
+		st.cache, st.aclVer = map[aclKey]bool{}, v
+	}
+	d, ok := st.cache[k]
+	st.mu.Unlock()
+	if ok {
+		return d
+	}
+	d = a.Authorize(req.Conn.Principal(), req.Conn.RemoteIP(), op, rt, name)
+	st.mu.Lock()
+	if st.aclVer == v && len(st.cache) < maxCachedDecisions {
+		st.cache[k] = d
+	}
+	st.mu.Unlock()
+	return d
+}
+
+// allowedCluster is allowed on the cluster resource.
+func (b *Broker) allowedCluster(req *netio.Request, op acl.Operation) bool {
+	return b.allowed(req, op, acl.ResourceCluster, acl.ClusterName)
+}
+
+// allowedAnyTopic reports whether the principal may do op on some topic
+// (Kafka's IdempotentWrite fallback: Write on any topic).
+func (b *Broker) allowedAnyTopic(req *netio.Request, op acl.Operation) bool {
+	if b.authz == nil || req == nil || req.Conn == nil {
+		return true
+	}
+	return b.authz.AuthorizeAny(req.Conn.Principal(), req.Conn.RemoteIP(), op, acl.ResourceTopic)
+}
+
+// aclOps lists every operation a resource type has in Kafka, for the
+// authorized-operations bit sets of Metadata and DescribeGroups.
+func aclOps(rt acl.ResourceType) []acl.Operation {
+	switch rt {
+	case acl.ResourceTopic:
+		return []acl.Operation{acl.OpRead, acl.OpWrite, acl.OpCreate, acl.OpDelete, acl.OpAlter, acl.OpDescribe, acl.OpDescribeConfigs, acl.OpAlterConfigs}
+	case acl.ResourceGroup:
+		return []acl.Operation{acl.OpRead, acl.OpDelete, acl.OpDescribe}
+	case acl.ResourceCluster:
+		return []acl.Operation{acl.OpCreate, acl.OpAlter, acl.OpDescribe, acl.OpClusterAction, acl.OpDescribeConfigs, acl.OpAlterConfigs, acl.OpIdempotentWrite}
+	case acl.ResourceTransactionalID:
+		return []acl.Operation{acl.OpWrite, acl.OpDescribe}
+	}
+	return nil
+}
+
+// authorizedOps is the bit set of the operations the principal may do on
+// the resource (Kafka's authorized operations fields).
+func (b *Broker) authorizedOps(req *netio.Request, rt acl.ResourceType, name string) int32 {
+	var bits int32
+	for _, op := range aclOps(rt) {
+		if b.allowed(req, op, rt, name) {
+			bits |= 1 << op
+		}
+	}
+	return bits
+}
+
+// configAuthz is the error a config resource gets when the principal may
+// not do op on it (TOPIC_ or CLUSTER_AUTHORIZATION_FAILED), or nil. A
+// request the standby forwarded (fromPeer) was checked there against the
+// client's principal; here the peer needs CLUSTER_ACTION.
+func (b *Broker) configAuthz(req *netio.Request, fromPeer bool, rt kmsg.ConfigResourceType, name string, op acl.Operation) *topicError {
+	switch {
+	case b.authz == nil:
+		return nil
+	case fromPeer:
+		if !b.allowedCluster(req, acl.OpClusterAction) {
+			return kafkaErr(kerr.ClusterAuthorizationFailed, "only the peer of a pair may forward requests")
+		}
+		return nil
+	case rt == kmsg.ConfigResourceTypeTopic:
+		if !b.allowed(req, op, acl.ResourceTopic, name) {
+			return kafkaErr(kerr.TopicAuthorizationFailed, "the principal may not %s topic %s", opName(op), name)
+		}
+	default:
+		if !b.allowedCluster(req, op) {
+			return kafkaErr(kerr.ClusterAuthorizationFailed, "the principal may not %s the cluster", opName(op))
+		}
+	}
+	return nil
+}
+
+// splitDenied sorts a request's n items into those denied(i) refuses
+// (with their errors) and those allowed: with any refused, the caller runs
+// the allowed ones as a request of their own and merges the answers in
+// the request's order.
+func splitDenied(n int, denied func(i int) *topicError) (refused map[int]*topicError, allowed []int) {
+	for i := 0; i < n; i++ {
+		if terr := denied(i); terr != nil {
+			if refused == nil {
+				refused = map[int]*topicError{}
+			}
+			refused[i] = terr
+		} else {
+			allowed = append(allowed, i)
+		}
+	}
+	return refused, allowed
+}
