@@ -17,6 +17,9 @@ import (
 
 func init() {
 	regKey(kmsg.AddPartitionsToTxn.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.txns.AddPartitionsToTxn(kreq.(*kmsg.AddPartitionsToTxnRequest), txnResponder(req))
+		r, respond, ok := b.authzAddPartitionsToTxn(req, kreq.(*kmsg.AddPartitionsToTxnRequest), txnResponder(req))
+		if ok {
+			b.txns.AddPartitionsToTxn(r, respond)
+		}
 	})
 }

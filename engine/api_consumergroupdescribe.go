@@ -16,6 +16,7 @@ import (
 
 func init() {
 	regKey(kmsg.ConsumerGroupDescribe.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.ConsumerGroupDescribe(kreq.(*kmsg.ConsumerGroupDescribeRequest), responder(req))
+		r := kreq.(*kmsg.ConsumerGroupDescribeRequest)
+		b.groups.ConsumerGroupDescribe(r, b.authzConsumerGroupDescribe(req, r, responder(req)))
 	})
 }

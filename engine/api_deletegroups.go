@@ -18,6 +18,7 @@ import (
 
 func init() {
 	regKey(kmsg.DeleteGroups.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.DeleteGroups(kreq.(*kmsg.DeleteGroupsRequest), responder(req))
+		r, respond := b.authzDeleteGroups(req, kreq.(*kmsg.DeleteGroupsRequest), responder(req))
+		b.groups.DeleteGroups(r, respond)
 	})
 }

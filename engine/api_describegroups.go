@@ -19,6 +19,7 @@ import (
 
 func init() {
 	regKey(kmsg.DescribeGroups.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.DescribeGroups(kreq.(*kmsg.DescribeGroupsRequest), responder(req))
+		r := kreq.(*kmsg.DescribeGroupsRequest)
+		b.groups.DescribeGroups(r, b.authzDescribeGroups(req, r, responder(req)))
 	})
 }

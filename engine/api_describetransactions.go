@@ -14,6 +14,6 @@ import (
 
 func init() {
 	regKey(kmsg.DescribeTransactions.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.txns.DescribeTransactions(kreq.(*kmsg.DescribeTransactionsRequest), txnResponder(req))
+		b.txns.DescribeTransactions(kreq.(*kmsg.DescribeTransactionsRequest), b.authzDescribeTransactions(req, txnResponder(req)))
 	})
 }

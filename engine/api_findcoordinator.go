@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
@@ -21,23 +22,33 @@ const (
 
 func init() {
 	regKey(kmsg.FindCoordinator.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleFindCoordinator(listenerOf(req), kreq.(*kmsg.FindCoordinatorRequest)))
+		respond(req, b.handleFindCoordinator(req, listenerOf(req), kreq.(*kmsg.FindCoordinatorRequest)))
 	})
 }
 
-func (b *Broker) handleFindCoordinator(listener string, r *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+func (b *Broker) handleFindCoordinator(req *netio.Request, listener string, r *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	// DESCRIBE on the group or transactional id, as Kafka checks.
+	find := func(keyType int8, key string) (int32, string, int32, int16, *string) {
+		switch {
+		case keyType == 0 && !b.allowed(req, acl.OpDescribe, acl.ResourceGroup, key):
+			return -1, "", -1, kerr.GroupAuthorizationFailed.Code, nil
+		case keyType == 1 && !b.allowed(req, acl.OpDescribe, acl.ResourceTransactionalID, key):
+			return -1, "", -1, kerr.TransactionalIDAuthorizationFailed.Code, nil
+		}
+		return b.coordinatorFor(listener, keyType, key)
+	}
 	resp := kmsg.NewPtrFindCoordinatorResponse()
 	resp.SetVersion(r.Version)
 	if r.Version >= 4 {
 		for _, key := range r.CoordinatorKeys {
 			c := kmsg.NewFindCoordinatorResponseCoordinator()
 			c.Key = key
-			c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = b.coordinatorFor(listener, r.CoordinatorType, key)
+			c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = find(r.CoordinatorType, key)
 			resp.Coordinators = append(resp.Coordinators, c)
 		}
 		return resp
 	}
-	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(listener, r.CoordinatorType, r.CoordinatorKey)
+	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = find(r.CoordinatorType, r.CoordinatorKey)
 	return resp
 }
 

@@ -16,6 +16,6 @@ import (
 
 func init() {
 	regKey(kmsg.ListGroups.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.ListGroups(kreq.(*kmsg.ListGroupsRequest), responder(req))
+		b.groups.ListGroups(kreq.(*kmsg.ListGroupsRequest), b.authzListGroups(req, responder(req)))
 	})
 }

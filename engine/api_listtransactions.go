@@ -13,6 +13,6 @@ import (
 
 func init() {
 	regKey(kmsg.ListTransactions.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.txns.ListTransactions(kreq.(*kmsg.ListTransactionsRequest), txnResponder(req))
+		b.txns.ListTransactions(kreq.(*kmsg.ListTransactionsRequest), b.authzListTransactions(req, txnResponder(req)))
 	})
 }

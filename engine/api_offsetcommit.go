@@ -25,7 +25,11 @@ import (
 
 func init() {
 	regKey(kmsg.OffsetCommit.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		r, respond, ok := b.authzOffsetCommit(req, kreq.(*kmsg.OffsetCommitRequest), responder(req))
+		if !ok {
+			return
+		}
 		b.ensureOffsetsTopic()
-		b.groups.OffsetCommit(kreq.(*kmsg.OffsetCommitRequest), responder(req))
+		b.groups.OffsetCommit(r, respond)
 	})
 }

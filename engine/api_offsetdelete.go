@@ -17,6 +17,7 @@ import (
 
 func init() {
 	regKey(kmsg.OffsetDelete.Int16(), 0, 0, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.OffsetDelete(kreq.(*kmsg.OffsetDeleteRequest), responder(req))
+		r, respond := b.authzOffsetDelete(req, kreq.(*kmsg.OffsetDeleteRequest), responder(req))
+		b.groups.OffsetDelete(r, respond)
 	})
 }

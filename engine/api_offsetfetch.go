@@ -20,6 +20,7 @@ import (
 
 func init() {
 	regKey(kmsg.OffsetFetch.Int16(), 0, 9, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.groups.OffsetFetch(kreq.(*kmsg.OffsetFetchRequest), responder(req))
+		r := kreq.(*kmsg.OffsetFetchRequest)
+		b.groups.OffsetFetch(r, b.authzOffsetFetch(req, r, responder(req)))
 	})
 }

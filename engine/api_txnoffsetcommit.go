@@ -23,7 +23,10 @@ import (
 
 func init() {
 	regKey(kmsg.TxnOffsetCommit.Int16(), 0, 5, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		b.handleTxnOffsetCommit(kreq.(*kmsg.TxnOffsetCommitRequest), responder(req))
+		r, respond, ok := b.authzTxnOffsetCommit(req, kreq.(*kmsg.TxnOffsetCommitRequest), responder(req))
+		if ok {
+			b.handleTxnOffsetCommit(r, respond)
+		}
 	})
 }
 

@@ -113,6 +113,12 @@ type fileConfig struct {
 		MaxReauthMs       int64  `toml:"connections_max_reauth_ms"`
 	} `toml:"sasl"`
 
+	ACL struct {
+		Enabled              bool   `toml:"enabled"`
+		SuperUsers           string `toml:"super_users"`
+		AllowEveryoneIfNoACL bool   `toml:"allow_everyone_if_no_acl_found"`
+	} `toml:"acl"`
+
 	HTTP struct {
 		// Listen is the ops HTTP listener's address (/metrics, /healthz,
 		// /readyz); "" = off.
@@ -271,6 +277,15 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		}
 	}
 	e.SASL.MaxReauth = time.Duration(c.SASL.MaxReauthMs) * time.Millisecond
+	e.ACL.Enabled, e.ACL.AllowEveryoneIfNoACL = c.ACL.Enabled, c.ACL.AllowEveryoneIfNoACL
+	e.ACL.SuperUsers = nil
+	for _, u := range strings.FieldsFunc(c.ACL.SuperUsers, func(r rune) bool { return r == ';' || r == ',' }) {
+		u = strings.TrimSpace(u)
+		if kind, name, ok := strings.Cut(u, ":"); !ok || kind == "" || name == "" {
+			return e, fmt.Errorf("invalid config: acl.super_users: %q is not TYPE:NAME (User:admin)", u)
+		}
+		e.ACL.SuperUsers = append(e.ACL.SuperUsers, u)
+	}
 	if err := e.SASL.Validate(); err != nil {
 		return e, fmt.Errorf("invalid config: %w", err)
 	}
