@@ -76,6 +76,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeProduce -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzStream -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzSCRAMServer -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzAuthorize -fuzztime $(FUZZTIME) ./engine/acl/
 	$(GO) test -run XXX -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./engine/group/
 	$(GO) test -run XXX -fuzz FuzzReplay -fuzztime $(FUZZTIME) ./engine/txn/
 	$(GO) test -run XXX -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./engine/txn/

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"samsa/engine/acl"
 	"testing"
 	"time"
 
@@ -58,8 +59,22 @@ func frameOf(req kmsg.Request) []byte { return kclient.AppendRequest(nil, req, 1
 // BenchmarkProduceRequest: one Produce request (acks=1) of one batch of n
 // 100-byte records per op, over a socket. allocs/op does not grow with n:
 // the produce path allocates per request, never per record.
-func BenchmarkProduceRequest(b *testing.B) {
-	tb := startBroker(b, b.TempDir(), func(c *Config) { c.Durability = DurabilityNever })
+func BenchmarkProduceRequest(b *testing.B) { benchProduceRequest(b, false) }
+
+// BenchmarkProduceRequestAuthorized is BenchmarkProduceRequest with the
+// authorizer on and an ACL that lets the (anonymous) client write: what
+// the checks cost a request, against the benchmark above.
+func BenchmarkProduceRequestAuthorized(b *testing.B) { benchProduceRequest(b, true) }
+
+func benchProduceRequest(b *testing.B, authz bool) {
+	tb := startBroker(b, b.TempDir(), func(c *Config) {
+		c.Durability = DurabilityNever
+		c.ACL.Enabled = authz
+	})
+	if authz {
+		tb.b.authz.Set([]acl.Binding{{ResourceType: acl.ResourceTopic, ResourceName: "bench-", Pattern: acl.PatternPrefixed,
+			Principal: "User:ANONYMOUS", Host: acl.Wildcard, Operation: acl.OpWrite, Permission: acl.PermAllow}})
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.addr))
 	if err != nil {
 		b.Fatal(err)

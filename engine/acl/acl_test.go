@@ -104,3 +104,28 @@ func TestFilter(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// FuzzAuthorize: arbitrary bindings and a question never panic, a DENY of
+// ALL for the principal on the exact name always refuses, and a super
+// user is always allowed.
+func FuzzAuthorize(f *testing.F) {
+	f.Add(int8(2), "orders", int8(3), "User:alice", "*", int8(3), int8(3), "User:alice", "1.2.3.4", int8(3), "orders")
+	f.Add(int8(2), "logs-", int8(4), "User:*", "*", int8(2), int8(2), "User:bob", "h", int8(8), "logs-x")
+	f.Fuzz(func(t *testing.T, rt int8, name string, pt int8, principal, host string, op, perm int8, who, from string, qop int8, qname string) {
+		a := New([]string{"User:root"}, rt%2 == 0)
+		bd := Binding{ResourceType: ResourceType(rt), ResourceName: name, Pattern: PatternType(pt), Principal: principal, Host: host, Operation: Operation(op), Permission: Permission(perm)}
+		_ = bd.Validate()
+		f := Filter{ResourceType: ResourceType(rt), ResourceName: &name, Pattern: PatternType(pt), Operation: Operation(op), Permission: Permission(perm)}
+		_ = f.Validate()
+		_ = f.Matches(bd)
+		denyAll := Binding{ResourceType: ResourceTopic, ResourceName: qname, Pattern: PatternLiteral, Principal: who, Host: Wildcard, Operation: OpAll, Permission: PermDeny}
+		a.Set([]Binding{bd, denyAll})
+		if a.Authorize(who, from, Operation(qop), ResourceTopic, qname) && who != "User:root" {
+			t.Fatalf("%s allowed %d on %q despite DENY ALL", who, qop, qname)
+		}
+		if !a.Authorize("User:root", from, Operation(qop), ResourceType(rt), qname) {
+			t.Fatal("a super user was refused")
+		}
+		_ = a.AuthorizeAny(who, from, Operation(qop), ResourceType(rt))
+	})
+}
