@@ -55,6 +55,9 @@ func stateOf(c *netio.Conn) *connState {
 	return st
 }
 
+// LinkListener names the replication listener's connections.
+const LinkListener = "REPLICATION"
+
 // authzOn reports whether an authorizer is configured.
 func (b *Broker) authzOn() bool { return b.authz != nil }
 
@@ -67,6 +70,9 @@ func (b *Broker) allowed(req *netio.Request, op acl.Operation, rt acl.ResourceTy
 	}
 	if req == nil || req.Conn == nil {
 		return true // the engine's own requests
+	}
+	if b.cfg.LinkTrusted && req.Conn.Listener() == LinkListener {
+		return true
 	}
 	st := stateOf(req.Conn)
 	k := aclKey{op, rt, name}

@@ -55,7 +55,11 @@ type Config struct {
 	// admin user on a fresh box.
 	ScramUsers []ScramUser
 	// ACL configures the authorizer.
-	ACL                      ACLConfig
+	ACL ACLConfig
+	// LinkTrusted: the replication listener admits only the peer (mutual
+	// TLS and its principal, checked by netio), so its connections may do
+	// anything, as Kafka's inter-broker principal usually may.
+	LinkTrusted              bool
 	DataDir                  string
 	AutoCreateTopics         bool
 	NumPartitions            int32

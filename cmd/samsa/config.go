@@ -102,10 +102,13 @@ type fileConfig struct {
 		FailoverTimeoutMs int64  `toml:"failover_timeout_ms"`
 		LinkCompression   string `toml:"link_compression"`
 		StandbyFsync      bool   `toml:"standby_fsync"`
+		// LinkTLS secures the link with mutual TLS ([tls] certificates);
+		// PeerPrincipal, if set, is the only client certificate principal
+		// the link accepts.
+		LinkTLS       bool   `toml:"link_tls"`
+		PeerPrincipal string `toml:"peer_principal"`
 	} `toml:"replication"`
 
-	// HTTP is the [admin] section (its name in the file, kept for users):
-	// the ops HTTP listener, opsserver.go.
 	TLS tlsConfig `toml:"tls"`
 
 	SASL struct {
@@ -118,6 +121,9 @@ type fileConfig struct {
 		SuperUsers           string `toml:"super_users"`
 		AllowEveryoneIfNoACL bool   `toml:"allow_everyone_if_no_acl_found"`
 	} `toml:"acl"`
+
+	// HTTP is the [admin] section (its name in the file, kept for users):
+	// the ops HTTP listener, opsserver.go.
 
 	HTTP struct {
 		// Listen is the ops HTTP listener's address (/metrics, /healthz,
@@ -328,6 +334,25 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		MinInsyncReplicas: c.Replication.MinInsyncReplicas, AutoFailover: c.Replication.AutoFailover,
 		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs, LinkCompression: c.Replication.LinkCompression,
 		StandbyFsync: c.Replication.StandbyFsync}
+	if c.Replication.Role != replica.RoleStandalone && c.Replication.Role != "" {
+		switch {
+		case c.Replication.LinkTLS && c.Replication.LinkCompression != "":
+			return e, errors.New("invalid config: replication.link_tls with link_compression is not supported yet: turn one off")
+		case c.Replication.LinkTLS:
+			src, err := newTLSSource(c.TLS)
+			if err != nil {
+				return e, fmt.Errorf("invalid config: replication.link_tls: %w", err)
+			}
+			if e.Replication.LinkTLS, err = src.linkClientConfig(); err != nil {
+				return e, fmt.Errorf("invalid config: replication.link_tls: %w", err)
+			}
+			e.LinkTrusted = true
+		case c.ACL.Enabled:
+			return e, errors.New("invalid config: with [acl] enabled the replication link needs link_tls = true (mutual TLS), or anyone reaching it could follow or pose as the peer")
+		case c.Replication.PeerPrincipal != "":
+			return e, errors.New("invalid config: replication.peer_principal needs link_tls = true")
+		}
+	}
 	e.NumLoops = c.Net.Loops
 	e.MaxRequestBytes = c.Net.MaxRequestBytes
 	e.MaxConnections = c.Net.MaxConnections

@@ -360,3 +360,37 @@ func (c *fileConfig) listenerOptions(base netio.Options, first *netio.Options) (
 	}
 	return extra, src, nil
 }
+
+// linkClientConfig is this node's side of the mutually authenticated
+// replication link: its certificate, and the CAs (ca_file) that sign the
+// peer's.
+func (t *tlsSource) linkClientConfig() (*tls.Config, error) {
+	cur := t.cfg.Load()
+	if cur.ClientCAs == nil {
+		return nil, errors.New("link_tls needs tls.ca_file: the CAs that sign the peer's certificate")
+	}
+	return &tls.Config{Certificates: cur.Certificates, RootCAs: cur.ClientCAs, MinVersion: cur.MinVersion}, nil
+}
+
+// linkServerOptions are the replication listener's TLS options: a client
+// certificate is required, and with peer set its principal must be peer.
+func (t *tlsSource) linkServerOptions(peer string, logger *slog.Logger) *netio.TLSOptions {
+	o := t.options()
+	principal := o.Principal
+	o.Config = func() *tls.Config {
+		cfg := t.cfg.Load().Clone()
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if peer == "" {
+				return nil
+			}
+			if got := principal(cs); got != peer {
+				logger.Warn("refusing a replication link connection: not the peer", "principal", got, "peer_principal", peer)
+				return fmt.Errorf("principal %s is not the peer %s", got, peer)
+			}
+			return nil
+		}
+		return cfg
+	}
+	return o
+}

@@ -38,7 +38,7 @@ type extraListener struct {
 // startServer opens the data directory (recovering it) and starts
 // listening with the network options nopts (fileConfig.netOptions), and on
 // the extra listeners.
-func startServer(cfg engine.Config, nopts netio.Options, extra []extraListener, logger *slog.Logger) (*server, error) {
+func startServer(cfg engine.Config, nopts netio.Options, extra []extraListener, linkTLS *netio.TLSOptions, logger *slog.Logger) (*server, error) {
 	b, err := engine.New(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func startServer(cfg engine.Config, nopts netio.Options, extra []extraListener, 
 		lopts := nopts
 		lopts.Addr, lopts.BindDevice, lopts.ReusePort, lopts.PinLoop = rc.Listen, rc.BindDevice, false, nil
 		lopts.NumLoops = 1
-		lopts.TLS, lopts.Listener = nil, "REPLICATION"
+		lopts.TLS, lopts.Listener = linkTLS, engine.LinkListener
 		s.link = netio.NewServer(lopts, b)
 		if err := s.link.Start(); err != nil {
 			s.stopListeners()

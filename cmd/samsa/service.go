@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"samsa/engine"
+	"samsa/netio"
 )
 
 // options is the broker's command line.
@@ -93,7 +94,16 @@ func run(o options) error {
 		defer ops.close()
 	}
 	notify(logger, "STATUS=recovering logs in "+cfg.DataDir)
-	srv, err := startServer(cfg, nopts, extra, logger)
+	var linkTLS *netio.TLSOptions
+	if fc.Replication.LinkTLS {
+		if tlsSrc == nil {
+			if tlsSrc, err = newTLSSource(fc.TLS); err != nil {
+				return err
+			}
+		}
+		linkTLS = tlsSrc.linkServerOptions(fc.Replication.PeerPrincipal, logger)
+	}
+	srv, err := startServer(cfg, nopts, extra, linkTLS, logger)
 	if err != nil {
 		notify(logger, "STATUS=cannot start: "+err.Error())
 		return err

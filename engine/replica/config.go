@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	// next fetch acknowledges it, so an acks=all record is on two disks
 	// before it is acknowledged (Kafka's followers do not fsync).
 	StandbyFsync bool
+	// LinkTLS, if set, is the client side of a mutually authenticated TLS
+	// link (this node's certificate, the CAs of the peer's): every
+	// connection to the peer's link address goes through it, under lz4
+	// if both are on.
+	LinkTLS *tls.Config
 }
 
 // Validate checks the configuration of node nodeID.

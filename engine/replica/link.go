@@ -10,6 +10,7 @@ package replica
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -98,6 +99,13 @@ func (c *lz4Conn) Write(p []byte) (int, error) {
 
 // linkConn wraps a connection to the peer's link as configured.
 func (p *Pair) linkConn(c net.Conn) net.Conn {
+	if p.cfg.LinkTLS != nil {
+		cfg := p.cfg.LinkTLS.Clone()
+		if host, _, err := net.SplitHostPort(p.cfg.PeerLink); err == nil && cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		c = tls.Client(c, cfg)
+	}
 	if p.cfg.LinkCompression == LinkLZ4 {
 		return newLZ4Conn(c)
 	}
