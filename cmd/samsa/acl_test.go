@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -259,4 +262,90 @@ func initTxn(ctx context.Context, sb *saslBroker, id string) error {
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return cl.ProduceSync(tctx, &kgo.Record{Value: []byte("t")}).FirstErr()
+}
+
+// TestSamsactlSecurity: samsactl over SASL_SSL (-command-config) manages
+// SCRAM users and ACLs, and what it sets takes effect for a client.
+func TestSamsactlSecurity(t *testing.T) {
+	sb := startACLBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	props := func(user, pass string) string {
+		p := filepath.Join(t.TempDir(), "client.properties")
+		body := "# samsactl over SASL_SSL\nsecurity.protocol=SASL_SSL\nssl.ca.location=" + sb.ca.file +
+			"\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=" + user + "\nsasl.password=" + pass + "\n"
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	adminProps := props("admin", "admin-secret")
+	ctl := func(stdin string, args ...string) (string, error) {
+		return runToolErr(stdin, samsactl, append([]string{"-broker", sb.saslSSLAddr, "-command-config", adminProps}, args...)...)
+	}
+	must := func(stdin string, args ...string) string {
+		t.Helper()
+		out, err := ctl(stdin, args...)
+		if err != nil {
+			t.Fatalf("samsactl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	must("bob-secret\n", "users", "set", "bob", "--password-stdin")
+	if out := must("", "users", "list", "-o", "json"); !strings.Contains(out, `"user": "bob"`) || !strings.Contains(out, `"mechanism": "SCRAM-SHA-512"`) {
+		t.Fatalf("users list lacks bob:\n%s", out)
+	}
+	must("", "topics", "create", "orders")
+	admin := sb.as(t, "admin", "admin-secret")
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("o1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	bob := func() error {
+		cl := sb.client(t, sb.saslAddr, scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha512Mechanism(),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"orders": {0: kgo.NewOffset().AtStart()}}))
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for {
+			fs := cl.PollFetches(fctx)
+			if err := fs.Err0(); err != nil {
+				return err
+			}
+			if fs.NumRecords() > 0 {
+				return nil
+			}
+		}
+	}
+	if err := bob(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob before any ACL: %v", err)
+	}
+	must("", "acls", "create", "--allow", "User:bob", "--operation", "read,describe", "--topic", "orders")
+	if out := must("", "acls", "list", "--principal", "User:bob", "-o", "json"); strings.Count(out, `"principal": "User:bob"`) != 2 {
+		t.Fatalf("acls list for bob:\n%s", out)
+	}
+	if err := bob(); err != nil {
+		t.Fatalf("bob with READ on orders: %v", err)
+	}
+	if out := must("", "acls", "delete", "--principal", "User:bob", "--topic", "orders"); strings.Count(out, "User:bob") != 2 {
+		t.Fatalf("acls delete listed:\n%s", out)
+	}
+	must("", "users", "delete", "bob")
+	if err := sb.client(t, sb.saslAddr, scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha512Mechanism()).Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("bob after users delete: %v", err)
+	}
+	// A wrong password in -command-config fails with the broker's reason.
+	bad := props("admin", "wrong")
+	out, err := runToolErr("", samsactl, "-broker", sb.saslSSLAddr, "-command-config", bad, "topics", "list")
+	if err == nil || !strings.Contains(out, "SASL_AUTHENTICATION_FAILED") {
+		t.Fatalf("samsactl with a wrong password: %v\n%s", err, out)
+	}
+	// An unknown property is a usage error (exit 2).
+	junk := filepath.Join(t.TempDir(), "junk.properties")
+	if err := os.WriteFile(junk, []byte("ssl.truststore.location=/x.jks\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runToolErr("", samsactl, "-broker", sb.saslSSLAddr, "-command-config", junk, "topics", "list"); err == nil {
+		t.Fatal("an unknown property was accepted")
+	} else if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("an unknown property: %v, want exit 2", err)
+	}
 }

@@ -78,12 +78,14 @@ type env struct {
 	broker         string
 	timeout        time.Duration
 	output         string
+	commandConfig  string // -command-config: TLS and SASL settings
 }
 
 func (e *env) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.broker, "broker", e.broker, "the broker(s) to talk to, `host:port[,host:port]`")
 	fs.DurationVar(&e.timeout, "timeout", e.timeout, "give up after this long")
 	fs.StringVar(&e.output, "o", e.output, "output `format`: table or json")
+	fs.StringVar(&e.commandConfig, "command-config", e.commandConfig, "client properties `file` for TLS and SASL (security.protocol, ssl.ca.location, sasl.mechanism, sasl.username, sasl.password, ...)")
 }
 
 func (e *env) json() bool { return e.output == "json" }
@@ -142,6 +144,13 @@ func (e *env) parse(fs *flag.FlagSet, c *command, args []string) ([]string, erro
 	}
 	if e.timeout <= 0 {
 		return nil, usagef(c, "-timeout must be positive")
+	}
+	if e.commandConfig != "" {
+		opts, err := ctl.LoadCommandConfig(e.commandConfig)
+		if err != nil {
+			return nil, err
+		}
+		ctl.SetConnection(opts)
 	}
 	return pos, nil
 }

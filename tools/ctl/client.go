@@ -103,6 +103,7 @@ func dial(ctx context.Context, addrs string, extra ...kgo.Opt) (*kgo.Client, err
 		kgo.ClientID("samsactl"),
 		kgo.SoftwareNameAndVersion("samsactl", Version),
 	}
+	opts = append(opts, connOpts...)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, usageErr("bad -broker %q: %v", addrs, err)
