@@ -129,6 +129,11 @@ type fileConfig struct {
 		// Listen is the ops HTTP listener's address (/metrics, /healthz,
 		// /readyz); "" = off.
 		Listen string `toml:"listen"`
+		// TLS serves HTTPS with the [tls] certificate.
+		TLS bool `toml:"tls"`
+		// TokenFile holds the bearer token /metrics requires (its first
+		// line); "" = none.
+		TokenFile string `toml:"token_file"`
 	} `toml:"admin"`
 
 	// TopicDefaults overrides Kafka's topic config defaults by their Kafka

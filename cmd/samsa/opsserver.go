@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,8 @@ import (
 // shutting down).
 type opsServer struct {
 	logger   *slog.Logger
+	tls      *tls.Config // HTTPS when set
+	token    string      // the bearer token /metrics requires; "" = none
 	metrics  *engine.Metrics
 	srv      atomic.Pointer[server] // nil until the broker serves
 	stopping atomic.Bool
@@ -38,21 +42,41 @@ func (a *opsServer) listen(addr string) error {
 	}
 	a.addr = l.Addr().String()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{
+	metrics := promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	})
+	if a.token != "" {
+		// /metrics names topics, groups and clients: it takes the token.
+		// /healthz and /readyz say only whether the broker serves, for
+		// probes that carry none.
+		want := []byte("Bearer " + a.token)
+		inner := metrics
+		metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="samsa"`)
+				http.Error(w, "a bearer token is required ([admin] token_file)", http.StatusUnauthorized)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if a.tls != nil {
+		a.http.TLSConfig = a.tls
+		l = tls.NewListener(l, a.tls)
+	}
 	go func() {
 		if err := a.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("HTTP listener failed", "err", err)
 		}
 	}()
-	a.logger.Info("HTTP listener", "addr", a.addr, "paths", "/metrics /healthz /readyz")
+	a.logger.Info("HTTP listener", "addr", a.addr, "paths", "/metrics /healthz /readyz", "tls", a.tls != nil, "token", a.token != "")
 	return nil
 }
 

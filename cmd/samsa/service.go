@@ -7,6 +7,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -85,6 +87,28 @@ func run(o options) error {
 	defer signal.Stop(sig)
 
 	ops := &opsServer{logger: logger}
+	if fc.HTTP.TokenFile != "" {
+		raw, err := os.ReadFile(fc.HTTP.TokenFile)
+		if err != nil {
+			return fmt.Errorf("invalid config: admin.token_file: %w", err)
+		}
+		if ops.token = strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]); ops.token == "" {
+			return errors.New("invalid config: admin.token_file holds no token")
+		}
+	}
+	if fc.HTTP.TLS {
+		if tlsSrc == nil {
+			if tlsSrc, err = newTLSSource(fc.TLS); err != nil {
+				return fmt.Errorf("invalid config: admin.tls: %w", err)
+			}
+		}
+		src := tlsSrc // reloaded on SIGHUP with the listeners'
+		ops.tls = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := src.cfg.Load().Clone()
+			c.ClientAuth = tls.NoClientCert
+			return c, nil
+		}}
+	}
 	if fc.HTTP.Listen != "" {
 		cfg.Metrics = engine.NewMetrics()
 		ops.metrics = cfg.Metrics

@@ -11,8 +11,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,4 +301,57 @@ func runToolErr(stdin string, name string, args ...string) (string, error) {
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// TestAdminTLSToken: the [admin] listener over HTTPS with a bearer token:
+// /metrics needs the token, /healthz does not, plain HTTP gets nothing.
+func TestAdminTLSToken(t *testing.T) {
+	ca := newTestCA(t)
+	certFile, keyFile := ca.issue("broker", 10, pkix.Name{CommonName: "broker"}, true)
+	httpAddr := freeAddr(t)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, t.TempDir(), "[admin]\n# HTTP admin", fmt.Sprintf("[tls]\ncert_file = %q\nkey_file = %q\n\n[admin]\nlisten = %q\ntls = true\ntoken_file = %q\n# HTTP admin", certFile, keyFile, httpAddr, token),
+		"\nlisten = \"\"\n\n[topic_defaults]", "\n\n[topic_defaults]")
+	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
+	t.Cleanup(b.cleanup)
+	b.start()
+	waitListening(t, httpAddr)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	get := func(path, auth string) int {
+		req, _ := http.NewRequest("GET", "https://"+httpAddr+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == 200 && path == "/metrics" && !strings.Contains(string(body), "samsa_") {
+			t.Fatalf("/metrics without samsa metrics:\n%.500s", body)
+		}
+		return resp.StatusCode
+	}
+	if c := get("/metrics", ""); c != http.StatusUnauthorized {
+		t.Fatalf("/metrics without a token: %d", c)
+	}
+	if c := get("/metrics", "Bearer wrong"); c != http.StatusUnauthorized {
+		t.Fatalf("/metrics with a wrong token: %d", c)
+	}
+	if c := get("/metrics", "Bearer s3cret-token"); c != http.StatusOK {
+		t.Fatalf("/metrics with the token: %d", c)
+	}
+	if c := get("/healthz", ""); c != http.StatusOK {
+		t.Fatalf("/healthz: %d", c)
+	}
+	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + httpAddr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP was served on the HTTPS admin listener")
+		}
+	}
 }
