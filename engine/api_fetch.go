@@ -18,6 +18,7 @@ package engine
 // go by sendfile, as Kafka's clients filter them.
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -413,7 +414,22 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 		sessionID = fs.sess.id
 	}
 	parts := encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, topics)
-	req.Respond(&netio.Response{HeaderV1: r.Version >= 12, Parts: parts, Release: fs.release})
+	resp := &netio.Response{HeaderV1: r.Version >= 12, Parts: parts, Release: fs.release}
+	if fs.replica {
+		req.Respond(resp)
+		return
+	}
+	// consumer_byte_rate: the bytes read count against the quota; over
+	// it, the answer waits and says for how long (throttle_time_ms).
+	var n int64
+	for i := range fs.items {
+		n += fs.items[i].out.slice.Len
+	}
+	d := b.throttle(req, quotaConsume, n)
+	if d > 0 && len(parts) > 0 && len(parts[0].B) >= 4 {
+		binary.BigEndian.PutUint32(parts[0].B, uint32(d/time.Millisecond))
+	}
+	later(d, func() { req.Respond(resp) })
 }
 
 // handleReplicaFetch serves the standby's fetches (replication.go): every

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -57,6 +58,7 @@ func init() {
 // handleProduce appends every partition's batch and answers once all
 // appends completed. It owns r and returns it to the pool.
 func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
+	reqBytes := int64(len(req.Body)) // producer_byte_rate counts the request
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(r.version)
 	acks := r.acks
@@ -85,7 +87,11 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			}
 			return
 		}
-		respond(req, resp)
+		// producer_byte_rate: over the quota the answer waits, and says
+		// for how long (throttle_time_ms).
+		d := b.throttle(req, quotaProduce, reqBytes)
+		resp.ThrottleMillis = int32(d / time.Millisecond)
+		later(d, func() { respond(req, resp) })
 	}
 	sync := b.syncFor(acks)
 	badAcks := acks != 0 && acks != 1 && acks != -1

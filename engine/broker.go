@@ -278,6 +278,10 @@ type Broker struct {
 	// authz decides what principals may do (authz.go); nil when no
 	// authorizer is configured. Its bindings follow the metadata log.
 	authz *acl.Authorizer
+	// quotas is the client quotas as of the last sync of the catalog;
+	// quotaUse counts bytes against them (quotas.go).
+	quotas   atomic.Pointer[quotaSet]
+	quotaUse quotaTracker
 
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0

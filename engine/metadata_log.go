@@ -58,6 +58,7 @@ const (
 	recDeleteScram   = "delete_scram"   // metaScram (user, mechanism): a credential removed
 	recACL           = "acl"            // acl.Binding: an ACL created
 	recDeleteACL     = "delete_acl"     // acl.Binding: an ACL deleted
+	recQuota         = "quota"          // metaQuota: a client quota set or removed
 )
 
 type metaCluster struct {
@@ -106,6 +107,9 @@ type catalogImage struct {
 	// acls is every ACL binding; aclsChanged as scramChanged.
 	acls        map[acl.Binding]struct{}
 	aclsChanged bool
+	// quotas is every client quota; quotasChanged as scramChanged.
+	quotas        quotaSet
+	quotasChanged bool
 	// next is the offset of the metadata log up to which records are
 	// applied.
 	next int64
@@ -225,6 +229,16 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 			delete(img.acls, m)
 		}
 		img.aclsChanged = true
+	case recQuota:
+		m, err := decodeMeta[metaQuota](value)
+		if err != nil {
+			return err
+		}
+		if img.quotas == nil {
+			img.quotas = quotaSet{}
+		}
+		img.quotas.apply(m)
+		img.quotasChanged = true
 	default:
 		return fmt.Errorf("%w %q", errUnknownRecord, typ)
 	}
@@ -355,6 +369,11 @@ func (b *Broker) syncCatalogLocked() error {
 		creds := img.scram.clone()
 		b.scram.Store(&creds)
 		img.scramChanged = false
+	}
+	if img.quotasChanged || img.all {
+		qs := img.quotas.clone()
+		b.quotas.Store(&qs)
+		img.quotasChanged = false
 	}
 	if (img.aclsChanged || img.all) && b.authz != nil {
 		bindings := make([]acl.Binding, 0, len(img.acls))

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// throttleHook sums the throttle times the broker reports.
+type throttleHook struct{ ms atomic.Int64 }
+
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	h.ms.Add(d.Milliseconds())
+}
+
+// TestQuotas: a user's producer_byte_rate and consumer_byte_rate, set
+// with AlterClientQuotas and read back with DescribeClientQuotas, hold
+// its producer and consumer near the rate (with throttle_time_ms in the
+// responses), while another principal keeps its throughput; the quota
+// lives in the metadata log.
+func TestQuotas(t *testing.T) {
+	sb := startSASLBroker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// No compression: quotas count the bytes on the wire.
+	admin := sb.as(t, "admin", "admin-secret", kgo.ProducerBatchCompression(kgo.NoCompression()))
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "q"); err != nil {
+		t.Fatal(err)
+	}
+	const rate = 256 << 10 // bytes/s
+	alice := "alice"
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user", Name: &alice}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: rate}, {Key: "consumer_byte_rate", Value: rate}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("alter quotas: %v %s", r.Err, r.ErrMessage)
+		}
+	}
+	desc, err := adm.DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchName: &alice}})
+	if err != nil || len(desc) != 1 || len(desc[0].Values) != 2 {
+		t.Fatalf("describe quotas: %v %+v", err, desc)
+	}
+
+	// produceFor produces 10 KiB records for d and returns bytes/s.
+	value := make([]byte, 10<<10)
+	produceFor := func(cl *kgo.Client, d time.Duration) float64 {
+		var acked atomic.Int64
+		start := time.Now()
+		for time.Since(start) < d {
+			cl.Produce(ctx, &kgo.Record{Topic: "q", Value: value}, func(r *kgo.Record, err error) {
+				if err == nil {
+					acked.Add(int64(len(r.Value)))
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return float64(acked.Load()) / time.Since(start).Seconds()
+	}
+	hook := &throttleHook{}
+	ac := sb.client(t, sb.saslAddr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism(),
+		kgo.WithHooks(hook), kgo.MaxBufferedBytes(1<<20), kgo.ProducerBatchMaxBytes(64<<10), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	got := produceFor(ac, 4*time.Second)
+	other := produceFor(admin, 1*time.Second)
+	t.Logf("alice produced %.0f KiB/s under a %d KiB/s quota (throttled %d ms); admin %.0f KiB/s", got/1024, rate>>10, hook.ms.Load(), other/1024)
+	if got > 2*rate {
+		t.Fatalf("alice produced %.0f B/s, over twice her quota of %d B/s", got, rate)
+	}
+	if hook.ms.Load() == 0 {
+		t.Fatal("no throttle_time_ms reached alice's client")
+	}
+	if other < 4*rate {
+		t.Fatalf("admin (no quota) produced only %.0f B/s while alice was throttled", other)
+	}
+
+	// Consumer: read what is there from the start as alice.
+	hook.ms.Store(0)
+	cc := sb.client(t, sb.saslAddr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism(), kgo.WithHooks(hook),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"q": {0: kgo.NewOffset().AtStart()}}), kgo.FetchMaxBytes(256<<10))
+	start := time.Now()
+	var read int64
+	for time.Since(start) < 3*time.Second {
+		fs := cc.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) { read += int64(len(r.Value)) })
+	}
+	crate := float64(read) / time.Since(start).Seconds()
+	t.Logf("alice consumed %.0f KiB/s under a %d KiB/s quota (throttled %d ms)", crate/1024, rate>>10, hook.ms.Load())
+	if crate > 2*rate || hook.ms.Load() == 0 {
+		t.Fatalf("consumer: %.0f B/s, throttled %d ms, quota %d B/s", crate, hook.ms.Load(), rate)
+	}
+
+	// The quota is in the metadata log: still there after a restart.
+	sb.kill()
+	sb.restart()
+	sb.waitListeners()
+	admin2 := sb.as(t, "admin", "admin-secret")
+	desc, err = kadm.NewClient(admin2).DescribeClientQuotas(ctx, false, nil)
+	if err != nil || len(desc) != 1 || len(desc[0].Entity) != 1 || desc[0].Entity[0].Type != "user" ||
+		desc[0].Entity[0].Name == nil || *desc[0].Entity[0].Name != "alice" || len(desc[0].Values) != 2 {
+		t.Fatalf("quotas after a restart: %v %+v", err, desc)
+	}
+}

@@ -1,0 +1,120 @@
+package engine
+
+// DescribeClientQuotas (key 48), v0-1 (KIP-546): the quotas of the
+// entities the filter matches; DESCRIBE_CONFIGS on the cluster.
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/engine/acl"
+	"samsa/netio"
+)
+
+func init() {
+	regKey(kmsg.DescribeClientQuotas.Int16(), 0, 1, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
+		respond(req, b.handleDescribeClientQuotas(req, kreq.(*kmsg.DescribeClientQuotasRequest)))
+	})
+}
+
+const (
+	entityUser   = "user"
+	entityClient = "client-id"
+	entityIP     = "ip"
+)
+
+func (b *Broker) handleDescribeClientQuotas(req *netio.Request, r *kmsg.DescribeClientQuotasRequest) *kmsg.DescribeClientQuotasResponse {
+	resp := kmsg.NewPtrDescribeClientQuotasResponse()
+	fail := func(code int16, msg string) *kmsg.DescribeClientQuotasResponse {
+		resp.ErrorCode, resp.ErrorMessage = code, &msg
+		return resp
+	}
+	if !b.allowedCluster(req, acl.OpDescribeConfigs) {
+		return fail(kerr.ClusterAuthorizationFailed.Code, "the principal may not describe the cluster's configs")
+	}
+	seen := map[string]bool{}
+	for _, c := range r.Components {
+		switch {
+		case c.EntityType != entityUser && c.EntityType != entityClient && c.EntityType != entityIP:
+			return fail(kerr.InvalidRequest.Code, "unknown entity type "+c.EntityType)
+		case seen[c.EntityType]:
+			return fail(kerr.InvalidRequest.Code, "entity type "+c.EntityType+" is filtered more than once")
+		case c.MatchType == 0 && c.Match == nil:
+			return fail(kerr.InvalidRequest.Code, "an exact match needs a name")
+		case c.MatchType > 2:
+			return fail(kerr.InvalidRequest.Code, "unknown match type")
+		}
+		seen[c.EntityType] = true
+	}
+	var qs quotaSet
+	if p := b.quotas.Load(); p != nil {
+		qs = *p
+	}
+	matches := func(e quotaEntity) bool {
+		for _, c := range r.Components {
+			has, name, def := e.HasUser, e.User, e.UserDefault
+			if c.EntityType == entityClient {
+				has, name, def = e.HasClient, e.Client, e.ClientDefault
+			} else if c.EntityType == entityIP {
+				has = false
+			}
+			switch {
+			case !has:
+				return false
+			case c.MatchType == 0 && (def || name != *c.Match):
+				return false
+			case c.MatchType == 1 && !def:
+				return false
+			}
+		}
+		if r.Strict {
+			// Only entities with exactly the components filtered.
+			if e.HasUser != seen[entityUser] || e.HasClient != seen[entityClient] {
+				return false
+			}
+		}
+		return true
+	}
+	var entities []quotaEntity
+	for e := range qs {
+		if matches(e) {
+			entities = append(entities, e)
+		}
+	}
+	sort.Slice(entities, func(i, j int) bool { return entities[i].String() < entities[j].String() })
+	for _, e := range entities {
+		entry := kmsg.NewDescribeClientQuotasResponseEntry()
+		if e.HasUser {
+			ee := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			ee.Type = entityUser
+			if !e.UserDefault {
+				name := e.User
+				ee.Name = &name
+			}
+			entry.Entity = append(entry.Entity, ee)
+		}
+		if e.HasClient {
+			ee := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			ee.Type = entityClient
+			if !e.ClientDefault {
+				name := e.Client
+				ee.Name = &name
+			}
+			entry.Entity = append(entry.Entity, ee)
+		}
+		keys := make([]string, 0, len(qs[e]))
+		for k := range qs[e] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := kmsg.NewDescribeClientQuotasResponseEntryValue()
+			v.Key, v.Value = k, qs[e][k]
+			entry.Values = append(entry.Values, v)
+		}
+		resp.Entries = append(resp.Entries, entry)
+	}
+	return resp
+}
