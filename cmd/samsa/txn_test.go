@@ -80,6 +80,48 @@ func (b *broker) readValues(topic string, committed bool, want int) []string {
 	return out
 }
 
+// readCommittedIncluding reads topic read_committed until every value in
+// need has come (or 20 s), then until half a second brings nothing more,
+// and returns all read.
+// A count is not enough where transactions in flight at a kill may or may
+// not have committed: their records would stand in for missing ones.
+func (b *broker) readCommittedIncluding(topic string, need map[string]bool) []string {
+	b.t.Helper()
+	c := b.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))
+	defer c.Close()
+	var out []string
+	seen := map[string]bool{}
+	missing := len(need)
+	poll := func(ctx context.Context) int {
+		fs := c.PollFetches(ctx)
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				b.t.Fatalf("fetch: %v", err)
+			}
+		})
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			v := string(r.Value)
+			out = append(out, v)
+			if need[v] && !seen[v] {
+				seen[v] = true
+				missing--
+			}
+		})
+		return n
+	}
+	ctx := timeout(b.t, 20*time.Second)
+	for missing > 0 && ctx.Err() == nil {
+		poll(ctx)
+	}
+	for poll(timeout(b.t, 500*time.Millisecond)) > 0 {
+	}
+	sort.Strings(out)
+	return out
+}
+
 func sorted(vs ...string) []string {
 	vs = append([]string(nil), vs...)
 	sort.Strings(vs)
@@ -400,7 +442,7 @@ func TestTransactionCompletedAfterKillInPrepare(t *testing.T) {
 		t.Fatalf("40 kills never landed between a prepare and its completion:\n%s", b.log.tail())
 	}
 	t.Logf("%d kills until one landed between a prepare and its completion", b.runs-1)
-	got := b.readValues("tx", true, len(committed))
+	got := b.readCommittedIncluding("tx", committed)
 	seen := map[string]bool{}
 	for _, v := range got {
 		if strings.HasSuffix(v, "-abort") {
