@@ -332,6 +332,15 @@ func TestSamsactlSecurity(t *testing.T) {
 	if err := sb.client(t, sb.saslAddr, scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha512Mechanism()).Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("bob after users delete: %v", err)
 	}
+	// Quotas.
+	must("", "quotas", "set", "--user", "bob", "--producer-byte-rate", "1048576", "--consumer-byte-rate", "2097152")
+	if out := must("", "quotas", "list", "-o", "json"); !strings.Contains(out, `"entity": "user=bob"`) || !strings.Contains(out, `"producer_byte_rate": 1048576`) {
+		t.Fatalf("quotas list:\n%s", out)
+	}
+	must("", "quotas", "set", "--user", "bob", "--delete", "producer_byte_rate,consumer_byte_rate")
+	if out := must("", "quotas", "list", "--user", "bob", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("quotas list after delete:\n%s", out)
+	}
 	// A wrong password in -command-config fails with the broker's reason.
 	bad := props("admin", "wrong")
 	out, err := runToolErr("", samsactl, "-broker", sb.saslSSLAddr, "-command-config", bad, "topics", "list")

@@ -175,3 +175,64 @@ func usersDelete(e *env, c *command, args []string) error {
 		return ctl.DeleteUser(ctx, adm, e.stdout, pos[0], *mech)
 	})
 }
+
+func init() {
+	commands = append(commands,
+		&command{"quotas list", "[--user U | --user-default] [--client-id C | --client-default]", "client quotas (producer_byte_rate, consumer_byte_rate, request_percentage) by entity", quotasList},
+		&command{"quotas set", "(--user U | --user-default) and/or (--client-id C | --client-default) [--producer-byte-rate N] [--consumer-byte-rate N] [--request-percentage P] [--delete KEY]...",
+			"set or remove a user's or client id's quotas", quotasSet},
+	)
+}
+
+func quotaEntityFlags(fs *flag.FlagSet, e *ctl.QuotaEntity) {
+	fs.StringVar(&e.User, "user", "", "the user `NAME`")
+	fs.BoolVar(&e.UserDefault, "user-default", false, "the default user entity")
+	fs.StringVar(&e.Client, "client-id", "", "the client `ID`")
+	fs.BoolVar(&e.ClientDefault, "client-default", false, "the default client-id entity")
+}
+
+func quotasList(e *env, c *command, args []string) error {
+	fs := e.flagSet(c)
+	var ent ctl.QuotaEntity
+	quotaEntityFlags(fs, &ent)
+	pos, err := e.parse(fs, c, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+		return ctl.ListQuotas(ctx, adm, e.stdout, ent, e.json())
+	})
+}
+
+func quotasSet(e *env, c *command, args []string) error {
+	fs := e.flagSet(c)
+	var ent ctl.QuotaEntity
+	quotaEntityFlags(fs, &ent)
+	prod := fs.Float64("producer-byte-rate", 0, "producer_byte_rate: `BYTES` per second")
+	cons := fs.Float64("consumer-byte-rate", 0, "consumer_byte_rate: `BYTES` per second")
+	reqp := fs.Float64("request-percentage", 0, "request_percentage: `PERCENT` of a handler thread")
+	var del splitList
+	fs.Var(&del, "delete", "remove these quota `KEYS` (comma-separated, repeatable)")
+	pos, err := e.parse(fs, c, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	set := map[string]float64{}
+	for k, v := range map[string]float64{"producer_byte_rate": *prod, "consumer_byte_rate": *cons, "request_percentage": *reqp} {
+		if v < 0 {
+			return usagef(c, "%s must be positive", k)
+		}
+		if v > 0 {
+			set[k] = v
+		}
+	}
+	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+		return ctl.AlterQuotas(ctx, adm, e.stdout, ent, set, del)
+	})
+}

@@ -493,3 +493,127 @@ func DeleteUser(ctx context.Context, adm *kadm.Client, w io.Writer, user, mechan
 	fmt.Fprintf(w, "user %s: %s credential deleted\n", user, mech)
 	return nil
 }
+
+// QuotaEntity names a quota's entity for samsactl quotas: a user and/or a
+// client id, each a name or the default (<default>).
+type QuotaEntity struct {
+	User, Client               string
+	UserDefault, ClientDefault bool
+}
+
+func (e QuotaEntity) components() (kadm.ClientQuotaEntity, error) {
+	var out kadm.ClientQuotaEntity
+	if e.User != "" || e.UserDefault {
+		c := kadm.ClientQuotaEntityComponent{Type: "user"}
+		if !e.UserDefault {
+			u := e.User
+			c.Name = &u
+		}
+		out = append(out, c)
+	}
+	if e.Client != "" || e.ClientDefault {
+		c := kadm.ClientQuotaEntityComponent{Type: "client-id"}
+		if !e.ClientDefault {
+			cl := e.Client
+			c.Name = &cl
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, usageErr("name the entity: --user U, --user-default, --client-id C and/or --client-default")
+	}
+	return out, nil
+}
+
+// quotaRow is one entity's quotas as printed.
+type quotaRow struct {
+	Entity string             `json:"entity"`
+	Values map[string]float64 `json:"values"`
+}
+
+// ListQuotas prints the quotas of the entities matching e (every entity
+// when e names none).
+func ListQuotas(ctx context.Context, adm *kadm.Client, w io.Writer, e QuotaEntity, asJSON bool) error {
+	var filter []kadm.DescribeClientQuotaComponent
+	add := func(typ, name string, def bool) {
+		switch {
+		case def:
+			filter = append(filter, kadm.DescribeClientQuotaComponent{Type: typ, MatchType: 1})
+		case name != "":
+			n := name
+			filter = append(filter, kadm.DescribeClientQuotaComponent{Type: typ, MatchName: &n, MatchType: 0})
+		}
+	}
+	add("user", e.User, e.UserDefault)
+	add("client-id", e.Client, e.ClientDefault)
+	res, err := adm.DescribeClientQuotas(ctx, false, filter)
+	if err != nil {
+		return requestErr("DescribeClientQuotas", 48, err)
+	}
+	var rows []quotaRow
+	for _, q := range res {
+		var parts []string
+		for _, c := range q.Entity {
+			name := "<default>"
+			if c.Name != nil {
+				name = *c.Name
+			}
+			parts = append(parts, c.Type+"="+name)
+		}
+		r := quotaRow{Entity: strings.Join(parts, ","), Values: map[string]float64{}}
+		for _, v := range q.Values {
+			r.Values[v.Key] = v.Value
+		}
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Entity < rows[j].Entity })
+	if asJSON {
+		if rows == nil {
+			rows = []quotaRow{}
+		}
+		return writeJSON(w, rows)
+	}
+	t := newTable(w)
+	fmt.Fprintln(t, "ENTITY\tKEY\tVALUE")
+	for _, r := range rows {
+		keys := make([]string, 0, len(r.Values))
+		for k := range r.Values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(t, "%s\t%s\t%.0f\n", r.Entity, k, r.Values[k])
+		}
+	}
+	return t.Flush()
+}
+
+// AlterQuotas sets (value > 0) or removes (value < 0) quota keys of an
+// entity.
+func AlterQuotas(ctx context.Context, adm *kadm.Client, w io.Writer, e QuotaEntity, set map[string]float64, remove []string) error {
+	ent, err := e.components()
+	if err != nil {
+		return err
+	}
+	var ops []kadm.AlterClientQuotaOp
+	for k, v := range set {
+		ops = append(ops, kadm.AlterClientQuotaOp{Key: k, Value: v})
+	}
+	for _, k := range remove {
+		ops = append(ops, kadm.AlterClientQuotaOp{Key: k, Remove: true})
+	}
+	if len(ops) == 0 {
+		return usageErr("nothing to change: give --producer-byte-rate, --consumer-byte-rate, --request-percentage or --delete KEY")
+	}
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: ent, Ops: ops}})
+	if err != nil {
+		return requestErr("AlterClientQuotas", 49, err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			return withMessage(r.Err, r.ErrMessage)
+		}
+	}
+	fmt.Fprintf(w, "quotas of %s changed\n", ent.String())
+	return nil
+}
