@@ -282,6 +282,8 @@ type Broker struct {
 	// quotaUse counts bytes against them (quotas.go).
 	quotas   atomic.Pointer[quotaSet]
 	quotaUse quotaTracker
+	// authFailures counts refused SASL authentications (/metrics).
+	authFailures atomic.Int64
 
 	metaMu    sync.Mutex             // serializes catalog changes and their records
 	meta      *segment.Log           // (metaMu for appends) __cluster_metadata-0

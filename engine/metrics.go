@@ -131,6 +131,8 @@ var (
 	descDiskFree     = prometheus.NewDesc("samsa_disk_free_bytes", "Free bytes of the data directory's filesystem (for unprivileged users).", nil, nil)
 	descDiskReserve  = prometheus.NewDesc("samsa_disk_min_free_bytes", "The free-space reserve (min_free_bytes): below it produce is refused.", nil, nil)
 	descDiskFull     = prometheus.NewDesc("samsa_disk_full", "1 while free space is below min_free_bytes and produce is refused with KAFKA_STORAGE_ERROR.", nil, nil)
+	descThrottle     = prometheus.NewDesc("samsa_quota_throttle_seconds_total", "Time responses of a quota's entity were held back for exceeding it (quota: producer_byte_rate or consumer_byte_rate; user and client_id: the entity the rate is counted for, empty when not part of it).", []string{"quota", "user", "client_id"}, nil)
+	descAuthFailed   = prometheus.NewDesc("samsa_sasl_authentication_failures_total", "SASL authentications refused (bad credentials or messages).", nil, nil)
 	descOffline      = prometheus.NewDesc("samsa_offline_logs", "Partition logs (the metadata log included) a storage failure took offline: a full disk until space is freed, a failed write or fsync until a restart.", nil, nil)
 )
 
@@ -138,7 +140,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
 		descLSOLag, descTxns, descTxnOldest, descTxnTimedOut, descTxnMarkers,
 		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descRole, descEpoch, descTopics,
-		descDiskFree, descDiskReserve, descDiskFull, descOffline} {
+		descDiskFree, descDiskReserve, descDiskFull, descOffline, descThrottle, descAuthFailed} {
 		ch <- d
 	}
 }
@@ -226,6 +228,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDiskReserve, float64(space.Reserve))
 	gauge(descDiskFull, boolf(space.Low))
 	gauge(descOffline, float64(offline))
+	for s, d := range b.quotaUse.snapshot() {
+		counter(descThrottle, d.Seconds(), s.key, s.User, s.Client)
+	}
+	counter(descAuthFailed, float64(b.authFailures.Load()))
 	role, _, _ := b.Status()
 	gauge(descRole, 1, role)
 	gauge(descEpoch, float64(b.pair.Epoch()))

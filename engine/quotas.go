@@ -156,6 +156,17 @@ func (t *quotaTracker) record(s quotaSensor, rate float64, n int64, now time.Tim
 	return d
 }
 
+// snapshot copies the throttle time given so far, by sensor.
+func (t *quotaTracker) snapshot() map[quotaSensor]time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[quotaSensor]time.Duration, len(t.throttled))
+	for s, d := range t.throttled {
+		out[s] = d
+	}
+	return out
+}
+
 // maxThrottle bounds one response's delay.
 const maxThrottle = 10 * time.Second
 

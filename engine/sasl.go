@@ -182,6 +182,7 @@ func saslFailMessage(mech string, err error) string {
 func (b *Broker) saslBareToken(req *netio.Request, st *saslState) {
 	reply, done, err := b.saslStep(st, req.Body)
 	if err != nil {
+		b.authFailures.Add(1)
 		b.logWarnLimited(&b.authLog, "SASL authentication failed; closing connection", "remote", req.Conn.RemoteAddr(), "mechanism", st.mech, "err", err)
 		req.Done()
 		req.Conn.Close("SASL authentication failed")
@@ -250,6 +251,7 @@ func (b *Broker) handleSASLAuthenticate(req *netio.Request, r *kmsg.SASLAuthenti
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		msg := saslFailMessage(st.mech, err)
 		resp.ErrorMessage = &msg
+		b.authFailures.Add(1)
 		b.logWarnLimited(&b.authLog, "SASL authentication failed; closing connection", "remote", req.Conn.RemoteAddr(), "mechanism", st.mech, "err", err)
 		respond(req, resp)
 		req.Conn.Close("SASL authentication failed")
