@@ -41,17 +41,12 @@ func (b *Broker) handleAlterConfigs(req *netio.Request, r *kmsg.AlterConfigsRequ
 			part = b.handleAlterConfigs(req, &sub, fromPeer)
 		}
 		resp := kmsg.NewPtrAlterConfigsResponse()
-		for i, rr := range r.Resources {
-			if terr := refused[i]; terr != nil {
-				res := kmsg.NewAlterConfigsResponseResource()
-				res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-				res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
-				resp.Resources = append(resp.Resources, res)
-			} else if len(part.Resources) > 0 {
-				resp.Resources = append(resp.Resources, part.Resources[0])
-				part.Resources = part.Resources[1:]
-			}
-		}
+		resp.Resources = mergeRefused(len(r.Resources), refused, part.Resources, func(i int, terr *topicError) kmsg.AlterConfigsResponseResource {
+			res := kmsg.NewAlterConfigsResponseResource()
+			res.ResourceType, res.ResourceName = r.Resources[i].ResourceType, r.Resources[i].ResourceName
+			res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
+			return res
+		})
 		return resp
 	}
 	if resp, ok := forwardToPrimary[*kmsg.AlterConfigsResponse](b, r, fromPeer); ok {

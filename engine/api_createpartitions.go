@@ -48,16 +48,11 @@ func (b *Broker) handleCreatePartitions(req *netio.Request, r *kmsg.CreatePartit
 			part = b.handleCreatePartitions(req, &sub, fromPeer)
 		}
 		resp := kmsg.NewPtrCreatePartitionsResponse()
-		for i, rt := range r.Topics {
-			if terr := refused[i]; terr != nil {
-				st := kmsg.NewCreatePartitionsResponseTopic()
-				st.Topic, st.ErrorCode, st.ErrorMessage = rt.Topic, terr.code, &terr.msg
-				resp.Topics = append(resp.Topics, st)
-			} else if len(part.Topics) > 0 {
-				resp.Topics = append(resp.Topics, part.Topics[0])
-				part.Topics = part.Topics[1:]
-			}
-		}
+		resp.Topics = mergeRefused(len(r.Topics), refused, part.Topics, func(i int, terr *topicError) kmsg.CreatePartitionsResponseTopic {
+			st := kmsg.NewCreatePartitionsResponseTopic()
+			st.Topic, st.ErrorCode, st.ErrorMessage = r.Topics[i].Topic, terr.code, &terr.msg
+			return st
+		})
 		return resp
 	}
 	if resp, ok := forwardToPrimary[*kmsg.CreatePartitionsResponse](b, r, fromPeer); ok {

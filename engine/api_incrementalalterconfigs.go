@@ -48,17 +48,12 @@ func (b *Broker) handleIncrementalAlterConfigs(req *netio.Request, r *kmsg.Incre
 			part = b.handleIncrementalAlterConfigs(req, &sub, fromPeer)
 		}
 		resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
-		for i, rr := range r.Resources {
-			if terr := refused[i]; terr != nil {
-				res := kmsg.NewIncrementalAlterConfigsResponseResource()
-				res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-				res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
-				resp.Resources = append(resp.Resources, res)
-			} else if len(part.Resources) > 0 {
-				resp.Resources = append(resp.Resources, part.Resources[0])
-				part.Resources = part.Resources[1:]
-			}
-		}
+		resp.Resources = mergeRefused(len(r.Resources), refused, part.Resources, func(i int, terr *topicError) kmsg.IncrementalAlterConfigsResponseResource {
+			res := kmsg.NewIncrementalAlterConfigsResponseResource()
+			res.ResourceType, res.ResourceName = r.Resources[i].ResourceType, r.Resources[i].ResourceName
+			res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
+			return res
+		})
 		return resp
 	}
 	if resp, ok := forwardToPrimary[*kmsg.IncrementalAlterConfigsResponse](b, r, fromPeer); ok {

@@ -162,6 +162,22 @@ func (b *Broker) configAuthz(req *netio.Request, fromPeer bool, rt kmsg.ConfigRe
 	return nil
 }
 
+// mergeRefused puts a request's n answers back in its order: the refused
+// items' (deny) and, in between, those of the allowed items in the order
+// they ran.
+func mergeRefused[T any](n int, refused map[int]*topicError, ran []T, deny func(i int, terr *topicError) T) []T {
+	out := make([]T, 0, n)
+	for i := 0; i < n; i++ {
+		if terr := refused[i]; terr != nil {
+			out = append(out, deny(i, terr))
+		} else if len(ran) > 0 {
+			out = append(out, ran[0])
+			ran = ran[1:]
+		}
+	}
+	return out
+}
+
 // splitDenied sorts a request's n items into those denied(i) refuses
 // (with their errors) and those allowed: with any refused, the caller runs
 // the allowed ones as a request of their own and merges the answers in

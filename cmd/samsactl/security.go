@@ -42,7 +42,8 @@ func aclFlags(fs *flag.FlagSet, s *ctl.ACLSpec, ops *splitList) {
 	fs.Var(ops, "operation", "`OPS`, comma-separated (repeatable)")
 }
 
-func aclsList(e *env, c *command, args []string) error {
+// aclFilter parses the flags of acls list and acls delete.
+func aclFilter(e *env, c *command, args []string) (ctl.ACLSpec, error) {
 	fs := e.flagSet(c)
 	var s ctl.ACLSpec
 	var ops splitList
@@ -51,12 +52,20 @@ func aclsList(e *env, c *command, args []string) error {
 	fs.StringVar(&s.Permission, "permission", "", "only `allow` or deny ACLs")
 	pos, err := e.parse(fs, c, args)
 	if err != nil {
-		return err
+		return s, err
 	}
 	if err := noArgs(c, pos); err != nil {
-		return err
+		return s, err
 	}
 	s.Operations, s.JSON = ops, e.json()
+	return s, nil
+}
+
+func aclsList(e *env, c *command, args []string) error {
+	s, err := aclFilter(e, c, args)
+	if err != nil {
+		return err
+	}
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error { return ctl.ListACLs(ctx, adm, e.stdout, s) })
 }
 
@@ -87,20 +96,10 @@ func aclsCreate(e *env, c *command, args []string) error {
 }
 
 func aclsDelete(e *env, c *command, args []string) error {
-	fs := e.flagSet(c)
-	var s ctl.ACLSpec
-	var ops splitList
-	aclFlags(fs, &s, &ops)
-	fs.StringVar(&s.Principal, "principal", "", "only this `PRINCIPAL` (User:NAME)")
-	fs.StringVar(&s.Permission, "permission", "", "only `allow` or deny ACLs")
-	pos, err := e.parse(fs, c, args)
+	s, err := aclFilter(e, c, args)
 	if err != nil {
 		return err
 	}
-	if err := noArgs(c, pos); err != nil {
-		return err
-	}
-	s.Operations, s.JSON = ops, e.json()
 	return e.withAdmin(func(ctx context.Context, adm *kadm.Client) error { return ctl.DeleteACLs(ctx, adm, e.stdout, s) })
 }
 
