@@ -355,3 +355,57 @@ func TestAdminTLSToken(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSSlowHandshakes: clients that connect to the SSL listener and
+// never finish a handshake (slowloris) hold at most max_connections_per_ip
+// connections, each for at most handshake_timeout_ms, and a real client
+// from another address still gets in meanwhile.
+func TestTLSSlowHandshakes(t *testing.T) {
+	ca := newTestCA(t)
+	certFile, keyFile := ca.issue("broker", 10, pkix.Name{CommonName: "broker"}, true)
+	addr, sslAddr, data := freeAddr(t), freeAddr(t), t.TempDir()
+	_, sslPort, _ := net.SplitHostPort(sslAddr)
+	cfg := writeConfig(t, t.TempDir(),
+		`listen = "127.0.0.1:9092"`, fmt.Sprintf(`listeners = "PLAINTEXT://%s,SSL://0.0.0.0:%s"`, addr, sslPort),
+		`data_dir = "./data"`, fmt.Sprintf("data_dir = %q", data),
+		"[admin]", fmt.Sprintf("[tls]\ncert_file = %q\nkey_file = %q\nhandshake_timeout_ms = 1500\n\n[admin]", certFile, keyFile),
+		"max_connections_per_ip = 0 ", "max_connections_per_ip = 20 ")
+	b := &broker{t: t, addr: addr, dataDir: data, config: cfg, log: &logBuffer{}, fileOnly: true}
+	t.Cleanup(b.cleanup)
+	b.start()
+	waitListening(t, sslAddr)
+
+	// 60 silent connections from 127.0.0.2: 20 are held, the rest refused.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	for range 60 {
+		c, err := d.Dial("tcp", "127.0.0.2:"+sslPort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	// A real client from 127.0.0.1 is served meanwhile.
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+sslPort, &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("a real client during the slow handshakes: %v", err)
+	}
+	tc.Close()
+	// Every silent connection is closed: the refused at once, the held
+	// ones after the handshake timeout.
+	start := time.Now()
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("silent connection %d got bytes", i)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("silent connection %d still open after %v", i, time.Since(start))
+		}
+	}
+	waitLog(t, b, "connection limit per address reached")
+}
