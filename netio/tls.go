@@ -139,6 +139,28 @@ func (s *Server) serveTLS(raw net.Conn) {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	if s.isSelf(raw.RemoteAddr()) {
+		// DialSelf's connection (the watchdog's self-check): the
+		// process itself on a port it registered, served without TLS,
+		// which it could not complete where client certificates are
+		// required.
+		s.connMu.Lock()
+		delete(s.handshaking, raw)
+		s.connMu.Unlock()
+		bw := &batchConn{Conn: raw, batching: true}
+		w := &tlsWire{s: s, tc: bw, raw: raw, bw: bw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
+		w.cond = sync.NewCond(&w.mu)
+		s.lifeMu.RLock()
+		if s.stopped {
+			s.lifeMu.RUnlock()
+			raw.Close()
+			return
+		}
+		s.open(w, true)
+		s.lifeMu.RUnlock()
+		w.run()
+		return
+	}
 	o := s.opts.TLS
 	timeout := o.HandshakeTimeout
 	if timeout <= 0 {
@@ -225,7 +247,7 @@ func (s *Server) stopTLS(ctx context.Context) error {
 // owns in and off.
 type tlsWire struct {
 	s   *Server
-	tc  *tls.Conn
+	tc  net.Conn // the TLS connection (for DialSelf's, bw itself)
 	raw net.Conn
 	bw  *batchConn   // under tc: gathers its records into few writes
 	ctx atomic.Value // *Conn

@@ -217,3 +217,22 @@ func TestTLSRefusals(t *testing.T) {
 	}
 	waitFor(t, "refused handshakes counted", func() bool { return s.Stats().ClosedBad >= 2 })
 }
+
+// TestTLSDialSelf: the process's own connection (DialSelf, the watchdog's
+// self-check) is served without TLS on a TLS listener, even where client
+// certificates are required; a stranger's plaintext is not.
+func TestTLSDialSelf(t *testing.T) {
+	pki := newTestPKI(t)
+	s := startTLSServer(t, pki, tls.RequireAndVerifyClientCert, echo)
+	c, err := s.DialSelf(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
+	cl.roundTrip(7, "self-check")
+	stranger := dial(t, s.Addr())
+	stranger.send(1, []byte("plaintext"))
+	stranger.expectClosed()
+}
