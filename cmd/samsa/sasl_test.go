@@ -362,6 +362,13 @@ func TestSASLClients(t *testing.T) {
 	checkOwnRecords(t, "confluent-kafka SASL_PLAINTEXT PLAIN", "confluent", n, parseClientRun(t, "confluent-kafka", out))
 	out = runTool(t, "", pythonWithKafka, script, "kafkapython", sb.saslSSLAddr, "SASL_SSL", "PLAIN", "alice", "alice-secret", sb.ca.file, "sasl-clients", fmt.Sprint(n))
 	checkOwnRecords(t, "kafka-python SASL_SSL PLAIN", "kafkapython", n, parseClientRun(t, "kafka-python", out))
+	// kafka-python's SCRAM, bare tokens after SaslHandshake v0 too.
+	out = runTool(t, "", pythonWithKafka, script, "kafkapython", sb.saslAddr, "SASL_PLAINTEXT", "SCRAM-SHA-256", "admin", "admin-secret", "-", "sasl-clients", fmt.Sprint(n))
+	if r := parseClientRun(t, "kafka-python", out); r.Kind != "done" {
+		t.Fatalf("kafka-python SASL_PLAINTEXT SCRAM-SHA-256: %s", r.Error)
+	} else if want := append(values("kafkapython", n), values("kafkapython", n)...); len(r.Read) < 2*n || !reflect.DeepEqual(r.Read[len(r.Read)-2*n:], want) {
+		t.Fatalf("kafka-python SCRAM read back %v, ending with both runs' %v", r.Read, want)
+	}
 
 	out = runTool(t, "", "node", filepath.Join(kafkajsDir, "sasl.js"), sb.saslAddr, "scram-sha-256", "admin", "admin-secret", "sasl-clients", fmt.Sprint(n))
 	checkOwnRecords(t, "kafkajs SCRAM-SHA-256", "kafkajs", n, parseClientRun(t, "kafkajs", out))
