@@ -7,6 +7,7 @@ package engine
 
 import (
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,6 +35,9 @@ type connState struct {
 	mu     sync.Mutex
 	aclVer uint64
 	cache  map[aclKey]bool
+	// holdUntil: over its request_percentage quota, the connection's
+	// next request waits until then (quotas.go).
+	holdUntil time.Time
 }
 
 type aclKey struct {

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -64,6 +65,10 @@ func sortedAPIs() []*api {
 func (b *Broker) Serve(req *netio.Request) {
 	if !b.saslGate(req) {
 		return
+	}
+	if qs := b.quotas.Load(); qs != nil && len(*qs) > 0 {
+		b.holdRequests(req)
+		defer func(start time.Time) { b.requestTime(req, time.Since(start)) }(time.Now())
 	}
 	if k := req.APIKey; k == kmsg.Produce.Int16() || k == kmsg.Fetch.Int16() {
 		b.cfg.Metrics.observeQueue(req.APIKey, req.Received)

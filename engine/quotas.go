@@ -21,12 +21,15 @@ import (
 const (
 	quotaProduce = "producer_byte_rate"
 	quotaConsume = "consumer_byte_rate"
+	// quotaRequest is request_percentage: the time the broker spends
+	// handling the entity's requests (the synchronous part, on the
+	// connection's worker), as a percentage of one thread.
+	quotaRequest = "request_percentage"
 )
 
 // quotaKeys are the keys AlterClientQuotas accepts for user and client-id
-// entities (request_percentage is stored and described, not enforced
-// yet).
-var quotaKeys = map[string]bool{quotaProduce: true, quotaConsume: true, "request_percentage": true}
+// entities.
+var quotaKeys = map[string]bool{quotaProduce: true, quotaConsume: true, quotaRequest: true}
 
 // quotaEntity names who a quota applies to: a user, a client id, or both;
 // Default* means the <default> entity of that type.
@@ -170,9 +173,47 @@ func (t *quotaTracker) snapshot() map[quotaSensor]time.Duration {
 // maxThrottle bounds one response's delay.
 const maxThrottle = 10 * time.Second
 
+// requestTime charges the time spent handling req to its
+// request_percentage quota; a connection over it has its next request
+// wait that long (holdRequests), which mutes it as KIP-219 does.
+func (b *Broker) requestTime(req *netio.Request, spent time.Duration) {
+	qs := b.quotas.Load()
+	if qs == nil || len(*qs) == 0 {
+		return
+	}
+	// The bucket counts nanoseconds: the rate is pct/100 of a second
+	// each second.
+	if d := b.throttleRate(req, quotaRequest, int64(spent), 1e9/100); d > 0 {
+		st := stateOf(req.Conn)
+		st.mu.Lock()
+		st.holdUntil = time.Now().Add(d)
+		st.mu.Unlock()
+	}
+}
+
+// holdRequests makes a connection over its request_percentage quota wait
+// before its next request is handled (the connection's worker goroutine).
+func (b *Broker) holdRequests(req *netio.Request) {
+	st, _ := req.Conn.State.(*connState)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	until := st.holdUntil
+	st.mu.Unlock()
+	if d := time.Until(until); d > 0 {
+		time.Sleep(d)
+	}
+}
+
 // throttle returns how long req's response should wait for n more bytes
 // of kind (quotaProduce or quotaConsume), and 0 without a quota.
 func (b *Broker) throttle(req *netio.Request, key string, n int64) time.Duration {
+	return b.throttleRate(req, key, n, 1)
+}
+
+// throttleRate is throttle with the quota's value scaled by unit.
+func (b *Broker) throttleRate(req *netio.Request, key string, n int64, unit float64) time.Duration {
 	qs := b.quotas.Load()
 	if qs == nil || len(*qs) == 0 || req == nil || req.Conn == nil {
 		return 0
@@ -187,7 +228,7 @@ func (b *Broker) throttle(req *netio.Request, key string, n int64) time.Duration
 	if !ok || rate <= 0 {
 		return 0
 	}
-	return b.quotaUse.record(quotaSensor{key, sensor}, rate, n, time.Now())
+	return b.quotaUse.record(quotaSensor{key, sensor}, rate*unit, n, time.Now())
 }
 
 // later runs f after d (now if d is 0), for throttled responses.

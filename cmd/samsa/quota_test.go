@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
@@ -110,5 +111,39 @@ func TestQuotas(t *testing.T) {
 	if err != nil || len(desc) != 1 || len(desc[0].Entity) != 1 || desc[0].Entity[0].Type != "user" ||
 		desc[0].Entity[0].Name == nil || *desc[0].Entity[0].Name != "alice" || len(desc[0].Values) != 2 {
 		t.Fatalf("quotas after a restart: %v %+v", err, desc)
+	}
+}
+
+// TestRequestPercentage: a user over request_percentage has its requests
+// held back: in the same time it gets far fewer handled than a user
+// without the quota.
+func TestRequestPercentage(t *testing.T) {
+	sb := startSASLBroker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(sb.as(t, "admin", "admin-secret"))
+	alice := "alice"
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user", Name: &alice}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "request_percentage", Value: 0.5}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter: %v %+v", err, res)
+	}
+	count := func(cl *kgo.Client) int {
+		n := 0
+		for start := time.Now(); time.Since(start) < 2*time.Second; n++ {
+			req := kmsg.NewPtrMetadataRequest()
+			if _, err := req.RequestWith(ctx, cl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return n
+	}
+	limited := count(sb.as(t, "alice", "alice-secret"))
+	free := count(sb.as(t, "admin", "admin-secret"))
+	t.Logf("in 2 s: %d Metadata requests under request_percentage 0.5, %d without", limited, free)
+	if limited*2 > free {
+		t.Fatalf("request_percentage held nothing back: %d requests against %d", limited, free)
 	}
 }
