@@ -429,7 +429,7 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 	if d > 0 && len(parts) > 0 && len(parts[0].B) >= 4 {
 		binary.BigEndian.PutUint32(parts[0].B, uint32(d/time.Millisecond))
 	}
-	later(d, func() { req.Respond(resp) })
+	b.later(d, func() { req.Respond(resp) })
 }
 
 // handleReplicaFetch serves the standby's fetches (replication.go): every

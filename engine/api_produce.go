@@ -91,7 +91,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		// for how long (throttle_time_ms).
 		d := b.throttle(req, quotaProduce, reqBytes)
 		resp.ThrottleMillis = int32(d / time.Millisecond)
-		later(d, func() { respond(req, resp) })
+		b.later(d, func() { respond(req, resp) })
 	}
 	sync := b.syncFor(acks)
 	badAcks := acks != 0 && acks != 1 && acks != -1

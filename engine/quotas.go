@@ -231,13 +231,24 @@ func (b *Broker) throttleRate(req *netio.Request, key string, n int64, unit floa
 	return b.quotaUse.record(quotaSensor{key, sensor}, rate*unit, n, time.Now())
 }
 
-// later runs f after d (now if d is 0), for throttled responses.
-func later(d time.Duration, f func()) {
+// later runs f after d (now if d is 0), for throttled responses; a
+// closing broker runs it at once.
+func (b *Broker) later(d time.Duration, f func()) {
 	if d <= 0 {
 		f()
 		return
 	}
-	time.AfterFunc(d, f)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-b.quit:
+		}
+		f()
+	}()
 }
 
 // describeEntity renders an entity as Kafka's tools print it.
