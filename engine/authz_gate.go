@@ -7,6 +7,8 @@ package engine
 // per resource (Produce, Fetch, Metadata, OffsetCommit, ...).
 
 import (
+	"strings"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -51,9 +53,23 @@ func (b *Broker) gate(req *netio.Request, kreq kmsg.Request) bool {
 			resp = p
 		}
 	case *kmsg.ConsumerGroupHeartbeatRequest:
-		if !group(acl.OpRead, r.Group) {
+		var denied []string
+		for _, t := range r.SubscribedTopicNames {
+			if !b.allowed(req, acl.OpDescribe, acl.ResourceTopic, t) {
+				denied = append(denied, t)
+			}
+		}
+		switch {
+		case !group(acl.OpRead, r.Group):
 			p := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 			p.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp = p
+		case len(denied) > 0:
+			// As Kafka: a subscription naming topics the member may not
+			// describe is refused whole.
+			p := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+			msg := "topic authorization failed for topics " + strings.Join(denied, ", ")
+			p.ErrorCode, p.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
 			resp = p
 		}
 	case *kmsg.OffsetDeleteRequest:

@@ -102,6 +102,13 @@ func TestACLs(t *testing.T) {
 	if err := groupCommit(ctx, t, sb, "g-other", "orders"); !errors.Is(err, kerr.GroupAuthorizationFailed) {
 		t.Fatalf("group g-other: %v", err)
 	}
+	// KIP-848: a subscription naming a topic alice may not describe.
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "g-alice", "m-1", 0, 30000
+	hb.SubscribedTopicNames = []string{"orders", "hidden"}
+	if hbr, err := hb.RequestWith(ctx, alice); err != nil || hbr.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("heartbeat subscribing to hidden: %v %+v", err, hbr)
+	}
 	// Offset commit to a topic without READ in an allowed group.
 	oc := kmsg.NewPtrOffsetCommitRequest()
 	oc.Group, oc.Generation = "g-alice", -1
