@@ -5,6 +5,8 @@ package engine
 // the cluster.
 
 import (
+	"net"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -53,7 +55,16 @@ func (b *Broker) handleAlterClientQuotas(req *netio.Request, r *kmsg.AlterClient
 					e.Client = *ie.Name
 				}
 			case entityIP:
-				bad = "ip quotas (connection_creation_rate) are not supported: use [net] max_connection_rate_per_ip"
+				if e.HasIP {
+					bad = "the ip appears twice"
+				}
+				e.HasIP, e.IPDefault = true, ie.Name == nil
+				if ie.Name != nil {
+					if net.ParseIP(*ie.Name) == nil {
+						bad = "ip " + *ie.Name + " is not an IP address"
+					}
+					e.IP = *ie.Name
+				}
 			default:
 				bad = "unknown entity type " + ie.Type
 			}
@@ -63,16 +74,20 @@ func (b *Broker) handleAlterClientQuotas(req *netio.Request, r *kmsg.AlterClient
 			fail(kerr.ClusterAuthorizationFailed.Code, "the principal may not alter the cluster's configs")
 		case bad != "":
 			fail(kerr.InvalidRequest.Code, bad)
-		case !e.HasUser && !e.HasClient:
+		case !e.HasUser && !e.HasClient && !e.HasIP:
 			fail(kerr.InvalidRequest.Code, "no entity")
+		case e.HasIP && (e.HasUser || e.HasClient):
+			fail(kerr.InvalidRequest.Code, "an ip entity cannot be combined with a user or client id")
 		case b.pair.IsStandby():
 			fail(kerr.NotController.Code, "this node is the standby; the primary changes quotas")
 		}
 		if out.ErrorCode == 0 {
 			for _, op := range in.Ops {
 				switch {
-				case !quotaKeys[op.Key]:
-					fail(kerr.InvalidRequest.Code, "unknown quota key "+op.Key+" (producer_byte_rate, consumer_byte_rate, request_percentage)")
+				case e.HasIP && op.Key != quotaConnRate:
+					fail(kerr.InvalidRequest.Code, "an ip entity takes only connection_creation_rate, not "+op.Key)
+				case !e.HasIP && !quotaKeys[op.Key]:
+					fail(kerr.InvalidRequest.Code, "unknown quota key "+op.Key+" (producer_byte_rate, consumer_byte_rate, request_percentage; connection_creation_rate for ip)")
 				case !op.Remove && op.Value <= 0:
 					fail(kerr.InvalidRequest.Code, "quota "+op.Key+" must be positive")
 				}

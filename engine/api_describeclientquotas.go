@@ -55,10 +55,11 @@ func (b *Broker) handleDescribeClientQuotas(req *netio.Request, r *kmsg.Describe
 	matches := func(e quotaEntity) bool {
 		for _, c := range r.Components {
 			has, name, def := e.HasUser, e.User, e.UserDefault
-			if c.EntityType == entityClient {
+			switch c.EntityType {
+			case entityClient:
 				has, name, def = e.HasClient, e.Client, e.ClientDefault
-			} else if c.EntityType == entityIP {
-				has = false
+			case entityIP:
+				has, name, def = e.HasIP, e.IP, e.IPDefault
 			}
 			switch {
 			case !has:
@@ -71,7 +72,7 @@ func (b *Broker) handleDescribeClientQuotas(req *netio.Request, r *kmsg.Describe
 		}
 		if r.Strict {
 			// Only entities with exactly the components filtered.
-			if e.HasUser != seen[entityUser] || e.HasClient != seen[entityClient] {
+			if e.HasUser != seen[entityUser] || e.HasClient != seen[entityClient] || e.HasIP != seen[entityIP] {
 				return false
 			}
 		}
@@ -100,6 +101,15 @@ func (b *Broker) handleDescribeClientQuotas(req *netio.Request, r *kmsg.Describe
 			ee.Type = entityClient
 			if !e.ClientDefault {
 				name := e.Client
+				ee.Name = &name
+			}
+			entry.Entity = append(entry.Entity, ee)
+		}
+		if e.HasIP {
+			ee := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			ee.Type = entityIP
+			if !e.IPDefault {
+				name := e.IP
 				ee.Name = &name
 			}
 			entry.Entity = append(entry.Entity, ee)

@@ -282,6 +282,8 @@ type Broker struct {
 	// quotaUse counts bytes against them (quotas.go).
 	quotas   atomic.Pointer[quotaSet]
 	quotaUse quotaTracker
+	// ipHook applies the ip quotas to the listeners (SetIPQuotaHook).
+	ipHook atomic.Pointer[func(map[string]float64, float64, bool)]
 	// authFailures counts refused SASL authentications (/metrics).
 	authFailures atomic.Int64
 

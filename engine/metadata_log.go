@@ -374,6 +374,7 @@ func (b *Broker) syncCatalogLocked() error {
 		qs := img.quotas.clone()
 		b.quotas.Store(&qs)
 		img.quotasChanged = false
+		b.applyIPQuotas()
 	}
 	if (img.aclsChanged || img.all) && b.authz != nil {
 		bindings := make([]acl.Binding, 0, len(img.acls))

@@ -25,6 +25,9 @@ const (
 	// handling the entity's requests (the synchronous part, on the
 	// connection's worker), as a percentage of one thread.
 	quotaRequest = "request_percentage"
+	// quotaConnRate is an ip entity's connection_creation_rate: new
+	// connections a second from the address (netio's per-address bucket).
+	quotaConnRate = "connection_creation_rate"
 )
 
 // quotaKeys are the keys AlterClientQuotas accepts for user and client-id
@@ -40,6 +43,10 @@ type quotaEntity struct {
 	HasClient     bool   `json:"has_client,omitempty"`
 	Client        string `json:"client,omitempty"`
 	ClientDefault bool   `json:"client_default,omitempty"`
+	// An ip entity (connection_creation_rate) stands alone.
+	HasIP     bool   `json:"has_ip,omitempty"`
+	IP        string `json:"ip,omitempty"`
+	IPDefault bool   `json:"ip_default,omitempty"`
 }
 
 // metaQuota is a quota record: set Key to Value, or remove it.
@@ -251,6 +258,38 @@ func (b *Broker) later(d time.Duration, f func()) {
 	}()
 }
 
+// ipConnectionRates is the ip quotas: by address, and the default's.
+func (q quotaSet) ipConnectionRates() (perIP map[string]float64, def float64, hasDefault bool) {
+	perIP = map[string]float64{}
+	for e, kv := range q {
+		v, ok := kv[quotaConnRate]
+		switch {
+		case !ok || !e.HasIP:
+		case e.IPDefault:
+			def, hasDefault = v, true
+		default:
+			perIP[e.IP] = v
+		}
+	}
+	return perIP, def, hasDefault
+}
+
+// SetIPQuotaHook registers f, called with the ip quotas now and whenever
+// they change: the listeners' per-address connection rates.
+func (b *Broker) SetIPQuotaHook(f func(perIP map[string]float64, def float64, hasDefault bool)) {
+	b.ipHook.Store(&f)
+	b.applyIPQuotas()
+}
+
+func (b *Broker) applyIPQuotas() {
+	f := b.ipHook.Load()
+	qs := b.quotas.Load()
+	if f == nil || qs == nil {
+		return
+	}
+	(*f)((*qs).ipConnectionRates())
+}
+
 // describeEntity renders an entity as Kafka's tools print it.
 func (e quotaEntity) String() string {
 	s := ""
@@ -269,6 +308,12 @@ func (e quotaEntity) String() string {
 			c = "client-id=<default>"
 		}
 		s += c
+	}
+	if e.HasIP {
+		s = "ip=" + e.IP
+		if e.IPDefault {
+			s = "ip=<default>"
+		}
 	}
 	return fmt.Sprint(s)
 }

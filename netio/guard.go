@@ -42,11 +42,29 @@ func (b *bucket) full(now time.Time, limit float64) bool {
 // bucketMap keeps a bucket per client address.
 type bucketMap struct {
 	limit float64
-	m     map[string]*bucket
+	// quota, set by SetIPConnectionRates (Kafka's ip quotas,
+	// connection_creation_rate), overrides limit: per address, and for
+	// the others hasDefault's def.
+	quota      map[string]float64
+	def        float64
+	hasDefault bool
+	m          map[string]*bucket
+}
+
+// limitFor is the rate for ip.
+func (bm *bucketMap) limitFor(ip string) float64 {
+	if v, ok := bm.quota[ip]; ok {
+		return v
+	}
+	if bm.hasDefault {
+		return bm.def
+	}
+	return bm.limit
 }
 
 func (bm *bucketMap) take(ip string, now time.Time) bool {
-	if bm.limit <= 0 {
+	limit := bm.limitFor(ip)
+	if limit <= 0 {
 		return true
 	}
 	if bm.m == nil {
@@ -57,14 +75,14 @@ func (bm *bucketMap) take(ip string, now time.Time) bool {
 		b = &bucket{}
 		bm.m[ip] = b
 	}
-	return b.take(now, bm.limit)
+	return b.take(now, limit)
 }
 
 // prune drops the buckets that have refilled, so addresses seen once do
 // not stay.
 func (bm *bucketMap) prune(now time.Time) {
 	for ip, b := range bm.m {
-		if b.full(now, bm.limit) {
+		if b.full(now, bm.limitFor(ip)) {
 			delete(bm.m, ip)
 		}
 	}
@@ -106,10 +124,19 @@ func (s *Server) admitConnLocked(ip string, self bool, now time.Time) (reason st
 		return "connection rate limit reached", s.rate.limit
 	}
 	if !s.ipRate.take(ip, now) {
-		return "connection rate limit per address reached", s.ipRate.limit
+		return "connection rate limit per address reached", s.ipRate.limitFor(ip)
 	}
 	s.perIP[ip]++
 	return "", 0
+}
+
+// SetIPConnectionRates sets Kafka's ip quotas (connection_creation_rate)
+// over Limits.MaxConnectionRatePerIP: perIP by address, def (when
+// hasDefault) for every other address. Any goroutine.
+func (s *Server) SetIPConnectionRates(perIP map[string]float64, def float64, hasDefault bool) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	s.ipRate.quota, s.ipRate.def, s.ipRate.hasDefault = perIP, def, hasDefault
 }
 
 // connGoneLocked uncounts a closed connection from ip. connMu held.

@@ -344,6 +344,10 @@ func TestSamsactlSecurity(t *testing.T) {
 	if out := must("", "quotas", "list", "-o", "json"); !strings.Contains(out, `"entity": "user=bob"`) || !strings.Contains(out, `"producer_byte_rate": 1048576`) {
 		t.Fatalf("quotas list:\n%s", out)
 	}
+	must("", "quotas", "set", "--ip", "10.1.2.3", "--connection-creation-rate", "5")
+	if out := must("", "quotas", "list", "--ip", "10.1.2.3"); !strings.Contains(out, "ip=10.1.2.3") || !strings.Contains(out, "connection_creation_rate") {
+		t.Fatalf("quotas list --ip:\n%s", out)
+	}
 	must("", "quotas", "set", "--user", "bob", "--delete", "producer_byte_rate,consumer_byte_rate")
 	if out := must("", "quotas", "list", "--user", "bob", "-o", "json"); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("quotas list after delete:\n%s", out)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,5 +146,52 @@ func TestRequestPercentage(t *testing.T) {
 	t.Logf("in 2 s: %d Metadata requests under request_percentage 0.5, %d without", limited, free)
 	if limited*2 > free {
 		t.Fatalf("request_percentage held nothing back: %d requests against %d", limited, free)
+	}
+}
+
+// TestIPConnectionQuota: an ip entity's connection_creation_rate bounds
+// new connections from that address (the rest are closed at once), not
+// from others; DescribeClientQuotas lists it.
+func TestIPConnectionQuota(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := b.admin()
+	ip := "127.0.0.3"
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "ip", Name: &ip}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "connection_creation_rate", Value: 2}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter: %v %+v", err, res)
+	}
+	desc, err := adm.DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "ip", MatchName: &ip}})
+	if err != nil || len(desc) != 1 || len(desc[0].Values) != 1 || desc[0].Values[0].Value != 2 {
+		t.Fatalf("describe: %v %+v", err, desc)
+	}
+	_, port, _ := net.SplitHostPort(b.addr)
+	served := func(from string) int {
+		n := 0
+		for range 10 {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+			c, err := d.Dial("tcp", "127.0.0.1:"+port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// ApiVersions v0: a served connection answers.
+			_, _ = c.Write([]byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff})
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Read(make([]byte, 8)); err == nil {
+				n++
+			}
+			c.Close()
+		}
+		return n
+	}
+	if n := served(ip); n > 4 {
+		t.Fatalf("%d of 10 quick connections from %s served under a rate of 2/s", n, ip)
+	}
+	if n := served("127.0.0.4"); n != 10 {
+		t.Fatalf("only %d of 10 connections from another address served", n)
 	}
 }

@@ -100,6 +100,14 @@ func startServer(cfg engine.Config, nopts netio.Options, extra []extraListener, 
 		}
 		logger.Info("replication listener", "addr", s.link.Addr(), "peer", rc.PeerID, "device", rc.BindDevice)
 	}
+	// Kafka's ip quotas (connection_creation_rate) on every client
+	// listener.
+	b.SetIPQuotaHook(func(perIP map[string]float64, def float64, hasDefault bool) {
+		srv.SetIPConnectionRates(perIP, def, hasDefault)
+		for _, es := range s.extra {
+			es.SetIPConnectionRates(perIP, def, hasDefault)
+		}
+	})
 	memCtx, stopMem := context.WithCancel(context.Background())
 	s.stopMem, s.memDone = stopMem, make(chan struct{})
 	go func() {

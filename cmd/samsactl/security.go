@@ -177,9 +177,9 @@ func usersDelete(e *env, c *command, args []string) error {
 
 func init() {
 	commands = append(commands,
-		&command{"quotas list", "[--user U | --user-default] [--client-id C | --client-default]", "client quotas (producer_byte_rate, consumer_byte_rate, request_percentage) by entity", quotasList},
-		&command{"quotas set", "(--user U | --user-default) and/or (--client-id C | --client-default) [--producer-byte-rate N] [--consumer-byte-rate N] [--request-percentage P] [--delete KEY]...",
-			"set or remove a user's or client id's quotas", quotasSet},
+		&command{"quotas list", "[--user U | --user-default] [--client-id C | --client-default] [--ip A | --ip-default]", "client quotas (producer_byte_rate, consumer_byte_rate, request_percentage, connection_creation_rate) by entity", quotasList},
+		&command{"quotas set", "(--user U | --user-default) and/or (--client-id C | --client-default) [--producer-byte-rate N] [--consumer-byte-rate N] [--request-percentage P] | (--ip A | --ip-default) --connection-creation-rate N; [--delete KEY]...",
+			"set or remove the quotas of a user, client id or client address", quotasSet},
 	)
 }
 
@@ -188,6 +188,8 @@ func quotaEntityFlags(fs *flag.FlagSet, e *ctl.QuotaEntity) {
 	fs.BoolVar(&e.UserDefault, "user-default", false, "the default user entity")
 	fs.StringVar(&e.Client, "client-id", "", "the client `ID`")
 	fs.BoolVar(&e.ClientDefault, "client-default", false, "the default client-id entity")
+	fs.StringVar(&e.IP, "ip", "", "a client `ADDRESS` (connection_creation_rate)")
+	fs.BoolVar(&e.IPDefault, "ip-default", false, "the default ip entity")
 }
 
 func quotasList(e *env, c *command, args []string) error {
@@ -213,6 +215,7 @@ func quotasSet(e *env, c *command, args []string) error {
 	prod := fs.Float64("producer-byte-rate", 0, "producer_byte_rate: `BYTES` per second")
 	cons := fs.Float64("consumer-byte-rate", 0, "consumer_byte_rate: `BYTES` per second")
 	reqp := fs.Float64("request-percentage", 0, "request_percentage: `PERCENT` of a handler thread")
+	connRate := fs.Float64("connection-creation-rate", 0, "connection_creation_rate of an ip entity: new `CONNECTIONS` a second")
 	var del splitList
 	fs.Var(&del, "delete", "remove these quota `KEYS` (comma-separated, repeatable)")
 	pos, err := e.parse(fs, c, args)
@@ -223,7 +226,7 @@ func quotasSet(e *env, c *command, args []string) error {
 		return err
 	}
 	set := map[string]float64{}
-	for k, v := range map[string]float64{"producer_byte_rate": *prod, "consumer_byte_rate": *cons, "request_percentage": *reqp} {
+	for k, v := range map[string]float64{"producer_byte_rate": *prod, "consumer_byte_rate": *cons, "request_percentage": *reqp, "connection_creation_rate": *connRate} {
 		if v < 0 {
 			return usagef(c, "%s must be positive", k)
 		}

@@ -497,8 +497,8 @@ func DeleteUser(ctx context.Context, adm *kadm.Client, w io.Writer, user, mechan
 // QuotaEntity names a quota's entity for samsactl quotas: a user and/or a
 // client id, each a name or the default (<default>).
 type QuotaEntity struct {
-	User, Client               string
-	UserDefault, ClientDefault bool
+	User, Client, IP                      string
+	UserDefault, ClientDefault, IPDefault bool
 }
 
 func (e QuotaEntity) components() (kadm.ClientQuotaEntity, error) {
@@ -519,8 +519,19 @@ func (e QuotaEntity) components() (kadm.ClientQuotaEntity, error) {
 		}
 		out = append(out, c)
 	}
+	if e.IP != "" || e.IPDefault {
+		if len(out) > 0 {
+			return nil, usageErr("an ip entity stands alone: no --user or --client-id with --ip")
+		}
+		c := kadm.ClientQuotaEntityComponent{Type: "ip"}
+		if !e.IPDefault {
+			ip := e.IP
+			c.Name = &ip
+		}
+		out = append(out, c)
+	}
 	if len(out) == 0 {
-		return nil, usageErr("name the entity: --user U, --user-default, --client-id C and/or --client-default")
+		return nil, usageErr("name the entity: --user U, --user-default, --client-id C and/or --client-default, or --ip A / --ip-default")
 	}
 	return out, nil
 }
@@ -546,6 +557,7 @@ func ListQuotas(ctx context.Context, adm *kadm.Client, w io.Writer, e QuotaEntit
 	}
 	add("user", e.User, e.UserDefault)
 	add("client-id", e.Client, e.ClientDefault)
+	add("ip", e.IP, e.IPDefault)
 	res, err := adm.DescribeClientQuotas(ctx, false, filter)
 	if err != nil {
 		return requestErr("DescribeClientQuotas", 48, err)
@@ -603,7 +615,7 @@ func AlterQuotas(ctx context.Context, adm *kadm.Client, w io.Writer, e QuotaEnti
 		ops = append(ops, kadm.AlterClientQuotaOp{Key: k, Remove: true})
 	}
 	if len(ops) == 0 {
-		return usageErr("nothing to change: give --producer-byte-rate, --consumer-byte-rate, --request-percentage or --delete KEY")
+		return usageErr("nothing to change: give --producer-byte-rate, --consumer-byte-rate, --request-percentage, --connection-creation-rate or --delete KEY")
 	}
 	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: ent, Ops: ops}})
 	if err != nil {
