@@ -109,6 +109,12 @@ func (b *Broker) handleCreateTopics(req *netio.Request, r *kmsg.CreateTopicsRequ
 		if t != nil {
 			st.TopicID = t.id
 		}
+		if !b.allowed(req, acl.OpDescribeConfigs, acl.ResourceTopic, rt.Topic) {
+			// Created, but its configs are not the principal's to see.
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		tmp := &topic{}
 		tmp.setConfigs(configs)
 		for _, d := range topicConfigDefs {

@@ -130,6 +130,19 @@ func TestACLs(t *testing.T) {
 	if r, err := aadm.CreateTopics(ctx, 1, 1, nil, "alice-new"); err != nil || !errors.Is(r["alice-new"].Err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("create topic without CREATE: %v %v", err, r["alice-new"].Err)
 	}
+	// With CREATE (on a prefix) alice creates, but may not see the
+	// configs without DESCRIBE_CONFIGS.
+	res, err = adm.CreateACLs(ctx, kadm.NewACLs().Allow("User:alice").Topics("alice-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpCreate))
+	mustACL(t, res, err)
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.Version = 5
+	ctt := kmsg.NewCreateTopicsRequestTopic()
+	ctt.Topic, ctt.NumPartitions, ctt.ReplicationFactor = "alice-made", 1, 1
+	ct.Topics = append(ct.Topics, ctt)
+	if ctr, err := ct.RequestWith(ctx, alice); err != nil || ctr.Topics[0].ErrorCode != 0 ||
+		ctr.Topics[0].ConfigErrorCode != kerr.TopicAuthorizationFailed.Code || len(ctr.Topics[0].Configs) != 0 {
+		t.Fatalf("create with CREATE only: %v %+v", err, ctr)
+	}
 	if r, err := aadm.DeleteTopics(ctx, "orders"); err != nil || !errors.Is(r["orders"].Err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("delete topic without DELETE: %v %v", err, r["orders"].Err)
 	}
@@ -159,7 +172,7 @@ func TestACLs(t *testing.T) {
 
 	// Describe, then delete with a filter; the decision follows at once.
 	desc, err := adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow("User:alice").AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
-	if err != nil || len(desc) != 1 || len(desc[0].Described) != 4 {
+	if err != nil || len(desc) != 1 || len(desc[0].Described) != 5 {
 		t.Fatalf("describe alice's ACLs: %v %+v", err, desc)
 	}
 	del, err := adm.DeleteACLs(ctx, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpAny))
