@@ -341,6 +341,12 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		StandbyFsync: c.Replication.StandbyFsync}
 	if c.Replication.Role != replica.RoleStandalone && c.Replication.Role != "" {
 		switch {
+		case c.Replication.AutoFailover && (specs[0].Protocol == protoSSL || specs[0].Protocol == protoSASLSSL):
+			// The standby asks the primary's client address (the first
+			// listener) whether it answers, in plaintext, before it
+			// promotes itself: over TLS that check would always fail and
+			// leave the link as the only one.
+			return e, errors.New("invalid config: auto_failover needs the first listener to be PLAINTEXT or SASL_PLAINTEXT (the liveness check of the peer's client address speaks plaintext); list the TLS listener after it")
 		case c.Replication.LinkTLS && c.Replication.LinkCompression != "":
 			return e, errors.New("invalid config: replication.link_tls with link_compression is not supported yet: turn one off")
 		case c.Replication.LinkTLS:

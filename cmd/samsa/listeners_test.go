@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509/pkix"
 	"strings"
 	"testing"
 )
@@ -67,6 +68,15 @@ func TestListenerSpecs(t *testing.T) {
 		if _, err := c.listenerSpecs(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("listeners %q advertised %q map %q: err %v, want %q", tc.listeners, tc.adv, tc.pmap, err, tc.want)
 		}
+	}
+	// A pair with auto_failover cannot put a TLS listener first.
+	c = defaultFileConfig()
+	c.Listeners = "SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0"
+	c.Replication.Role, c.Replication.PeerID, c.Replication.AutoFailover = "primary", 2, true
+	c.Replication.Listen, c.Replication.PeerClient, c.Replication.PeerLink = "127.0.0.1:0", "127.0.0.1:1", "127.0.0.1:2"
+	c.TLS.CertFile, c.TLS.KeyFile = newTestCA(t).issue("broker", 2, pkix.Name{CommonName: "broker"}, true)
+	if _, err := c.engineConfig(); err == nil || !strings.Contains(err.Error(), "auto_failover needs the first listener") {
+		t.Errorf("auto_failover with SSL first: %v", err)
 	}
 	// SSL without certificates is a config error, named.
 	c = defaultFileConfig()
