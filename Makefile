@@ -71,7 +71,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $(FUZZTIME) ./netio/
 	$(GO) test -run XXX -fuzz FuzzFraming -fuzztime $(FUZZTIME) ./netio/
 	$(GO) test -run XXX -fuzz FuzzResponseBody -fuzztime $(FUZZTIME) ./netio/kclient/
-	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz 'FuzzRequest$$' -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzRequestAuthorized -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzCatalogImageApply -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzDecodeProduce -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzStream -fuzztime $(FUZZTIME) ./engine/

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"samsa/engine/acl"
 	"testing"
 	"time"
 
@@ -105,7 +106,25 @@ func seedRequests() []kmsg.Request {
 // FuzzRequest sends arbitrary request bodies for every API key through a
 // real socket. The broker must answer or close the connection, never
 // crash or stop serving others.
-func FuzzRequest(f *testing.F) {
+func FuzzRequest(f *testing.F) { fuzzRequest(f, nil) }
+
+// FuzzRequestAuthorized is FuzzRequest with the authorizer on and a few
+// ACLs (literal, prefixed, deny) for the anonymous client, so every API's
+// authorization path (and the ACL and quota APIs themselves) take the
+// arbitrary input.
+func FuzzRequestAuthorized(f *testing.F) {
+	fuzzRequest(f, func(tb *testBroker) {
+		anon := "User:ANONYMOUS"
+		tb.b.authz.Set([]acl.Binding{
+			{ResourceType: acl.ResourceTopic, ResourceName: "fuzz", Pattern: acl.PatternPrefixed, Principal: anon, Host: acl.Wildcard, Operation: acl.OpAll, Permission: acl.PermAllow},
+			{ResourceType: acl.ResourceTopic, ResourceName: "fuzz-denied", Pattern: acl.PatternLiteral, Principal: anon, Host: acl.Wildcard, Operation: acl.OpRead, Permission: acl.PermDeny},
+			{ResourceType: acl.ResourceGroup, ResourceName: "*", Pattern: acl.PatternLiteral, Principal: anon, Host: acl.Wildcard, Operation: acl.OpRead, Permission: acl.PermAllow},
+			{ResourceType: acl.ResourceCluster, ResourceName: acl.ClusterName, Pattern: acl.PatternLiteral, Principal: anon, Host: acl.Wildcard, Operation: acl.OpAlter, Permission: acl.PermAllow},
+		})
+	})
+}
+
+func fuzzRequest(f *testing.F, authz func(*testBroker)) {
 	for _, req := range seedRequests() {
 		body := req.AppendTo(nil)
 		if req.IsFlexible() {
@@ -115,7 +134,14 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Add(int16(0), int16(9), []byte{0, 0xff, 0xff, 0xff, 0xff, 0x80})
 	f.Add(int16(1), int16(12), []byte{0x80, 0x80, 0x80, 0x80, 0x80})
-	tb := startBroker(f, f.TempDir(), nil)
+	var cfg func(*Config)
+	if authz != nil {
+		cfg = func(c *Config) { c.ACL.Enabled = true }
+	}
+	tb := startBroker(f, f.TempDir(), cfg)
+	if authz != nil {
+		authz(tb)
+	}
 	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
 		c, err := net.DialTimeout("tcp", tb.addr, 5*time.Second)
 		if err != nil {
