@@ -27,26 +27,19 @@ func init() {
 }
 
 func (b *Broker) handleAlterConfigs(req *netio.Request, r *kmsg.AlterConfigsRequest, fromPeer bool) *kmsg.AlterConfigsResponse {
-	refused, allowed := splitDenied(len(r.Resources), func(i int) *topicError {
-		return b.configAuthz(req, fromPeer, r.Resources[i].ResourceType, r.Resources[i].ResourceName, acl.OpAlterConfigs)
-	})
-	if refused != nil {
+	if out, split := splitRun(r.Resources, func(rr kmsg.AlterConfigsRequestResource) *topicError {
+		return b.configAuthz(req, fromPeer, rr.ResourceType, rr.ResourceName, acl.OpAlterConfigs)
+	}, func(items []kmsg.AlterConfigsRequestResource) []kmsg.AlterConfigsResponseResource {
 		sub := *r
-		sub.Resources = nil
-		for _, i := range allowed {
-			sub.Resources = append(sub.Resources, r.Resources[i])
-		}
-		part := &kmsg.AlterConfigsResponse{}
-		if len(sub.Resources) > 0 {
-			part = b.handleAlterConfigs(req, &sub, fromPeer)
-		}
+		sub.Resources = items
+		return b.handleAlterConfigs(req, &sub, fromPeer).Resources
+	}, func(rr kmsg.AlterConfigsRequestResource, terr *topicError) kmsg.AlterConfigsResponseResource {
+		res := kmsg.NewAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName, res.ErrorCode, res.ErrorMessage = rr.ResourceType, rr.ResourceName, terr.code, &terr.msg
+		return res
+	}); split {
 		resp := kmsg.NewPtrAlterConfigsResponse()
-		resp.Resources = mergeRefused(len(r.Resources), refused, part.Resources, func(i int, terr *topicError) kmsg.AlterConfigsResponseResource {
-			res := kmsg.NewAlterConfigsResponseResource()
-			res.ResourceType, res.ResourceName = r.Resources[i].ResourceType, r.Resources[i].ResourceName
-			res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
-			return res
-		})
+		resp.Resources = out
 		return resp
 	}
 	if resp, ok := forwardToPrimary[*kmsg.AlterConfigsResponse](b, r, fromPeer); ok {

@@ -34,25 +34,19 @@ func init() {
 const maxPartitions = 100000
 
 func (b *Broker) handleCreatePartitions(req *netio.Request, r *kmsg.CreatePartitionsRequest, fromPeer bool) *kmsg.CreatePartitionsResponse {
-	refused, allowed := splitDenied(len(r.Topics), func(i int) *topicError {
-		return b.configAuthz(req, fromPeer, kmsg.ConfigResourceTypeTopic, r.Topics[i].Topic, acl.OpAlter)
-	})
-	if refused != nil {
+	if out, split := splitRun(r.Topics, func(rt kmsg.CreatePartitionsRequestTopic) *topicError {
+		return b.configAuthz(req, fromPeer, kmsg.ConfigResourceTypeTopic, rt.Topic, acl.OpAlter)
+	}, func(items []kmsg.CreatePartitionsRequestTopic) []kmsg.CreatePartitionsResponseTopic {
 		sub := *r
-		sub.Topics = nil
-		for _, i := range allowed {
-			sub.Topics = append(sub.Topics, r.Topics[i])
-		}
-		part := &kmsg.CreatePartitionsResponse{}
-		if len(sub.Topics) > 0 {
-			part = b.handleCreatePartitions(req, &sub, fromPeer)
-		}
+		sub.Topics = items
+		return b.handleCreatePartitions(req, &sub, fromPeer).Topics
+	}, func(rt kmsg.CreatePartitionsRequestTopic, terr *topicError) kmsg.CreatePartitionsResponseTopic {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic, st.ErrorCode, st.ErrorMessage = rt.Topic, terr.code, &terr.msg
+		return st
+	}); split {
 		resp := kmsg.NewPtrCreatePartitionsResponse()
-		resp.Topics = mergeRefused(len(r.Topics), refused, part.Topics, func(i int, terr *topicError) kmsg.CreatePartitionsResponseTopic {
-			st := kmsg.NewCreatePartitionsResponseTopic()
-			st.Topic, st.ErrorCode, st.ErrorMessage = r.Topics[i].Topic, terr.code, &terr.msg
-			return st
-		})
+		resp.Topics = out
 		return resp
 	}
 	if resp, ok := forwardToPrimary[*kmsg.CreatePartitionsResponse](b, r, fromPeer); ok {

@@ -54,19 +54,13 @@ func (b *Broker) handleDescribeClientQuotas(req *netio.Request, r *kmsg.Describe
 	}
 	matches := func(e quotaEntity) bool {
 		for _, c := range r.Components {
-			has, name, def := e.HasUser, e.User, e.UserDefault
-			switch c.EntityType {
-			case entityClient:
-				has, name, def = e.HasClient, e.Client, e.ClientDefault
-			case entityIP:
-				has, name, def = e.HasIP, e.IP, e.IPDefault
-			}
+			p, has := e.part(c.EntityType)
 			switch {
 			case !has:
 				return false
-			case c.MatchType == 0 && (def || name != *c.Match):
+			case c.MatchType == 0 && (p.def || p.name != *c.Match):
 				return false
-			case c.MatchType == 1 && !def:
+			case c.MatchType == 1 && !p.def:
 				return false
 			}
 		}
@@ -87,29 +81,11 @@ func (b *Broker) handleDescribeClientQuotas(req *netio.Request, r *kmsg.Describe
 	sort.Slice(entities, func(i, j int) bool { return entities[i].String() < entities[j].String() })
 	for _, e := range entities {
 		entry := kmsg.NewDescribeClientQuotasResponseEntry()
-		if e.HasUser {
+		for _, p := range e.parts() {
 			ee := kmsg.NewDescribeClientQuotasResponseEntryEntity()
-			ee.Type = entityUser
-			if !e.UserDefault {
-				name := e.User
-				ee.Name = &name
-			}
-			entry.Entity = append(entry.Entity, ee)
-		}
-		if e.HasClient {
-			ee := kmsg.NewDescribeClientQuotasResponseEntryEntity()
-			ee.Type = entityClient
-			if !e.ClientDefault {
-				name := e.Client
-				ee.Name = &name
-			}
-			entry.Entity = append(entry.Entity, ee)
-		}
-		if e.HasIP {
-			ee := kmsg.NewDescribeClientQuotasResponseEntryEntity()
-			ee.Type = entityIP
-			if !e.IPDefault {
-				name := e.IP
+			ee.Type = p.typ
+			if !p.def {
+				name := p.name
 				ee.Name = &name
 			}
 			entry.Entity = append(entry.Entity, ee)

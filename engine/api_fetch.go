@@ -415,7 +415,7 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 	}
 	parts := encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, topics)
 	resp := &netio.Response{HeaderV1: r.Version >= 12, Parts: parts, Release: fs.release}
-	if fs.replica {
+	if qs := b.quotas.Load(); fs.replica || qs == nil || len(*qs) == 0 {
 		req.Respond(resp)
 		return
 	}

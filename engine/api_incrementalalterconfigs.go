@@ -34,26 +34,19 @@ func init() {
 }
 
 func (b *Broker) handleIncrementalAlterConfigs(req *netio.Request, r *kmsg.IncrementalAlterConfigsRequest, fromPeer bool) *kmsg.IncrementalAlterConfigsResponse {
-	refused, allowed := splitDenied(len(r.Resources), func(i int) *topicError {
-		return b.configAuthz(req, fromPeer, r.Resources[i].ResourceType, r.Resources[i].ResourceName, acl.OpAlterConfigs)
-	})
-	if refused != nil {
+	if out, split := splitRun(r.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) *topicError {
+		return b.configAuthz(req, fromPeer, rr.ResourceType, rr.ResourceName, acl.OpAlterConfigs)
+	}, func(items []kmsg.IncrementalAlterConfigsRequestResource) []kmsg.IncrementalAlterConfigsResponseResource {
 		sub := *r
-		sub.Resources = nil
-		for _, i := range allowed {
-			sub.Resources = append(sub.Resources, r.Resources[i])
-		}
-		part := &kmsg.IncrementalAlterConfigsResponse{}
-		if len(sub.Resources) > 0 {
-			part = b.handleIncrementalAlterConfigs(req, &sub, fromPeer)
-		}
+		sub.Resources = items
+		return b.handleIncrementalAlterConfigs(req, &sub, fromPeer).Resources
+	}, func(rr kmsg.IncrementalAlterConfigsRequestResource, terr *topicError) kmsg.IncrementalAlterConfigsResponseResource {
+		res := kmsg.NewIncrementalAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName, res.ErrorCode, res.ErrorMessage = rr.ResourceType, rr.ResourceName, terr.code, &terr.msg
+		return res
+	}); split {
 		resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
-		resp.Resources = mergeRefused(len(r.Resources), refused, part.Resources, func(i int, terr *topicError) kmsg.IncrementalAlterConfigsResponseResource {
-			res := kmsg.NewIncrementalAlterConfigsResponseResource()
-			res.ResourceType, res.ResourceName = r.Resources[i].ResourceType, r.Resources[i].ResourceName
-			res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
-			return res
-		})
+		resp.Resources = out
 		return resp
 	}
 	if resp, ok := forwardToPrimary[*kmsg.IncrementalAlterConfigsResponse](b, r, fromPeer); ok {

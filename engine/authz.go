@@ -166,36 +166,39 @@ func (b *Broker) configAuthz(req *netio.Request, fromPeer bool, rt kmsg.ConfigRe
 	return nil
 }
 
-// mergeRefused puts a request's n answers back in its order: the refused
-// items' (deny) and, in between, those of the allowed items in the order
-// they ran.
-func mergeRefused[T any](n int, refused map[int]*topicError, ran []T, deny func(i int, terr *topicError) T) []T {
-	out := make([]T, 0, n)
-	for i := 0; i < n; i++ {
-		if terr := refused[i]; terr != nil {
-			out = append(out, deny(i, terr))
-		} else if len(ran) > 0 {
-			out = append(out, ran[0])
-			ran = ran[1:]
-		}
-	}
-	return out
-}
-
-// splitDenied sorts a request's n items into those denied(i) refuses
-// (with their errors) and those allowed: with any refused, the caller runs
-// the allowed ones as a request of their own and merges the answers in
-// the request's order.
-func splitDenied(n int, denied func(i int) *topicError) (refused map[int]*topicError, allowed []int) {
-	for i := 0; i < n; i++ {
-		if terr := denied(i); terr != nil {
+// splitRun answers a request whose items the principal may be refused
+// (denied returns their error, or nil). With none refused it returns
+// false: the caller goes on as usual. Otherwise run handles a request of
+// the allowed items alone (if any) and the answers come back in the
+// request's order, deny's for the refused.
+func splitRun[Item, Res any](items []Item, denied func(Item) *topicError, run func([]Item) []Res, deny func(Item, *topicError) Res) ([]Res, bool) {
+	var refused map[int]*topicError
+	var allowed []Item
+	for i, it := range items {
+		if terr := denied(it); terr != nil {
 			if refused == nil {
 				refused = map[int]*topicError{}
 			}
 			refused[i] = terr
 		} else {
-			allowed = append(allowed, i)
+			allowed = append(allowed, it)
 		}
 	}
-	return refused, allowed
+	if refused == nil {
+		return nil, false
+	}
+	var ran []Res
+	if len(allowed) > 0 {
+		ran = run(allowed)
+	}
+	out := make([]Res, 0, len(items))
+	for i, it := range items {
+		if terr := refused[i]; terr != nil {
+			out = append(out, deny(it, terr))
+		} else if len(ran) > 0 {
+			out = append(out, ran[0])
+			ran = ran[1:]
+		}
+	}
+	return out, true
 }

@@ -38,35 +38,37 @@ func (b *Broker) authzDescribeGroups(req *netio.Request, r *kmsg.DescribeGroupsR
 	return then(respond, func(resp *kmsg.DescribeGroupsResponse) {
 		for i := range resp.Groups {
 			g := &resp.Groups[i]
-			if !b.mayGroup(req, acl.OpDescribe, g.Group) {
-				name := g.Group
+			b.authzGroup(req, g.Group, r.IncludeAuthorizedOperations, &g.AuthorizedOperations, func() {
 				*g = kmsg.NewDescribeGroupsResponseGroup()
-				g.Group, g.ErrorCode = name, kerr.GroupAuthorizationFailed.Code
-				continue
-			}
-			if r.IncludeAuthorizedOperations {
-				g.AuthorizedOperations = b.authorizedOps(req, acl.ResourceGroup, g.Group)
-			}
+			}, &g.Group, &g.ErrorCode)
 		}
 	})
 }
 
-// authzConsumerGroupDescribe: DESCRIBE on each group.
+// authzConsumerGroupDescribe: the same for KIP-848 groups.
 func (b *Broker) authzConsumerGroupDescribe(req *netio.Request, r *kmsg.ConsumerGroupDescribeRequest, respond func(kmsg.Response)) func(kmsg.Response) {
 	return then(respond, func(resp *kmsg.ConsumerGroupDescribeResponse) {
 		for i := range resp.Groups {
 			g := &resp.Groups[i]
-			if !b.mayGroup(req, acl.OpDescribe, g.Group) {
-				name := g.Group
+			b.authzGroup(req, g.Group, r.IncludeAuthorizedOperations, &g.AuthorizedOperations, func() {
 				*g = kmsg.NewConsumerGroupDescribeResponseGroup()
-				g.Group, g.ErrorCode = name, kerr.GroupAuthorizationFailed.Code
-				continue
-			}
-			if r.IncludeAuthorizedOperations {
-				g.AuthorizedOperations = b.authorizedOps(req, acl.ResourceGroup, g.Group)
-			}
+			}, &g.Group, &g.ErrorCode)
 		}
 	})
+}
+
+// authzGroup checks one described group: without DESCRIBE it is reset
+// (clear) to its name and GROUP_AUTHORIZATION_FAILED; with it, its
+// authorized operations are filled in when asked.
+func (b *Broker) authzGroup(req *netio.Request, name string, withOps bool, ops *int32, clear func(), group *string, code *int16) {
+	if !b.mayGroup(req, acl.OpDescribe, name) {
+		clear()
+		*group, *code = name, kerr.GroupAuthorizationFailed.Code
+		return
+	}
+	if withOps {
+		*ops = b.authorizedOps(req, acl.ResourceGroup, name)
+	}
 }
 
 // authzListGroups: every group with DESCRIBE on the cluster, otherwise

@@ -9,8 +9,8 @@ package engine
 // version (Kafka's pre-KIP-219 behaviour, which every client honours).
 
 import (
-	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -290,30 +290,46 @@ func (b *Broker) applyIPQuotas() {
 	(*f)((*qs).ipConnectionRates())
 }
 
-// describeEntity renders an entity as Kafka's tools print it.
-func (e quotaEntity) String() string {
-	s := ""
+// quotaPart is one component of an entity, as Kafka names it.
+type quotaPart struct {
+	typ, name string
+	def       bool // the <default> entity of typ
+}
+
+// parts lists the entity's components: user then client-id, or its ip.
+func (e quotaEntity) parts() []quotaPart {
+	var out []quotaPart
 	if e.HasUser {
-		s = "user=" + e.User
-		if e.UserDefault {
-			s = "user=<default>"
-		}
+		out = append(out, quotaPart{entityUser, e.User, e.UserDefault})
 	}
 	if e.HasClient {
-		if s != "" {
-			s += ","
-		}
-		c := "client-id=" + e.Client
-		if e.ClientDefault {
-			c = "client-id=<default>"
-		}
-		s += c
+		out = append(out, quotaPart{entityClient, e.Client, e.ClientDefault})
 	}
 	if e.HasIP {
-		s = "ip=" + e.IP
-		if e.IPDefault {
-			s = "ip=<default>"
+		out = append(out, quotaPart{entityIP, e.IP, e.IPDefault})
+	}
+	return out
+}
+
+// part is the entity's component of type typ, if it has one.
+func (e quotaEntity) part(typ string) (quotaPart, bool) {
+	for _, p := range e.parts() {
+		if p.typ == typ {
+			return p, true
 		}
 	}
-	return fmt.Sprint(s)
+	return quotaPart{}, false
+}
+
+// String renders an entity as Kafka's tools print it.
+func (e quotaEntity) String() string {
+	var s []string
+	for _, p := range e.parts() {
+		name := p.name
+		if p.def {
+			name = "<default>"
+		}
+		s = append(s, p.typ+"="+name)
+	}
+	return strings.Join(s, ",")
 }

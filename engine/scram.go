@@ -7,6 +7,7 @@ package engine
 // the SASL authenticator reads a copy-on-write snapshot (Broker.scram).
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -224,7 +225,7 @@ func (b *Broker) addScramUsers() error {
 	unlock := b.lockMeta()
 	defer unlock()
 	for _, u := range b.cfg.ScramUsers {
-		m, err := newScram(u.Name, u.Mechanism, u.Password, cmpOr(u.Iterations, minScramIterations))
+		m, err := newScram(u.Name, u.Mechanism, u.Password, cmp.Or(u.Iterations, minScramIterations))
 		if err != nil {
 			return err
 		}
@@ -234,11 +235,4 @@ func (b *Broker) addScramUsers() error {
 		b.logger.Info("SCRAM credential written", "user", u.Name, "mechanism", u.Mechanism, "iterations", m.Iterations)
 	}
 	return nil
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
