@@ -89,9 +89,12 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		}
 		// producer_byte_rate: over the quota the answer waits, and says
 		// for how long (throttle_time_ms).
-		d := b.throttle(req, quotaProduce, reqBytes)
-		resp.ThrottleMillis = int32(d / time.Millisecond)
-		b.later(d, func() { respond(req, resp) })
+		if d := b.throttle(req, quotaProduce, reqBytes); d > 0 {
+			resp.ThrottleMillis = int32(d / time.Millisecond)
+			b.later(d, func() { respond(req, resp) })
+			return
+		}
+		respond(req, resp) // no closure: none is allocated unthrottled
 	}
 	sync := b.syncFor(acks)
 	badAcks := acks != 0 && acks != 1 && acks != -1
