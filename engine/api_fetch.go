@@ -420,16 +420,28 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 		return
 	}
 	// consumer_byte_rate: the bytes read count against the quota; over
-	// it, the answer waits and says for how long (throttle_time_ms).
+	// it, the answer says for how long the client is throttled
+	// (throttle_time_ms, the response's first field).
 	var n int64
 	for i := range fs.items {
 		n += fs.items[i].out.slice.Len
 	}
 	d := b.throttle(req, quotaConsume, n)
-	if d > 0 && len(parts) > 0 && len(parts[0].B) >= 4 {
+	if d <= 0 {
+		req.Respond(resp)
+		return
+	}
+	if len(parts) > 0 && len(parts[0].B) >= 4 {
 		binary.BigEndian.PutUint32(parts[0].B, uint32(d/time.Millisecond))
 	}
-	b.later(d, func() { req.Respond(resp) })
+	if r.Version < 8 {
+		// Before KIP-219 the client would not hold off by itself: its
+		// answer waits instead.
+		b.later(d, func() { req.Respond(resp) })
+		return
+	}
+	b.mute(req, d)
+	req.Respond(resp)
 }
 
 // handleReplicaFetch serves the standby's fetches (replication.go): every

@@ -80,7 +80,7 @@ func (b *Broker) coordinatorFor(listener string, keyType int8, key string) (node
 		return fail(kerr.InvalidRequest, "unknown coordinator key type")
 	}
 	if b.pair.IsStandby() {
-		host, port := splitHostPort(b.cfg.Replication.PeerClient)
+		host, port := b.peerFor(listener)
 		return b.cfg.Replication.PeerID, host, port, 0, nil
 	}
 	adv := b.advFor(listener)

@@ -186,13 +186,14 @@ func (b *Broker) peerListed() bool {
 // metadataBrokers lists this node and its peer: when listed (peerListed),
 // or with all, whenever this node is one of a pair.
 //
-// The peer is listed at its client address (replication.peer_client),
-// whichever listener the client came in on.
+// The peer is listed at its endpoint for the client's listener
+// (replication.peer_advertised_listeners), or else at its client address
+// (replication.peer_client).
 func (b *Broker) metadataBrokers(listener string, all bool) []kmsg.MetadataResponseBroker {
 	adv := b.advFor(listener)
 	out := []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port}}
 	if b.peerListed() || all && b.pair.Replicated() {
-		host, port := splitHostPort(b.cfg.Replication.PeerClient)
+		host, port := b.peerFor(listener)
 		peer := kmsg.MetadataResponseBroker{NodeID: b.cfg.Replication.PeerID, Host: host, Port: port}
 		if peer.NodeID < out[0].NodeID {
 			out = append([]kmsg.MetadataResponseBroker{peer}, out...)

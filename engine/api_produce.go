@@ -62,6 +62,16 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(r.version)
 	acks := r.acks
+	// producer_byte_rate: the request's bytes are charged as it arrives.
+	// Over the quota the connection is muted now, on the worker, before
+	// its next request is taken (the appends finish later), from Produce
+	// v6 (KIP-219) and for acks=0, which has no answer to delay; the
+	// answer says for how long (throttle_time_ms).
+	throttle := b.throttle(req, quotaProduce, reqBytes)
+	kip219 := r.version >= 6 // r goes back to its pool before the answer
+	if throttle > 0 && (acks == 0 || kip219) {
+		b.mute(req, throttle)
+	}
 	var (
 		mu      sync.Mutex // guards partition responses written by callbacks
 		pending atomic.Int32
@@ -87,12 +97,14 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			}
 			return
 		}
-		// producer_byte_rate: over the quota the answer waits, and says
-		// for how long (throttle_time_ms).
-		if d := b.throttle(req, quotaProduce, reqBytes); d > 0 {
-			resp.ThrottleMillis = int32(d / time.Millisecond)
-			b.later(d, func() { respond(req, resp) })
-			return
+		if throttle > 0 {
+			resp.ThrottleMillis = int32(throttle / time.Millisecond)
+			if !kip219 {
+				// Before KIP-219 the client would not hold off by
+				// itself: its answer waits instead.
+				b.later(throttle, func() { respond(req, resp) })
+				return
+			}
 		}
 		respond(req, resp) // no closure: none is allocated unthrottled
 	}

@@ -95,6 +95,10 @@ type Config struct {
 	// keeps every client on the original protocol.
 	TransactionVersion int16
 	Replication        replica.Config
+	// PeerAdvertised is the peer's endpoint (host:port) per listener name,
+	// for Metadata and FindCoordinator answers to clients of that
+	// listener; a listener not in it gets Replication.PeerClient.
+	PeerAdvertised map[string]string
 	// PinDiskThread, if set, runs first on each disk goroutine: it locks
 	// the goroutine to its OS thread and pins it to CPUs.
 	PinDiskThread func()
@@ -501,6 +505,15 @@ func (b *Broker) advFor(listener string) *hostPort {
 		}
 	}
 	return b.adv.Load()
+}
+
+// peerFor is the peer's endpoint for a client that came in on the named
+// listener.
+func (b *Broker) peerFor(listener string) (string, int32) {
+	if a, ok := b.cfg.PeerAdvertised[listener]; ok {
+		return splitHostPort(a)
+	}
+	return splitHostPort(b.cfg.Replication.PeerClient)
 }
 
 // listenerOf is the listener a request came in on ("" for the first).

@@ -181,8 +181,7 @@ func (t *quotaTracker) snapshot() map[quotaSensor]time.Duration {
 const maxThrottle = 10 * time.Second
 
 // requestTime charges the time spent handling req to its
-// request_percentage quota; a connection over it has its next request
-// wait that long (holdRequests), which mutes it as KIP-219 does.
+// request_percentage quota; a connection over it is muted that long.
 func (b *Broker) requestTime(req *netio.Request, spent time.Duration) {
 	qs := b.quotas.Load()
 	if qs == nil || len(*qs) == 0 {
@@ -190,26 +189,41 @@ func (b *Broker) requestTime(req *netio.Request, spent time.Duration) {
 	}
 	// The bucket counts nanoseconds: the rate is pct/100 of a second
 	// each second.
-	if d := b.throttleRate(req, quotaRequest, int64(spent), 1e9/100); d > 0 {
-		st := stateOf(req.Conn)
-		st.mu.Lock()
-		st.holdUntil = time.Now().Add(d)
-		st.mu.Unlock()
-	}
+	b.mute(req, b.throttleRate(req, quotaRequest, int64(spent), 1e9/100))
 }
 
-// holdRequests makes a connection over its request_percentage quota wait
-// before its next request is handled (the connection's worker goroutine).
-func (b *Broker) holdRequests(req *netio.Request) {
+// mute makes req's connection handle no further request for d (Kafka
+// mutes the channel: KIP-219). Any goroutine, after Serve's holdRequests
+// made the connection's state.
+func (b *Broker) mute(req *netio.Request, d time.Duration) {
 	st, _ := req.Conn.State.(*connState)
-	if st == nil {
+	if d <= 0 || st == nil {
 		return
 	}
+	until := time.Now().Add(d)
+	st.mu.Lock()
+	if until.After(st.holdUntil) {
+		st.holdUntil = until
+	}
+	st.mu.Unlock()
+}
+
+// holdRequests makes a muted connection's next request wait until the
+// mute ends (the connection's worker goroutine: later requests queue
+// behind it, and past max_inflight its loop stops framing) or the broker
+// closes.
+func (b *Broker) holdRequests(req *netio.Request) {
+	st := stateOf(req.Conn)
 	st.mu.Lock()
 	until := st.holdUntil
 	st.mu.Unlock()
 	if d := time.Until(until); d > 0 {
-		time.Sleep(d)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-b.quit:
+		}
 	}
 }
 

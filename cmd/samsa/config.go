@@ -107,6 +107,10 @@ type fileConfig struct {
 		// the link accepts.
 		LinkTLS       bool   `toml:"link_tls"`
 		PeerPrincipal string `toml:"peer_principal"`
+		// PeerAdvertisedListeners is the peer's advertised_listeners, in
+		// the same form: what clients of each listener are told the
+		// peer is at.
+		PeerAdvertisedListeners string `toml:"peer_advertised_listeners"`
 	} `toml:"replication"`
 
 	TLS tlsConfig `toml:"tls"`
@@ -340,13 +344,20 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs, LinkCompression: c.Replication.LinkCompression,
 		StandbyFsync: c.Replication.StandbyFsync}
 	if c.Replication.Role != replica.RoleStandalone && c.Replication.Role != "" {
+		if e.PeerAdvertised, err = peerAdvertised(c.Replication.PeerAdvertisedListeners, specs); err != nil {
+			return e, fmt.Errorf("invalid config: %w", err)
+		}
+		if c.Replication.AutoFailover && (specs[0].Protocol == protoSSL || specs[0].Protocol == protoSASLSSL) {
+			// The standby asks the primary's client address (peer_client:
+			// the peer's first listener, configured as this one) whether
+			// it answers before it promotes itself: over TLS there.
+			src, err := newTLSSource(c.TLS)
+			if err != nil {
+				return e, fmt.Errorf("invalid config: auto_failover with an %s first listener: %w", specs[0].Protocol, err)
+			}
+			e.Replication.ClientTLS = src.probeClientConfig()
+		}
 		switch {
-		case c.Replication.AutoFailover && (specs[0].Protocol == protoSSL || specs[0].Protocol == protoSASLSSL):
-			// The standby asks the primary's client address (the first
-			// listener) whether it answers, in plaintext, before it
-			// promotes itself: over TLS that check would always fail and
-			// leave the link as the only one.
-			return e, errors.New("invalid config: auto_failover needs the first listener to be PLAINTEXT or SASL_PLAINTEXT (the liveness check of the peer's client address speaks plaintext); list the TLS listener after it")
 		case c.Replication.LinkTLS && c.Replication.LinkCompression != "":
 			return e, errors.New("invalid config: replication.link_tls with link_compression is not supported yet: turn one off")
 		case c.Replication.LinkTLS:

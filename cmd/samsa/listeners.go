@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,26 @@ func (c *fileConfig) listenerSpecs() ([]listenerSpec, error) {
 		}
 	}
 	return specs, nil
+}
+
+// peerAdvertised parses replication.peer_advertised_listeners: the
+// peer's endpoint per listener of this node, by name.
+func peerAdvertised(s string, specs []listenerSpec) (map[string]string, error) {
+	list, err := parseListenerList("replication.peer_advertised_listeners", s)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	out := make(map[string]string, len(list))
+	for _, a := range list {
+		if !slices.ContainsFunc(specs, func(l listenerSpec) bool { return l.Name == a.Name }) {
+			return nil, fmt.Errorf("replication.peer_advertised_listeners: %s is not in listeners", a.Name)
+		}
+		if host, _, _ := net.SplitHostPort(a.Addr); host == "" {
+			return nil, fmt.Errorf("replication.peer_advertised_listeners: %s needs a host clients can reach, not %q", a.Name, a.Addr)
+		}
+		out[a.Name] = a.Addr
+	}
+	return out, nil
 }
 
 // parseListenerList parses Kafka's NAME://host:port,... (an empty host
@@ -370,6 +391,40 @@ func (t *tlsSource) linkClientConfig() (*tls.Config, error) {
 		return nil, errors.New("link_tls needs tls.ca_file: the CAs that sign the peer's certificate")
 	}
 	return &tls.Config{Certificates: cur.Certificates, RootCAs: cur.ClientCAs, MinVersion: cur.MinVersion}, nil
+}
+
+// probeClientConfig is how a standby speaks TLS to its primary's client
+// address when it checks that the primary still answers (auto_failover):
+// this node's certificate, for a listener that requires one, and, with
+// ca_file, a server certificate signed by those CAs (the host name is not
+// checked: peer_client is often an address the certificate does not
+// name, and the check is of life, not of identity). Without ca_file any
+// certificate does.
+func (t *tlsSource) probeClientConfig() *tls.Config {
+	cur := t.cfg.Load()
+	cfg := &tls.Config{Certificates: cur.Certificates, MinVersion: cur.MinVersion, InsecureSkipVerify: true}
+	if roots := cur.ClientCAs; roots != nil {
+		cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+			certs := make([]*x509.Certificate, 0, len(raw))
+			for _, r := range raw {
+				c, err := x509.ParseCertificate(r)
+				if err != nil {
+					return err
+				}
+				certs = append(certs, c)
+			}
+			if len(certs) == 0 {
+				return errors.New("the peer sent no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range certs[1:] {
+				inter.AddCert(c)
+			}
+			_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+			return err
+		}
+	}
+	return cfg
 }
 
 // linkServerOptions are the replication listener's TLS options: a client

@@ -13,11 +13,19 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// throttleHook sums the throttle times the broker reports.
-type throttleHook struct{ ms atomic.Int64 }
+// throttleHook sums the throttle times the broker reports, and counts
+// those it applies after the response (KIP-219: the client holds off by
+// itself; the broker muted the connection) and before it (the response
+// itself was held back).
+type throttleHook struct{ ms, after, before atomic.Int64 }
 
-func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, afterResp bool) {
 	h.ms.Add(d.Milliseconds())
+	if afterResp {
+		h.after.Add(1)
+	} else {
+		h.before.Add(1)
+	}
 }
 
 // TestQuotas: a user's producer_byte_rate and consumer_byte_rate, set
@@ -83,12 +91,47 @@ func TestQuotas(t *testing.T) {
 	if hook.ms.Load() == 0 {
 		t.Fatal("no throttle_time_ms reached alice's client")
 	}
+	if hook.after.Load() == 0 || hook.before.Load() != 0 {
+		t.Fatalf("Produce v6+ throttles after the response (KIP-219): %d throttles after, %d before", hook.after.Load(), hook.before.Load())
+	}
 	if other < 4*rate {
 		t.Fatalf("admin (no quota) produced only %.0f B/s while alice was throttled", other)
 	}
 
+	// acks=0 has no response to carry a throttle: the broker mutes the
+	// connection instead, so what lands stays near the rate although the
+	// client never hears of the quota.
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "q0"); err != nil {
+		t.Fatal(err)
+	}
+	a0 := sb.client(t, sb.saslAddr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism(),
+		kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic("q0"),
+		kgo.MaxBufferedBytes(1<<20), kgo.ProducerBatchMaxBytes(64<<10), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	start0 := time.Now()
+	for time.Since(start0) < 4*time.Second {
+		a0.Produce(ctx, &kgo.Record{Value: value}, nil)
+	}
+	// What lands while the client sends as fast as it can: the rest
+	// waits in the muted connection's queue (in Kafka, in the socket).
+	ends, err := adm.ListEndOffsets(ctx, "q0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup("q0", 0)
+	took := time.Since(start0)
+	a0rate := float64(end.Offset*int64(len(value))) / took.Seconds()
+	t.Logf("alice's acks=0 producer: %d records landed in %v, %.0f KiB/s, under a %d KiB/s quota", end.Offset, took.Round(time.Millisecond), a0rate/1024, rate>>10)
+	if end.Offset == 0 || a0rate > 2*rate {
+		t.Fatalf("acks=0 over the quota: %d records landed, %.0f B/s, quota %d B/s", end.Offset, a0rate, rate)
+	}
+	a0.Close()
+	if other := produceFor(admin, time.Second); other < 4*rate {
+		t.Fatalf("admin (no quota) produced only %.0f B/s after alice's acks=0 flood", other)
+	}
+
 	// Consumer: read what is there from the start as alice.
 	hook.ms.Store(0)
+	hook.after.Store(0)
 	cc := sb.client(t, sb.saslAddr, scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism(), kgo.WithHooks(hook),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"q": {0: kgo.NewOffset().AtStart()}}), kgo.FetchMaxBytes(256<<10))
 	start := time.Now()
@@ -99,8 +142,8 @@ func TestQuotas(t *testing.T) {
 	}
 	crate := float64(read) / time.Since(start).Seconds()
 	t.Logf("alice consumed %.0f KiB/s under a %d KiB/s quota (throttled %d ms)", crate/1024, rate>>10, hook.ms.Load())
-	if crate > 2*rate || hook.ms.Load() == 0 {
-		t.Fatalf("consumer: %.0f B/s, throttled %d ms, quota %d B/s", crate, hook.ms.Load(), rate)
+	if crate > 2*rate || hook.ms.Load() == 0 || hook.after.Load() == 0 {
+		t.Fatalf("consumer: %.0f B/s, throttled %d ms (%d after the response), quota %d B/s", crate, hook.ms.Load(), hook.after.Load(), rate)
 	}
 
 	// The quota is in the metadata log: still there after a restart.

@@ -47,6 +47,10 @@ type Config struct {
 	// connection to the peer's link address goes through it, under lz4
 	// if both are on.
 	LinkTLS *tls.Config
+	// ClientTLS, if set, is how the standby speaks TLS to the peer's
+	// client address (peer_client on an SSL or SASL_SSL listener) when it
+	// checks whether the primary still answers before promoting itself.
+	ClientTLS *tls.Config
 }
 
 // Validate checks the configuration of node nodeID.

@@ -28,6 +28,7 @@
 package replica
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -517,8 +518,11 @@ func (p *Pair) answers(addr string, link bool, budget time.Duration) bool {
 		return false
 	}
 	defer c.Close()
-	if link {
+	switch {
+	case link:
 		c = p.linkConn(c)
+	case p.cfg.ClientTLS != nil:
+		c = tls.Client(c, p.cfg.ClientTLS)
 	}
 	_, err = p.conn(c).Request(req, time.Until(deadline))
 	return err == nil
