@@ -3,6 +3,9 @@ package engine
 import (
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestQuotaResolve: Kafka's order of precedence, and the entity the rate
@@ -61,5 +64,57 @@ func TestQuotaBucket(t *testing.T) {
 	}
 	if d := tr.record(s, 1, 1e9, now.Add(2*time.Second)); d != maxThrottle {
 		t.Fatalf("a huge debt: %v, want the cap %v", d, maxThrottle)
+	}
+}
+
+// Bad AlterClientQuotas entries get INVALID_REQUEST with a message, each
+// on its own, and change nothing; a good entry in the same request goes
+// through.
+func TestAlterClientQuotasRefusals(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	ctx := testCtx(t)
+	str := func(s string) *string { return &s }
+	type ent = kmsg.AlterClientQuotasRequestEntryEntity
+	type op = kmsg.AlterClientQuotasRequestEntryOp
+	entry := func(ents []ent, ops ...op) kmsg.AlterClientQuotasRequestEntry {
+		return kmsg.AlterClientQuotasRequestEntry{Entity: ents, Ops: ops}
+	}
+	user := func(n string) ent { return ent{Type: "user", Name: str(n)} }
+	set := func(k string, v float64) op { return op{Key: k, Value: v} }
+	bad := []kmsg.AlterClientQuotasRequestEntry{
+		entry([]ent{user("a")}, set("no_such_quota", 10)),
+		entry([]ent{user("a")}, set("producer_byte_rate", 0)),
+		entry([]ent{user("a")}, set("producer_byte_rate", -5)),
+		entry([]ent{{Type: "ip", Name: str("not-an-ip")}}, set("connection_creation_rate", 5)),
+		entry([]ent{{Type: "ip", Name: str("10.0.0.1")}}, set("producer_byte_rate", 5)),
+		entry([]ent{user("a"), {Type: "ip", Name: str("10.0.0.1")}}, set("connection_creation_rate", 5)),
+		entry([]ent{{Type: "no-such-entity", Name: str("x")}}, set("producer_byte_rate", 5)),
+		entry(nil, set("producer_byte_rate", 5)),
+	}
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	req.Entries = append(bad, entry([]ent{user("good")}, set("producer_byte_rate", 1024)))
+	kresp, err := req.RequestWith(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kresp.Entries) != len(req.Entries) {
+		t.Fatalf("%d answers for %d entries", len(kresp.Entries), len(req.Entries))
+	}
+	for i, e := range kresp.Entries[:len(bad)] {
+		if e.ErrorCode != kerr.InvalidRequest.Code || e.ErrorMessage == nil || *e.ErrorMessage == "" {
+			t.Errorf("entry %d %+v: code %d message %v, want INVALID_REQUEST with a message", i, req.Entries[i], e.ErrorCode, e.ErrorMessage)
+		}
+	}
+	if e := kresp.Entries[len(bad)]; e.ErrorCode != 0 {
+		t.Fatalf("the good entry: code %d", e.ErrorCode)
+	}
+	dreq := kmsg.NewPtrDescribeClientQuotasRequest()
+	dresp, err := dreq.RequestWith(ctx, c)
+	if err != nil || dresp.ErrorCode != 0 {
+		t.Fatalf("describe: %v %+v", err, dresp)
+	}
+	if len(dresp.Entries) != 1 || len(dresp.Entries[0].Entity) != 1 || *dresp.Entries[0].Entity[0].Name != "good" {
+		t.Fatalf("quotas after the refusals: %+v, want only user good's", dresp.Entries)
 	}
 }

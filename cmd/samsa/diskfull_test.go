@@ -139,6 +139,54 @@ func TestFullDisk(t *testing.T) {
 	b.checkAlive()
 	checkRecords(t, b, acked, 0)
 
+	// Quotas and SCRAM users are metadata-log records too: on the full
+	// disk each change is answered in bounded time, applied or refused
+	// with a code, and the broker stays up. Once space is back they go
+	// through, and a restart keeps the last one applied.
+	lastQuota := 0.0
+	alterQuota := func(v float64) error {
+		t.Helper()
+		user := "q"
+		start := time.Now()
+		res, err := adm.AlterClientQuotas(timeout(t, 30*time.Second), []kadm.AlterClientQuotaEntry{{
+			Entity: kadm.ClientQuotaEntity{{Type: "user", Name: &user}},
+			Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: v}},
+		}})
+		if took := time.Since(start); took > 20*time.Second {
+			t.Fatalf("a quota change took %v on a full disk", took)
+		}
+		if err == nil && len(res) == 1 {
+			err = res[0].Err
+		}
+		if err == nil {
+			lastQuota = v
+		}
+		return err
+	}
+	upsertUser := func() error {
+		t.Helper()
+		start := time.Now()
+		res, err := adm.AlterUserSCRAMs(timeout(t, 30*time.Second), nil, []kadm.UpsertSCRAM{{
+			User: "u", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "p",
+		}})
+		if took := time.Since(start); took > 20*time.Second {
+			t.Fatalf("a SCRAM change took %v on a full disk", took)
+		}
+		if err == nil {
+			err = res.Error()
+		}
+		return err
+	}
+	for i := 1; i <= 20; i++ {
+		if err := alterQuota(float64(1000 * i)); err != nil {
+			t.Logf("quota change %d on a full disk: %v", i, err)
+		}
+		if err := upsertUser(); err != nil {
+			t.Logf("SCRAM change %d on a full disk: %v", i, err)
+		}
+	}
+	b.checkAlive()
+
 	// Space back without a restart: the file goes, DeleteRecords drops
 	// the first half of the topic.
 	if err := os.Remove(filler); err != nil {
@@ -166,6 +214,12 @@ func TestFullDisk(t *testing.T) {
 	if err := commit(100); err != nil {
 		t.Fatalf("offset commit with space back: %v", err)
 	}
+	if err := alterQuota(123456); err != nil {
+		t.Fatalf("quota change with space back: %v", err)
+	}
+	if err := upsertUser(); err != nil {
+		t.Fatalf("SCRAM change with space back: %v", err)
+	}
 	if code, body := httpGet(t, "http://"+httpAddr+"/readyz"); code != 200 {
 		t.Fatalf("/readyz with space back: %d %s", code, body)
 	}
@@ -192,6 +246,14 @@ func TestFullDisk(t *testing.T) {
 	}
 	if o, ok := offs.Lookup("full", 0); !ok || o.At != 100 {
 		t.Fatalf("committed offset after restart: %+v, want 100", o)
+	}
+	quotas, err := adm.DescribeClientQuotas(timeout(t, 30*time.Second), false, nil)
+	if err != nil || len(quotas) != 1 || len(quotas[0].Values) != 1 || quotas[0].Values[0].Value != lastQuota {
+		t.Fatalf("quotas after restart: %v %+v, want producer_byte_rate %v", err, quotas, lastQuota)
+	}
+	users, err := adm.DescribeUserSCRAMs(timeout(t, 30*time.Second))
+	if err != nil || len(users["u"].CredInfos) != 1 {
+		t.Fatalf("SCRAM users after restart: %v %+v", err, users)
 	}
 }
 
