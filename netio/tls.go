@@ -41,6 +41,9 @@ type TLSOptions struct {
 	// Principal names the client from its handshake (its verified
 	// certificate); nil, or "" returned: User:ANONYMOUS.
 	Principal func(tls.ConnectionState) string
+	// Wrap, if set, wraps each connection after its handshake: a codec
+	// (the replication link's lz4) between TLS and the Kafka framing.
+	Wrap func(net.Conn) net.Conn
 }
 
 const (
@@ -186,7 +189,11 @@ func (s *Server) serveTLS(raw net.Conn) {
 		return
 	}
 	bw.batching = true // after the handshake, which flushes its own writes
-	w := &tlsWire{s: s, tc: tc, raw: raw, bw: bw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
+	var wc net.Conn = tc
+	if o.Wrap != nil {
+		wc = o.Wrap(tc)
+	}
+	w := &tlsWire{s: s, tc: wc, raw: raw, bw: bw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
 	w.cond = sync.NewCond(&w.mu)
 	s.lifeMu.RLock()
 	if s.stopped {
@@ -247,7 +254,7 @@ func (s *Server) stopTLS(ctx context.Context) error {
 // owns in and off.
 type tlsWire struct {
 	s   *Server
-	tc  net.Conn // the TLS connection (for DialSelf's, bw itself)
+	tc  net.Conn // the TLS connection, wrapped (for DialSelf's, bw itself)
 	raw net.Conn
 	bw  *batchConn   // under tc: gathers its records into few writes
 	ctx atomic.Value // *Conn

@@ -358,8 +358,6 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 			e.Replication.ClientTLS = src.probeClientConfig()
 		}
 		switch {
-		case c.Replication.LinkTLS && c.Replication.LinkCompression != "":
-			return e, errors.New("invalid config: replication.link_tls with link_compression is not supported yet: turn one off")
 		case c.Replication.LinkTLS:
 			src, err := newTLSSource(c.TLS)
 			if err != nil {

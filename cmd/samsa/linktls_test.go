@@ -4,12 +4,16 @@ import (
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"samsa/tools/ctl"
 )
 
 // startTLSPair starts a pair whose replication link is mutual TLS with
@@ -17,7 +21,7 @@ import (
 // node's principal accepted; the authorizer is on with no ACL, and the
 // test's own plaintext clients (ANONYMOUS) are super users: the link's
 // connections (CN=node1, CN=node2) need no ACL.
-func startTLSPair(t *testing.T, ca *testCA) (*brokerPair, string) {
+func startTLSPair(t *testing.T, ca *testCA, extra ...string) (*brokerPair, string) {
 	t.Helper()
 	pAddr, sAddr, pLink, sLink := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cert1, key1 := ca.issue("node1", 101, pkix.Name{CommonName: "node1"}, true)
@@ -34,9 +38,9 @@ func startTLSPair(t *testing.T, ca *testCA) (*brokerPair, string) {
 		return path
 	}
 	pp := &broker{t: t, addr: pAddr, dataDir: t.TempDir(), log: &logBuffer{},
-		config: withTLS(pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink, "link_tls = true", `peer_principal = "User:CN=node2"`), cert1, key1)}
+		config: withTLS(pairConfig(t, 1, 2, "primary", pLink, sAddr, sLink, append([]string{"link_tls = true", `peer_principal = "User:CN=node2"`}, extra...)...), cert1, key1)}
 	ss := &broker{t: t, addr: sAddr, dataDir: t.TempDir(), log: &logBuffer{},
-		config: withTLS(pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink, "link_tls = true", `peer_principal = "User:CN=node1"`), cert2, key2)}
+		config: withTLS(pairConfig(t, 2, 1, "standby", sLink, pAddr, pLink, append([]string{"link_tls = true", `peer_principal = "User:CN=node1"`}, extra...)...), cert2, key2)}
 	t.Cleanup(pp.cleanup)
 	t.Cleanup(ss.cleanup)
 	pp.start()
@@ -99,4 +103,29 @@ func TestLinkTLS(t *testing.T) {
 		}
 	}
 	waitLog(t, p.primary, "not the peer")
+}
+
+// TestLinkTLSCompressed: link_tls with link_compression = "lz4" (lz4
+// inside the TLS session): the standby follows, so acks=all succeeds,
+// and it has every record once promoted.
+func TestLinkTLSCompressed(t *testing.T) {
+	ca := newTestCA(t)
+	p, _ := startTLSPair(t, ca, `link_compression = "lz4"`)
+	cl := p.primary.client(kgo.SeedBrokers(p.primary.addr), kgo.DefaultProduceTopic("zlinked"), kgo.AllowAutoTopicCreation())
+	var rs []*kgo.Record
+	for i := range 2000 {
+		rs = append(rs, &kgo.Record{Value: fmt.Appendf(nil, "compressible value %d %s", i, strings.Repeat("x", 200))})
+	}
+	if err := cl.ProduceSync(timeout(t, 30*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatalf("acks=all over the lz4 TLS link: %v", err)
+	}
+	cl.Close()
+	p.primary.kill()
+	if err := ctl.Promote(timeout(t, 30*time.Second), p.standby.addr, io.Discard); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	if got := p.standby.consumeAll("zlinked"); len(got[0]) != len(rs) {
+		t.Fatalf("the promoted standby has %d records, %d were acknowledged", len(got[0]), len(rs))
+	}
+	waitLog(t, p.primary, "tls=true compression=lz4")
 }

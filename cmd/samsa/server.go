@@ -4,6 +4,7 @@ package main
 // replication listener of a pair.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +70,10 @@ func startServer(cfg engine.Config, nopts netio.Options, extra []extraListener, 
 		logListener(logger, l.spec, es.Addr())
 		s.extra = append(s.extra, es)
 	}
-	if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" && rc.LinkCompression == replica.LinkLZ4 {
+	// An lz4 link in plaintext is relayed to the first listener (gnet has
+	// no codec seam); under TLS the link's own listener decodes it
+	// (linkTLS.Wrap).
+	if rc := cfg.Replication; rc.Role != replica.RoleStandalone && rc.Listen != "" && rc.LinkCompression == replica.LinkLZ4 && linkTLS == nil {
 		if nopts.TLS != nil {
 			s.stopListeners()
 			b.Close()
@@ -98,7 +102,7 @@ func startServer(cfg engine.Config, nopts netio.Options, extra []extraListener, 
 			b.Close()
 			return nil, fmt.Errorf("cannot listen for replication on %s: %w", rc.Listen, err)
 		}
-		logger.Info("replication listener", "addr", s.link.Addr(), "peer", rc.PeerID, "device", rc.BindDevice)
+		logger.Info("replication listener", "addr", s.link.Addr(), "peer", rc.PeerID, "device", rc.BindDevice, "tls", linkTLS != nil, "compression", cmp.Or(rc.LinkCompression, "none"))
 	}
 	// Kafka's ip quotas (connection_creation_rate) on every client
 	// listener.

@@ -23,6 +23,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"samsa/engine"
+	"samsa/engine/replica"
 	"samsa/netio"
 )
 
@@ -126,6 +127,9 @@ func run(o options) error {
 			}
 		}
 		linkTLS = tlsSrc.linkServerOptions(fc.Replication.PeerPrincipal, logger)
+		if cfg.Replication.LinkCompression == replica.LinkLZ4 {
+			linkTLS.Wrap = replica.NewLZ4Conn // lz4 inside the TLS session, as the peer dials
+		}
 	}
 	srv, err := startServer(cfg, nopts, extra, linkTLS, logger)
 	if err != nil {

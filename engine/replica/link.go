@@ -38,6 +38,11 @@ type lz4Conn struct {
 // side allocate without limit.
 const maxLinkFrame = 64 << 20
 
+// NewLZ4Conn is c with the link's lz4 framing both ways: what is written
+// goes compressed, what is read is decompressed. The link's server side
+// wraps its TLS connections in it (netio.TLSOptions.Wrap).
+func NewLZ4Conn(c net.Conn) net.Conn { return newLZ4Conn(c) }
+
 func newLZ4Conn(c net.Conn) *lz4Conn {
 	return &lz4Conn{Conn: c, br: bufio.NewReaderSize(c, 256<<10)}
 }
