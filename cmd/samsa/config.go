@@ -36,6 +36,10 @@ type fileConfig struct {
 	ListenerSecurityProtocolMap string `toml:"listener_security_protocol_map"`
 	// listenOverride is -listen: the first listener's address.
 	listenOverride string
+	// tls is [tls] loaded once (loadTLS), shared by the listeners, the
+	// link, the standby's probe and the admin listener.
+	tls    *tlsSource
+	tlsErr error
 	DataDir        string `toml:"data_dir"`
 	LogLevel       string `toml:"log_level"`
 	LogFormat      string `toml:"log_format"`
@@ -305,7 +309,7 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		return e, fmt.Errorf("invalid config: %w", err)
 	}
 	if usesTLS(specs) {
-		if _, err := newTLSSource(c.TLS); err != nil {
+		if _, err := c.loadTLS(); err != nil {
 			return e, fmt.Errorf("invalid config: %w", err)
 		}
 	}
@@ -351,7 +355,7 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 			// The standby asks the primary's client address (peer_client:
 			// the peer's first listener, configured as this one) whether
 			// it answers before it promotes itself: over TLS there.
-			src, err := newTLSSource(c.TLS)
+			src, err := c.loadTLS()
 			if err != nil {
 				return e, fmt.Errorf("invalid config: auto_failover with an %s first listener: %w", specs[0].Protocol, err)
 			}
@@ -359,7 +363,7 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		}
 		switch {
 		case c.Replication.LinkTLS:
-			src, err := newTLSSource(c.TLS)
+			src, err := c.loadTLS()
 			if err != nil {
 				return e, fmt.Errorf("invalid config: replication.link_tls: %w", err)
 			}

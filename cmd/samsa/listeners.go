@@ -190,6 +190,14 @@ func newTLSSource(c tlsConfig) (*tlsSource, error) {
 	return t, nil
 }
 
+// loadTLS is c's [tls], read from its files the first time.
+func (c *fileConfig) loadTLS() (*tlsSource, error) {
+	if c.tls == nil && c.tlsErr == nil {
+		c.tls, c.tlsErr = newTLSSource(c.TLS)
+	}
+	return c.tls, c.tlsErr
+}
+
 // reload reads the certificate, key and CA files again; on an error the
 // running config stays.
 func (t *tlsSource) reload() error {
@@ -360,7 +368,7 @@ func (c *fileConfig) listenerOptions(base netio.Options, first *netio.Options) (
 	}
 	var src *tlsSource
 	if usesTLS(specs) {
-		if src, err = newTLSSource(c.TLS); err != nil {
+		if src, err = c.loadTLS(); err != nil {
 			return nil, nil, fmt.Errorf("invalid config: %w", err)
 		}
 	}

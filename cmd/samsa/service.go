@@ -99,7 +99,7 @@ func run(o options) error {
 	}
 	if fc.HTTP.TLS {
 		if tlsSrc == nil {
-			if tlsSrc, err = newTLSSource(fc.TLS); err != nil {
+			if tlsSrc, err = fc.loadTLS(); err != nil {
 				return fmt.Errorf("invalid config: admin.tls: %w", err)
 			}
 		}
@@ -122,7 +122,7 @@ func run(o options) error {
 	var linkTLS *netio.TLSOptions
 	if fc.Replication.LinkTLS {
 		if tlsSrc == nil {
-			if tlsSrc, err = newTLSSource(fc.TLS); err != nil {
+			if tlsSrc, err = fc.loadTLS(); err != nil {
 				return err
 			}
 		}
