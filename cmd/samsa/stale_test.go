@@ -172,14 +172,25 @@ func TestStalePrimary(t *testing.T) {
 	var kcatErr strings.Builder // what the last run said on stderr
 	kcatRead := func(bound time.Duration) []string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), bound)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, kcat, "-b", A.addr+","+B.addr, "-G", "stale-rdkafka", "-X", "auto.offset.reset=earliest",
-			"-e", "-q", "-f", "%k\n", topic)
-		kcatErr.Reset()
-		cmd.Stderr = &kcatErr
-		out, _ := cmd.Output()
-		return strings.Fields(string(out))
+		for try := 1; ; try++ {
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			cmd := exec.CommandContext(ctx, kcat, "-b", A.addr+","+B.addr, "-G", "stale-rdkafka", "-X", "auto.offset.reset=earliest",
+				"-e", "-q", "-f", "%k\n", topic)
+			kcatErr.Reset()
+			cmd.Stderr = &kcatErr
+			out, _ := cmd.Output()
+			cancel()
+			// kcat -e gives up on librdkafka's "all broker connections
+			// are down", which librdkafka may raise when its connection
+			// to the dead bootstrap address fails before it has counted
+			// the live one ("1/1 brokers are down"): the client's race,
+			// not the broker's, so try again.
+			if try < 3 && strings.Contains(kcatErr.String(), "All broker connections are down") {
+				t.Logf("kcat gave up (try %d): %s", try, strings.TrimSpace(kcatErr.String()))
+				continue
+			}
+			return strings.Fields(string(out))
+		}
 	}
 	produce := func(b *broker, phase string, n int) []string {
 		t.Helper()
