@@ -149,6 +149,14 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("cannot format report: %w", err)
 	}
+	for _, wr := range rep.Workloads {
+		for _, name := range rep.Brokers {
+			if st := medianStages(wr.Rounds[name]); st != nil {
+				fmt.Fprintf(&b, "\n%s, %s: ", wr.Name, name)
+				writeStages(&b, "", st)
+			}
+		}
+	}
 	writeNotes(&b, rep.notes())
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("cannot write report: %w", err)

@@ -27,6 +27,10 @@ type Target struct {
 	// ResetPeak resets the process's peak RSS before each workload, so the
 	// peak is that workload's. Only for brokers this tool started.
 	ResetPeak bool
+	// Metrics is the host:port of the broker's /metrics (samsa's [admin]
+	// listener): each result then tells where the broker's time went
+	// (Result.Stages). "" leaves that out.
+	Metrics string
 }
 
 // Result is one run of one workload against one broker.
@@ -43,7 +47,10 @@ type Result struct {
 	Usage    *BrokerUsage `json:"broker_usage,omitempty"`
 	TimedOut bool         `json:"timed_out,omitempty"` // stopped by the time limit before the record count
 	Failed   int64        `json:"failed_records,omitempty"`
-	Error    string       `json:"error,omitempty"` // the first record error, or why the run failed
+	// Stages is where the broker's time went, from its metrics
+	// (Target.Metrics).
+	Stages *BrokerStages `json:"broker_stages,omitempty"`
+	Error  string        `json:"error,omitempty"` // the first record error, or why the run failed
 }
 
 // moved is the payload bytes the workload moved through the broker: bytes
@@ -109,6 +116,12 @@ func Run(ctx context.Context, t Target, spec Spec, progressTo io.Writer) (*Resul
 		label: t.Name + " " + spec.Name(),
 		out:   progressTo,
 	}
+	var before metricsSnapshot
+	if t.Metrics != "" {
+		if before, err = scrapeMetrics(ctx, t.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	switch spec.Kind {
 	case KindProduce:
 		err = runProduce(ctx, e)
@@ -124,6 +137,13 @@ func Run(ctx context.Context, t Target, spec Spec, progressTo io.Writer) (*Resul
 	}
 	if e.res.Usage, err = e.meter.stop(e.res.moved()); err != nil {
 		return nil, err
+	}
+	if before != nil {
+		after, err := scrapeMetrics(ctx, t.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		e.res.Stages = stagesBetween(before, after)
 	}
 	return e.res, nil
 }

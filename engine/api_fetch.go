@@ -260,6 +260,7 @@ func (b *Broker) parkFetch(req *netio.Request, fs *fetchState, wait time.Duratio
 	}()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	woken := false
 	for {
 		// Re-read after registering, so an append racing with the first
 		// read is not missed.
@@ -268,8 +269,10 @@ func (b *Broker) parkFetch(req *netio.Request, fs *fetchState, wait time.Duratio
 		if hasErr || total >= int64(fs.r.MinBytes) {
 			break
 		}
+		woken = false
 		select {
 		case <-wake:
+			woken = true
 			continue
 		case <-timer.C:
 		case <-b.quit:
@@ -277,6 +280,15 @@ func (b *Broker) parkFetch(req *netio.Request, fs *fetchState, wait time.Duratio
 		fs.release()
 		b.readFetch(fs)
 		break
+	}
+	if woken && b.cfg.Metrics != nil {
+		// Answered because records arrived: from the latest wake of a
+		// fetched log to here.
+		var last int64
+		for _, p := range logs {
+			last = max(last, p.log.LastWake())
+		}
+		defer b.cfg.Metrics.observeFetchWake(last)
 	}
 	b.respondFetch(req, fs)
 }

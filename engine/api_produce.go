@@ -150,7 +150,14 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		if acks == -1 && b.pair.Replicated() {
 			// acks=all also waits for the standby while it is in sync.
 			pending.Add(1)
+			var asked time.Time
+			if b.cfg.Metrics != nil {
+				asked = time.Now()
+			}
 			p.replica.WaitForStandby(res.BaseOffset+int64(h.LastOffsetDelta)+1, pol.minISR, func(code int16) {
+				if !asked.IsZero() {
+					b.cfg.Metrics.observeStandby(time.Since(asked))
+				}
 				if code != 0 {
 					mu.Lock()
 					sp.ErrorCode = code

@@ -396,6 +396,12 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 			}
 			return cfg.Metrics.observeSync
 		}(),
+		OnStages: func() func(segment.Stages) {
+			if cfg.Metrics == nil {
+				return nil
+			}
+			return cfg.Metrics.observeStages
+		}(),
 	})
 	if err != nil {
 		return nil, err

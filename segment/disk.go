@@ -37,6 +37,7 @@ type Disk struct {
 	flushInterval time.Duration
 	pin           func()                              // runs first on the writer and syncer goroutines
 	onSync        atomic.Pointer[func(time.Duration)] // observes each group fsync's duration
+	onStages      atomic.Pointer[func(Stages)]        // observes each synced append's stages
 	quit          chan struct{}
 	wg            sync.WaitGroup
 }
@@ -59,6 +60,10 @@ type op struct {
 	end  int64 // the log's end offset once this op is written
 	sync bool  // complete only after fsync
 	done func(error)
+
+	// With onStages set, the monotonic times (ns since diskEpoch) it was
+	// queued, its write began and ended.
+	queued, wrote0, wrote1 int64
 
 	// opSeal: the indexes to persist.
 	offIdx  offsetIndex
@@ -121,6 +126,9 @@ func (d *Disk) enqueue(o *op) {
 		o.finish(ErrLogClosed)
 		return
 	}
+	if o.sync && d.onStages.Load() != nil {
+		o.queued = diskNow()
+	}
 	d.queue = append(d.queue, o)
 	d.mu.Unlock()
 	select {
@@ -128,6 +136,20 @@ func (d *Disk) enqueue(o *op) {
 	default:
 	}
 }
+
+// Stages is where one append that waited for its fsync spent its time
+// on the disk, in order.
+type Stages struct {
+	WriteWait time.Duration // queued until the writer took it
+	Write     time.Duration // the pwritev of the run it was part of
+	SyncWait  time.Duration // written until the group fsync covering it began
+	Fsync     time.Duration // that group fsync (its files synced in parallel)
+}
+
+// diskEpoch is the base of ops' stage times.
+var diskEpoch = time.Now()
+
+func diskNow() int64 { return int64(time.Since(diskEpoch)) }
 
 var opPool = sync.Pool{New: func() any { return new(op) }}
 
@@ -205,6 +227,7 @@ func (d *Disk) writeLoop() {
 // pwritev each, publishes them to readers and completes or forwards the ops.
 func (d *Disk) writeBatch(batch []*op) {
 	var toSync []*op
+	timed := d.onStages.Load() != nil
 	for i := 0; i < len(batch); {
 		o := batch[i]
 		if o.kind != opWrite {
@@ -230,6 +253,10 @@ func (d *Disk) writeBatch(batch []*op) {
 			j++
 		}
 		err := o.log.failure()
+		var wrote0 int64
+		if timed {
+			wrote0 = diskNow()
+		}
 		if err == nil {
 			o.seg.preallocate(end)
 			err = pwritevFull(o.seg, d.iov, o.pos)
@@ -257,8 +284,13 @@ func (d *Disk) writeBatch(batch []*op) {
 			}
 			d.syncMu.Unlock()
 		}
+		var wrote1 int64
+		if timed {
+			wrote1 = diskNow()
+		}
 		for _, w := range batch[i:j] {
 			w.data = nil
+			w.wrote0, w.wrote1 = wrote0, wrote1
 			if err == nil && w.sync {
 				toSync = append(toSync, w)
 			} else {
@@ -383,6 +415,12 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error)
 // syncBatch fsyncs every dirty file, then completes the ops waiting on it.
 // Ops are in write order, so every op here was written before the fsyncs.
 func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
+	// The fsync stage: the directories' syncs too (new segment files).
+	var sync0 int64
+	stages := d.onStages.Load()
+	if stages != nil {
+		sync0 = diskNow()
+	}
 	failed := map[*Segment]error{}
 	dirs := map[string]bool{}
 	for s := range dirty {
@@ -401,6 +439,10 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 		}
 	}
 	d.syncFiles(dirty, failed)
+	var sync1 int64
+	if stages != nil {
+		sync1 = diskNow()
+	}
 	for _, o := range ops {
 		var err error
 		switch o.kind {
@@ -436,6 +478,14 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 		}
 		if err == nil && o.kind == opWrite {
 			o.log.publishSynced(o.end)
+			if stages != nil && o.queued != 0 {
+				(*stages)(Stages{
+					WriteWait: time.Duration(o.wrote0 - o.queued),
+					Write:     time.Duration(o.wrote1 - o.wrote0),
+					SyncWait:  time.Duration(sync0 - o.wrote1),
+					Fsync:     time.Duration(sync1 - sync0),
+				})
+			}
 		}
 		o.finish(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Errors returned by Log operations.
@@ -96,6 +97,7 @@ type Log struct {
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{} // (waitMu) signalled on publish
+	woke    atomic.Int64               // Unix ns of the last wake with waiters
 }
 
 // Dir is the partition directory.
@@ -124,6 +126,9 @@ func (l *Log) publish(end int64) {
 
 func (l *Log) wake() {
 	l.waitMu.Lock()
+	if len(l.waiters) > 0 {
+		l.woke.Store(time.Now().UnixNano())
+	}
 	for ch := range l.waiters {
 		select {
 		case ch <- struct{}{}:
@@ -163,6 +168,10 @@ func (l *Log) Unwatch(ch chan struct{}) {
 // Notify wakes the log's watchers without an append: for a high
 // watermark that moved because a replica caught up.
 func (l *Log) Notify() { l.wake() }
+
+// LastWake is when the log last woke its watchers (Unix ns; 0: never):
+// how long a parked fetch took to answer after it was woken (metrics).
+func (l *Log) LastWake() int64 { return l.woke.Load() }
 
 // Close stops appends and, when clean, persists the active segment's
 // indexes and the producer state so the next start need not scan. The disk

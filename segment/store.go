@@ -33,6 +33,9 @@ type StoreOptions struct {
 	PinThread func()
 	// OnSync, if set, observes how long each group fsync took (metrics).
 	OnSync func(time.Duration)
+	// OnStages, if set, observes where each append that waited for its
+	// fsync (acks=all) spent its time on the disk (metrics).
+	OnStages func(Stages)
 	// MinFreeBytes is the free-space reserve (min_free_bytes): below it
 	// appends to user logs are refused. Negative: min(256 MiB, 5% of the
 	// filesystem); 0: none (only a full disk refuses).
@@ -92,6 +95,9 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	s.disk = NewDisk(opts.Dir, opts.FlushInterval, opts.PinThread, opts.Logger)
 	if opts.OnSync != nil {
 		s.disk.onSync.Store(&opts.OnSync)
+	}
+	if opts.OnStages != nil {
+		s.disk.onStages.Store(&opts.OnStages)
 	}
 	if !clean && len(s.Names()) > 0 {
 		s.logger.Info("last shutdown was not clean; logs will be verified", "dir", opts.Dir)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 )
@@ -220,5 +221,43 @@ func TestStoreCloseWithPendingSync(t *testing.T) {
 	l, _ = s.Open("t-0", testConfig())
 	if l.EndOffset() != 50 {
 		t.Fatalf("end offset %d", l.EndOffset())
+	}
+}
+
+// OnStages sees every append that waits for its fsync, once, after that
+// fsync, with each stage measured; appends that do not wait are not seen.
+func TestStoreOnStages(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []Stages
+	)
+	s, err := OpenStore(StoreOptions{Dir: t.TempDir(), Logger: testLogger, RetentionCheckInterval: time.Hour,
+		OnStages: func(st Stages) {
+			mu.Lock()
+			seen = append(seen, st)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := s.Open("t-0", testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := appendWait(t, l, plainBatch(1, 10, 1).encode(), i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 10 {
+		t.Fatalf("%d appends observed, want the 10 synced ones", len(seen))
+	}
+	for i, st := range seen {
+		if st.WriteWait < 0 || st.Write <= 0 || st.SyncWait < 0 || st.Fsync <= 0 || st.Fsync > time.Minute {
+			t.Fatalf("append %d: stages %+v", i, st)
+		}
 	}
 }

@@ -132,6 +132,7 @@ Flags:
 type options struct {
 	target      string
 	targetPID   int
+	metrics     string
 	records     int64
 	size        int
 	partitions  int
@@ -195,6 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs.StringVar(&o.target, "target", "127.0.0.1:9092", "broker `host:port` for produce, consume, e2e, mixed and all")
 	fs.IntVar(&o.targetPID, "target-pid", 0, "process id of the -target broker, for its CPU and memory figures")
+	fs.StringVar(&o.metrics, "metrics", "", "`host:port` of the -target samsa's /metrics ([admin] listen): report where the broker's time went (produce and fetch stages)")
 	fs.Int64Var(&o.records, "records", 0, "records per workload (default: per workload, 1,500,000 for 1 KiB produce; fewer with -quick)")
 	fs.IntVar(&o.size, "size", 1024, "record value `bytes` (soak: default 512)")
 	fs.IntVar(&o.partitions, "partitions", 8, "partitions of each fresh topic (failover, soak: default 4)")
@@ -327,7 +329,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		})
 	} else {
 		name := o.target
-		t := bench.Target{Name: name, Addr: o.target, PID: o.targetPID}
+		t := bench.Target{Name: name, Addr: o.target, PID: o.targetPID, Metrics: o.metrics}
 		rep = bench.Suite(ctx, []bench.Target{t}, specs, rounds, stderr, nil)
 		err = ctx.Err()
 	}

@@ -38,11 +38,11 @@ type fileConfig struct {
 	listenOverride string
 	// tls is [tls] loaded once (loadTLS), shared by the listeners, the
 	// link, the standby's probe and the admin listener.
-	tls    *tlsSource
-	tlsErr error
-	DataDir        string `toml:"data_dir"`
-	LogLevel       string `toml:"log_level"`
-	LogFormat      string `toml:"log_format"`
+	tls       *tlsSource
+	tlsErr    error
+	DataDir   string `toml:"data_dir"`
+	LogLevel  string `toml:"log_level"`
+	LogFormat string `toml:"log_format"`
 
 	Broker struct {
 		AutoCreateTopics         bool   `toml:"auto_create_topics"`

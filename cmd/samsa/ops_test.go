@@ -267,6 +267,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"samsa_request_duration_seconds", map[string]string{"api": "CreateTopics"}, func(v float64) bool { return v == 1 }},
 		{"samsa_request_queue_seconds", map[string]string{"api": "Produce"}, func(v float64) bool { return v >= 1 }},
 		{"samsa_fsync_duration_seconds", nil, func(v float64) bool { return v >= 1 }},
+		{"samsa_produce_stage_seconds", map[string]string{"stage": "write"}, func(v float64) bool { return v >= 1 }},
+		{"samsa_produce_stage_seconds", map[string]string{"stage": "fsync"}, func(v float64) bool { return v >= 1 }},
 		{"samsa_connections", nil, func(v float64) bool { return v >= 1 }},
 		{"samsa_role", map[string]string{"role": "alone"}, func(v float64) bool { return v == 1 }},
 		{"go_goroutines", nil, func(v float64) bool { return v > 0 }},
@@ -291,6 +293,16 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	produce(50)
 	fams = scrape(t, httpAddr)
+	// The consumer's parked fetch was woken by those records.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if v, ok := metricValue(fams, "samsa_fetch_wake_seconds", nil); ok && v >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no parked fetch answer counted in samsa_fetch_wake_seconds")
+		}
+		fams = scrape(t, httpAddr)
+	}
 	groupPart := map[string]string{"group": "meter-group", "topic": "metered", "partition": "0"}
 	if v, ok := metricValue(fams, "samsa_group_lag_records", groupPart); !ok || v != 90 {
 		t.Errorf("group lag %v (found %v), want 150-60", v, ok)

@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func parseMetrics(t *testing.T, text string) metricsSnapshot {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// The figures of a workload are those of the observations between two
+// reads, each percentile the upper bound of the bucket it falls in.
+func TestStagesBetween(t *testing.T) {
+	before := parseMetrics(t, `# TYPE samsa_produce_stage_seconds histogram
+samsa_produce_stage_seconds_bucket{stage="fsync",le="0.001"} 100
+samsa_produce_stage_seconds_bucket{stage="fsync",le="0.002"} 100
+samsa_produce_stage_seconds_bucket{stage="fsync",le="0.004"} 100
+samsa_produce_stage_seconds_bucket{stage="fsync",le="+Inf"} 100
+samsa_produce_stage_seconds_sum{stage="fsync"} 0.05
+samsa_produce_stage_seconds_count{stage="fsync"} 100
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds_sum 0.01
+go_gc_duration_seconds_count 5
+`)
+	// 1,000 more: 980 under 1 ms, 15 under 2 ms, 4 under 4 ms, 1 above.
+	after := parseMetrics(t, `# TYPE samsa_produce_stage_seconds histogram
+samsa_produce_stage_seconds_bucket{stage="fsync",le="0.001"} 1080
+samsa_produce_stage_seconds_bucket{stage="fsync",le="0.002"} 1095
+samsa_produce_stage_seconds_bucket{stage="fsync",le="0.004"} 1099
+samsa_produce_stage_seconds_bucket{stage="fsync",le="+Inf"} 1100
+samsa_produce_stage_seconds_sum{stage="fsync"} 0.9
+samsa_produce_stage_seconds_count{stage="fsync"} 1100
+samsa_produce_stage_seconds_bucket{stage="write",le="0.001"} 0
+samsa_produce_stage_seconds_bucket{stage="write",le="+Inf"} 0
+samsa_produce_stage_seconds_sum{stage="write"} 0
+samsa_produce_stage_seconds_count{stage="write"} 0
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds_sum 0.03
+go_gc_duration_seconds_count 9
+`)
+	st := stagesBetween(before, after)
+	if len(st.Stages) != 1 {
+		t.Fatalf("stages %+v: want fsync only (write saw nothing)", st.Stages)
+	}
+	f := st.Stages[0]
+	want := StageFigure{Name: "fsync", Count: 1000, P50: time.Millisecond, P99: 2 * time.Millisecond, P999: 4 * time.Millisecond, Max: -1}
+	if f != want {
+		t.Fatalf("fsync %+v, want %+v", f, want)
+	}
+	if st.GCCycles != 4 || st.GCPause != 20*time.Millisecond {
+		t.Fatalf("GC %d cycles %v, want 4 and 20ms", st.GCCycles, st.GCPause)
+	}
+	var b strings.Builder
+	writeStages(&b, "", st)
+	if !strings.Contains(b.String(), "fsync") || !strings.Contains(b.String(), "> max") {
+		t.Fatalf("report:\n%s", b.String())
+	}
+
+	// Medians over rounds, figure by figure.
+	r := func(p99 time.Duration) *Result {
+		return &Result{Stages: &BrokerStages{Stages: []StageFigure{{Name: "fsync", Count: 10, P99: p99}}}}
+	}
+	m := medianStages([]*Result{r(time.Millisecond), r(3 * time.Millisecond), r(2 * time.Millisecond), {}})
+	if m == nil || len(m.Stages) != 1 || m.Stages[0].P99 != 2*time.Millisecond {
+		t.Fatalf("median stages %+v", m)
+	}
+	if medianStages([]*Result{{}}) != nil {
+		t.Fatal("stages from rounds without any")
+	}
+}
