@@ -77,12 +77,27 @@ func figuresFor(s Spec) []figure {
 			lat("e2e max ms", func(l *Latency) float64 { return l.Max }),
 			{"records/s sent", prodRate.get, fmtCount},
 		}
+		if s.Bulk > 0 {
+			fs = append(fs,
+				figure{"bulk MiB/s acked", func(r *Result) (float64, bool) { return bulkFig(r, true) }, fmtMiB},
+				figure{"bulk MiB/s read", func(r *Result) (float64, bool) { return bulkFig(r, false) }, fmtMiB})
+		}
 	case KindMixed:
 		prodRate.label, prodMiB.label = "produce records/s", "produce MiB/s"
 		consRate.label, consMiB.label = "consume records/s", "consume MiB/s"
 		fs = []figure{prodRate, prodMiB, consRate, consMiB}
 	}
 	return append(fs, cpu, peak, rss)
+}
+
+func bulkFig(r *Result, produced bool) (float64, bool) {
+	switch {
+	case r.Bulk == nil:
+		return 0, false
+	case produced:
+		return r.Bulk.Produced, true
+	}
+	return r.Bulk.Consumed, true
 }
 
 func tp(t *Throughput, records bool) (float64, bool) {

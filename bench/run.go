@@ -47,6 +47,9 @@ type Result struct {
 	Usage    *BrokerUsage `json:"broker_usage,omitempty"`
 	TimedOut bool         `json:"timed_out,omitempty"` // stopped by the time limit before the record count
 	Failed   int64        `json:"failed_records,omitempty"`
+	// Bulk is, for e2e under a bulk load (Spec.Bulk), what the load moved
+	// in MiB/s: acknowledged and read.
+	Bulk *BulkFigures `json:"bulk,omitempty"`
 	// Stages is where the broker's time went, from its metrics
 	// (Target.Metrics).
 	Stages *BrokerStages `json:"broker_stages,omitempty"`
@@ -57,6 +60,9 @@ type Result struct {
 // in plus bytes out.
 func (r *Result) moved() int64 {
 	var n int64
+	if r.Bulk != nil {
+		n += r.Bulk.Bytes
+	}
 	if r.Produce != nil {
 		n += r.Produce.Bytes
 	}

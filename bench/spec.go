@@ -29,6 +29,10 @@ type Spec struct {
 	Compression string        `json:"compression"` // none, lz4, zstd, snappy, gzip
 	Keys        string        `json:"keys"`        // none, random or set:N
 	Rate        int           `json:"rate"`        // e2e: records per second
+	// Bulk is, for e2e, the MiB/s a second producer pushes to a topic of
+	// its own while a consumer reads it from its start (workload_bulk.go):
+	// the tail under load. 0: none.
+	Bulk int `json:"bulk_mib_s,omitempty"`
 	Timeout     time.Duration `json:"timeout_ns"`  // the workload stops by itself after this
 	// Conn are options every client of the workload adds: TLS, SASL.
 	Conn []kgo.Opt `json:"-"`
@@ -89,6 +93,9 @@ func (s Spec) Name() string {
 	}
 	if s.Kind == KindE2E {
 		fmt.Fprintf(&b, " %s/s", countName(int64(s.Rate)))
+		if s.Bulk > 0 {
+			fmt.Fprintf(&b, " under %d MiB/s", s.Bulk)
+		}
 	}
 	if s.Compression != "" && s.Compression != "none" {
 		b.WriteString(" " + s.Compression)
@@ -143,6 +150,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Kind == KindE2E && s.Rate <= 0 {
 		return fmt.Errorf("cannot run e2e: rate must be positive, not %d", s.Rate)
+	}
+	if s.Bulk < 0 || s.Bulk > 0 && s.Kind != KindE2E {
+		return fmt.Errorf("cannot run %s: a bulk load (%d MiB/s) goes with e2e only, and is not negative", s.Kind, s.Bulk)
 	}
 	if s.Timeout <= 0 {
 		return fmt.Errorf("cannot run %s: timeout must be positive, not %v", s.Kind, s.Timeout)

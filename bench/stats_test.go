@@ -148,6 +148,8 @@ func TestSpecValidate(t *testing.T) {
 	f(func(s *Spec) { s.Acks = "2" })
 	f(func(s *Spec) { s.Compression = "brotli" })
 	f(func(s *Spec) { s.Keys = "set:0" })
+	f(func(s *Spec) { s.Bulk = -1 })
+	f(func(s *Spec) { s.Kind, s.Bulk = KindProduce, 100 }) // a bulk load goes with e2e only
 	f(func(s *Spec) { s.Keys = "sometimes" })
 	f(func(s *Spec) { s.Rate = 0 })
 	f(func(s *Spec) { s.Timeout = 0 })

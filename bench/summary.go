@@ -42,6 +42,13 @@ func medianResult(rounds []*Result) *Result {
 		}
 		m.Usage = u
 	}
+	if all(rounds, func(r *Result) bool { return r.Bulk != nil }) {
+		m.Bulk = &BulkFigures{
+			Produced: pick(func(r *Result) float64 { return r.Bulk.Produced }),
+			Consumed: pick(func(r *Result) float64 { return r.Bulk.Consumed }),
+		}
+	}
+	m.Stages = medianStages(rounds)
 	for _, r := range rounds {
 		m.TimedOut = m.TimedOut || r.TimedOut
 		m.Failed += r.Failed

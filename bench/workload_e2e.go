@@ -57,6 +57,18 @@ func runE2E(ctx context.Context, e *env) error {
 		return fmt.Errorf("cannot reach broker %s: %w", e.addr, err)
 	}
 
+	if s.Bulk > 0 {
+		bulk, err := startBulk(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			var err error
+			e.res.Bulk, err = bulk.stop(ctx, e)
+			e.fail(err)
+		}()
+		time.Sleep(2 * time.Second) // the load settles before the e2e producer starts
+	}
 	warm := min(int64(s.Rate)/2, s.Records/10)
 	prog := e.progress(s.Records)
 	defer prog.stop()

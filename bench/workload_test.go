@@ -143,6 +143,18 @@ func TestWorkloads(t *testing.T) {
 			t.Errorf("e2e sent %.0f records/s, above the rate %d", r.Produce.RecordsPerSec, s.Rate)
 		}
 	})
+	t.Run("e2e under a bulk load", func(t *testing.T) {
+		s := small(KindE2E)
+		s.Bulk = 4 // MiB/s
+		r := run(s)
+		checkThroughput(t, "produce", r.Produce, s.Records, s.Size)
+		if r.Bulk == nil || r.Bulk.Produced < 3.6 || r.Bulk.Produced > 6 || r.Bulk.Consumed <= 0 || r.Bulk.Bytes <= 0 {
+			t.Fatalf("bulk figures %+v, want about 4 MiB/s acknowledged and some read", r.Bulk)
+		}
+		if !strings.Contains(r.Name, "under 4 MiB/s") {
+			t.Errorf("name %q does not say the bulk load", r.Name)
+		}
+	})
 	t.Run("mixed", func(t *testing.T) {
 		s := small(KindMixed)
 		r := run(s)

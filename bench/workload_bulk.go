@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The bulk load under an e2e run (Spec.Bulk): the edge box's normal day,
+// against which the tail is measured. A second producer pushes
+// bulkRecordSize records at Spec.Bulk MiB/s (paced every millisecond, with
+// the spec's acks) to a topic of its own, and a consumer reads that topic
+// from its start, both from before the e2e producer starts until it ends.
+
+// bulkRecordSize is the bulk producer's record size: big enough that 200
+// MiB/s is a few thousand records a second for the load generator.
+const bulkRecordSize = 16 << 10
+
+// BulkFigures is what a bulk load moved, MiB/s.
+type BulkFigures struct {
+	Produced float64 `json:"produced_mib_s"`
+	Consumed float64 `json:"consumed_mib_s"`
+	// Bytes is what it acknowledged plus read: the broker's CPU per GiB
+	// counts it with the e2e workload's.
+	Bytes int64 `json:"bytes"`
+}
+
+// bulkLoad is a running bulk producer and reader.
+type bulkLoad struct {
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	prod     *kgo.Client
+	cons     *kgo.Client
+	topic    string
+	start    time.Time
+	acked    atomic.Int64 // bytes
+	read     atomic.Int64 // bytes
+	failed   atomic.Int64 // records
+	firstErr atomic.Pointer[error]
+}
+
+// startBulk creates the bulk topic and starts the load.
+func startBulk(ctx context.Context, e *env) (*bulkLoad, error) {
+	s := e.spec
+	topic := freshTopic("bulk")
+	if err := createTopic(ctx, e.adm, topic, s.Partitions); err != nil {
+		return nil, err
+	}
+	opts := append(s.producerOpts(e.addr, topic), kgo.ProducerLinger(0), kgo.MaxBufferedBytes(64<<20))
+	prod, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the bulk producer: %w", err)
+	}
+	cons, err := newConsumer(e.addr, topic, fromStart(s.Partitions), s.Conn...)
+	if err != nil {
+		prod.Close()
+		return nil, err
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	b := &bulkLoad{cancel: cancel, prod: prod, cons: cons, start: time.Now(), topic: topic}
+	b.wg.Add(2)
+	go b.produce(bctx, int64(s.Bulk)<<20)
+	go b.consume(bctx)
+	return b, nil
+}
+
+func (b *bulkLoad) fail(err error) {
+	b.failed.Add(1)
+	b.firstErr.CompareAndSwap(nil, &err)
+}
+
+// produce releases, every millisecond, the records due at rate bytes/s
+// since the start.
+func (b *bulkLoad) produce(ctx context.Context, rate int64) {
+	defer b.wg.Done()
+	value := payload(bulkRecordSize)
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	var sent int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		due := int64(time.Since(b.start).Seconds()*float64(rate)) / bulkRecordSize
+		for ; sent < due && ctx.Err() == nil; sent++ {
+			b.prod.Produce(ctx, &kgo.Record{Value: value}, func(r *kgo.Record, err error) {
+				switch {
+				case err == nil:
+					b.acked.Add(int64(len(r.Value)))
+				case !isStop(err):
+					b.fail(err)
+				}
+			})
+		}
+	}
+}
+
+func (b *bulkLoad) consume(ctx context.Context) {
+	defer b.wg.Done()
+	for ctx.Err() == nil {
+		fs := b.cons.PollFetches(ctx)
+		fs.EachError(func(topic string, p int32, err error) {
+			if !isStop(err) {
+				b.fail(fmt.Errorf("cannot fetch %s/%d: %w", topic, p, err))
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) { b.read.Add(int64(len(r.Value))) })
+	}
+}
+
+// stop ends the load and returns what it moved per second; an error if
+// it fell short of its rate by more than a tenth or a record failed.
+func (b *bulkLoad) stop(ctx context.Context, e *env) (_ *BulkFigures, err error) {
+	rate := e.spec.Bulk
+	b.cancel()
+	b.wg.Wait()
+	took := time.Since(b.start).Seconds()
+	b.prod.Close()
+	b.cons.Close()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), setupTimeout)
+	defer cancel()
+	if resp, err := e.adm.DeleteTopic(dctx, b.topic); err == nil && resp.Err != nil || err != nil {
+		slog.Warn("cannot delete the bulk topic", "subsystem", "bench", "topic", b.topic, "err", errors.Join(err, resp.Err))
+	}
+	f := &BulkFigures{
+		Produced: float64(b.acked.Load()) / (1 << 20) / took,
+		Consumed: float64(b.read.Load()) / (1 << 20) / took,
+		Bytes:    b.acked.Load() + b.read.Load(),
+	}
+	if p := b.firstErr.Load(); p != nil {
+		return f, fmt.Errorf("bulk load: %d records failed, the first: %w", b.failed.Load(), *p)
+	}
+	if f.Produced < 0.9*float64(rate) {
+		return f, fmt.Errorf("bulk load: %.0f MiB/s acknowledged, short of the %d MiB/s asked (the machine cannot carry it; ask less)", f.Produced, rate)
+	}
+	return f, nil
+}
