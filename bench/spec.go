@@ -19,21 +19,21 @@ const (
 
 // Spec is one workload's parameters.
 type Spec struct {
-	Kind        string        `json:"kind"`
-	Records     int64         `json:"records"`     // records produced (and, for consume/mixed, read by each consumer)
-	Size        int           `json:"size"`        // value bytes per record
-	Partitions  int32         `json:"partitions"`  // partitions of the fresh topic
-	Producers   int           `json:"producers"`   // separate kgo clients producing
-	Consumers   int           `json:"consumers"`   // mixed: independent consumers reading every partition
-	Acks        string        `json:"acks"`        // "0", "1" or "all"
-	Compression string        `json:"compression"` // none, lz4, zstd, snappy, gzip
-	Keys        string        `json:"keys"`        // none, random or set:N
-	Rate        int           `json:"rate"`        // e2e: records per second
+	Kind        string `json:"kind"`
+	Records     int64  `json:"records"`     // records produced (and, for consume/mixed, read by each consumer)
+	Size        int    `json:"size"`        // value bytes per record
+	Partitions  int32  `json:"partitions"`  // partitions of the fresh topic
+	Producers   int    `json:"producers"`   // separate kgo clients producing
+	Consumers   int    `json:"consumers"`   // mixed: independent consumers reading every partition
+	Acks        string `json:"acks"`        // "0", "1" or "all"
+	Compression string `json:"compression"` // none, lz4, zstd, snappy, gzip
+	Keys        string `json:"keys"`        // none, random or set:N
+	Rate        int    `json:"rate"`        // e2e: records per second
 	// Bulk is, for e2e, the MiB/s a second producer pushes to a topic of
 	// its own while a consumer reads it from its start (workload_bulk.go):
 	// the tail under load. 0: none.
-	Bulk int `json:"bulk_mib_s,omitempty"`
-	Timeout     time.Duration `json:"timeout_ns"`  // the workload stops by itself after this
+	Bulk    int           `json:"bulk_mib_s,omitempty"`
+	Timeout time.Duration `json:"timeout_ns"` // the workload stops by itself after this
 	// Conn are options every client of the workload adds: TLS, SASL.
 	Conn []kgo.Opt `json:"-"`
 }
