@@ -67,7 +67,13 @@ func (b *Broker) Serve(req *netio.Request) {
 		return
 	}
 	if qs := b.quotas.Load(); qs != nil && len(*qs) > 0 {
-		b.holdRequests(req)
+		if !b.holdRequests(req) {
+			// Muted, and the client went away meanwhile: drop what it
+			// had queued, as Kafka drops the bytes left in a closed
+			// muted socket (its answers could not be sent either).
+			req.Done()
+			return
+		}
 		defer func(start time.Time) { b.requestTime(req, time.Since(start)) }(time.Now())
 	}
 	if k := req.APIKey; k == kmsg.Produce.Int16() || k == kmsg.Fetch.Int16() {

@@ -211,18 +211,31 @@ func (b *Broker) mute(req *netio.Request, d time.Duration) {
 // holdRequests makes a muted connection's next request wait until the
 // mute ends (the connection's worker goroutine: later requests queue
 // behind it, and past max_inflight its loop stops framing) or the broker
-// closes.
-func (b *Broker) holdRequests(req *netio.Request) {
+// closes. It reports false if the connection closed while muted: the
+// request is not to be served.
+func (b *Broker) holdRequests(req *netio.Request) bool {
 	st := stateOf(req.Conn)
 	st.mu.Lock()
 	until := st.holdUntil
 	st.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
+	d := time.Until(until)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
 		select {
 		case <-t.C:
+			return !req.Conn.Closed()
 		case <-b.quit:
+			return true
+		case <-poll.C:
+			if req.Conn.Closed() {
+				return false
+			}
 		}
 	}
 }

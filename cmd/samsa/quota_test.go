@@ -125,6 +125,24 @@ func TestQuotas(t *testing.T) {
 		t.Fatalf("acks=0 over the quota: %d records landed, %.0f B/s, quota %d B/s", end.Offset, a0rate, rate)
 	}
 	a0.Close()
+	// What the muted connection still held is dropped once the client
+	// has gone, as Kafka drops a closed muted socket's unread bytes: the
+	// log stops growing instead of draining it at the quota's pace.
+	endAt := func() int64 {
+		t.Helper()
+		ends, err := adm.ListEndOffsets(ctx, "q0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := ends.Lookup("q0", 0)
+		return o.Offset
+	}
+	time.Sleep(1500 * time.Millisecond)
+	e1 := endAt()
+	time.Sleep(2 * time.Second)
+	if e2 := endAt(); e2 != e1 {
+		t.Fatalf("the closed acks=0 client's queue still lands: %d records, then %d", e1, e2)
+	}
 	if other := produceFor(admin, time.Second); other < 4*rate {
 		t.Fatalf("admin (no quota) produced only %.0f B/s after alice's acks=0 flood", other)
 	}
