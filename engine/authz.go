@@ -35,9 +35,11 @@ type connState struct {
 	mu     sync.Mutex
 	aclVer uint64
 	cache  map[aclKey]bool
-	// holdUntil: over its request_percentage quota, the connection's
-	// next request waits until then (quotas.go).
+	// holdUntil: muted by a quota, the connection's next request waits
+	// until then (quotas.go); dropping: it closed while muted, and what
+	// it had queued is dropped.
 	holdUntil time.Time
+	dropping  bool
 }
 
 type aclKey struct {

@@ -216,8 +216,11 @@ func (b *Broker) mute(req *netio.Request, d time.Duration) {
 func (b *Broker) holdRequests(req *netio.Request) bool {
 	st := stateOf(req.Conn)
 	st.mu.Lock()
-	until := st.holdUntil
+	until, dropping := st.holdUntil, st.dropping
 	st.mu.Unlock()
+	if dropping {
+		return false // the rest of a closed muted connection's queue
+	}
 	d := time.Until(until)
 	if d <= 0 {
 		return true
@@ -229,14 +232,20 @@ func (b *Broker) holdRequests(req *netio.Request) bool {
 	for {
 		select {
 		case <-t.C:
-			return !req.Conn.Closed()
 		case <-b.quit:
 			return true
 		case <-poll.C:
-			if req.Conn.Closed() {
-				return false
+			if !req.Conn.Closed() {
+				continue
 			}
 		}
+		if !req.Conn.Closed() {
+			return true
+		}
+		st.mu.Lock()
+		st.dropping = true
+		st.mu.Unlock()
+		return false
 	}
 }
 
