@@ -34,6 +34,7 @@ func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, a
 // responses), while another principal keeps its throughput; the quota
 // lives in the metadata log.
 func TestQuotas(t *testing.T) {
+	t.Parallel() // its own broker and ports; mostly waits, so it overlaps the other long one
 	sb := startSASLBroker(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -85,6 +85,7 @@ func segmentFiles(t *testing.T, dir string) (paths []string, batches [][]segment
 // keeps every batch before the damaged one, and appends and serves new
 // records from the next offset, durably.
 func TestTornTail(t *testing.T) {
+	t.Parallel() // its own broker and ports; mostly waits, so it overlaps the other long one
 	const topic, n = "torn", 20
 	// damage changes the active segment: last is its last batch, all
 	// every batch in it.
