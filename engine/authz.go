@@ -168,6 +168,19 @@ func (b *Broker) configAuthz(req *netio.Request, fromPeer bool, rt kmsg.ConfigRe
 	return nil
 }
 
+// sift splits items into those ok allows and those it refuses, each in
+// order.
+func sift[T any](items []T, ok func(T) bool) (kept, refused []T) {
+	for _, it := range items {
+		if ok(it) {
+			kept = append(kept, it)
+		} else {
+			refused = append(refused, it)
+		}
+	}
+	return kept, refused
+}
+
 // splitRun answers a request whose items the principal may be refused
 // (denied returns their error, or nil). With none refused it returns
 // false: the caller goes on as usual. Otherwise run handles a request of

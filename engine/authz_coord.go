@@ -94,16 +94,9 @@ func (b *Broker) authzDeleteGroups(req *netio.Request, r *kmsg.DeleteGroupsReque
 	if b.authz == nil {
 		return r, respond
 	}
-	var denied []string
 	sub := *r
-	sub.Groups = nil
-	for _, g := range r.Groups {
-		if b.mayGroup(req, acl.OpDelete, g) {
-			sub.Groups = append(sub.Groups, g)
-		} else {
-			denied = append(denied, g)
-		}
-	}
+	var denied []string
+	sub.Groups, denied = sift(r.Groups, func(g string) bool { return b.mayGroup(req, acl.OpDelete, g) })
 	if len(denied) == 0 {
 		return r, respond
 	}
@@ -123,15 +116,8 @@ func (b *Broker) authzOffsetDelete(req *netio.Request, r *kmsg.OffsetDeleteReque
 		return r, respond
 	}
 	sub := *r
-	sub.Topics = nil
 	var denied []kmsg.OffsetDeleteRequestTopic
-	for _, t := range r.Topics {
-		if b.mayTopic(req, acl.OpRead, t.Topic) {
-			sub.Topics = append(sub.Topics, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	sub.Topics, denied = sift(r.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool { return b.mayTopic(req, acl.OpRead, t.Topic) })
 	if len(denied) == 0 {
 		return r, respond
 	}
@@ -177,15 +163,8 @@ func (b *Broker) authzOffsetCommit(req *netio.Request, r *kmsg.OffsetCommitReque
 		return nil, nil, false
 	}
 	sub := *r
-	sub.Topics = nil
 	var denied []kmsg.OffsetCommitRequestTopic
-	for _, t := range r.Topics {
-		if b.mayTopic(req, acl.OpRead, t.Topic) {
-			sub.Topics = append(sub.Topics, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	sub.Topics, denied = sift(r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool { return b.mayTopic(req, acl.OpRead, t.Topic) })
 	if len(denied) == 0 {
 		return r, respond, true
 	}
@@ -284,16 +263,9 @@ func (b *Broker) authzTxnOffsetCommit(req *netio.Request, r *kmsg.TxnOffsetCommi
 		return nil, nil, false
 	}
 	sub := *r
-	sub.Topics = nil
 	var denied kmsg.TxnOffsetCommitRequest
 	denied.Version = r.Version
-	for _, t := range r.Topics {
-		if b.mayTopic(req, acl.OpRead, t.Topic) {
-			sub.Topics = append(sub.Topics, t)
-		} else {
-			denied.Topics = append(denied.Topics, t)
-		}
-	}
+	sub.Topics, denied.Topics = sift(r.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool { return b.mayTopic(req, acl.OpRead, t.Topic) })
 	if len(denied.Topics) == 0 {
 		return r, respond, true
 	}

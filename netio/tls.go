@@ -151,8 +151,7 @@ func (s *Server) serveTLS(raw net.Conn) {
 		delete(s.handshaking, raw)
 		s.connMu.Unlock()
 		bw := &batchConn{Conn: raw, batching: true}
-		w := &tlsWire{s: s, tc: bw, raw: raw, bw: bw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
-		w.cond = sync.NewCond(&w.mu)
+		w := newTLSWire(s, bw, raw, bw)
 		s.lifeMu.RLock()
 		if s.stopped {
 			s.lifeMu.RUnlock()
@@ -193,8 +192,7 @@ func (s *Server) serveTLS(raw net.Conn) {
 	if o.Wrap != nil {
 		wc = o.Wrap(tc)
 	}
-	w := &tlsWire{s: s, tc: wc, raw: raw, bw: bw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
-	w.cond = sync.NewCond(&w.mu)
+	w := newTLSWire(s, wc, raw, bw)
 	s.lifeMu.RLock()
 	if s.stopped {
 		s.lifeMu.RUnlock()
@@ -273,6 +271,15 @@ type tlsWire struct {
 	closing  bool       // (mu) Close was called
 	outBytes atomic.Int64
 	closed   atomic.Bool // the socket is closed
+}
+
+// newTLSWire is the wire of a connection read and written through tc
+// (the TLS session, possibly wrapped), on the socket raw, whose writes bw
+// gathers.
+func newTLSWire(s *Server, tc, raw net.Conn, bw *batchConn) *tlsWire {
+	w := &tlsWire{s: s, tc: tc, raw: raw, bw: bw, data: make(chan []byte, 4), wake: make(chan struct{}, 1)}
+	w.cond = sync.NewCond(&w.mu)
+	return w
 }
 
 type tlsWrite struct {
