@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -168,14 +170,34 @@ func (p *Process) Running() bool {
 	}
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
+// Ports handed out by freePort, so that no two brokers of this process get
+// the same one.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// freePort returns a port that was free on every address a moment ago. It
+// comes from below Linux's ephemeral range (32768-60999 by default), so that
+// no client connection made meanwhile takes it as its local port before the
+// broker binds it.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cannot find a free port: %w", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := 10000 + rand.IntN(22000)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("cannot find a free port below the ephemeral range")
 }
 
 // waitReady waits, bounded by setupTimeout, until the broker answers a

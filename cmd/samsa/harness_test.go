@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -126,15 +127,37 @@ type broker struct {
 	waitErr error         // valid after exited is closed
 }
 
-// freeAddr returns a 127.0.0.1 address nobody listens on right now.
+// Ports handed out by freeAddr, so that no two tests of this process get
+// the same one.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// freeAddr returns a 127.0.0.1 address nobody listens on right now. The
+// port comes from below Linux's ephemeral range (32768-60999 by default),
+// so that no client connection of a test running meanwhile takes it as its
+// local port before the broker binds it (as happened to a broker binding
+// 0.0.0.0:port in CI), and it is free on every address, not only loopback.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := 10000 + rand.IntN(22000)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port found below the ephemeral range")
+	return ""
 }
 
 // startBroker starts a broker on a fresh port and data directory with the
