@@ -72,7 +72,11 @@ type Config struct {
 	// produce is refused with KAFKA_STORAGE_ERROR while internal logs
 	// (offsets, the metadata log) write on. -1: min(256 MiB, 5% of the
 	// filesystem); 0: none.
-	MinFreeBytes        int64
+	MinFreeBytes int64
+	// RecoveryThreads is how many partition logs are opened (verified,
+	// after a crash) and closed at once (num.recovery.threads.per.data.dir);
+	// 0: twice the CPUs, at least 4, at most 32.
+	RecoveryThreads     int
 	MaxRequestBytes     int32
 	MaxConnections      int
 	MaxInflight         int
@@ -170,6 +174,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CleanerBackoffMs < 0 {
 		return fmt.Errorf("log_cleaner_backoff_ms must be >= 0")
+	}
+	if c.RecoveryThreads < 0 || c.RecoveryThreads > 1024 {
+		return fmt.Errorf("recovery_threads must be between 0 (automatic) and 1024")
 	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		return fmt.Errorf("offsets_topic_partitions must be between 1 and 1000")
@@ -390,6 +397,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		Logger:                 logger,
 		PinThread:              cfg.PinDiskThread,
 		MinFreeBytes:           cfg.MinFreeBytes,
+		RecoveryThreads:        cfg.RecoveryThreads,
 		OnSync: func() func(time.Duration) {
 			if cfg.Metrics == nil {
 				return nil

@@ -4,12 +4,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -214,6 +217,40 @@ func (b *Broker) createTopic(name string, partitions int32, replication int16, c
 		return nil, kafkaErr(kerr.KafkaStorageError, "cannot create topic: %v", err)
 	}
 	return b.topic(name), nil
+}
+
+// openAllLogs opens, in parallel, the logs of every partition the image
+// holds that is not open yet (a replay at start-up, or after a standby
+// copied its primary's catalog), so that openPartitions finds them open.
+// What cannot be opened is left for openPartitions to report.
+func (b *Broker) openAllLogs(img *catalogImage) {
+	var specs []segment.LogSpec
+	for _, name := range slices.Sorted(maps.Keys(img.topics)) {
+		m := img.topics[name]
+		t := b.topic(name)
+		if t != nil && t.id != m.id {
+			continue // replaced: the loop drops it first
+		}
+		have := int32(0)
+		if t != nil {
+			have = int32(len(t.parts()))
+		}
+		if have >= m.Partitions {
+			continue
+		}
+		probe := &topic{name: name, id: m.id, internal: isInternalTopic(name)}
+		probe.setConfigs(m.Configs)
+		cfg := b.logConfig(probe)
+		for i := have; i < m.Partitions; i++ {
+			specs = append(specs, segment.LogSpec{Name: partitionDir(name, i), Config: cfg})
+		}
+	}
+	if len(specs) == 0 {
+		return
+	}
+	start := time.Now()
+	b.store.OpenAll(specs, nil)
+	b.logger.Info("partition logs opened", "logs", len(specs), "elapsed", time.Since(start).Round(time.Millisecond))
 }
 
 // openPartitions opens (creating them if new) the logs of t's partitions

@@ -422,6 +422,9 @@ func (b *Broker) syncCatalogLocked() error {
 			names[name] = false // a retry: logged, not returned
 		}
 	}
+	if img.all {
+		b.openAllLogs(img)
+	}
 	img.changed, img.all, img.retry = nil, false, nil
 	var errs []error
 	fail := func(name string, err error) {

@@ -33,6 +33,10 @@ type Disk struct {
 	dirty     map[*Segment]struct{} // (syncMu) files written since their last fsync
 	syncWake  chan struct{}
 
+	// starting: the store is opening its logs (OpenStore until MarkOpen),
+	// which leave the fsyncs recovery needs to MarkOpen's syncfs.
+	starting atomic.Bool
+
 	space         space // free bytes against the reserve (space.go)
 	flushInterval time.Duration
 	pin           func()                              // runs first on the writer and syncer goroutines

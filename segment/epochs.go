@@ -122,6 +122,7 @@ func (l *Log) ResetTo(offset int64) error {
 		}
 		old.unref()
 	}
+	s.idxFiles = true // old ones of the same base may be left
 	l.segs = []*Segment{s}
 	for _, off := range listSnapshots(l.dir) {
 		os.Remove(snapshotPath(l.dir, off))
@@ -129,6 +130,7 @@ func (l *Log) ResetTo(offset int64) error {
 	l.producers = producerState{}
 	l.rebuildOngoingLocked()
 	l.next = offset
+	l.changed = true
 	l.start.Store(offset)
 	l.end.Store(offset)
 	l.synced.Store(offset)
@@ -244,6 +246,8 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	for _, ext := range []string{".index", ".timeindex"} {
 		os.Remove(seg.path + ext)
 	}
+	seg.idxFiles = false
+	l.changed = true
 	if err := syncDir(l.dir); err != nil {
 		return 0, err
 	}
@@ -268,7 +272,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 		}
 	}
 	l.producers = producerState{}
-	if err := l.loadProducers(); err != nil {
+	if _, err := l.loadProducers(); err != nil {
 		return 0, err
 	}
 	keptEpochs := l.epochs[:0]

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"golang.org/x/sys/unix"
 )
 
 // On-disk index formats are Kafka's, so Kafka's dump tools read them:
@@ -132,6 +134,41 @@ func writeFileSync(path string, data []byte) error {
 		return fmt.Errorf("cannot rename %s: %w", tmp, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// writeInPlace writes data over path (creating it if needed) and cuts the
+// file to its length, without fsync, a temporary file or O_TRUNC: for a
+// clean stop's index files, trusted only once a syncfs and the clean
+// marker follow. Replacing a file by rename, or truncating it to zero and
+// writing it again, makes ext4 (auto_da_alloc) write its data out at once:
+// about 0.2 ms a file, seconds for a stop of 10,000 partitions, against
+// 4 µs for this.
+func writeInPlace(path string, data []byte) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	for off := 0; off < len(data); {
+		n, err := unix.Pwrite(fd, data[off:], int64(off))
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return fmt.Errorf("cannot write %s: %w", path, err)
+		}
+		off += n
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("cannot stat %s: %w", path, err)
+	}
+	if st.Size > int64(len(data)) {
+		if err := unix.Ftruncate(fd, int64(len(data))); err != nil {
+			return fmt.Errorf("cannot truncate %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // syncDir fsyncs a directory so that entries created in it are durable.

@@ -74,13 +74,18 @@ type Log struct {
 	cfg    atomic.Pointer[Config]
 
 	mu          sync.RWMutex
-	segs        []*Segment      // (mu) ascending base offsets; never empty
-	next        int64           // (mu) next offset to assign
-	producers   producerState   // (mu)
-	leaderEpoch int32           // (mu)
-	epochs      []epochEntry    // (mu) first offset of each leader epoch (epochs.go)
-	closed      bool            // (mu)
-	ongoing     map[int64]int64 // (mu) first offset of each open transaction by producer (txn.go)
+	segs        []*Segment    // (mu) ascending base offsets; never empty
+	next        int64         // (mu) next offset to assign
+	producers   producerState // (mu)
+	leaderEpoch int32         // (mu)
+	epochs      []epochEntry  // (mu) first offset of each leader epoch (epochs.go)
+	closed      bool          // (mu)
+	// changed: the log's files differ from what a clean close would
+	// write (appended, truncated or recovered since it was opened, or
+	// its active indexes or snapshot missing); a clean close of an
+	// unchanged log writes nothing.
+	changed bool            // (mu)
+	ongoing map[int64]int64 // (mu) first offset of each open transaction by producer (txn.go)
 
 	firstUnstable atomic.Int64 // first offset of the oldest open transaction, -1 if none
 	hasAborts     atomic.Bool  // some segment has indexed an aborted transaction
@@ -174,29 +179,32 @@ func (l *Log) Notify() { l.wake() }
 func (l *Log) LastWake() int64 { return l.woke.Load() }
 
 // Close stops appends and, when clean, persists the active segment's
-// indexes and the producer state so the next start need not scan. The disk
-// must already be drained.
-func (l *Log) Close(clean bool) {
+// indexes and the producer state so the next start need not scan, if the
+// log changed since it was opened. The disk must already be drained (its
+// data fsynced). The files are written without fsync: the caller makes
+// them durable before it marks the shutdown clean (Store.Close: one
+// syncfs for every log). It reports whether it wrote them.
+func (l *Log) Close(clean bool) (wrote bool) {
 	l.cleanStop.Store(true)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return
+		return false
 	}
 	l.closed = true
-	if clean && l.failure() == nil {
+	if clean && l.changed && l.failure() == nil {
+		wrote = true
 		active := l.segs[len(l.segs)-1]
 		active.trimPrealloc(active.size.Load())
-		if err := active.f.Sync(); err == nil {
-			if err := active.writeIndexes(active.offIdx, active.timeIdx, active.txnIdx); err != nil {
-				l.logger.Warn("cannot write indexes", "err", err)
-			}
-			l.writeSnapshotLocked(false)
+		if err := active.writeIndexesNoSync(active.offIdx, active.timeIdx, active.txnIdx); err != nil {
+			l.logger.Warn("cannot write indexes", "err", err)
 		}
+		l.writeSnapshotLocked(snapshotNoSync)
 	}
 	for _, s := range l.segs {
 		s.unref()
 	}
+	return wrote
 }
 
 // Delete closes the log and removes its directory.

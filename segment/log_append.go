@@ -116,6 +116,7 @@ func (l *Log) placeLocked(active *Segment, cfg *Config, batch []byte, h *BatchHe
 	active.reserved += int64(len(batch))
 	active.indexBatchLocked(h, pos, cfg.IndexIntervalBytes)
 	l.next = h.LastOffset() + 1
+	l.changed = true
 	if h.HasProducer() {
 		l.applyProducerLocked(active, batch, h, now.UnixMilli())
 	}
@@ -166,6 +167,19 @@ func (l *Log) AppendReplica(batch []byte, h *BatchHeader, sync bool, done func(e
 // l.mu should be held.
 func (l *Log) rollLocked() (*Segment, error) {
 	old := l.segs[len(l.segs)-1]
+	if old.idxFiles {
+		// A clean stop's index files describe only a prefix of old now;
+		// once another segment follows it, a crash would have them
+		// trusted. The seal writes them afresh after its fsync.
+		for _, ext := range []string{".index", ".timeindex"} {
+			os.Remove(old.path + ext)
+		}
+		if err := syncDir(l.dir); err != nil {
+			l.failWrite(err)
+			return nil, l.failure()
+		}
+		old.idxFiles = false
+	}
 	s, err := createSegment(l.dir, l.next)
 	if err != nil {
 		l.failWrite(err)
@@ -174,16 +188,29 @@ func (l *Log) rollLocked() (*Segment, error) {
 	old.sealed = true
 	l.segs = append(l.segs, s)
 	l.disk.enqueue(&op{kind: opSeal, log: l, seg: old, offIdx: old.offIdx, timeIdx: old.timeIdx, txnIdx: old.txnIdx})
-	l.writeSnapshotLocked(true)
+	l.writeSnapshotLocked(snapshotAsync)
 	return s, nil
 }
 
-// writeSnapshotLocked persists the producer state as of l.next; through the
-// disk syncer when async, so it lands after the data it describes.
+// snapshotMode is how writeSnapshotLocked writes.
+type snapshotMode uint8
+
+const (
+	// snapshotAsync: through the disk syncer, fsynced after the data it
+	// describes (a roll).
+	snapshotAsync snapshotMode = iota
+	// snapshotNoSync: now, in place and without fsync (writeInPlace), at a
+	// clean stop whose syncfs makes it durable. A power loss before that
+	// leaves it torn (its CRC tells) and the next start replays from the
+	// log start.
+	snapshotNoSync
+)
+
+// writeSnapshotLocked persists the producer state as of l.next.
 //
 // A snapshot is written even with no producers: it spares the next start a
 // replay of every batch header since the last one.
-func (l *Log) writeSnapshotLocked(async bool) {
+func (l *Log) writeSnapshotLocked(mode snapshotMode) {
 	cfg := l.cfg.Load()
 	l.producers.expire(time.Now().UnixMilli() - cfg.ProducerExpirationMs)
 	data := l.producers.marshal(nil)
@@ -192,7 +219,11 @@ func (l *Log) writeSnapshotLocked(async bool) {
 		if err != nil {
 			return // the data it describes may not be durable
 		}
-		if err := writeFileSync(path, data); err != nil {
+		write := writeFileSync
+		if mode == snapshotNoSync {
+			write = writeInPlace
+		}
+		if err := write(path, data); err != nil {
 			l.logger.Warn("cannot write producer snapshot", "err", err)
 			return
 		}
@@ -203,7 +234,7 @@ func (l *Log) writeSnapshotLocked(async bool) {
 			}
 		}
 	}
-	if async {
+	if mode == snapshotAsync {
 		l.disk.enqueue(&op{kind: opBarrier, log: l, sync: true, done: write})
 	} else {
 		write(nil)

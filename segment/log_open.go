@@ -27,7 +27,9 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	}
 	var bases []int64
 	txnFiles := map[int64]bool{}
+	names := make(map[string]bool, len(ents))
 	for _, e := range ents {
+		names[e.Name()] = true
 		if b, ok := strings.CutSuffix(e.Name(), ".txnindex"); ok {
 			if off, ok := ParseOffsetName(b); ok {
 				txnFiles[off] = true
@@ -51,7 +53,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	}
 	// rescanned: a sealed segment's indexes were rebuilt by a scan, so its
 	// transaction index must be too, from producer state as of its start.
-	rescanned := false
+	rescanned, activeScanned := false, false
 	for i, base := range bases {
 		// A segment starting inside the previous one was merged into it
 		// by compaction, which crashed before removing it.
@@ -79,6 +81,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		s := newSegment(base, p, f)
 		last := i == len(bases)-1
 		truncated, scanned, err := l.recoverSegment(s, clean, last)
+		activeScanned = scanned && last
 		if err != nil {
 			f.Close()
 			l.closeSegs()
@@ -109,22 +112,13 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	active.sealed = false
 	// A crash leaves the blocks allocated ahead of the writes.
 	active.trimPrealloc(active.size.Load())
-	// The active segment's index files are stale once it takes appends; a
-	// crash from here on must rebuild them by scanning. The removal must be
-	// durable before any append: otherwise, after a power loss, a stale
-	// index could be trusted once the segment has been rolled away from.
-	removed := false
-	for _, ext := range []string{".index", ".timeindex"} {
-		if err := os.Remove(active.path + ext); err == nil {
-			removed = true
-		}
-	}
-	if removed {
-		if err := syncDir(dir); err != nil {
-			l.closeSegs()
-			return nil, err
-		}
-	}
+	// The active segment's index files, if a clean stop left them, stay
+	// until it rolls (Segment.idxFiles): a crash before then scans it as
+	// the last segment, whatever they say.
+	base := filepath.Base(active.path)
+	idxOnDisk := names[base+".index"] && names[base+".timeindex"]
+	active.idxFiles = names[base+".index"] || names[base+".timeindex"]
+	l.changed = activeScanned || !idxOnDisk
 	l.next = active.lastOffset + 1
 	if active.reserved > 0 {
 		// segment.ms counts from the first batch. Kafka uses its
@@ -149,9 +143,13 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 			os.Remove(snapshotPath(l.dir, off))
 		}
 	}
-	if err := l.loadProducers(); err != nil {
+	from, err := l.loadProducers()
+	if err != nil {
 		l.closeSegs()
 		return nil, err
+	}
+	if from != l.next {
+		l.changed = true // no snapshot at the end: a clean close writes one
 	}
 	for _, s := range l.segs {
 		if len(s.txnIdx) > 0 {
@@ -224,9 +222,14 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned b
 		return true, true, nil
 	}
 	// What a killed process wrote may still be only in the page cache: make
-	// it durable before it is served, and before indexes describe it.
-	if err := s.f.Sync(); err != nil {
-		return false, true, fmt.Errorf("cannot sync %s: %w", s.path, err)
+	// it durable before it is served, and before indexes describe it. For
+	// the last segment at start-up, one syncfs does it for every log
+	// (Store.MarkOpen) before anything is served; its indexes are written
+	// at its seal or a clean stop, after that.
+	if !last || !l.disk.starting.Load() {
+		if err := s.f.Sync(); err != nil {
+			return false, true, fmt.Errorf("cannot sync %s: %w", s.path, err)
+		}
 	}
 	if !last {
 		// The offset and time indexes are persisted once the replay has
@@ -237,8 +240,9 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned b
 }
 
 // loadProducers restores producer state from the newest usable snapshot and
-// replays the batch headers after it.
-func (l *Log) loadProducers() error {
+// replays the batch headers after it. It returns the snapshot's offset (the
+// log start when there was none).
+func (l *Log) loadProducers() (int64, error) {
 	from := l.segs[0].base
 	for _, off := range listSnapshots(l.dir) {
 		p := snapshotPath(l.dir, off)
@@ -272,7 +276,7 @@ func (l *Log) loadProducers() error {
 		for size := s.size.Load(); pos < size; {
 			h, err := s.readHeader(pos, &hb)
 			if err != nil {
-				return fmt.Errorf("cannot replay producer state from %s: %w", s.path, err)
+				return from, fmt.Errorf("cannot replay producer state from %s: %w", s.path, err)
 			}
 			if h.BaseOffset >= from && h.HasProducer() {
 				// Replayed batches were appended since the snapshot; count
@@ -289,5 +293,5 @@ func (l *Log) loadProducers() error {
 			pos += h.Size()
 		}
 	}
-	return nil
+	return from, nil
 }

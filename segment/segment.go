@@ -23,19 +23,25 @@ type Segment struct {
 
 	size atomic.Int64 // bytes written to the file and visible to readers
 
-	reserved      int64        // (Log.mu) bytes assigned to appends
-	offIdx        offsetIndex  // (Log.mu)
-	timeIdx       timeIndex    // (Log.mu)
-	sinceIndex    int64        // (Log.mu) bytes since the last index entry
-	maxTs         int64        // (Log.mu) largest batch max timestamp, -1 if none
-	maxTsOffset   int64        // (Log.mu) base offset of the batch holding maxTs
-	txnIdx        txnIndex     // (Log.mu) aborted transactions whose markers it holds (txn.go)
-	txnOnDisk     atomic.Bool  // a .txnindex file may exist
-	lastOffset    int64        // (Log.mu) last offset assigned, base-1 if empty
-	firstAppendAt time.Time    // (Log.mu) wall time of the first append, for segment.ms
-	sealed        bool         // (Log.mu) no more appends; indexes written on sync
-	needDirSync   atomic.Bool  // the directory entry is not yet durable
-	prealloc      atomic.Int64 // blocks are allocated up to here (prealloc.go)
+	reserved      int64       // (Log.mu) bytes assigned to appends
+	offIdx        offsetIndex // (Log.mu)
+	timeIdx       timeIndex   // (Log.mu)
+	sinceIndex    int64       // (Log.mu) bytes since the last index entry
+	maxTs         int64       // (Log.mu) largest batch max timestamp, -1 if none
+	maxTsOffset   int64       // (Log.mu) base offset of the batch holding maxTs
+	txnIdx        txnIndex    // (Log.mu) aborted transactions whose markers it holds (txn.go)
+	txnOnDisk     atomic.Bool // a .txnindex file may exist
+	lastOffset    int64       // (Log.mu) last offset assigned, base-1 if empty
+	firstAppendAt time.Time   // (Log.mu) wall time of the first append, for segment.ms
+	sealed        bool        // (Log.mu) no more appends; indexes written on sync
+	needDirSync   atomic.Bool // the directory entry is not yet durable
+	// idxFiles: the active segment's .index and .timeindex files, kept
+	// from a clean stop, may exist and describe only a prefix of it once
+	// it takes appends. Harmless while it is the last segment (after a
+	// crash the last one is always scanned); rollLocked removes them,
+	// durably, before a segment follows it.
+	idxFiles bool         // (Log.mu)
+	prealloc atomic.Int64 // blocks are allocated up to here (prealloc.go)
 
 	indexed atomic.Bool // sealed, and its data and index files are durable
 
@@ -162,13 +168,31 @@ func (s *Segment) indexBatchLocked(h *BatchHeader, pos int64, interval int64) {
 // describes durable data. The transaction index goes first: an offset index
 // on disk says the segment's .txnindex (or its absence) is complete.
 func (s *Segment) writeIndexes(off offsetIndex, ts timeIndex, txn txnIndex) error {
+	return s.writeIndexFiles(off, ts, txn, true)
+}
+
+// writeIndexesNoSync is writeIndexes for a clean stop, which makes them
+// durable with one syncfs (Store.Close).
+func (s *Segment) writeIndexesNoSync(off offsetIndex, ts timeIndex, txn txnIndex) error {
+	return s.writeIndexFiles(off, ts, txn, false)
+}
+
+func (s *Segment) writeIndexFiles(off offsetIndex, ts timeIndex, txn txnIndex, sync bool) error {
+	// The aborted transactions are fsynced even at a clean stop (there are
+	// rarely any): after a power loss before its syncfs, a replay adds only
+	// those past the newest snapshot, so a lost .txnindex would lose the
+	// ones before it.
 	if err := s.writeTxnIndex(txn); err != nil {
 		return err
 	}
-	if err := writeFileSync(s.path+".index", off.marshal(nil)); err != nil {
+	write := writeFileSync
+	if !sync {
+		write = writeInPlace
+	}
+	if err := write(s.path+".index", off.marshal(nil)); err != nil {
 		return err
 	}
-	if err := writeFileSync(s.path+".timeindex", ts.marshal(nil)); err != nil {
+	if err := write(s.path+".timeindex", ts.marshal(nil)); err != nil {
 		return err
 	}
 	s.indexed.Store(true)

@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,7 +42,16 @@ type StoreOptions struct {
 	// appends to user logs are refused. Negative: min(256 MiB, 5% of the
 	// filesystem); 0: none (only a full disk refuses).
 	MinFreeBytes int64
+	// RecoveryThreads is how many logs OpenAll opens (and verifies, after
+	// a crash) at once, and Close closes at once: Kafka's
+	// num.recovery.threads.per.data.dir. 0: DefaultRecoveryThreads.
+	RecoveryThreads int
 }
+
+// DefaultRecoveryThreads is twice the CPUs, at least 4 and at most 32:
+// opening a log is mostly small reads and metadata system calls, which
+// wait on the disk when the page cache is cold (after a reboot).
+func DefaultRecoveryThreads() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 32) }
 
 // Store is the set of partition logs in one data directory, with the disk
 // goroutines that write them and the retention and compaction loops.
@@ -70,6 +81,9 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	if opts.RetentionCheckInterval <= 0 {
 		opts.RetentionCheckInterval = 5 * time.Minute
 	}
+	if opts.RecoveryThreads <= 0 {
+		opts.RecoveryThreads = DefaultRecoveryThreads()
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create data dir: %w", err)
 	}
@@ -93,6 +107,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		quit:   make(chan struct{}),
 	}
 	s.disk = NewDisk(opts.Dir, opts.FlushInterval, opts.PinThread, opts.Logger)
+	s.disk.starting.Store(true)
 	if opts.OnSync != nil {
 		s.disk.onSync.Store(&opts.OnSync)
 	}
@@ -110,8 +125,16 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 }
 
 // MarkOpen removes the clean-shutdown marker, once every log is open: from
-// then on a crash must be recovered from.
+// then on a crash must be recovered from. First it makes what the logs'
+// recovery verified durable, with one syncfs of the data directory's
+// filesystem rather than an fsync per log (OpenLog leaves them to it).
 func (s *Store) MarkOpen() error {
+	if s.disk.starting.Load() {
+		if err := syncFS(s.opts.Dir); err != nil {
+			return err
+		}
+		s.disk.starting.Store(false)
+	}
 	err := os.Remove(filepath.Join(s.opts.Dir, cleanMarker))
 	if err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("cannot remove clean-shutdown marker: %w", err)
@@ -154,6 +177,60 @@ func (s *Store) Open(name string, cfg Config) (*Log, error) {
 	}
 	s.logs[name] = l
 	return l, nil
+}
+
+// LogSpec names a log for OpenAll and gives its configuration.
+type LogSpec struct {
+	Name   string
+	Config Config
+}
+
+// OpenAll opens the logs of specs not yet open, RecoveryThreads at a time,
+// so that Open hands them back at once. It reports each log it cannot open
+// to failed (which may be nil); Open tries those again and returns the
+// error. For start-up, where thousands of partitions would otherwise be
+// opened (and after a crash, verified) one after another.
+func (s *Store) OpenAll(specs []LogSpec, failed func(name string, err error)) {
+	work := make(chan LogSpec)
+	var wg sync.WaitGroup
+	for range min(s.opts.RecoveryThreads, len(specs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for spec := range work {
+				dir := filepath.Join(s.opts.Dir, spec.Name)
+				if _, err := os.Stat(dir); err != nil {
+					continue // a new log: Open creates it and syncs the directory
+				}
+				l, err := OpenLog(dir, s.disk, spec.Config, s.clean, s.opts.Logger)
+				if err != nil {
+					if failed != nil {
+						failed(spec.Name, err)
+					}
+					continue
+				}
+				s.mu.Lock()
+				if s.logs[spec.Name] == nil {
+					s.logs[spec.Name] = l
+					l = nil
+				}
+				s.mu.Unlock()
+				if l != nil {
+					l.Close(false) // opened twice; keep the first
+				}
+			}
+		}()
+	}
+	for _, spec := range specs {
+		s.mu.Lock()
+		open := s.logs[spec.Name] != nil
+		s.mu.Unlock()
+		if !open {
+			work <- spec
+		}
+	}
+	close(work)
+	wg.Wait()
 }
 
 // Remove deletes the named log and its files.
@@ -265,15 +342,57 @@ func (s *Store) close() error {
 		if l.failure() != nil {
 			clean = false
 		}
-		l.Close(true)
 	}
+	// Each changed log writes its indexes and snapshot without fsync,
+	// RecoveryThreads at a time; one syncfs makes them durable, then the
+	// marker says they can be trusted.
+	start := time.Now()
+	work := make(chan *Log)
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	for range min(s.opts.RecoveryThreads, len(s.logs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range work {
+				if l.Close(true) {
+					written.Add(1)
+				}
+			}
+		}()
+	}
+	for _, l := range s.logs {
+		work <- l
+	}
+	close(work)
+	wg.Wait()
+	closed := time.Since(start)
 	var err error
 	if clean {
-		err = writeFileSync(filepath.Join(s.opts.Dir, cleanMarker), nil)
+		err = syncFS(s.opts.Dir)
+		s.logger.Info("logs closed", "logs", len(s.logs), "rewritten", written.Load(),
+			"close", closed.Round(time.Millisecond), "syncfs", (time.Since(start) - closed).Round(time.Millisecond))
+		if err == nil {
+			err = writeFileSync(filepath.Join(s.opts.Dir, cleanMarker), nil)
+		}
 		if err == nil {
 			err = syncDir(s.opts.Dir)
 		}
 	}
 	s.lock.Close()
 	return err
+}
+
+// syncFS makes everything written to dir's filesystem durable: syncfs(2),
+// which reports writeback errors since Linux 5.8.
+func syncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cannot open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("cannot sync the filesystem of %s: %w", dir, err)
+	}
+	return nil
 }

@@ -54,6 +54,7 @@ type fileConfig struct {
 		ProducerIDExpirationMs   int64  `toml:"producer_id_expiration_ms"`
 		FetchSessionSlots        int    `toml:"fetch_session_slots"`
 		MinFreeBytes             int64  `toml:"min_free_bytes"`
+		RecoveryThreads          int    `toml:"recovery_threads"`
 	} `toml:"broker"`
 
 	Net struct {
@@ -221,6 +222,7 @@ func defaultFileConfig() fileConfig {
 	c.Broker.ProducerIDExpirationMs = e.ProducerIDExpirationMs
 	c.Broker.FetchSessionSlots = e.FetchSessionSlots
 	c.Broker.MinFreeBytes = e.MinFreeBytes
+	c.Broker.RecoveryThreads = e.RecoveryThreads
 	g := e.Groups
 	c.Groups.InitialRebalanceDelayMs = g.InitialRebalanceDelay.Milliseconds()
 	c.Groups.MinSessionTimeoutMs = g.MinSessionTimeout.Milliseconds()
@@ -322,6 +324,7 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e.ProducerIDExpirationMs = c.Broker.ProducerIDExpirationMs
 	e.FetchSessionSlots = c.Broker.FetchSessionSlots
 	e.MinFreeBytes = c.Broker.MinFreeBytes
+	e.RecoveryThreads = c.Broker.RecoveryThreads
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	e.Groups.InitialRebalanceDelay = ms(c.Groups.InitialRebalanceDelayMs)
 	e.Groups.MinSessionTimeout = ms(c.Groups.MinSessionTimeoutMs)
