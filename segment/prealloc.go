@@ -46,9 +46,15 @@ func (s *Segment) trimPrealloc(size int64) {
 	if noPrealloc.Load() {
 		return
 	}
+	s.prealloc.Store(0)
+	// Only when blocks lie past the end: a truncate is an inode change
+	// the journal writes, for each of thousands of partitions at a start.
+	var st unix.Stat_t
+	if err := unix.Fstat(int(s.f.Fd()), &st); err == nil && st.Blocks*512 <= (size+4095)/4096*4096+4096 {
+		return
+	}
 	// A truncate to the current size frees the KEEP_SIZE blocks past it
 	// (a hole punched past the end does not, on ext4), including any an
 	// earlier process left.
 	_ = s.f.Truncate(size)
-	s.prealloc.Store(0)
 }
