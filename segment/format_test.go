@@ -155,6 +155,7 @@ func TestStrayFilesIgnored(t *testing.T) {
 // TestIndexFilesDescribeTheLog reads the index files a clean close leaves as
 // Kafka's tools would and checks every entry against the segment.
 func TestIndexFilesDescribeTheLog(t *testing.T) {
+	withActiveIndexes(t)
 	cfg := testConfig()
 	cfg.SegmentBytes = 6000
 	e := newTestEnv(t, cfg)

@@ -330,3 +330,11 @@ func writeCorpus(t *testing.T, dir, prefix string, args func(i int) []any) {
 		}
 	}
 }
+
+// withActiveIndexes makes clean stops write index files for active
+// segments of any size (and clean starts read them) for the rest of t.
+func withActiveIndexes(t *testing.T) {
+	old := activeIndexBytes
+	activeIndexBytes = 0
+	t.Cleanup(func() { activeIndexBytes = old })
+}

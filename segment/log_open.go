@@ -118,7 +118,11 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	base := filepath.Base(active.path)
 	idxOnDisk := names[base+".index"] && names[base+".timeindex"]
 	active.idxFiles = names[base+".index"] || names[base+".timeindex"]
-	l.changed = activeScanned || !idxOnDisk
+	if active.size.Load() >= activeIndexBytes {
+		l.changed = activeScanned || !idxOnDisk
+	} else {
+		l.changed = !clean || active.idxFiles // files to write, or to remove
+	}
 	l.next = active.lastOffset + 1
 	if active.reserved > 0 {
 		// segment.ms counts from the first batch. Kafka uses its
@@ -190,8 +194,10 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned b
 	cfg := l.cfg.Load()
 	size := fileSize(s.f)
 	// Sealed segments got their index files only after an fsync, so those
-	// are trusted even after a crash; the active one only after a clean stop.
-	if !last || clean {
+	// are trusted even after a crash; the active one only after a clean
+	// stop, and only when it is not so small that scanning it is cheaper
+	// than reading them (a clean stop writes none for it then).
+	if !last || (clean && size >= activeIndexBytes) {
 		err := s.loadIndexes(size)
 		if err == nil {
 			s.size.Store(size)

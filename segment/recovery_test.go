@@ -12,6 +12,7 @@ import (
 )
 
 func TestCleanReopenKeepsEverything(t *testing.T) {
+	withActiveIndexes(t)
 	cfg := testConfig()
 	cfg.SegmentBytes = 3000
 	e := newTestEnv(t, cfg)
