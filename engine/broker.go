@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 
 	"samsa/engine/acl"
 	"samsa/engine/group"
@@ -437,6 +438,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		store.Close()
 		return nil, err
 	}
+	b.checkFileLimit()
 	b.pair.Settle(b.restarted)
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Registry.Register(collector{b, cfg.Metrics}); err != nil {
@@ -567,6 +569,22 @@ func (b *Broker) Close() error {
 	b.pair.Wait() // first: a promotion under way may still start the group loader
 	b.wg.Wait()
 	return b.store.Close()
+}
+
+// checkFileLimit warns when the segments' files and max_connections come
+// near the open files limit (LimitNOFILE): past it, rolling a segment or
+// accepting a client fails with EMFILE. Each segment holds a descriptor,
+// as Kafka's do; samsa's systemd unit sets LimitNOFILE=1048576.
+func (b *Broker) checkFileLimit() {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return
+	}
+	files := b.store.OpenFiles()
+	if need := uint64(files + b.cfg.MaxConnections + 1024); need > lim.Cur*9/10 {
+		b.logger.Warn("the open files limit is low for this many segments and connections: raise LimitNOFILE (ulimit -n)",
+			"segment_files", files, "max_connections", b.cfg.MaxConnections, "limit", lim.Cur)
+	}
 }
 
 // ClusterID is the durable cluster id, generated on first start.

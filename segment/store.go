@@ -179,6 +179,18 @@ func (s *Store) Open(name string, cfg Config) (*Log, error) {
 	return l, nil
 }
 
+// OpenFiles is how many segment files the store's logs hold open: one
+// descriptor each.
+func (s *Store) OpenFiles() int {
+	n := 0
+	for _, l := range s.snapshot() {
+		l.mu.RLock()
+		n += len(l.segs)
+		l.mu.RUnlock()
+	}
+	return n
+}
+
 // LogSpec names a log for OpenAll and gives its configuration.
 type LogSpec struct {
 	Name   string
