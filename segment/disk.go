@@ -459,7 +459,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 				break // retention got there first
 			}
 			// No more writes: give back the blocks past the end.
-			o.seg.trimPrealloc(o.seg.size.Load())
+			o.seg.trimPrealloc(o.seg.size.Load(), 0)
 			if _, ok := dirty[o.seg]; !ok {
 				err = fdatasync(int(o.seg.f.Fd()))
 			}

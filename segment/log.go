@@ -196,7 +196,7 @@ func (l *Log) Close(clean bool) (wrote bool) {
 		wrote = true
 		active := l.segs[len(l.segs)-1]
 		size := active.size.Load()
-		active.trimPrealloc(size)
+		active.trimPrealloc(size, minPrealloc)
 		switch {
 		case size >= activeIndexBytes:
 			if err := active.writeIndexesNoSync(active.offIdx, active.timeIdx, active.txnIdx); err != nil {

@@ -111,7 +111,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	active := l.segs[len(l.segs)-1]
 	active.sealed = false
 	// A crash leaves the blocks allocated ahead of the writes.
-	active.trimPrealloc(active.size.Load())
+	active.trimPrealloc(active.size.Load(), minPrealloc)
 	// The active segment's index files, if a clean stop left them, stay
 	// until it rolls (Segment.idxFiles): a crash before then scans it as
 	// the last segment, whatever they say.
@@ -214,7 +214,7 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned b
 	if err != nil {
 		return false, true, err
 	}
-	s.trimPrealloc(valid)
+	s.trimPrealloc(valid, minPrealloc)
 	s.reserved = valid
 	s.size.Store(valid)
 	if valid < size {

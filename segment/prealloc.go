@@ -14,8 +14,15 @@ import (
 // from ~0.8 ms to ~0.3 ms). Blocks left past the end of a segment are given
 // back when it is sealed, closed or opened again.
 
-// preallocChunk is how far ahead of the writes blocks are allocated.
-const preallocChunk = 4 << 20
+// preallocChunk is how far ahead of the writes blocks are allocated, at
+// most: a segment gets as much as it holds already, from minPrealloc up,
+// so that 10,000 partitions written a little each do not hold 40 GB of
+// blocks ahead of their ends, and a busy one still allocates 4 MiB at a
+// time.
+const (
+	preallocChunk = 4 << 20
+	minPrealloc   = 64 << 10
+)
 
 // noPrealloc is set once the filesystem refuses fallocate: writes then
 // allocate as they go.
@@ -29,7 +36,7 @@ func (s *Segment) preallocate(end int64) {
 		return
 	}
 	from := max(s.prealloc.Load(), s.size.Load())
-	to := end + preallocChunk
+	to := end + min(max(end, minPrealloc), preallocChunk)
 	err := unix.Fallocate(int(s.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, from, to-from)
 	switch err {
 	case nil:
@@ -40,17 +47,19 @@ func (s *Segment) preallocate(end int64) {
 }
 
 // trimPrealloc gives back the blocks allocated past size, the end of the
-// data. No write may be in flight: the disk writer is done with the
-// segment (sealed, closed, or not yet opened for appends).
-func (s *Segment) trimPrealloc(size int64) {
+// data, when more than slack bytes of them are there. No write may be in
+// flight: the disk writer is done with the segment (sealed, closed, or not
+// yet opened for appends). A stop or a start passes minPrealloc: the
+// truncate that frees blocks is an inode change the journal writes, for
+// each of thousands of partitions, and an active segment may keep a small
+// chunk (its appends use it); a seal passes 0.
+func (s *Segment) trimPrealloc(size, slack int64) {
 	if noPrealloc.Load() {
 		return
 	}
 	s.prealloc.Store(0)
-	// Only when blocks lie past the end: a truncate is an inode change
-	// the journal writes, for each of thousands of partitions at a start.
 	var st unix.Stat_t
-	if err := unix.Fstat(int(s.f.Fd()), &st); err == nil && st.Blocks*512 <= (size+4095)/4096*4096+4096 {
+	if err := unix.Fstat(int(s.f.Fd()), &st); err == nil && st.Blocks*512 <= (size+4095)/4096*4096+slack {
 		return
 	}
 	// A truncate to the current size frees the KEEP_SIZE blocks past it
