@@ -38,7 +38,7 @@ type Process struct {
 	cmd     *exec.Cmd     // the current start
 	exited  chan struct{} // closed once the current start has been waited for
 	waitErr error         // valid after exited is closed
-	killed  bool          // Kill ended it: no complaint from Stop
+	killed  bool          // Kill or Terminate ended it: no complaint from Stop
 	started time.Time     // when the current start began
 }
 
@@ -111,6 +111,18 @@ func newProcess(name, addr, dir string, command func() *exec.Cmd) *Process {
 // start starts the process and waits until it answers Kafka requests; a
 // process that does not is killed.
 func (p *Process) start(ctx context.Context) error {
+	if err := p.launch(); err != nil {
+		return err
+	}
+	if err := p.waitReady(ctx); err != nil {
+		p.Kill()
+		return err
+	}
+	return nil
+}
+
+// launch starts the process and returns once it runs.
+func (p *Process) launch() error {
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot create %s log: %w", p.Name, err)
@@ -128,10 +140,6 @@ func (p *Process) start(ctx context.Context) error {
 		p.waitErr = cmd.Wait()
 		close(exited)
 	}()
-	if err := p.waitReady(ctx); err != nil {
-		p.Kill()
-		return err
-	}
 	return nil
 }
 
@@ -152,12 +160,19 @@ func (p *Process) Kill() {
 // Restart starts a process that has exited (or was killed) again, on the
 // same port, data directory and log, and waits until it answers.
 func (p *Process) Restart(ctx context.Context) error {
-	select {
-	case <-p.exited:
-	default:
+	if p.Running() {
 		return fmt.Errorf("cannot restart %s: it is still running", p.Name)
 	}
 	return p.start(ctx)
+}
+
+// Relaunch is Restart without the wait: it returns once the process runs,
+// for a caller that times how soon it accepts connections and answers.
+func (p *Process) Relaunch() error {
+	if p.Running() {
+		return fmt.Errorf("cannot restart %s: it is still running", p.Name)
+	}
+	return p.launch()
 }
 
 // Running reports whether the current start has not exited.
@@ -254,9 +269,9 @@ func (p *Process) Alive() error {
 	}
 }
 
-// Stop sends SIGTERM, then SIGKILL after stopTimeout, waits for the
-// process, and removes its temp directory. It reports how the process
-// ended when that was not a clean exit after SIGTERM.
+// Stop ends the process as Terminate does, unless Kill or Terminate
+// already ended it, and removes its temp directory. It reports how the
+// process ended when that was not a clean exit after SIGTERM.
 func (p *Process) Stop() error {
 	var err error
 	if p.cmd == nil { // never started
@@ -268,23 +283,37 @@ func (p *Process) Stop() error {
 			err = fmt.Errorf("%s had exited before it was stopped (%v): %s", p.Name, p.waitErr, p.logTail())
 		}
 	default:
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			if p.waitErr != nil {
-				var ee *exec.ExitError
-				if !errors.As(p.waitErr, &ee) || !ee.Exited() || ee.ExitCode() != 0 {
-					err = fmt.Errorf("%s did not exit cleanly on SIGTERM (%v): %s", p.Name, p.waitErr, p.logTail())
-				}
-			}
-		case <-time.After(stopTimeout):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-			err = fmt.Errorf("%s did not exit within %v of SIGTERM; killed", p.Name, stopTimeout)
-		}
+		err = p.Terminate()
 	}
 	if rerr := os.RemoveAll(p.dir); rerr != nil && err == nil {
 		err = fmt.Errorf("cannot remove %s temp dir: %w", p.Name, rerr)
 	}
+	return err
+}
+
+// Terminate sends SIGTERM, then SIGKILL after stopTimeout, and waits for
+// the process. It keeps the temp directory: Restart starts the process
+// again on the same data. It reports how the process ended when that was
+// not a clean exit after SIGTERM.
+func (p *Process) Terminate() error {
+	if p.cmd == nil {
+		return nil
+	}
+	var err error
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		if p.waitErr != nil {
+			var ee *exec.ExitError
+			if !errors.As(p.waitErr, &ee) || !ee.Exited() || ee.ExitCode() != 0 {
+				err = fmt.Errorf("%s did not exit cleanly on SIGTERM (%v): %s", p.Name, p.waitErr, p.logTail())
+			}
+		}
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		err = fmt.Errorf("%s did not exit within %v of SIGTERM; killed", p.Name, stopTimeout)
+	}
+	p.killed = true
 	return err
 }

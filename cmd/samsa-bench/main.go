@@ -45,6 +45,10 @@ Usage:
   samsa-bench tls [flags]                         start samsa with PLAINTEXT, SSL (and with -sasl
                                                   SASL_SSL) listeners; produce and consume on each:
                                                   MiB/s, broker CPU s/GiB, ratios to plaintext
+  samsa-bench partitions [flags]                  a fresh samsa per -counts partition count:
+                                                  create, RSS and fds, Metadata, produce and
+                                                  consume over every partition, clean stop,
+                                                  start after it and after SIGKILL, loss check
   samsa-bench without-syscall NR CMD [ARGS]       run CMD with system call NR answering
                                                   ENOSYS (seccomp), as an older kernel
                                                   would: cachestat is 451 on x86-64 and
@@ -125,6 +129,20 @@ p50/p99/p99.9/max, which includes waiting for the commit. Medians, min and
 max over the rounds. The 0.9x targets are printed, not enforced: exits 1
 only when a round failed.
 
+partitions: for each of -counts (default 1000,10000), -rounds times
+(default 1), a fresh samsa from -samsa-bin and -config: the partitions
+created as topics of 100 (10 topics to a CreateTopics request), a 100 B
+record written to each (acks=all); the broker's RSS and open fds, and the
+median of 5 Metadata requests for all topics; -records (default 200,000)
+records of -size bytes round robin over every partition (acks=all),
+records/s and MiB/s, then one consumer reading every partition from
+offset 0, MiB/s. Then SIGTERM, timed until the process is reaped; a start
+on the same data, timed from exec until it accepts a TCP connection and
+until it answers ApiVersions; idle RSS and fds 2 s later; SIGKILL and a
+start timed the same way; the end offsets must add up to every
+acknowledged record; a clean stop after that start. -timeout (default 2m)
+bounds each step. Exits 1 when a run failed or lost records.
+
 Flags:
 `
 
@@ -175,6 +193,8 @@ type options struct {
 	stallBound     time.Duration
 	conns          int
 	rssLimitMiB    int64
+	// partitions
+	counts string
 	// txn
 	commitInterval time.Duration
 	set            map[string]bool // flags given on the command line
@@ -198,7 +218,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.target, "target", "127.0.0.1:9092", "broker `host:port` for produce, consume, e2e, mixed and all")
 	fs.IntVar(&o.targetPID, "target-pid", 0, "process id of the -target broker, for its CPU and memory figures")
 	fs.StringVar(&o.metrics, "metrics", "", "`host:port` of the -target samsa's /metrics ([admin] listen): report where the broker's time went (produce and fetch stages)")
-	fs.Int64Var(&o.records, "records", 0, "records per workload (default: per workload, 1,500,000 for 1 KiB produce; fewer with -quick)")
+	fs.Int64Var(&o.records, "records", 0, "records per workload (default: per workload, 1,500,000 for 1 KiB produce; fewer with -quick; partitions: 200,000)")
 	fs.IntVar(&o.size, "size", 1024, "record value `bytes` (soak: default 512)")
 	fs.IntVar(&o.partitions, "partitions", 8, "partitions of each fresh topic (failover, soak: default 4)")
 	fs.IntVar(&o.producers, "producers", 1, "producers (separate clients)")
@@ -208,7 +228,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.bulk, "bulk", 0, "e2e: `MiB/s` a second producer pushes to a topic of its own while a consumer reads it from the start: the tail under load")
 	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second (failover: default 2,000; soak: to each topic, default 500; txn: its e2e phase, default 1,000)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare and txn, 1 otherwise)")
-	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload (failover: of each run, default 90s)")
+	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload (failover: of each run, default 90s; partitions: of each step, default 2m)")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&o.quick, "quick", false, "a much smaller run (a few thousand records per workload)")
 	fs.BoolVar(&o.sasl, "sasl", false, "tls: also a SASL_SSL listener with SCRAM-SHA-512")
@@ -237,6 +257,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.settle, "settle", 10*time.Second, "hostile: the broker's \"after\" figures are read this long after each attack")
 	fs.DurationVar(&o.stallBound, "stall-bound", 5*time.Second, "hostile: a produce ack, read after ack or ApiVersions slower than this fails the attack")
 	fs.IntVar(&o.conns, "conns", 1000, "hostile: connections of the declare1m attack")
+	fs.StringVar(&o.counts, "counts", "1000,10000", "partitions: the partition counts, comma separated, a fresh broker each")
 	fs.Int64Var(&o.rssLimitMiB, "rss-limit-mib", 0, "hostile: stop an attack (and fail it) once the broker's RSS passes this many MiB (default: 8 GiB or half the memory, whichever is less; -1: none)")
 
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
@@ -282,6 +303,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runTxn(ctx, &o, stdout, stderr)
 	case "tls":
 		return runTLS(ctx, &o, stdout, stderr)
+	case "partitions":
+		return runPartitions(ctx, &o, stdout, stderr)
 	}
 
 	var specs []bench.Spec
@@ -602,6 +625,47 @@ func runTLS(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	if ctx.Err() != nil || rep.Failed() {
 		fmt.Fprintln(stderr, "samsa-bench: some rounds failed")
+		return 1
+	}
+	return 0
+}
+
+// runPartitions runs the partitions command: the report to stdout,
+// progress to stderr.
+func runPartitions(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	s := bench.DefaultPartitionsSpec()
+	counts, err := bench.ParseCounts(o.counts)
+	if err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 2
+	}
+	s.Counts = counts
+	if o.set["records"] {
+		s.Records = o.records
+	}
+	if o.set["size"] {
+		s.Size = o.size
+	}
+	if o.set["rounds"] {
+		s.Rounds = o.rounds
+	}
+	if o.set["timeout"] {
+		s.Timeout = o.timeout
+	}
+	if err := s.Validate(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 2
+	}
+	rep := bench.PartitionsSuite(ctx, bench.PartitionsConfig{SamsaBin: o.samsaBin, Config: o.config, Spec: s, Progress: stderr})
+	if !writeReport(rep, o.json, stdout, stderr) {
+		return 1
+	}
+	if err := ctx.Err(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "samsa-bench: some runs failed or lost records; see the notes")
 		return 1
 	}
 	return 0
