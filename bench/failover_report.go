@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -212,14 +211,7 @@ func fmtFailover(v float64, isMs bool) string {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (rep *FailoverReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
-		return fmt.Errorf("cannot write JSON report: %w", err)
-	}
-	return nil
-}
+func (rep *FailoverReport) WriteJSON(w io.Writer) error { return writeJSON(w, rep) }
 
 // WriteText writes the report as a human table: one column per mode
 // (medians; lost and duplicate counts the largest of any round), the

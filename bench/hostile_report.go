@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,16 +9,7 @@ import (
 )
 
 // WriteJSON writes the report as indented JSON.
-func (rep *HostileReport) WriteJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("cannot encode report: %w", err)
-	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("cannot write report: %w", err)
-	}
-	return nil
-}
+func (rep *HostileReport) WriteJSON(w io.Writer) error { return writeJSON(w, rep) }
 
 // hostileFigure is one row of the text report.
 type hostileFigure struct {

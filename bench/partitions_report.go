@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -117,14 +116,7 @@ func (rep *PartitionsReport) Failed() bool {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (rep *PartitionsReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
-		return fmt.Errorf("cannot write JSON report: %w", err)
-	}
-	return nil
-}
+func (rep *PartitionsReport) WriteJSON(w io.Writer) error { return writeJSON(w, rep) }
 
 // WriteText writes the report as a table, a column per partition count
 // (with more than one round: a column per round, then their median),

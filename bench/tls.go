@@ -15,7 +15,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -258,11 +257,7 @@ func makeBenchCerts(dir string) (*x509.CertPool, string, string, error) {
 func (rep *TLSReport) Failed() bool { return len(rep.Errors) > 0 }
 
 // WriteJSON writes the report as JSON.
-func (rep *TLSReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
-}
+func (rep *TLSReport) WriteJSON(w io.Writer) error { return writeJSON(w, rep) }
 
 // WriteText writes medians, ranges and per-round figures, and the ratios
 // to plaintext (median of each round's ratio).

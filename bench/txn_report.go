@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -149,14 +148,7 @@ func (rep *TxnReport) Failed() bool {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (rep *TxnReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
-		return fmt.Errorf("cannot write JSON report: %w", err)
-	}
-	return nil
-}
+func (rep *TxnReport) WriteJSON(w io.Writer) error { return writeJSON(w, rep) }
 
 // WriteText writes the report as a table: each figure's median, min and
 // max over the rounds, then every round's value; then the issue's

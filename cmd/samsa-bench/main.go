@@ -586,19 +586,7 @@ func runTxn(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	if o.set["target"] {
 		cfg.Target = bench.Target{Name: o.target, Addr: o.target, PID: o.targetPID}
 	}
-	rep := bench.TxnSuite(ctx, cfg)
-	if !writeReport(rep, o.json, stdout, stderr) {
-		return 1
-	}
-	if err := ctx.Err(); err != nil {
-		fmt.Fprintln(stderr, "samsa-bench:", err)
-		return 1
-	}
-	if rep.Failed() {
-		fmt.Fprintln(stderr, "samsa-bench: some rounds failed; see the notes")
-		return 1
-	}
-	return 0
+	return finish(ctx, bench.TxnSuite(ctx, cfg), o, stdout, stderr, "some rounds failed; see the notes")
 }
 
 // runTLS is the tls subcommand.
@@ -657,18 +645,7 @@ func runPartitions(ctx context.Context, o *options, stdout, stderr io.Writer) in
 		return 2
 	}
 	rep := bench.PartitionsSuite(ctx, bench.PartitionsConfig{SamsaBin: o.samsaBin, Config: o.config, Spec: s, Progress: stderr})
-	if !writeReport(rep, o.json, stdout, stderr) {
-		return 1
-	}
-	if err := ctx.Err(); err != nil {
-		fmt.Fprintln(stderr, "samsa-bench:", err)
-		return 1
-	}
-	if rep.Failed() {
-		fmt.Fprintln(stderr, "samsa-bench: some runs failed or lost records; see the notes")
-		return 1
-	}
-	return 0
+	return finish(ctx, rep, o, stdout, stderr, "some runs failed or lost records; see the notes")
 }
 
 // withoutSyscall is the without-syscall subcommand: NR CMD [ARGS].
@@ -691,6 +668,26 @@ func withoutSyscall(args []string, stderr io.Writer) int {
 type report interface {
 	WriteJSON(io.Writer) error
 	WriteText(io.Writer) error
+}
+
+// finish writes rep and makes the exit status: 1 when it could not be
+// written, the run was interrupted, or rep failed (failed says how).
+func finish(ctx context.Context, rep interface {
+	report
+	Failed() bool
+}, o *options, stdout, stderr io.Writer, failed string) int {
+	if !writeReport(rep, o.json, stdout, stderr) {
+		return 1
+	}
+	if err := ctx.Err(); err != nil {
+		fmt.Fprintln(stderr, "samsa-bench:", err)
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "samsa-bench:", failed)
+		return 1
+	}
+	return 0
 }
 
 // writeReport writes rep to stdout as JSON or text; false if it could not.
