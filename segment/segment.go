@@ -23,18 +23,19 @@ type Segment struct {
 
 	size atomic.Int64 // bytes written to the file and visible to readers
 
-	reserved      int64       // (Log.mu) bytes assigned to appends
-	offIdx        offsetIndex // (Log.mu)
-	timeIdx       timeIndex   // (Log.mu)
-	sinceIndex    int64       // (Log.mu) bytes since the last index entry
-	maxTs         int64       // (Log.mu) largest batch max timestamp, -1 if none
-	maxTsOffset   int64       // (Log.mu) base offset of the batch holding maxTs
-	txnIdx        txnIndex    // (Log.mu) aborted transactions whose markers it holds (txn.go)
-	txnOnDisk     atomic.Bool // a .txnindex file may exist
-	lastOffset    int64       // (Log.mu) last offset assigned, base-1 if empty
-	firstAppendAt time.Time   // (Log.mu) wall time of the first append, for segment.ms
-	sealed        bool        // (Log.mu) no more appends; indexes written on sync
-	needDirSync   atomic.Bool // the directory entry is not yet durable
+	reserved      int64                 // (Log.mu) bytes assigned to appends
+	offIdx        offsetIndex           // (Log.mu)
+	timeIdx       timeIndex             // (Log.mu)
+	sinceIndex    int64                 // (Log.mu) bytes since the last index entry
+	maxTs         int64                 // (Log.mu) largest batch max timestamp, -1 if none
+	maxTsOffset   int64                 // (Log.mu) base offset of the batch holding maxTs
+	txnIdx        txnIndex              // (Log.mu) aborted transactions whose markers it holds (txn.go)
+	txnOnDisk     atomic.Bool           // a .txnindex file may exist
+	lastOffset    int64                 // (Log.mu) last offset assigned, base-1 if empty
+	firstAppendAt time.Time             // (Log.mu) wall time of the first append, for segment.ms
+	sealed        bool                  // (Log.mu) no more appends; indexes written on sync
+	needDirSync   atomic.Bool           // the directory entry is not yet durable
+	syncErr       atomic.Pointer[error] // an fdatasync of it failed (Segment.failSync)
 	// idxFiles: the active segment's .index and .timeindex files, kept
 	// from a clean stop, may exist and describe only a prefix of it once
 	// it takes appends. Harmless while it is the last segment (after a

@@ -1,0 +1,73 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// A group commit of many dirty files is one syncfs: every acks=all append
+// spread over many logs completes, durable (its synced offset moves).
+// With the fault tests inject per file, it falls back to an fdatasync
+// each, which fails the appends as before.
+func TestManyDirtyFilesSyncedAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	disk := NewDisk(dir, 0, nil, testLogger)
+	defer disk.Close()
+	logs := make([]*Log, 4*syncFSFiles)
+	for i := range logs {
+		l, err := OpenLog(filepath.Join(dir, fmt.Sprint("p-", i)), disk, testConfig(), false, testLogger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close(false)
+		logs[i] = l
+	}
+	// Appends issued back to back: while the first group commit runs, the
+	// rest pile up as the next one's dirty files.
+	appendAll := func() []error {
+		errs := make([]error, len(logs))
+		var wg sync.WaitGroup
+		for i, l := range logs {
+			b := plainBatch(1, 10, 1).encode()
+			h, err := ValidateBatch(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			if _, err := l.Append(b, &h, true, func(err error) { errs[i] = err; wg.Done() }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wg.Wait()
+		return errs
+	}
+	before := syncFSCount.Load()
+	for i, err := range appendAll() {
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if logs[i].SyncedOffset() != 1 {
+			t.Fatalf("log %d synced to %d", i, logs[i].SyncedOffset())
+		}
+	}
+	if syncFSCount.Load() == before {
+		t.Fatalf("%d appends to %d logs made no group commit by syncfs", len(logs), len(logs))
+	}
+	eio := error(unix.EIO)
+	syncFault.Store(&eio)
+	defer syncFault.Store(nil)
+	failed := 0
+	for _, err := range appendAll() {
+		if errors.Is(err, ErrStorage) {
+			failed++
+		}
+	}
+	if failed != len(logs) {
+		t.Fatalf("%d of %d appends failed with failing fsyncs, want all", failed, len(logs))
+	}
+}
