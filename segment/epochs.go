@@ -33,9 +33,13 @@ type epochEntry struct {
 // loadEpochs reads the checkpoint; entries past the log end are dropped.
 // Without a file, data already in the log is of epoch 0 (samsa wrote
 // epoch 0 before it had epochs).
-func (l *Log) loadEpochs() {
+func (l *Log) loadEpochs(exists bool) {
 	l.epochs = nil
-	data, err := os.ReadFile(filepath.Join(l.dir, epochCheckpoint))
+	var data []byte
+	err := os.ErrNotExist
+	if exists { // the directory listing has it: no failed open otherwise
+		data, err = os.ReadFile(filepath.Join(l.dir, epochCheckpoint))
+	}
 	if err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for i := 0; sc.Scan(); i++ {
@@ -272,7 +276,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 		}
 	}
 	l.producers = producerState{}
-	if _, err := l.loadProducers(); err != nil {
+	if _, err := l.loadProducers(listSnapshots(l.dir)); err != nil {
 		return 0, err
 	}
 	keptEpochs := l.epochs[:0]

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // OpenLog opens (or creates) the partition log in dir. clean says whether
@@ -73,7 +75,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 			break
 		}
 		p := segmentPath(dir, base)
-		f, err := os.OpenFile(p+".log", os.O_RDWR, 0o644)
+		f, err := openSegmentFile(p + ".log")
 		if err != nil {
 			l.closeSegs()
 			return nil, fmt.Errorf("cannot open segment: %w", err)
@@ -136,18 +138,22 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 	l.start.Store(l.segs[0].base)
 	l.end.Store(l.next)
 	l.synced.Store(l.next)
-	l.loadStart()
+	if names[startCheckpoint] {
+		l.loadStart()
+	}
+	snaps := snapshotsIn(names)
 	if rescanned {
 		// Replay from the log start: no snapshot is kept from before the
 		// rescanned segment.
 		for _, s := range l.segs {
 			s.txnIdx = nil
 		}
-		for _, off := range listSnapshots(l.dir) {
+		for _, off := range snaps {
 			os.Remove(snapshotPath(l.dir, off))
 		}
+		snaps = nil
 	}
-	from, err := l.loadProducers()
+	from, err := l.loadProducers(snaps)
 	if err != nil {
 		l.closeSegs()
 		return nil, err
@@ -169,8 +175,19 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 			}
 		}
 	}
-	l.loadEpochs()
+	l.loadEpochs(names[epochCheckpoint])
 	return l, nil
+}
+
+// openSegmentFile opens a segment for reading and appending. Not with
+// os.OpenFile, which tries (and fails) to register a regular file with the
+// poller: two system calls of the dozen an open of a partition makes.
+func openSegmentFile(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 func fileSize(f *os.File) int64 {
@@ -245,12 +262,13 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned b
 	return false, true, nil
 }
 
-// loadProducers restores producer state from the newest usable snapshot and
-// replays the batch headers after it. It returns the snapshot's offset (the
-// log start when there was none).
-func (l *Log) loadProducers() (int64, error) {
+// loadProducers restores producer state from the newest usable of the
+// snapshots at offsets snaps (ascending) and replays the batch headers
+// after it. It returns the snapshot's offset (the log start when there was
+// none).
+func (l *Log) loadProducers(snaps []int64) (int64, error) {
 	from := l.segs[0].base
-	for _, off := range listSnapshots(l.dir) {
+	for _, off := range snaps {
 		p := snapshotPath(l.dir, off)
 		if off > l.next || off < l.segs[0].base {
 			os.Remove(p)

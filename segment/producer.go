@@ -241,13 +241,23 @@ func snapshotPath(dir string, off int64) string {
 // listSnapshots returns the offsets of the snapshot files in dir, ascending.
 func listSnapshots(dir string) []int64 {
 	ents, _ := os.ReadDir(dir)
-	var offs []int64
+	names := make(map[string]bool, len(ents))
 	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".snapshot")
+		names[e.Name()] = true
+	}
+	return snapshotsIn(names)
+}
+
+// snapshotsIn returns the offsets of the snapshot files among a
+// directory's names, ascending.
+func snapshotsIn(names map[string]bool) []int64 {
+	var offs []int64
+	for name := range names {
+		base, ok := strings.CutSuffix(name, ".snapshot")
 		if !ok {
 			continue
 		}
-		if off, ok := ParseOffsetName(name); ok {
+		if off, ok := ParseOffsetName(base); ok {
 			offs = append(offs, off)
 		}
 	}
