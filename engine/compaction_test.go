@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -65,13 +66,17 @@ func TestCompactedTopicKeepsLatestPerKey(t *testing.T) {
 		latestVal[string(r.Record.Key)] = string(r.Record.Value)
 		latestOff[string(r.Record.Key)] = r.Record.Offset
 	}
-	// A record the active segment holds stays: roll past everything.
-	filler := make([]*kgo.Record, 0, 40)
-	for i := 0; i < 40; i++ {
-		filler = append(filler, &kgo.Record{Key: []byte(fmt.Sprintf("filler-%d", i)), Value: []byte(strings.Repeat("f", 200))})
-	}
-	if err := cl.ProduceSync(testCtx(t), filler...).FirstErr(); err != nil {
-		t.Fatal(err)
+	// A record the active segment holds stays: roll past everything. Each
+	// filler is a batch of its own bigger than segment.bytes even with lz4
+	// (random bytes), so each rolls the segment: 40 compressible records
+	// in one batch did not always, as the batch before them varies in size.
+	for i := 0; i < 3; i++ {
+		v := make([]byte, 5000)
+		rand.Read(v)
+		r := &kgo.Record{Key: []byte(fmt.Sprintf("filler-%d", i)), Value: v}
+		if err := cl.ProduceSync(testCtx(t), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := tb.b.partition(topic, 0)
 	end := p.log.EndOffset()
