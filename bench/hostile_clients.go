@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -274,8 +273,8 @@ func (l *legit) sample() (procSample, bool) {
 		return procSample{}, false
 	}
 	s.rss = mem.RSS
-	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", l.pid)); err == nil {
-		s.fds = len(fds)
+	if fds, err := openFDs(l.pid); err == nil {
+		s.fds = fds
 	}
 	l.mu.Lock()
 	l.samples = append(l.samples, s)

@@ -30,7 +30,7 @@ func hostileTest(t *testing.T, attack string, d time.Duration, edit func(*Hostil
 		t.Skip("starts a broker and attacks it")
 	}
 	bin, root := samsaBinary(t)
-	gor0, fds0, dirs0 := runtime.NumGoroutine(), openFDs(t), samsaDirs(t)
+	gor0, fds0, dirs0 := runtime.NumGoroutine(), selfFDs(t), samsaDirs(t)
 	cfg := HostileConfig{
 		SamsaBin: bin, Config: filepath.Join(root, "config.toml"),
 		Attacks: []string{attack}, Duration: d,
@@ -71,10 +71,10 @@ func hostileTest(t *testing.T, attack string, d time.Duration, edit func(*Hostil
 	// Everything the run started is gone: kgo's and the attack's
 	// goroutines, their sockets, the broker's temp dir.
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && (runtime.NumGoroutine() > gor0+2 || openFDs(t) > fds0+2) {
+	for time.Now().Before(deadline) && (runtime.NumGoroutine() > gor0+2 || selfFDs(t) > fds0+2) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if g, f := runtime.NumGoroutine(), openFDs(t); g > gor0+2 || f > fds0+2 {
+	if g, f := runtime.NumGoroutine(), selfFDs(t); g > gor0+2 || f > fds0+2 {
 		t.Errorf("left behind: %d goroutines (%d before), %d open fds (%d before)", g, gor0, f, fds0)
 	}
 	if n := samsaDirs(t); n != dirs0 {
@@ -105,13 +105,13 @@ func samsaDirs(t *testing.T) int {
 	return len(m)
 }
 
-func openFDs(t *testing.T) int {
+func selfFDs(t *testing.T) int {
 	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
+	fds, err := openFDs(os.Getpid())
 	if err != nil {
 		t.Skipf("cannot count open fds: %v", err)
 	}
-	return len(fds)
+	return fds
 }
 
 // TestHostileDeclare100M: two connections each declare a 100 MiB frame,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -283,16 +282,24 @@ func newAdmin(addr string) (*kadm.Client, error) {
 	return kadm.NewClient(cl), nil
 }
 
+// admin returns an admin client of the run's broker and ctx bounded by
+// the run's timeout; done releases both.
+func (r *partsRun) admin(ctx context.Context) (adm *kadm.Client, tctx context.Context, done func(), err error) {
+	if adm, err = newAdmin(r.p.Addr); err != nil {
+		return nil, nil, nil, err
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.s.Timeout)
+	return adm, tctx, func() { cancel(); adm.Close() }, nil
+}
+
 // create creates the run's topics, topicsPerCreate to a request, and
 // waits until Metadata shows every partition with a leader.
 func (r *partsRun) create(ctx context.Context) error {
-	adm, err := newAdmin(r.p.Addr)
+	adm, ctx, done, err := r.admin(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	ctx, cancel := context.WithTimeout(ctx, r.s.Timeout)
-	defer cancel()
+	defer done()
 	t0 := time.Now()
 	for i := 0; i < len(r.topics); i += topicsPerCreate {
 		names, sizes := r.topics[i:min(i+topicsPerCreate, len(r.topics))], r.sizes[i:min(i+topicsPerCreate, len(r.sizes))]
@@ -378,13 +385,11 @@ func (r *partsRun) produce(ctx context.Context, count int64, size int, label str
 // metadataAll returns the median of metadataRuns Metadata requests for
 // all topics, in ms.
 func (r *partsRun) metadataAll(ctx context.Context) (float64, error) {
-	adm, err := newAdmin(r.p.Addr)
+	adm, ctx, done, err := r.admin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer adm.Close()
-	ctx, cancel := context.WithTimeout(ctx, r.s.Timeout)
-	defer cancel()
+	defer done()
 	if _, err := adm.BrokerMetadata(ctx); err != nil { // the connection, outside the timing
 		return 0, fmt.Errorf("cannot request metadata: %w", err)
 	}
@@ -462,13 +467,11 @@ func (r *partsRun) timedStart(ctx context.Context) (accept, answer time.Duration
 // endOffsets returns the end offsets of every partition of the run added
 // up; an error when a partition is missing or has an error.
 func (r *partsRun) endOffsets(ctx context.Context) (int64, error) {
-	adm, err := newAdmin(r.p.Addr)
+	adm, ctx, done, err := r.admin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer adm.Close()
-	ctx, cancel := context.WithTimeout(ctx, r.s.Timeout)
-	defer cancel()
+	defer done()
 	offs, err := adm.ListEndOffsets(ctx, r.topics...)
 	if err != nil {
 		return 0, fmt.Errorf("cannot list end offsets: %w", err)
@@ -492,8 +495,8 @@ func procFigures(pid int) (rss int64, fds int) {
 	if m, err := readMem(pid); err == nil {
 		rss = m.RSS
 	}
-	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
-		fds = len(ents)
+	if n, err := openFDs(pid); err == nil {
+		fds = n
 	}
 	return rss, fds
 }

@@ -84,6 +84,12 @@ func readCPU(pid int) (time.Duration, error) {
 	return parseStatCPU(b)
 }
 
+// openFDs is how many file descriptors pid holds open.
+func openFDs(pid int) (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(ents), err
+}
+
 func readMem(pid int) (memStatus, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,8 +43,8 @@ func (k *soak) sample() {
 			continue // died since: down
 		}
 		ns.Up, ns.RSS = true, mem.RSS
-		if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
-			ns.FDs = len(fds)
+		if fds, err := openFDs(pid); err == nil {
+			ns.FDs = fds
 		}
 		ns.Goroutines = k.goroutines(n)
 		ns.Disk, ns.DiskOther = diskUse(n.DataDir(), k.topics[soakPlain]+"-")

@@ -203,6 +203,10 @@ type LogSpec struct {
 // error. For start-up, where thousands of partitions would otherwise be
 // opened (and after a crash, verified) one after another.
 func (s *Store) OpenAll(specs []LogSpec, failed func(name string, err error)) {
+	exists := map[string]bool{} // one listing, not a stat per log
+	for _, name := range s.Names() {
+		exists[name] = true
+	}
 	work := make(chan LogSpec)
 	var wg sync.WaitGroup
 	for range min(s.opts.RecoveryThreads, len(specs)) {
@@ -210,11 +214,7 @@ func (s *Store) OpenAll(specs []LogSpec, failed func(name string, err error)) {
 		go func() {
 			defer wg.Done()
 			for spec := range work {
-				dir := filepath.Join(s.opts.Dir, spec.Name)
-				if _, err := os.Stat(dir); err != nil {
-					continue // a new log: Open creates it and syncs the directory
-				}
-				l, err := OpenLog(dir, s.disk, spec.Config, s.clean, s.opts.Logger)
+				l, err := OpenLog(filepath.Join(s.opts.Dir, spec.Name), s.disk, spec.Config, s.clean, s.opts.Logger)
 				if err != nil {
 					if failed != nil {
 						failed(spec.Name, err)
@@ -237,7 +237,9 @@ func (s *Store) OpenAll(specs []LogSpec, failed func(name string, err error)) {
 		s.mu.Lock()
 		open := s.logs[spec.Name] != nil
 		s.mu.Unlock()
-		if !open {
+		// A new log is left to Open, which creates it and syncs the
+		// directory.
+		if !open && exists[spec.Name] {
 			work <- spec
 		}
 	}
