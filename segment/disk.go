@@ -414,9 +414,9 @@ func (d *Disk) syncAll(dirty map[*Segment]struct{}) bool {
 // syncFSCount counts the group commits made by syncfs (tests).
 var syncFSCount atomic.Int64
 
-// syncFiles fdatasyncs every dirty segment, several at a time, and records
-// failures in failed.
-func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error) {
+// syncFiles fdatasyncs every dirty segment, several at a time; a failure
+// stays on its segment (failSync).
+func (d *Disk) syncFiles(dirty map[*Segment]struct{}) {
 	if f := d.onSync.Load(); f != nil {
 		defer func(start time.Time) { (*f)(time.Since(start)) }(time.Now())
 	}
@@ -424,13 +424,12 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error)
 		for s := range dirty {
 			s.needDirSync.Store(false)
 			if err := fdatasync(int(s.f.Fd())); err != nil {
-				failed[s] = s.failSync(err)
+				s.failSync(err)
 			}
 		}
 		return
 	}
 	var (
-		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, maxParallelSyncs)
 	)
@@ -441,9 +440,7 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}, failed map[*Segment]error)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if err := fdatasync(int(s.f.Fd())); err != nil {
-				mu.Lock()
-				failed[s] = s.failSync(err)
-				mu.Unlock()
+				s.failSync(err)
 			}
 		}()
 	}
@@ -459,9 +456,8 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 	if stages != nil {
 		sync0 = diskNow()
 	}
-	failed := map[*Segment]error{}
 	if len(dirty) >= syncFSFiles && d.syncAll(dirty) {
-		dirty = nil // synced: the ops below find no failure
+		dirty = nil // synced
 	}
 	dirs := map[string]bool{}
 	for s := range dirty {
@@ -479,7 +475,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 			d.logger.Error("dir sync failed", "err", err)
 		}
 	}
-	d.syncFiles(dirty, failed)
+	d.syncFiles(dirty)
 	var sync1 int64
 	if stages != nil {
 		sync1 = diskNow()
@@ -490,8 +486,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 		case opWrite:
 			// A failed fsync fails every write it was to cover, also those
 			// this round took after the round that synced their file.
-			err = failed[o.seg]
-			if p := o.seg.syncErr.Load(); err == nil && p != nil {
+			if p := o.seg.syncErr.Load(); p != nil {
 				err = *p
 			}
 		case opBarrier:
@@ -547,7 +542,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 func (s *Segment) failSync(err error) error {
 	err = fmt.Errorf("cannot fsync %s: %w", s.path, err)
 	s.syncErr.CompareAndSwap(nil, &err)
-	return err
+	return *s.syncErr.Load()
 }
 
 // syncFault, set by tests, is the error every fdatasync fails with
