@@ -24,6 +24,9 @@ run: build
 # detector.
 test: lint
 	$(GO) test -race -timeout 20m ./...
+	# Again with 4 segment files open at most: every idle one is closed and
+	# reopened under the storage tests (segment/files.go).
+	SAMSA_SEGMENT_FILES=4 $(GO) test -count=1 ./segment
 
 test-short:
 	$(GO) test -short ./...

@@ -77,7 +77,11 @@ type Config struct {
 	// RecoveryThreads is how many partition logs are opened (verified,
 	// after a crash) and closed at once (num.recovery.threads.per.data.dir);
 	// 0: twice the CPUs, at least 4, at most 32.
-	RecoveryThreads     int
+	RecoveryThreads int
+	// OpenSegmentFiles bounds the segment files held open: past it, idle
+	// ones are closed and reopened when used, so the partition count is
+	// not bound by the open files limit. 0: three quarters of that limit.
+	OpenSegmentFiles    int
 	MaxRequestBytes     int32
 	MaxConnections      int
 	MaxInflight         int
@@ -178,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RecoveryThreads < 0 || c.RecoveryThreads > 1024 {
 		return fmt.Errorf("recovery_threads must be between 0 (automatic) and 1024")
+	}
+	if c.OpenSegmentFiles != 0 && c.OpenSegmentFiles < 16 {
+		return fmt.Errorf("open_segment_files must be 0 (automatic) or at least 16")
 	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		return fmt.Errorf("offsets_topic_partitions must be between 1 and 1000")
@@ -390,6 +397,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	segment.SetOpenFileLimit(cmp.Or(cfg.OpenSegmentFiles, segment.DefaultOpenFileLimit()))
 	store, err := segment.OpenStore(segment.StoreOptions{
 		Dir:                    cfg.DataDir,
 		FlushInterval:          time.Duration(cfg.FlushIntervalMs) * time.Millisecond,
@@ -580,10 +588,18 @@ func (b *Broker) checkFileLimit() {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
 		return
 	}
-	files := b.store.OpenFiles()
-	if need := uint64(files + b.cfg.MaxConnections + 1024); need > lim.Cur*9/10 {
-		b.logger.Warn("the open files limit is low for this many segments and connections: raise LimitNOFILE (ulimit -n)",
-			"segment_files", files, "max_connections", b.cfg.MaxConnections, "limit", lim.Cur)
+	segs, st := b.store.Segments(), segment.OpenFileStats()
+	if st.Limit > 0 && int64(segs) > st.Limit {
+		b.logger.Info("more segments than open_segment_files: idle segment files are closed and reopened when used; raise LimitNOFILE (ulimit -n) to keep them all open",
+			"segments", segs, "open_segment_files", st.Limit, "limit", lim.Cur)
+	}
+	held := int64(segs)
+	if st.Limit > 0 {
+		held = min(held, st.Limit)
+	}
+	if need := uint64(held + int64(b.cfg.MaxConnections) + 1024); need > lim.Cur {
+		b.logger.Warn("the open files limit is low for the segment files and max_connections: connections may be refused; raise LimitNOFILE (ulimit -n)",
+			"segment_files", held, "max_connections", b.cfg.MaxConnections, "limit", lim.Cur)
 	}
 }
 

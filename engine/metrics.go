@@ -191,6 +191,8 @@ var (
 	descDiskFull     = prometheus.NewDesc("samsa_disk_full", "1 while free space is below min_free_bytes and produce is refused with KAFKA_STORAGE_ERROR.", nil, nil)
 	descThrottle     = prometheus.NewDesc("samsa_quota_throttle_seconds_total", "Throttle time given to a quota's entity for exceeding it: its connections muted, or its answers held back for clients before KIP-219 (quota: producer_byte_rate or consumer_byte_rate; user and client_id: the entity the rate is counted for, empty when not part of it).", []string{"quota", "user", "client_id"}, nil)
 	descAuthFailed   = prometheus.NewDesc("samsa_sasl_authentication_failures_total", "SASL authentications refused (bad credentials or messages).", nil, nil)
+	descSegFiles     = prometheus.NewDesc("samsa_segment_files_open", "Segment files open now (bounded by open_segment_files: idle ones past it are closed).", nil, nil)
+	descSegReopened  = prometheus.NewDesc("samsa_segment_files_reopened_total", "Segment files opened again after being closed while idle (open_segment_files).", nil, nil)
 	descOffline      = prometheus.NewDesc("samsa_offline_logs", "Partition logs (the metadata log included) a storage failure took offline: a full disk until space is freed, a failed write or fsync until a restart.", nil, nil)
 )
 
@@ -198,7 +200,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
 		descLSOLag, descTxns, descTxnOldest, descTxnTimedOut, descTxnMarkers,
 		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descRole, descEpoch, descTopics,
-		descDiskFree, descDiskReserve, descDiskFull, descOffline, descThrottle, descAuthFailed} {
+		descDiskFree, descDiskReserve, descDiskFull, descOffline, descSegFiles, descSegReopened, descThrottle, descAuthFailed} {
 		ch <- d
 	}
 }
@@ -286,6 +288,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDiskReserve, float64(space.Reserve))
 	gauge(descDiskFull, boolf(space.Low))
 	gauge(descOffline, float64(offline))
+	files := segment.OpenFileStats()
+	gauge(descSegFiles, float64(files.Open))
+	counter(descSegReopened, float64(files.Reopened))
 	for s, d := range b.quotaUse.snapshot() {
 		counter(descThrottle, d.Seconds(), s.key, s.User, s.Client)
 	}

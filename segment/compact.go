@@ -186,7 +186,7 @@ func forEachBatch(s *Segment, fn func(pos int64, h *BatchHeader, batch []byte) e
 			buf = make([]byte, h.Size())
 		}
 		b := buf[:h.Size()]
-		if _, err := s.f.ReadAt(b, pos); err != nil {
+		if _, err := s.readAt(b, pos); err != nil {
 			return fmt.Errorf("cannot read batch in %s at %d: %w", s.path, pos, err)
 		}
 		if err := fn(pos, &h, b); err != nil {
@@ -267,11 +267,12 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 	if err != nil {
 		return st, fmt.Errorf("cannot create cleaned segment: %w", err)
 	}
-	ns := newSegment(first.base, first.path, f)
+	// Pinned until swapped in: until then its name is first's.
+	ns := newSegmentFile(first.base, first.path, f, true)
 	ok := false
 	defer func() {
 		if !ok {
-			f.Close()
+			ns.unref()
 			for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 				os.Remove(first.path + ext + cleanedSuffix)
 			}
@@ -382,11 +383,17 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 			return st, nil
 		}
 	}
+	// Readers holding the old segments keep their files: the names are
+	// about to be removed or taken by ns.
+	for _, s := range group {
+		s.pin()
+	}
 	if err := l.swapCleaned(first, group[1:], len(ns.txnIdx) > 0); err != nil {
 		l.fail(err)
 		return st, err
 	}
 	ok = true
+	ns.unpin()
 	ns.indexed.Store(true)
 	ns.txnOnDisk.Store(len(ns.txnIdx) > 0)
 	segs := append([]*Segment{}, l.segs[:idx]...)

@@ -3,6 +3,7 @@ package segment
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -319,7 +320,12 @@ func (d *Disk) requestSync(ops []*op) {
 }
 
 func pwritevFull(s *Segment, iov [][]byte, pos int64) error {
-	fd := int(s.f.Fd())
+	f, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	fd := int(f.Fd())
 	for len(iov) > 0 {
 		n, err := unix.Pwritev(fd, iov, pos)
 		if err != nil {
@@ -423,7 +429,7 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}) {
 	if len(dirty) == 1 {
 		for s := range dirty {
 			s.needDirSync.Store(false)
-			if err := fdatasync(int(s.f.Fd())); err != nil {
+			if err := s.fdatasync(); err != nil {
 				s.failSync(err)
 			}
 		}
@@ -439,7 +445,7 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := fdatasync(int(s.f.Fd())); err != nil {
+			if err := s.fdatasync(); err != nil {
 				s.failSync(err)
 			}
 		}()
@@ -498,7 +504,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 			// No more writes: give back the blocks past the end.
 			o.seg.trimPrealloc(o.seg.size.Load(), 0)
 			if _, ok := dirty[o.seg]; !ok {
-				if serr := fdatasync(int(o.seg.f.Fd())); serr != nil {
+				if serr := o.seg.fdatasync(); serr != nil {
 					err = o.seg.failSync(serr)
 				}
 			}
@@ -548,6 +554,11 @@ func (s *Segment) failSync(err error) error {
 // syncFault, set by tests, is the error every fdatasync fails with
 // (fsyncgate tests).
 var syncFault atomic.Pointer[error]
+
+// fdatasync makes the segment's data durable.
+func (s *Segment) fdatasync() error {
+	return s.withFile(func(f *os.File) error { return fdatasync(int(f.Fd())) })
+}
 
 func fdatasync(fd int) error {
 	if err := syncFault.Load(); err != nil {

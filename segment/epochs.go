@@ -115,6 +115,9 @@ func (l *Log) ResetTo(offset int64) error {
 	if l.closed {
 		return ErrLogClosed
 	}
+	for _, old := range l.segs {
+		old.pin() // readers keep what they found; the names go or are reused
+	}
 	s, err := createSegment(l.dir, offset)
 	if err != nil {
 		return err
@@ -219,11 +222,12 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 		}
 		pos += h.Size()
 	}
-	if err := seg.f.Truncate(pos); err != nil {
-		l.fail(err)
-		return 0, fmt.Errorf("cannot truncate %s: %w", seg.path, err)
-	}
-	if err := seg.f.Sync(); err != nil {
+	if err := seg.withFile(func(f *os.File) error {
+		if err := f.Truncate(pos); err != nil {
+			return fmt.Errorf("cannot truncate %s: %w", seg.path, err)
+		}
+		return f.Sync()
+	}); err != nil {
 		l.fail(err)
 		return 0, err
 	}

@@ -85,7 +85,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		truncated, scanned, err := l.recoverSegment(s, clean, last)
 		activeScanned = scanned && last
 		if err != nil {
-			f.Close()
+			s.unref()
 			l.closeSegs()
 			return nil, err
 		}
@@ -209,7 +209,12 @@ func (l *Log) closeSegs() {
 // (scanned) and truncates a torn tail, reporting whether it did.
 func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned bool, err error) {
 	cfg := l.cfg.Load()
-	size := fileSize(s.f)
+	f, err := s.acquire()
+	if err != nil {
+		return false, false, err
+	}
+	defer s.release()
+	size := fileSize(f)
 	// Sealed segments got their index files only after an fsync, so those
 	// are trusted even after a crash; the active one only after a clean
 	// stop, and only when it is not so small that scanning it is cheaper
@@ -236,10 +241,10 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned b
 	s.size.Store(valid)
 	if valid < size {
 		l.logger.Warn("truncating torn segment tail", "segment", s.path, "valid", valid, "size", size)
-		if err := s.f.Truncate(valid); err != nil {
+		if err := f.Truncate(valid); err != nil {
 			return false, true, fmt.Errorf("cannot truncate %s: %w", s.path, err)
 		}
-		if err := s.f.Sync(); err != nil {
+		if err := f.Sync(); err != nil {
 			return false, true, fmt.Errorf("cannot sync %s: %w", s.path, err)
 		}
 		return true, true, nil
@@ -250,7 +255,7 @@ func (l *Log) recoverSegment(s *Segment, clean, last bool) (truncated, scanned b
 	// (Store.MarkOpen) before anything is served; its indexes are written
 	// at its seal or a clean stop, after that.
 	if !last || !l.disk.starting.Load() {
-		if err := s.f.Sync(); err != nil {
+		if err := f.Sync(); err != nil {
 			return false, true, fmt.Errorf("cannot sync %s: %w", s.path, err)
 		}
 	}
@@ -308,7 +313,7 @@ func (l *Log) loadProducers(snaps []int64) (int64, error) {
 				batch := hb[:]
 				if h.IsControl() && h.Size() <= 4096 {
 					control = append(control[:0], make([]byte, h.Size())...)
-					if _, err := s.f.ReadAt(control, pos); err == nil {
+					if _, err := s.readAt(control, pos); err == nil {
 						batch = control
 					}
 				}

@@ -12,6 +12,7 @@ import (
 // Release. Its bytes may be sent with sendfile.
 type Slice struct {
 	seg         *Segment
+	f           *os.File // acquired from seg until Release
 	Pos, Len    int64
 	FirstOffset int64 // base offset of the first batch
 	NextOffset  int64 // offset after the last batch
@@ -19,23 +20,21 @@ type Slice struct {
 
 // File is the segment file holding the slice.
 func (s *Slice) File() *os.File {
-	if s.seg == nil {
-		return nil
-	}
-	return s.seg.f
+	return s.f
 }
 
 // Release lets the segment file close once it is deleted.
 func (s *Slice) Release() {
 	if s.seg != nil {
+		s.seg.release()
 		s.seg.unref()
-		s.seg = nil
+		s.seg, s.f = nil, nil
 	}
 }
 
 // ReadAt copies the slice's bytes into p (len(p) <= Len-off).
 func (s *Slice) ReadAt(p []byte, off int64) (int, error) {
-	return s.seg.f.ReadAt(p, s.Pos+off)
+	return s.f.ReadAt(p, s.Pos+off)
 }
 
 // Read returns the whole batches from the one containing offset, stopping
@@ -100,12 +99,18 @@ func (l *Log) segmentAfter(base int64) *Segment {
 
 // scanSegment walks batch headers from pos to the batch holding offset and
 // then takes batches up to maxBytes (at least one) below upTo.
+// The slice found holds the segment's file (acquire) until Release.
 func scanSegment(seg *Segment, pos, offset, upTo, maxBytes int64, hb *[BatchHeaderSize]byte) (Slice, bool, error) {
+	f, err := seg.acquire()
+	if err != nil {
+		return Slice{}, false, err
+	}
 	size := seg.size.Load()
-	sl := Slice{seg: seg, Pos: -1}
+	sl := Slice{seg: seg, f: f, Pos: -1}
 	for pos < size {
-		h, err := seg.readHeader(pos, hb)
+		h, err := readHeaderAt(f, pos, hb)
 		if err != nil {
+			seg.release()
 			return Slice{}, false, fmt.Errorf("cannot read batch header in %s at %d: %w", seg.path, pos, err)
 		}
 		if h.BaseOffset >= upTo {
@@ -125,6 +130,7 @@ func scanSegment(seg *Segment, pos, offset, upTo, maxBytes int64, hb *[BatchHead
 		pos += h.Size()
 	}
 	if sl.Pos < 0 {
+		seg.release()
 		return Slice{}, false, nil
 	}
 	return sl, true, nil
@@ -229,7 +235,7 @@ func findRecordTime(seg *Segment, pos int64, h *BatchHeader, pred func(offset, t
 		return 0, 0, false, nil
 	}
 	buf := make([]byte, h.Size())
-	if _, err := seg.f.ReadAt(buf, pos); err != nil {
+	if _, err := seg.readAt(buf, pos); err != nil {
 		return 0, 0, false, fmt.Errorf("cannot read batch: %w", err)
 	}
 	body := buf[BatchHeaderSize:]

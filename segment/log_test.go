@@ -691,7 +691,7 @@ func TestWriteFailure(t *testing.T) {
 	// Break the file under the log: put a read-only file on its fd, so
 	// writes fail with EBADF while the fd number stays taken.
 	seg := e.log.segs[0]
-	saved, err := unix.Dup(int(seg.f.Fd()))
+	saved, err := unix.Dup(int(seg.fp.Load().Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -700,11 +700,11 @@ func TestWriteFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if err := unix.Dup2(int(ro.Fd()), int(seg.f.Fd())); err != nil {
+	if err := unix.Dup2(int(ro.Fd()), int(seg.fp.Load().Fd())); err != nil {
 		t.Fatal(err)
 	}
 	restore := sync.OnceFunc(func() {
-		unix.Dup2(saved, int(seg.f.Fd()))
+		unix.Dup2(saved, int(seg.fp.Load().Fd()))
 		unix.Close(saved)
 	})
 	defer restore()

@@ -37,7 +37,12 @@ func (s *Segment) preallocate(end int64) {
 	}
 	from := max(s.prealloc.Load(), s.size.Load())
 	to := end + min(max(end, minPrealloc), preallocChunk)
-	err := unix.Fallocate(int(s.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, from, to-from)
+	f, err := s.acquire()
+	if err != nil {
+		return
+	}
+	err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, from, to-from)
+	s.release()
 	switch err {
 	case nil:
 		s.prealloc.Store(to)
@@ -58,12 +63,17 @@ func (s *Segment) trimPrealloc(size, slack int64) {
 		return
 	}
 	s.prealloc.Store(0)
+	f, err := s.acquire()
+	if err != nil {
+		return
+	}
+	defer s.release()
 	var st unix.Stat_t
-	if err := unix.Fstat(int(s.f.Fd()), &st); err == nil && st.Blocks*512 <= (size+4095)/4096*4096+slack {
+	if err := unix.Fstat(int(f.Fd()), &st); err == nil && st.Blocks*512 <= (size+4095)/4096*4096+slack {
 		return
 	}
 	// A truncate to the current size frees the KEEP_SIZE blocks past it
 	// (a hole punched past the end does not, on ext4), including any an
 	// earlier process left.
-	_ = s.f.Truncate(size)
+	_ = f.Truncate(size)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,7 +20,16 @@ import (
 type Segment struct {
 	base int64
 	path string // without extension
-	f    *os.File
+
+	// The file, opened on demand and closed while idle (files.go): used
+	// between acquire and release, never directly.
+	fp     atomic.Pointer[os.File]
+	fmu    sync.Mutex   // opens and closes fp
+	users  atomic.Int32 // acquires not yet released
+	used   atomic.Bool  // acquired since the clock's hand last passed
+	ringAt int          // (files.mu) its place in files.ring, -1 if closed
+	pinned bool         // (fmu) kept open until the last reference goes
+	closed bool         // (fmu) closed for good
 
 	size atomic.Int64 // bytes written to the file and visible to readers
 
@@ -93,8 +103,17 @@ func createSegment(dir string, base int64) (*Segment, error) {
 }
 
 func newSegment(base int64, path string, f *os.File) *Segment {
-	s := &Segment{base: base, path: path, f: f, maxTs: -1, maxTsOffset: -1, lastOffset: base - 1}
+	return newSegmentFile(base, path, f, false)
+}
+
+// newSegmentFile makes a segment of an open file; a pinned one's file is
+// never closed while idle (the segment is not yet under its name).
+func newSegmentFile(base int64, path string, f *os.File, pinned bool) *Segment {
+	s := &Segment{base: base, path: path, maxTs: -1, maxTsOffset: -1, lastOffset: base - 1, ringAt: -1, pinned: pinned}
 	s.refs.Store(1)
+	s.fp.Store(f)
+	files.add(s)
+	files.trim()
 	return s
 }
 
@@ -103,10 +122,6 @@ func (s *Segment) Base() int64 { return s.base }
 
 // Size is the number of bytes visible to readers.
 func (s *Segment) Size() int64 { return s.size.Load() }
-
-// File returns the segment's file, for zero-copy reads. The caller must hold
-// a reference (see Slice).
-func (s *Segment) File() *os.File { return s.f }
 
 func (s *Segment) ref() bool {
 	for {
@@ -122,7 +137,7 @@ func (s *Segment) ref() bool {
 
 func (s *Segment) unref() {
 	if s.refs.Add(-1) == 0 {
-		s.f.Close()
+		s.closeFile()
 		if s.deleted.Load() {
 			s.removeFiles()
 		}
@@ -132,6 +147,7 @@ func (s *Segment) unref() {
 // drop is the log letting go of a segment it deletes: the files go now, and
 // the file closes when the last reader lets go of it.
 func (s *Segment) drop() {
+	s.pin()
 	s.deleted.Store(true)
 	s.removeFiles()
 	s.unref()
@@ -202,7 +218,17 @@ func (s *Segment) writeIndexFiles(off offsetIndex, ts timeIndex, txn txnIndex, s
 
 // readHeader reads the batch header at pos.
 func (s *Segment) readHeader(pos int64, buf *[BatchHeaderSize]byte) (BatchHeader, error) {
-	n, err := s.f.ReadAt(buf[:], pos)
+	f, err := s.acquire()
+	if err != nil {
+		return BatchHeader{}, err
+	}
+	defer s.release()
+	return readHeaderAt(f, pos, buf)
+}
+
+// readHeaderAt reads the batch header at pos of f.
+func readHeaderAt(f *os.File, pos int64, buf *[BatchHeaderSize]byte) (BatchHeader, error) {
+	n, err := f.ReadAt(buf[:], pos)
 	if n < BatchHeaderSize {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -220,7 +246,12 @@ func (s *Segment) readHeader(pos int64, buf *[BatchHeaderSize]byte) (BatchHeader
 // sealed segments it rewrites, offsets must only increase. (The active
 // segment, where torn writes happen, is never compacted.)
 func (s *Segment) recoverScan(interval int64, gaps bool) (valid int64, err error) {
-	st, err := s.f.Stat()
+	f, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	st, err := f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("cannot stat segment: %w", err)
 	}
@@ -232,7 +263,7 @@ func (s *Segment) recoverScan(interval int64, gaps bool) (valid int64, err error
 	next := s.base
 	for pos+BatchHeaderSize <= fileSize {
 		var hb [BatchHeaderSize]byte
-		h, err := s.readHeader(pos, &hb)
+		h, err := readHeaderAt(f, pos, &hb)
 		if err != nil {
 			break
 		}
@@ -243,7 +274,7 @@ func (s *Segment) recoverScan(interval int64, gaps bool) (valid int64, err error
 			buf = make([]byte, h.Size())
 		}
 		b := buf[:h.Size()]
-		if _, err := s.f.ReadAt(b, pos); err != nil {
+		if _, err := f.ReadAt(b, pos); err != nil {
 			break
 		}
 		if BatchCRC(b) != h.CRC {

@@ -179,9 +179,8 @@ func (s *Store) Open(name string, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// OpenFiles is how many segment files the store's logs hold open: one
-// descriptor each.
-func (s *Store) OpenFiles() int {
+// Segments is how many segments the store's logs hold.
+func (s *Store) Segments() int {
 	n := 0
 	for _, l := range s.snapshot() {
 		l.mu.RLock()

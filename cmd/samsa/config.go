@@ -55,6 +55,7 @@ type fileConfig struct {
 		FetchSessionSlots        int    `toml:"fetch_session_slots"`
 		MinFreeBytes             int64  `toml:"min_free_bytes"`
 		RecoveryThreads          int    `toml:"recovery_threads"`
+		OpenSegmentFiles         int    `toml:"open_segment_files"`
 	} `toml:"broker"`
 
 	Net struct {
@@ -223,6 +224,7 @@ func defaultFileConfig() fileConfig {
 	c.Broker.FetchSessionSlots = e.FetchSessionSlots
 	c.Broker.MinFreeBytes = e.MinFreeBytes
 	c.Broker.RecoveryThreads = e.RecoveryThreads
+	c.Broker.OpenSegmentFiles = e.OpenSegmentFiles
 	g := e.Groups
 	c.Groups.InitialRebalanceDelayMs = g.InitialRebalanceDelay.Milliseconds()
 	c.Groups.MinSessionTimeoutMs = g.MinSessionTimeout.Milliseconds()
@@ -325,6 +327,7 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 	e.FetchSessionSlots = c.Broker.FetchSessionSlots
 	e.MinFreeBytes = c.Broker.MinFreeBytes
 	e.RecoveryThreads = c.Broker.RecoveryThreads
+	e.OpenSegmentFiles = c.Broker.OpenSegmentFiles
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	e.Groups.InitialRebalanceDelay = ms(c.Groups.InitialRebalanceDelayMs)
 	e.Groups.MinSessionTimeout = ms(c.Groups.MinSessionTimeoutMs)

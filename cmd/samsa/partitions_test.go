@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -19,14 +20,19 @@ import (
 // shutdown paths that open and close logs in parallel (issue 19). A clean
 // stop rewrites only the logs that changed since they were opened; a broker
 // SIGKILLed under an acks=all load, and SIGKILLed again while it recovers
-// its logs in parallel, starts with every acknowledged record.
+// its logs in parallel, starts with every acknowledged record. It holds
+// at most 500 segment files open (open_segment_files): the rest are closed
+// while idle and reopened when read or written, through all of it.
 func TestManyPartitionsRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: 2,000 partitions through several restarts")
 	}
 	t.Parallel()
-	const topics, parts = 20, 100
-	b := startBroker(t)
+	const topics, parts, fileBound = 20, 100, 500
+	cfg := writeConfig(t, t.TempDir(), "open_segment_files = 0", fmt.Sprintf("open_segment_files = %d", fileBound))
+	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
+	t.Cleanup(b.cleanup)
+	b.start()
 	names := make([]string, topics)
 	for i := range names {
 		names[i] = fmt.Sprintf("many-%02d", i)
@@ -85,12 +91,23 @@ func TestManyPartitionsRestart(t *testing.T) {
 		t.Fatalf("%d of %d records acknowledged", n, topics*parts)
 	}
 	c.Close()
+	check("with idle segment files closed")
+	// At rest the broker holds no more segment files than the bound (and
+	// a few dozen other descriptors).
+	if n := openFiles(t, b.cmd.Process.Pid); n > fileBound+100 {
+		t.Errorf("%d files open, open_segment_files %d", n, fileBound)
+	} else {
+		t.Logf("%d files open at rest, open_segment_files %d", n, fileBound)
+	}
 
 	b.stop()
 	if n := lastRewritten(t, b); n < topics*parts {
 		t.Fatalf("clean stop after writing to every partition rewrote %d logs, want >= %d:\n%s", n, topics*parts, b.log.tail())
 	}
 	b.restart()
+	if !strings.Contains(b.log.String(), "idle segment files are closed") {
+		t.Errorf("no log line about closing idle segment files:\n%s", b.log.tail())
+	}
 	b.stop()
 	// Nothing changed since the start: a stop that rewrote the logs again
 	// would cost a file per partition for nothing. (The metadata and
@@ -129,6 +146,16 @@ func TestManyPartitionsRestart(t *testing.T) {
 	if !strings.Contains(b.log.String(), "last shutdown was not clean") {
 		t.Fatal("no unclean start logged")
 	}
+}
+
+// openFiles counts the descriptors process pid has open.
+func openFiles(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 var rewrittenRe = regexp.MustCompile(`msg="logs closed".* rewritten=([0-9]+)`)

@@ -1,0 +1,294 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Segment files are opened on demand and closed while idle, so a store can
+// hold more segments than the process may have files open: 100,000
+// partitions under a LimitNOFILE of 65,536, or 50,000 under 20,000. Kafka
+// keeps every segment open and asks for a limit above the segment count;
+// samsa does that too while the count fits (the default bound is three
+// quarters of the limit), and past it the least recently used idle files
+// are closed and reopened at their next use.
+//
+// A use of a segment's file is bracketed by acquire and release. A file is
+// closed ("parked") only when no use is in flight and nothing but its log
+// references the segment: a reader's Slice holds a use until Release, and
+// the disk references a segment with unsynced writes until its fsync, so
+// a file with data not yet durable is never closed (its fsync error, if
+// any, reaches the descriptor that wrote it). A segment whose name is about
+// to be removed or taken by another file (retention, compaction, a
+// truncation) is pinned first: its file stays open until the last reader
+// lets go, as when every file was open.
+//
+// The protocol between acquire and park, without a lock on the fast path:
+// acquire adds to users, then loads the file; park swaps the file out,
+// then loads users and puts the file back if a use began. Go's atomics are
+// sequentially consistent, so either park sees the use, or the use's load
+// comes after the swap and sees no file, and reopens (under fmu, which
+// park holds throughout).
+
+// fileCache bounds the open segment files of the process: descriptors are
+// a per-process resource, shared by every store in it.
+type fileCache struct {
+	limit    atomic.Int64 // 0: no bound
+	open     atomic.Int64 // len(ring)
+	reopened atomic.Int64 // files opened again after being parked
+	parked   atomic.Int64 // files closed while idle
+
+	mu   sync.Mutex
+	ring []*Segment // segments with an open file (Segment.ringAt)
+	hand int        // the clock's hand over ring
+}
+
+var files fileCache
+
+// SetOpenFileLimit bounds how many segment files the process keeps open:
+// past it, idle ones are closed and reopened when used. 0 removes the
+// bound.
+func SetOpenFileLimit(n int) {
+	files.limit.Store(int64(max(n, 0)))
+	files.trim()
+}
+
+// DefaultOpenFileLimit is three quarters of the process's open files limit
+// (the rest is for connections and everything else), at least 64; 0 (no
+// bound) when the limit is unlimited or unknown.
+func DefaultOpenFileLimit() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY || lim.Cur > 1<<40 {
+		return 0
+	}
+	return max(int(lim.Cur/4*3), 64)
+}
+
+// FileStats is what the segment file cache has done.
+type FileStats struct {
+	Open     int64 // segment files open now
+	Limit    int64 // their bound, 0 if none
+	Reopened int64 // files opened again after being closed while idle
+	Parked   int64 // files closed while idle
+}
+
+// OpenFileStats reports the process's segment files.
+func OpenFileStats() FileStats {
+	return FileStats{Open: files.open.Load(), Limit: files.limit.Load(), Reopened: files.reopened.Load(), Parked: files.parked.Load()}
+}
+
+// add puts s, whose file just opened, in the ring. s.fmu is held.
+func (c *fileCache) add(s *Segment) {
+	s.used.Store(true) // a second chance before the hand parks it
+	c.mu.Lock()
+	s.ringAt = len(c.ring)
+	c.ring = append(c.ring, s)
+	c.open.Store(int64(len(c.ring)))
+	c.mu.Unlock()
+}
+
+// remove takes s, whose file is closing, out of the ring. s.fmu is held.
+func (c *fileCache) remove(s *Segment) {
+	c.mu.Lock()
+	c.removeLocked(s)
+	c.mu.Unlock()
+}
+
+func (c *fileCache) removeLocked(s *Segment) {
+	i := s.ringAt
+	if i < 0 || i >= len(c.ring) || c.ring[i] != s {
+		return
+	}
+	last := len(c.ring) - 1
+	c.ring[i] = c.ring[last]
+	c.ring[i].ringAt = i
+	c.ring[last] = nil
+	c.ring = c.ring[:last]
+	s.ringAt = -1
+	c.open.Store(int64(len(c.ring)))
+}
+
+// trim parks idle files while more are open than the bound allows, down to
+// 15/16 of it so that the sweep runs once per many opens. The clock gives
+// a file used since the hand last passed another turn.
+func (c *fileCache) trim() {
+	lim := c.limit.Load()
+	if lim <= 0 || c.open.Load() <= lim {
+		return
+	}
+	c.park(max(lim-lim/16, 1))
+}
+
+// park closes idle files until at most target are open, or every file was
+// looked at twice.
+func (c *fileCache) park(target int64) {
+	var closing []*os.File
+	c.mu.Lock()
+	for steps := 2 * len(c.ring); steps > 0 && int64(len(c.ring)) > target; steps-- {
+		if c.hand >= len(c.ring) {
+			c.hand = 0
+		}
+		s := c.ring[c.hand]
+		if s.used.Load() {
+			s.used.Store(false)
+			c.hand++
+			continue
+		}
+		if f := s.tryPark(); f != nil {
+			closing = append(closing, f) // the last in the ring took its place
+			continue
+		}
+		c.hand++
+	}
+	c.mu.Unlock()
+	c.parked.Add(int64(len(closing)))
+	for _, f := range closing {
+		f.Close()
+	}
+}
+
+// tryPark takes the file of an idle segment out (the caller closes it), or
+// returns nil. c.mu is held; s.fmu is only tried, as its holders may wait
+// for c.mu.
+func (s *Segment) tryPark() *os.File {
+	if s.refs.Load() != 1 || s.users.Load() != 0 || !s.fmu.TryLock() {
+		return nil
+	}
+	defer s.fmu.Unlock()
+	if s.pinned {
+		return nil
+	}
+	f := s.fp.Swap(nil)
+	if f == nil {
+		return nil
+	}
+	if s.users.Load() != 0 || s.refs.Load() != 1 {
+		s.fp.Store(f)
+		return nil
+	}
+	files.removeLocked(s)
+	return f
+}
+
+var errSegmentClosed = errors.New("segment file closed")
+
+// acquire returns the segment's file, reopening it if it was parked; the
+// caller releases it when done.
+func (s *Segment) acquire() (*os.File, error) {
+	s.users.Add(1)
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
+	if f := s.fp.Load(); f != nil {
+		return f, nil
+	}
+	f, err := s.reopen()
+	if err != nil {
+		s.users.Add(-1)
+		return nil, err
+	}
+	return f, nil
+}
+
+func (s *Segment) release() { s.users.Add(-1) }
+
+// reopen opens a parked segment's file again.
+func (s *Segment) reopen() (*os.File, error) {
+	s.fmu.Lock()
+	f, err := s.openLocked()
+	s.fmu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	files.trim()
+	return f, nil
+}
+
+// openLocked returns the open file, opening it if needed. s.fmu is held.
+func (s *Segment) openLocked() (*os.File, error) {
+	if f := s.fp.Load(); f != nil {
+		return f, nil
+	}
+	if s.closed {
+		return nil, fmt.Errorf("%s: %w", s.path, errSegmentClosed)
+	}
+	f, err := openSegmentFile(s.path + ".log")
+	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+		// Out of descriptors (connections took more than the bound left
+		// them): give back an eighth of the idle files and try again.
+		files.park(files.open.Load() - files.open.Load()/8 - 1)
+		f, err = openSegmentFile(s.path + ".log")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot reopen segment: %w", err)
+	}
+	s.fp.Store(f)
+	files.add(s)
+	files.reopened.Add(1)
+	return f, nil
+}
+
+// pin keeps the segment's file open until its last reference goes: its
+// name is about to be removed or given to another file, and readers still
+// holding it must read what they found. A file that cannot be reopened
+// stays closed; its readers then get an error, not another file's bytes.
+func (s *Segment) pin() {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.pinned || s.closed {
+		return
+	}
+	if _, err := s.openLocked(); err == nil {
+		s.pinned = true
+	} else {
+		s.closed = true // the name no longer leads to this file
+	}
+}
+
+// unpin lets a segment's file be parked again (a cleaned segment once its
+// name is its own).
+func (s *Segment) unpin() {
+	s.fmu.Lock()
+	s.pinned = false
+	s.fmu.Unlock()
+}
+
+// closeFile closes the file for good: the last reference went.
+func (s *Segment) closeFile() {
+	s.fmu.Lock()
+	s.closed = true
+	f := s.fp.Swap(nil)
+	if f != nil {
+		files.remove(s)
+	}
+	s.fmu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
+// withFile runs fn on the segment's file.
+func (s *Segment) withFile(fn func(*os.File) error) error {
+	f, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	return fn(f)
+}
+
+// readAt reads from the segment's file at pos.
+func (s *Segment) readAt(b []byte, pos int64) (int, error) {
+	f, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	n, err := f.ReadAt(b, pos)
+	s.release()
+	return n, err
+}
