@@ -193,6 +193,7 @@ var (
 	descAuthFailed   = prometheus.NewDesc("samsa_sasl_authentication_failures_total", "SASL authentications refused (bad credentials or messages).", nil, nil)
 	descSegFiles     = prometheus.NewDesc("samsa_segment_files_open", "Segment files open now (bounded by open_segment_files: idle ones past it are closed).", nil, nil)
 	descSegReopened  = prometheus.NewDesc("samsa_segment_files_reopened_total", "Segment files opened again after being closed while idle (open_segment_files).", nil, nil)
+	descSegParked    = prometheus.NewDesc("samsa_segment_files_closed_idle_total", "Segment files closed while idle to stay within open_segment_files.", nil, nil)
 	descOffline      = prometheus.NewDesc("samsa_offline_logs", "Partition logs (the metadata log included) a storage failure took offline: a full disk until space is freed, a failed write or fsync until a restart.", nil, nil)
 )
 
@@ -200,7 +201,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
 		descLSOLag, descTxns, descTxnOldest, descTxnTimedOut, descTxnMarkers,
 		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descRole, descEpoch, descTopics,
-		descDiskFree, descDiskReserve, descDiskFull, descOffline, descSegFiles, descSegReopened, descThrottle, descAuthFailed} {
+		descDiskFree, descDiskReserve, descDiskFull, descOffline, descSegFiles, descSegReopened, descSegParked, descThrottle, descAuthFailed} {
 		ch <- d
 	}
 }
@@ -291,6 +292,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	files := segment.OpenFileStats()
 	gauge(descSegFiles, float64(files.Open))
 	counter(descSegReopened, float64(files.Reopened))
+	counter(descSegParked, float64(files.Parked))
 	for s, d := range b.quotaUse.snapshot() {
 		counter(descThrottle, d.Seconds(), s.key, s.User, s.Client)
 	}

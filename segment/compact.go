@@ -386,7 +386,7 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 	// Readers holding the old segments keep their files: the names are
 	// about to be removed or taken by ns.
 	for _, s := range group {
-		s.pin()
+		s.retire()
 	}
 	if err := l.swapCleaned(first, group[1:], len(ns.txnIdx) > 0); err != nil {
 		l.fail(err)

@@ -320,7 +320,7 @@ func (d *Disk) requestSync(ops []*op) {
 }
 
 func pwritevFull(s *Segment, iov [][]byte, pos int64) error {
-	f, err := s.acquire()
+	f, err := s.acquireWrite()
 	if err != nil {
 		return err
 	}

@@ -116,15 +116,21 @@ func (l *Log) ResetTo(offset int64) error {
 		return ErrLogClosed
 	}
 	for _, old := range l.segs {
-		old.pin() // readers keep what they found; the names go or are reused
+		old.retire() // readers keep what they found; the names go or are reused
+		old.deleted.Store(true)
+		if old.base == offset {
+			// Unlinked, not truncated by the create: its readers keep
+			// its bytes.
+			old.removeFiles()
+		}
 	}
 	s, err := createSegment(l.dir, offset)
 	if err != nil {
+		l.fail(err)
 		return err
 	}
 	for _, old := range l.segs {
-		if old.base != offset { // the same name now belongs to s
-			old.deleted.Store(true)
+		if old.base != offset {
 			old.removeFiles()
 		}
 		old.unref()

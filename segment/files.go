@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,8 +26,9 @@ import (
 // a file with data not yet durable is never closed (its fsync error, if
 // any, reaches the descriptor that wrote it). A segment whose name is about
 // to be removed or taken by another file (retention, compaction, a
-// truncation) is pinned first: its file stays open until the last reader
-// lets go, as when every file was open.
+// truncation, a deleted topic) is retired first: its file stays open until
+// the last reader lets go, as when every file was open, and is never
+// opened again by a name that may now lead to another file.
 //
 // The protocol between acquire and park, without a lock on the fast path:
 // acquire adds to users, then loads the file; park swaps the file out,
@@ -38,8 +40,12 @@ import (
 // fileCache bounds the open segment files of the process: descriptors are
 // a per-process resource, shared by every store in it.
 type fileCache struct {
-	limit    atomic.Int64 // 0: no bound
-	open     atomic.Int64 // len(ring)
+	limit atomic.Int64 // 0: no bound
+	open  atomic.Int64 // len(ring)
+	// retry is the open count above which trim sweeps again after a
+	// sweep that could not get down to its target (every file busy): a
+	// sweep per open would walk the whole ring each time.
+	retry    atomic.Int64
 	reopened atomic.Int64 // files opened again after being parked
 	parked   atomic.Int64 // files closed while idle
 
@@ -118,15 +124,19 @@ func (c *fileCache) removeLocked(s *Segment) {
 // a file used since the hand last passed another turn.
 func (c *fileCache) trim() {
 	lim := c.limit.Load()
-	if lim <= 0 || c.open.Load() <= lim {
+	if lim <= 0 || c.open.Load() <= max(lim, c.retry.Load()) {
 		return
 	}
-	c.park(max(lim-lim/16, 1))
+	if open := c.park(max(lim-lim/16, 1)); open > lim {
+		c.retry.Store(open + lim/16)
+	} else {
+		c.retry.Store(0)
+	}
 }
 
 // park closes idle files until at most target are open, or every file was
-// looked at twice.
-func (c *fileCache) park(target int64) {
+// looked at twice, and returns how many are open.
+func (c *fileCache) park(target int64) int64 {
 	var closing []*os.File
 	c.mu.Lock()
 	for steps := 2 * len(c.ring); steps > 0 && int64(len(c.ring)) > target; steps-- {
@@ -145,11 +155,13 @@ func (c *fileCache) park(target int64) {
 		}
 		c.hand++
 	}
+	open := int64(len(c.ring))
 	c.mu.Unlock()
 	c.parked.Add(int64(len(closing)))
 	for _, f := range closing {
 		f.Close()
 	}
+	return open
 }
 
 // tryPark takes the file of an idle segment out (the caller closes it), or
@@ -160,7 +172,7 @@ func (s *Segment) tryPark() *os.File {
 		return nil
 	}
 	defer s.fmu.Unlock()
-	if s.pinned {
+	if s.pinned || s.gone {
 		return nil
 	}
 	f := s.fp.Swap(nil)
@@ -175,7 +187,7 @@ func (s *Segment) tryPark() *os.File {
 	return f
 }
 
-var errSegmentClosed = errors.New("segment file closed")
+var errSegmentGone = errors.New("segment file closed and its name gone")
 
 // acquire returns the segment's file, reopening it if it was parked; the
 // caller releases it when done.
@@ -197,6 +209,33 @@ func (s *Segment) acquire() (*os.File, error) {
 
 func (s *Segment) release() { s.users.Add(-1) }
 
+// writeFileWait is how long a write or fsync waits for a descriptor when
+// the process has none left: a write that cannot open its file takes its
+// log offline, so a short shortage (a burst of connections) is waited out.
+var writeFileWait = 3 * time.Second
+
+// acquireWrite is acquire for the disk's writer and syncer: out of
+// descriptors, it waits for one (up to writeFileWait) instead of failing.
+func (s *Segment) acquireWrite() (*os.File, error) {
+	f, err := s.acquire()
+	for wait, waited := time.Millisecond, time.Duration(0); outOfFiles(err) && waited < writeFileWait; wait = min(wait*2, 100*time.Millisecond) {
+		if waited == 0 {
+			outOfFilesWaits.Add(1)
+		}
+		time.Sleep(wait)
+		waited += wait
+		f, err = s.acquire()
+	}
+	return f, err
+}
+
+// outOfFilesWaits counts writes that had to wait for a descriptor (tests).
+var outOfFilesWaits atomic.Int64
+
+func outOfFiles(err error) bool {
+	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
+}
+
 // reopen opens a parked segment's file again.
 func (s *Segment) reopen() (*os.File, error) {
 	s.fmu.Lock()
@@ -214,14 +253,15 @@ func (s *Segment) openLocked() (*os.File, error) {
 	if f := s.fp.Load(); f != nil {
 		return f, nil
 	}
-	if s.closed {
-		return nil, fmt.Errorf("%s: %w", s.path, errSegmentClosed)
+	if s.gone {
+		return nil, fmt.Errorf("%s: %w", s.path, errSegmentGone)
 	}
 	f, err := openSegmentFile(s.path + ".log")
-	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
-		// Out of descriptors (connections took more than the bound left
-		// them): give back an eighth of the idle files and try again.
-		files.park(files.open.Load() - files.open.Load()/8 - 1)
+	if outOfFiles(err) {
+		// Connections took more than the bound left them: give back an
+		// eighth of the idle files and try again.
+		open := files.open.Load()
+		files.park(open - open/8 - 1)
 		f, err = openSegmentFile(s.path + ".log")
 	}
 	if err != nil {
@@ -233,25 +273,27 @@ func (s *Segment) openLocked() (*os.File, error) {
 	return f, nil
 }
 
-// pin keeps the segment's file open until its last reference goes: its
-// name is about to be removed or given to another file, and readers still
-// holding it must read what they found. A file that cannot be reopened
-// stays closed; its readers then get an error, not another file's bytes.
-func (s *Segment) pin() {
+// retire is called before the segment's name is removed or given to
+// another file, with Log.mu held so that no reader can find the segment
+// anew. A segment referenced by more than its log (a reader, a queued disk
+// op) keeps its file open until its last reference goes, so that they read
+// what they found; its file is reopened for that if it was closed. A file
+// that cannot be reopened stays closed, and its readers get an error, never
+// the bytes of another file by the same name.
+func (s *Segment) retire() {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	if s.pinned || s.closed {
+	if s.gone {
 		return
 	}
-	if _, err := s.openLocked(); err == nil {
-		s.pinned = true
-	} else {
-		s.closed = true // the name no longer leads to this file
+	if s.refs.Load() > 1 && s.fp.Load() == nil {
+		_, _ = s.openLocked()
 	}
+	s.gone = true
 }
 
-// unpin lets a segment's file be parked again (a cleaned segment once its
-// name is its own).
+// unpin lets a segment's file be closed while idle (a cleaned segment once
+// its name is its own).
 func (s *Segment) unpin() {
 	s.fmu.Lock()
 	s.pinned = false
@@ -261,7 +303,7 @@ func (s *Segment) unpin() {
 // closeFile closes the file for good: the last reference went.
 func (s *Segment) closeFile() {
 	s.fmu.Lock()
-	s.closed = true
+	s.gone = true
 	f := s.fp.Swap(nil)
 	if f != nil {
 		files.remove(s)
@@ -272,9 +314,10 @@ func (s *Segment) closeFile() {
 	}
 }
 
-// withFile runs fn on the segment's file.
+// withFile runs fn on the segment's file (the disk's goroutines and
+// truncations: acquireWrite).
 func (s *Segment) withFile(fn func(*os.File) error) error {
-	f, err := s.acquire()
+	f, err := s.acquireWrite()
 	if err != nil {
 		return err
 	}

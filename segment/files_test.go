@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMain runs the package with a bound on open segment files when
@@ -190,4 +192,133 @@ func TestParkedSegmentDeletedUnderReader(t *testing.T) {
 		t.Fatal("the deleted segment's file is still open after its last reference")
 	}
 	checkLog(t, e.log)
+}
+
+// waitIdle waits until only its log references seg (its seal and syncs
+// done), so that park may close its file.
+func waitIdle(t *testing.T, seg *Segment) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); (seg.refs.Load() != 1 || seg.users.Load() != 0) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Out of descriptors when an idle partition's closed file must be reopened
+// for a write: the write waits for one instead of taking the log offline,
+// and completes once descriptors are back.
+func TestWriteWaitsOutFileShortage(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	if _, err := e.append(plainBatch(2, 100, 1).encode(), true); err != nil {
+		t.Fatal(err)
+	}
+	seg := e.log.segs[len(e.log.segs)-1]
+	waitIdle(t, seg)
+	files.park(0)
+	if seg.fp.Load() != nil {
+		t.Fatal("the idle active segment's file was not closed")
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	saved := lim
+	ents, _ := os.ReadDir("/proc/self/fd")
+	lim.Cur = uint64(len(ents) + 64)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip("cannot lower the open files limit:", err)
+	}
+	var fill []int
+	release := sync.OnceFunc(func() {
+		for _, fd := range fill {
+			unix.Close(fd)
+		}
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &saved)
+	})
+	defer release()
+	for {
+		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		fill = append(fill, fd)
+	}
+	waits := outOfFilesWaits.Load()
+	time.AfterFunc(300*time.Millisecond, release)
+	if _, err := e.append(plainBatch(2, 100, 2).encode(), true); err != nil {
+		t.Fatalf("append through a short descriptor shortage: %v", err)
+	}
+	if outOfFilesWaits.Load() == waits {
+		t.Error("the write never waited for a descriptor")
+	}
+	e.mustAppend(plainBatch(2, 100, 3).encode())
+	if got := checkLog(t, e.log); len(got) != 3 {
+		t.Fatalf("%d batches, want 3", len(got))
+	}
+}
+
+// A reader that referenced a segment of a deleted topic reads that
+// segment's bytes, or an error, never those of a topic created again under
+// the same name.
+func TestDeletedLogReaderNeverReadsItsSuccessor(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	old := plainBatch(2, 100, 1).encode()
+	if _, err := e.append(old, true); err != nil {
+		t.Fatal(err)
+	}
+	seg := e.log.segs[0]
+	waitIdle(t, seg)
+	files.park(0)
+	if seg.fp.Load() != nil {
+		t.Fatal("the idle segment's file was not closed")
+	}
+	if !seg.ref() { // a reader: OffsetForTime's candidate, or Read before scanSegment
+		t.Fatal("cannot reference the segment")
+	}
+	e.disk.Close()
+	if err := e.log.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	e.open(false) // the topic again, under the same name
+	e.mustAppend(plainBatch(2, 100, 99).encode())
+	files.park(0)
+	got := make([]byte, len(old))
+	if _, err := seg.readAt(got, 0); err != nil {
+		t.Fatalf("the reader of the deleted log: %v", err)
+	}
+	if !bytes.Equal(got, old) {
+		t.Fatal("the reader of the deleted log read other bytes")
+	}
+	seg.unref()
+}
+
+// A reader holds a segment that a truncation drops; appends roll a new
+// segment of the same base; the reader's release must not remove the new
+// segment's files.
+func TestDroppedSegmentReleaseKeepsSuccessor(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1000 // a segment per batch
+	e := newTestEnv(t, cfg)
+	for i := range 3 {
+		e.mustAppend(plainBatch(4, 300, int64(i)).encode()) // 0-3, 4-7, 8-11
+	}
+	sl, err := e.log.Read(8, 12, 1<<20)
+	if err != nil || sl.Len == 0 {
+		t.Fatalf("read: %v, %d bytes", err, sl.Len)
+	}
+	if _, err := e.log.TruncateTo(4); err != nil {
+		t.Fatal(err)
+	}
+	e.mustAppend(plainBatch(4, 300, 4).encode()) // 4-7 again
+	e.mustAppend(plainBatch(4, 300, 5).encode()) // 8-11 again: a new segment at 8
+	sl.Release()
+	files.park(0)
+	for _, s := range e.log.segs {
+		if _, err := os.Stat(s.path + ".log"); err != nil {
+			t.Errorf("segment %d lost its file: %v", s.base, err)
+		}
+	}
+	e.mustAppend(plainBatch(4, 300, 6).encode())
+	if got := checkLog(t, e.log); len(got) != 4 {
+		t.Fatalf("%d batches, want 4", len(got))
+	}
 }

@@ -236,6 +236,11 @@ var activeIndexBytes int64 = 64 << 10
 
 // Delete closes the log and removes its directory.
 func (l *Log) Delete() error {
+	l.mu.Lock()
+	for _, s := range l.segs {
+		s.retire() // a topic of the same name may come back
+	}
+	l.mu.Unlock()
 	l.Close(false)
 	return os.RemoveAll(l.dir)
 }

@@ -28,8 +28,8 @@ type Segment struct {
 	users  atomic.Int32 // acquires not yet released
 	used   atomic.Bool  // acquired since the clock's hand last passed
 	ringAt int          // (files.mu) its place in files.ring, -1 if closed
-	pinned bool         // (fmu) kept open until the last reference goes
-	closed bool         // (fmu) closed for good
+	pinned bool         // (fmu) not closed while idle: not yet under its name
+	gone   bool         // (fmu) its name may lead to another file: never reopened
 
 	size atomic.Int64 // bytes written to the file and visible to readers
 
@@ -138,16 +138,14 @@ func (s *Segment) ref() bool {
 func (s *Segment) unref() {
 	if s.refs.Add(-1) == 0 {
 		s.closeFile()
-		if s.deleted.Load() {
-			s.removeFiles()
-		}
 	}
 }
 
-// drop is the log letting go of a segment it deletes: the files go now, and
-// the file closes when the last reader lets go of it.
+// drop is the log letting go of a segment it deletes (Log.mu held): the
+// files go now, and the file closes when the last reader lets go of it.
+// (Not by name then: a new segment may have the same base by that time.)
 func (s *Segment) drop() {
-	s.pin()
+	s.retire()
 	s.deleted.Store(true)
 	s.removeFiles()
 	s.unref()
