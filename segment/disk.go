@@ -263,8 +263,9 @@ func (d *Disk) writeBatch(batch []*op) {
 			wrote0 = diskNow()
 		}
 		if err == nil {
+			d.waitForFiles(o.seg)
 			o.seg.preallocate(end)
-			err = pwritevFull(o.seg, d.iov, o.pos)
+			err = d.write(o.seg, d.iov, o.pos)
 			if d.space.wrote(end-o.pos) || err != nil {
 				d.refreshSpace()
 			}
@@ -282,13 +283,6 @@ func (d *Disk) writeBatch(batch []*op) {
 			o.log.publish(batch[j-1].end)
 		}
 		clear(d.iov)
-		if err == nil {
-			d.syncMu.Lock()
-			if _, ok := d.dirty[o.seg]; !ok && o.seg.ref() {
-				d.dirty[o.seg] = struct{}{} // the syncer drops the reference
-			}
-			d.syncMu.Unlock()
-		}
 		var wrote1 int64
 		if timed {
 			wrote1 = diskNow()
@@ -319,13 +313,62 @@ func (d *Disk) requestSync(ops []*op) {
 	}
 }
 
-func pwritevFull(s *Segment, iov [][]byte, pos int64) error {
+// waitForFiles holds the writer back before it reopens a closed segment
+// file while the open files are far past open_segment_files: a write load
+// spread over more partitions than that keeps reopening files, and a file
+// written is closed only once synced. The syncer, woken, syncs every dirty
+// file and closes the idle ones (afterSync); the writer goes on after at
+// most a second either way.
+func (d *Disk) waitForFiles(s *Segment) {
+	if s.fp.Load() != nil || !files.full() {
+		return
+	}
+	for deadline := time.Now().Add(time.Second); files.full() && time.Now().Before(deadline); {
+		select {
+		case d.syncWake <- struct{}{}:
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// write writes iov at pos of s and marks s dirty for the syncer, before it
+// lets go of the file: a file with unsynced data is never closed while
+// idle (Segment.unsynced).
+func (d *Disk) write(s *Segment, iov [][]byte, pos int64) error {
 	f, err := s.acquireWrite()
 	if err != nil {
 		return err
 	}
 	defer s.release()
-	fd := int(f.Fd())
+	if err := pwritevFull(int(f.Fd()), iov, pos); err != nil {
+		return err
+	}
+	d.syncMu.Lock()
+	s.unsynced.Store(true)
+	if _, ok := d.dirty[s]; !ok && s.ref() {
+		d.dirty[s] = struct{}{} // the syncer drops the reference
+	}
+	d.syncMu.Unlock()
+	return nil
+}
+
+// synced drops the dirty set's references once its files are synced, and
+// lets those not written again since be closed while idle.
+func (d *Disk) synced(dirty map[*Segment]struct{}) {
+	d.syncMu.Lock()
+	for s := range dirty {
+		if _, again := d.dirty[s]; !again {
+			s.unsynced.Store(false)
+		}
+	}
+	d.syncMu.Unlock()
+	for s := range dirty {
+		s.unref()
+	}
+}
+
+func pwritevFull(fd int, iov [][]byte, pos int64) error {
 	for len(iov) > 0 {
 		n, err := unix.Pwritev(fd, iov, pos)
 		if err != nil {
@@ -412,8 +455,8 @@ func (d *Disk) syncAll(dirty map[*Segment]struct{}) bool {
 	syncFSCount.Add(1)
 	for s := range dirty {
 		s.needDirSync.Store(false)
-		s.unref() // the dirty set's reference, as after syncFiles
 	}
+	d.synced(dirty) // as after syncFiles
 	return true
 }
 
@@ -538,9 +581,11 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 		}
 		o.finish(err)
 	}
-	for s := range dirty {
-		s.unref()
-	}
+	d.synced(dirty)
+	// The files just synced may be closed now: a write load spread over
+	// more partitions than open_segment_files reopens files faster than
+	// the clock, which runs on opens, can close them while they are dirty.
+	files.afterSync()
 }
 
 // failSync records that an fdatasync of s failed: no write to s is

@@ -20,11 +20,12 @@ import (
 // are closed and reopened at their next use.
 //
 // A use of a segment's file is bracketed by acquire and release. A file is
-// closed ("parked") only when no use is in flight and nothing but its log
-// references the segment: a reader's Slice holds a use until Release, and
-// the disk references a segment with unsynced writes until its fsync, so
-// a file with data not yet durable is never closed (its fsync error, if
-// any, reaches the descriptor that wrote it). A segment whose name is about
+// closed ("parked") only when no use is in flight and everything written
+// to it is synced: a reader's Slice holds a use until Release, and a
+// file with data not yet durable is never closed (Segment.unsynced; its
+// fsync error, if any, reaches the descriptor that wrote). Queued writes
+// and readers between reads only reference the segment: its file is
+// reopened when they use it. A segment whose name is about
 // to be removed or taken by another file (retention, compaction, a
 // truncation, a deleted topic) is retired first: its file stays open until
 // the last reader lets go, as when every file was open, and is never
@@ -134,6 +135,25 @@ func (c *fileCache) trim() {
 	}
 }
 
+// full reports whether the open files are so far past the bound that a
+// writer should wait for the syncer to let some close: an eighth past it
+// (the bound leaves a quarter of the limit to everything else).
+func (c *fileCache) full() bool {
+	lim := c.limit.Load()
+	return lim > 0 && c.open.Load() >= lim+max(lim/8, 16)
+}
+
+// afterSync trims once files are synced and may be closed: a sweep that
+// failed while they were dirty does not hold the next one back.
+func (c *fileCache) afterSync() {
+	lim := c.limit.Load()
+	if lim <= 0 || c.open.Load() <= lim {
+		return
+	}
+	c.retry.Store(0)
+	c.trim()
+}
+
 // park closes idle files until at most target are open, or every file was
 // looked at twice, and returns how many are open.
 func (c *fileCache) park(target int64) int64 {
@@ -165,10 +185,11 @@ func (c *fileCache) park(target int64) int64 {
 }
 
 // tryPark takes the file of an idle segment out (the caller closes it), or
-// returns nil. c.mu is held; s.fmu is only tried, as its holders may wait
-// for c.mu.
+// returns nil. Idle: nobody uses the file and all written to it is synced
+// (a queued write or a reader's reference does not need the file open). c.mu
+// is held; s.fmu is only tried, as its holders may wait for c.mu.
 func (s *Segment) tryPark() *os.File {
-	if s.refs.Load() != 1 || s.users.Load() != 0 || !s.fmu.TryLock() {
+	if s.users.Load() != 0 || s.unsynced.Load() || !s.fmu.TryLock() {
 		return nil
 	}
 	defer s.fmu.Unlock()
@@ -179,7 +200,7 @@ func (s *Segment) tryPark() *os.File {
 	if f == nil {
 		return nil
 	}
-	if s.users.Load() != 0 || s.refs.Load() != 1 {
+	if s.users.Load() != 0 {
 		s.fp.Store(f)
 		return nil
 	}

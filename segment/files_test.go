@@ -322,3 +322,31 @@ func TestDroppedSegmentReleaseKeepsSuccessor(t *testing.T) {
 		t.Fatalf("%d batches, want 4", len(got))
 	}
 }
+
+// A file with writes not yet fsynced stays open, whatever the bound: its
+// fsync, and the error it may report, must be on the descriptor that
+// wrote. Once synced it may close.
+func TestUnsyncedFileStaysOpen(t *testing.T) {
+	e := newTestEnv(t, testConfig()) // no flush interval: synced on demand
+	e.mustAppend(plainBatch(2, 100, 1).encode())
+	seg := e.log.segs[0]
+	files.park(0)
+	if seg.fp.Load() == nil {
+		t.Fatal("a file with unsynced writes was closed")
+	}
+	done := make(chan error, 1)
+	e.log.Sync(func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); seg.unsynced.Load() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	files.park(0)
+	if seg.fp.Load() != nil {
+		t.Fatal("a synced idle file was not closed")
+	}
+	if got := checkLog(t, e.log); len(got) != 1 {
+		t.Fatalf("%d batches, want 1", len(got))
+	}
+}

@@ -23,13 +23,17 @@ type Segment struct {
 
 	// The file, opened on demand and closed while idle (files.go): used
 	// between acquire and release, never directly.
-	fp     atomic.Pointer[os.File]
-	fmu    sync.Mutex   // opens and closes fp
-	users  atomic.Int32 // acquires not yet released
-	used   atomic.Bool  // acquired since the clock's hand last passed
-	ringAt int          // (files.mu) its place in files.ring, -1 if closed
-	pinned bool         // (fmu) not closed while idle: not yet under its name
-	gone   bool         // (fmu) its name may lead to another file: never reopened
+	fp    atomic.Pointer[os.File]
+	fmu   sync.Mutex   // opens and closes fp
+	users atomic.Int32 // acquires not yet released
+	// unsynced: written and not yet fsynced (set and cleared under
+	// Disk.syncMu). Such a file is never closed while idle, so that its
+	// fsync, and any error it reports, is on the descriptor that wrote.
+	unsynced atomic.Bool
+	used     atomic.Bool // acquired since the clock's hand last passed
+	ringAt   int         // (files.mu) its place in files.ring, -1 if closed
+	pinned   bool        // (fmu) not closed while idle: not yet under its name
+	gone     bool        // (fmu) its name may lead to another file: never reopened
 
 	size atomic.Int64 // bytes written to the file and visible to readers
 
