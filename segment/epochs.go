@@ -140,6 +140,7 @@ func (l *Log) ResetTo(offset int64) error {
 	for _, off := range listSnapshots(l.dir) {
 		os.Remove(snapshotPath(l.dir, off))
 	}
+	l.hasSnapshot.Store(false)
 	l.producers = producerState{}
 	l.rebuildOngoingLocked()
 	l.next = offset

@@ -84,8 +84,11 @@ type Log struct {
 	// write (appended, truncated or recovered since it was opened, or
 	// its active indexes or snapshot missing); a clean close of an
 	// unchanged log writes nothing.
-	changed bool            // (mu)
-	ongoing map[int64]int64 // (mu) first offset of each open transaction by producer (txn.go)
+	changed bool // (mu)
+	// hasSnapshot: a producer snapshot file may exist (false only when
+	// none does: a new log, or one whose snapshots were all removed).
+	hasSnapshot atomic.Bool
+	ongoing     map[int64]int64 // (mu) first offset of each open transaction by producer (txn.go)
 
 	firstUnstable atomic.Int64 // first offset of the oldest open transaction, -1 if none
 	hasAborts     atomic.Bool  // some segment has indexed an aborted transaction
@@ -196,7 +199,11 @@ func (l *Log) Close(clean bool) (wrote bool) {
 		wrote = true
 		active := l.segs[len(l.segs)-1]
 		size := active.size.Load()
-		active.trimPrealloc(size, minPrealloc)
+		if active.prealloc.Load() > size+minPrealloc {
+			// Blocks this process allocated ahead (those a crash left
+			// went at the open).
+			active.trimPrealloc(size, minPrealloc)
+		}
 		switch {
 		case size >= activeIndexBytes:
 			if err := active.writeIndexesNoSync(active.offIdx, active.timeIdx, active.txnIdx); err != nil {
@@ -219,7 +226,13 @@ func (l *Log) Close(clean bool) (wrote bool) {
 				l.logger.Warn("cannot write transaction index", "err", err)
 			}
 		}
-		l.writeSnapshotLocked(snapshotNoSync)
+		// No producer and no snapshot yet, in one small segment: the
+		// next start's replay of its batch headers from the start costs
+		// less than the file (a partition created and written a little,
+		// of thousands).
+		if len(l.producers) > 0 || l.hasSnapshot.Load() || len(l.segs) > 1 || size >= activeIndexBytes {
+			l.writeSnapshotLocked(snapshotNoSync)
+		}
 	}
 	for _, s := range l.segs {
 		s.unref()

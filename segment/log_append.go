@@ -227,6 +227,9 @@ func (l *Log) writeSnapshotLocked(mode snapshotMode) {
 			l.logger.Warn("cannot write producer snapshot", "err", err)
 			return
 		}
+		if !l.hasSnapshot.Swap(true) {
+			return // the first: none to supersede
+		}
 		// Older snapshots are superseded.
 		for _, off := range listSnapshots(l.dir) {
 			if snapshotPath(l.dir, off) != path {

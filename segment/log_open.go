@@ -153,6 +153,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		}
 		snaps = nil
 	}
+	l.hasSnapshot.Store(len(snaps) > 0)
 	from, err := l.loadProducers(snaps)
 	if err != nil {
 		l.closeSegs()

@@ -132,3 +132,33 @@ func TestStoreOpenAllAndCleanClose(t *testing.T) {
 	}
 	checkLog(t, l)
 }
+
+// A clean stop of a small log without producers writes no snapshot (the
+// next start replays its few batch headers instead); with a producer it
+// does, and either way the next start has the log and its producers.
+func TestCleanStopSnapshotOnlyWhenUseful(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	e.mustAppend(plainBatch(3, 50, 1).encode())
+	e.reopen(true)
+	if snaps := listSnapshots(e.dir); len(snaps) != 0 {
+		t.Fatalf("snapshots %v of a small log without producers", snaps)
+	}
+	if got := checkLog(t, e.log); len(got) != 1 {
+		t.Fatalf("%d batches, want 1", len(got))
+	}
+	e.mustAppend(pidBatch(2, 1, 9, 0, 0).encode())
+	e.reopen(true)
+	if snaps := listSnapshots(e.dir); len(snaps) != 1 || snaps[0] != 5 {
+		t.Fatalf("snapshots %v, want one at 5", snaps)
+	}
+	if _, ok := e.log.producers[9]; !ok {
+		t.Fatal("producer 9 lost by a clean restart")
+	}
+	// Its next batch in sequence is taken; a repeat is a duplicate.
+	if _, err := e.append(pidBatch(2, 2, 9, 0, 2).encode(), false); err != nil {
+		t.Fatalf("next batch of producer 9: %v", err)
+	}
+	if res, err := e.append(pidBatch(2, 2, 9, 0, 2).encode(), false); err != nil || res.BaseOffset != 5 {
+		t.Fatalf("repeated batch: %+v %v, want the duplicate at 5", res, err)
+	}
+}
