@@ -226,11 +226,7 @@ func (l *Log) Close(clean bool) (wrote bool) {
 				l.logger.Warn("cannot write transaction index", "err", err)
 			}
 		}
-		// No producer and no snapshot yet, in one small segment: the
-		// next start's replay of its batch headers from the start costs
-		// less than the file (a partition created and written a little,
-		// of thousands).
-		if len(l.producers) > 0 || l.hasSnapshot.Load() || len(l.segs) > 1 || size >= activeIndexBytes {
+		if l.snapshotUsefulLocked() {
 			l.writeSnapshotLocked(snapshotNoSync)
 		}
 	}
@@ -238,6 +234,15 @@ func (l *Log) Close(clean bool) (wrote bool) {
 		s.unref()
 	}
 	return wrote
+}
+
+// snapshotUsefulLocked reports whether a clean stop should write a
+// producer snapshot. Not with no producer and no snapshot yet, in one
+// small segment: the next start's replay of its batch headers from the
+// start costs less than the file (a partition created and written a
+// little, of thousands). l.mu is held.
+func (l *Log) snapshotUsefulLocked() bool {
+	return len(l.producers) > 0 || l.hasSnapshot.Load() || len(l.segs) > 1 || l.segs[0].size.Load() >= activeIndexBytes
 }
 
 // activeIndexBytes is the size from which an active segment gets index

@@ -159,7 +159,7 @@ func OpenLog(dir string, disk *Disk, cfg Config, clean bool, logger *slog.Logger
 		l.closeSegs()
 		return nil, err
 	}
-	if from != l.next {
+	if from != l.next && l.snapshotUsefulLocked() {
 		l.changed = true // no snapshot at the end: a clean close writes one
 	}
 	for _, s := range l.segs {

@@ -146,6 +146,12 @@ func TestCleanStopSnapshotOnlyWhenUseful(t *testing.T) {
 	if got := checkLog(t, e.log); len(got) != 1 {
 		t.Fatalf("%d batches, want 1", len(got))
 	}
+	e.log.mu.RLock()
+	changed := e.log.changed
+	e.log.mu.RUnlock()
+	if changed {
+		t.Fatal("a clean start marks the log changed for a snapshot its clean stop would not write")
+	}
 	e.mustAppend(pidBatch(2, 1, 9, 0, 0).encode())
 	e.reopen(true)
 	if snaps := listSnapshots(e.dir); len(snaps) != 1 || snaps[0] != 5 {
