@@ -24,6 +24,7 @@ import (
 // as well as the copy path for small ranges; every record must arrive
 // once, intact, in order per partition.
 func TestLargeFetchesEveryClient(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	b := startBroker(t)
 	const topic, parts, n = "bigfetch", 4, 24000
 	b.createTopic(topic, parts, nil)

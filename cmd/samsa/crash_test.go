@@ -25,6 +25,7 @@ type ackedRecord struct {
 // record stored twice; over several cycles, so earlier cycles' records must
 // survive later crashes and recoveries too.
 func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	if testing.Short() {
 		t.Skip("slow: SIGKILL cycles under load")
 	}

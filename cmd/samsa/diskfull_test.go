@@ -29,6 +29,7 @@ import (
 // the broker restarts with every acknowledged record, and `samsactl log
 // verify` finds no damage.
 func TestFullDisk(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root to mount a size-limited tmpfs (CI runs as root)")
 	}

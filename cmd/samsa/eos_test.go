@@ -227,6 +227,7 @@ func (e *eosRun) check() {
 }
 
 func TestExactlyOnceGroupTransactSession(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	b := startQuickGroupsBroker(t)
 	const n = 4000
 	e := newEOSRun(t, b, n, 1, b.addr)

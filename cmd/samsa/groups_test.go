@@ -63,6 +63,7 @@ func head(s []string) []string {
 }
 
 func TestKcatGroupConsumerResumes(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	kcat := needKcat(t)
 	b := startBroker(t)
 	const topic, group = "kcat-group", "kcat-g"
@@ -94,6 +95,7 @@ func TestKcatGroupConsumerResumes(t *testing.T) {
 }
 
 func TestKafkaPythonGroupConsumerResumes(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	needKafkaPython(t)
 	b := startBroker(t)
 	const topic, group = "py-group", "py-g"

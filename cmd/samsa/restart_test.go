@@ -275,6 +275,7 @@ func TestRestartKeepsState(t *testing.T) {
 // acknowledge what it already had as duplicates: in the end every record
 // is acknowledged, stored exactly once, in send order.
 func TestIdempotentProducerAcrossRestarts(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	const topic = "idem"
 	b := startBroker(t)
 	b.createTopic(topic, 2, nil)

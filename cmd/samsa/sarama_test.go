@@ -20,6 +20,7 @@ import (
 )
 
 func TestSarama(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	for _, v := range []string{"2.1.0", "3.6.0", "4.0.0"} {
 		t.Run(v, func(t *testing.T) {
 			b := startBroker(t)

@@ -337,6 +337,7 @@ func checkOwnRecords(t *testing.T, what, prefix string, n int, r clientRun) {
 // SASL_SSL with PLAIN (its bare tokens after SaslHandshake v0), kafkajs
 // and sarama with SCRAM; and kcat with a wrong password gets nothing.
 func TestSASLClients(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	kcat := needKcat(t)
 	needConfluentKafka(t)
 	needKafkaPython(t)

@@ -211,6 +211,7 @@ func TestTxnConfluentKafka(t *testing.T) {
 // error and its records, written to the log, stay invisible to
 // read_committed readers.
 func TestTxnConfluentKafkaFencing(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	needConfluentKafka(t)
 	b := startQuickGroupsBroker(t)
 	b.createTopic("ck-fence", 2, nil)
@@ -243,6 +244,7 @@ func TestTxnConfluentKafkaFencing(t *testing.T) {
 // TxnOffsetCommit without generation or member id: the broker must take
 // transactional offsets from a producer that is not a group member.
 func TestTxnSarama(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	b := startQuickGroupsBroker(t)
 	for _, v := range []string{"default", "2.5.0", "3.6.0"} {
 		t.Run(v, func(t *testing.T) {

@@ -370,6 +370,7 @@ func TestTransactionAcrossFailover(t *testing.T) {
 // (its log says so), and read_committed readers see every committed
 // transaction whole and no aborted one.
 func TestTransactionCompletedAfterKillInPrepare(t *testing.T) {
+	t.Parallel() // its own broker and data dir; mostly waits on clients
 	b := startBroker(t)
 	b.createTopic("tx", 4, nil)
 	const prepared = "completing a transaction the log left prepared"
