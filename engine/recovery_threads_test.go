@@ -23,3 +23,22 @@ func TestRecoveryThreadsValidated(t *testing.T) {
 		}
 	}
 }
+
+// open_segment_files: 0 (automatic) or at least 16; anything else refused
+// with the setting's name.
+func TestOpenSegmentFilesValidated(t *testing.T) {
+	for _, n := range []int{-1, 1, 15} {
+		c := DefaultConfig()
+		c.OpenSegmentFiles = n
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "open_segment_files") {
+			t.Errorf("open_segment_files = %d: %v", n, err)
+		}
+	}
+	for _, n := range []int{0, 16, 1 << 20} {
+		c := DefaultConfig()
+		c.OpenSegmentFiles = n
+		if err := c.Validate(); err != nil {
+			t.Errorf("open_segment_files = %d: %v", n, err)
+		}
+	}
+}
