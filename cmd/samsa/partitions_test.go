@@ -29,7 +29,9 @@ func TestManyPartitionsRestart(t *testing.T) {
 	}
 	t.Parallel()
 	const topics, parts, fileBound = 20, 100, 500
-	cfg := writeConfig(t, t.TempDir(), "open_segment_files = 0", fmt.Sprintf("open_segment_files = %d", fileBound))
+	httpAddr := freeAddr(t)
+	cfg := writeConfig(t, t.TempDir(), "open_segment_files = 0", fmt.Sprintf("open_segment_files = %d", fileBound),
+		"[admin]\n# HTTP admin", "[admin]\nlisten = \""+httpAddr+"\"\n# HTTP admin", "\nlisten = \"\"\n\n[topic_defaults]", "\n\n[topic_defaults]")
 	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
 	t.Cleanup(b.cleanup)
 	b.start()
@@ -98,6 +100,17 @@ func TestManyPartitionsRestart(t *testing.T) {
 		t.Errorf("%d files open, open_segment_files %d", n, fileBound)
 	} else {
 		t.Logf("%d files open at rest, open_segment_files %d", n, fileBound)
+	}
+	// What /metrics says of it: files open within the bound, files closed
+	// while idle and reopened by the writes and reads above.
+	fams := scrape(t, httpAddr)
+	if v, ok := metricValue(fams, "samsa_segment_files_open", nil); !ok || v < 1 || v > fileBound+fileBound/8 {
+		t.Errorf("samsa_segment_files_open = %v (%v), bound %d", v, ok, fileBound)
+	}
+	for _, m := range []string{"samsa_segment_files_closed_idle_total", "samsa_segment_files_reopened_total"} {
+		if v, ok := metricValue(fams, m, nil); !ok || v < 1 {
+			t.Errorf("%s = %v (%v), want files closed and reopened", m, v, ok)
+		}
 	}
 
 	b.stop()
