@@ -234,17 +234,9 @@ func (c *Conn) writeLocked(r *Response) bool {
 	s.lifeMu.RLock()
 	if !r.skip && !c.closed.Load() && !s.stopped {
 		// On error the task may be queued all the same; free is idempotent.
-		if c.tls {
-			// One write of every chunk: prepare read the file parts
-			// into memory.
-			bufs := r.chunks[0].bufs
-			if len(r.chunks) > 1 {
-				bufs = nil
-				for _, ch := range r.chunks {
-					bufs = append(bufs, ch.bufs...)
-				}
-			}
-			queued = c.gc.AsyncWritev(bufs, r.written) == nil
+		if tw, ok := c.gc.(*tlsWire); ok {
+			// The writer reads the file chunks as it seals them.
+			queued = tw.asyncWriteChunks(r.chunks, r.written) == nil
 		} else if r.zeroCopy() {
 			// The loop writes it all itself (sendAll), outside gnet's
 			// buffer; nothing else may reach the socket until it is done.

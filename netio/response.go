@@ -77,8 +77,8 @@ const minSendfile = 16 << 10
 // a pooled buffer. Called on the goroutine that responds.
 func (resp *Response) prepare(c *Conn, corrID int32) error {
 	resp.conn = c
-	// TLS cannot use sendfile: the bytes are read into pooled buffers
-	// here and sealed from there, with no further copy.
+	// TLS cannot use sendfile: its writer reads file ranges a step at a
+	// time and seals each step as it is read (tlsWire.sendFile).
 	sendfile := !c.srv.opts.NoSendfile && !c.tls
 	size := 4
 	if resp.HeaderV1 {
@@ -121,6 +121,10 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 			continue
 		}
 		if p.Len <= 0 {
+			continue
+		}
+		if c.tls {
+			resp.chunks = append(resp.chunks, chunk{file: p.File, off: p.Off, n: p.Len})
 			continue
 		}
 		if sendfile && p.Len >= minSendfile && cached(p.File, p.Off, p.Len) {

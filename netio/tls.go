@@ -17,8 +17,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -283,9 +285,10 @@ func newTLSWire(s *Server, tc, raw net.Conn, bw *batchConn) *tlsWire {
 }
 
 type tlsWrite struct {
-	bufs [][]byte
-	cb   gnet.AsyncCallback
-	n    int64
+	bufs   [][]byte
+	chunks []chunk // instead of bufs: a response, its file ranges unread
+	cb     gnet.AsyncCallback
+	n      int64
 }
 
 // run starts the reader and the writer and runs the loop until the
@@ -376,7 +379,12 @@ func (w *tlsWire) writeLoop() {
 		w.queue = nil
 		w.mu.Unlock()
 		for i, t := range tasks {
-			if werr == nil {
+			if werr == nil && t.chunks != nil {
+				buf, werr = w.sendChunks(buf, t.chunks, i == len(tasks)-1)
+				if werr == nil && i == len(tasks)-1 {
+					werr = w.bw.flush()
+				}
+			} else if werr == nil {
 				buf, werr = w.send(buf, t.bufs, i == len(tasks)-1)
 				if werr == nil && i == len(tasks)-1 {
 					werr = w.bw.flush()
@@ -411,6 +419,86 @@ func (w *tlsWire) writeLoop() {
 			return
 		}
 	}
+}
+
+// tlsFileStep is how much of a file range the writer reads before it
+// seals it: the first bytes of a large fetch leave after one step has
+// been read instead of the whole response, so the client decrypts while
+// the rest is read and sealed.
+const tlsFileStep = 256 << 10
+
+// sendChunks writes a response's chunks: bytes as send does, file ranges
+// read a step at a time into one reused buffer and sealed at once.
+func (w *tlsWire) sendChunks(buf []byte, chunks []chunk, last bool) ([]byte, error) {
+	for i, ch := range chunks {
+		if ch.file == nil {
+			var err error
+			if buf, err = w.send(buf, ch.bufs, last && i == len(chunks)-1); err != nil {
+				return buf, err
+			}
+			continue
+		}
+		if len(buf) > 0 {
+			if _, err := w.tc.Write(buf); err != nil {
+				return buf[:0], err
+			}
+			buf = buf[:0]
+		}
+		if err := w.sendFile(ch.file, ch.off, ch.n); err != nil {
+			return buf, err
+		}
+	}
+	if last && len(buf) > 0 {
+		_, err := w.tc.Write(buf)
+		return buf[:0], err
+	}
+	return buf, nil
+}
+
+// sendFile reads n bytes at off of f a step at a time and writes each.
+func (w *tlsWire) sendFile(f *os.File, off, n int64) error {
+	bb := filePool.Get()
+	defer filePool.Put(bb)
+	if int64(cap(bb.B)) < min(n, tlsFileStep) {
+		bb.B = make([]byte, min(n, tlsFileStep))
+	}
+	for n > 0 {
+		step := bb.B[:min(n, int64(cap(bb.B)), tlsFileStep)]
+		if k, err := f.ReadAt(step, off); k < len(step) {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = errFileShort
+			}
+			return fmt.Errorf("cannot read %d bytes at %d of %s: %w", len(step), off, f.Name(), err)
+		}
+		if _, err := w.tc.Write(step); err != nil {
+			return err
+		}
+		w.s.stats.copiedBytes.Add(int64(len(step)))
+		off += int64(len(step))
+		n -= int64(len(step))
+	}
+	return nil
+}
+
+// asyncWriteChunks queues a response whose file chunks the writer reads
+// (sendChunks); cb runs on the writer once it is sent or failed.
+func (w *tlsWire) asyncWriteChunks(chunks []chunk, cb gnet.AsyncCallback) error {
+	var n int64
+	for _, ch := range chunks {
+		n += ch.n
+		for _, b := range ch.bufs {
+			n += int64(len(b))
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing {
+		return net.ErrClosed
+	}
+	w.outBytes.Add(n)
+	w.queue = append(w.queue, tlsWrite{chunks: chunks, cb: cb, n: n})
+	w.cond.Signal()
+	return nil
 }
 
 // send writes bufs: small ones gathered in buf, sealed together when buf
