@@ -186,6 +186,46 @@ func TestTLSFileParts(t *testing.T) {
 	}
 }
 
+// A file range that ends early (a truncated segment) over TLS: the
+// connection is closed, never answered with short or other bytes, and the
+// server serves the next connection.
+func TestTLSFileShort(t *testing.T) {
+	pki := newTestPKI(t)
+	path := filepath.Join(t.TempDir(), "seg")
+	data := bytes.Repeat([]byte("x"), 600_000) // three steps and a bit
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := startTLSServer(t, pki, tls.NoClientCert, func(req *Request) {
+		n := int64(len(data))
+		if string(req.Body) == "short" {
+			n += 100
+		}
+		req.Respond(&Response{Parts: []Part{{B: []byte("hdr")}, {File: f, Len: n}}})
+	})
+	c, err := dialTLS(t, s.Addr(), pki, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(1, []byte("short"))
+	if _, body, err := readResp(c.r, false); err == nil {
+		t.Fatalf("a short file range answered with %d bytes", len(body))
+	}
+	c2, err := dialTLS(t, s.Addr(), pki, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.send(2, []byte("whole"))
+	if corr, body := c2.recv(); corr != 2 || !bytes.Equal(body, append([]byte("hdr"), data...)) {
+		t.Fatalf("next connection: corr %d, %d bytes", corr, len(body))
+	}
+}
+
 // TestTLSRefusals: a required client certificate that is missing, and
 // plaintext Kafka bytes on the TLS port, both end in a closed connection,
 // with the server still serving others.
