@@ -490,13 +490,18 @@ func (w *tlsWire) asyncWriteChunks(chunks []chunk, cb gnet.AsyncCallback) error 
 			n += int64(len(b))
 		}
 	}
+	return w.enqueue(tlsWrite{chunks: chunks, cb: cb, n: n})
+}
+
+// enqueue hands t to the writer; it fails once the connection is closing.
+func (w *tlsWire) enqueue(t tlsWrite) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closing {
 		return net.ErrClosed
 	}
-	w.outBytes.Add(n)
-	w.queue = append(w.queue, tlsWrite{chunks: chunks, cb: cb, n: n})
+	w.outBytes.Add(t.n)
+	w.queue = append(w.queue, t)
 	w.cond.Signal()
 	return nil
 }
@@ -614,15 +619,7 @@ func (w *tlsWire) AsyncWritev(bs [][]byte, cb gnet.AsyncCallback) error {
 	for _, b := range bs {
 		n += int64(len(b))
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closing {
-		return net.ErrClosed
-	}
-	w.outBytes.Add(n)
-	w.queue = append(w.queue, tlsWrite{bufs: bs, cb: cb, n: n})
-	w.cond.Signal()
-	return nil
+	return w.enqueue(tlsWrite{bufs: bs, cb: cb, n: n})
 }
 
 // Wake makes the loop frame again (cb is not supported: netio passes nil).
