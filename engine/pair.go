@@ -44,6 +44,8 @@ func (c pairCatalog) RecordLeader(node, epoch int32) error {
 	return c.b.commitMeta(recLeader, metaLeader{Node: node, Epoch: epoch})
 }
 
+func (c pairCatalog) Copying(on bool) { c.b.store.SetCopying(on) }
+
 // Lead serves groups from the replicated __consumer_offsets and
 // transactions from __transaction_state, completing those left half-way.
 func (c pairCatalog) Lead() {

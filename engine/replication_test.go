@@ -455,6 +455,59 @@ func TestStandbyFsync(t *testing.T) {
 	}
 }
 
+// TestPromotionFsyncsCopies: without standby_fsync (and with no background
+// flush), the standby's copies of acks=all records are written but not
+// fsynced, and its disk starts their writeback per write; promotion fsyncs
+// every copy before the node leads, so what the pair acknowledged is on
+// the new primary's disk, and stops treating its logs as copies.
+func TestPromotionFsyncsCopies(t *testing.T) {
+	pAddr, sAddr := reserveAddr(t), reserveAddr(t)
+	mod := func(role string, self, peer int32, peerAddr, listen string) func(*Config) {
+		return func(c *Config) {
+			replicationConfig(role, self, peer, peerAddr)(c)
+			c.Listen, c.FlushIntervalMs = listen, 0
+		}
+	}
+	p := &pair{primaryAddr: pAddr, standbyAddr: sAddr}
+	p.primary = startBroker(t, t.TempDir(), mod(replica.RolePrimary, 1, 2, sAddr, pAddr))
+	p.standby = startBroker(t, t.TempDir(), mod(replica.RoleStandby, 2, 1, pAddr, sAddr))
+	waitFor(t, "the standby in sync", 10*time.Second, func() bool { return p.primary.b.metaPart.replica.InSync() })
+	if p.primary.b.store.Copying() || !p.standby.b.store.Copying() {
+		t.Fatalf("copying: primary %v, standby %v; want false, true", p.primary.b.store.Copying(), p.standby.b.store.Copying())
+	}
+	if _, err := kadm.NewClient(p.primary.client()).CreateTopic(testCtx(t), 1, 2, nil, "pf"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pf in sync", 10*time.Second, func() bool {
+		part := p.primary.b.partition("pf", 0)
+		return part != nil && part.replica.InSync()
+	})
+	cl := p.primary.client(kgo.DefaultProduceTopic("pf"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := range 50 {
+		if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte(fmt.Sprintf("v%d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyLog := p.standby.b.partition("pf", 0).log
+	end := p.primary.b.partition("pf", 0).log.EndOffset()
+	if copyLog.EndOffset() != end {
+		t.Fatalf("the standby holds up to %d, %d were acknowledged", copyLog.EndOffset(), end)
+	}
+	if copyLog.SyncedOffset() >= end {
+		t.Fatalf("the copy is fsynced up to %d before promotion; the test needs it unsynced", copyLog.SyncedOffset())
+	}
+	p.primary.stop()
+	if err := p.standby.b.pair.Promote("test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := copyLog.SyncedOffset(); got < end {
+		t.Fatalf("promoted with the copy fsynced only below %d of %d", got, end)
+	}
+	if p.standby.b.store.Copying() {
+		t.Fatal("the new primary still treats its logs as copies")
+	}
+}
+
 // TestPrimaryListsStandbyOnlyInSync: clients are told of the standby while
 // it follows; once it is gone (out of the ISR), Metadata lists the primary
 // alone and the standby as an offline replica, as Kafka leaves fenced

@@ -245,7 +245,8 @@ func (l *Log) writeSnapshotLocked(mode snapshotMode) {
 }
 
 // Sync queues a barrier that completes once everything appended so far is
-// fsynced.
+// fsynced (SyncedOffset then reaches it, also for appends that did not ask
+// for an fsync).
 func (l *Log) Sync(done func(error)) {
 	if l.disk.closing() {
 		if done != nil {
@@ -254,6 +255,6 @@ func (l *Log) Sync(done func(error)) {
 		return
 	}
 	l.mu.Lock()
-	l.disk.enqueue(&op{kind: opBarrier, log: l, sync: true, done: done})
+	l.disk.enqueue(&op{kind: opBarrier, log: l, sync: true, end: l.next, done: done})
 	l.mu.Unlock()
 }

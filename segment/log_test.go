@@ -849,3 +849,60 @@ func TestEpochsAndTruncate(t *testing.T) {
 		t.Fatalf("end %d after reopen, want %d", e.log.EndOffset(), mid+2)
 	}
 }
+
+// TestCopyingStartsWriteback: on a disk of a standby's copies each write
+// starts the writeback of exactly the bytes it wrote, and nothing else
+// changes: the append completes once written, without an fsync, and a
+// Sync makes it durable. Off, writes leave the writeback to the kernel.
+func TestCopyingStartsWriteback(t *testing.T) {
+	type call struct{ off, n int64 }
+	var (
+		mu    sync.Mutex
+		calls []call
+	)
+	orig := startWriteback
+	startWriteback = func(fd int, off, n int64) error {
+		mu.Lock()
+		calls = append(calls, call{off, n})
+		mu.Unlock()
+		return orig(fd, off, n)
+	}
+	t.Cleanup(func() { startWriteback = orig })
+	taken := func() []call {
+		mu.Lock()
+		defer mu.Unlock()
+		out := calls
+		calls = nil
+		return out
+	}
+
+	e := newTestEnv(t, testConfig())
+	a := plainBatch(3, 100, 1000).encode()
+	e.mustAppend(a)
+	if c := taken(); len(c) != 0 {
+		t.Fatalf("writeback started on a disk that is not copying: %v", c)
+	}
+	e.disk.SetCopying(true)
+	b := plainBatch(2, 200, 2000).encode()
+	e.mustAppend(b)
+	if c := taken(); len(c) != 1 || c[0] != (call{int64(len(a)), int64(len(b))}) {
+		t.Fatalf("writeback calls %v, want one of %d bytes at %d", c, len(b), len(a))
+	}
+	if got := e.log.SyncedOffset(); got != 0 {
+		t.Fatalf("synced offset %d after appends that asked for no fsync", got)
+	}
+	done := make(chan error, 1)
+	e.log.Sync(func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, end := e.log.SyncedOffset(), e.log.EndOffset(); got != end {
+		t.Fatalf("after Sync the log is synced below %d, ends at %d", got, end)
+	}
+	e.disk.SetCopying(false)
+	e.mustAppend(plainBatch(1, 10, 3000).encode())
+	if c := taken(); len(c) != 0 {
+		t.Fatalf("writeback started after copying was turned off: %v", c)
+	}
+	checkLog(t, e.log)
+}

@@ -149,6 +149,12 @@ const spaceCheckInterval = time.Second
 // Space reports the data directory's free space and reserve.
 func (s *Store) Space() DiskSpace { return s.disk.Space() }
 
+// SetCopying says whether the logs are a standby's copies (Disk.SetCopying).
+func (s *Store) SetCopying(on bool) { s.disk.SetCopying(on) }
+
+// Copying reports what SetCopying last said.
+func (s *Store) Copying() bool { return s.disk.copying.Load() }
+
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.opts.Dir }
 

@@ -87,6 +87,8 @@ func TestConfigErrorsExitNonZero(t *testing.T) {
 	f("bad durability", "[broker]\ndurability = \"sometimes\"\n", "durability")
 	f("unknown topic default", "[topic_defaults]\n\"retention.mss\" = 5\n", "retention.mss")
 	f("not toml", "this is not toml\n")
+	f("replica fetch too small", "[replication]\nrole = \"standby\"\npeer_id = 2\npeer_client = \"127.0.0.1:1\"\npeer_link = \"127.0.0.1:2\"\nreplica_fetch_max_bytes = 100\n",
+		"replica_fetch_max_bytes")
 
 	code, _, errOut := runBinary(t, "-config", filepath.Join(t.TempDir(), "missing.toml"), "-listen", freeAddr(t))
 	if code == 0 || !strings.Contains(errOut, "missing.toml") {

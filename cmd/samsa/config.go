@@ -108,6 +108,9 @@ type fileConfig struct {
 		FailoverTimeoutMs int64  `toml:"failover_timeout_ms"`
 		LinkCompression   string `toml:"link_compression"`
 		StandbyFsync      bool   `toml:"standby_fsync"`
+		// replica.fetch.max.bytes, replica.fetch.response.max.bytes
+		FetchMaxBytes         int32 `toml:"replica_fetch_max_bytes"`
+		FetchResponseMaxBytes int32 `toml:"replica_fetch_response_max_bytes"`
 		// LinkTLS secures the link with mutual TLS ([tls] certificates);
 		// PeerPrincipal, if set, is the only client certificate principal
 		// the link accepts.
@@ -248,6 +251,8 @@ func defaultFileConfig() fileConfig {
 	c.Replication.LagTimeMaxMs = e.Replication.LagTimeMaxMs
 	c.Replication.MinInsyncReplicas = e.Replication.MinInsyncReplicas
 	c.Replication.FailoverTimeoutMs = e.Replication.FailoverTimeoutMs
+	c.Replication.FetchMaxBytes = replica.DefaultFetchMaxBytes
+	c.Replication.FetchResponseMaxBytes = replica.DefaultFetchResponseMaxBytes
 	c.Net.Loops = e.NumLoops
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
@@ -352,7 +357,8 @@ func (c *fileConfig) engineConfig() (engine.Config, error) {
 		PeerLink: c.Replication.PeerLink, LagTimeMaxMs: c.Replication.LagTimeMaxMs,
 		MinInsyncReplicas: c.Replication.MinInsyncReplicas, AutoFailover: c.Replication.AutoFailover,
 		FailoverTimeoutMs: c.Replication.FailoverTimeoutMs, LinkCompression: c.Replication.LinkCompression,
-		StandbyFsync: c.Replication.StandbyFsync}
+		StandbyFsync: c.Replication.StandbyFsync, FetchMaxBytes: c.Replication.FetchMaxBytes,
+		FetchResponseMaxBytes: c.Replication.FetchResponseMaxBytes}
 	if c.Replication.Role != replica.RoleStandalone && c.Replication.Role != "" {
 		if e.PeerAdvertised, err = peerAdvertised(c.Replication.PeerAdvertisedListeners, specs); err != nil {
 			return e, fmt.Errorf("invalid config: %w", err)

@@ -24,13 +24,9 @@ import (
 	"samsa/segment"
 )
 
-// Replica fetch sizes: Kafka's replica.fetch.max.bytes and
-// replica.fetch.response.max.bytes.
-const (
-	replicaFetchPartitionBytes = 1 << 20
-	replicaFetchMaxBytes       = 10 << 20
-	replicaFetchWait           = 500 * time.Millisecond
-)
+// replicaFetchWait is how long the primary parks a replica fetch that finds
+// nothing new.
+const replicaFetchWait = 500 * time.Millisecond
 
 // follow runs on a standby until the pair stops or stop is closed.
 func (p *Pair) follow(stop chan struct{}) {
@@ -110,7 +106,10 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 	p.logger.Info("following the primary", "primary", p.cfg.PeerLink)
 	for ctx.Err() == nil {
 		req := p.fetchRequest()
-		kresp, err := rc.Request(req, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
+		// The batches of one response are appended before the next
+		// request (applyFetch waits for them), so every response can be
+		// read into the same buffer.
+		kresp, err := rc.RequestReusing(req, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
 		if err != nil {
 			return err
 		}
@@ -139,7 +138,7 @@ func (p *Pair) fetchRequest() *kmsg.FetchRequest {
 	r.ReplicaID = p.nodeID
 	r.MaxWaitMillis = int32(replicaFetchWait.Milliseconds())
 	r.MinBytes = 1
-	r.MaxBytes = replicaFetchMaxBytes
+	r.MaxBytes = p.cfg.fetchResponseMaxBytes()
 	r.SessionID, r.SessionEpoch = 0, -1
 	for _, l := range p.cat.Logs() {
 		n := len(r.Topics)
@@ -153,7 +152,7 @@ func (p *Pair) fetchRequest() *kmsg.FetchRequest {
 		rp.Partition = l.Index
 		rp.FetchOffset = l.Seg.EndOffset()
 		rp.LogStartOffset = l.Seg.StartOffset()
-		rp.PartitionMaxBytes = replicaFetchPartitionBytes
+		rp.PartitionMaxBytes = p.cfg.fetchMaxBytes()
 		r.Topics[n-1].Partitions = append(r.Topics[n-1].Partitions, rp)
 	}
 	return r
@@ -161,14 +160,17 @@ func (p *Pair) fetchRequest() *kmsg.FetchRequest {
 
 // applyFetch appends what the primary sent and waits until it is written
 // (and, with standby_fsync, fsynced), so the next fetch acknowledges only
-// what this node holds. progress is
-// false when every partition came back with an error.
+// what this node holds. The appends take the response's batches as they
+// are, without a copy: it returns only once every append it started is
+// done with them, errors included. progress is false when every partition
+// came back with an error.
 func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 	if resp.ErrorCode != 0 {
 		return false, fmt.Errorf("replica fetch: %w", kerr.ErrorForCode(resp.ErrorCode))
 	}
 	errs, parts := 0, 0
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	var errMu sync.Mutex
 	var firstErr error
 	setErr := func(err error) {
@@ -220,7 +222,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 				if err != nil || h.Size() > int64(len(batches)) {
 					break // a partial batch at the end of the response
 				}
-				batch := append([]byte(nil), batches[:h.Size()]...)
+				batch := batches[:h.Size():h.Size()]
 				batches = batches[h.Size():]
 				if segment.BatchCRC(batch) != h.CRC {
 					return false, fmt.Errorf("replica fetch: %s-%d: batch at %d fails its CRC", rl.Topic, rp.Partition, h.BaseOffset)

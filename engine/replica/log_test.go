@@ -20,6 +20,7 @@ func (c oneLog) LogByID(id [16]byte, idx int32) *Log  { return c.l }
 func (c oneLog) ApplyMetadata() error                 { return nil }
 func (c oneLog) Resync() error                        { return nil }
 func (c oneLog) RecordLeader(node, epoch int32) error { return nil }
+func (c oneLog) Copying(bool)                         {}
 func (c oneLog) Lead()                                {}
 func (c oneLog) Follow()                              {}
 

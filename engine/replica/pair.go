@@ -78,6 +78,10 @@ type Catalog interface {
 	// once it became the standby (stepping down).
 	Lead()
 	Follow()
+	// Copying says whether the logs are copies acknowledged once written,
+	// not fsynced (a standby without standby_fsync): each write of them
+	// then starts its writeback at once (segment.Disk.SetCopying).
+	Copying(on bool)
 }
 
 // Pair is this node's side of the pair. A standalone node has one too,
@@ -374,6 +378,8 @@ func (p *Pair) Promote(reason string) error {
 	if p.waiting.Load() {
 		reason += "; promoted while waiting for the peer: what only the peer had is lost"
 	}
+	p.cat.Copying(false)
+	p.syncLogs()
 	epoch := p.Epoch() + 1
 	for _, l := range p.cat.Logs() {
 		l.Seg.SetLeaderEpoch(epoch)
@@ -392,6 +398,27 @@ func (p *Pair) Promote(reason string) error {
 	return nil
 }
 
+// syncLogs fsyncs every log's copy. Without standby_fsync, what the
+// standby copied may be only in its page cache (flush_interval_ms bounds
+// how long): once it leads, every record the pair acknowledged must be on
+// its disk, as an acks=all record is on the primary's.
+func (p *Pair) syncLogs() {
+	start := time.Now()
+	logs := p.cat.Logs()
+	var wg sync.WaitGroup
+	wg.Add(len(logs))
+	for _, l := range logs {
+		l.Seg.Sync(func(err error) {
+			if err != nil {
+				p.logger.Warn("promotion: cannot fsync a copied log", "topic", l.Topic, "partition", l.Index, "err", err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	p.logger.Info("promotion: copied logs fsynced", "logs", len(logs), "took", time.Since(start).Round(time.Millisecond))
+}
+
 // leadLocked makes this node the primary at the pair's epoch.
 // p.promoteMu is held.
 func (p *Pair) leadLocked() {
@@ -406,6 +433,7 @@ func (p *Pair) leadLocked() {
 // startFollowerLocked starts following the primary. p.promoteMu must be
 // held.
 func (p *Pair) startFollowerLocked() {
+	p.cat.Copying(!p.cfg.StandbyFsync)
 	p.followStop, p.followDone = make(chan struct{}), make(chan struct{})
 	stop, done := p.followStop, p.followDone
 	p.wg.Add(1)

@@ -101,3 +101,70 @@ func FuzzResponseBody(f *testing.F) {
 		}
 	})
 }
+
+// RequestReusing reads responses into one buffer: a response that fits
+// reuses it, a larger one replaces it, and after a run of responses under
+// an eighth of a large buffer it is given back. Each response's bytes are
+// right while they are current.
+func TestRequestReusing(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	sizes := []int{3 << 20, 1 << 20, 4 << 20}
+	for range 64 {
+		sizes = append(sizes, 100<<10)
+	}
+	go func() {
+		defer b.Close()
+		for _, n := range sizes {
+			frame, err := ReadFrame(b)
+			if err != nil {
+				return
+			}
+			corr := binary.BigEndian.Uint32(frame[4:])
+			resp := kmsg.NewPtrFetchResponse()
+			resp.Version = 4
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.RecordBatches = bytes.Repeat([]byte{byte(n >> 10)}, n)
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic = "t"
+			rt.Partitions = append(rt.Partitions, rp)
+			resp.Topics = append(resp.Topics, rt)
+			body := resp.AppendTo(binary.BigEndian.AppendUint32(nil, corr))
+			b.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+		}
+	}()
+	c := New(a, "test")
+	var first *byte
+	for i, n := range sizes {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 4
+		kresp, err := c.RequestReusing(req, 10*time.Second)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		got := kresp.(*kmsg.FetchResponse).Topics[0].Partitions[0].RecordBatches
+		if len(got) != n || got[0] != byte(n>>10) || got[n-1] != byte(n>>10) {
+			t.Fatalf("response %d: %d bytes, want %d of %d", i, len(got), n, byte(n>>10))
+		}
+		switch i {
+		case 0:
+			first = &c.resp[:1][0]
+		case 1:
+			if &c.resp[:1][0] != first {
+				t.Fatal("a smaller response did not reuse the buffer")
+			}
+		case 2:
+			if &c.resp[:1][0] == first || cap(c.resp) < 4<<20 {
+				t.Fatal("a larger response did not replace the buffer")
+			}
+		case len(sizes) - 2:
+			if cap(c.resp) < 4<<20 {
+				t.Fatalf("buffer given back after %d small responses, want 64", i-2)
+			}
+		case len(sizes) - 1:
+			if cap(c.resp) != 0 {
+				t.Fatalf("buffer of %d bytes kept after 64 responses under an eighth of it", cap(c.resp))
+			}
+		}
+	}
+}
