@@ -11,14 +11,10 @@ RECORDS=${1:-1000000}
 SAMSA=${SAMSA:-bin/samsa}
 D=$(mktemp -d)
 P1= P2=
-trap 'kill $P1 $P2 2>/dev/null; wait 2>/dev/null; rm -rf "$D"' EXIT
-mk() { # node peer role link peerclient peerlink
-	sed -e "s/^node_id = 1$/node_id = $1/" -e "s/^role = \"\" .*/role = \"$3\"/" -e "s/^listen = \"\"  .*/listen = \"$4\"/" \
-		-e "s/^peer_id = -1 .*/peer_id = $2/" -e "s/^peer_client = \"\" .*/peer_client = \"$5\"/" \
-		-e "s/^peer_link = \"\" .*/peer_link = \"$6\"/" config.toml >"$D/n$1.toml"
-}
-mk 1 2 primary 127.0.0.1:19093 127.0.0.1:19192 127.0.0.1:19193
-mk 2 1 standby 127.0.0.1:19193 127.0.0.1:19092 127.0.0.1:19093
+trap 'kill $P1 $P2 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$D"' EXIT
+. bench/pair_config.sh
+pair_config "$D/n1.toml" 1 2 primary 127.0.0.1:19093 127.0.0.1:19192 127.0.0.1:19193
+pair_config "$D/n2.toml" 2 1 standby 127.0.0.1:19193 127.0.0.1:19092 127.0.0.1:19093
 yes "$(head -c 1023 /dev/zero | tr '\0' x)" | head -n "$RECORDS" >"$D/records"
 "$SAMSA" -config "$D/n1.toml" -listen 127.0.0.1:19092 -data-dir "$D/d1" >"$D/l1" 2>&1 &
 P1=$!
