@@ -15,7 +15,12 @@ run() { # alone|pair round
 	local env=()
 	[ "$1" = alone ] && env=(ALONE=1)
 	local p e
+	# The page cache's writeback of one run must not land on the next.
+	sync
+	sleep 2
 	p=$(env "${env[@]}" bench/pair.sh false -acks all -records 600000 2>&1 | grep -m1 'rec/s' | sed -E 's/.*produce [0-9,]+ rec\/s ([0-9.]+) MiB\/s.*/\1/')
+	sync
+	sleep 2
 	e=$(env "${env[@]}" WORKLOAD=e2e bench/pair.sh false -rate 10000 -records 50000 2>&1 | grep -m1 'latency p50' | sed -E 's/.*latency p50 ([0-9.]+) p99 ([0-9.]+) p99.9 ([0-9.]+).*/\1 \2 \3/')
 	echo "$1 $p $e" | tee -a "$OUT"
 }
