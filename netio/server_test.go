@@ -9,8 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -216,19 +214,7 @@ func TestDoneInterleaved(t *testing.T) {
 
 func TestFileParts(t *testing.T) {
 	t.Parallel()
-	data := make([]byte, 1<<20)
-	for i := range data {
-		data[i] = byte(i * 7 / 3)
-	}
-	path := filepath.Join(t.TempDir(), "segment.log")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f, data := testFile(t, 1<<20)
 
 	var released atomic.Int32
 	s, _ := startServer(t, Options{}, func(req *Request) {

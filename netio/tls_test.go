@@ -11,8 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -154,16 +152,7 @@ func TestTLSPipelinedInOrder(t *testing.T) {
 // sendfile over TLS), whole and in order.
 func TestTLSFileParts(t *testing.T) {
 	pki := newTestPKI(t)
-	path := filepath.Join(t.TempDir(), "seg")
-	data := bytes.Repeat([]byte("segment-bytes-"), 200_000) // 2.8 MB
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, data := testFile(t, 2_800_000)
 	s := startTLSServer(t, pki, tls.NoClientCert, func(req *Request) {
 		req.Respond(&Response{Parts: []Part{{B: []byte("hdr")}, {File: f, Off: 7, Len: int64(len(data) - 7)}, {B: []byte("end")}}})
 	})
@@ -191,16 +180,7 @@ func TestTLSFileParts(t *testing.T) {
 // server serves the next connection.
 func TestTLSFileShort(t *testing.T) {
 	pki := newTestPKI(t)
-	path := filepath.Join(t.TempDir(), "seg")
-	data := bytes.Repeat([]byte("x"), 600_000) // three steps and a bit
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, data := testFile(t, 600_000) // three steps and a bit
 	s := startTLSServer(t, pki, tls.NoClientCert, func(req *Request) {
 		n := int64(len(data))
 		if string(req.Body) == "short" {

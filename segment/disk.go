@@ -266,7 +266,7 @@ func (d *Disk) writeBatch(batch []*op) {
 		if err == nil {
 			d.waitForFiles(o.seg)
 			o.seg.preallocate(end)
-			err = d.write(o.seg, d.iov, o.pos)
+			err = d.write(o.seg, d.iov, o.pos, end)
 			if d.space.wrote(end-o.pos) || err != nil {
 				d.refreshSpace()
 			}
@@ -333,10 +333,10 @@ func (d *Disk) waitForFiles(s *Segment) {
 	}
 }
 
-// write writes iov at pos of s and marks s dirty for the syncer, before it
-// lets go of the file: a file with unsynced data is never closed while
-// idle (Segment.unsynced).
-func (d *Disk) write(s *Segment, iov [][]byte, pos int64) error {
+// write writes iov at pos of s (up to end) and marks s dirty for the
+// syncer, before it lets go of the file: a file with unsynced data is never
+// closed while idle (Segment.unsynced).
+func (d *Disk) write(s *Segment, iov [][]byte, pos, end int64) error {
 	f, err := s.acquireWrite()
 	if err != nil {
 		return err
@@ -346,13 +346,9 @@ func (d *Disk) write(s *Segment, iov [][]byte, pos int64) error {
 		return err
 	}
 	if d.copying.Load() {
-		var n int64
-		for _, b := range iov {
-			n += int64(len(b))
-		}
 		// Only a hint to start the writeback: an error here (EIO) is
 		// the next fsync's to report.
-		_ = startWriteback(int(f.Fd()), pos, n)
+		_ = startWriteback(int(f.Fd()), pos, end-pos)
 	}
 	d.syncMu.Lock()
 	s.unsynced.Store(true)

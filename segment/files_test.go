@@ -180,13 +180,7 @@ func TestParkedSegmentDeletedUnderReader(t *testing.T) {
 	if _, err := os.Stat(seg.path + ".log"); !os.IsNotExist(err) {
 		t.Fatalf("deleted segment's file still there: %v", err)
 	}
-	got := make([]byte, len(first))
-	if _, err := seg.readAt(got, 0); err != nil {
-		t.Fatalf("read of the deleted segment: %v", err)
-	}
-	if !bytes.Equal(got, first) {
-		t.Fatal("the reader read other bytes than the segment held")
-	}
+	wantSegmentBytes(t, seg, first, "the reader of the deleted segment")
 	seg.unref()
 	if seg.fp.Load() != nil {
 		t.Fatal("the deleted segment's file is still open after its last reference")
@@ -281,13 +275,7 @@ func TestDeletedLogReaderNeverReadsItsSuccessor(t *testing.T) {
 	e.open(false) // the topic again, under the same name
 	e.mustAppend(plainBatch(2, 100, 99).encode())
 	files.park(0)
-	got := make([]byte, len(old))
-	if _, err := seg.readAt(got, 0); err != nil {
-		t.Fatalf("the reader of the deleted log: %v", err)
-	}
-	if !bytes.Equal(got, old) {
-		t.Fatal("the reader of the deleted log read other bytes")
-	}
+	wantSegmentBytes(t, seg, old, "the reader of the deleted log")
 	seg.unref()
 }
 
@@ -348,5 +336,17 @@ func TestUnsyncedFileStaysOpen(t *testing.T) {
 	}
 	if got := checkLog(t, e.log); len(got) != 1 {
 		t.Fatalf("%d batches, want 1", len(got))
+	}
+}
+
+// wantSegmentBytes requires seg to read want from its start.
+func wantSegmentBytes(t *testing.T, seg *Segment, want []byte, who string) {
+	t.Helper()
+	got := make([]byte, len(want))
+	if _, err := seg.readAt(got, 0); err != nil {
+		t.Fatalf("%s: %v", who, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s read other bytes than the segment held", who)
 	}
 }

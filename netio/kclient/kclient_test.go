@@ -68,16 +68,10 @@ func TestConnRequest(t *testing.T) {
 	defer a.Close()
 	go func() {
 		defer b.Close()
-		frame, err := ReadFrame(b)
-		if err != nil {
-			return
-		}
-		corr := binary.BigEndian.Uint32(frame[4:])
 		resp := kmsg.NewPtrApiVersionsResponse()
 		resp.Version = 3
 		resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: 18, MaxVersion: 4}}
-		body := resp.AppendTo(binary.BigEndian.AppendUint32(nil, corr)) // no header tags: ApiVersions
-		b.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+		answer(b, resp) // no header tags: ApiVersions
 	}()
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 3
@@ -116,11 +110,6 @@ func TestRequestReusing(t *testing.T) {
 	go func() {
 		defer b.Close()
 		for _, n := range sizes {
-			frame, err := ReadFrame(b)
-			if err != nil {
-				return
-			}
-			corr := binary.BigEndian.Uint32(frame[4:])
 			resp := kmsg.NewPtrFetchResponse()
 			resp.Version = 4
 			rp := kmsg.NewFetchResponseTopicPartition()
@@ -129,8 +118,9 @@ func TestRequestReusing(t *testing.T) {
 			rt.Topic = "t"
 			rt.Partitions = append(rt.Partitions, rp)
 			resp.Topics = append(resp.Topics, rt)
-			body := resp.AppendTo(binary.BigEndian.AppendUint32(nil, corr))
-			b.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+			if answer(b, resp) != nil {
+				return
+			}
 		}
 	}()
 	c := New(a, "test")
@@ -167,4 +157,16 @@ func TestRequestReusing(t *testing.T) {
 			}
 		}
 	}
+}
+
+// answer reads one request frame from c and writes resp for it, with a
+// response header without tagged fields (v0).
+func answer(c net.Conn, resp kmsg.Response) error {
+	frame, err := ReadFrame(c)
+	if err != nil {
+		return err
+	}
+	body := resp.AppendTo(binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(frame[4:])))
+	_, err = c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+	return err
 }
