@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build run test test-short race bench bench-txn failover soak gobench fuzz lint install clean
+.PHONY: all build run test test-short race bench bench-txn failover soak kgo-suite gobench fuzz lint install clean
 
 all: build
 
@@ -56,6 +56,12 @@ failover: build
 DURATION ?= 30m
 soak: build
 	./$(BIN)/samsa-bench soak -duration $(DURATION)
+
+# franz-go's own integration suite (pkg/kgo at the version go.mod pins)
+# against a fresh samsa: groups, transactions, SCRAM; about two minutes.
+# By hand, not in CI (make test runs franz-go's SCRAM tests only).
+kgo-suite: build
+	tools/kgo-suite.sh
 
 # Go micro-benchmarks of the storage and engine hot paths.
 gobench:
