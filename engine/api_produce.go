@@ -23,13 +23,18 @@ package engine
 // Topic policy, as Kafka applies it: acks=all fails with
 // NOT_ENOUGH_REPLICAS while fewer than min.insync.replicas replicas are in
 // sync (one, this node, until a standby exists); compacted topics refuse
-// records without a key (INVALID_RECORD); a topic compression.type other
-// than "producer" re-encodes batches sent with another codec. Otherwise
+// records without a key (INVALID_RECORD), and a CreateTime timestamp
+// outside message.timestamp.before.max.ms / after.max.ms, or a producer's
+// LogAppendTime, is refused (INVALID_TIMESTAMP): from v8 the answer names
+// each record refused (KIP-467). A topic compression.type other than
+// "producer" re-encodes batches sent with another codec. Otherwise
 // compressed batches are stored without being inflated (Kafka inflates
 // them to validate each record; samsa checks their framing and CRC only).
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,6 +120,19 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		if msg != "" && r.version >= 8 {
 			sp.ErrorMessage = &msg
 		}
+	}
+	// refuseRecords answers a batch refused for some of its records:
+	// from v8 the answer names them (KIP-467).
+	refuseRecords := func(sp *kmsg.ProduceResponseTopicPartition, err error) bool {
+		var refused *recordsRefused
+		if !errors.As(err, &refused) {
+			return false
+		}
+		setErr(sp, errCode(err), err.Error())
+		if r.version >= 8 {
+			sp.ErrorRecords = refused.records
+		}
+		return true
 	}
 	// appendPart appends one partition's checked batch. A request's
 	// partitions are independent: each goes as soon as it is checked,
@@ -271,9 +289,11 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(kerr.NotEnoughReplicas.Code, fmt.Sprintf("min.insync.replicas is %d, %d in sync", pol.minISR, b.inSyncReplicas(p)))
 				continue
 			}
-			batch, err := prepareBatch(pol, rp.records, &h)
+			batch, err := prepareBatch(pol, t.name+"-"+strconv.Itoa(int(p.idx)), rp.records, &h)
 			if err != nil {
-				fail(errCode(err), err.Error())
+				if !refuseRecords(sp, err) {
+					fail(errCode(err), err.Error())
+				}
 				continue
 			}
 			if !h.IsTransactional() {

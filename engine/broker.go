@@ -353,6 +353,10 @@ type topicPolicy struct {
 	codec     compress.Codec // compression.type; -1 keeps the producer's codec
 	compacted bool           // cleanup.policy includes compact: keys required
 	minISR    int            // min.insync.replicas
+	// message.timestamp.type LogAppendTime, and CreateTime's bounds
+	// (message.timestamp.before.max.ms and after.max.ms; MaxInt64: none).
+	logAppendTime     bool
+	tsBefore, tsAfter int64
 }
 
 // parts lists the topic's partitions. The slice is never modified: adding

@@ -444,8 +444,9 @@ func (b *Broker) applyConfigs(t *topic) segment.Config {
 		pol.compacted = pol.compacted || strings.TrimSpace(p) == "compact"
 	}
 	pol.minISR = int(parseLong(get("min.insync.replicas"), 1))
-	t.policy.Store(pol)
 	cfg := b.logConfig(t)
+	pol.logAppendTime, pol.tsBefore, pol.tsAfter = cfg.LogAppendTime, cfg.TimestampBeforeMaxMs, cfg.TimestampAfterMaxMs
+	t.policy.Store(pol)
 	for _, p := range t.parts() {
 		if p.log != nil {
 			p.log.SetConfig(cfg)

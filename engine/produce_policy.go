@@ -7,45 +7,146 @@ package engine
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/segment"
 	"samsa/segment/compress"
 )
 
-// prepareBatch applies a topic's produce-time policy to a validated batch:
-// compacted topics need a key on every record, and a topic codec other
+// recordsRefused is a batch refused for some of its records, as Kafka's
+// RecordValidationException (KIP-467): Produce v8+ names each record
+// (its index in the batch and why), so a client can fail those records
+// and retry the others (librdkafka's _INVALID_DIFFERENT_RECORD).
+type recordsRefused struct {
+	records   []kmsg.ProduceResponseTopicPartitionErrorRecord
+	timestamp bool // one was refused for its timestamp: INVALID_TIMESTAMP
+}
+
+func (e *recordsRefused) add(index int32, msg string) {
+	r := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+	r.RelativeOffset, r.ErrorMessage = index, &msg
+	e.records = append(e.records, r)
+}
+
+// Error is Kafka's message for the partition (LogValidator's
+// processRecordErrors).
+func (e *recordsRefused) Error() string {
+	if e.timestamp {
+		return "One or more records have been rejected due to invalid timestamp"
+	}
+	var sb strings.Builder
+	for i, r := range e.records[:min(3, len(e.records))] {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "RecordError(batchIndex=%d, message='%s')", r.RelativeOffset, *r.ErrorMessage)
+	}
+	return "One or more records have been rejected due to " + strconv.Itoa(len(e.records)) +
+		" record errors in total, and only showing the first three errors at most: [" + sb.String() + "]"
+}
+
+func (e *recordsRefused) Unwrap() error {
+	if e.timestamp {
+		return segment.ErrInvalidTimestamp
+	}
+	return segment.ErrInvalidRecord
+}
+
+// checksTimestamps reports whether a batch's records need their
+// timestamps checked one by one: a CreateTime topic with a bound the
+// batch's max timestamp does not settle (message.timestamp.before.max.ms
+// needs each record's; after.max.ms only when the max is past it).
+func (pol *topicPolicy) checksTimestamps(h *segment.BatchHeader, nowMs int64) bool {
+	if h.Attributes&segment.AttrLogAppendTime != 0 {
+		return true // refused whatever the topic's type
+	}
+	if pol.logAppendTime {
+		return false
+	}
+	return pol.tsBefore != math.MaxInt64 || (h.MaxTimestamp >= 0 && h.MaxTimestamp-nowMs > pol.tsAfter)
+}
+
+// prepareBatch applies a topic's produce-time policy to a validated batch
+// of partition tp: compacted topics need a key on every record, CreateTime
+// timestamps must be within the topic's bounds, and a topic codec other
 // than the batch's re-encodes it. It returns the batch to append (batch
-// itself when nothing changes) and updates h to match. The records are
-// inflated at most once, for both.
-func prepareBatch(pol *topicPolicy, batch []byte, h *segment.BatchHeader) ([]byte, error) {
+// itself when nothing changes) and updates h to match; a refusal for some
+// records is a *recordsRefused. The records are inflated at most once.
+func prepareBatch(pol *topicPolicy, tp string, batch []byte, h *segment.BatchHeader) ([]byte, error) {
 	if h.IsControl() {
 		return batch, nil
 	}
 	recompress := pol.codec >= 0 && compress.Codec(h.Compression()) != pol.codec
-	if !pol.compacted && !recompress {
+	nowMs := time.Now().UnixMilli()
+	checkTs := pol.checksTimestamps(h, nowMs)
+	if !pol.compacted && !recompress && !checkTs {
 		return batch, nil
 	}
 	records, err := segment.BatchRecords(nil, batch, h, segment.MaxInflatedBatch)
 	if err != nil {
 		return nil, err
 	}
-	if pol.compacted {
-		nullKey := false
-		err := segment.ForEachRecord(records, func(r *segment.Record) bool {
-			nullKey = r.Key == nil
-			return !nullKey
-		})
-		if err != nil {
+	if pol.compacted || checkTs {
+		if err := pol.checkRecords(records, tp, h, nowMs, checkTs); err != nil {
 			return nil, err
-		}
-		if nullKey {
-			return nil, fmt.Errorf("compacted topic cannot accept a record without a key: %w", segment.ErrInvalidRecord)
 		}
 	}
 	if !recompress {
 		return batch, nil
 	}
 	return segment.Recompress(make([]byte, 0, len(batch)), records, batch, h, pol.codec)
+}
+
+// checkRecords checks each record as Kafka's LogValidator does, a key
+// first (compacted topics), then its timestamp, and returns every record
+// refused (a *recordsRefused), or nil.
+func (pol *topicPolicy) checkRecords(records []byte, tp string, h *segment.BatchHeader, nowMs int64, checkTs bool) error {
+	var refused *recordsRefused
+	refuse := func(index int32, ts bool, msg string) {
+		if refused == nil {
+			refused = &recordsRefused{}
+		}
+		refused.timestamp = refused.timestamp || ts
+		refused.add(index, msg)
+	}
+	lo, hi := nowMs-pol.tsBefore, nowMs+pol.tsAfter
+	if pol.tsBefore > nowMs {
+		lo = math.MinInt64
+	}
+	if pol.tsAfter > math.MaxInt64-nowMs {
+		hi = math.MaxInt64
+	}
+	var index int32
+	err := segment.ForEachRecord(records, func(r *segment.Record) bool {
+		switch {
+		case pol.compacted && r.Key == nil:
+			refuse(index, false, "Compacted topic cannot accept message without key in topic partition "+tp)
+		case !checkTs:
+		case h.Attributes&segment.AttrLogAppendTime != 0:
+			refuse(index, true, fmt.Sprintf("Invalid timestamp type in message at offset %d. Producer should not set timestamp type to LogAppendTime.", h.BaseOffset+int64(r.OffsetDelta)))
+		case pol.logAppendTime:
+		default:
+			ts := h.FirstTimestamp + r.TimestampDelta
+			if ts != -1 && (ts < lo || ts > hi) {
+				refuse(index, true, fmt.Sprintf("Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]",
+					ts, h.BaseOffset+int64(r.OffsetDelta), lo, hi))
+			}
+		}
+		index++
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if refused == nil {
+		return nil
+	}
+	return refused
 }
 
 // inSyncReplicas is how many replicas of p hold its acknowledged writes:
