@@ -79,9 +79,10 @@ type offset struct {
 	leaderEpoch int32
 	metadata    string
 	committed   int64 // commit timestamp, ms
-	// order is the commit's place in the group's log (its append
-	// completion or replay order): a transaction's offsets committed
-	// later do not replace a plain commit that came after them.
+	// order is the commit's place in the group's log (its append or
+	// replay order): a commit completing after a later one of the same
+	// partition does not replace it, nor do a transaction's offsets
+	// committed later replace a plain commit that came after them.
 	order uint64
 }
 

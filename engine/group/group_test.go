@@ -13,17 +13,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// fakeBackend keeps appended records in memory.
+// fakeBackend keeps appended records in memory. With hold set, appends
+// complete only when the test calls their done (held, in append order).
 type fakeBackend struct {
 	mu     sync.Mutex
 	recs   [][]Record
 	topics map[string]TopicMeta
+	hold   bool
+	held   []func(error)
 }
 
 func (f *fakeBackend) Append(p int32, recs []Record, strict bool, done func(error)) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.recs = append(f.recs, recs)
-	f.mu.Unlock()
+	if f.hold {
+		f.held = append(f.held, done)
+		return
+	}
 	go done(nil)
 }
 func (f *fakeBackend) AppendTxn(p int32, pid int64, epoch int16, recs []Record, done func(error)) {

@@ -79,7 +79,11 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 		}
 	}
 	c.commit(g, parts, func(p int32, recs []Record, done func(error)) { c.be.Append(p, recs, true, done) },
-		func(k topicPartition, o offset) { g.offsets[k] = o }, func() { respond(resp) })
+		func(k topicPartition, o offset) {
+			if cur, ok := g.offsets[k]; !ok || cur.order < o.order {
+				g.offsets[k] = o
+			}
+		}, func() { respond(resp) })
 }
 
 // commitPart is one partition of an offset commit, plain or
@@ -101,7 +105,12 @@ func setCodes(parts []commitPart, code int16) {
 // commit checks each partition (metadata size, existence), appends the
 // records of the valid ones with appendFn and, once they are durable,
 // applies each (g locked, unless the group died meanwhile) or sets its
-// error code, then answers. g is locked.
+// error code, then answers. g is locked, so each offset's order is its
+// place in the log: appends complete on goroutines of their own, in any
+// order, and apply keeps a later commit of a partition over an earlier one
+// that completes after it (as Kafka's onOffsetCommitAppend compares log
+// offsets). Without that, a client's pipelined commits of 49 and then 50
+// could leave 49 committed (librdkafka's 0030 test).
 func (c *Coordinator) commit(g *Group, parts []commitPart, appendFn func(p int32, recs []Record, done func(error)), apply func(topicPartition, offset), answer func()) {
 	now := c.now().UnixMilli()
 	var recs []Record
@@ -116,7 +125,7 @@ func (c *Coordinator) commit(g *Group, parts []commitPart, appendFn func(p int32
 			*p.code = kerr.UnknownTopicOrPartition.Code
 			continue
 		}
-		o := offset{offset: p.offset, leaderEpoch: p.epoch, committed: now}
+		o := offset{offset: p.offset, leaderEpoch: p.epoch, committed: now, order: c.order.Add(1)}
 		if p.metadata != nil {
 			o.metadata = *p.metadata
 		}
@@ -137,7 +146,6 @@ func (c *Coordinator) commit(g *Group, parts []commitPart, appendFn func(p int32
 				continue
 			}
 			if g.state != Dead {
-				offs[i].order = c.order.Add(1)
 				apply(p.k, offs[i])
 			}
 		}

@@ -120,7 +120,9 @@ func (g *Group) addPendingLocked(pid int64, k topicPartition, o offset) {
 		ps = map[topicPartition]offset{}
 		g.pendingTxn[pid] = ps
 	}
-	ps[k] = o
+	if cur, ok := ps[k]; !ok || cur.order < o.order {
+		ps[k] = o
+	}
 	g.c.txnMu.Lock()
 	if g.c.txnGroups == nil {
 		g.c.txnGroups = map[int64]map[string]bool{}

@@ -131,3 +131,55 @@ func TestTxnOffsetsReplay(t *testing.T) {
 		t.Fatal("a broken key replayed")
 	}
 }
+
+// TestCommitsCompleteOutOfOrder: appends complete on goroutines of their
+// own, so a client's pipelined commits of one partition (librdkafka's
+// async commits, its 0030 test) may complete in either order; the later
+// commit stays, plain or transactional, as Kafka keeps the one further in
+// its log.
+func TestCommitsCompleteOutOfOrder(t *testing.T) {
+	c, be := newTestCoordinator(t, TopicMeta{Name: "t", Partitions: 1})
+	be.hold = true
+	answered := make(chan struct{}, 4)
+	commit := func(o int64) {
+		r := kmsg.NewPtrOffsetCommitRequest()
+		r.Version, r.Group, r.Generation = 7, "g", -1
+		r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: o, LeaderEpoch: -1}}}}
+		c.OffsetCommit(r, func(kmsg.Response) { answered <- struct{}{} })
+	}
+	release := func(order ...int) {
+		t.Helper()
+		be.mu.Lock()
+		held := be.held
+		be.held = nil
+		be.mu.Unlock()
+		if len(held) != len(order) {
+			t.Fatalf("%d appends held, want %d", len(held), len(order))
+		}
+		for _, i := range order {
+			held[i](nil) // in turn: the later append completes first
+			<-answered
+		}
+	}
+	commit(49)
+	commit(50)
+	release(1, 0)
+	if got := fetchStable(c, "g", false, 0); got.Offset != 50 {
+		t.Fatalf("committed 49 then 50, completed in reverse: fetch gives %d", got.Offset)
+	}
+	// In a transaction: its pending offsets keep the later commit too.
+	txn := func(o int64) {
+		r := kmsg.NewPtrTxnOffsetCommitRequest()
+		r.Version = 3
+		r.TransactionalID, r.Group, r.ProducerID, r.ProducerEpoch, r.Generation = "tx", "g", 7, 0, -1
+		r.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: o, LeaderEpoch: -1}}}}
+		c.TxnOffsetCommit(r, func(kmsg.Response) { answered <- struct{}{} })
+	}
+	txn(60)
+	txn(61)
+	release(1, 0)
+	c.CompleteTxn(PartitionFor("g", c.Partitions()), 7, true)
+	if got := fetchStable(c, "g", false, 0); got.Offset != 61 {
+		t.Fatalf("transactional 60 then 61, completed in reverse, committed: fetch gives %d", got.Offset)
+	}
+}
