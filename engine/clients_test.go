@@ -257,19 +257,30 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 // rawBatch builds an uncompressed batch from an idempotent producer.
 func rawBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	rb := kmsg.RecordBatch{Magic: 2, ProducerID: pid, ProducerEpoch: epoch, FirstSequence: seq,
-		NumRecords: int32(len(values)), LastOffsetDelta: int32(len(values) - 1), FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli()}
-	var recs []byte
+		FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli()}
+	recs := make([]kmsg.Record, len(values))
 	for i, v := range values {
-		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
-		r.Length = int32(len(r.AppendTo(nil)) - 1)
-		recs = r.AppendTo(recs)
+		recs[i] = kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
 	}
-	rb.Records = recs
+	return encodeBatch(rb, recs)
+}
+
+// encodeBatch encodes rb holding recs (their lengths, the batch's count,
+// length and CRC filled in).
+func encodeBatch(rb kmsg.RecordBatch, recs []kmsg.Record) []byte {
+	rb.NumRecords, rb.LastOffsetDelta, rb.Records = int32(len(recs)), int32(len(recs)-1), nil
+	for _, r := range recs {
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		rb.Records = r.AppendTo(rb.Records)
+	}
 	b := rb.AppendTo(nil)
 	rb.Length = int32(len(b) - 12)
-	b = rb.AppendTo(nil)
-	// CRC32C over attributes..end.
-	var h = crcC(b[21:])
+	return setBatchCRC(rb.AppendTo(nil))
+}
+
+// setBatchCRC sets b's CRC32C (over attributes to the end).
+func setBatchCRC(b []byte) []byte {
+	h := crcC(b[21:])
 	b[17], b[18], b[19], b[20] = byte(h>>24), byte(h>>16), byte(h>>8), byte(h)
 	return b
 }

@@ -16,22 +16,13 @@ import (
 // keyedBatch is an uncompressed batch of records with the given keys (nil:
 // a null key) and timestamps, first as the batch's base, with attrs set.
 func keyedBatch(attrs int16, keys [][]byte, times []int64) []byte {
-	rb := kmsg.RecordBatch{Magic: 2, Attributes: attrs, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		NumRecords: int32(len(keys)), LastOffsetDelta: int32(len(keys) - 1), FirstTimestamp: times[0]}
-	var recs []byte
+	rb := kmsg.RecordBatch{Magic: 2, Attributes: attrs, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, FirstTimestamp: times[0]}
+	recs := make([]kmsg.Record, len(keys))
 	for i, k := range keys {
-		r := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: times[i] - times[0], Key: k, Value: []byte("v")}
-		r.Length = int32(len(r.AppendTo(nil)) - 1)
-		recs = r.AppendTo(recs)
+		recs[i] = kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: times[i] - times[0], Key: k, Value: []byte("v")}
 		rb.MaxTimestamp = max(rb.MaxTimestamp, times[i])
 	}
-	rb.Records = recs
-	b := rb.AppendTo(nil)
-	rb.Length = int32(len(b) - 12)
-	b = rb.AppendTo(nil)
-	h := crcC(b[21:])
-	b[17], b[18], b[19], b[20] = byte(h>>24), byte(h>>16), byte(h>>8), byte(h)
-	return b
+	return encodeBatch(rb, recs)
 }
 
 // TestProduceRecordErrors: a batch refused for some of its records names

@@ -13,9 +13,7 @@ import (
 func txnBatch(pid int64, epoch int16, seq int32, attrs int16, values ...string) []byte {
 	b := rawBatch(pid, epoch, seq, values...)
 	b[22] |= byte(attrs)
-	h := crcC(b[21:])
-	b[17], b[18], b[19], b[20] = byte(h>>24), byte(h>>16), byte(h>>8), byte(h)
-	return b
+	return setBatchCRC(b)
 }
 
 // TestTransactionalProduceRules: what a transactional batch needs to get
