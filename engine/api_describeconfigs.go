@@ -7,7 +7,9 @@ package engine
 // (DYNAMIC_TOPIC_CONFIG / STATIC_BROKER_CONFIG / DEFAULT_CONFIG), synonyms
 // (v1+, when asked) and type and documentation (v3+). The broker (type 4,
 // name = node id or "" for cluster defaults) reports its static settings.
-// A list of names restricts the answer to those configs.
+// A group (type 32, KIP-848) reports its configs (group_configs.go), set
+// (GROUP_CONFIG) or the broker's default. A list of names restricts the
+// answer to those configs.
 
 import (
 	"strconv"
@@ -108,6 +110,22 @@ func (b *Broker) handleDescribeConfigs(req *netio.Request, r *kmsg.DescribeConfi
 					syn, doc = b.brokerSynonyms(*e.def), e.def.doc
 				}
 				add(e.name, e.value, e.typ, e.source, e.readOnly, doc, syn)
+			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			if rr.ResourceName == "" {
+				res.ErrorCode = kerr.InvalidRequest.Code
+				msg := "Group name must not be empty"
+				res.ErrorMessage = &msg
+				break
+			}
+			for i := range groupConfigDefs {
+				d := &groupConfigDefs[i]
+				v, src := b.groupConfigValue(rr.ResourceName, d)
+				var syn []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+				if src == sourceGroup {
+					syn = append(syn, synonym(d.name, v, sourceGroup))
+				}
+				add(d.name, v, d.typ, src, false, d.doc, syn)
 			}
 		case kmsg.ConfigResourceTypeBrokerLogger:
 			// No dynamic loggers: an empty list, as a broker with none.

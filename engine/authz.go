@@ -160,6 +160,10 @@ func (b *Broker) configAuthz(req *netio.Request, fromPeer bool, rt kmsg.ConfigRe
 		if !b.allowed(req, op, acl.ResourceTopic, name) {
 			return kafkaErr(kerr.TopicAuthorizationFailed, "the principal may not %s topic %s", opName(op), name)
 		}
+	case rt == kmsg.ConfigResourceTypeGroupConfig:
+		if !b.allowed(req, op, acl.ResourceGroup, name) {
+			return kafkaErr(kerr.GroupAuthorizationFailed, "the principal may not %s group %s", opName(op), name)
+		}
 	default:
 		if !b.allowedCluster(req, op) {
 			return kafkaErr(kerr.ClusterAuthorizationFailed, "the principal may not %s the cluster", opName(op))

@@ -317,6 +317,7 @@ type Broker struct {
 	pidEnd    int64                  // (metaMu) end of the durable block
 
 	dynCfg    atomic.Pointer[map[string]map[string]string] // dynamic broker configs (configs.go)
+	groupCfg  atomic.Pointer[map[string]map[string]string] // group configs by group id (group_configs.go)
 	staticDef atomic.Pointer[map[string]string]            // config.toml topic_defaults
 
 	mu       sync.RWMutex

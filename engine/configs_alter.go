@@ -8,7 +8,8 @@ package engine
 // and reach the standby like the topic itself. Dynamic broker configs are
 // the log.* defaults of topic configs (log.retention.ms, log.segment.bytes,
 // ...), for the cluster (resource name "") or one node (its id), kept as
-// broker_configs records in the same log. A change applies at once to
+// broker_configs records in the same log; group configs are group_configs
+// records (group_configs.go). A change applies at once to
 // every topic that does not set the config itself. configChanges words a
 // change for the log, here and when a topic record is applied
 // (metadata_log.go).
@@ -41,7 +42,7 @@ func duplicateResource(n int, at func(i int) (int8, string)) (string, bool) {
 // before the change.
 func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validateOnly bool, change func(cur map[string]string) (map[string]string, *topicError)) *topicError {
 	switch typ {
-	case kmsg.ConfigResourceTypeTopic, kmsg.ConfigResourceTypeBroker:
+	case kmsg.ConfigResourceTypeTopic, kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeGroupConfig:
 	case kmsg.ConfigResourceTypeBrokerLogger:
 		return kafkaErr(kerr.InvalidRequest, "samsa has no per-logger levels: set log_level in config.toml and send the broker SIGHUP")
 	default:
@@ -77,6 +78,27 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 		if err := b.commitMeta(recTopic, metaTopic{Name: t.name, ID: hexID(t.id), Partitions: int32(len(t.parts())), Configs: next}); err != nil {
 			return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
 		}
+		return nil
+	}
+	if typ == kmsg.ConfigResourceTypeGroupConfig {
+		old := b.groupConfigs()[name]
+		next, terr := change(old)
+		if terr != nil {
+			return terr
+		}
+		if terr := b.validateGroupConfigs(name, next); terr != nil {
+			return terr
+		}
+		if validateOnly {
+			return nil
+		}
+		if !b.metaInSync() {
+			return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: config changes wait for it (min_insync_replicas)")
+		}
+		if err := b.commitMeta(recGroupConfigs, metaGroupConfigs{Group: name, Configs: next}); err != nil {
+			return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
+		}
+		b.logger.Info("altered group configs", "group", name, "changes", configChanges(old, next))
 		return nil
 	}
 	if !b.knownBroker(name) {

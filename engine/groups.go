@@ -204,6 +204,7 @@ func (b *Broker) startGroups() {
 		parts = int32(len(t.parts()))
 	}
 	b.groups = group.New(b.cfg.Groups, groupBackend{b}, parts, b.logger)
+	b.groups.SetOverrides(groupOverrides(b.groupConfigs()))
 	if b.pair.IsStandby() {
 		b.groups.SetNotCoordinator() // until promoted
 		return

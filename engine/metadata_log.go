@@ -59,6 +59,7 @@ const (
 	recACL           = "acl"            // acl.Binding: an ACL created
 	recDeleteACL     = "delete_acl"     // acl.Binding: an ACL deleted
 	recQuota         = "quota"          // metaQuota: a client quota set or removed
+	recGroupConfigs  = "group_configs"  // metaGroupConfigs: one group's configs, whole
 )
 
 type metaCluster struct {
@@ -89,6 +90,11 @@ type metaBrokerConfigs struct {
 	Configs  map[string]string `json:"configs,omitempty"`
 }
 
+type metaGroupConfigs struct {
+	Group   string            `json:"group"`
+	Configs map[string]string `json:"configs,omitempty"`
+}
+
 // catalogImage is the catalog as the metadata log describes it, record by
 // record. It holds no open logs: syncCatalogLocked makes the live catalog
 // match it.
@@ -100,6 +106,7 @@ type catalogImage struct {
 	leader    *metaLeader           // the latest leader record, if any
 	epoch     int32                 // the highest epoch any leader record named
 	dyn       map[string]map[string]string
+	groupCfg  map[string]map[string]string // group configs by group id
 	// scram is every SCRAM credential; scramChanged: a record changed it
 	// since the last sync, which publishes a copy (Broker.scram).
 	scram        scramCreds
@@ -205,6 +212,12 @@ func (img *catalogImage) apply(typ string, value []byte) error {
 			return err
 		}
 		img.dyn = withResource(img.dyn, m.Resource, m.Configs)
+	case recGroupConfigs:
+		m, err := decodeMeta[metaGroupConfigs](value)
+		if err != nil {
+			return err
+		}
+		img.groupCfg = withResource(img.groupCfg, m.Group, m.Configs)
 	case recScram, recDeleteScram:
 		m, err := decodeMeta[metaScram](value)
 		if err != nil {
@@ -400,6 +413,7 @@ func (b *Broker) syncCatalogLocked() error {
 		b.dynCfg.Store(&dyn)
 		reapply = true
 	}
+	b.setGroupConfigs(img.groupCfg)
 	b.pair.ObserveEpoch(img.epoch)
 	// Errors are returned for the topics this sync is about (changed by
 	// the records just applied, or every topic after a replay); topics

@@ -263,7 +263,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			// until its session runs out or it comes back.
 			m.state = memberLeftStatic
 			m.epoch = -2
-			g.consumerHeartbeat(m, now, c.cfg.ConsumerSessionTimeout)
+			g.consumerHeartbeat(m, now, g.consumerSessionTimeout())
 		} else {
 			g.removeConsumerMember(m, "member "+m.id+" left")
 		}
@@ -329,7 +329,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			return
 		}
 	}
-	g.consumerHeartbeat(m, now, c.cfg.ConsumerSessionTimeout)
+	g.consumerHeartbeat(m, now, g.consumerSessionTimeout())
 
 	// Subscription changes bump the group epoch.
 	if r.RebalanceTimeoutMillis > 0 {
@@ -372,7 +372,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 	full := r.RebalanceTimeoutMillis != -1 && (r.SubscribedTopicNames != nil || r.SubscribedTopicRegex != nil) && r.Topics != nil
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
-	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())
+	resp.HeartbeatIntervalMillis = int32(g.consumerHeartbeatInterval().Milliseconds())
 	if full || r.MemberEpoch == 0 || !m.assigned.equal(m.sentAssigned) {
 		a := &kmsg.ConsumerGroupHeartbeatResponseAssignment{Topics: []kmsg.ConsumerGroupHeartbeatResponseAssignmentTopic{}}
 		for _, id := range sortedIDs(m.assigned) {

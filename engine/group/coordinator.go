@@ -114,6 +114,46 @@ type Coordinator struct {
 	txnMu     sync.Mutex
 	txnGroups map[int64]map[string]bool // (txnMu)
 	order     atomic.Uint64             // commit order, see offset.order
+
+	// overrides are the group configs set for single groups (KIP-848's
+	// consumer.session.timeout.ms and consumer.heartbeat.interval.ms),
+	// by group id; SetOverrides replaces them whole.
+	overrides atomic.Pointer[map[string]Overrides]
+}
+
+// Overrides is what a group config changes for one group; zero keeps the
+// coordinator's setting.
+type Overrides struct {
+	ConsumerSessionTimeout    time.Duration
+	ConsumerHeartbeatInterval time.Duration
+}
+
+// SetOverrides replaces every group's config overrides (the engine keeps
+// them in the metadata log: IncrementalAlterConfigs on GROUP resources).
+// Members take a new session timeout at their next heartbeat.
+func (c *Coordinator) SetOverrides(o map[string]Overrides) { c.overrides.Store(&o) }
+
+func (c *Coordinator) override(group string) Overrides {
+	if p := c.overrides.Load(); p != nil {
+		return (*p)[group]
+	}
+	return Overrides{}
+}
+
+// consumerSessionTimeout is the session timeout of g's KIP-848 members.
+func (g *Group) consumerSessionTimeout() time.Duration {
+	if d := g.c.override(g.id).ConsumerSessionTimeout; d > 0 {
+		return d
+	}
+	return g.c.cfg.ConsumerSessionTimeout
+}
+
+// consumerHeartbeatInterval is the interval g's KIP-848 members are told.
+func (g *Group) consumerHeartbeatInterval() time.Duration {
+	if d := g.c.override(g.id).ConsumerHeartbeatInterval; d > 0 {
+		return d
+	}
+	return g.c.cfg.ConsumerHeartbeatInterval
 }
 
 // New returns a coordinator whose groups live in partitions partitions of

@@ -172,7 +172,7 @@ func (g *Group) afterLoad(now time.Time) {
 		if m.state == memberUnrevoked {
 			m.revokeBy = now.Add(m.rebalance)
 		}
-		g.consumerHeartbeat(m, now, g.c.cfg.ConsumerSessionTimeout)
+		g.consumerHeartbeat(m, now, g.consumerSessionTimeout())
 	}
 	cs.metaSig = metaSignature(g.subscribedMeta())
 }

@@ -172,7 +172,7 @@ func (g *Group) checkConsumerMember(memberID string, epoch int32) int16 {
 	case epoch != m.epoch && epoch != m.prevEpoch:
 		return kerr.StaleMemberEpoch.Code
 	}
-	g.consumerHeartbeat(m, g.c.now(), g.c.cfg.ConsumerSessionTimeout)
+	g.consumerHeartbeat(m, g.c.now(), g.consumerSessionTimeout())
 	return 0
 }
 
