@@ -382,6 +382,9 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 		respond(resp)
 		return
 	}
+	// The tombstones' place in the log: a commit appended after them
+	// stays, whichever completes first.
+	order := c.order.Add(1)
 	c.be.Append(PartitionFor(g.id, c.parts), recs, false, func(err error) {
 		g.lock()
 		defer g.unlock()
@@ -390,7 +393,9 @@ func (c *Coordinator) OffsetDelete(r *kmsg.OffsetDeleteRequest, respond Respond)
 			resp.Topics = nil
 		} else {
 			for _, k := range keys {
-				delete(g.offsets, k)
+				if o, ok := g.offsets[k]; ok && o.order < order {
+					delete(g.offsets, k)
+				}
 			}
 		}
 		respond(resp)

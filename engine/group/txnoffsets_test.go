@@ -183,3 +183,33 @@ func TestCommitsCompleteOutOfOrder(t *testing.T) {
 		t.Fatalf("transactional 60 then 61, completed in reverse, committed: fetch gives %d", got.Offset)
 	}
 }
+
+// TestOffsetDeleteKeepsLaterCommit: an OffsetDelete whose tombstone
+// completes after a commit appended behind it leaves that commit.
+func TestOffsetDeleteKeepsLaterCommit(t *testing.T) {
+	c, be := newTestCoordinator(t, TopicMeta{Name: "t", Partitions: 1})
+	plainCommit(c, "g", 0, 5)
+	be.hold = true
+	answered := make(chan struct{}, 2)
+	del := kmsg.NewPtrOffsetDeleteRequest()
+	del.Group = "g"
+	del.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+	c.OffsetDelete(del, func(kmsg.Response) { answered <- struct{}{} })
+	r := kmsg.NewPtrOffsetCommitRequest()
+	r.Version, r.Group, r.Generation = 7, "g", -1
+	r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 9, LeaderEpoch: -1}}}}
+	c.OffsetCommit(r, func(kmsg.Response) { answered <- struct{}{} })
+	be.mu.Lock()
+	held := be.held
+	be.mu.Unlock()
+	if len(held) != 2 {
+		t.Fatalf("%d appends held, want the tombstone and the commit", len(held))
+	}
+	held[1](nil) // the commit first
+	<-answered
+	held[0](nil)
+	<-answered
+	if got := fetchStable(c, "g", false, 0); got.Offset != 9 {
+		t.Fatalf("a commit appended after the delete's tombstone: fetch gives %d, want 9", got.Offset)
+	}
+}
