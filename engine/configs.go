@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -486,6 +487,27 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 		{name: "listeners", value: b.listenersConfig(false), typ: typeString},
 		{name: "listener.security.protocol.map", value: b.protocolMapConfig(), typ: typeString},
 		{name: "process.roles", value: "broker,controller", typ: typeList},
+		// Security (tools and clients read these: librdkafka's tests
+		// check connections.max.reauth.ms before re-authenticating).
+		{name: "connections.max.reauth.ms", value: strconv.FormatInt(c.SASL.MaxReauth.Milliseconds(), 10), typ: typeLong},
+		{name: "sasl.enabled.mechanisms", value: strings.Join(c.SASL.mechanisms(), ","), typ: typeList},
+		{name: "authorizer.class.name", value: authorizerClass(c.ACL.Enabled), typ: typeString},
+		{name: "super.users", value: strings.Join(c.ACL.SuperUsers, ";"), typ: typeString},
+		{name: "allow.everyone.if.no.acl.found", value: strconv.FormatBool(c.ACL.AllowEveryoneIfNoACL), typ: typeBoolean},
+		// Groups and transactions.
+		{name: "group.min.session.timeout.ms", value: msString(c.Groups.MinSessionTimeout), typ: typeInt},
+		{name: "group.max.session.timeout.ms", value: msString(c.Groups.MaxSessionTimeout), typ: typeInt},
+		{name: "group.initial.rebalance.delay.ms", value: msString(c.Groups.InitialRebalanceDelay), typ: typeInt},
+		{name: "group.max.size", value: strconv.Itoa(c.Groups.MaxGroupSize), typ: typeInt},
+		{name: "group.consumer.session.timeout.ms", value: msString(c.Groups.ConsumerSessionTimeout), typ: typeInt},
+		{name: "group.consumer.heartbeat.interval.ms", value: msString(c.Groups.ConsumerHeartbeatInterval), typ: typeInt},
+		{name: "offsets.retention.minutes", value: strconv.FormatInt(int64(c.Groups.OffsetsRetention/time.Minute), 10), typ: typeInt},
+		{name: "offset.metadata.max.bytes", value: strconv.Itoa(c.Groups.MaxMetadataBytes), typ: typeInt},
+		{name: "offsets.topic.num.partitions", value: strconv.Itoa(int(c.OffsetsPartitions)), typ: typeInt},
+		{name: "transaction.max.timeout.ms", value: msString(c.Txn.MaxTimeout), typ: typeInt},
+		{name: "transactional.id.expiration.ms", value: msString(c.Txn.IDExpiration), typ: typeInt},
+		{name: "transaction.state.log.num.partitions", value: strconv.Itoa(int(c.TxnStatePartitions)), typ: typeInt},
+		{name: "max.incremental.fetch.session.cache.slots", value: strconv.Itoa(c.FetchSessionSlots), typ: typeInt},
 	}
 	for i := range e {
 		e[i].source = sourceStaticBroker
@@ -526,6 +548,15 @@ func (b *Broker) brokerConfigs() []brokerConfigEntry {
 	}
 	sort.Slice(e, func(i, j int) bool { return e[i].name < e[j].name })
 	return e
+}
+
+// authorizerClass is Kafka's authorizer.class.name for an authorizer on
+// or off.
+func authorizerClass(on bool) string {
+	if on {
+		return "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+	}
+	return ""
 }
 
 func hasEntry(e []brokerConfigEntry, name string) bool {

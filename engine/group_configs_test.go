@@ -2,7 +2,9 @@ package engine
 
 import (
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -128,4 +130,31 @@ func TestGroupConfigs(t *testing.T) {
 		t.Fatalf("delete: %v %s", kerr.ErrorForCode(code), msg)
 	}
 	want(describe("my-group"), "consumer.session.timeout.ms", msString(tb.b.cfg.Groups.ConsumerSessionTimeout), kmsg.ConfigSourceDefaultConfig)
+}
+
+// TestBrokerSecurityConfigsDescribed: a broker's DescribeConfigs lists
+// its security, group and transaction settings as Kafka's does (librdkafka's
+// 0142 test skips re-authentication unless connections.max.reauth.ms is
+// there and non-zero).
+func TestBrokerSecurityConfigsDescribed(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), func(c *Config) {
+		c.SASL.MaxReauth = 10 * time.Second
+		c.ACL = ACLConfig{Enabled: true, SuperUsers: []string{"User:admin", "User:ANONYMOUS"}}
+	})
+	brc, err := kadm.NewClient(tb.client()).DescribeBrokerConfigs(testCtx(t), 1)
+	if err != nil || len(brc) != 1 {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"connections.max.reauth.ms":         "10000",
+		"sasl.enabled.mechanisms":           "SCRAM-SHA-256,SCRAM-SHA-512",
+		"authorizer.class.name":             "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":                       "User:admin;User:ANONYMOUS",
+		"group.consumer.session.timeout.ms": msString(tb.b.cfg.Groups.ConsumerSessionTimeout),
+		"transaction.max.timeout.ms":        msString(tb.b.cfg.Txn.MaxTimeout),
+	} {
+		if !hasConfig(brc[0].Configs, name, want, kmsg.ConfigSourceStaticBrokerConfig) {
+			t.Errorf("broker configs lack %s=%s", name, want)
+		}
+	}
 }
