@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build run test test-short race bench bench-txn failover soak kgo-suite gobench fuzz lint install clean
+.PHONY: all build run test test-short race bench bench-txn failover soak kgo-suite rdkafka-suite gobench fuzz lint install clean
 
 all: build
 
@@ -62,6 +62,11 @@ soak: build
 # By hand, not in CI (make test runs franz-go's SCRAM tests only).
 kgo-suite: build
 	tools/kgo-suite.sh
+
+# librdkafka's own integration tests against a fresh samsa; needs
+# LIBRDKAFKA=path to a built, patched librdkafka (tools/rdkafka-suite/README.md).
+rdkafka-suite: build
+	tools/rdkafka-suite/run.sh
 
 # Go micro-benchmarks of the storage and engine hot paths.
 gobench:
