@@ -130,6 +130,11 @@ type consumerState struct {
 	metaSig     string        // subscribed topics' metadata the target was computed for
 	assignor    string
 	written     map[string][]byte // record key → value last written (logformat848.go)
+	// regexPending holds the regexes a member has just subscribed with
+	// that no member of the group had: as Kafka 4, which resolves a new
+	// regex in the background, they count only from the next heartbeat,
+	// so the literal topics of a subscription are assigned first.
+	regexPending map[string]bool
 }
 
 func (g *Group) consumer() *consumerState {
@@ -353,6 +358,9 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 	if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != m.regex {
 		m.regex, m.re = *r.SubscribedTopicRegex, re
 		cs.epoch++
+		if re != nil {
+			g.resolveRegexLater(m.regex)
+		}
 	}
 	if r.ServerAssignor != nil && *r.ServerAssignor != m.assignor {
 		m.assignor = *r.ServerAssignor
@@ -470,6 +478,35 @@ func (g *Group) removeConsumerMember(m *cmember, reason string) {
 	}
 }
 
+// resolveRegexLater marks regex pending unless another member of the
+// group subscribes with it already, and resolves it once the heartbeat
+// that brought it has been answered: the group's next heartbeat takes its
+// topics in (the subscribed topics' signature changes). g is locked.
+func (g *Group) resolveRegexLater(regex string) {
+	cs := g.cs
+	if cs.regexPending[regex] {
+		return
+	}
+	n := 0
+	for _, m := range cs.members {
+		if m.regex == regex {
+			n++
+		}
+	}
+	if n > 1 {
+		return // resolved for the member that brought it first
+	}
+	if cs.regexPending == nil {
+		cs.regexPending = map[string]bool{}
+	}
+	cs.regexPending[regex] = true
+	time.AfterFunc(0, func() {
+		g.lock()
+		defer g.unlock()
+		delete(cs.regexPending, regex)
+	})
+}
+
 // subscribedMeta resolves every member's subscription to topics.
 func (g *Group) subscribedMeta() map[string]TopicMeta {
 	out := map[string]TopicMeta{}
@@ -483,7 +520,7 @@ func (g *Group) subscribedMeta() map[string]TopicMeta {
 				out[t] = meta
 			}
 		}
-		if m.re != nil {
+		if m.re != nil && !g.cs.regexPending[m.regex] {
 			if all == nil {
 				all = g.c.be.TopicNames()
 			}

@@ -510,3 +510,42 @@ func commitRecord(t *testing.T, group, topic string, p int32, offset int64) Reco
 	v.Version, v.Offset, v.LeaderEpoch, v.CommitTimestamp = 3, offset, -1, time.Now().UnixMilli()
 	return Record{Key: k.AppendTo(nil), Value: v.AppendTo(nil)}
 }
+
+// TestNewRegexAssignedAtNextHeartbeat: as Kafka 4, which resolves a new
+// subscription regex in the background, the heartbeat that brings it is
+// assigned the subscription's literal topics only, and the next one the
+// regex's topics too (librdkafka's 0045 KIP-848 regex case).
+func TestNewRegexAssignedAtNextHeartbeat(t *testing.T) {
+	lit := TopicMeta{Name: "lit", ID: [16]byte{1}, Partitions: 2}
+	m1 := TopicMeta{Name: "re-1", ID: [16]byte{2}, Partitions: 4}
+	m2 := TopicMeta{Name: "re-2", ID: [16]byte{3}, Partitions: 4}
+	c, _ := newTestCoordinator(t, lit, m1, m2)
+	assigned := func(member string, epoch int32) (int32, int) {
+		t.Helper()
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Group, r.MemberID, r.MemberEpoch, r.RebalanceTimeoutMillis = "g", member, epoch, 60000
+		re := "re-.*"
+		r.SubscribedTopicNames, r.SubscribedTopicRegex, r.Topics = []string{"lit"}, &re, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		resp := call[*kmsg.ConsumerGroupHeartbeatResponse](func(rf Respond) { c.ConsumerGroupHeartbeat(r, "c", "/h", rf) })
+		if resp.ErrorCode != 0 || resp.Assignment == nil {
+			t.Fatalf("heartbeat of %s: %v %+v", member, kerr.ErrorForCode(resp.ErrorCode), resp)
+		}
+		n := 0
+		for _, at := range resp.Assignment.Topics {
+			n += len(at.Partitions)
+		}
+		return resp.MemberEpoch, n
+	}
+	epoch, n := assigned("a", 0)
+	if n != 2 {
+		t.Fatalf("the heartbeat that brought the regex was assigned %d partitions, want lit's 2", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n != 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		epoch, n = assigned("a", epoch)
+	}
+	if n != 10 {
+		t.Fatalf("later heartbeats were assigned %d partitions, want 10 (lit and the regex's)", n)
+	}
+}

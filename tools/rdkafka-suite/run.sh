@@ -8,12 +8,13 @@
 # from config.toml with 4 partitions per auto-created topic (librdkafka's
 # "default" scenario) and the authorizer on, open to all where no ACL
 # names a resource (the admin and auth tests need one). TEST_KAFKA_VERSION
-# (default 4.0.0) sets which Kafka the tests expect.
+# (default 4.0.0) sets which Kafka the tests expect; SAMSA_ADDR the
+# broker's address (default 127.0.0.1:29392).
 set -u
 : "${LIBRDKAFKA:?set LIBRDKAFKA to a librdkafka tree built with make libs and tests/test-runner}"
 ROOT=$(pwd)
 D=$(mktemp -d)
-ADDR=127.0.0.1:29392
+ADDR=${SAMSA_ADDR:-127.0.0.1:29392}
 trap 'kill $P 2>/dev/null; wait 2>/dev/null; rm -rf "$D"' EXIT
 sed -e 's/^num_partitions = 1 /num_partitions = 4 /' config.toml >"$D/samsa.toml"
 printf '\n[acl]\nenabled = true\nallow_everyone_if_no_acl_found = true\n' >>"$D/samsa.toml"
