@@ -34,7 +34,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -289,7 +288,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(kerr.NotEnoughReplicas.Code, fmt.Sprintf("min.insync.replicas is %d, %d in sync", pol.minISR, b.inSyncReplicas(p)))
 				continue
 			}
-			batch, err := prepareBatch(pol, t.name+"-"+strconv.Itoa(int(p.idx)), rp.records, &h)
+			batch, err := prepareBatch(pol, t.name, p.idx, rp.records, &h)
 			if err != nil {
 				if !refuseRecords(sp, err) {
 					fail(errCode(err), err.Error())

@@ -72,12 +72,12 @@ func (pol *topicPolicy) checksTimestamps(h *segment.BatchHeader, nowMs int64) bo
 }
 
 // prepareBatch applies a topic's produce-time policy to a validated batch
-// of partition tp: compacted topics need a key on every record, CreateTime
+// of a topic's partition: compacted topics need a key on every record, CreateTime
 // timestamps must be within the topic's bounds, and a topic codec other
 // than the batch's re-encodes it. It returns the batch to append (batch
 // itself when nothing changes) and updates h to match; a refusal for some
 // records is a *recordsRefused. The records are inflated at most once.
-func prepareBatch(pol *topicPolicy, tp string, batch []byte, h *segment.BatchHeader) ([]byte, error) {
+func prepareBatch(pol *topicPolicy, topic string, partition int32, batch []byte, h *segment.BatchHeader) ([]byte, error) {
 	if h.IsControl() {
 		return batch, nil
 	}
@@ -92,7 +92,7 @@ func prepareBatch(pol *topicPolicy, tp string, batch []byte, h *segment.BatchHea
 		return nil, err
 	}
 	if pol.compacted || checkTs {
-		if err := pol.checkRecords(records, tp, h, nowMs, checkTs); err != nil {
+		if err := pol.checkRecords(records, topic, partition, h, nowMs, checkTs); err != nil {
 			return nil, err
 		}
 	}
@@ -105,7 +105,7 @@ func prepareBatch(pol *topicPolicy, tp string, batch []byte, h *segment.BatchHea
 // checkRecords checks each record as Kafka's LogValidator does, a key
 // first (compacted topics), then its timestamp, and returns every record
 // refused (a *recordsRefused), or nil.
-func (pol *topicPolicy) checkRecords(records []byte, tp string, h *segment.BatchHeader, nowMs int64, checkTs bool) error {
+func (pol *topicPolicy) checkRecords(records []byte, topic string, partition int32, h *segment.BatchHeader, nowMs int64, checkTs bool) error {
 	var refused *recordsRefused
 	refuse := func(index int32, ts bool, msg string) {
 		if refused == nil {
@@ -125,7 +125,7 @@ func (pol *topicPolicy) checkRecords(records []byte, tp string, h *segment.Batch
 	err := segment.ForEachRecord(records, func(r *segment.Record) bool {
 		switch {
 		case pol.compacted && r.Key == nil:
-			refuse(index, false, "Compacted topic cannot accept message without key in topic partition "+tp)
+			refuse(index, false, "Compacted topic cannot accept message without key in topic partition "+topic+"-"+strconv.Itoa(int(partition)))
 		case !checkTs:
 		case h.Attributes&segment.AttrLogAppendTime != 0:
 			refuse(index, true, fmt.Sprintf("Invalid timestamp type in message at offset %d. Producer should not set timestamp type to LogAppendTime.", h.BaseOffset+int64(r.OffsetDelta)))
