@@ -502,8 +502,12 @@ func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
 
 // overflow bounds what a paused connection may buffer: gnet keeps reading
 // the socket, so a client that floods requests without reading responses
-// (no Kafka client does: they pipeline at most a few) is closed once it
-// has more than MaxBufferedBytes waiting. Loop goroutine.
+// is closed once it has more than MaxBufferedBytes waiting. So is, for
+// now, a client that pipelines without bound faster than its requests
+// are served: librdkafka's non-idempotent producer (max.in.flight
+// 1,000,000) with large messages on loopback (its test 0041, sometimes).
+// Kafka would stop reading and let TCP push back; gnet cannot stop
+// reading (tools/rdkafka-suite/README.md). Loop goroutine.
 func (s *Server) overflow(c *Conn, gc wire) gnet.Action {
 	if gc.InboundBuffered() > s.opts.MaxBufferedBytes {
 		c.abort()
