@@ -66,19 +66,10 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 		if err := validateTopicConfigs(next); err != nil {
 			return kafkaErr(kerr.InvalidConfig, "%v", err)
 		}
-		if validateOnly {
-			return nil
-		}
-		if !b.metaInSync() {
-			return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: config changes wait for it (min_insync_replicas)")
-		}
 		if len(next) == 0 {
 			next = nil
 		}
-		if err := b.commitMeta(recTopic, metaTopic{Name: t.name, ID: hexID(t.id), Partitions: int32(len(t.parts())), Configs: next}); err != nil {
-			return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
-		}
-		return nil
+		return b.commitConfigs(validateOnly, recTopic, metaTopic{Name: t.name, ID: hexID(t.id), Partitions: int32(len(t.parts())), Configs: next})
 	}
 	if typ == kmsg.ConfigResourceTypeGroupConfig {
 		old := b.groupConfigs()[name]
@@ -89,14 +80,8 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 		if terr := b.validateGroupConfigs(name, next); terr != nil {
 			return terr
 		}
-		if validateOnly {
-			return nil
-		}
-		if !b.metaInSync() {
-			return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: config changes wait for it (min_insync_replicas)")
-		}
-		if err := b.commitMeta(recGroupConfigs, metaGroupConfigs{Group: name, Configs: next}); err != nil {
-			return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
+		if terr := b.commitConfigs(validateOnly, recGroupConfigs, metaGroupConfigs{Group: name, Configs: next}); terr != nil || validateOnly {
+			return terr
 		}
 		b.logger.Info("altered group configs", "group", name, "changes", configChanges(old, next))
 		return nil
@@ -113,20 +98,29 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	if terr := b.validateBrokerConfigs(next); terr != nil {
 		return terr
 	}
-	if validateOnly {
-		return nil
-	}
-	if !b.metaInSync() {
-		return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: config changes wait for it (min_insync_replicas)")
-	}
-	if err := b.commitMeta(recBrokerConfigs, metaBrokerConfigs{Resource: name, Configs: next}); err != nil {
-		return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
+	if terr := b.commitConfigs(validateOnly, recBrokerConfigs, metaBrokerConfigs{Resource: name, Configs: next}); terr != nil || validateOnly {
+		return terr
 	}
 	scope := "cluster default"
 	if name != "" {
 		scope = "node " + name
 	}
 	b.logger.Info("altered dynamic broker configs", "scope", scope, "changes", configChanges(old, next))
+	return nil
+}
+
+// commitConfigs records a config change in the metadata log, once the
+// standby is in sync; validateOnly stops before. b.metaMu is held.
+func (b *Broker) commitConfigs(validateOnly bool, typ string, value any) *topicError {
+	if validateOnly {
+		return nil
+	}
+	if !b.metaInSync() {
+		return kafkaErr(kerr.NotEnoughReplicas, "the standby is not in sync: config changes wait for it (min_insync_replicas)")
+	}
+	if err := b.commitMeta(typ, value); err != nil {
+		return kafkaErr(kerr.KafkaStorageError, "cannot record the configs: %v", err)
+	}
 	return nil
 }
 
