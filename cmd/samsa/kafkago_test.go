@@ -115,6 +115,18 @@ func kafkaGoSweep(t *testing.T, broker string) {
 	codecs := []compress.Codec{nil, kafka.Gzip.Codec(), kafka.Snappy.Codec(), kafka.Lz4.Codec(), kafka.Zstd.Codec()}
 	acks := []kafka.RequiredAcks{kafka.RequireNone, kafka.RequireOne, kafka.RequireAll}
 	baseTS := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	lastOffset := func(p int) int64 {
+		lc, err := kafka.DialLeader(ctx, "tcp", broker, topic, p)
+		if err != nil {
+			return -1
+		}
+		defer lc.Close()
+		o, err := lc.ReadLastOffset()
+		if err != nil {
+			return -1
+		}
+		return o
+	}
 	var expect []kafka.Message
 	n := 0
 	for _, codec := range codecs {
@@ -136,6 +148,17 @@ func kafkaGoSweep(t *testing.T, broker string) {
 			t0 := time.Now()
 			err := w.WriteMessages(ctx, msgs...)
 			check(fmt.Sprintf("produce-%s-acks%d", cname, ack), err == nil, "err=%v took=%v", err, time.Since(t0).Round(time.Millisecond))
+			if ack == kafka.RequireNone {
+				// acks=0 returns before the request has surely left the
+				// client; closing the writer at once can drop it (one run
+				// in a loaded make test lost a batch that never reached
+				// the broker). Wait for the records, as an acks=0
+				// application reads them back rather than trusting the
+				// write.
+				for deadline := time.Now().Add(10 * time.Second); lastOffset(0) < int64(n) && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
 			w.Close()
 		}
 	}
