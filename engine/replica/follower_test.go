@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,18 +40,7 @@ func replicaBatch(base int64, value string) []byte {
 // response afterwards (the next fetch reuses the buffer) changes nothing
 // in the log.
 func TestApplyFetchRefusesBadCRC(t *testing.T) {
-	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	seg, err := store.Open("t-0", segment.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Log{}
-	p := NewPair(Config{Role: RoleStandby, PeerID: 1, LagTimeMaxMs: 1000, MinInsyncReplicas: 2}, 2, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	l.Init(p, "t", [16]byte{1}, 0, seg)
+	p, l := testLog(t, Config{Role: RoleStandby, PeerID: 1, LagTimeMaxMs: 1000, MinInsyncReplicas: 2}, 2)
 
 	good, bad := replicaBatch(0, "good"), replicaBatch(1, "bad")
 	bad[len(bad)-1] ^= 0xff // a flipped byte in the record
@@ -69,13 +57,13 @@ func TestApplyFetchRefusesBadCRC(t *testing.T) {
 	if _, err := p.applyFetch(resp); err == nil || !bytes.Contains([]byte(err.Error()), []byte("CRC")) {
 		t.Fatalf("a batch failing its CRC: %v, want a CRC error", err)
 	}
-	if end := seg.EndOffset(); end != 1 {
+	if end := l.Seg.EndOffset(); end != 1 {
 		t.Fatalf("the copy ends at %d, want 1 (the good batch only)", end)
 	}
 	for i := range buf {
 		buf[i] = 0xee // the next response overwrites the buffer
 	}
-	sl, err := seg.Read(0, 1, 1<<20)
+	sl, err := l.Seg.Read(0, 1, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

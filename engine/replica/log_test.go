@@ -26,6 +26,12 @@ func (c oneLog) Follow()                              {}
 
 func primaryLog(t *testing.T, lag time.Duration) (*Pair, *Log) {
 	t.Helper()
+	return testLog(t, Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: lag.Milliseconds(), MinInsyncReplicas: 2}, 1)
+}
+
+// testLog is one log "t-0" on a fresh store, in a pair of cfg as node.
+func testLog(t *testing.T, cfg Config, node int32) (*Pair, *Log) {
+	t.Helper()
 	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +42,7 @@ func primaryLog(t *testing.T, lag time.Duration) (*Pair, *Log) {
 		t.Fatal(err)
 	}
 	l := &Log{}
-	p := NewPair(Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: lag.Milliseconds(), MinInsyncReplicas: 2}, 1, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := NewPair(cfg, node, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	l.Init(p, "t", [16]byte{1}, 0, seg)
 	return p, l
 }
