@@ -182,7 +182,8 @@ var (
 	descCopied       = prometheus.NewDesc("samsa_fetch_copied_bytes_total", "Fetched bytes read into memory and then written.", nil, nil)
 	descReqBytes     = prometheus.NewDesc("samsa_request_bytes", "Request memory: complete requests not yet answered (queued), buffers of frames still arriving (incomplete), input paused connections left unframed (buffered), free frame buffers kept for reuse (pooled). All but pooled count against max_queued_bytes.", []string{"state"}, nil)
 	descRefused      = prometheus.NewDesc("samsa_connections_refused_total", "Connections refused by max_connections, the per-address limits or the connection rate.", nil, nil)
-	descClosedBy     = prometheus.NewDesc("samsa_connections_closed_total", "Connections closed by the broker to protect it: a frame that stalled or took too long (slow), to make room in max_queued_bytes (budget), bad framing or a bad request header (bad).", []string{"reason"}, nil)
+	descClosedBy     = prometheus.NewDesc("samsa_connections_closed_total", "Connections closed by the broker to protect it: a frame that stalled or took too long (slow), to make room in max_queued_bytes (budget), bad framing or a bad request header (bad), unread input past the flood bound, a client sending without reading its answers (flood).", []string{"reason"}, nil)
+	descMoved        = prometheus.NewDesc("samsa_connections_moved_total", "Connections moved off the event loops to a transport that stops reading while they wait, so TCP pushes back: clients that pipeline requests faster than they are served.", nil, nil)
 	descRole         = prometheus.NewDesc("samsa_role", "1 for this node's role.", []string{"role"}, nil)
 	descEpoch        = prometheus.NewDesc("samsa_leader_epoch", "The pair's leader epoch.", nil, nil)
 	descTopics       = prometheus.NewDesc("samsa_topics", "Topics, internal ones included.", nil, nil)
@@ -200,7 +201,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
 		descLSOLag, descTxns, descTxnOldest, descTxnTimedOut, descTxnMarkers,
-		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descRole, descEpoch, descTopics,
+		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descMoved, descRole, descEpoch, descTopics,
 		descDiskFree, descDiskReserve, descDiskFull, descOffline, descSegFiles, descSegReopened, descSegParked, descThrottle, descAuthFailed} {
 		ch <- d
 	}
@@ -283,6 +284,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descClosedBy, float64(st.ClosedSlow), "slow")
 		counter(descClosedBy, float64(st.ClosedBudget), "budget")
 		counter(descClosedBy, float64(st.ClosedBad), "bad")
+		counter(descClosedBy, float64(st.ClosedFlood), "flood")
+		counter(descMoved, float64(st.Moved))
 	}
 	space, offline := b.Storage()
 	gauge(descDiskFree, float64(space.Free))

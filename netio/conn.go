@@ -13,11 +13,18 @@ import (
 // any order on any goroutine; responses leave strictly in request order.
 type Conn struct {
 	srv *Server
-	gc  wire // gnet's connection, or a TLS connection's (tlsWire)
-	// tls: the connection runs over TLS (tlsWire): file parts are read
-	// into memory, never sent by sendfile, and frames never read from the
-	// socket directly.
-	tls bool
+	// gc is the transport: gnet's connection, or a goroutine
+	// transport's (tlsWire: a TLS connection, or a plaintext one moved
+	// off gnet because it pipelines faster than it is served, move.go).
+	// It changes once at most, on a move, under mu.
+	gc atomic.Pointer[wireRef]
+	// tls: the connection runs on a goroutine transport (tlsWire): file
+	// parts are read into memory, never sent by sendfile, and frames
+	// never read from the socket directly.
+	tls atomic.Bool
+	// moving: the goroutine transport taking over from gnet (move.go),
+	// until it does. Loop-owned.
+	moving *tlsWire
 	// listener is the name of the listener the client came in on
 	// (PLAINTEXT, SSL, or a name of listener_security_protocol_map).
 	listener string
@@ -84,6 +91,12 @@ type Conn struct {
 	State any
 }
 
+// wireRef holds a transport, so that one can replace another atomically.
+type wireRef struct{ w wire }
+
+// wire is the connection's transport. Any goroutine.
+func (c *Conn) wire() wire { return c.gc.Load().w }
+
 // Closed reports whether the connection is gone: responses will not be
 // written. Any goroutine.
 func (c *Conn) Closed() bool { return c.closed.Load() }
@@ -118,7 +131,7 @@ func (c *Conn) shut() bool {
 	s := c.srv
 	s.lifeMu.RLock()
 	if !s.stopped {
-		_ = c.gc.Close()
+		_ = c.wire().Close()
 	}
 	s.lifeMu.RUnlock()
 	return true
@@ -234,19 +247,20 @@ func (c *Conn) writeLocked(r *Response) bool {
 	s.lifeMu.RLock()
 	if !r.skip && !c.closed.Load() && !s.stopped {
 		// On error the task may be queued all the same; free is idempotent.
-		if tw, ok := c.gc.(*tlsWire); ok {
+		gc := c.wire()
+		if tw, ok := gc.(*tlsWire); ok {
 			// The writer reads the file chunks as it seals them.
 			queued = tw.asyncWriteChunks(r.chunks, r.written) == nil
 		} else if r.zeroCopy() {
 			// The loop writes it all itself (sendAll), outside gnet's
 			// buffer; nothing else may reach the socket until it is done.
 			c.blocked.Store(true)
-			queued = c.gc.AsyncWritev(nil, r.sendAll) == nil
+			queued = gc.AsyncWritev(nil, r.sendAll) == nil
 			if !queued {
 				c.blocked.Store(false)
 			}
 		} else {
-			queued = c.gc.AsyncWritev(r.chunks[0].bufs, r.written) == nil
+			queued = gc.AsyncWritev(r.chunks[0].bufs, r.written) == nil
 		}
 		if queued {
 			c.writes.Add(1)
@@ -255,7 +269,10 @@ func (c *Conn) writeLocked(r *Response) bool {
 	// After writes: Drain reads inflight, then writes.
 	c.inflight.Add(-1)
 	if c.paused.CompareAndSwap(true, false) && !s.stopped {
-		_ = c.gc.Wake(nil)
+		// A goroutine transport read nothing while paused: the frame
+		// stall clock starts again now.
+		c.lastRead.Store(time.Now().UnixNano())
+		_ = c.wire().Wake(nil)
 	}
 	s.lifeMu.RUnlock()
 	return queued
@@ -277,8 +294,9 @@ func (c *Conn) probeQuiet() {
 		c.probing.Store(false)
 		return
 	}
-	err := c.gc.AsyncWritev(nil, func(_ gnet.Conn, err error) error {
-		if err != nil || (c.gc.OutboundBuffered() == 0 && c.inflight.Load() == 0 && !c.blocked.Load()) {
+	gc := c.wire()
+	err := gc.AsyncWritev(nil, func(_ gnet.Conn, err error) error {
+		if err != nil || (gc.OutboundBuffered() == 0 && c.inflight.Load() == 0 && !c.blocked.Load()) {
 			c.quiet.Store(w + 1)
 		}
 		c.probing.Store(false)

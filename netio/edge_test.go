@@ -158,7 +158,7 @@ func TestTruncatedResponseClosesBeforeNext(t *testing.T) {
 				default:
 				}
 				for range 256 {
-					_ = oc.gc.AsyncWritev(nil, nil)
+					_ = oc.wire().AsyncWritev(nil, nil)
 				}
 			}
 		}()

@@ -81,6 +81,9 @@ func (s *Server) frame(c *Conn, gc wire) gnet.Action {
 		if c.inflight.Load() >= limit {
 			c.paused.Store(true)
 			if c.inflight.Load() >= limit {
+				if g, ok := gc.(gnet.Conn); ok && c.moving == nil && gc.InboundBuffered() > s.opts.MoveBufferedBytes {
+					s.move(c, g) // a transport that stops reading (move.go)
+				}
 				return s.overflow(c, gc) // the next response written wakes us
 			}
 			c.paused.Store(false)
@@ -107,7 +110,7 @@ func (s *Server) frame(c *Conn, gc wire) gnet.Action {
 				c.stream = s.streamer.Stream(bb.B, c.stream)
 			}
 		}
-		if g, ok := gc.(gnet.Conn); ok && !c.tls && c.have() < c.need && gc.InboundBuffered() == 0 && c.need-c.have() >= directReadMin {
+		if g, ok := gc.(gnet.Conn); ok && !c.tls.Load() && c.have() < c.need && gc.InboundBuffered() == 0 && c.need-c.have() >= directReadMin {
 			// gnet's buffers are empty and much of the frame is still in
 			// the socket: read it straight into the frame's buffer, which
 			// saves the copy through the loop's read buffer.
@@ -379,7 +382,7 @@ func (s *Server) wakeStarved() {
 	}
 	for _, c := range conns {
 		if !c.closed.Load() {
-			_ = c.gc.Wake(nil)
+			_ = c.wire().Wake(nil)
 		}
 	}
 }

@@ -79,7 +79,7 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 	resp.conn = c
 	// TLS cannot use sendfile: its writer reads file ranges a step at a
 	// time and seals each step as it is read (tlsWire.sendFile).
-	sendfile := !c.srv.opts.NoSendfile && !c.tls
+	sendfile := !c.srv.opts.NoSendfile && !c.tls.Load()
 	size := 4
 	if resp.HeaderV1 {
 		size++
@@ -123,7 +123,7 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 		if p.Len <= 0 {
 			continue
 		}
-		if c.tls {
+		if c.tls.Load() {
 			resp.chunks = append(resp.chunks, chunk{file: p.File, off: p.Off, n: p.Len})
 			continue
 		}
@@ -294,7 +294,7 @@ func (resp *Response) waitWritable(gc gnet.Conn) bool {
 		unix.Close(fd)
 		resp.warm()
 		s.lifeMu.RLock()
-		queued := !s.stopped && c.gc.AsyncWritev(nil, resp.sendAll) == nil
+		queued := !s.stopped && c.wire().AsyncWritev(nil, resp.sendAll) == nil
 		s.lifeMu.RUnlock()
 		if !queued {
 			resp.finish()

@@ -50,12 +50,17 @@ type Options struct {
 	// MaxInflight bounds requests per connection between read and
 	// response; beyond it framing pauses. gnet itself keeps reading the
 	// socket into the connection's inbound buffer (it has no way to drop
-	// read interest); a paused connection that buffers more than
-	// MaxBufferedBytes is closed, which bounds its memory.
+	// read interest) until the connection moves to a transport that
+	// stops (MoveBufferedBytes); a paused connection that buffers more
+	// than MaxBufferedBytes is closed, which bounds its memory.
 	MaxInflight int
 	// MaxBufferedBytes bounds unframed input of a paused connection;
 	// 0: MaxRequestBytes + 64 MiB.
 	MaxBufferedBytes int
+	// MoveBufferedBytes: a connection paused with more unframed input
+	// than this moves off gnet to a transport that stops reading while
+	// it is paused, so TCP pushes back on the client (move.go); 0: 8 MiB.
+	MoveBufferedBytes int
 	// RequireAuth: the listener authenticates its clients; until the
 	// handler calls Conn.SetAuthenticated, frames above
 	// MaxPreAuthRequestBytes close the connection. Without it the bound
@@ -200,6 +205,7 @@ type Server struct {
 	slowLog   LogLimiter     // frames that stall or crawl
 	roomLog   LogLimiter     // connections closed for room in the budget
 	closeLog  LogLimiter     // Conn.Close
+	moveLog   LogLimiter     // connections moved off gnet
 	stats     struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
 		copiedBytes   atomic.Int64 // file bytes read into memory and written
@@ -207,6 +213,8 @@ type Server struct {
 		closedSlow    atomic.Int64 // closed for a stalled or too slow frame
 		closedBudget  atomic.Int64 // closed to make room in MaxQueuedBytes
 		closedBad     atomic.Int64 // closed for bad framing or a bad header
+		closedFlood   atomic.Int64 // closed for buffering more than MaxBufferedBytes
+		moved         atomic.Int64 // moved off gnet to stop reading (move.go)
 	}
 }
 
@@ -226,11 +234,17 @@ type Stats struct {
 	PooledBytes     int64
 	// Connections refused (MaxConnections, per address, connection rate)
 	// and closed: a frame that stalled or took too long, to make room in
-	// MaxQueuedBytes, bad framing (a size out of bounds, a bad header).
+	// MaxQueuedBytes, bad framing (a size out of bounds, a bad header),
+	// flooding (unframed input past MaxBufferedBytes).
 	Refused      int64
 	ClosedSlow   int64
 	ClosedBudget int64
 	ClosedBad    int64
+	ClosedFlood  int64
+	// Moved counts connections moved off gnet to a transport that stops
+	// reading while they wait: clients that pipeline faster than they
+	// are served.
+	Moved int64
 }
 
 // Stats returns the counters so far. Any goroutine.
@@ -244,6 +258,7 @@ func (s *Server) Stats() Stats {
 		PooledBytes: s.pool.pooled.Load(),
 		Refused:     s.stats.refused.Load(), ClosedSlow: s.stats.closedSlow.Load(),
 		ClosedBudget: s.stats.closedBudget.Load(), ClosedBad: s.stats.closedBad.Load(),
+		ClosedFlood: s.stats.closedFlood.Load(), Moved: s.stats.moved.Load(),
 	}
 }
 
@@ -295,6 +310,9 @@ func NewServer(opts Options, h Handler) *Server {
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 64
+	}
+	if opts.MoveBufferedBytes <= 0 {
+		opts.MoveBufferedBytes = defaultMoveBufferedBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -427,8 +445,6 @@ func (s *Server) open(gc wire, tls bool) *Conn {
 	now := time.Now()
 	c := &Conn{
 		srv:      s,
-		gc:       gc,
-		tls:      tls,
 		listener: s.opts.Listener,
 		id:       s.nextID.Add(1),
 		remote:   gc.RemoteAddr().String(),
@@ -438,6 +454,8 @@ func (s *Server) open(gc wire, tls bool) *Conn {
 		slots:    make([]*Response, s.opts.MaxInflight),
 		ready:    make([]bool, s.opts.MaxInflight),
 	}
+	c.gc.Store(&wireRef{gc})
+	c.tls.Store(tls)
 	c.lastActive.Store(now.UnixNano())
 	c.lastRead.Store(now.UnixNano())
 	s.connMu.Lock()
@@ -480,6 +498,10 @@ func (s *Server) closed(gc wire, err error) {
 		return
 	}
 	c.closed.Store(true)
+	if w := c.moving; w != nil {
+		c.moving = nil
+		w.abandon() // gnet closed it before the move completed
+	}
 	b := c.buffered.Swap(0)
 	s.buffered.Add(-b)
 	freed := c.dropPartial() + b
@@ -502,15 +524,12 @@ func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
 
 // overflow bounds what a paused connection may buffer: gnet keeps reading
 // the socket, so a client that floods requests without reading responses
-// is closed once it has more than MaxBufferedBytes waiting. So is, for
-// now, a client that pipelines without bound faster than its requests
-// are served: librdkafka's non-idempotent producer (max.in.flight
-// 1,000,000) with large messages on loopback (its test 0041, sometimes).
-// Kafka would stop reading and let TCP push back; gnet cannot stop
-// reading (tools/rdkafka-suite/README.md). Loop goroutine.
+// (which keeps it on gnet: move.go waits for its responses to leave) is
+// closed once it has more than MaxBufferedBytes waiting. Loop goroutine.
 func (s *Server) overflow(c *Conn, gc wire) gnet.Action {
 	if gc.InboundBuffered() > s.opts.MaxBufferedBytes {
 		c.abort()
+		s.stats.closedFlood.Add(1)
 		if n, ok := s.badLog.Allow(); ok {
 			s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote, "buffered", gc.InboundBuffered(), "suppressed", n)
 		}
@@ -583,8 +602,27 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.wg.Wait()
-	return nil
+	// Connections moved off gnet (move.go) run on goroutines of their
+	// own.
+	s.connMu.Lock()
+	for c := range s.conns {
+		if w, ok := c.wire().(*tlsWire); ok {
+			_ = w.Close()
+		}
+	}
+	s.connMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.tlsWG.Wait()
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NumConns is the number of open connections.

@@ -230,7 +230,7 @@ func (s *Server) stopTLS(ctx context.Context) error {
 	close(s.tlsQuit)
 	s.connMu.Lock()
 	for c := range s.conns {
-		_ = c.gc.Close()
+		_ = c.wire().Close()
 	}
 	for raw := range s.handshaking {
 		_ = raw.Close()
@@ -297,8 +297,16 @@ func (w *tlsWire) run() {
 	go w.readLoop()
 	go w.writeLoop()
 	for {
+		// While the connection is paused, take no input: the reader
+		// blocks, the socket's buffers fill, and TCP pushes back on the
+		// client. The response that unpauses it wakes the loop, and so
+		// does the writer closing the socket.
+		data := w.data
+		if c, _ := w.Context().(*Conn); c != nil && c.paused.Load() && !w.closed.Load() {
+			data = nil
+		}
 		select {
-		case b, ok := <-w.data:
+		case b, ok := <-data:
 			if !ok {
 				w.finish()
 				return
@@ -416,6 +424,7 @@ func (w *tlsWire) writeLoop() {
 			}
 			w.closed.Store(true)
 			_ = w.raw.Close()
+			_ = w.Wake(nil) // a paused loop takes the reader's end
 			return
 		}
 	}

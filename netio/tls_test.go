@@ -62,8 +62,15 @@ func newTestPKI(t *testing.T) *testPKI {
 
 func startTLSServer(t *testing.T, pki *testPKI, auth tls.ClientAuthType, serve func(*Request)) *Server {
 	t.Helper()
+	return startTLSServerOpts(t, pki, auth, Options{}, serve)
+}
+
+// startTLSServerOpts is startTLSServer with opts for everything but TLS.
+func startTLSServerOpts(t *testing.T, pki *testPKI, auth tls.ClientAuthType, opts Options, serve func(*Request)) *Server {
+	t.Helper()
 	cfg := &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.pool, ClientAuth: auth, MinVersion: tls.VersionTLS12}
-	s, _ := startServer(t, Options{Listener: "SSL", TLS: &TLSOptions{
+	opts.Listener = "SSL"
+	opts.TLS = &TLSOptions{
 		Config:           func() *tls.Config { return cfg },
 		HandshakeTimeout: time.Second,
 		Principal: func(cs tls.ConnectionState) string {
@@ -72,7 +79,8 @@ func startTLSServer(t *testing.T, pki *testPKI, auth tls.ClientAuthType, serve f
 			}
 			return "User:" + cs.PeerCertificates[0].Subject.String()
 		},
-	}}, serve)
+	}
+	s, _ := startServer(t, opts, serve)
 	return s
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,43 @@ func TestConfluentAsyncCommits(t *testing.T) {
 		if last != n {
 			t.Logf("round %d: the last commit in the log is %d, not %d: librdkafka sent it after the others", round, last, n)
 		}
+	}
+}
+
+// TestConfluentPipelinerPushedBack: librdkafka's non-idempotent producer
+// pipelines without bound, and with large records on loopback it sends
+// faster than acks=all is served. The broker used to buffer its input
+// until the flood guard closed the connection (librdkafka's 0041 failed
+// sometimes; its retries then wrote records twice); now the connection
+// moves to a transport that stops reading while it waits, TCP pushes
+// back, and every record is written once.
+func TestConfluentPipelinerPushedBack(t *testing.T) {
+	needConfluentKafka(t)
+	// One request read ahead, not 64: the producer gets 8 MiB ahead
+	// of its acks=all answers at once, however fast this machine's disk.
+	cfg := writeConfig(t, t.TempDir(), "max_inflight = 64 ", "max_inflight = 1 ")
+	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
+	t.Cleanup(b.cleanup)
+	b.start()
+	b.createTopic("pipeliner", 1, nil)
+	const n, size = 200, 900_000
+	var got struct {
+		Counts      map[string]int `json:"counts"`
+		Undelivered int            `json:"undelivered"`
+	}
+	confluentClient(t, &got, "flood", b.addr, "pipeliner", fmt.Sprint(n), fmt.Sprint(size))
+	if !reflect.DeepEqual(got.Counts, map[string]int{"OK": n}) || got.Undelivered != 0 {
+		t.Fatalf("delivery reports %v, %d undelivered; want %d OK", got.Counts, got.Undelivered, n)
+	}
+	if end := b.endOffsets("pipeliner")[0]; end != n {
+		t.Fatalf("log end %d, want %d: records written more than once", end, n)
+	}
+	log := b.log.String()
+	if strings.Contains(log, "floods requests") {
+		t.Fatalf("the flood guard closed the producer:\n%s", b.log.tail())
+	}
+	if !strings.Contains(log, "moving its connection") {
+		t.Fatalf("the producer was not pushed back (no move logged):\n%s", b.log.tail())
 	}
 }
 

@@ -3,6 +3,7 @@ exact answers, driven by confluent_test.go.
 
     /usr/bin/python3 confluent_client.py recorderrors HOST:PORT TOPIC BATCHED
     /usr/bin/python3 confluent_client.py asynccommits HOST:PORT TOPIC GROUP N
+    /usr/bin/python3 confluent_client.py flood HOST:PORT TOPIC N SIZE
 
 recorderrors: produces 20 records to partition 0 of TOPIC (a compacted
 topic), every fifth one (0, 5, 10, 15) without a key. BATCHED=1 sends
@@ -17,6 +18,11 @@ asynccommits: a consumer of GROUP assigned partition 0 of TOPIC reads N
 records and commits each one's next offset asynchronously at once (many
 OffsetCommit requests in flight), waits for every commit callback, then
 reads the group's committed offset back (OffsetFetch).
+
+flood: a non-idempotent producer (librdkafka lets it have a million
+requests in flight) sends N records of SIZE bytes to TOPIC, acks=all, as
+fast as librdkafka takes them, and waits for every delivery report.
+Prints the reports' error names counted.
 
 Prints one JSON object; the Go test judges it.
 """
@@ -77,11 +83,35 @@ def asynccommits(addr, topic, group, n):
                       "highest_acked": done["highest"], "committed": committed}, sort_keys=True), flush=True)
 
 
+def flood(addr, topic, n, size):
+    p = Producer({"bootstrap.servers": addr, "acks": "all", "linger.ms": 0, "batch.size": 1000000,
+                  "message.max.bytes": 2000000, "queue.buffering.max.kbytes": 2097151})
+    counts = {}
+
+    def dr(err, msg):
+        name = err.name() if err else "OK"
+        counts[name] = counts.get(name, 0) + 1
+
+    value = b"f" * size
+    for _ in range(n):
+        while True:
+            try:
+                p.produce(topic, value, partition=0, on_delivery=dr)
+                break
+            except BufferError:
+                p.poll(0.01)
+        p.poll(0)
+    left = p.flush(120)
+    print(json.dumps({"kind": "flood", "counts": counts, "undelivered": left}, sort_keys=True), flush=True)
+
+
 if __name__ == "__main__":
     mode, addr = sys.argv[1], sys.argv[2]
     if mode == "recorderrors":
         recorderrors(addr, sys.argv[3], sys.argv[4] == "1")
     elif mode == "asynccommits":
         asynccommits(addr, sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif mode == "flood":
+        flood(addr, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
         sys.exit("unknown mode " + mode)

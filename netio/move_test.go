@@ -1,0 +1,220 @@
+package netio
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// slowEcho answers each request with its body a millisecond later: a
+// server slower than a client on loopback can send.
+func slowEcho(req *Request) {
+	go func() {
+		time.Sleep(time.Millisecond)
+		echo(req)
+	}()
+}
+
+// flood sends n requests of size bytes as fast as the socket takes them
+// while reading the answers, and checks that each came back, in order,
+// with its own body. It returns the peak of the server's unframed input
+// seen meanwhile.
+func flood(t *testing.T, s *Server, c *client, n, size int) int64 {
+	t.Helper()
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if b := s.Stats().BufferedBytes; b > peak.Load() {
+				peak.Store(b)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
+	body := func(i int) []byte {
+		b := bytes.Repeat([]byte{byte(i)}, size)
+		binary.BigEndian.PutUint32(b, uint32(i))
+		return b
+	}
+	werr := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := c.c.Write(appendReq(nil, 1, 0, int32(i), strp("flood"), body(i))); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	for i := range n {
+		corr, got, err := readResp(c.r, false)
+		if err != nil {
+			t.Fatalf("response %d of %d: %v (server: %+v)", i, n, err, s.Stats())
+		}
+		if corr != int32(i) || !bytes.Equal(got, body(i)) {
+			t.Fatalf("response %d: correlation id %d, %d bytes: not its request's", i, corr, len(got))
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-sampled
+	return peak.Load()
+}
+
+// TestPipelinerMovesOffGnet: a client that pipelines faster than it is
+// served (librdkafka's non-idempotent producer, a million requests in
+// flight) is pushed back by TCP, as Kafka does it, rather than closed:
+// once paused with more than MoveBufferedBytes unread, its connection
+// moves off gnet (which cannot stop reading) to a transport that stops
+// reading while it waits. Every request is answered in order, the
+// memory it holds stays far below the guard that closed it before, and
+// the connection goes on working.
+func TestPipelinerMovesOffGnet(t *testing.T) {
+	t.Parallel()
+	const guard = 4 << 20
+	s, _ := startServer(t, Options{MaxInflight: 2, MoveBufferedBytes: 256 << 10, MaxBufferedBytes: guard,
+		Limits: Limits{MaxRequestBytes: 1 << 20}}, slowEcho)
+	c := dial(t, s.Addr())
+	c.roundTrip(-1, "before")
+	peak := flood(t, s, c, 600, 64<<10) // 37.5 MiB, 300 ms of service
+	st := s.Stats()
+	if st.Moved != 1 {
+		t.Fatalf("%d connections moved off gnet, want 1 (stats %+v)", st.Moved, st)
+	}
+	if peak >= guard/2 {
+		t.Errorf("peak unframed input %d bytes: reading did not stop", peak)
+	}
+	t.Logf("peak unframed input %d KiB", peak>>10)
+	c.roundTrip(-2, "after")
+	// Responses with file parts go out through the new transport too.
+	dial(t, s.Addr()).roundTrip(-3, "another connection")
+	if s.NumConns() != 2 {
+		t.Errorf("%d connections open, want 2", s.NumConns())
+	}
+}
+
+// bigAnswers answers each request with its first 4 bytes and 256 KiB
+// more, a millisecond later, counting answers made and released.
+func bigAnswers(made, released *atomic.Int64) func(*Request) {
+	big := bytes.Repeat([]byte("r"), 256<<10)
+	return func(req *Request) {
+		go func() {
+			time.Sleep(time.Millisecond)
+			made.Add(1)
+			req.Respond(&Response{Parts: []Part{{B: slices.Clone(req.Body[:4])}, {B: big}},
+				Release: func() { released.Add(1) }})
+		}()
+	}
+}
+
+// sendNumbered writes requests first..last-1 of size bytes, each
+// starting with its number, in the background.
+func sendNumbered(c *client, first, last, size int) <-chan error {
+	werr := make(chan error, 1)
+	go func() {
+		for i := first; i < last; i++ {
+			body := binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(i))[:size]
+			if _, err := c.c.Write(appendReq(nil, 1, 0, int32(i), nil, body)); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	return werr
+}
+
+// backlog makes a connection whose client has not read 5 MiB of answers
+// (more than the socket holds, so gnet buffers the rest), then floods it
+// until it is moving off gnet: the move must wait for those answers.
+func backlog(t *testing.T, made, released *atomic.Int64) (*Server, *client) {
+	s, _ := startServer(t, Options{MaxInflight: 2, MoveBufferedBytes: 128 << 10, MaxBufferedBytes: 64 << 20,
+		Limits: Limits{MaxRequestBytes: 1 << 20}}, bigAnswers(made, released))
+	c := dial(t, s.Addr())
+	if err := <-sendNumbered(c, 0, 20, 64); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "20 answers made", func() bool { return made.Load() == 20 })
+	time.Sleep(20 * time.Millisecond)
+	if err := <-sendNumbered(c, 20, 120, 32<<10); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the move to start", func() bool { return s.Stats().Moved == 1 })
+	return s, c
+}
+
+// TestPipelinerMovesWhileResponsesWait: a move waits for the answers
+// still in gnet's buffer (the client reads them late), so none is lost or
+// reordered by the switch.
+func TestPipelinerMovesWhileResponsesWait(t *testing.T) {
+	t.Parallel()
+	var made, released atomic.Int64
+	_, c := backlog(t, &made, &released)
+	time.Sleep(20 * time.Millisecond) // takeOver finds gnet's buffer full, and waits
+	for i := range 120 {
+		corr, got, err := readResp(c.r, false)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if corr != int32(i) || binary.BigEndian.Uint32(got) != uint32(i) || len(got) != 4+256<<10 {
+			t.Fatalf("response %d: correlation id %d, %d bytes: not its request's", i, corr, len(got))
+		}
+	}
+	if err := <-sendNumbered(c, 120, 121, 64); err != nil {
+		t.Fatal(err)
+	}
+	if corr, got, err := readResp(c.r, false); err != nil || corr != 120 || binary.BigEndian.Uint32(got) != 120 {
+		t.Fatalf("after the move: correlation id %d, %d bytes, %v", corr, len(got), err)
+	}
+	waitFor(t, "every answer released", func() bool { return released.Load() == made.Load() })
+}
+
+// TestPipelinerClosesDuringMove: a client that goes away while its move
+// waits leaves nothing behind: every answer is released and the
+// connection closes once (startServer checks).
+func TestPipelinerClosesDuringMove(t *testing.T) {
+	t.Parallel()
+	var made, released atomic.Int64
+	s, c := backlog(t, &made, &released)
+	c.c.Close()
+	waitFor(t, "the connection to close", func() bool { return s.NumConns() == 0 })
+	time.Sleep(50 * time.Millisecond) // the requests read before the close are answered
+	waitFor(t, "every answer released", func() bool { return released.Load() == made.Load() })
+	if m := made.Load(); m < 20 {
+		t.Fatalf("%d answers made, want the first 20 at least", m)
+	}
+}
+
+// TestTLSPipelinerPushedBack: a TLS connection's loop takes no input
+// while the connection is paused, so the same client is pushed back by
+// TCP there too instead of being buffered until the guard closes it.
+func TestTLSPipelinerPushedBack(t *testing.T) {
+	t.Parallel()
+	const guard = 4 << 20
+	pki := newTestPKI(t)
+	s := startTLSServerOpts(t, pki, tls.NoClientCert, Options{MaxInflight: 2, MaxBufferedBytes: guard,
+		Limits: Limits{MaxRequestBytes: 1 << 20}}, slowEcho)
+	c, err := dialTLS(t, s.Addr(), pki, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak := flood(t, s, c, 400, 64<<10)
+	if peak >= guard/2 {
+		t.Errorf("peak unframed input %d bytes: reading did not stop", peak)
+	}
+	t.Logf("peak unframed input %d KiB", peak>>10)
+	c.roundTrip(-1, fmt.Sprint("after"))
+}
