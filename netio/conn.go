@@ -70,6 +70,9 @@ type Conn struct {
 
 	inflight atomic.Int32 // requests read but not yet handed to gnet
 	paused   atomic.Bool  // the loop stopped reading until a slot frees
+	// rechecking: a wake-up is due to look again at unread output
+	// (MaxOutboundBytes).
+	rechecking atomic.Bool
 	closed   atomic.Bool  // no more responses can be written
 	// aborted: samsa closed the connection (bad input, flooding, the
 	// engine's decision); requests still queued are dropped. When the
@@ -165,6 +168,28 @@ func (c *Conn) ExpectRawFrame() { c.rawNext.Store(true) }
 // (Limits.MaxPreAuthRequestBytes): the handler calls it once the client
 // has authenticated. Any goroutine.
 func (c *Conn) SetAuthenticated() { c.trusted.Store(true) }
+
+// outboundRecheck: how soon a connection whose answers wait unread
+// (MaxOutboundBytes) looks again. Neither transport says when its
+// output drains.
+const outboundRecheck = 2 * time.Millisecond
+
+// recheckLater wakes the connection's loop shortly, to look again at
+// its unread output. Any goroutine.
+func (c *Conn) recheckLater() {
+	if !c.rechecking.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(outboundRecheck, func() {
+		c.rechecking.Store(false)
+		s := c.srv
+		s.lifeMu.RLock()
+		defer s.lifeMu.RUnlock()
+		if !s.stopped && !c.closed.Load() {
+			_ = c.wire().Wake(nil)
+		}
+	})
+}
 
 // closeOnLoop closes a connection whose response could not be written
 // whole: marked closed first, so that no later response follows the

@@ -89,6 +89,14 @@ func (s *Server) frame(c *Conn, gc wire) gnet.Action {
 			c.paused.Store(false)
 		}
 		if c.need == 0 {
+			if gc.OutboundBuffered() > s.opts.MaxOutboundBytes {
+				// Answers pile up unread: no more requests until the
+				// client reads them (Kafka answers one at a time), so a
+				// small request with a large answer cannot grow the
+				// output without bound.
+				c.recheckLater()
+				return s.overflow(c, gc)
+			}
 			if act, ok := s.startFrame(c, gc); !ok {
 				return act
 			}

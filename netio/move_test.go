@@ -218,3 +218,57 @@ func TestTLSPipelinerPushedBack(t *testing.T) {
 	t.Logf("peak unframed input %d KiB", peak>>10)
 	c.roundTrip(-1, fmt.Sprint("after"))
 }
+
+// TestUnreadAnswersStopFraming: a client that sends small requests with
+// large answers and does not read them gets no more requests served once
+// MaxOutboundBytes of answers wait (Kafka answers one at a time), so it
+// cannot grow the broker's output buffers without bound; once it reads,
+// everything is answered in order. Both transports.
+func TestUnreadAnswersStopFraming(t *testing.T) {
+	t.Parallel()
+	const n = 400
+	big := bytes.Repeat([]byte("a"), 256<<10) // 100 MiB for all n
+	for _, tc := range []string{"gnet", "tls"} {
+		t.Run(tc, func(t *testing.T) {
+			t.Parallel()
+			var served atomic.Int64
+			serve := func(req *Request) {
+				served.Add(1)
+				req.Respond(&Response{Parts: []Part{{B: slices.Clone(req.Body[:4])}, {B: big}}})
+			}
+			opts := Options{MaxOutboundBytes: 1 << 20}
+			var s *Server
+			var c *client
+			if tc == "gnet" {
+				s, _ = startServer(t, opts, serve)
+				c = dial(t, s.Addr())
+			} else {
+				pki := newTestPKI(t)
+				s = startTLSServerOpts(t, pki, tls.NoClientCert, opts, serve)
+				var err error
+				if c, err = dialTLS(t, s.Addr(), pki, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-sendNumbered(c, 0, n, 8); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			// The socket's buffers hold some answers (a few MiB on
+			// loopback), the server 1 MiB and the ones in flight more.
+			t.Logf("%d served before the client read", served.Load())
+			if got := served.Load(); got > n/2 {
+				t.Fatalf("%d of %d requests served with none of their answers read", got, n)
+			}
+			for i := range n {
+				corr, got, err := readResp(c.r, false)
+				if err != nil {
+					t.Fatalf("response %d: %v", i, err)
+				}
+				if corr != int32(i) || binary.BigEndian.Uint32(got) != uint32(i) || len(got) != 4+len(big) {
+					t.Fatalf("response %d: correlation id %d, %d bytes: not its request's", i, corr, len(got))
+				}
+			}
+		})
+	}
+}

@@ -57,6 +57,10 @@ type Options struct {
 	// MaxBufferedBytes bounds unframed input of a paused connection;
 	// 0: MaxRequestBytes + 64 MiB.
 	MaxBufferedBytes int
+	// MaxOutboundBytes: a connection whose client leaves more of its
+	// answers unread than this gets no further request framed until it
+	// reads them; 0: 16 MiB. One answer may be larger.
+	MaxOutboundBytes int
 	// MoveBufferedBytes: a connection paused with more unframed input
 	// than this moves off gnet to a transport that stops reading while
 	// it is paused, so TCP pushes back on the client (move.go); 0: 8 MiB.
@@ -310,6 +314,9 @@ func NewServer(opts Options, h Handler) *Server {
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 64
+	}
+	if opts.MaxOutboundBytes <= 0 {
+		opts.MaxOutboundBytes = 16 << 20
 	}
 	if opts.MoveBufferedBytes <= 0 {
 		opts.MoveBufferedBytes = defaultMoveBufferedBytes

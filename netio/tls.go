@@ -297,13 +297,20 @@ func (w *tlsWire) run() {
 	go w.readLoop()
 	go w.writeLoop()
 	for {
-		// While the connection is paused, take no input: the reader
-		// blocks, the socket's buffers fill, and TCP pushes back on the
-		// client. The response that unpauses it wakes the loop, and so
-		// does the writer closing the socket.
+		// While the connection is paused, or its answers wait unread,
+		// take no input: the reader blocks, the socket's buffers fill,
+		// and TCP pushes back on the client. The response that unpauses
+		// it wakes the loop, so do recheckLater and the writer closing
+		// the socket.
 		data := w.data
-		if c, _ := w.Context().(*Conn); c != nil && c.paused.Load() && !w.closed.Load() {
-			data = nil
+		if c, _ := w.Context().(*Conn); c != nil && !w.closed.Load() {
+			switch {
+			case c.paused.Load():
+				data = nil
+			case w.OutboundBuffered() > w.s.opts.MaxOutboundBytes:
+				data = nil
+				c.recheckLater()
+			}
 		}
 		select {
 		case b, ok := <-data:

@@ -292,16 +292,32 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(50)
-	fams = scrape(t, httpAddr)
-	// The consumer's parked fetch was woken by those records.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	// A parked fetch woken by new records is counted: a consumer of
+	// another topic waits in its fetch, and a record there wakes it (one
+	// a quarter second, as on a loaded machine its fetch may not have
+	// parked yet when the first comes).
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "wake"); err != nil {
+		t.Fatal(err)
+	}
+	waiter, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ConsumeTopics("wake"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close()
+	go func() {
+		for ctx.Err() == nil && waiter.PollFetches(ctx).Err0() == nil {
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		cl.Produce(ctx, &kgo.Record{Topic: "wake", Value: []byte("wake")}, nil)
+		time.Sleep(250 * time.Millisecond)
+		fams = scrape(t, httpAddr)
 		if v, ok := metricValue(fams, "samsa_fetch_wake_seconds", nil); ok && v >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no parked fetch answer counted in samsa_fetch_wake_seconds")
 		}
-		fams = scrape(t, httpAddr)
 	}
 	groupPart := map[string]string{"group": "meter-group", "topic": "metered", "partition": "0"}
 	if v, ok := metricValue(fams, "samsa_group_lag_records", groupPart); !ok || v != 90 {
