@@ -73,7 +73,7 @@ type Conn struct {
 	// rechecking: a wake-up is due to look again at unread output
 	// (MaxOutboundBytes).
 	rechecking atomic.Bool
-	closed   atomic.Bool  // no more responses can be written
+	closed     atomic.Bool // no more responses can be written
 	// aborted: samsa closed the connection (bad input, flooding, the
 	// engine's decision); requests still queued are dropped. When the
 	// peer closes, queued requests are still served, as Kafka does
