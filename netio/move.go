@@ -116,21 +116,3 @@ func (w *tlsWire) takeOver(g gnet.Conn, err error) error {
 	_ = w.Wake(nil) // frame what it was handed
 	return nil
 }
-
-// abandon fails what was queued on a transport whose move did not
-// complete (gnet closed the connection first) and closes its socket.
-func (w *tlsWire) abandon() {
-	w.mu.Lock()
-	w.closing = true
-	rest := w.queue
-	w.queue = nil
-	w.mu.Unlock()
-	for _, t := range rest {
-		w.outBytes.Add(-t.n)
-		if t.cb != nil {
-			_ = t.cb(nil, net.ErrClosed)
-		}
-	}
-	w.closed.Store(true)
-	_ = w.raw.Close()
-}

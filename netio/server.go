@@ -507,7 +507,7 @@ func (s *Server) closed(gc wire, err error) {
 	c.closed.Store(true)
 	if w := c.moving; w != nil {
 		c.moving = nil
-		w.abandon() // gnet closed it before the move completed
+		w.shut() // gnet closed it before the move completed: fail what waits
 	}
 	b := c.buffered.Swap(0)
 	s.buffered.Add(-b)
@@ -618,18 +618,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 	}
 	s.connMu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.tlsWG.Wait()
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.waitGoroutines(ctx)
 }
 
 // NumConns is the number of open connections.

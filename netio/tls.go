@@ -236,6 +236,12 @@ func (s *Server) stopTLS(ctx context.Context) error {
 		_ = raw.Close()
 	}
 	s.connMu.Unlock()
+	return s.waitGoroutines(ctx)
+}
+
+// waitGoroutines waits for the connections' goroutines (workers and
+// goroutine transports), or until ctx ends.
+func (s *Server) waitGoroutines(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.tlsWG.Wait()
@@ -415,26 +421,34 @@ func (w *tlsWire) writeLoop() {
 		}
 		if werr != nil || closing {
 			w.mu.Lock()
-			if len(w.queue) > 0 && werr == nil {
-				w.mu.Unlock()
+			more := len(w.queue) > 0 && werr == nil
+			w.mu.Unlock()
+			if more {
 				continue // queued before the close: send it too
 			}
-			w.closing = true
-			rest := w.queue
-			w.queue = nil
-			w.mu.Unlock()
-			for _, t := range rest {
-				w.outBytes.Add(-t.n)
-				if t.cb != nil {
-					_ = t.cb(nil, net.ErrClosed)
-				}
-			}
-			w.closed.Store(true)
-			_ = w.raw.Close()
-			_ = w.Wake(nil) // a paused loop takes the reader's end
+			w.shut()
 			return
 		}
 	}
+}
+
+// shut fails what is still queued, closes the socket and wakes the loop
+// (a paused one takes the reader's end then).
+func (w *tlsWire) shut() {
+	w.mu.Lock()
+	w.closing = true
+	rest := w.queue
+	w.queue = nil
+	w.mu.Unlock()
+	for _, t := range rest {
+		w.outBytes.Add(-t.n)
+		if t.cb != nil {
+			_ = t.cb(nil, net.ErrClosed)
+		}
+	}
+	w.closed.Store(true)
+	_ = w.raw.Close()
+	_ = w.Wake(nil)
 }
 
 // tlsFileStep is how much of a file range the writer reads before it
