@@ -55,6 +55,7 @@ type HostileConfig struct {
 	RandomWorkers    int `json:"random_workers"`    // 4 connections writing random bytes at once
 	MixedWorkers     int `json:"mixed_workers"`     // 64 attacking goroutines
 	DribbleSize      int `json:"dribble_size"`      // the dribbled frame's declared size, 1 KiB
+	NoReadConns      int `json:"noread_conns"`      // 2 connections that never read an answer
 
 	Interval   time.Duration `json:"interval_ns"`    // between legitimate records, 20 ms
 	ProbeEvery time.Duration `json:"probe_every_ns"` // between ApiVersions probes, 500 ms
@@ -93,6 +94,7 @@ func DefaultHostileConfig(addr string, pid int) HostileConfig {
 		RandomWorkers:    4,
 		MixedWorkers:     64,
 		DribbleSize:      1 << 10,
+		NoReadConns:      2,
 		Interval:         20 * time.Millisecond,
 		ProbeEvery:       500 * time.Millisecond,
 		ProbeTimeout:     10 * time.Second,
@@ -143,6 +145,7 @@ func (c HostileConfig) withDefaults() HostileConfig {
 	for _, f := range []struct{ v, d *int }{
 		{&c.Declare100MConns, &d.Declare100MConns}, {&c.Declare1MConns, &d.Declare1MConns},
 		{&c.RandomWorkers, &d.RandomWorkers}, {&c.MixedWorkers, &d.MixedWorkers}, {&c.DribbleSize, &d.DribbleSize},
+		{&c.NoReadConns, &d.NoReadConns},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.d
@@ -166,7 +169,7 @@ func (c HostileConfig) Validate() error {
 	case c.Duration < 0 || c.Warmup < 0 || c.Settle < 0 || c.Interval < 0 || c.ProbeEvery < 0 ||
 		c.ProbeTimeout < 0 || c.StallBound < 0 || c.Drain < 0:
 		return errors.New("cannot run hostile: durations must not be negative")
-	case c.Declare100MConns < 0 || c.Declare1MConns < 0 || c.RandomWorkers < 0 || c.MixedWorkers < 0 || c.DribbleSize < 0:
+	case c.Declare100MConns < 0 || c.Declare1MConns < 0 || c.RandomWorkers < 0 || c.MixedWorkers < 0 || c.DribbleSize < 0 || c.NoReadConns < 0:
 		return errors.New("cannot run hostile: counts and sizes must not be negative")
 	}
 	return nil

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -25,11 +26,12 @@ const (
 	AttackRandom      = "random"      // connections writing random bytes, in a loop
 	AttackDribble     = "dribble"     // one frame, one byte per second
 	AttackMixed       = "mixed"       // all of the above and garbage bodies for every API key
+	AttackNoRead      = "noread"      // connections sending requests as fast as they can, never reading an answer
 )
 
 // HostileAttacks are the attacks in the order the hostile workload runs
 // them by default.
-var HostileAttacks = []string{AttackDeclare100M, AttackDeclare1M, AttackRandom, AttackDribble, AttackMixed}
+var HostileAttacks = []string{AttackDeclare100M, AttackDeclare1M, AttackRandom, AttackDribble, AttackMixed, AttackNoRead}
 
 const (
 	// dialParallel bounds the dials in flight at once.
@@ -225,6 +227,8 @@ func runAttack(ctx context.Context, name string, a *attacker, cfg *HostileConfig
 		a.dribble(ctx, cfg.DribbleSize)
 	case AttackMixed:
 		a.workers(ctx, cfg.MixedWorkers, a.mixedWorker)
+	case AttackNoRead:
+		a.workers(ctx, cfg.NoReadConns, a.noReadWorker)
 	default:
 		return fmt.Errorf("cannot run attack %q: unknown (want one of %v)", name, HostileAttacks)
 	}
@@ -326,6 +330,41 @@ func (a *attacker) randomWorker(ctx context.Context) {
 			held = append(held[:0], held[1:]...)
 		}
 		held = append(held, c)
+	}
+}
+
+// noReadWorker connects and sends ApiVersions requests (18 bytes, each
+// answered with about 500) as fast as the socket takes them, never
+// reading an answer, until the broker closes the connection (then it
+// connects again) or ctx ends. Answers pile up unread in the broker
+// unless it stops serving such a client.
+func (a *attacker) noReadWorker(ctx context.Context) {
+	var burst []byte
+	for i := range 256 {
+		burst = append(burst, requestFrame(18, 0, int32(i), "", nil)...)
+	}
+	for c := a.redial(ctx); c != nil; c = a.redial(ctx) {
+		for {
+			c.within(actionLimit)
+			n, err := c.Write(burst)
+			a.bytes.Add(int64(n))
+			if err == nil {
+				a.frames.Add(256)
+				continue
+			}
+			// Answers wait unread in the socket, so release's peek
+			// cannot see the broker's close: a write refused before
+			// the end, and not for the deadline, is it.
+			var ne net.Error
+			if ended(ctx) || (errors.As(err, &ne) && ne.Timeout()) {
+				a.release(c)
+			} else {
+				c.stop()
+				a.byBroker.Add(1)
+				_ = c.Close()
+			}
+			break
+		}
 	}
 }
 

@@ -142,6 +142,23 @@ func TestHostileRandom(t *testing.T) {
 	requireLegit(t, res)
 }
 
+// TestHostileNoRead: two connections send ApiVersions requests as fast
+// as they can and never read an answer. The broker stops serving each
+// once 4 MiB of its answers wait unread; then it stops reading it (TCP
+// pushes back) or, while the connection is still on gnet, closes it once
+// it has sent 8 MiB more. Its memory stays bounded: it grew by
+// gigabytes, and the legitimate clients' acks took a second, before.
+func TestHostileNoRead(t *testing.T) {
+	res := hostileTest(t, AttackNoRead, 10*time.Second, nil)
+	if res.Conns.BytesSent < 8<<20 {
+		t.Errorf("%d bytes sent: want the attack to have run", res.Conns.BytesSent)
+	}
+	if grew := res.RSSPeak - res.RSSBefore; grew > 1<<30 {
+		t.Errorf("the broker's RSS grew by %d MiB under the attack", grew>>20)
+	}
+	requireLegit(t, res)
+}
+
 // TestHostileDribble: a frame dribbled one byte per second; with
 // frame_timeout_ms 4000 the broker closes it after about 4 s (the shipped
 // 60 s is longer than a test should wait).

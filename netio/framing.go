@@ -93,9 +93,14 @@ func (s *Server) frame(c *Conn, gc wire) gnet.Action {
 				// Answers pile up unread: no more requests until the
 				// client reads them (Kafka answers one at a time), so a
 				// small request with a large answer cannot grow the
-				// output without bound.
+				// output without bound. gnet reads on meanwhile: a
+				// client that sends 8 MiB more without reading is
+				// closed (a goroutine transport stops reading instead).
+				if gc.InboundBuffered() > s.opts.MoveBufferedBytes {
+					return s.flood(c, gc)
+				}
 				c.recheckLater()
-				return s.overflow(c, gc)
+				return gnet.None
 			}
 			if act, ok := s.startFrame(c, gc); !ok {
 				return act

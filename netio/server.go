@@ -59,7 +59,8 @@ type Options struct {
 	MaxBufferedBytes int
 	// MaxOutboundBytes: a connection whose client leaves more of its
 	// answers unread than this gets no further request framed until it
-	// reads them; 0: 16 MiB. One answer may be larger.
+	// reads them; 0: 4 MiB. One answer may be larger (Kafka holds a
+	// connection's next request until its answer is sent).
 	MaxOutboundBytes int
 	// MoveBufferedBytes: a connection paused with more unframed input
 	// than this moves off gnet to a transport that stops reading while
@@ -316,7 +317,7 @@ func NewServer(opts Options, h Handler) *Server {
 		opts.MaxInflight = 64
 	}
 	if opts.MaxOutboundBytes <= 0 {
-		opts.MaxOutboundBytes = 16 << 20
+		opts.MaxOutboundBytes = 4 << 20
 	}
 	if opts.MoveBufferedBytes <= 0 {
 		opts.MoveBufferedBytes = defaultMoveBufferedBytes
@@ -535,14 +536,21 @@ func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
 // closed once it has more than MaxBufferedBytes waiting. Loop goroutine.
 func (s *Server) overflow(c *Conn, gc wire) gnet.Action {
 	if gc.InboundBuffered() > s.opts.MaxBufferedBytes {
-		c.abort()
-		s.stats.closedFlood.Add(1)
-		if n, ok := s.badLog.Allow(); ok {
-			s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote, "buffered", gc.InboundBuffered(), "suppressed", n)
-		}
-		return gnet.Close
+		return s.flood(c, gc)
 	}
 	return gnet.None
+}
+
+// flood closes a connection that sends requests without reading the
+// answers. Loop goroutine.
+func (s *Server) flood(c *Conn, gc wire) gnet.Action {
+	c.abort()
+	s.stats.closedFlood.Add(1)
+	if n, ok := s.badLog.Allow(); ok {
+		s.logger.Warn("client floods requests without reading responses; closing", "remote", c.remote,
+			"buffered", gc.InboundBuffered(), "unread", gc.OutboundBuffered(), "suppressed", n)
+	}
+	return gnet.Close
 }
 
 // Drain stops accepting connections and reading requests, and waits until
