@@ -127,7 +127,9 @@ func TestConfluentPipelinerPushedBack(t *testing.T) {
 	needConfluentKafka(t)
 	// One request read ahead, not 64: the producer gets 8 MiB ahead
 	// of its acks=all answers at once, however fast this machine's disk.
-	cfg := writeConfig(t, t.TempDir(), "max_inflight = 64 ", "max_inflight = 1 ")
+	httpAddr := freeAddr(t)
+	cfg := writeConfig(t, t.TempDir(), "max_inflight = 64 ", "max_inflight = 1 ",
+		"[admin]\n# HTTP admin", "[admin]\nlisten = \""+httpAddr+"\"\n# HTTP admin", "\nlisten = \"\"\n\n[topic_defaults]", "\n\n[topic_defaults]")
 	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
 	t.Cleanup(b.cleanup)
 	b.start()
@@ -150,6 +152,13 @@ func TestConfluentPipelinerPushedBack(t *testing.T) {
 	}
 	if !strings.Contains(log, "moving its connection") {
 		t.Fatalf("the producer was not pushed back (no move logged):\n%s", b.log.tail())
+	}
+	fams := scrape(t, httpAddr)
+	if v, ok := metricValue(fams, "samsa_connections_moved_total", nil); !ok || v < 1 {
+		t.Errorf("samsa_connections_moved_total = %v (%v), want at least 1", v, ok)
+	}
+	if v, ok := metricValue(fams, "samsa_connections_closed_total", map[string]string{"reason": "flood"}); !ok || v != 0 {
+		t.Errorf(`samsa_connections_closed_total{reason="flood"} = %v (%v), want 0`, v, ok)
 	}
 }
 
