@@ -18,10 +18,6 @@ type Conn struct {
 	// off gnet because it pipelines faster than it is served, move.go).
 	// It changes once at most, on a move, under mu.
 	gc atomic.Pointer[wireRef]
-	// tls: the connection runs on a goroutine transport (tlsWire): file
-	// parts are read into memory, never sent by sendfile, and frames
-	// never read from the socket directly.
-	tls atomic.Bool
 	// moving: the goroutine transport taking over from gnet (move.go),
 	// until it does. Loop-owned.
 	moving *tlsWire
@@ -99,6 +95,14 @@ type wireRef struct{ w wire }
 
 // wire is the connection's transport. Any goroutine.
 func (c *Conn) wire() wire { return c.gc.Load().w }
+
+// onGoroutines reports whether the connection runs on a goroutine
+// transport (tlsWire): its file parts are read into memory, never sent by
+// sendfile. Any goroutine.
+func (c *Conn) onGoroutines() bool {
+	_, ok := c.wire().(*tlsWire)
+	return ok
+}
 
 // Closed reports whether the connection is gone: responses will not be
 // written. Any goroutine.
@@ -180,12 +184,9 @@ func (c *Conn) recheckLater() {
 	if !c.rechecking.CompareAndSwap(false, true) {
 		return
 	}
-	time.AfterFunc(outboundRecheck, func() {
+	c.srv.afterRunning(outboundRecheck, func() {
 		c.rechecking.Store(false)
-		s := c.srv
-		s.lifeMu.RLock()
-		defer s.lifeMu.RUnlock()
-		if !s.stopped && !c.closed.Load() {
+		if !c.closed.Load() {
 			_ = c.wire().Wake(nil)
 		}
 	})

@@ -123,7 +123,7 @@ func (s *Server) frame(c *Conn, gc wire) gnet.Action {
 				c.stream = s.streamer.Stream(bb.B, c.stream)
 			}
 		}
-		if g, ok := gc.(gnet.Conn); ok && !c.tls.Load() && c.have() < c.need && gc.InboundBuffered() == 0 && c.need-c.have() >= directReadMin {
+		if g, ok := gc.(gnet.Conn); ok && c.have() < c.need && gc.InboundBuffered() == 0 && c.need-c.have() >= directReadMin {
 			// gnet's buffers are empty and much of the frame is still in
 			// the socket: read it straight into the frame's buffer, which
 			// saves the copy through the loop's read buffer.

@@ -61,19 +61,18 @@ func (s *Server) move(c *Conn, g gnet.Conn) {
 	w.SetContext(c)
 	c.moving = w
 	c.gc.Store(&wireRef{w})
-	c.tls.Store(true)
-	s.stats.moved.Add(1)
-	if n, ok := s.moveLog.Allow(); ok {
-		s.logger.Info("client pipelines faster than it is served; moving its connection to a transport that stops reading while it waits",
-			"remote", c.remote, "buffered", g.InboundBuffered(), "suppressed", n)
-	}
 	// Queued after every response handed to gnet so far (they were
 	// handed under c.mu): gnet runs its write tasks in order.
 	if err := g.AsyncWritev(nil, w.takeOver); err != nil {
 		c.moving = nil
 		c.gc.Store(&wireRef{g})
-		c.tls.Store(false)
 		_ = nc.Close()
+		return
+	}
+	s.stats.moved.Add(1)
+	if n, ok := s.moveLog.Allow(); ok {
+		s.logger.Info("client pipelines faster than it is served; moving its connection to a transport that stops reading while it waits",
+			"remote", c.remote, "buffered", g.InboundBuffered(), "suppressed", n)
 	}
 }
 
@@ -92,13 +91,7 @@ func (w *tlsWire) takeOver(g gnet.Conn, err error) error {
 		// The client has yet to take earlier responses: look again
 		// soon. Meanwhile framing goes on here, and the guard bounds
 		// what gnet reads.
-		time.AfterFunc(time.Millisecond, func() {
-			s.lifeMu.RLock()
-			defer s.lifeMu.RUnlock()
-			if !s.stopped {
-				_ = g.AsyncWritev(nil, w.takeOver)
-			}
-		})
+		s.afterRunning(time.Millisecond, func() { _ = g.AsyncWritev(nil, w.takeOver) })
 		return nil
 	}
 	if n := g.InboundBuffered(); n > 0 {

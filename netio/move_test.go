@@ -1,12 +1,15 @@
 package netio
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,27 +45,13 @@ func flood(t *testing.T, s *Server, c *client, n, size int) int64 {
 			}
 		}
 	}()
-	body := func(i int) []byte {
-		b := bytes.Repeat([]byte{byte(i)}, size)
-		binary.BigEndian.PutUint32(b, uint32(i))
-		return b
-	}
-	werr := make(chan error, 1)
-	go func() {
-		for i := range n {
-			if _, err := c.c.Write(appendReq(nil, 1, 0, int32(i), strp("flood"), body(i))); err != nil {
-				werr <- err
-				return
-			}
-		}
-		werr <- nil
-	}()
+	werr := sendNumbered(c, 0, n, size)
 	for i := range n {
 		corr, got, err := readResp(c.r, false)
 		if err != nil {
 			t.Fatalf("response %d of %d: %v (server: %+v)", i, n, err, s.Stats())
 		}
-		if corr != int32(i) || !bytes.Equal(got, body(i)) {
+		if corr != int32(i) || !bytes.Equal(got, numbered(i, size)) {
 			t.Fatalf("response %d: correlation id %d, %d bytes: not its request's", i, corr, len(got))
 		}
 	}
@@ -120,14 +109,20 @@ func bigAnswers(made, released *atomic.Int64) func(*Request) {
 	}
 }
 
+// numbered is request i's body: its number, then size-4 bytes of i.
+func numbered(i, size int) []byte {
+	b := bytes.Repeat([]byte{byte(i)}, size)
+	binary.BigEndian.PutUint32(b, uint32(i))
+	return b
+}
+
 // sendNumbered writes requests first..last-1 of size bytes, each
 // starting with its number, in the background.
 func sendNumbered(c *client, first, last, size int) <-chan error {
 	werr := make(chan error, 1)
 	go func() {
 		for i := first; i < last; i++ {
-			body := binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(i))[:size]
-			if _, err := c.c.Write(appendReq(nil, 1, 0, int32(i), nil, body)); err != nil {
+			if _, err := c.c.Write(appendReq(nil, 1, 0, int32(i), nil, numbered(i, size))); err != nil {
 				werr <- err
 				return
 			}
@@ -219,6 +214,36 @@ func TestTLSPipelinerPushedBack(t *testing.T) {
 	c.roundTrip(-1, fmt.Sprint("after"))
 }
 
+// dialSmallWindow connects with a 256 KiB receive buffer set before the
+// connect, which turns off the kernel's autotuning of the window, so what
+// the socket can hold unread is bounded; over TLS if cfg is set.
+func dialSmallWindow(t *testing.T, addr string, cfg *tls.Config) *client {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 256<<10)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != nil {
+		tc := tls.Client(nc, cfg)
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		nc = tc
+	}
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { nc.Close() })
+	return &client{t: t, c: nc, r: bufio.NewReaderSize(nc, 64<<10)}
+}
+
 // TestUnreadAnswersStopFraming: a client that sends small requests with
 // large answers and does not read them gets no more requests served once
 // MaxOutboundBytes of answers wait (Kafka answers one at a time), so it
@@ -236,26 +261,27 @@ func TestUnreadAnswersStopFraming(t *testing.T) {
 				served.Add(1)
 				req.Respond(&Response{Parts: []Part{{B: slices.Clone(req.Body[:4])}, {B: big}}})
 			}
-			opts := Options{MaxOutboundBytes: 1 << 20}
+			// Requests are framed in bursts of up to MaxInflight before
+			// their answers reach the output; a small one keeps the
+			// bursts that pass while the output is short small too.
+			opts := Options{MaxOutboundBytes: 1 << 20, MaxInflight: 4}
 			var s *Server
 			var c *client
 			if tc == "gnet" {
 				s, _ = startServer(t, opts, serve)
-				c = dial(t, s.Addr())
+				c = dialSmallWindow(t, s.Addr(), nil)
 			} else {
 				pki := newTestPKI(t)
 				s = startTLSServerOpts(t, pki, tls.NoClientCert, opts, serve)
-				var err error
-				if c, err = dialTLS(t, s.Addr(), pki, false); err != nil {
-					t.Fatal(err)
-				}
+				c = dialSmallWindow(t, s.Addr(), &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"})
 			}
 			if err := <-sendNumbered(c, 0, n, 8); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(200 * time.Millisecond)
-			// The socket's buffers hold some answers (a few MiB on
-			// loopback), the server 1 MiB and the ones in flight more.
+			// The socket's buffers hold a few answers (the client's
+			// window is fixed small: loopback autotunes it to 32 MiB),
+			// the server 1 MiB and the few in flight more.
 			t.Logf("%d served before the client read", served.Load())
 			if got := served.Load(); got > n/2 {
 				t.Fatalf("%d of %d requests served with none of their answers read", got, n)

@@ -77,9 +77,11 @@ const minSendfile = 16 << 10
 // a pooled buffer. Called on the goroutine that responds.
 func (resp *Response) prepare(c *Conn, corrID int32) error {
 	resp.conn = c
-	// TLS cannot use sendfile: its writer reads file ranges a step at a
-	// time and seals each step as it is read (tlsWire.sendFile).
-	sendfile := !c.srv.opts.NoSendfile && !c.tls.Load()
+	// A goroutine transport (TLS, or a connection moved off gnet) cannot
+	// use sendfile: its writer reads file ranges a step at a time and
+	// seals (or writes) each step as it is read (tlsWire.sendFile).
+	onGoroutines := c.onGoroutines()
+	sendfile := !c.srv.opts.NoSendfile && !onGoroutines
 	size := 4
 	if resp.HeaderV1 {
 		size++
@@ -123,7 +125,7 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 		if p.Len <= 0 {
 			continue
 		}
-		if c.tls.Load() {
+		if onGoroutines {
 			resp.chunks = append(resp.chunks, chunk{file: p.File, off: p.Off, n: p.Len})
 			continue
 		}

@@ -60,7 +60,9 @@ type Options struct {
 	// MaxOutboundBytes: a connection whose client leaves more of its
 	// answers unread than this gets no further request framed until it
 	// reads them; 0: 4 MiB. One answer may be larger (Kafka holds a
-	// connection's next request until its answer is sent).
+	// connection's next request until its answer is sent), and requests
+	// framed before the output grew (MaxInflight at most) are still
+	// answered.
 	MaxOutboundBytes int
 	// MoveBufferedBytes: a connection paused with more unframed input
 	// than this moves off gnet to a transport that stops reading while
@@ -422,7 +424,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if !s.admit(gc.RemoteAddr()) {
 		return nil, gnet.Close
 	}
-	s.open(gc, false)
+	s.open(gc)
 	return nil, gnet.None
 }
 
@@ -449,7 +451,7 @@ func (s *Server) admit(remote net.Addr) bool {
 }
 
 // open sets up an admitted connection and starts its worker.
-func (s *Server) open(gc wire, tls bool) *Conn {
+func (s *Server) open(gc wire) *Conn {
 	now := time.Now()
 	c := &Conn{
 		srv:      s,
@@ -463,7 +465,6 @@ func (s *Server) open(gc wire, tls bool) *Conn {
 		ready:    make([]bool, s.opts.MaxInflight),
 	}
 	c.gc.Store(&wireRef{gc})
-	c.tls.Store(tls)
 	c.lastActive.Store(now.UnixNano())
 	c.lastRead.Store(now.UnixNano())
 	s.connMu.Lock()
@@ -525,6 +526,18 @@ func (s *Server) closed(gc wire, err error) {
 		s.wakeStarved()
 	}
 	s.logger.Debug("connection closed", "remote", c.remote, "conn", c.id, "err", err)
+}
+
+// afterRunning runs fn after d unless the server has stopped by then,
+// holding lifeMu so that what fn queues cannot reach a stopped poller.
+func (s *Server) afterRunning(d time.Duration, fn func()) {
+	time.AfterFunc(d, func() {
+		s.lifeMu.RLock()
+		defer s.lifeMu.RUnlock()
+		if !s.stopped {
+			fn()
+		}
+	})
 }
 
 // QueuedBytes is the request bytes read and not yet answered.

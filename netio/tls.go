@@ -160,7 +160,7 @@ func (s *Server) serveTLS(raw net.Conn) {
 			raw.Close()
 			return
 		}
-		s.open(w, true)
+		s.open(w)
 		s.lifeMu.RUnlock()
 		w.run()
 		return
@@ -202,7 +202,7 @@ func (s *Server) serveTLS(raw net.Conn) {
 		s.unadmit(raw.RemoteAddr())
 		return
 	}
-	c := s.open(w, true)
+	c := s.open(w)
 	s.lifeMu.RUnlock()
 	if o.Principal != nil {
 		if p := o.Principal(tc.ConnectionState()); p != "" {
@@ -302,6 +302,7 @@ type tlsWrite struct {
 func (w *tlsWire) run() {
 	go w.readLoop()
 	go w.writeLoop()
+	c, _ := w.Context().(*Conn) // set before run
 	for {
 		// While the connection is paused, or its answers wait unread,
 		// take no input: the reader blocks, the socket's buffers fill,
@@ -309,7 +310,7 @@ func (w *tlsWire) run() {
 		// it wakes the loop, so do recheckLater and the writer closing
 		// the socket.
 		data := w.data
-		if c, _ := w.Context().(*Conn); c != nil && !w.closed.Load() {
+		if c != nil && !w.closed.Load() {
 			switch {
 			case c.paused.Load():
 				data = nil
