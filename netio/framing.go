@@ -95,8 +95,10 @@ func (s *Server) frame(c *Conn, gc wire) gnet.Action {
 				// small request with a large answer cannot grow the
 				// output without bound. gnet reads on meanwhile: a
 				// client that sends 8 MiB more without reading is
-				// closed (a goroutine transport stops reading instead).
-				if gc.InboundBuffered() > s.opts.MoveBufferedBytes {
+				// closed. A goroutine transport stops reading instead
+				// (a moved connection starts with more than that
+				// unframed, and its queued answers count as unread).
+				if _, onGnet := gc.(gnet.Conn); onGnet && gc.InboundBuffered() > s.opts.MoveBufferedBytes {
 					return s.flood(c, gc)
 				}
 				c.recheckLater()

@@ -87,6 +87,12 @@ func (w *tlsWire) takeOver(g gnet.Conn, err error) error {
 		return nil
 	}
 	s := w.s
+	if c.closed.Load() {
+		// Closed while the move waited (idle timeout, eviction, the
+		// handler): Conn.Close reached w, which has not started, so the
+		// socket is closed here, and OnClose abandons w.
+		return g.EventLoop().Close(g)
+	}
 	if g.OutboundBuffered() > 0 {
 		// The client has yet to take earlier responses: look again
 		// soon. Meanwhile framing goes on here, and the guard bounds

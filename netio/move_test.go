@@ -193,6 +193,56 @@ func TestPipelinerClosesDuringMove(t *testing.T) {
 	}
 }
 
+// TestPipelinerIdleClosedDuringMove: a connection closed by samsa while
+// its move waits (here the idle timeout, with the client reading
+// nothing) is closed for real: the close reached the transport that had
+// not started, and takeOver used to requeue itself forever while gnet
+// held unread answers, leaving the socket and its buffers behind.
+func TestPipelinerIdleClosedDuringMove(t *testing.T) {
+	t.Parallel()
+	var made, released atomic.Int64
+	s, _ := backlog(t, &made, &released)
+	time.Sleep(200 * time.Millisecond) // framing stops at MaxOutboundBytes of unread answers
+	if s.NumConns() != 1 {
+		t.Fatalf("%d connections before the idle timeout, want 1", s.NumConns())
+	}
+	s.SetLimits(Limits{MaxRequestBytes: 1 << 20, IdleTimeout: 100 * time.Millisecond})
+	waitFor(t, "the idle connection to close", func() bool { return s.NumConns() == 0 })
+	waitFor(t, "every answer released", func() bool { return released.Load() == made.Load() })
+}
+
+// TestMovedReaderNotFloodClosed: a moved connection whose client reads
+// every answer is not closed as a flood. It starts on its new transport
+// with more than MoveBufferedBytes unframed and with the answers queued
+// during the move counted as unread, which the gnet-only flood check
+// used to take for a client that sends without reading.
+func TestMovedReaderNotFloodClosed(t *testing.T) {
+	t.Parallel()
+	var made, released atomic.Int64
+	const n = 400
+	s, _ := startServer(t, Options{MaxInflight: 8, MoveBufferedBytes: 2 << 20, MaxOutboundBytes: 1 << 20,
+		MaxBufferedBytes: 64 << 20, Limits: Limits{MaxRequestBytes: 1 << 20}}, bigAnswers(&made, &released))
+	c := dial(t, s.Addr())
+	werr := sendNumbered(c, 0, n, 32<<10)
+	for i := range n {
+		corr, got, err := readResp(c.r, false)
+		if err != nil {
+			t.Fatalf("response %d: %v (stats %+v)", i, err, s.Stats())
+		}
+		if corr != int32(i) || binary.BigEndian.Uint32(got) != uint32(i) {
+			t.Fatalf("response %d: correlation id %d: not its request's", i, corr)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st.ClosedFlood != 0 || st.Moved == 0 {
+		t.Fatalf("flood closes %d, moves %d: want 0 and at least 1", st.ClosedFlood, st.Moved)
+	}
+	waitFor(t, "every answer released", func() bool { return released.Load() == made.Load() })
+}
+
 // TestTLSPipelinerPushedBack: a TLS connection's loop takes no input
 // while the connection is paused, so the same client is pushed back by
 // TCP there too instead of being buffered until the guard closes it.
