@@ -22,6 +22,7 @@ func (b *Broker) handleDeleteACLs(req *netio.Request, r *kmsg.DeleteACLsRequest)
 	kerrAll, msgAll := b.aclRequestError(req, acl.OpAlter)
 	var unlock func()
 	deleted := map[acl.Binding]bool{}
+	var before []acl.Binding // the bindings when the request began
 	for _, kf := range r.Filters {
 		res := kmsg.NewDeleteACLsResponseResult()
 		f := acl.Filter{
@@ -44,15 +45,22 @@ func (b *Broker) handleDeleteACLs(req *netio.Request, r *kmsg.DeleteACLsRequest)
 		}
 		if unlock == nil {
 			unlock = b.lockMeta()
+			before = b.authz.Bindings()
 		}
-		for _, bd := range b.authz.Bindings() {
-			if !f.Matches(bd) || deleted[bd] {
+		for _, bd := range before {
+			// Every filter lists every binding it matches, one an
+			// earlier filter of this request deleted too (as Kafka's
+			// AclControlManager, which matches against the ACLs as they
+			// were before the request).
+			if !f.Matches(bd) {
 				continue
 			}
 			m := kmsg.NewDeleteACLsResponseResultMatchingACL()
 			m.ResourceType, m.ResourceName, m.ResourcePatternType = kmsg.ACLResourceType(bd.ResourceType), bd.ResourceName, kmsg.ACLResourcePatternType(bd.Pattern)
 			m.Principal, m.Host, m.Operation, m.PermissionType = bd.Principal, bd.Host, kmsg.ACLOperation(bd.Operation), kmsg.ACLPermissionType(bd.Permission)
-			if err := b.commitMeta(recDeleteACL, bd); err != nil {
+			if deleted[bd] {
+				// already gone
+			} else if err := b.commitMeta(recDeleteACL, bd); err != nil {
 				msg := err.Error()
 				m.ErrorCode, m.ErrorMessage = kerr.KafkaStorageError.Code, &msg
 			} else {

@@ -27,6 +27,7 @@ func (b *Broker) handleDeleteTopics(req *netio.Request, r *kmsg.DeleteTopicsRequ
 		id   [16]byte
 	}
 	var targets []target
+	clusterDelete := b.allowedCluster(req, acl.OpDelete)
 	if r.Version < 6 {
 		for i := range r.TopicNames {
 			targets = append(targets, target{name: &r.TopicNames[i]})
@@ -60,11 +61,21 @@ func (b *Broker) handleDeleteTopics(req *netio.Request, r *kmsg.DeleteTopicsRequ
 		} else if tg.name != nil {
 			name = *tg.name
 		}
-		if name != "" && !b.allowed(req, acl.OpDelete, acl.ResourceTopic, name) {
-			// Whether or not it exists (DELETE implies DESCRIBE).
-			st.ErrorCode, t = kerr.TopicAuthorizationFailed.Code, nil
-			if tg.name == nil {
-				st.Topic = nil
+		// As Kafka (ControllerApis.deleteTopics): DELETE on the cluster
+		// covers every topic; a topic the principal may not describe is
+		// refused whether or not it exists; one it may describe but not
+		// delete is refused once it is known to exist (a missing one is
+		// unknown), and keeps its name when asked for by id.
+		if name != "" && !clusterDelete {
+			switch describable := b.allowed(req, acl.OpDescribe, acl.ResourceTopic, name); {
+			case !describable:
+				st.ErrorCode, st.ErrorMessage, t = kerr.TopicAuthorizationFailed.Code, nil, nil
+				if tg.name == nil {
+					st.Topic = nil
+				}
+			case t != nil && !b.allowed(req, acl.OpDelete, acl.ResourceTopic, name):
+				st.ErrorCode, t = kerr.TopicAuthorizationFailed.Code, nil
+				st.Topic = &name
 			}
 		}
 		if t != nil && b.pair.IsStandby() {

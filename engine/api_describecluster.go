@@ -6,9 +6,10 @@ package engine
 // node that leads every partition (the primary; this node when alone).
 // Only the broker endpoint is served: v1+ asking about controllers gets
 // MISMATCHED_ENDPOINT_TYPE, as a Kafka broker answers, and an unknown
-// endpoint type UNSUPPORTED_ENDPOINT_TYPE. Cluster authorized operations,
-// when asked for, are every operation on the cluster: there is no
-// authorizer.
+// endpoint type UNSUPPORTED_ENDPOINT_TYPE. It needs no ACL, as in Kafka;
+// the cluster authorized operations, when asked for, are those the
+// principal may do, and none without DESCRIBE on the cluster
+// (AuthHelper.computeDescribeClusterResponse).
 
 import (
 	"strconv"
@@ -16,12 +17,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/engine/acl"
 	"samsa/netio"
 )
 
 func init() {
 	regKey(kmsg.DescribeCluster.Int16(), 0, 2, func(b *Broker, req *netio.Request, kreq kmsg.Request) {
-		respond(req, b.handleDescribeCluster(listenerOf(req), kreq.(*kmsg.DescribeClusterRequest)))
+		respond(req, b.handleDescribeCluster(req, kreq.(*kmsg.DescribeClusterRequest)))
 	})
 }
 
@@ -32,7 +34,7 @@ const clusterOperations = 1<<kmsg.ACLOperationCreate | 1<<kmsg.ACLOperationAlter
 	1<<kmsg.ACLOperationDescribeConfigs | 1<<kmsg.ACLOperationAlterConfigs |
 	1<<kmsg.ACLOperationIdempotentWrite
 
-func (b *Broker) handleDescribeCluster(listener string, r *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
+func (b *Broker) handleDescribeCluster(req *netio.Request, r *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
 	resp := kmsg.NewPtrDescribeClusterResponse()
 	resp.ClusterID = b.ClusterID()
 	resp.ControllerID = b.pair.LeaderID()
@@ -53,14 +55,17 @@ func (b *Broker) handleDescribeCluster(listener string, r *kmsg.DescribeClusterR
 	}
 	// Both nodes of a pair, in sync or not: this is the operator's view
 	// (samsactl cluster), where a missing standby should show.
-	for _, mb := range b.metadataBrokers(listener, true) {
+	for _, mb := range b.metadataBrokers(listenerOf(req), true) {
 		cb := kmsg.NewDescribeClusterResponseBroker()
 		cb.NodeID, cb.Host, cb.Port = mb.NodeID, mb.Host, mb.Port
 		resp.Brokers = append(resp.Brokers, cb)
 	}
 	resp.ClusterAuthorizedOperations = -2147483648
 	if r.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterOperations
+		resp.ClusterAuthorizedOperations = 0
+		if b.allowedCluster(req, acl.OpDescribe) {
+			resp.ClusterAuthorizedOperations = b.authorizedOps(req, acl.ResourceCluster, acl.ClusterName)
+		}
 	}
 	return resp
 }

@@ -62,7 +62,7 @@ func (b *Broker) handleDescribeConfigs(req *netio.Request, r *kmsg.DescribeConfi
 			}
 			res.Configs = append(res.Configs, c)
 		}
-		if terr := b.configAuthz(req, false, rr.ResourceType, rr.ResourceName, acl.OpDescribeConfigs); terr != nil && rr.ResourceType != kmsg.ConfigResourceTypeBrokerLogger {
+		if terr := b.configAuthz(req, false, rr.ResourceType, rr.ResourceName, acl.OpDescribeConfigs); terr != nil {
 			res.ErrorCode, res.ErrorMessage = terr.code, &terr.msg
 			resp.Resources = append(resp.Resources, res)
 			continue

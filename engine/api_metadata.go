@@ -33,7 +33,12 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 	resp.ClusterID = &cid
 	resp.ControllerID = b.pair.LeaderID()
 	if r.Version >= 8 && r.Version <= 10 && r.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = b.authorizedOps(req, acl.ResourceCluster, acl.ClusterName)
+		// Kafka reports none to a principal that may not describe the
+		// cluster.
+		resp.AuthorizedOperations = 0
+		if b.allowedCluster(req, acl.OpDescribe) {
+			resp.AuthorizedOperations = b.authorizedOps(req, acl.ResourceCluster, acl.ClusterName)
+		}
 	}
 	describable := func(name string) bool { return b.allowed(req, acl.OpDescribe, acl.ResourceTopic, name) }
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
@@ -102,9 +107,18 @@ func (b *Broker) handleMetadata(req *netio.Request, r *kmsg.MetadataRequest) *km
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		// Auto-creation needs CREATE on the cluster or the topic; without
-		// it the topic is unknown, as in Kafka.
-		if t == nil && autoCreate && (b.allowedCluster(req, acl.OpCreate) || b.allowed(req, acl.OpCreate, acl.ResourceTopic, name)) {
+		// Auto-creation needs CREATE on the cluster or the topic; a topic
+		// the request would create without it is refused, as in Kafka
+		// (KafkaApis.handleTopicMetadataRequest): the client fails at once
+		// instead of waiting for a topic nobody will create.
+		if t == nil && autoCreate && !b.allowedCluster(req, acl.OpCreate) && !b.allowed(req, acl.OpCreate, acl.ResourceTopic, name) {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = &name
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		if t == nil && autoCreate {
 			var terr *topicError
 			if name == offsetsTopic {
 				t, terr = b.ensureOffsetsTopic()

@@ -30,9 +30,10 @@ func (b *Broker) handleOffsetForLeaderEpoch(req *netio.Request, r *kmsg.OffsetFo
 		st.Topic = rt.Topic
 		t := b.topic(rt.Topic)
 		replica := r.Version >= 3 && r.ReplicaID >= 0 && r.ReplicaID == b.cfg.Replication.PeerID
-		// A follower needs CLUSTER_ACTION, a client DESCRIBE on the topic.
-		denied := replica && !b.allowedCluster(req, acl.OpClusterAction) ||
-			!replica && !b.allowed(req, acl.OpDescribe, acl.ResourceTopic, rt.Topic)
+		// CLUSTER_ACTION (a follower) or DESCRIBE on the topic (a
+		// consumer checking for truncation, KIP-320), from anyone, as
+		// Kafka's handleOffsetForLeaderEpochRequest.
+		denied := !b.allowedCluster(req, acl.OpClusterAction) && !b.allowed(req, acl.OpDescribe, acl.ResourceTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -198,10 +198,13 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	var waits []waiting
 	var txnPID int64
 	var txnEpoch int16
-	// Authorization: WRITE on the transactional id, if the request has
-	// one, and on each topic (Kafka answers TOPIC_AUTHORIZATION_FAILED
-	// whether or not the topic exists).
-	txnDenied := b.authz != nil && r.hasTxnID && !b.allowed(req, acl.OpWrite, acl.ResourceTransactionalID, string(r.txnID))
+	// Authorization, as Kafka's handleProduceRequest: a request with
+	// transactional batches needs a transactional id the principal may
+	// WRITE (without one, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, with or
+	// without an authorizer); each topic needs WRITE (Kafka answers
+	// TOPIC_AUTHORIZATION_FAILED whether or not the topic exists).
+	txnDenied := r.hasTransactionalBatches() &&
+		(!r.hasTxnID || b.authz != nil && !b.allowed(req, acl.OpWrite, acl.ResourceTransactionalID, string(r.txnID)))
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.topics))
 	for ti := range r.topics {
 		rt := &r.topics[ti]

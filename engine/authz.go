@@ -122,7 +122,7 @@ func aclOps(rt acl.ResourceType) []acl.Operation {
 	case acl.ResourceTopic:
 		return []acl.Operation{acl.OpRead, acl.OpWrite, acl.OpCreate, acl.OpDelete, acl.OpAlter, acl.OpDescribe, acl.OpDescribeConfigs, acl.OpAlterConfigs}
 	case acl.ResourceGroup:
-		return []acl.Operation{acl.OpRead, acl.OpDelete, acl.OpDescribe}
+		return []acl.Operation{acl.OpRead, acl.OpDelete, acl.OpDescribe, acl.OpDescribeConfigs, acl.OpAlterConfigs}
 	case acl.ResourceCluster:
 		return []acl.Operation{acl.OpCreate, acl.OpAlter, acl.OpDescribe, acl.OpClusterAction, acl.OpDescribeConfigs, acl.OpAlterConfigs, acl.OpIdempotentWrite}
 	case acl.ResourceTransactionalID:

@@ -59,14 +59,15 @@ func (b *Broker) authzConsumerGroupDescribe(req *netio.Request, r *kmsg.Consumer
 
 // authzGroup checks one described group: without DESCRIBE it is reset
 // (clear) to its name and GROUP_AUTHORIZATION_FAILED; with it, its
-// authorized operations are filled in when asked.
+// authorized operations are filled in when asked and the group has no
+// error (as Kafka).
 func (b *Broker) authzGroup(req *netio.Request, name string, withOps bool, ops *int32, clear func(), group *string, code *int16) {
 	if !b.mayGroup(req, acl.OpDescribe, name) {
 		clear()
 		*group, *code = name, kerr.GroupAuthorizationFailed.Code
 		return
 	}
-	if withOps {
+	if withOps && *code == 0 {
 		*ops = b.authorizedOps(req, acl.ResourceGroup, name)
 	}
 }
@@ -226,10 +227,21 @@ func (b *Broker) authzOffsetFetch(req *netio.Request, r *kmsg.OffsetFetchRequest
 		}
 		ts, code := fixTopics(r.Group, ts, r.Topics != nil)
 		if code != 0 {
+			// Nothing of the group's offsets, as Kafka's error response
+			// (OffsetFetchRequest.getErrorResponse): v0-1 answer each
+			// partition asked for with the error, v2+ the group alone.
 			resp.ErrorCode = code
-			for i := range resp.Topics {
-				for j := range resp.Topics[i].Partitions {
-					resp.Topics[i].Partitions[j].ErrorCode = code
+			resp.Topics = nil
+			if r.Version < 2 {
+				for _, rt := range r.Topics {
+					t := kmsg.NewOffsetFetchResponseTopic()
+					t.Topic = rt.Topic
+					for _, part := range rt.Partitions {
+						p := kmsg.NewOffsetFetchResponseTopicPartition()
+						p.Partition, p.Offset, p.ErrorCode = part, -1, code
+						t.Partitions = append(t.Partitions, p)
+					}
+					resp.Topics = append(resp.Topics, t)
 				}
 			}
 			return
@@ -275,11 +287,11 @@ func (b *Broker) authzTxnOffsetCommit(req *netio.Request, r *kmsg.TxnOffsetCommi
 	}), true
 }
 
-// authzAddPartitionsToTxn: WRITE on each transactional id and topic. As
-// in Kafka, a transaction with any topic denied adds nothing: the denied
-// partitions get TOPIC_AUTHORIZATION_FAILED, the others
-// OPERATION_NOT_ATTEMPTED. ok is false when the whole request was
-// answered.
+// authzAddPartitionsToTxn: v0-3 (clients) need WRITE on the
+// transactional id and each topic; as in Kafka, a transaction with any
+// topic denied adds nothing: the denied partitions get
+// TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED. v4+
+// needs CLUSTER_ACTION. ok is false when the whole request was answered.
 func (b *Broker) authzAddPartitionsToTxn(req *netio.Request, r *kmsg.AddPartitionsToTxnRequest, respond func(kmsg.Response)) (*kmsg.AddPartitionsToTxnRequest, func(kmsg.Response), bool) {
 	if b.authz == nil {
 		return r, respond, true
@@ -339,45 +351,15 @@ func (b *Broker) authzAddPartitionsToTxn(req *netio.Request, r *kmsg.AddPartitio
 		respond(resp)
 		return nil, nil, false
 	}
-	sub := *r
-	sub.Transactions = nil
-	var refused []kmsg.AddPartitionsToTxnResponseTransaction
-	for _, tx := range r.Transactions {
-		var topics []tp
-		for _, t := range tx.Topics {
-			topics = append(topics, tp{t.Topic, t.Partitions})
-		}
-		codes := check(tx.TransactionalID, topics)
-		if codes == nil {
-			sub.Transactions = append(sub.Transactions, tx)
-			continue
-		}
-		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
-		rtx.TransactionalID = tx.TransactionalID
-		for _, t := range topics {
-			rt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
-			rt.Topic = t.topic
-			for _, p := range t.parts {
-				rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
-				rp.Partition, rp.ErrorCode = p, codes[t.topic]
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			rtx.Topics = append(rtx.Topics, rt)
-		}
-		refused = append(refused, rtx)
-	}
-	if len(refused) == 0 {
-		return r, respond, true
-	}
-	if len(sub.Transactions) == 0 {
+	// v4+ is the brokers' batched form (KIP-890): Kafka asks for
+	// CLUSTER_ACTION and then trusts each transaction in it.
+	if !b.allowedCluster(req, acl.OpClusterAction) {
 		resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
-		resp.Transactions = refused
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		respond(resp)
 		return nil, nil, false
 	}
-	return &sub, then(respond, func(resp *kmsg.AddPartitionsToTxnResponse) {
-		resp.Transactions = append(resp.Transactions, refused...)
-	}), true
+	return r, respond, true
 }
 
 // authzDescribeTransactions: DESCRIBE on each id; topics of a transaction

@@ -31,6 +31,22 @@ type producePartition struct {
 	records []byte // nil when null
 }
 
+// hasTransactionalBatches reports whether a partition's records start
+// with a v2 batch marked transactional (Kafka's
+// ProduceRequest.hasTransactionalRecords looks at each partition's first
+// batch the same way).
+func (r *produceRequest) hasTransactionalBatches() bool {
+	for i := range r.topics {
+		for _, p := range r.topics[i].parts {
+			// magic at 16, the attributes' low byte at 22, bit 4
+			if len(p.records) > 22 && p.records[16] == 2 && p.records[22]&0x10 != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 var producePool = sync.Pool{New: func() any { return new(produceRequest) }}
 
 func getProduceRequest() *produceRequest { return producePool.Get().(*produceRequest) }

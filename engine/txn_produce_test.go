@@ -54,7 +54,7 @@ func TestTransactionalProduceRules(t *testing.T) {
 	// Not added to the transaction: refused, as Kafka per version.
 	want("v9, partition not added", produce(9, &id, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), kerr.InvalidTxnState.Code)
 	want("v11, partition not added", produce(11, &id, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), kerr.TransactionAbortable.Code)
-	want("no transactional id", produce(11, nil, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), kerr.InvalidTxnState.Code)
+	want("no transactional id", produce(11, nil, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "a")), kerr.TransactionalIDAuthorizationFailed.Code) // Kafka refuses the whole request
 	// A control batch from a client.
 	want("a client's control batch", produce(11, &id, 0, txnBatch(pid, epoch, 0, segment.AttrTransactional|segment.AttrControl, "x")), kerr.InvalidRecord.Code)
 	if end := tb.b.partition("tp", 0).log.EndOffset(); end != 0 {

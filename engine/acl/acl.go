@@ -9,6 +9,7 @@ package acl
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -257,6 +258,22 @@ func Sort(bs []Binding) {
 	})
 }
 
+// hostMatches reports whether an ACL's host covers a client's address:
+// the wildcard, the same string, or the same IP address written another
+// way (Java writes ::1 as 0:0:0:0:0:0:0:1, so ACLs made for Kafka name
+// IPv6 hosts in that form).
+func hostMatches(aclHost, host string) bool {
+	if aclHost == Wildcard || aclHost == host {
+		return true
+	}
+	if !strings.Contains(aclHost, ":") {
+		return false // IPv4 and names: the string is the address
+	}
+	a, err1 := netip.ParseAddr(aclHost)
+	h, err2 := netip.ParseAddr(host)
+	return err1 == nil && err2 == nil && a.Unmap() == h.Unmap()
+}
+
 // implied lists the operations whose ALLOW grants op as well (Kafka:
 // Describe is implied by Read, Write, Delete and Alter; DescribeConfigs
 // by AlterConfigs).
@@ -286,7 +303,7 @@ func (a *Authorizer) Authorize(principal, host string, op Operation, rt Resource
 		if b.Principal != principal && b.Principal != "User:"+Wildcard {
 			continue
 		}
-		if b.Host != host && b.Host != Wildcard {
+		if !hostMatches(b.Host, host) {
 			continue
 		}
 		if b.Permission == PermDeny {
@@ -320,8 +337,14 @@ func (a *Authorizer) AuthorizeAny(principal, host string, op Operation, rt Resou
 	if st.super[principal] {
 		return true
 	}
+	// Kafka's authorizeByResourceType asks first about a resource
+	// named "hardcode": allowed by a wildcard or prefix ALLOW, and by
+	// allow.everyone.if.no.acl.found when no ACL names it.
+	if a.Authorize(principal, host, op, rt, "hardcode") {
+		return true
+	}
 	who := func(b Binding) bool {
-		return (b.Principal == principal || b.Principal == "User:"+Wildcard) && (b.Host == host || b.Host == Wildcard)
+		return (b.Principal == principal || b.Principal == "User:"+Wildcard) && hostMatches(b.Host, host)
 	}
 	var denyAll bool
 	var denied []Binding

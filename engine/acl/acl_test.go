@@ -67,6 +67,26 @@ func TestAuthorize(t *testing.T) {
 	if !open.Authorize("User:x", "h", OpWrite, ResourceTopic, "free") || open.Authorize("User:x", "h", OpRead, ResourceTopic, "guarded") {
 		t.Error("allow.everyone.if.no.acl.found misapplied")
 	}
+	// authorizeByResourceType asks about "hardcode" first: with
+	// allow.everyone.if.no.acl.found, Write on some topic is granted
+	// while no ACL names that one, even when other topics have ACLs.
+	if !open.AuthorizeAny("User:x", "h", OpWrite, ResourceTopic) {
+		t.Error("AuthorizeAny under allow.everyone.if.no.acl.found refused with an ACL on another topic")
+	}
+	open.Set([]Binding{allow(ResourceTopic, "guarded", PatternLiteral, "User:alice", OpRead),
+		deny(ResourceTopic, Wildcard, PatternLiteral, "User:x", OpWrite)})
+	if open.AuthorizeAny("User:x", "h", OpWrite, ResourceTopic) {
+		t.Error("AuthorizeAny granted past a DENY on every topic")
+	}
+	// Hosts: the same IPv6 address in Java's long form matches.
+	v6 := New(nil, false)
+	b := allow(ResourceTopic, "t", PatternLiteral, "User:x", OpRead)
+	b.Host = "0:0:0:0:0:0:0:1"
+	v6.Set([]Binding{b})
+	if !v6.Authorize("User:x", "::1", OpRead, ResourceTopic, "t") || v6.Authorize("User:x", "::2", OpRead, ResourceTopic, "t") ||
+		v6.Authorize("User:x", "127.0.0.1", OpRead, ResourceTopic, "t") {
+		t.Error("IPv6 host forms misapplied")
+	}
 	v := a.Version()
 	a.Set(nil)
 	if a.Version() == v {

@@ -63,9 +63,10 @@ func (c *Coordinator) DescribeGroups(r *kmsg.DescribeGroupsRequest, respond Resp
 	respond(resp)
 }
 
-// groupOperations is the bit set of ACL operations on a group that an
-// unauthenticated client holds here: READ, DELETE, DESCRIBE.
-const groupOperations = 1<<3 | 1<<6 | 1<<8
+// groupOperations is the bit set of every ACL operation on a group, which
+// a broker without an authorizer allows: READ, DELETE, DESCRIBE,
+// DESCRIBE_CONFIGS and ALTER_CONFIGS (Kafka's AclEntry.supportedOperations).
+const groupOperations = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
 
 // ListGroups (key 16) lists groups, filtered by state (v4+) and by type
 // (v5+: "classic", or "consumer" for KIP-848 groups).
