@@ -39,7 +39,8 @@ func (tb txnBackend) AppendErrorCode(err error) int16 {
 	case errors.Is(err, errNotEnoughReplicas):
 		return kerr.CoordinatorNotAvailable.Code
 	case errors.Is(err, segment.ErrBatchTooLarge):
-		return kerr.MessageTooLarge.Code
+		// As Kafka's appendTransactionToLog: not the client's record.
+		return kerr.UnknownServerError.Code
 	}
 	return kerr.NotCoordinator.Code
 }

@@ -29,11 +29,15 @@ func (c *Coordinator) addLocked(id string, pid int64, epoch int16, parts []Topic
 	}
 	t := c.txns[id]
 	switch {
+	case t != nil && t.pending != nil:
+		// First, as Kafka since KAFKA-18660: a TV2 epoch overflow is
+		// pending with the producer id the client already has.
+		return kerr.ConcurrentTransactions.Code, false
 	case t == nil || t.pid != pid:
 		return kerr.InvalidProducerIDMapping.Code, false
 	case t.epoch != epoch:
 		return kerr.ProducerFenced.Code, false
-	case t.pending != nil, t.state == PrepareCommit, t.state == PrepareAbort:
+	case t.state == PrepareCommit, t.state == PrepareAbort:
 		return kerr.ConcurrentTransactions.Code, false
 	}
 	if t.state == Ongoing {
@@ -77,7 +81,11 @@ func (c *Coordinator) verifyLocked(id string, pid int64, epoch int16, tp TopicPa
 		return kerr.InvalidProducerIDMapping.Code
 	case t.epoch != epoch:
 		return kerr.ProducerFenced.Code
-	case t.pending != nil, t.state == PrepareCommit, t.state == PrepareAbort:
+	case t.state == PrepareCommit, t.state == PrepareAbort:
+		// A pending transition is not checked, as Kafka's
+		// handleVerifyPartitionsInTransaction (KAFKA-14904): a partition
+		// already in the transaction stays verified while another add
+		// is written.
 		return kerr.ConcurrentTransactions.Code
 	}
 	if _, ok := t.parts[tp]; ok && t.state == Ongoing {
@@ -89,7 +97,7 @@ func (c *Coordinator) verifyLocked(id string, pid int64, epoch int16, tp TopicPa
 // Verify returns 0 when tp is in the ongoing transaction of txnID with
 // (pid, epoch), else Kafka's code: INVALID_PRODUCER_ID_MAPPING (unknown
 // id, other producer id), PRODUCER_FENCED (other epoch),
-// CONCURRENT_TRANSACTIONS (a transition pending, or completing),
+// CONCURRENT_TRANSACTIONS (completing: PrepareCommit or PrepareAbort),
 // TRANSACTION_ABORTABLE (not in the transaction), or a coordinator code
 // (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS). The engine translates
 // them per Produce/TxnOffsetCommit version (design notes §5.8). Any

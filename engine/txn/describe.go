@@ -61,10 +61,16 @@ func (c *Coordinator) ListTransactions(r *kmsg.ListTransactionsRequest, respond 
 	c.lock()
 	defer c.unlock()
 	defer c.later(func() { respond(resp) })
-	if code := c.gateLocked(); code != 0 {
+	code := c.gateLocked()
+	if code != 0 && code != kerr.NotCoordinator.Code {
 		resp.ErrorCode = code
 		return
 	}
+	// A node that coordinates nothing (a standby) lists nothing, without
+	// an error, as a Kafka broker that owns no __transaction_state
+	// partition: the admin client asks every broker, and fails on any
+	// other code.
+	none := code == kerr.NotCoordinator.Code
 	var re *regexp.Regexp
 	if r.Version >= 2 && r.TransactionalIDPattern != nil && *r.TransactionalIDPattern != "" {
 		var err error
@@ -93,7 +99,7 @@ func (c *Coordinator) ListTransactions(r *kmsg.ListTransactionsRequest, respond 
 	var ids []string
 	for id, t := range c.txns {
 		switch {
-		case t.state == Dead:
+		case none, t.state == Dead:
 		case len(pids) > 0 && !pids[t.pid]:
 		case len(r.StateFilters) > 0 && !states[t.state]:
 		case duration >= 0 && now-t.startMs <= duration:
