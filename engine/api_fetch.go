@@ -56,6 +56,10 @@ type fetchState struct {
 	sess        *fetchSession // nil: sessionless
 	incremental bool          // respond with changed partitions only
 	replica     bool          // the standby's fetch: reads up to the log end
+	// quotaCap, when positive, caps the bytes read: a second of the
+	// client's consumer_byte_rate, what its quota holds when it is not
+	// throttled (Kafka caps a fetch at its quota window's worth).
+	quotaCap int64
 	// mayRead, with an authorizer, reports whether the client may READ
 	// a topic; the others get TOPIC_AUTHORIZATION_FAILED.
 	mayRead func(topic string) bool
@@ -78,6 +82,9 @@ func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 		req.Respond(&netio.Response{HeaderV1: r.Version >= 12,
 			Parts: encodeFetchResponse(r.Version, errCode, 0, false, nil)})
 		return
+	}
+	if rate, _, ok := b.quotaOf(req, quotaConsume); ok {
+		fs.quotaCap = max(1, int64(rate))
 	}
 	b.serveFetch(req, fs)
 }
@@ -307,6 +314,9 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 	if maxBytes <= 0 {
 		maxBytes = 1
 	}
+	if fs.quotaCap > 0 {
+		maxBytes = min(maxBytes, fs.quotaCap)
+	}
 	readCommitted := fs.r.IsolationLevel == 1
 	for i := range fs.items {
 		it := &fs.items[i]
@@ -343,7 +353,13 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 			}
 		}
 		if it.offset < po.logStart || it.offset > leo {
+			// Kafka's answer to a consumer's out-of-range fetch carries
+			// -1 for the offsets (handleOffsetOutOfRangeError); the
+			// standby's keeps the log start it resets to.
 			po.errCode = kerr.OffsetOutOfRange.Code
+			if !fs.replica {
+				po.highWatermark, po.lastStable, po.logStart = -1, -1, -1
+			}
 			hasErr = true
 			continue
 		}
@@ -443,7 +459,18 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 		req.Respond(resp)
 		return
 	}
-	if len(parts) > 0 && len(parts[0].B) >= 4 {
+	if rate, sensor, ok := b.quotaOf(req, quotaConsume); ok && float64(n) <= rate {
+		// As Kafka: a throttled fetch is answered with no records, and
+		// its bytes are taken back off the quota; the client reads them
+		// once its throttle is over. (A fetch larger than the quota
+		// holds, one batch over it, goes out: refused, it would be
+		// refused again each time.)
+		b.quotaUse.unrecord(sensor, rate, n)
+		fs.release()
+		parts = encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, nil)
+		resp = &netio.Response{HeaderV1: r.Version >= 12, Parts: parts}
+	}
+	if r.Version >= 1 && len(parts) > 0 && len(parts[0].B) >= 4 { // v0 has no throttle_time_ms
 		binary.BigEndian.PutUint32(parts[0].B, uint32(d/time.Millisecond))
 	}
 	if r.Version < 8 {
@@ -462,6 +489,9 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaID int32) {
 	r := fs.r
 	fs.replica = true
+	if st, _ := req.Conn.State.(*connState); st != nil {
+		st.noRequestQuota = true // as Kafka: replication is not throttled
+	}
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
 			last := int32(-1)

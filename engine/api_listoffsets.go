@@ -45,6 +45,8 @@ func (b *Broker) handleListOffsets(req *netio.Request, r *kmsg.ListOffsetsReques
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case r.Version >= 4 && b.pair.CheckEpoch(rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = b.pair.CheckEpoch(rp.CurrentLeaderEpoch)
+			case listOffsetsUnsupported(rp.Timestamp, r.Version):
+				sp.ErrorCode = kerr.UnsupportedVersion.Code
 			default:
 				b.listOffset(t.parts()[rp.Partition], rp.Timestamp, r.Version >= 2 && r.IsolationLevel == 1, &sp)
 				if r.Version == 0 && sp.ErrorCode == 0 {
@@ -62,6 +64,27 @@ func (b *Broker) handleListOffsets(req *netio.Request, r *kmsg.ListOffsetsReques
 	return resp
 }
 
+// listOffsetsUnsupported reports a special timestamp the request's
+// version does not know (Kafka's isListOffsetsTimestampUnsupported):
+// MAX_TIMESTAMP (-3) from v7, EARLIEST_LOCAL (-4) from v8, LATEST_TIERED
+// (-5) from v9, EARLIEST_PENDING_UPLOAD (-6) from v11; any other negative
+// one never.
+func listOffsetsUnsupported(ts int64, version int16) bool {
+	switch ts {
+	case -1, -2:
+		return false
+	case -3:
+		return version < 7
+	case -4:
+		return version < 8
+	case -5:
+		return version < 9
+	case -6:
+		return version < 11
+	}
+	return ts < 0
+}
+
 func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	l := p.log
 	sp.LeaderEpoch = b.pair.Epoch()
@@ -76,8 +99,9 @@ func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool, sp *kmsg
 		sp.Offset = l.StartOffset()
 	case -1:
 		sp.Offset = fetchable
-	case -5:
-		sp.Offset = -1
+	case -5, -6:
+		// Nothing is tiered: as Kafka without tiered storage.
+		sp.Offset, sp.LeaderEpoch = -1, -1
 	case -3:
 		off, rts, found, err := l.MaxTimestamp()
 		switch {

@@ -66,6 +66,11 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(r.version)
 	acks := r.acks
+	if acks == 0 {
+		if st, _ := req.Conn.State.(*connState); st != nil {
+			st.noRequestQuota = true // as Kafka: acks=0 is not throttled for its time
+		}
+	}
 	// producer_byte_rate: the request's bytes are charged as it arrives.
 	// Over the quota the connection is muted now, on the worker, before
 	// its next request is taken (the appends finish later), from Produce

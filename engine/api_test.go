@@ -381,7 +381,7 @@ func TestFetchLongPollAndLimits(t *testing.T) {
 	if p := resp.Topics[0].Partitions[0]; p.HighWatermark != 20 || p.ErrorCode != 0 {
 		t.Fatalf("mid fetch: %+v", p)
 	}
-	if p := resp.Topics[0].Partitions[1]; p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 1 {
+	if p := resp.Topics[0].Partitions[1]; p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != -1 || p.LogStartOffset != -1 {
 		t.Fatalf("out of range: %v hw %d", kerr.ErrorForCode(p.ErrorCode), p.HighWatermark)
 	}
 }

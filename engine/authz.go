@@ -40,6 +40,10 @@ type connState struct {
 	// it had queued is dropped.
 	holdUntil time.Time
 	dropping  bool
+	// noRequestQuota: the request being served is not charged to
+	// request_percentage (an acks=0 produce, the standby's fetch, as
+	// Kafka exempts them). Worker goroutine only.
+	noRequestQuota bool
 }
 
 type aclKey struct {

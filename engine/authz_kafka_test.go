@@ -279,3 +279,50 @@ func TestKafkaAuthzAnswers(t *testing.T) {
 		}
 	})
 }
+
+// TestListOffsetsSpecialTimestamps: each special timestamp from the
+// version that defines it (Kafka's isListOffsetsTimestampUnsupported),
+// UNSUPPORTED_VERSION before it and for unknown negative ones; nothing is
+// tiered, so LATEST_TIERED answers -1 and epoch -1.
+func TestListOffsetsSpecialTimestamps(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	if _, err := tb.b.createTopic("lo", 1, -1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, tb.addr)
+	ask := func(v int16, ts int64) kmsg.ListOffsetsResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(v)
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "lo"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp, rp.CurrentLeaderEpoch, rp.MaxNumOffsets = ts, -1, 1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return rc.request(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+	}
+	for _, c := range []struct {
+		ts       int64
+		from     int16
+		unsuppOK bool // known at some version
+	}{{-3, 7, true}, {-4, 8, true}, {-5, 9, true}, {-6, 11, true}, {-7, 0, false}} {
+		for _, v := range []int16{1, 6, 7, 8, 9, 10, 11} {
+			p := ask(v, c.ts)
+			want := int16(0)
+			if !c.unsuppOK || v < c.from {
+				want = kerr.UnsupportedVersion.Code
+			}
+			if p.ErrorCode != want {
+				t.Errorf("timestamp %d at v%d: code %d, want %d", c.ts, v, p.ErrorCode, want)
+			}
+		}
+	}
+	if p := ask(9, -5); p.Offset != -1 || p.LeaderEpoch != -1 {
+		t.Errorf("LATEST_TIERED: offset %d epoch %d, want -1 -1", p.Offset, p.LeaderEpoch)
+	}
+	if p := ask(1, -1); p.ErrorCode != 0 || p.Offset != 0 {
+		t.Errorf("LATEST at v1: %+v", p)
+	}
+}

@@ -1,12 +1,16 @@
 package engine
 
-// Client quotas (KIP-13, KIP-55, KIP-546): producer_byte_rate and
-// consumer_byte_rate per user, client id, or both, with defaults, as
-// records of the metadata log (recQuota). A produce or fetch over its
-// quota is answered late, by as long as the bytes over the rate take to
-// drain, with that time in throttle_time_ms: the client's in-flight
-// requests then wait, so its rate converges to the quota whatever its
-// version (Kafka's pre-KIP-219 behaviour, which every client honours).
+// Client quotas (KIP-13, KIP-55, KIP-546): producer_byte_rate,
+// consumer_byte_rate and request_percentage per user, client id, or both,
+// with defaults, as records of the metadata log (recQuota). A request
+// over its quota is answered with throttle_time_ms, as long as the debt
+// takes to drain (request_percentage's bounded by a second, Kafka's quota
+// window), and its connection is muted that long (KIP-219; Produce
+// before v6 and Fetch before v8 are answered that late instead). As in
+// Kafka, a throttled fetch carries no records and its bytes are given
+// back to the quota, a fetch reads at most a second of the quota, and
+// acks=0 produces and the standby's fetches are not charged to
+// request_percentage.
 
 import (
 	"math"
@@ -141,8 +145,10 @@ type quotaSensor struct {
 }
 
 // record charges n bytes to the sensor at rate bytes/s and returns how
-// long the response should wait.
-func (t *quotaTracker) record(s quotaSensor, rate float64, n int64, now time.Time) time.Duration {
+// long the response should wait: as long as the debt takes to drain,
+// bounded by bound when it is positive (Kafka bounds the request quota's
+// throttle by the quota window, never the byte rates').
+func (t *quotaTracker) record(s quotaSensor, rate float64, n int64, now time.Time, bound time.Duration) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.buckets == nil {
@@ -160,10 +166,22 @@ func (t *quotaTracker) record(s quotaSensor, rate float64, n int64, now time.Tim
 		return 0
 	}
 	d := time.Duration(-b.tokens / rate * float64(time.Second))
-	// Kafka bounds a throttle by the quota window (11 s by default).
-	d = min(d, maxThrottle)
+	if bound > 0 {
+		d = min(d, bound)
+	}
 	t.throttled[s] += d
 	return d
+}
+
+// unrecord gives back n bytes charged to the sensor: Kafka takes a
+// throttled fetch's bytes back off the quota, since it answers with no
+// records.
+func (t *quotaTracker) unrecord(s quotaSensor, rate float64, n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b := t.buckets[s]; b != nil {
+		b.tokens = math.Min(rate, b.tokens+float64(n))
+	}
 }
 
 // snapshot copies the throttle time given so far, by sensor.
@@ -177,8 +195,9 @@ func (t *quotaTracker) snapshot() map[quotaSensor]time.Duration {
 	return out
 }
 
-// maxThrottle bounds one response's delay.
-const maxThrottle = 10 * time.Second
+// requestQuotaBound bounds a request_percentage throttle: Kafka's quota
+// window (quota.window.size.seconds).
+const requestQuotaBound = time.Second
 
 // requestTime charges the time spent handling req to its
 // request_percentage quota; a connection over it is muted that long.
@@ -189,6 +208,10 @@ func (b *Broker) requestTime(req *netio.Request, spent time.Duration) {
 	}
 	// The bucket counts nanoseconds: the rate is pct/100 of a second
 	// each second.
+	if st, _ := req.Conn.State.(*connState); st != nil && st.noRequestQuota {
+		st.noRequestQuota = false
+		return
+	}
 	b.mute(req, b.throttleRate(req, quotaRequest, int64(spent), 1e9/100))
 }
 
@@ -257,9 +280,23 @@ func (b *Broker) throttle(req *netio.Request, key string, n int64) time.Duration
 
 // throttleRate is throttle with the quota's value scaled by unit.
 func (b *Broker) throttleRate(req *netio.Request, key string, n int64, unit float64) time.Duration {
+	rate, sensor, ok := b.quotaOf(req, key)
+	if !ok {
+		return 0
+	}
+	var bound time.Duration
+	if key == quotaRequest {
+		bound = requestQuotaBound
+	}
+	return b.quotaUse.record(sensor, rate*unit, n, time.Now(), bound)
+}
+
+// quotaOf is the rate of key that applies to req's client and the sensor
+// it is counted on; ok is false when none applies.
+func (b *Broker) quotaOf(req *netio.Request, key string) (rate float64, sensor quotaSensor, ok bool) {
 	qs := b.quotas.Load()
 	if qs == nil || len(*qs) == 0 || req == nil || req.Conn == nil {
-		return 0
+		return 0, quotaSensor{}, false
 	}
 	user := ""
 	if p := req.Conn.Principal(); p != netio.AnonymousPrincipal {
@@ -267,11 +304,11 @@ func (b *Broker) throttleRate(req *netio.Request, key string, n int64, unit floa
 	} else {
 		user = "ANONYMOUS"
 	}
-	rate, sensor, ok := (*qs).resolve(user, req.ClientID, key)
+	rate, e, ok := (*qs).resolve(user, req.ClientID, key)
 	if !ok || rate <= 0 {
-		return 0
+		return 0, quotaSensor{}, false
 	}
-	return b.quotaUse.record(quotaSensor{key, sensor}, rate*unit, n, time.Now())
+	return rate, quotaSensor{key, e}, true
 }
 
 // later runs f after d (now if d is 0), for throttled responses; a

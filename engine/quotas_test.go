@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -53,17 +54,34 @@ func TestQuotaBucket(t *testing.T) {
 	var tr quotaTracker
 	s := quotaSensor{key: quotaProduce}
 	now := time.Unix(1000, 0)
-	if d := tr.record(s, 1000, 1000, now); d != 0 {
+	if d := tr.record(s, 1000, 1000, now, 0); d != 0 {
 		t.Fatalf("the first second's worth was delayed %v", d)
 	}
-	if d := tr.record(s, 1000, 500, now); d != 500*time.Millisecond {
+	if d := tr.record(s, 1000, 500, now, 0); d != 500*time.Millisecond {
 		t.Fatalf("500 bytes over a 1000 B/s quota: %v, want 500ms", d)
 	}
-	if d := tr.record(s, 1000, 0, now.Add(time.Second)); d != 0 {
+	if d := tr.record(s, 1000, 0, now.Add(time.Second), 0); d != 0 {
 		t.Fatalf("after the debt drained: %v", d)
 	}
-	if d := tr.record(s, 1, 1e9, now.Add(2*time.Second)); d != maxThrottle {
-		t.Fatalf("a huge debt: %v, want the cap %v", d, maxThrottle)
+	// A byte rate's throttle is the whole debt (Kafka caps only the
+	// request quota's, at its window).
+	if d := tr.record(s, 1000, 100_000, now.Add(2*time.Second), 0); d != 99*time.Second {
+		t.Fatalf("100 KB at 1000 B/s: %v, want 99s", d)
+	}
+	r := quotaSensor{key: quotaRequest}
+	if d := tr.record(r, 1000, 100_000, now, requestQuotaBound); d != requestQuotaBound {
+		t.Fatalf("request quota: %v, want the bound %v", d, requestQuotaBound)
+	}
+	// unrecord gives bytes back, up to a full bucket.
+	c := quotaSensor{key: quotaConsume}
+	tr.record(c, 1000, 1000, now, 0)
+	tr.unrecord(c, 1000, 600)
+	if d := tr.record(c, 1000, 600, now, 0); d != 0 {
+		t.Fatalf("after giving 600 back: %v", d)
+	}
+	tr.unrecord(c, 1000, 1e6)
+	if d := tr.record(c, 1000, 1001, now, 0); d != time.Millisecond {
+		t.Fatalf("a refund beyond the bucket: %v, want 1ms", d)
 	}
 }
 
@@ -116,5 +134,60 @@ func TestAlterClientQuotasRefusals(t *testing.T) {
 	}
 	if len(dresp.Entries) != 1 || len(dresp.Entries[0].Entity) != 1 || *dresp.Entries[0].Entity[0].Name != "good" {
 		t.Fatalf("quotas after the refusals: %+v, want only user good's", dresp.Entries)
+	}
+}
+
+// TestThrottledFetchIsEmpty: as Kafka, a fetch over consumer_byte_rate
+// is answered with throttle_time_ms and no records (its bytes go back on
+// the quota), and a fetch reads at most what the quota holds, so a
+// consumer moves at its rate rather than a whole fetch per throttle.
+func TestThrottledFetchIsEmpty(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	if _, err := tb.b.createTopic("q", 1, -1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	c := tb.client(kgo.DefaultProduceTopic("q"))
+	ctx := testCtx(t)
+	for i := range 50 {
+		if err := c.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 1000), Key: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rate = 5000
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	aq.Entries = []kmsg.AlterClientQuotasRequestEntry{{
+		Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "client-id", Name: kmsg.StringPtr("test")}},
+		Ops:    []kmsg.AlterClientQuotasRequestEntryOp{{Key: quotaConsume, Value: rate}},
+	}}
+	if r, err := aq.RequestWith(ctx, c); err != nil || r.Entries[0].ErrorCode != 0 {
+		t.Fatalf("AlterClientQuotas: %v %+v", err, r)
+	}
+	rc := dialRaw(t, tb.addr) // client id "test"
+	fetch := func(offset int64) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(11)
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch = -1, 1<<20, -1
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "q"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = offset, 1<<20, -1
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		return rc.request(req).(*kmsg.FetchResponse)
+	}
+	first := fetch(0)
+	n := len(first.Topics[0].Partitions[0].RecordBatches)
+	if first.ThrottleMillis != 0 || n == 0 || n > rate+1100 {
+		t.Fatalf("first fetch: throttle %d ms, %d bytes (want unthrottled, at most about %d)", first.ThrottleMillis, n, rate)
+	}
+	second := fetch(0)
+	if second.ThrottleMillis <= 0 || len(second.Topics) != 0 {
+		t.Fatalf("second fetch at once: throttle %d ms, %d topics; want throttled and empty", second.ThrottleMillis, len(second.Topics))
+	}
+	// Muted for the throttle, then served again: the bytes given back
+	// leave a full quota.
+	third := fetch(0)
+	if got := len(third.Topics); got != 1 || len(third.Topics[0].Partitions[0].RecordBatches) != n {
+		t.Fatalf("after the throttle: %d topics, want the same %d bytes again (throttle %d)", got, n, third.ThrottleMillis)
 	}
 }

@@ -170,7 +170,9 @@ func (l *Log) OffsetForTime(ts int64) (offset, recordTs int64, found bool, err e
 			if h.BaseOffset >= end {
 				break
 			}
-			if h.MaxTimestamp >= ts && !h.IsControl() && h.LastOffset() >= start {
+			// A marker counts, as in Kafka's searchForTimestamp: the
+			// first offset at or after ts may be a commit or abort.
+			if h.MaxTimestamp >= ts && h.LastOffset() >= start {
 				off, rts, ok, err := findRecordTime(c.seg, pos, &h, func(o, t int64) bool { return t >= ts && o >= start })
 				if err != nil || ok {
 					return off, rts, ok, err

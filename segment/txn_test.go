@@ -558,3 +558,23 @@ func TestLSONeverBelowLogStart(t *testing.T) {
 		t.Fatalf("LSO %d after the abort, end %d", got, e.log.EndOffset())
 	}
 }
+
+// TestOffsetForTimeFindsMarker: a lookup by timestamp can land on a
+// marker, as Kafka's searchForTimestamp (it skips no control batch): the
+// records of a transaction at T, its commit later, a lookup between the
+// two answers the marker's offset.
+func TestOffsetForTimeFindsMarker(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	old := time.Now().Add(-time.Minute).UnixMilli()
+	b := pidBatch(2, old, 1, 0, 0)
+	b.Attrs = AttrTransactional
+	e.mustAppend(b.encode()) // 0-1
+	m := e.mustMarker(1, 0, 0, true)
+	off, _, found, err := e.log.OffsetForTime(old + 30_000)
+	if err != nil || !found || off != m {
+		t.Fatalf("OffsetForTime between the records and their commit: %d %v %v, want the marker at %d", off, found, err, m)
+	}
+	if off, _, found, err := e.log.OffsetForTime(old); err != nil || !found || off != 0 {
+		t.Fatalf("OffsetForTime of the records: %d %v %v", off, found, err)
+	}
+}
