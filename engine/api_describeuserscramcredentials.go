@@ -30,7 +30,7 @@ func (b *Broker) handleDescribeUserSCRAM(r *kmsg.DescribeUserSCRAMCredentialsReq
 		ms := creds[user]
 		if len(ms) == 0 {
 			res.ErrorCode = kerr.ResourceNotFound.Code
-			msg := "Attempt to describe a user credential that does not exist"
+			msg := "Attempt to describe a user credential that does not exist: " + user // as ScramImage.describe
 			res.ErrorMessage = &msg
 			return res
 		}
@@ -67,7 +67,7 @@ func (b *Broker) handleDescribeUserSCRAM(r *kmsg.DescribeUserSCRAMCredentialsReq
 		if count[u.Name] > 1 {
 			res := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
 			res.User, res.ErrorCode = u.Name, kerr.DuplicateResource.Code
-			msg := "Cannot describe SCRAM credentials for the same user twice in a single request"
+			msg := "Cannot describe SCRAM credentials for the same user twice in a single request: " + u.Name
 			res.ErrorMessage = &msg
 			resp.Results = append(resp.Results, res)
 			continue

@@ -121,15 +121,19 @@ func (b *Broker) saslStep(st *saslState, token []byte) (reply []byte, done bool,
 	switch st.mech {
 	case mechPLAIN:
 		// [authzid] NUL authcid NUL passwd (RFC 4616).
+		// Kafka's PlainSaslServer, in its order and words.
 		parts := strings.Split(string(token), "\x00")
-		if len(parts) != 3 || parts[1] == "" {
-			return nil, false, errors.New("invalid PLAIN token")
-		}
-		if parts[0] != "" && parts[0] != parts[1] {
-			return nil, false, errors.New("authorization id must be empty or the user name")
-		}
-		if !b.checkPassword(parts[1], parts[2]) {
-			return nil, false, errBadCredentials
+		switch {
+		case len(parts) != 3:
+			return nil, false, errBadCredentials // a SaslException there: the generic text
+		case parts[1] == "":
+			return nil, false, saslMessage("Authentication failed: username not specified")
+		case parts[2] == "":
+			return nil, false, saslMessage("Authentication failed: password not specified")
+		case !b.checkPassword(parts[1], parts[2]):
+			return nil, false, saslMessage("Authentication failed: Invalid username or password")
+		case parts[0] != "" && parts[0] != parts[1]:
+			return nil, false, errAuthzID
 		}
 		return []byte{}, true, b.saslDone(st, parts[1])
 	case mechSCRAM256, mechSCRAM512:
@@ -151,14 +155,28 @@ func (b *Broker) saslStep(st *saslState, token []byte) (reply []byte, done bool,
 	return nil, false, errors.New("no SASL mechanism chosen: SaslHandshake first")
 }
 
+// errBadCredentials is any failure Kafka reports with its generic text
+// (a SaslException in its SASL servers).
 var errBadCredentials = errors.New("invalid credentials")
+
+// saslMessage is a failure whose text the client sees as it is (a
+// SaslAuthenticationException in Kafka).
+type saslMessage string
+
+func (m saslMessage) Error() string { return string(m) }
+
+// errAuthzID is Kafka's answer (PLAIN and SCRAM) to an authorization id
+// other than the user name.
+const errAuthzID = saslMessage("Authentication failed: Client requested an authorization id that is different from username")
 
 // saslDone marks the connection authenticated as user (or fails a
 // re-authentication that changes the principal, as Kafka does).
 func (b *Broker) saslDone(st *saslState, user string) error {
 	p := "User:" + user
 	if st.authed && st.principal != p {
-		return fmt.Errorf("cannot change principal from %s to %s when re-authenticating", st.principal, p)
+		// Kafka's ensurePrincipalUnchanged, word for word.
+		return saslMessage(fmt.Sprintf("Cannot change principals during re-authentication from %s: %s",
+			strings.Replace(st.principal, ":", ".", 1), strings.Replace(p, ":", ".", 1)))
 	}
 	st.authed, st.principal = true, p
 	st.expires = time.Time{}
@@ -168,12 +186,20 @@ func (b *Broker) saslDone(st *saslState, user string) error {
 	return nil
 }
 
-// saslFailMessage is what the client is told (Kafka's wording).
-func saslFailMessage(mech string, err error) string {
-	if errors.Is(err, errBadCredentials) {
-		return "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mech
+// saslFailMessage is what the client is told, in Kafka's words: a
+// saslMessage as it is, anything else the generic text
+// (SaslServerAuthenticator.handleSaslToken), which says
+// "re-authentication" on a connection already authenticated.
+func saslFailMessage(mech string, reauth bool, err error) string {
+	var m saslMessage
+	if errors.As(err, &m) {
+		return string(m)
 	}
-	return "Authentication failed: " + err.Error()
+	what := "authentication"
+	if reauth {
+		what = "re-authentication"
+	}
+	return "Authentication failed during " + what + " due to invalid credentials with SASL mechanism " + mech
 }
 
 // saslBareToken answers a token sent bare after SaslHandshake v0: the
@@ -246,10 +272,11 @@ func (b *Broker) handleSASLAuthenticate(req *netio.Request, r *kmsg.SASLAuthenti
 		req.Conn.Close(msg)
 		return
 	}
+	reauth := st.authed
 	reply, done, err := b.saslStep(st, r.SASLAuthBytes)
 	if err != nil {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		msg := saslFailMessage(st.mech, err)
+		msg := saslFailMessage(st.mech, reauth, err)
 		resp.ErrorMessage = &msg
 		b.authFailures.Add(1)
 		b.logWarnLimited(&b.authLog, "SASL authentication failed; closing connection", "remote", req.Conn.RemoteAddr(), "mechanism", st.mech, "err", err)
@@ -261,7 +288,9 @@ func (b *Broker) handleSASLAuthenticate(req *netio.Request, r *kmsg.SASLAuthenti
 	if done {
 		b.authenticated(req.Conn, st)
 		if !st.expires.IsZero() {
-			resp.SessionLifetimeMillis = time.Until(st.expires).Milliseconds()
+			// connections.max.reauth.ms itself, as Kafka (no token
+			// lifetime shortens it here).
+			resp.SessionLifetimeMillis = b.cfg.SASL.MaxReauth.Milliseconds()
 		}
 	}
 	respond(req, resp)

@@ -90,7 +90,7 @@ func (s *scramServer) first(msg string) (string, error) {
 			return "", errSCRAMFormat
 		}
 		if az != user {
-			return "", errors.New("the authorization id must be the user name")
+			return "", errAuthzID
 		}
 	}
 	cred, ok := s.lookup(user, s.mech)
@@ -121,9 +121,12 @@ func (s *scramServer) final(msg string) (string, error) {
 	if len(attrs) < 2 || attrs[0][0] != "c" || attrs[1][0] != "r" {
 		return "", errSCRAMFormat
 	}
-	cbind, err := base64.StdEncoding.DecodeString(attrs[0][1])
-	if err != nil || string(cbind) != s.gs2Header {
-		return "", errors.New("SCRAM channel binding does not match the gs2 header")
+	// Kafka's ScramSaslServer does not check c=: franz-go sends "biws"
+	// (n,,) even after an "n,a=user," header. Binding data (p=) was
+	// refused in the first message.
+	if cbind, err := base64.StdEncoding.DecodeString(attrs[0][1]); err != nil ||
+		!strings.HasPrefix(string(cbind), "n,") && !strings.HasPrefix(string(cbind), "y,") {
+		return "", errSCRAMFormat
 	}
 	// Kafka checks the suffix: librdkafka up to 2.0 sends its nonce again
 	// in front of the combined one.

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	fscram "github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/xdg-go/scram"
 )
 
@@ -153,4 +155,44 @@ func FuzzSCRAMServer(f *testing.F) {
 			t.Fatalf("authenticated without the password: %q %q", first, final)
 		}
 	})
+}
+
+// TestSCRAMServerFranzZid: franz-go with an authorization id sends
+// "n,a=user," first and "c=biws" (n,,) in its final message; Kafka does
+// not check c=, so the exchange succeeds, and a different authorization
+// id gets Kafka's message.
+func TestSCRAMServerFranzZid(t *testing.T) {
+	run := func(zid string) error {
+		t.Helper()
+		sess, msg, err := fscram.Auth{User: "user", Pass: "pencil", Zid: zid}.AsSha256Mechanism().Authenticate(context.Background(), "h:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &scramServer{mech: mechSCRAM256, lookup: scramLookup(t)}
+		for range 3 {
+			reply, done, err := srv.next(string(msg))
+			if err != nil {
+				return err
+			}
+			cdone, next, err := sess.Challenge([]byte(reply))
+			if err != nil {
+				t.Fatalf("the client refused the server: %v", err)
+			}
+			if done != cdone {
+				t.Fatalf("server done %v, client done %v", done, cdone)
+			}
+			if done {
+				return nil
+			}
+			msg = next
+		}
+		t.Fatal("the exchange did not end")
+		return nil
+	}
+	if err := run("user"); err != nil {
+		t.Fatalf("Zid = the user: %v", err)
+	}
+	if err := run("other"); err != errAuthzID {
+		t.Fatalf("Zid = another user: %v, want %v", err, errAuthzID)
+	}
 }

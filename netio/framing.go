@@ -152,7 +152,13 @@ func (s *Server) startFrame(c *Conn, gc wire) (act gnet.Action, ok bool) {
 	}
 	size := int32(binary.BigEndian.Uint32(hdr))
 	l := s.limits.Load()
-	if size < 8 || size > l.MaxRequestBytes {
+	// A bare SASL token (after SaslHandshake v0) has no request header:
+	// PLAIN's "\x00u\x00pw" is 5 bytes, and Kafka reads any size.
+	minSize := int32(8)
+	if c.rawNext.Load() {
+		minSize = 1
+	}
+	if size < minSize || size > l.MaxRequestBytes {
 		return s.refuseFrame(c, "bad request size; closing", "size", size, "max", l.MaxRequestBytes), false
 	}
 	if max := l.MaxPreAuthRequestBytes; max > 0 && size > max && !c.trusted.Load() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -30,6 +31,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	xscram "github.com/xdg-go/scram"
+
+	"samsa/netio/kclient"
 )
 
 // saslBroker is a broker with a PLAINTEXT listener (b.addr), a
@@ -441,6 +444,104 @@ func TestSASLFranzOwnTests(t *testing.T) {
 	for _, want := range []string{"--- PASS: TestSCRAMAuth ", "--- PASS: TestSCRAMAuthBadCredentials "} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("franz-go's output lacks %q (skipped?):\n%s", want, out)
+		}
+	}
+}
+
+// TestSASLShortTokensAndLifetime: a PLAIN token of fewer than 8 bytes
+// after SaslHandshake v0 (kafka-python 2.0 with short credentials) logs
+// in; SaslAuthenticate reports connections.max.reauth.ms exactly as the
+// session lifetime, as Kafka.
+func TestSASLShortTokensAndLifetime(t *testing.T) {
+	sb := startSASLBroker(t, "connections_max_reauth_ms = 60000")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := sb.client(t, sb.saslAddr, scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism())
+	if _, err := kadm.NewClient(admin).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "bo", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}}); err != nil {
+		t.Fatal(err)
+	}
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.DialTimeout("tcp", sb.saslAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	roundTrip := func(c net.Conn, r *bufio.Reader, req kmsg.Request, corr int32) kmsg.Response {
+		t.Helper()
+		if _, err := c.Write(kclient.AppendRequest(nil, req, corr, "short")); err != nil {
+			t.Fatal(err)
+		}
+		b, err := kclient.ReadFrame(r)
+		if err != nil {
+			t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+		}
+		resp := req.ResponseKind()
+		resp.SetVersion(req.GetVersion())
+		if b, err = kclient.ResponseBody(b, corr, resp.IsFlexible()); err != nil {
+			t.Fatal(err)
+		}
+		if err := resp.ReadFrom(b); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	token := []byte("\x00bo\x00pw") // 6 bytes
+	// v0: the token goes bare, and so does the (empty) answer.
+	c, r := dial()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Mechanism = "PLAIN"
+	if resp := roundTrip(c, r, hs, 1).(*kmsg.SASLHandshakeResponse); resp.ErrorCode != 0 {
+		t.Fatalf("handshake v0: %d", resp.ErrorCode)
+	}
+	if _, err := c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...)); err != nil {
+		t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil || binary.BigEndian.Uint32(size[:]) != 0 {
+		t.Fatalf("the 6-byte PLAIN token: %v, answer size %d", err, binary.BigEndian.Uint32(size[:]))
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(1)
+	if resp := roundTrip(c, r, md, 2).(*kmsg.MetadataResponse); len(resp.Brokers) == 0 {
+		t.Fatal("Metadata after the short token: no brokers")
+	}
+	// v1: SaslAuthenticate's session lifetime.
+	c, r = dial()
+	hs.SetVersion(1)
+	if resp := roundTrip(c, r, hs, 1).(*kmsg.SASLHandshakeResponse); resp.ErrorCode != 0 {
+		t.Fatalf("handshake v1: %d", resp.ErrorCode)
+	}
+	sa := kmsg.NewPtrSASLAuthenticateRequest()
+	sa.SetVersion(1)
+	sa.SASLAuthBytes = token
+	resp := roundTrip(c, r, sa, 2).(*kmsg.SASLAuthenticateResponse)
+	if resp.ErrorCode != 0 || resp.SessionLifetimeMillis != 60000 {
+		t.Fatalf("SaslAuthenticate: code %d, session lifetime %d ms, want 60000", resp.ErrorCode, resp.SessionLifetimeMillis)
+	}
+	// Describing a user with no credential: Kafka's message names it.
+	dr, err := kadm.NewClient(admin).DescribeUserSCRAMs(ctx, "nobody")
+	if err != nil || dr["nobody"].Err == nil || dr["nobody"].ErrMessage != "Attempt to describe a user credential that does not exist: nobody" {
+		t.Fatalf("describe a missing user: %v %+v", err, dr["nobody"])
+	}
+	// PLAIN's refusals in Kafka's words (PlainSaslServer).
+	for tok, want := range map[string]string{
+		"\x00bo\x00nope": "Authentication failed: Invalid username or password",
+		"\x00\x00pw":     "Authentication failed: username not specified",
+		"\x00bo\x00":     "Authentication failed: password not specified",
+		"x\x00bo\x00pw":  "Authentication failed: Client requested an authorization id that is different from username",
+		"bo":             "Authentication failed during authentication due to invalid credentials with SASL mechanism PLAIN",
+	} {
+		c, r = dial()
+		if resp := roundTrip(c, r, hs, 1).(*kmsg.SASLHandshakeResponse); resp.ErrorCode != 0 {
+			t.Fatalf("handshake v1: %d", resp.ErrorCode)
+		}
+		sa.SASLAuthBytes = []byte(tok)
+		resp := roundTrip(c, r, sa, 2).(*kmsg.SASLAuthenticateResponse)
+		if resp.ErrorCode != kerr.SaslAuthenticationFailed.Code || resp.ErrorMessage == nil || *resp.ErrorMessage != want {
+			t.Errorf("PLAIN %q: code %d, message %v; want %q", tok, resp.ErrorCode, resp.ErrorMessage, want)
 		}
 	}
 }
