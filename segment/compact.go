@@ -136,7 +136,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 		s.unref()
 	}
 	var tombstonesAt int64
-	live := map[int64]bool{} // producers with batches kept since their last marker
+	live := map[int64]bool{} // producers with transactional batches in this pass since their last marker
 	for i := 0; i < len(segs); {
 		j := i + 1
 		size := segs[i].reserved
@@ -300,10 +300,16 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 			if err != nil {
 				return err
 			}
+			// A marker stays through the pass that removes its records,
+			// kept or not, as Kafka's cleaner ("retain the marker until
+			// all batches from the transaction have been removed"): a
+			// read_committed fetch that read the aborted records just
+			// before this pass must still find the abort (its index
+			// entry goes with the marker).
 			switch {
 			case h.IsControl():
 				delete(live, h.ProducerID)
-			case h.IsTransactional() && len(out) > 0:
+			case h.IsTransactional():
 				live[h.ProducerID] = true
 			}
 			st.RecordsKept += kept

@@ -517,17 +517,29 @@ func TestCompactionKeepsMarkersOfLiveRecords(t *testing.T) {
 		e.mustAppend(plainBatch(1, 100, time.Now().UnixMilli()).encode())
 	}
 	e.reopen(true)
+	markers := func() []int64 {
+		var out []int64
+		for _, bb := range readBatches(t, e.log, 0, e.log.EndOffset(), 1<<20) {
+			if h, _ := ParseBatchHeader(bb); h.IsControl() {
+				out = append(out, h.BaseOffset)
+			}
+		}
+		return out
+	}
+	// The pass that removes "gone"'s transactional record keeps its
+	// marker (Kafka's cleaner: a marker whose transaction's batches
+	// were traversed stays that pass); the next one removes it.
 	if _, err := e.log.Compact(time.Now().Add(25 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	var markers []int64
-	for _, bb := range readBatches(t, e.log, 0, e.log.EndOffset(), 1<<20) {
-		if h, _ := ParseBatchHeader(bb); h.IsControl() {
-			markers = append(markers, h.BaseOffset)
-		}
+	if got := markers(); len(got) != 2 || got[0] != keptAt {
+		t.Fatalf("markers %v after the first pass, want %d and the one of the record it removed", got, keptAt)
 	}
-	if !reflect.DeepEqual(markers, []int64{keptAt}) {
-		t.Fatalf("markers %v after compaction, want only %d (its record is live)", markers, keptAt)
+	if _, err := e.log.Compact(time.Now().Add(25 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := markers(); !reflect.DeepEqual(got, []int64{keptAt}) {
+		t.Fatalf("markers %v after the second pass, want only %d (its record is live)", got, keptAt)
 	}
 	// A replay from the log start finds no open transaction.
 	e.shutdown(false)
@@ -576,5 +588,41 @@ func TestOffsetForTimeFindsMarker(t *testing.T) {
 	}
 	if off, _, found, err := e.log.OffsetForTime(old); err != nil || !found || off != 0 {
 		t.Fatalf("OffsetForTime of the records: %d %v %v", off, found, err)
+	}
+}
+
+// TestCompactionKeepsAbortWhileRemovingItsRecords: the pass that removes
+// an aborted transaction's records keeps its marker and index entry
+// even when both are past delete.retention.ms (a read_committed fetch
+// that read those records just before must still find the abort); the
+// next pass removes them.
+func TestCompactionKeepsAbortWhileRemovingItsRecords(t *testing.T) {
+	cfg := testConfig()
+	cfg.Compact, cfg.Delete = true, false
+	cfg.SegmentBytes = 400
+	cfg.MinCleanableRatio = 0
+	e := newTestEnv(t, cfg)
+	e.mustAppend(txnBatch(2, 7, 0, 0, "a"))
+	e.mustMarker(7, 0, 0, false)
+	for range 6 {
+		e.mustAppend(plainBatch(1, 100, time.Now().UnixMilli()).encode())
+	}
+	e.reopen(true)
+	slice := readBatches(t, e.log, 0, 3, 1<<20) // the aborted records, read before the pass
+	if len(slice) == 0 {
+		t.Fatal("nothing read")
+	}
+	later := time.Now().Add(25 * time.Hour)
+	if _, err := e.log.Compact(later); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 1 || got[0].ProducerID != 7 {
+		t.Fatalf("after the pass that removed the aborted records: aborts %+v, want producer 7's", got)
+	}
+	if _, err := e.log.Compact(later); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 0 {
+		t.Fatalf("after the next pass: aborts %+v, want none", got)
 	}
 }
