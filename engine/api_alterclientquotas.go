@@ -5,7 +5,11 @@ package engine
 // the cluster.
 
 import (
+	"context"
+	"math"
 	"net"
+	"net/netip"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,39 +38,40 @@ func (b *Broker) handleAlterClientQuotas(req *netio.Request, r *kmsg.AlterClient
 		fail := func(code int16, msg string) {
 			out.ErrorCode, out.ErrorMessage = code, &msg
 		}
+		// Kafka's checks, order and words (ClientQuotaControlManager).
 		var e quotaEntity
 		var bad string
+		seen := map[string]bool{}
 		for _, ie := range in.Entity {
+			if bad != "" {
+				break
+			}
+			if seen[ie.Type] {
+				bad = "Invalid client quota entity, duplicate entity entry " + ie.Type
+				break
+			}
+			seen[ie.Type] = true
 			switch ie.Type {
 			case entityUser:
-				if e.HasUser {
-					bad = "the user appears twice"
-				}
 				e.HasUser, e.UserDefault = true, ie.Name == nil
 				if ie.Name != nil {
 					e.User = *ie.Name
 				}
 			case entityClient:
-				if e.HasClient {
-					bad = "the client id appears twice"
-				}
 				e.HasClient, e.ClientDefault = true, ie.Name == nil
 				if ie.Name != nil {
 					e.Client = *ie.Name
 				}
 			case entityIP:
-				if e.HasIP {
-					bad = "the ip appears twice"
-				}
 				e.HasIP, e.IPDefault = true, ie.Name == nil
 				if ie.Name != nil {
-					if net.ParseIP(*ie.Name) == nil {
-						bad = "ip " + *ie.Name + " is not an IP address"
-					}
 					e.IP = *ie.Name
 				}
 			default:
-				bad = "unknown entity type " + ie.Type
+				bad = "Unhandled client quota entity type: " + ie.Type
+			}
+			if bad == "" && ie.Name != nil && *ie.Name == "" {
+				bad = "Empty " + ie.Type + " not supported"
 			}
 		}
 		switch {
@@ -75,21 +80,36 @@ func (b *Broker) handleAlterClientQuotas(req *netio.Request, r *kmsg.AlterClient
 		case bad != "":
 			fail(kerr.InvalidRequest.Code, bad)
 		case !e.HasUser && !e.HasClient && !e.HasIP:
-			fail(kerr.InvalidRequest.Code, "no entity")
+			fail(kerr.InvalidRequest.Code, "Invalid empty client quota entity")
 		case e.HasIP && (e.HasUser || e.HasClient):
-			fail(kerr.InvalidRequest.Code, "an ip entity cannot be combined with a user or client id")
+			fail(kerr.InvalidRequest.Code, "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
 		case b.pair.IsStandby():
 			fail(kerr.NotController.Code, "this node is the standby; the primary changes quotas")
 		}
+		if out.ErrorCode == 0 && e.HasIP && !e.IPDefault {
+			// An address, or a host name resolved now, as Kafka's
+			// InetAddress.getByName; kept in its canonical form, the
+			// one a client's address takes.
+			if ip, ok := resolveQuotaIP(e.IP); ok {
+				e.IP = ip
+			} else {
+				fail(kerr.InvalidRequest.Code, e.IP+" is not a valid IP or resolvable host.")
+			}
+		}
 		if out.ErrorCode == 0 {
+			keys := map[string]bool{}
 			for _, op := range in.Ops {
-				switch {
-				case e.HasIP && op.Key != quotaConnRate:
-					fail(kerr.InvalidRequest.Code, "an ip entity takes only connection_creation_rate, not "+op.Key)
-				case !e.HasIP && !quotaKeys[op.Key]:
-					fail(kerr.InvalidRequest.Code, "unknown quota key "+op.Key+" (producer_byte_rate, consumer_byte_rate, request_percentage; connection_creation_rate for ip)")
-				case !op.Remove && op.Value <= 0:
-					fail(kerr.InvalidRequest.Code, "quota "+op.Key+" must be positive")
+				if keys[op.Key] {
+					fail(kerr.InvalidRequest.Code, "Duplicate quota key "+op.Key+" not updating quota for this entity")
+					break
+				}
+				keys[op.Key] = true
+				if op.Remove {
+					continue // Kafka checks only the keys it sets
+				}
+				if msg := validateQuota(e.HasIP, op.Key, op.Value); msg != "" {
+					fail(kerr.InvalidRequest.Code, msg)
+					break
 				}
 			}
 		}
@@ -110,4 +130,59 @@ func (b *Broker) handleAlterClientQuotas(req *netio.Request, r *kmsg.AlterClient
 		unlock()
 	}
 	return resp
+}
+
+// quotaTypes is each quota key's type in Kafka (QuotaConfig):
+// integral ("long", "int") or not ("double"); the ip keys apart.
+var quotaTypes = map[string]string{
+	quotaProduce: "long", quotaConsume: "long", quotaRequest: "double",
+	"controller_mutation_rate": "double",
+}
+
+var ipQuotaTypes = map[string]string{quotaConnRate: "int"}
+
+// validateQuota is Kafka's validateQuotaKeyValue: its message, or "".
+func validateQuota(ip bool, key string, v float64) string {
+	types := quotaTypes
+	if ip {
+		types = ipQuotaTypes
+	}
+	typ, ok := types[key]
+	switch {
+	case !ok:
+		return "Invalid configuration key " + key
+	case v <= 0:
+		return "Quota " + key + " must be greater than 0"
+	case typ == "int" && v > math.MaxInt32:
+		return "Proposed value for " + key + " is too large for an INT."
+	case typ == "long" && v > math.MaxInt64:
+		return "Proposed value for " + key + " is too large for a LONG."
+	case typ != "double" && math.Abs(math.Mod(v, 1)) > 1e-6:
+		return key + " cannot be a fractional value."
+	}
+	return ""
+}
+
+// canonicalIP is an address in the form a client's takes (lower case,
+// IPv6 compressed, IPv4-mapped unmapped); anything else as it is.
+func canonicalIP(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().String()
+	}
+	return s
+}
+
+// resolveQuotaIP is the canonical address of an ip entity's name: an
+// address, or a host name's first address.
+func resolveQuotaIP(name string) (string, bool) {
+	if a, err := netip.ParseAddr(name); err == nil {
+		return a.Unmap().String(), true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+	if err != nil || len(addrs) == 0 {
+		return "", false
+	}
+	return addrs[0].Unmap().String(), true
 }

@@ -4,6 +4,8 @@ package engine
 // entities the filter matches; DESCRIBE_CONFIGS on the cluster.
 
 import (
+	"fmt"
+
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,19 +36,34 @@ func (b *Broker) handleDescribeClientQuotas(req *netio.Request, r *kmsg.Describe
 	if !b.allowedCluster(req, acl.OpDescribeConfigs) {
 		return fail(kerr.ClusterAuthorizationFailed.Code, "the principal may not describe the cluster's configs")
 	}
+	// Kafka's checks and words (ClientQuotasImage.describe).
 	seen := map[string]bool{}
-	for _, c := range r.Components {
+	for i := range r.Components {
+		c := &r.Components[i]
 		switch {
-		case c.EntityType != entityUser && c.EntityType != entityClient && c.EntityType != entityIP:
-			return fail(kerr.InvalidRequest.Code, "unknown entity type "+c.EntityType)
+		case c.EntityType == "":
+			return fail(kerr.InvalidRequest.Code, "Invalid empty entity type.")
 		case seen[c.EntityType]:
-			return fail(kerr.InvalidRequest.Code, "entity type "+c.EntityType+" is filtered more than once")
+			return fail(kerr.InvalidRequest.Code, "Entity type "+c.EntityType+" cannot appear more than once in the filter.")
+		case c.EntityType != entityUser && c.EntityType != entityClient && c.EntityType != entityIP:
+			return fail(kerr.UnsupportedVersion.Code, "Unsupported entity type "+c.EntityType)
 		case c.MatchType == 0 && c.Match == nil:
-			return fail(kerr.InvalidRequest.Code, "an exact match needs a name")
-		case c.MatchType > 2:
-			return fail(kerr.InvalidRequest.Code, "unknown match type")
+			return fail(kerr.InvalidRequest.Code, "Request specified MATCH_TYPE_EXACT, but set match string to null.")
+		case c.MatchType == 1 && c.Match != nil:
+			return fail(kerr.InvalidRequest.Code, "Request specified MATCH_TYPE_DEFAULT, but also specified a match string.")
+		case c.MatchType == 2 && c.Match != nil:
+			return fail(kerr.InvalidRequest.Code, "Request specified MATCH_TYPE_SPECIFIED, but also specified a match string.")
+		case c.MatchType < 0 || c.MatchType > 2:
+			return fail(kerr.InvalidRequest.Code, fmt.Sprintf("Unknown match type %d", c.MatchType))
+		}
+		if c.EntityType == entityIP && c.MatchType == 0 {
+			ip := canonicalIP(*c.Match)
+			c.Match = &ip
 		}
 		seen[c.EntityType] = true
+	}
+	if seen[entityIP] && (seen[entityUser] || seen[entityClient]) {
+		return fail(kerr.InvalidRequest.Code, "Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.")
 	}
 	var qs quotaSet
 	if p := b.quotas.Load(); p != nil {

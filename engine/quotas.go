@@ -34,9 +34,6 @@ const (
 	quotaConnRate = "connection_creation_rate"
 )
 
-// quotaKeys are the keys AlterClientQuotas accepts for user and client-id
-// entities.
-var quotaKeys = map[string]bool{quotaProduce: true, quotaConsume: true, quotaRequest: true}
 
 // quotaEntity names who a quota applies to: a user, a client id, or both;
 // Default* means the <default> entity of that type.

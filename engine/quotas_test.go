@@ -104,14 +104,19 @@ func TestAlterClientQuotasRefusals(t *testing.T) {
 		entry([]ent{user("a")}, set("no_such_quota", 10)),
 		entry([]ent{user("a")}, set("producer_byte_rate", 0)),
 		entry([]ent{user("a")}, set("producer_byte_rate", -5)),
-		entry([]ent{{Type: "ip", Name: str("not-an-ip")}}, set("connection_creation_rate", 5)),
+		entry([]ent{{Type: "ip", Name: str("not an ip!")}}, set("connection_creation_rate", 5)),
+		entry([]ent{user("a")}, set("producer_byte_rate", 1.5)),                                 // LONG: integral
+		entry([]ent{{Type: "ip", Name: str("10.0.0.2")}}, set("connection_creation_rate", 3e9)), // INT
+		entry([]ent{user("a")}, set("consumer_byte_rate", 5), set("consumer_byte_rate", 6)),
+		entry([]ent{user("")}, set("producer_byte_rate", 5)),
 		entry([]ent{{Type: "ip", Name: str("10.0.0.1")}}, set("producer_byte_rate", 5)),
 		entry([]ent{user("a"), {Type: "ip", Name: str("10.0.0.1")}}, set("connection_creation_rate", 5)),
 		entry([]ent{{Type: "no-such-entity", Name: str("x")}}, set("producer_byte_rate", 5)),
 		entry(nil, set("producer_byte_rate", 5)),
 	}
 	req := kmsg.NewPtrAlterClientQuotasRequest()
-	req.Entries = append(bad, entry([]ent{user("good")}, set("producer_byte_rate", 1024)))
+	req.Entries = append(bad, entry([]ent{user("good")}, set("producer_byte_rate", 1024),
+		set("controller_mutation_rate", 0.5), set("request_percentage", 12.5), op{Key: "never_set", Remove: true}))
 	kresp, err := req.RequestWith(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -132,8 +137,33 @@ func TestAlterClientQuotasRefusals(t *testing.T) {
 	if err != nil || dresp.ErrorCode != 0 {
 		t.Fatalf("describe: %v %+v", err, dresp)
 	}
-	if len(dresp.Entries) != 1 || len(dresp.Entries[0].Entity) != 1 || *dresp.Entries[0].Entity[0].Name != "good" {
-		t.Fatalf("quotas after the refusals: %+v, want only user good's", dresp.Entries)
+	if len(dresp.Entries) != 1 || len(dresp.Entries[0].Entity) != 1 || *dresp.Entries[0].Entity[0].Name != "good" || len(dresp.Entries[0].Values) != 3 {
+		t.Fatalf("quotas after the refusals: %+v, want only user good's three", dresp.Entries)
+	}
+	// An IPv6 address is kept in the form a client's address takes.
+	req.Entries = []kmsg.AlterClientQuotasRequestEntry{entry([]ent{{Type: "ip", Name: str("2001:DB8:0::1")}}, set("connection_creation_rate", 5))}
+	if kresp, err := req.RequestWith(ctx, c); err != nil || kresp.Entries[0].ErrorCode != 0 {
+		t.Fatalf("ip quota: %v %+v", err, kresp)
+	}
+	dreq.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "ip", MatchType: 0, Match: str("2001:db8::1")}}
+	if dresp, err := dreq.RequestWith(ctx, c); err != nil || len(dresp.Entries) != 1 || *dresp.Entries[0].Entity[0].Name != "2001:db8::1" {
+		t.Fatalf("describe the ip quota: %v %+v", err, dresp)
+	}
+	// Describe filters Kafka refuses.
+	for _, comps := range [][]kmsg.DescribeClientQuotasRequestComponent{
+		{{EntityType: "user", MatchType: 1, Match: str("x")}},
+		{{EntityType: "user", MatchType: 2, Match: str("x")}},
+		{{EntityType: "user", MatchType: -1}},
+		{{EntityType: "ip", MatchType: 2}, {EntityType: "user", MatchType: 2}},
+	} {
+		dreq.Components = comps
+		if dresp, err := dreq.RequestWith(ctx, c); err != nil || dresp.ErrorCode != kerr.InvalidRequest.Code {
+			t.Errorf("describe %+v: %v %+v, want INVALID_REQUEST", comps, err, dresp)
+		}
+	}
+	dreq.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "topic", MatchType: 2}}
+	if dresp, err := dreq.RequestWith(ctx, c); err != nil || dresp.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Errorf("describe an unknown entity type: %v %+v, want UNSUPPORTED_VERSION", err, dresp)
 	}
 }
 
