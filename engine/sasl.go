@@ -61,6 +61,7 @@ type saslState struct {
 	bare      bool   // SaslHandshake v0: the tokens come bare
 	conv      *scramServer
 	authed    bool
+	reauth    bool      // a re-authentication's SaslHandshake came (KIP-368)
 	principal string    // once authenticated
 	expires   time.Time // the session's end (KIP-368); zero: never
 }
@@ -100,8 +101,12 @@ func (b *Broker) saslGate(req *netio.Request) bool {
 	if st.authed && (st.expires.IsZero() || time.Now().Before(st.expires)) {
 		return true
 	}
-	switch req.APIKey {
-	case kmsg.ApiVersions.Int16(), kmsg.SASLHandshake.Int16(), kmsg.SASLAuthenticate.Int16():
+	switch k := req.APIKey; {
+	case !st.authed && (k == kmsg.ApiVersions.Int16() || k == kmsg.SASLHandshake.Int16() || k == kmsg.SASLAuthenticate.Int16()):
+		return true
+	case st.authed && (k == kmsg.SASLHandshake.Int16() || k == kmsg.SASLAuthenticate.Int16() && st.reauth):
+		// Past its session, a connection may only re-authenticate, as
+		// Kafka's SocketServer allows.
 		return true
 	}
 	why := "request before SASL authentication"
@@ -245,6 +250,13 @@ func (b *Broker) handleSASLHandshake(req *netio.Request, r *kmsg.SASLHandshakeRe
 		req.Conn.Close("unsupported SASL mechanism " + clip(r.Mechanism))
 		return
 	}
+	if st.authed && b.cfg.SASL.MaxReauth <= 0 {
+		// Kafka re-authenticates only sessions that expire; the
+		// connection stays open.
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		respond(req, resp)
+		return
+	}
 	if st.authed && (r.Version == 0 || r.Mechanism != st.mech) {
 		// KIP-368: re-authentication uses SaslAuthenticate and the
 		// session's mechanism.
@@ -254,6 +266,7 @@ func (b *Broker) handleSASLHandshake(req *netio.Request, r *kmsg.SASLHandshakeRe
 		return
 	}
 	st.mech, st.conv, st.bare = r.Mechanism, nil, r.Version == 0
+	st.reauth = st.authed
 	if st.bare {
 		req.Conn.ExpectRawFrame()
 	}
@@ -272,6 +285,15 @@ func (b *Broker) handleSASLAuthenticate(req *netio.Request, r *kmsg.SASLAuthenti
 		req.Conn.Close(msg)
 		return
 	}
+	if st.authed && !st.reauth {
+		// As KafkaApis.handleSaslAuthenticateRequest: the connection
+		// stays open.
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		msg := "SaslAuthenticate request received after successful authentication"
+		resp.ErrorMessage = &msg
+		respond(req, resp)
+		return
+	}
 	reauth := st.authed
 	reply, done, err := b.saslStep(st, r.SASLAuthBytes)
 	if err != nil {
@@ -286,6 +308,7 @@ func (b *Broker) handleSASLAuthenticate(req *netio.Request, r *kmsg.SASLAuthenti
 	}
 	resp.SASLAuthBytes = reply
 	if done {
+		st.reauth = false
 		b.authenticated(req.Conn, st)
 		if !st.expires.IsZero() {
 			// connections.max.reauth.ms itself, as Kafka (no token

@@ -521,6 +521,21 @@ func TestSASLShortTokensAndLifetime(t *testing.T) {
 	if resp.ErrorCode != 0 || resp.SessionLifetimeMillis != 60000 {
 		t.Fatalf("SaslAuthenticate: code %d, session lifetime %d ms, want 60000", resp.ErrorCode, resp.SessionLifetimeMillis)
 	}
+	// Another SaslAuthenticate with no handshake before it: Kafka's
+	// ILLEGAL_SASL_STATE, and the connection stays open.
+	if resp := roundTrip(c, r, sa, 3).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != kerr.IllegalSaslState.Code {
+		t.Fatalf("SaslAuthenticate after authentication: code %d", resp.ErrorCode)
+	}
+	if resp := roundTrip(c, r, md, 4).(*kmsg.MetadataResponse); len(resp.Brokers) == 0 {
+		t.Fatal("Metadata after the refused SaslAuthenticate: no brokers")
+	}
+	// A re-authentication (handshake, then authenticate) goes through.
+	if resp := roundTrip(c, r, hs, 5).(*kmsg.SASLHandshakeResponse); resp.ErrorCode != 0 {
+		t.Fatalf("re-authentication handshake: %d", resp.ErrorCode)
+	}
+	if resp := roundTrip(c, r, sa, 6).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != 0 {
+		t.Fatalf("re-authentication: %d", resp.ErrorCode)
+	}
 	// Describing a user with no credential: Kafka's message names it.
 	dr, err := kadm.NewClient(admin).DescribeUserSCRAMs(ctx, "nobody")
 	if err != nil || dr["nobody"].Err == nil || dr["nobody"].ErrMessage != "Attempt to describe a user credential that does not exist: nobody" {
