@@ -34,7 +34,6 @@ const (
 	quotaConnRate = "connection_creation_rate"
 )
 
-
 // quotaEntity names who a quota applies to: a user, a client id, or both;
 // Default* means the <default> entity of that type.
 type quotaEntity struct {

@@ -291,11 +291,7 @@ func TestTruncateDropsAborts(t *testing.T) {
 // keys and never shadow a committed one; the open transaction bounds the
 // cleaning; markers and their index entries stay.
 func TestCompactionDropsAbortedRecords(t *testing.T) {
-	cfg := testConfig()
-	cfg.Compact, cfg.Delete = true, false
-	cfg.SegmentBytes = 400
-	cfg.MinCleanableRatio = 0
-	e := newTestEnv(t, cfg)
+	e := newCompactTxnEnv(t)
 	e.mustAppend(txnBatch(1, 1, 0, 0, "k"))    // committed k
 	e.mustMarker(1, 0, 0, true)                //
 	e.mustAppend(txnBatch(1, 1, 0, 1, "k"))    // aborted k: must not shadow
@@ -392,15 +388,22 @@ func TestTransactionAtOffsetZero(t *testing.T) {
 	}
 }
 
-// TestCompactionRemovesOldMarkers: past delete.retention.ms compaction
-// removes the markers of transactions with no batch left, and the index
-// entries of the aborts they closed.
-func TestCompactionRemovesOldMarkers(t *testing.T) {
+// newCompactTxnEnv is a compacted log of small segments, cleaned
+// whatever its dirty ratio.
+func newCompactTxnEnv(t *testing.T) *testEnv {
+	t.Helper()
 	cfg := testConfig()
 	cfg.Compact, cfg.Delete = true, false
 	cfg.SegmentBytes = 400
 	cfg.MinCleanableRatio = 0
-	e := newTestEnv(t, cfg)
+	return newTestEnv(t, cfg)
+}
+
+// TestCompactionRemovesOldMarkers: past delete.retention.ms compaction
+// removes the markers of transactions with no batch left, and the index
+// entries of the aborts they closed.
+func TestCompactionRemovesOldMarkers(t *testing.T) {
+	e := newCompactTxnEnv(t)
 	e.mustAppend(txnBatch(1, 1, 0, 0, "k"))
 	e.mustMarker(1, 0, 0, true)
 	e.mustAppend(txnBatch(1, 1, 0, 1, "k"))
@@ -501,11 +504,7 @@ func FuzzParseMarker(f *testing.F) {
 // the log (recovery, the group coordinator's offsets) would take them for
 // an open transaction.
 func TestCompactionKeepsMarkersOfLiveRecords(t *testing.T) {
-	cfg := testConfig()
-	cfg.Compact, cfg.Delete = true, false
-	cfg.SegmentBytes = 400
-	cfg.MinCleanableRatio = 0
-	e := newTestEnv(t, cfg)
+	e := newCompactTxnEnv(t)
 	e.mustAppend(txnBatch(1, 1, 0, 0, "live"))
 	keptAt := e.mustMarker(1, 0, 0, true)
 	e.mustAppend(txnBatch(1, 2, 0, 0, "gone"))
@@ -597,11 +596,7 @@ func TestOffsetForTimeFindsMarker(t *testing.T) {
 // that read those records just before must still find the abort); the
 // next pass removes them.
 func TestCompactionKeepsAbortWhileRemovingItsRecords(t *testing.T) {
-	cfg := testConfig()
-	cfg.Compact, cfg.Delete = true, false
-	cfg.SegmentBytes = 400
-	cfg.MinCleanableRatio = 0
-	e := newTestEnv(t, cfg)
+	e := newCompactTxnEnv(t)
 	e.mustAppend(txnBatch(2, 7, 0, 0, "a"))
 	e.mustMarker(7, 0, 0, false)
 	for range 6 {
