@@ -285,6 +285,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			return
 		}
 		m = &cmember{id: memberID, clientID: clientID, clientHost: clientHost, assigned: assignment{}, revoking: assignment{}, state: memberStable}
+		replaced := false
 		if r.InstanceID != nil && *r.InstanceID != "" {
 			inst := *r.InstanceID
 			if oldID, ok := cs.static[inst]; ok {
@@ -295,8 +296,14 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 				}
 				if old != nil {
 					// The restarted static member takes its predecessor's
-					// place, partitions and epoch.
-					m.assigned, m.revoking, m.epoch, m.prevEpoch = old.assigned, old.revoking, old.epoch, old.prevEpoch
+					// place, subscription and partitions, as Kafka's
+					// getOrMaybeSubscribeStaticConsumerGroupMember: the
+					// group epoch stays, and the member gets its
+					// partitions back at once from epoch 0.
+					m.assigned, m.revoking = old.assigned, old.revoking
+					m.topics, m.regex, m.re, m.assignor = old.topics, old.regex, old.re, old.assignor
+					m.rackID, m.rebalance = old.rackID, old.rebalance
+					replaced = true
 					if old.timer != nil {
 						old.timer.Stop()
 					}
@@ -316,12 +323,20 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			cs.static[inst] = m.id
 		}
 		cs.members[m.id] = m
-		if m.epoch <= 0 {
-			m.epoch = 0
+		m.epoch = 0
+		if !replaced {
 			cs.epoch++
 		}
 	default:
 		if m == nil {
+			// A replaced static member (a zombie) is fenced, as Kafka's
+			// throwIfInstanceIdIsFenced; anyone else is unknown.
+			if r.InstanceID != nil && *r.InstanceID != "" {
+				if id, ok := cs.static[*r.InstanceID]; ok && id != r.MemberID {
+					fail(kerr.FencedInstanceID, "")
+					return
+				}
+			}
 			fail(kerr.UnknownMemberID, "")
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -547,5 +548,117 @@ func TestNewRegexAssignedAtNextHeartbeat(t *testing.T) {
 	}
 	if n != 10 {
 		t.Fatalf("later heartbeats were assigned %d partitions, want 10 (lit and the regex's)", n)
+	}
+}
+
+// TestOffsetCommitErrorOrder: ClassicGroup.validateOffsetCommit's order.
+// While the group completes a rebalance, an unknown member hears
+// UNKNOWN_MEMBER_ID and a stale generation ILLEGAL_GENERATION (they
+// would otherwise retry after the rebalance instead of rejoining); only
+// a current member hears REBALANCE_IN_PROGRESS. v9 to a group that does
+// not exist: GROUP_ID_NOT_FOUND.
+func TestOffsetCommitErrorOrder(t *testing.T) {
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: [16]byte{5}, Partitions: 1})
+	first := call[*kmsg.JoinGroupResponse](func(rf Respond) { c.JoinGroup(newJoin(5, "g", "", 10000), "c", "/h", rf) })
+	jr := call[*kmsg.JoinGroupResponse](func(rf Respond) { c.JoinGroup(newJoin(5, "g", first.MemberID, 10000), "c", "/h", rf) })
+	if jr.ErrorCode != 0 {
+		t.Fatalf("join: %+v", jr)
+	}
+	// No SyncGroup yet: the group is completing its rebalance.
+	commit := func(v int16, group, member string, gen int32) int16 {
+		r := kmsg.NewPtrOffsetCommitRequest()
+		r.Version = v
+		r.Group, r.MemberID, r.Generation = group, member, gen
+		r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 3}}}}
+		return call[*kmsg.OffsetCommitResponse](func(rf Respond) { c.OffsetCommit(r, rf) }).Topics[0].Partitions[0].ErrorCode
+	}
+	for _, tc := range []struct {
+		name   string
+		member string
+		gen    int32
+		want   int16
+	}{
+		{"unknown member", "gone", jr.Generation, kerr.UnknownMemberID.Code},
+		{"stale generation", jr.MemberID, jr.Generation - 1, kerr.IllegalGeneration.Code},
+		{"no member, group not empty", "", -1, kerr.UnknownMemberID.Code},
+		{"current member", jr.MemberID, jr.Generation, kerr.RebalanceInProgress.Code},
+	} {
+		if got := commit(8, "g", tc.member, tc.gen); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, kerr.ErrorForCode(got), kerr.ErrorForCode(tc.want))
+		}
+	}
+	if got := commit(9, "nope", "m", 3); got != kerr.GroupIDNotFound.Code {
+		t.Errorf("v9 to a missing group: %v", kerr.ErrorForCode(got))
+	}
+	if got := commit(8, "nope", "m", 3); got != kerr.IllegalGeneration.Code {
+		t.Errorf("v8 to a missing group: %v", kerr.ErrorForCode(got))
+	}
+}
+
+// TestStaticConsumerMemberRestart: a KIP-848 static member that leaves
+// for a restart (epoch -2) and comes back under a new member id takes
+// its predecessor's subscription and partitions, with no new group
+// epoch (Kafka's getOrMaybeSubscribeStaticConsumerGroupMember); the old
+// member id, still heartbeating, is fenced (FENCED_INSTANCE_ID).
+func TestStaticConsumerMemberRestart(t *testing.T) {
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: [16]byte{9}, Partitions: 4})
+	hb := func(member, inst string, epoch int32) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Group, r.MemberID, r.MemberEpoch, r.RebalanceTimeoutMillis = "g", member, epoch, 60000
+		r.InstanceID = &inst
+		assignor := "range"
+		r.ServerAssignor = &assignor
+		r.SubscribedTopicNames, r.Topics = []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		return call[*kmsg.ConsumerGroupHeartbeatResponse](func(rf Respond) { c.ConsumerGroupHeartbeat(r, "c", "/h", rf) })
+	}
+	parts := func(r *kmsg.ConsumerGroupHeartbeatResponse) []int32 {
+		var out []int32
+		if r.Assignment != nil {
+			for _, at := range r.Assignment.Topics {
+				out = append(out, at.Partitions...)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	groupEpoch := func() int32 {
+		g := c.group("g")
+		g.lock()
+		defer g.unlock()
+		return g.consumer().epoch
+	}
+	// Two static members settle on two partitions each.
+	a := hb("", "inst-a", 0)
+	b := hb("", "inst-b", 0)
+	aID, bID := *a.MemberID, *b.MemberID
+	aEpoch, bEpoch := a.MemberEpoch, b.MemberEpoch
+	var aParts []int32
+	for range 20 {
+		ra, rb := hb(aID, "inst-a", aEpoch), hb(bID, "inst-b", bEpoch)
+		aEpoch, bEpoch = ra.MemberEpoch, rb.MemberEpoch
+		if ra.Assignment != nil {
+			aParts = parts(ra)
+		}
+		if len(aParts) == 2 && rb.ErrorCode == 0 && aEpoch == bEpoch {
+			break
+		}
+	}
+	if len(aParts) != 2 {
+		t.Fatalf("member a owns %v, want 2 partitions", aParts)
+	}
+	before := groupEpoch()
+	if r := hb(aID, "inst-a", -2); r.ErrorCode != 0 {
+		t.Fatalf("static leave: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	back := hb("", "inst-a", 0)
+	if back.ErrorCode != 0 || !slices.Equal(parts(back), aParts) {
+		t.Fatalf("restarted member: %v, partitions %v, want %v", kerr.ErrorForCode(back.ErrorCode), parts(back), aParts)
+	}
+	if after := groupEpoch(); after != before {
+		t.Fatalf("group epoch %d after a static restart, was %d", after, before)
+	}
+	if r := hb(aID, "inst-a", aEpoch); r.ErrorCode != kerr.FencedInstanceID.Code {
+		t.Fatalf("the replaced member's heartbeat: %v, want FENCED_INSTANCE_ID", kerr.ErrorForCode(r.ErrorCode))
 	}
 }

@@ -43,7 +43,13 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 	g := c.group(r.Group)
 	if g == nil {
 		if r.Generation >= 0 {
-			all(kerr.IllegalGeneration.Code)
+			// As Kafka's validateOffsetCommit: v9 says the group is
+			// gone, older versions keep ILLEGAL_GENERATION.
+			if r.Version >= 9 {
+				all(kerr.GroupIDNotFound.Code)
+			} else {
+				all(kerr.IllegalGeneration.Code)
+			}
 			return
 		}
 		g = c.groupOrCreate(r.Group)
@@ -57,22 +63,30 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 			return
 		}
 	} else {
+		// ClassicGroup.validateOffsetCommit's order: the member and its
+		// generation before the rebalance in progress, so a member that
+		// was removed learns it (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION)
+		// rather than to retry after the rebalance.
+		withMember := r.Generation >= 0 || r.MemberID != "" || r.InstanceID != nil
 		switch {
 		case g.state == Dead:
 			all(kerr.CoordinatorNotAvailable.Code)
 			return
+		case r.Generation < 0 && g.state == Empty:
+		case !withMember:
+			all(kerr.UnknownMemberID.Code) // no member: only an empty group
+			return
 		case g.fenced(r.InstanceID, r.MemberID):
 			all(kerr.FencedInstanceID.Code)
-			return
-		case r.Generation < 0 && g.state == Empty:
-		case g.state == CompletingRebalance:
-			all(kerr.RebalanceInProgress.Code)
 			return
 		case m == nil:
 			all(kerr.UnknownMemberID.Code)
 			return
 		case r.Generation != g.generation:
 			all(kerr.IllegalGeneration.Code)
+			return
+		case g.state == CompletingRebalance:
+			all(kerr.RebalanceInProgress.Code)
 			return
 		default:
 			g.heartbeat(m, c.now())
