@@ -52,6 +52,14 @@ func (b *Broker) handleCreateTopics(req *netio.Request, r *kmsg.CreateTopicsRequ
 			fail(kerr.InvalidRequest.Code, "topic "+rt.Topic+" appears more than once in the request")
 			continue
 		}
+		// An existing topic is reported before anything else about the
+		// request is checked, as Kafka's ReplicationControlManager: the
+		// "create, and ignore TOPIC_ALREADY_EXISTS" idiom works whatever
+		// partitions, replication factor or configs it asks for.
+		if validateTopicName(rt.Topic) == nil && b.topic(rt.Topic) != nil {
+			fail(kerr.TopicAlreadyExists.Code, "Topic '"+rt.Topic+"' already exists.")
+			continue
+		}
 		partitions, replication := rt.NumPartitions, rt.ReplicationFactor
 		if len(rt.ReplicaAssignment) > 0 {
 			if partitions != -1 || replication != -1 {

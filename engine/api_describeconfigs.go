@@ -33,8 +33,8 @@ func (b *Broker) handleDescribeConfigs(req *netio.Request, r *kmsg.DescribeConfi
 		res := kmsg.NewDescribeConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		want := func(name string) bool {
-			if rr.ConfigNames == nil {
-				return true
+			if len(rr.ConfigNames) == 0 {
+				return true // null or empty: all, as Kafka's ConfigHelper
 			}
 			for _, n := range rr.ConfigNames {
 				if n == name {

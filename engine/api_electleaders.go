@@ -39,6 +39,11 @@ func (b *Broker) handleElectLeaders(r *kmsg.ElectLeadersRequest) *kmsg.ElectLead
 		}
 	}
 	topics := r.Topics
+	if topics == nil && code == kerr.ElectionNotNeeded.Code {
+		// Asked for every partition, Kafka leaves out those that need no
+		// election: all of them here.
+		return resp
+	}
 	if topics == nil {
 		for _, t := range b.topicList() {
 			rt := kmsg.NewElectLeadersRequestTopic()

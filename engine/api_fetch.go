@@ -318,14 +318,19 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 		maxBytes = min(maxBytes, fs.quotaCap)
 	}
 	readCommitted := fs.r.IsolationLevel == 1
+	readable := 0
 	for i := range fs.items {
 		it := &fs.items[i]
 		po := &it.out
 		p := it.p
 		if p == nil {
-			hasErr = true
+			// Unknown or not readable: answered with its error, but as in
+			// Kafka (its "erroneous" partitions) it does not cut short
+			// the wait for the others, or a consumer still assigned a
+			// deleted topic would spin.
 			continue
 		}
+		readable++
 		l := p.log
 		po.errCode = 0
 		po.highWatermark = p.replica.HighWatermark()
@@ -396,6 +401,9 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 			p.t.stats.bytesOut.Add(sl.Len)
 			p.t.stats.recordsOut.Add(sl.NextOffset - max(sl.FirstOffset, it.offset))
 		}
+	}
+	if readable == 0 {
+		hasErr = true // nothing to wait for: answer now
 	}
 	return total, hasErr
 }

@@ -219,6 +219,9 @@ func TestCreateDeleteTopicsAndConfigs(t *testing.T) {
 	}
 	f("c1", 4, 1, map[string]*string{"retention.ms": &ret}, nil)
 	f("c1", 4, 1, nil, kerr.TopicAlreadyExists)
+	// Existence comes first, as Kafka: not the bad replication factor
+	// or config of the request.
+	f("c1", 1, 3, map[string]*string{"no.such.config": &ret}, kerr.TopicAlreadyExists)
 	f("c2", 1, 3, nil, kerr.InvalidReplicationFactor)
 	f("c3", 0, 1, nil, kerr.InvalidPartitions)
 	f("c4", 1, 1, map[string]*string{"retention.ms": &bogus}, kerr.InvalidConfig)

@@ -27,8 +27,7 @@ func Promote(ctx context.Context, addr string, out io.Writer) error {
 	}
 	// A lone broker answers ElectLeaders for no partitions with no error,
 	// which would read as a promotion.
-	mreq := kmsg.NewPtrMetadataRequest()
-	mreq.Topics = []kmsg.MetadataRequestTopic{}
+	mreq := kmsg.NewPtrMetadataRequest() // every topic
 	mresp, err := mreq.RequestWith(ctx, seeds[0])
 	if err != nil {
 		return requestErr("ask "+addr+" for metadata", kmsg.Metadata, err)
@@ -38,6 +37,20 @@ func Promote(ctx context.Context, addr string, out io.Writer) error {
 	}
 	req := kmsg.NewPtrElectLeadersRequest()
 	req.TimeoutMillis = 30000
+	// The partitions named: asked for all (null), a broker leaves out
+	// those that need no election, as Kafka does, and a primary would
+	// answer with nothing.
+	for _, t := range mresp.Topics {
+		if t.Topic == nil || len(t.Partitions) == 0 {
+			continue
+		}
+		rt := kmsg.NewElectLeadersRequestTopic()
+		rt.Topic = *t.Topic
+		for _, p := range t.Partitions {
+			rt.Partitions = append(rt.Partitions, p.Partition)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
 	kresp, err := seeds[0].Request(ctx, req)
 	if err != nil {
 		return requestErr("ask "+addr+" to promote itself", kmsg.ElectLeaders, err)

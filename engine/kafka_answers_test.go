@@ -12,10 +12,11 @@ import (
 	"samsa/engine/acl"
 )
 
-// The answers of the authorizer where Kafka's own differ from the
-// obvious reading (KafkaApis, ControllerApis, AuthHelper), each as a
-// client sees it. The client is anonymous (User:ANONYMOUS, from
-// 127.0.0.1); each case sets the ACLs it needs.
+// Answers where Kafka's own (KafkaApis, ControllerApis, AuthHelper,
+// ConfigHelper) differ from the obvious reading, each as a client sees
+// it: the authorizer first, then the data path and admin APIs. The
+// client is anonymous (User:ANONYMOUS, from 127.0.0.1); each
+// authorizer case sets the ACLs it needs.
 
 func allow(rt acl.ResourceType, name string, pat acl.PatternType, op acl.Operation) acl.Binding {
 	return acl.Binding{ResourceType: rt, ResourceName: name, Pattern: pat, Principal: "User:ANONYMOUS",
@@ -324,5 +325,85 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 	}
 	if p := ask(1, -1); p.ErrorCode != 0 || p.Offset != 0 {
 		t.Errorf("LATEST at v1: %+v", p)
+	}
+}
+
+// TestFetchUnknownTopicStillWaits: a partition of an unknown topic is
+// answered with its error, but the fetch still waits max_wait for the
+// others (Kafka's erroneous partitions), so a consumer still assigned a
+// deleted topic does not spin; with nothing else to read it is answered
+// at once.
+func TestFetchUnknownTopicStillWaits(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	if _, err := tb.b.createTopic("w", 1, -1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, tb.addr)
+	fetch := func(topics ...string) (*kmsg.FetchResponse, time.Duration) {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(11)
+		req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis, req.SessionEpoch = -1, 1<<20, 1, 2000, -1
+		for _, name := range topics {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = name
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 1<<20, -1
+			ft.Partitions = append(ft.Partitions, fp)
+			req.Topics = append(req.Topics, ft)
+		}
+		t0 := time.Now()
+		return rc.request(req).(*kmsg.FetchResponse), time.Since(t0)
+	}
+	resp, took := fetch("w", "gone")
+	if took < 1500*time.Millisecond {
+		t.Errorf("an unknown topic beside an empty one: answered after %v, want the 2 s wait", took)
+	}
+	var codes []int16
+	for _, rt := range resp.Topics {
+		codes = append(codes, rt.Partitions[0].ErrorCode)
+	}
+	if len(codes) != 2 || codes[1] != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("partition codes %v, want the unknown topic's error", codes)
+	}
+	if _, took := fetch("gone"); took > 1500*time.Millisecond {
+		t.Errorf("only an unknown topic: answered after %v, want at once", took)
+	}
+}
+
+// TestAdminAnswersAsKafka: DescribeConfigs with an empty (not null) list
+// of names describes every config (ConfigHelper); ElectLeaders for every
+// partition (null topics) leaves out those needing no election (here all
+// of them, on a lone node); an existing topic is TOPIC_ALREADY_EXISTS
+// before its request's other faults.
+func TestAdminAnswersAsKafka(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	if _, err := tb.b.createTopic("cfg", 1, -1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, tb.addr)
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.SetVersion(4)
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName, res.ConfigNames = kmsg.ConfigResourceTypeTopic, "cfg", []string{}
+	dc.Resources = append(dc.Resources, res)
+	if r := rc.request(dc).(*kmsg.DescribeConfigsResponse); r.Resources[0].ErrorCode != 0 || len(r.Resources[0].Configs) < 10 {
+		t.Fatalf("DescribeConfigs with an empty list: code %d, %d configs", r.Resources[0].ErrorCode, len(r.Resources[0].Configs))
+	}
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.SetVersion(2)
+	if r := rc.request(el).(*kmsg.ElectLeadersResponse); r.ErrorCode != 0 || len(r.Topics) != 0 {
+		t.Fatalf("ElectLeaders for every partition: %+v, want none listed", r)
+	}
+	el.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "cfg", Partitions: []int32{0}}}
+	if r := rc.request(el).(*kmsg.ElectLeadersResponse); len(r.Topics) != 1 || r.Topics[0].Partitions[0].ErrorCode != kerr.ElectionNotNeeded.Code {
+		t.Fatalf("ElectLeaders for a named partition: %+v, want ELECTION_NOT_NEEDED", r)
+	}
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.SetVersion(5)
+	ctt := kmsg.NewCreateTopicsRequestTopic()
+	ctt.Topic, ctt.NumPartitions, ctt.ReplicationFactor = "cfg", 1, 3
+	ct.Topics = append(ct.Topics, ctt)
+	if r := rc.request(ct).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != kerr.TopicAlreadyExists.Code {
+		t.Fatalf("CreateTopics of an existing topic with a bad replication factor: code %d", r.Topics[0].ErrorCode)
 	}
 }
