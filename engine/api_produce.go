@@ -296,6 +296,13 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(kerr.NotEnoughReplicas.Code, fmt.Sprintf("min.insync.replicas is %d, %d in sync", pol.minISR, b.inSyncReplicas(p)))
 				continue
 			}
+			// The batch as sent is measured, before any recompression
+			// and before its records are checked, as Kafka's
+			// analyzeAndValidateRecords.
+			if max := p.log.MaxMessageBytes(); int64(len(rp.records)) > max {
+				fail(kerr.MessageTooLarge.Code, fmt.Sprintf("the batch is %d bytes, max.message.bytes is %d", len(rp.records), max))
+				continue
+			}
 			batch, err := prepareBatch(pol, t.name, p.idx, rp.records, &h)
 			if err != nil {
 				if !refuseRecords(sp, err) {

@@ -407,3 +407,25 @@ func TestAdminAnswersAsKafka(t *testing.T) {
 		t.Fatalf("CreateTopics of an existing topic with a bad replication factor: code %d", r.Topics[0].ErrorCode)
 	}
 }
+
+// TestMaxMessageBytesBeforeRecompression: max.message.bytes applies to
+// the batch as the producer sent it, before the topic's compression
+// shrinks it (Kafka's analyzeAndValidateRecords).
+func TestMaxMessageBytesBeforeRecompression(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	if _, err := tb.b.createTopic("gz", 1, -1, map[string]string{"compression.type": "gzip", "max.message.bytes": "1000"}, false); err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]string, 30)
+	for i := range vals {
+		vals[i] = string(make([]byte, 100)) // 3 KB, compresses to little
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = 1, 5000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: "gz", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: rawBatch(-1, -1, -1, vals...)}}}}
+	r := dialRaw(t, tb.addr).request(req).(*kmsg.ProduceResponse)
+	if c := r.Topics[0].Partitions[0].ErrorCode; c != kerr.MessageTooLarge.Code {
+		t.Fatalf("a 3 KB batch for a 1000-byte topic that gzip would shrink: code %d, want MESSAGE_TOO_LARGE", c)
+	}
+}

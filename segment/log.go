@@ -117,6 +117,9 @@ func (l *Log) SetConfig(c Config) { l.cfg.Store(&c) }
 // Config returns the log's configuration.
 func (l *Log) Config() Config { return *l.cfg.Load() }
 
+// MaxMessageBytes is the log's max.message.bytes.
+func (l *Log) MaxMessageBytes() int64 { return l.cfg.Load().MaxMessageBytes }
+
 // SyncedOffset is the offset below which the log is fsynced.
 func (l *Log) SyncedOffset() int64 { return l.synced.Load() }
 
