@@ -286,11 +286,7 @@ func TestKafkaAuthzAnswers(t *testing.T) {
 // UNSUPPORTED_VERSION before it and for unknown negative ones; nothing is
 // tiered, so LATEST_TIERED answers -1 and epoch -1.
 func TestListOffsetsSpecialTimestamps(t *testing.T) {
-	tb := startBroker(t, t.TempDir(), nil)
-	if _, err := tb.b.createTopic("lo", 1, -1, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	rc := dialRaw(t, tb.addr)
+	_, rc := startWithTopic(t, "lo", nil)
 	ask := func(v int16, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 		t.Helper()
 		req := kmsg.NewPtrListOffsetsRequest()
@@ -334,11 +330,7 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 // deleted topic does not spin; with nothing else to read it is answered
 // at once.
 func TestFetchUnknownTopicStillWaits(t *testing.T) {
-	tb := startBroker(t, t.TempDir(), nil)
-	if _, err := tb.b.createTopic("w", 1, -1, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	rc := dialRaw(t, tb.addr)
+	_, rc := startWithTopic(t, "w", nil)
 	fetch := func(topics ...string) (*kmsg.FetchResponse, time.Duration) {
 		req := kmsg.NewPtrFetchRequest()
 		req.SetVersion(11)
@@ -376,11 +368,7 @@ func TestFetchUnknownTopicStillWaits(t *testing.T) {
 // of them, on a lone node); an existing topic is TOPIC_ALREADY_EXISTS
 // before its request's other faults.
 func TestAdminAnswersAsKafka(t *testing.T) {
-	tb := startBroker(t, t.TempDir(), nil)
-	if _, err := tb.b.createTopic("cfg", 1, -1, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	rc := dialRaw(t, tb.addr)
+	_, rc := startWithTopic(t, "cfg", nil)
 	dc := kmsg.NewPtrDescribeConfigsRequest()
 	dc.SetVersion(4)
 	res := kmsg.NewDescribeConfigsRequestResource()
@@ -412,10 +400,7 @@ func TestAdminAnswersAsKafka(t *testing.T) {
 // the batch as the producer sent it, before the topic's compression
 // shrinks it (Kafka's analyzeAndValidateRecords).
 func TestMaxMessageBytesBeforeRecompression(t *testing.T) {
-	tb := startBroker(t, t.TempDir(), nil)
-	if _, err := tb.b.createTopic("gz", 1, -1, map[string]string{"compression.type": "gzip", "max.message.bytes": "1000"}, false); err != nil {
-		t.Fatal(err)
-	}
+	_, rc := startWithTopic(t, "gz", map[string]string{"compression.type": "gzip", "max.message.bytes": "1000"})
 	vals := make([]string, 30)
 	for i := range vals {
 		vals[i] = string(make([]byte, 100)) // 3 KB, compresses to little
@@ -424,8 +409,19 @@ func TestMaxMessageBytesBeforeRecompression(t *testing.T) {
 	req.SetVersion(9)
 	req.Acks, req.TimeoutMillis = 1, 5000
 	req.Topics = []kmsg.ProduceRequestTopic{{Topic: "gz", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: rawBatch(-1, -1, -1, vals...)}}}}
-	r := dialRaw(t, tb.addr).request(req).(*kmsg.ProduceResponse)
+	r := rc.request(req).(*kmsg.ProduceResponse)
 	if c := r.Topics[0].Partitions[0].ErrorCode; c != kerr.MessageTooLarge.Code {
 		t.Fatalf("a 3 KB batch for a 1000-byte topic that gzip would shrink: code %d, want MESSAGE_TOO_LARGE", c)
 	}
+}
+
+// startWithTopic starts a broker with one topic of one partition (with
+// configs) and dials it raw.
+func startWithTopic(t *testing.T, name string, configs map[string]string) (*testBroker, *rawConn) {
+	t.Helper()
+	tb := startBroker(t, t.TempDir(), nil)
+	if _, err := tb.b.createTopic(name, 1, -1, configs, false); err != nil {
+		t.Fatal(err)
+	}
+	return tb, dialRaw(t, tb.addr)
 }
