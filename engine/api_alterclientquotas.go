@@ -175,8 +175,8 @@ func canonicalIP(s string) string {
 // resolveQuotaIP is the canonical address of an ip entity's name: an
 // address, or a host name's first address.
 func resolveQuotaIP(name string) (string, bool) {
-	if a, err := netip.ParseAddr(name); err == nil {
-		return a.Unmap().String(), true
+	if _, err := netip.ParseAddr(name); err == nil {
+		return canonicalIP(name), true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -58,13 +58,13 @@ func (b *Broker) handleDeleteACLs(req *netio.Request, r *kmsg.DeleteACLsRequest)
 			m := kmsg.NewDeleteACLsResponseResultMatchingACL()
 			m.ResourceType, m.ResourceName, m.ResourcePatternType = kmsg.ACLResourceType(bd.ResourceType), bd.ResourceName, kmsg.ACLResourcePatternType(bd.Pattern)
 			m.Principal, m.Host, m.Operation, m.PermissionType = bd.Principal, bd.Host, kmsg.ACLOperation(bd.Operation), kmsg.ACLPermissionType(bd.Permission)
-			if deleted[bd] {
-				// already gone
-			} else if err := b.commitMeta(recDeleteACL, bd); err != nil {
-				msg := err.Error()
-				m.ErrorCode, m.ErrorMessage = kerr.KafkaStorageError.Code, &msg
-			} else {
-				deleted[bd] = true
+			if !deleted[bd] { // an earlier filter's deletion stands
+				if err := b.commitMeta(recDeleteACL, bd); err != nil {
+					msg := err.Error()
+					m.ErrorCode, m.ErrorMessage = kerr.KafkaStorageError.Code, &msg
+				} else {
+					deleted[bd] = true
+				}
 			}
 			res.MatchingACLs = append(res.MatchingACLs, m)
 		}

@@ -56,10 +56,13 @@ type fetchState struct {
 	sess        *fetchSession // nil: sessionless
 	incremental bool          // respond with changed partitions only
 	replica     bool          // the standby's fetch: reads up to the log end
-	// quotaCap, when positive, caps the bytes read: a second of the
-	// client's consumer_byte_rate, what its quota holds when it is not
-	// throttled (Kafka caps a fetch at its quota window's worth).
-	quotaCap int64
+	// quotaRate, when positive, is the client's consumer_byte_rate,
+	// resolved once per fetch (its sensor in quotaSensor). It caps the
+	// bytes read at a second's worth, what the quota holds when the
+	// client is not throttled (Kafka caps a fetch at its quota window's
+	// worth).
+	quotaRate   float64
+	quotaSensor quotaSensor
 	// mayRead, with an authorizer, reports whether the client may READ
 	// a topic; the others get TOPIC_AUTHORIZATION_FAILED.
 	mayRead func(topic string) bool
@@ -83,8 +86,8 @@ func (b *Broker) handleFetch(req *netio.Request, r *kmsg.FetchRequest) {
 			Parts: encodeFetchResponse(r.Version, errCode, 0, false, nil)})
 		return
 	}
-	if rate, _, ok := b.quotaOf(req, quotaConsume); ok {
-		fs.quotaCap = max(1, int64(rate))
+	if rate, sensor, ok := b.quotaOf(req, quotaConsume); ok {
+		fs.quotaRate, fs.quotaSensor = rate, sensor
 	}
 	b.serveFetch(req, fs)
 }
@@ -314,8 +317,8 @@ func (b *Broker) readFetch(fs *fetchState) (total int64, hasErr bool) {
 	if maxBytes <= 0 {
 		maxBytes = 1
 	}
-	if fs.quotaCap > 0 {
-		maxBytes = min(maxBytes, fs.quotaCap)
+	if fs.quotaRate > 0 {
+		maxBytes = min(maxBytes, max(1, int64(fs.quotaRate)))
 	}
 	readCommitted := fs.r.IsolationLevel == 1
 	readable := 0
@@ -451,7 +454,7 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 	}
 	parts := encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, topics)
 	resp := &netio.Response{HeaderV1: r.Version >= 12, Parts: parts, Release: fs.release}
-	if qs := b.quotas.Load(); fs.replica || qs == nil || len(*qs) == 0 {
+	if fs.quotaRate <= 0 { // no consumer_byte_rate (never for the standby)
 		req.Respond(resp)
 		return
 	}
@@ -462,12 +465,13 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 	for i := range fs.items {
 		n += fs.items[i].out.slice.Len
 	}
-	d := b.throttle(req, quotaConsume, n)
+	rate, sensor := fs.quotaRate, fs.quotaSensor
+	d := b.quotaUse.record(sensor, rate, n, time.Now(), 0)
 	if d <= 0 {
 		req.Respond(resp)
 		return
 	}
-	if rate, sensor, ok := b.quotaOf(req, quotaConsume); ok && float64(n) <= rate {
+	if float64(n) <= rate {
 		// As Kafka: a throttled fetch is answered with no records, and
 		// its bytes are taken back off the quota; the client reads them
 		// once its throttle is over. (A fetch larger than the quota

@@ -208,8 +208,9 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	// WRITE (without one, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, with or
 	// without an authorizer); each topic needs WRITE (Kafka answers
 	// TOPIC_AUTHORIZATION_FAILED whether or not the topic exists).
-	txnDenied := r.hasTransactionalBatches() &&
-		(!r.hasTxnID || b.authz != nil && !b.allowed(req, acl.OpWrite, acl.ResourceTransactionalID, string(r.txnID)))
+	// (The batches are looked at last: most requests are settled before.)
+	txnDenied := (!r.hasTxnID || b.authz != nil && !b.allowed(req, acl.OpWrite, acl.ResourceTransactionalID, string(r.txnID))) &&
+		r.hasTransactionalBatches()
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.topics))
 	for ti := range r.topics {
 		rt := &r.topics[ti]

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"samsa/segment"
 )
 
 // produceRequest is a decoded Produce request. Record batches alias the
@@ -38,8 +40,8 @@ type producePartition struct {
 func (r *produceRequest) hasTransactionalBatches() bool {
 	for i := range r.topics {
 		for _, p := range r.topics[i].parts {
-			// magic at 16, the attributes' low byte at 22, bit 4
-			if len(p.records) > 22 && p.records[16] == 2 && p.records[22]&0x10 != 0 {
+			// magic at 16, the attributes' low byte at 22
+			if len(p.records) > 22 && p.records[16] == 2 && p.records[22]&segment.AttrTransactional != 0 {
 				return true
 			}
 		}
