@@ -27,9 +27,11 @@ package engine
 // outside message.timestamp.before.max.ms / after.max.ms, or a producer's
 // LogAppendTime, is refused (INVALID_TIMESTAMP): from v8 the answer names
 // each record refused (KIP-467). A topic compression.type other than
-// "producer" re-encodes batches sent with another codec. Otherwise
-// compressed batches are stored without being inflated (Kafka inflates
-// them to validate each record; samsa checks their framing and CRC only).
+// "producer" re-encodes batches sent with another codec. A compressed batch
+// is inflated and its records checked as an uncompressed one's (Kafka's
+// LogValidator does the same): a payload that does not inflate, or not to
+// the records its header counts, is INVALID_RECORD; one inflating past 256
+// MiB is MESSAGE_TOO_LARGE (clients split the batch). It is stored as sent.
 
 import (
 	"errors"

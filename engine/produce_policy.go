@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/valyala/bytebufferpool"
 
 	"samsa/segment"
 	"samsa/segment/compress"
@@ -72,11 +73,18 @@ func (pol *topicPolicy) checksTimestamps(h *segment.BatchHeader, nowMs int64) bo
 }
 
 // prepareBatch applies a topic's produce-time policy to a validated batch
-// of a topic's partition: compacted topics need a key on every record, CreateTime
-// timestamps must be within the topic's bounds, and a topic codec other
-// than the batch's re-encodes it. It returns the batch to append (batch
-// itself when nothing changes) and updates h to match; a refusal for some
-// records is a *recordsRefused. The records are inflated at most once.
+// of a topic's partition: a compressed batch's records must inflate and
+// parse, compacted topics need a key on every record, CreateTime timestamps
+// must be within the topic's bounds, and a topic codec other than the
+// batch's re-encodes it. It returns the batch to append (batch itself when
+// nothing changes) and updates h to match; a refusal for some records is a
+// *recordsRefused. The records are inflated at most once.
+//
+// Every compressed batch is inflated, as Kafka's LogValidator does: stored
+// unread, a batch whose payload does not inflate to the records its header
+// counts (a client's bug, or a CRC computed over corrupt bytes) would stop
+// every consumer that reaches it. The inflated records go to a pooled
+// buffer and are dropped; the batch is stored as sent.
 func prepareBatch(pol *topicPolicy, topic string, partition int32, batch []byte, h *segment.BatchHeader) ([]byte, error) {
 	if h.IsControl() {
 		return batch, nil
@@ -84,12 +92,24 @@ func prepareBatch(pol *topicPolicy, topic string, partition int32, batch []byte,
 	recompress := pol.codec >= 0 && compress.Codec(h.Compression()) != pol.codec
 	nowMs := time.Now().UnixMilli()
 	checkTs := pol.checksTimestamps(h, nowMs)
-	if !pol.compacted && !recompress && !checkTs {
+	if !pol.compacted && !recompress && !checkTs && h.Compression() == 0 {
 		return batch, nil
 	}
-	records, err := segment.BatchRecords(nil, batch, h, segment.MaxInflatedBatch)
+	var dst []byte
+	if h.Compression() != 0 {
+		buf := inflatePool.Get()
+		defer func() {
+			buf.B = dst // its length calibrates the pool
+			inflatePool.Put(buf)
+		}()
+		dst = buf.B
+	}
+	records, err := segment.BatchRecords(dst, batch, h, segment.MaxInflatedBatch)
 	if err != nil {
 		return nil, err
+	}
+	if h.Compression() != 0 {
+		dst = records
 	}
 	if pol.compacted || checkTs {
 		if err := pol.checkRecords(records, topic, partition, h, nowMs, checkTs); err != nil {
@@ -101,6 +121,10 @@ func prepareBatch(pol *topicPolicy, topic string, partition int32, batch []byte,
 	}
 	return segment.Recompress(make([]byte, 0, len(batch)), records, batch, h, pol.codec)
 }
+
+// inflatePool holds the buffers prepareBatch inflates into; it keeps
+// buffers of the sizes most used and lets the rare huge one go.
+var inflatePool bytebufferpool.Pool
 
 // checkRecords checks each record as Kafka's LogValidator does, a key
 // first (compacted topics), then its timestamp, and returns every record

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/segment"
+	"samsa/segment/compress"
 )
 
 // keyedBatch is an uncompressed batch of records with the given keys (nil:
@@ -104,6 +107,93 @@ func TestProduceRecordErrors(t *testing.T) {
 	for _, topic := range []string{"kc", "kt"} {
 		if end := tb.b.partition(topic, 0).log.EndOffset(); end != 2 {
 			t.Fatalf("%s: log end %d, want 2 (only the good batch)", topic, end)
+		}
+	}
+}
+
+// compressedBatch is a batch of the given values compressed with codec,
+// whose header counts count records (len(values) when count is 0).
+func compressedBatch(t *testing.T, codec compress.Codec, count int32, values ...string) []byte {
+	t.Helper()
+	rb := kmsg.RecordBatch{Magic: 2, Attributes: int16(codec), ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		FirstTimestamp: time.Now().UnixMilli()}
+	rb.MaxTimestamp = rb.FirstTimestamp
+	var body []byte
+	for i, v := range values {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		body = r.AppendTo(body)
+	}
+	if count == 0 {
+		count = int32(len(values))
+	}
+	var err error
+	if rb.Records, err = compress.Compress(codec, nil, body); err != nil {
+		t.Fatal(err)
+	}
+	rb.NumRecords, rb.LastOffsetDelta = count, count-1
+	rb.Length = int32(len(rb.AppendTo(nil)) - 12)
+	return setBatchCRC(rb.AppendTo(nil))
+}
+
+// TestProduceCompressedBatchChecked: a compressed batch is inflated and its
+// records checked before it is stored, as Kafka's LogValidator does. A
+// payload that does not inflate, or inflates to other records than the
+// header counts, is INVALID_RECORD and not written (stored, it would stop
+// every consumer that reached it); a good one is stored as sent and reads
+// back. The CRC of every bad batch is right, so only the inflation can
+// find them.
+func TestProduceCompressedBatchChecked(t *testing.T) {
+	tb, rc := startWithTopic(t, "zc", nil)
+	produce := func(batch []byte) kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "zc"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	var stored []string
+	for _, codec := range []compress.Codec{compress.Gzip, compress.Snappy, compress.LZ4, compress.Zstd} {
+		good := compressedBatch(t, codec, 0, codec.String()+"-a", codec.String()+"-b")
+		if p := produce(good); p.ErrorCode != 0 {
+			t.Fatalf("%v: good batch: %v", codec, kerr.ErrorForCode(p.ErrorCode))
+		}
+		stored = append(stored, codec.String()+"-a", codec.String()+"-b")
+
+		garbage := bytes.Clone(good)
+		for i := segment.BatchHeaderSize + 4; i < len(garbage); i++ {
+			garbage[i] ^= 0x5a
+		}
+		bad := map[string][]byte{
+			"garbage payload":   setBatchCRC(garbage),
+			"header counts 3":   compressedBatch(t, codec, 3, "x", "y"),
+			"header counts 1":   compressedBatch(t, codec, 1, "x", "y"),
+			"truncated payload": nil,
+		}
+		trunc := bytes.Clone(good[:len(good)-6])
+		binary.BigEndian.PutUint32(trunc[8:], uint32(len(trunc)-12))
+		bad["truncated payload"] = setBatchCRC(trunc)
+		for what, batch := range bad {
+			p := produce(batch)
+			if p.ErrorCode != kerr.InvalidRecord.Code {
+				t.Fatalf("%v, %s: %v, want INVALID_RECORD", codec, what, kerr.ErrorForCode(p.ErrorCode))
+			}
+			if p.ErrorMessage == nil || !strings.Contains(*p.ErrorMessage, codec.String()) && !strings.Contains(*p.ErrorMessage, "record") {
+				t.Fatalf("%v, %s: message %v says nothing of the batch", codec, what, p.ErrorMessage)
+			}
+		}
+	}
+	if end := tb.b.partition("zc", 0).log.EndOffset(); end != int64(len(stored)) {
+		t.Fatalf("log end %d, want %d: a refused batch was written", end, len(stored))
+	}
+	for i, r := range consumeAll(t, tb, "zc", len(stored)) {
+		if string(r.Value) != stored[i] {
+			t.Fatalf("record %d = %q, want %q", i, r.Value, stored[i])
 		}
 	}
 }

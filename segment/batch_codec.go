@@ -2,6 +2,7 @@ package segment
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"samsa/segment/compress"
@@ -15,11 +16,21 @@ const MaxInflatedBatch = 256 << 20
 // after the header), inflated into dst when the batch is compressed.
 // Compressed batches are checked as ValidateBatch checks uncompressed ones:
 // records parse, offset deltas run 0, 1, ... and match the count. The
-// result aliases batch when the batch is uncompressed.
+// result aliases batch when the batch is uncompressed. A payload that does
+// not inflate is ErrInvalidRecord (the producer's bytes, not the log's);
+// one inflating past maxSize is ErrBatchTooLarge, which clients answer by
+// splitting the batch.
 func BatchRecords(dst, batch []byte, h *BatchHeader, maxSize int) ([]byte, error) {
-	out, err := StoredRecords(dst, batch, h, maxSize)
-	if err != nil || h.Compression() == 0 {
-		return out, err
+	c := compress.Codec(h.Compression())
+	if c == compress.None {
+		return batch[BatchHeaderSize:], nil
+	}
+	out, err := compress.Decompress(c, dst[:0], batch[BatchHeaderSize:], maxSize)
+	switch {
+	case errors.Is(err, compress.ErrTooLarge):
+		return dst, fmt.Errorf("cannot decompress %s batch: its records exceed %d bytes: %w", c, maxSize, ErrBatchTooLarge)
+	case err != nil:
+		return dst, fmt.Errorf("cannot decompress %s batch: %v: %w", c, err, ErrInvalidRecord)
 	}
 	if err := checkRecords(out, h.NumRecords); err != nil {
 		return dst, err

@@ -71,14 +71,15 @@ func TestBatchRecordsBadPayload(t *testing.T) {
 			t.Fatalf("%s: %v, want %v", name, err, target)
 		}
 	}
-	// Garbage where the zstd frame should be (the CRC is valid).
+	// Garbage where the zstd frame should be (the CRC is valid): the
+	// producer's bytes are wrong, INVALID_RECORD, not a corrupt log.
 	f("garbage", func(tb *testBatch, b []byte) []byte {
 		for i := BatchHeaderSize; i < len(b); i++ {
 			b[i] = byte(i)
 		}
 		fixCRC(b)
 		return b
-	}, ErrCorruptBatch)
+	}, ErrInvalidRecord)
 	// A valid frame whose records disagree with the header's count.
 	f("count", func(tb *testBatch, b []byte) []byte {
 		tb.Records = tb.Records[:4]
@@ -93,7 +94,7 @@ func TestBatchRecordsBadPayload(t *testing.T) {
 	tb.Codec = compress.LZ4
 	b := tb.encode()
 	h, _ := ValidateBatch(b)
-	if _, err := BatchRecords(nil, b, &h, 10000); err == nil {
-		t.Fatal("inflated past maxSize")
+	if _, err := BatchRecords(nil, b, &h, 10000); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("inflated past maxSize: %v, want %v", err, ErrBatchTooLarge)
 	}
 }

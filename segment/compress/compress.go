@@ -69,8 +69,13 @@ func ParseCodec(s string) (Codec, error) {
 
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
+// maxZstdOutput bounds what the zstd decoder allocates for one frame
+// without a declared size: no caller inflates a batch past 256 MiB
+// (segment.MaxInflatedBatch), so a bomb is cut there rather than at a GiB.
+const maxZstdOutput = 256 << 20
+
 var zstdDec = sync.OnceValue(func() *zstd.Decoder {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxZstdOutput))
 	if err != nil {
 		panic("BUG: zstd decoder: " + err.Error())
 	}
@@ -130,6 +135,9 @@ func Decompress(c Codec, dst, src []byte, maxSize int) ([]byte, error) {
 		}
 		d := zstdDec()
 		out, err := d.DecodeAll(src, dst)
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			return dst, ErrTooLarge
+		}
 		if err != nil {
 			return dst, fmt.Errorf("cannot read zstd: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -92,4 +93,28 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("output %d exceeds limit", len(out))
 		}
 	})
+}
+
+// TestZstdBombWithoutSize: a zstd frame that declares no content size is
+// cut at maxZstdOutput, not decoded to whatever it holds, and reports
+// ErrTooLarge like the other codecs. The frame is built by hand from RLE
+// blocks (RFC 8878 3.1.1): 8 KiB that inflate to 257 MiB.
+func TestZstdBombWithoutSize(t *testing.T) {
+	const block = 128 << 10
+	frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3} // magic; no size, checksum or dictionary; window 2^17
+	n := maxZstdOutput/block + 8
+	for i := range n {
+		hdr := uint32(block)<<3 | 1<<1 // RLE block of 128 KiB
+		if i == n-1 {
+			hdr |= 1 // the last
+		}
+		frame = append(frame, byte(hdr), byte(hdr>>8), byte(hdr>>16), 'z')
+	}
+	var h zstd.Header
+	if err := h.Decode(frame); err != nil || h.HasFCS {
+		t.Fatalf("the frame declares its size or does not parse (%v)", err)
+	}
+	if _, err := Decompress(Zstd, nil, frame, 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("%d-byte bomb: %v, want %v", len(frame), err, ErrTooLarge)
+	}
 }
