@@ -160,6 +160,16 @@ func saramaSweep(t *testing.T, addr, version string) {
 			}
 			check(fmt.Sprintf("produce-%s-acks%d", codec, ack), err == nil, "err=%v offsets=%v took=%v", err, offs, time.Since(t0).Round(time.Millisecond))
 			p.Close()
+			if ack == sarama.NoResponse {
+				// Nothing orders an acks=0 request before the next
+				// producer's, on its own connection: wait for it to land,
+				// or a busy machine appends it after them.
+				hw, err := int64(-1), error(nil)
+				for deadline := time.Now().Add(10 * time.Second); hw != int64(n) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					hw, err = cl.GetOffset(topic, 0, sarama.OffsetNewest)
+				}
+				check(fmt.Sprintf("produce-%s-acks0-landed", codec), hw == int64(n), "err=%v end offset %d, want %d", err, hw, n)
+			}
 		}
 	}
 	// other partitions
