@@ -123,6 +123,9 @@ func Decompress(c Codec, dst, src []byte, maxSize int) ([]byte, error) {
 		}
 		return decodeSnappyBlock(dst, src, maxSize)
 	case LZ4:
+		if out, ok, err := decodeLZ4Frame(dst, src, maxSize); ok {
+			return out, err
+		}
 		zr := lz4Readers.Get().(*lz4.Reader)
 		zr.Reset(bytes.NewReader(src))
 		defer lz4Readers.Put(zr)
@@ -190,6 +193,96 @@ func decodeXerial(dst, src []byte, maxSize int) ([]byte, error) {
 		src = src[n:]
 	}
 	return dst, nil
+}
+
+// decodeLZ4Frame decodes the common LZ4 frame (one frame of independent
+// blocks, no dictionary: what every Kafka client writes) straight into dst
+// with lz4.UncompressBlock. lz4.Reader decodes each block into a buffer of
+// its own, copies it out and hashes the content: twice the work of the
+// decode itself on the produce path, which inflates every batch to check
+// it. The checksums are not verified: the batch's CRC32C covers every
+// byte of the frame, and the records are walked after. ok is false for a
+// frame it does not follow (dependent blocks, a dictionary, a second
+// frame), which the caller decodes with lz4.Reader.
+func decodeLZ4Frame(dst, src []byte, maxSize int) (out []byte, ok bool, err error) {
+	const magic = 0x184D2204
+	if len(src) < 7 || binary.LittleEndian.Uint32(src) != magic {
+		return dst, false, nil
+	}
+	flg, bd := src[4], src[5]
+	if flg>>6 != 1 || flg&0x20 == 0 || flg&0x01 != 0 { // version 01, independent blocks, no dictionary
+		return dst, false, nil
+	}
+	blockMax := 0
+	switch bd >> 4 & 7 {
+	case 4:
+		blockMax = 64 << 10
+	case 5:
+		blockMax = 256 << 10
+	case 6:
+		blockMax = 1 << 20
+	case 7:
+		blockMax = 4 << 20
+	default:
+		return dst, false, nil
+	}
+	blockSum, contentSum := flg&0x10 != 0, flg&0x04 != 0
+	p := 7 // magic, FLG, BD, HC
+	if flg&0x08 != 0 {
+		p += 8 // content size
+	}
+	start := len(dst)
+	for {
+		if p+4 > len(src) {
+			return dst[:start], true, errors.New("cannot read lz4: truncated frame")
+		}
+		n := binary.LittleEndian.Uint32(src[p:])
+		p += 4
+		if n == 0 { // end mark
+			break
+		}
+		raw := n&0x80000000 != 0
+		n &= 0x7fffffff
+		if uint64(n) > uint64(len(src)-p) || int(n) > blockMax {
+			return dst[:start], true, errors.New("cannot read lz4: bad block size")
+		}
+		block := src[p : p+int(n)]
+		p += int(n)
+		if blockSum {
+			p += 4
+		}
+		room := blockMax
+		if raw {
+			room = len(block)
+		}
+		if len(dst)-start+room > maxSize {
+			room = maxSize - (len(dst) - start)
+			if raw && room < len(block) {
+				return dst[:start], true, ErrTooLarge
+			}
+		}
+		at := len(dst)
+		dst = grow(dst, room)
+		if raw {
+			dst = dst[:at+copy(dst[at:], block)]
+			continue
+		}
+		m, err := lz4.UncompressBlock(block, dst[at:])
+		if err != nil {
+			if room < blockMax && errors.Is(err, lz4.ErrInvalidSourceShortBuffer) {
+				return dst[:start], true, ErrTooLarge
+			}
+			return dst[:start], true, fmt.Errorf("cannot read lz4: %w", err)
+		}
+		dst = dst[:at+m]
+	}
+	if contentSum {
+		p += 4
+	}
+	if p != len(src) {
+		return dst[:start], false, nil // something follows: another frame
+	}
+	return dst, true, nil
 }
 
 func grow(b []byte, n int) []byte {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -117,4 +119,108 @@ func TestZstdBombWithoutSize(t *testing.T) {
 	if _, err := Decompress(Zstd, nil, frame, 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("%d-byte bomb: %v, want %v", len(frame), err, ErrTooLarge)
 	}
+}
+
+// lz4WithReader decodes src with lz4.Reader alone, the reference
+// decodeLZ4Frame must agree with.
+func lz4WithReader(src []byte, maxSize int) ([]byte, error) {
+	zr := lz4.NewReader(bytes.NewReader(src))
+	return readAllLimited(nil, zr, maxSize)
+}
+
+// lz4Frames are frames as clients write them, with every option the fast
+// path follows or leaves to lz4.Reader.
+func lz4Frames(t testing.TB) map[string][]byte {
+	t.Helper()
+	text := bytes.Repeat([]byte("samsa record payload, key k, value v "), 40000)
+	random := make([]byte, 300<<10)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	frames := map[string][]byte{}
+	enc := func(name string, data []byte, opts ...lz4.Option) {
+		var b bytes.Buffer
+		w := lz4.NewWriter(&b)
+		if err := w.Apply(opts...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		frames[name] = b.Bytes()
+	}
+	enc("text, defaults", text)
+	enc("text, 64 KiB blocks, block checksums", text, lz4.BlockSizeOption(lz4.Block64Kb), lz4.BlockChecksumOption(true))
+	enc("text, 1 MiB blocks, no content checksum", text, lz4.BlockSizeOption(lz4.Block1Mb), lz4.ChecksumOption(false))
+	enc("text, content size", text, lz4.SizeOption(uint64(len(text))))
+	enc("random (stored blocks)", random, lz4.BlockSizeOption(lz4.Block64Kb))
+	enc("empty", nil)
+	frames["two frames"] = append(bytes.Clone(frames["text, defaults"]), frames["empty"]...)
+	dep := bytes.Clone(frames["text, defaults"])
+	dep[4] &^= 0x20 // claims dependent blocks: left to lz4.Reader
+	frames["dependent blocks flag"] = dep
+	return frames
+}
+
+// TestLZ4FrameFastPath: decodeLZ4Frame gives what lz4.Reader gives for the
+// frames clients write, takes over every one of them but the dependent
+// and two-frame cases, and refuses what inflates past the bound.
+func TestLZ4FrameFastPath(t *testing.T) {
+	for name, src := range lz4Frames(t) {
+		want, wantErr := lz4WithReader(src, 64<<20)
+		got, ok, err := decodeLZ4Frame([]byte("x"), src, 64<<20)
+		follows := name != "two frames" && name != "dependent blocks flag"
+		if ok != follows {
+			t.Fatalf("%s: fast path taken %v, want %v", name, ok, follows)
+		}
+		if !ok {
+			continue
+		}
+		if err != nil || wantErr != nil || got[0] != 'x' || !bytes.Equal(got[1:], want) {
+			t.Fatalf("%s: %d bytes (%v), lz4.Reader %d (%v)", name, len(got)-1, err, len(want), wantErr)
+		}
+		if len(want) > 1000 {
+			if _, ok, err := decodeLZ4Frame(nil, src, len(want)-1); !ok || !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("%s: one byte over the bound: %v %v", name, ok, err)
+			}
+			if out, _, err := decodeLZ4Frame(nil, src, len(want)); err != nil || len(out) != len(want) {
+				t.Fatalf("%s: exactly the bound: %d %v", name, len(out), err)
+			}
+		}
+		for _, cut := range []int{len(src) - 1, len(src) / 2, 8} {
+			if out, err := Decompress(LZ4, nil, src[:cut], 64<<20); err == nil && !bytes.Equal(out, want) {
+				t.Fatalf("%s cut at %d: decoded %d bytes without error", name, cut, len(out))
+			}
+		}
+	}
+}
+
+// FuzzLZ4Frame: on any input the fast path either steps aside or agrees
+// with lz4.Reader wherever the reader succeeds (the reader also checks the
+// frame's hashes, which the fast path leaves to the batch CRC).
+func FuzzLZ4Frame(f *testing.F) {
+	for _, src := range lz4Frames(f) {
+		if len(src) < 4096 {
+			f.Add(src)
+		}
+	}
+	small, _ := Compress(LZ4, nil, []byte("seed seed seed seed seed"))
+	f.Add(small)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		got, ok, err := decodeLZ4Frame(nil, src, 1<<20)
+		if !ok {
+			return
+		}
+		if err == nil && len(got) > 1<<20 {
+			t.Fatalf("output %d exceeds limit", len(got))
+		}
+		want, wantErr := lz4WithReader(src, 1<<20)
+		if wantErr == nil && (err != nil || !bytes.Equal(got, want)) {
+			t.Fatalf("fast path %d bytes (%v), lz4.Reader %d", len(got), err, len(want))
+		}
+	})
 }
