@@ -294,6 +294,13 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(kerr.InvalidRecord.Code, "clients may not write control batches")
 				continue
 			}
+			if h.HasProducer() && h.BaseSequence < 0 {
+				// As LogValidator.validateBatch: with no sequence the
+				// producer's state could not dedupe or order it.
+				fail(kerr.InvalidRecord.Code, fmt.Sprintf("Invalid sequence number %d in record batch with producerId %d in topic partition %s-%d",
+					h.BaseSequence, h.ProducerID, t.name, p.idx))
+				continue
+			}
 			pol := t.policy.Load()
 			if acks == -1 && pol.minISR > b.inSyncReplicas(p) {
 				fail(kerr.NotEnoughReplicas.Code, fmt.Sprintf("min.insync.replicas is %d, %d in sync", pol.minISR, b.inSyncReplicas(p)))

@@ -327,6 +327,12 @@ func TestIdempotentRetriesNoDuplicates(t *testing.T) {
 	f(2, 0, 2, "c")      // retry of the last batch
 	f(5, kerr.OutOfOrderSequenceNumber.Code, 0, "gap")
 	f(3, 0, 3, "d")
+	// A producer id with no sequence is refused (LogValidator), whether
+	// the partition knows the producer or not.
+	f(-1, kerr.InvalidRecord.Code, 0, "no sequence")
+	if p := produceRaw(t, tb, c, "idem", rawBatch(pid+1000, 0, -1, "no sequence")); p.ErrorCode != kerr.InvalidRecord.Code {
+		t.Fatalf("an unknown producer's batch without a sequence: %v, want INVALID_RECORD", kerr.ErrorForCode(p.ErrorCode))
+	}
 	if end := tb.b.partition("idem", 0).log.EndOffset(); end != 4 {
 		t.Fatalf("log end offset %d after retries, want 4", end)
 	}
