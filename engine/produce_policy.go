@@ -76,7 +76,8 @@ func (pol *topicPolicy) checksTimestamps(h *segment.BatchHeader, nowMs int64) bo
 // of a topic's partition: a compressed batch's records must inflate and
 // parse, compacted topics need a key on every record, CreateTime timestamps
 // must be within the topic's bounds, and a topic codec other than the
-// batch's re-encodes it. It returns the batch to append (batch itself when
+// batch's re-encodes it. The header's max timestamp is made the records'
+// own, as Kafka's LogValidator does. It returns the batch to append (batch itself when
 // nothing changes) and updates h to match; a refusal for some records is a
 // *recordsRefused. The records are inflated at most once.
 //
@@ -93,6 +94,7 @@ func prepareBatch(pol *topicPolicy, topic string, partition int32, batch []byte,
 	nowMs := time.Now().UnixMilli()
 	checkTs := pol.checksTimestamps(h, nowMs)
 	if !pol.compacted && !recompress && !checkTs && h.Compression() == 0 {
+		segment.SyncMaxTimestamp(batch, h)
 		return batch, nil
 	}
 	var dst []byte
@@ -117,6 +119,7 @@ func prepareBatch(pol *topicPolicy, topic string, partition int32, batch []byte,
 		}
 	}
 	if !recompress {
+		segment.SyncMaxTimestamp(batch, h)
 		return batch, nil
 	}
 	return segment.Recompress(make([]byte, 0, len(batch)), records, batch, h, pol.codec)

@@ -197,3 +197,65 @@ func TestProduceCompressedBatchChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceSetsMaxTimestamp: a batch whose header understates its max
+// timestamp is stored with its records' own, as Kafka's LogValidator
+// does, so ListOffsets by time (and MAX_TIMESTAMP) and retention see the
+// latest record. The stored batch's CRC is right.
+func TestProduceSetsMaxTimestamp(t *testing.T) {
+	tb, rc := startWithTopic(t, "mt", nil)
+	t0 := time.Now().Add(-time.Minute).UnixMilli()
+	for i, batch := range [][]byte{
+		keyedBatch(0, [][]byte{[]byte("a"), []byte("b"), []byte("c")}, []int64{t0, t0 + 5000, t0 + 1000}),
+		compressedBatch(t, compress.LZ4, 0, "d", "e"), // timestamps now
+	} {
+		binary.BigEndian.PutUint64(batch[35:], uint64(t0-1)) // the header says earlier than any record
+		setBatchCRC(batch)
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "mt"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		if p := rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+			t.Fatalf("batch %d: %v", i, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	lookup := func(ts int64) (int64, int64) {
+		t.Helper()
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version = 7
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "mt"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = ts
+		lt.Partitions = append(lt.Partitions, lp)
+		req.Topics = append(req.Topics, lt)
+		p := rc.request(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if p.ErrorCode != 0 {
+			t.Fatalf("ListOffsets %d: %v", ts, kerr.ErrorForCode(p.ErrorCode))
+		}
+		return p.Offset, p.Timestamp
+	}
+	if off, _ := lookup(t0 + 3000); off != 1 {
+		t.Fatalf("first record at or after t0+3s: offset %d, want 1", off)
+	}
+	if off, _ := lookup(t0 + 30000); off != 3 {
+		t.Fatalf("first record at or after t0+30s: offset %d, want 3 (the LZ4 batch)", off)
+	}
+	sl, err := tb.b.partition("mt", 0).log.Read(0, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Release()
+	raw := make([]byte, sl.Len)
+	if _, err := sl.ReadAt(raw, 0); err != nil {
+		t.Fatal(err)
+	}
+	h, err := segment.ValidateBatch(raw)
+	if err != nil || h.MaxTimestamp != t0+5000 || int64(binary.BigEndian.Uint64(raw[35:])) != t0+5000 {
+		t.Fatalf("stored batch: max timestamp %d (%v), want %d in its header", h.MaxTimestamp, err, t0+5000)
+	}
+}

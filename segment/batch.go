@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Record batch v2 layout (all big-endian):
@@ -180,11 +181,37 @@ func ValidateBatch(batch []byte) (BatchHeader, error) {
 		return h, fmt.Errorf("cannot validate batch: control batch with %d records: %w", h.NumRecords, ErrInvalidRecord)
 	}
 	if h.Compression() == 0 {
-		if err := checkRecords(batch[BatchHeaderSize:], h.NumRecords); err != nil {
+		maxDelta, err := checkRecords(batch[BatchHeaderSize:], h.NumRecords)
+		if err != nil {
 			return h, err
 		}
+		h.setRecordsMaxTimestamp(maxDelta)
 	}
 	return h, nil
+}
+
+// setRecordsMaxTimestamp sets h.MaxTimestamp to the records' own latest
+// timestamp, given their largest delta, as Kafka's LogValidator does for
+// CreateTime batches: the time index, ListOffsets by time and time-based
+// retention go by it, and a client's header may say otherwise.
+// SyncMaxTimestamp writes it into the batch.
+func (h *BatchHeader) setRecordsMaxTimestamp(maxDelta int64) {
+	if h.Attributes&AttrLogAppendTime == 0 && !h.IsControl() {
+		h.MaxTimestamp = h.FirstTimestamp + maxDelta
+	}
+}
+
+// SyncMaxTimestamp writes h.MaxTimestamp into batch when its header says
+// otherwise (ValidateBatch and BatchRecords set it from the records),
+// recomputing the CRC; it reports whether it wrote.
+func SyncMaxTimestamp(batch []byte, h *BatchHeader) bool {
+	if int64(binary.BigEndian.Uint64(batch[35:])) == h.MaxTimestamp {
+		return false
+	}
+	binary.BigEndian.PutUint64(batch[35:], uint64(h.MaxTimestamp))
+	h.CRC = BatchCRC(batch)
+	binary.BigEndian.PutUint32(batch[17:], h.CRC)
+	return true
 }
 
 // Record is one decoded record. Its byte slices alias the batch.
@@ -201,73 +228,77 @@ type Record struct {
 
 // checkRecords checks every record of an uncompressed batch body: each
 // parses (lengths within bounds, header keys not null, nothing left over)
-// and there are want of them with offset deltas 0, 1, .... It runs for
-// every produced batch, so it walks the bytes without filling a Record and
-// takes single-byte varints (nearly all of them) without a call.
-func checkRecords(body []byte, want int32) error {
+// and there are want of them with offset deltas 0, 1, .... It returns
+// their largest timestamp delta. It runs for every produced batch, so it
+// walks the bytes without filling a Record and takes single-byte varints
+// (nearly all of them) without a call.
+func checkRecords(body []byte, want int32) (maxDelta int64, err error) {
 	n := int32(0)
+	maxDelta = math.MinInt64
 	for len(body) > 0 {
 		length, w := varint(body)
 		if w <= 0 || length < 0 || int64(len(body)-w) < length {
-			return fmt.Errorf("cannot decode record length: %w", ErrInvalidRecord)
+			return 0, fmt.Errorf("cannot decode record length: %w", ErrInvalidRecord)
 		}
 		rec := body[w : w+int(length)]
 		body = body[w+int(length):]
-		if err := checkRecord(rec, n); err != nil {
-			return err
+		delta, err := checkRecord(rec, n)
+		if err != nil {
+			return 0, err
 		}
+		maxDelta = max(maxDelta, delta)
 		n++
 	}
 	if n != want {
-		return fmt.Errorf("cannot validate batch: header counts %d records, found %d: %w", want, n, ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot validate batch: header counts %d records, found %d: %w", want, n, ErrInvalidRecord)
 	}
-	return nil
+	return maxDelta, nil
 }
 
 // checkRecord checks one record (without its length prefix) and that its
-// offset delta is want.
-func checkRecord(b []byte, want int32) error {
+// offset delta is want, and returns its timestamp delta.
+func checkRecord(b []byte, want int32) (tsDelta int64, err error) {
 	if len(b) < 1 {
-		return fmt.Errorf("cannot decode record: empty: %w", ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot decode record: empty: %w", ErrInvalidRecord)
 	}
 	b = b[1:] // attributes
-	if _, w := varint(b); w <= 0 {
-		return fmt.Errorf("cannot decode record timestamp: %w", ErrInvalidRecord)
-	} else {
-		b = b[w:]
+	tsDelta, w := varint(b)
+	if w <= 0 {
+		return 0, fmt.Errorf("cannot decode record timestamp: %w", ErrInvalidRecord)
 	}
+	b = b[w:]
 	od, w := varint(b)
 	if w <= 0 || od < 0 || od > 0x7fffffff {
-		return fmt.Errorf("cannot decode record offset delta: %w", ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot decode record offset delta: %w", ErrInvalidRecord)
 	}
 	if int32(od) != want {
-		return fmt.Errorf("cannot validate batch: record %d has offset delta %d: %w", want, od, ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot validate batch: record %d has offset delta %d: %w", want, od, ErrInvalidRecord)
 	}
 	b = b[w:]
 	var ok bool
 	if b, ok = skipVarBytes(b, true); !ok { // key
-		return fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
 	}
 	if b, ok = skipVarBytes(b, true); !ok { // value
-		return fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
 	}
 	nh, w := varint(b)
 	if w <= 0 || nh < 0 || nh > int64(len(b)) {
-		return fmt.Errorf("cannot decode record header count: %w", ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot decode record header count: %w", ErrInvalidRecord)
 	}
 	b = b[w:]
 	for i := int64(0); i < nh; i++ {
 		if b, ok = skipVarBytes(b, false); !ok {
-			return fmt.Errorf("cannot decode record header key: %w", ErrInvalidRecord)
+			return 0, fmt.Errorf("cannot decode record header key: %w", ErrInvalidRecord)
 		}
 		if b, ok = skipVarBytes(b, true); !ok {
-			return fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
+			return 0, fmt.Errorf("cannot decode record bytes: %w", ErrInvalidRecord)
 		}
 	}
 	if len(b) != 0 {
-		return fmt.Errorf("cannot decode record: %d trailing bytes: %w", len(b), ErrInvalidRecord)
+		return 0, fmt.Errorf("cannot decode record: %d trailing bytes: %w", len(b), ErrInvalidRecord)
 	}
-	return nil
+	return tsDelta, nil
 }
 
 // skipVarBytes skips a varint-length-prefixed byte string; length -1

@@ -15,7 +15,8 @@ const MaxInflatedBatch = 256 << 20
 // BatchRecords returns the record bytes of a validated batch (everything
 // after the header), inflated into dst when the batch is compressed.
 // Compressed batches are checked as ValidateBatch checks uncompressed ones:
-// records parse, offset deltas run 0, 1, ... and match the count. The
+// records parse, offset deltas run 0, 1, ... and match the count, and
+// h.MaxTimestamp is set from them (SyncMaxTimestamp writes it). The
 // result aliases batch when the batch is uncompressed. A payload that does
 // not inflate is ErrInvalidRecord (the producer's bytes, not the log's);
 // one inflating past maxSize is ErrBatchTooLarge, which clients answer by
@@ -32,9 +33,11 @@ func BatchRecords(dst, batch []byte, h *BatchHeader, maxSize int) ([]byte, error
 	case err != nil:
 		return dst, fmt.Errorf("cannot decompress %s batch: %v: %w", c, err, ErrInvalidRecord)
 	}
-	if err := checkRecords(out, h.NumRecords); err != nil {
+	maxDelta, err := checkRecords(out, h.NumRecords)
+	if err != nil {
 		return dst, err
 	}
+	h.setRecordsMaxTimestamp(maxDelta)
 	return out, nil
 }
 
@@ -55,9 +58,10 @@ func StoredRecords(dst, batch []byte, h *BatchHeader, maxSize int) ([]byte, erro
 }
 
 // Recompress appends to dst the batch re-encoded with codec c: same header
-// fields (producer, sequence, timestamps, offsets), its records (inflated by
-// BatchRecords) compressed again, length, attributes and CRC rewritten. h
-// is updated to describe the new batch.
+// fields (producer, sequence, timestamps, offsets; the max timestamp as h
+// has it), its records (inflated by BatchRecords) compressed again,
+// length, attributes and CRC rewritten. h is updated to describe the new
+// batch.
 func Recompress(dst, records, batch []byte, h *BatchHeader, c compress.Codec) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, batch[:BatchHeaderSize]...)
@@ -72,6 +76,7 @@ func Recompress(dst, records, batch []byte, h *BatchHeader, c compress.Codec) ([
 	attrs := uint16(h.Attributes)&^AttrCompressionMask | uint16(c)
 	binary.BigEndian.PutUint32(nb[8:], uint32(len(nb)-batchLengthOverhead))
 	binary.BigEndian.PutUint16(nb[21:], attrs)
+	binary.BigEndian.PutUint64(nb[35:], uint64(h.MaxTimestamp))
 	crc := BatchCRC(nb)
 	binary.BigEndian.PutUint32(nb[17:], crc)
 	h.Length = int32(len(nb) - batchLengthOverhead)

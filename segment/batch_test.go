@@ -505,3 +505,49 @@ func TestVarintMatchesBinary(t *testing.T) {
 	f([]byte{0x80, 0x00})
 	f(nil)
 }
+
+// TestRecordsMaxTimestamp: a CreateTime batch's max timestamp is its
+// records' own, whatever its header says, as Kafka's LogValidator sets it
+// (the time index and time-based retention go by it); SyncMaxTimestamp
+// writes it back with a new CRC. LogAppendTime and control batches keep
+// their header's.
+func TestRecordsMaxTimestamp(t *testing.T) {
+	for _, c := range []compress.Codec{compress.None, compress.LZ4} {
+		tb := plainBatch(5, 10, 1000)
+		tb.Records[3].TsDelta = 7000 // the latest, not the last
+		tb.Codec = c
+		b := tb.encode()
+		binary.BigEndian.PutUint64(b[35:], 1000) // the header says the first
+		fixCRC(b)
+		h, err := ValidateBatch(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c != compress.None {
+			if _, err := BatchRecords(nil, b, &h, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if h.MaxTimestamp != 8000 {
+			t.Fatalf("%v: max timestamp %d, want 8000", c, h.MaxTimestamp)
+		}
+		if !SyncMaxTimestamp(b, &h) {
+			t.Fatalf("%v: header not rewritten", c)
+		}
+		h2, err := ValidateBatch(b)
+		if err != nil || h2.MaxTimestamp != 8000 || h2.CRC != h.CRC {
+			t.Fatalf("%v: rewritten batch: %+v %v (CRC %08x)", c, h2, err, h.CRC)
+		}
+		if SyncMaxTimestamp(b, &h2) {
+			t.Fatalf("%v: a right header rewritten", c)
+		}
+	}
+	lat := plainBatch(3, 10, 1000)
+	lat.Attrs = AttrLogAppendTime
+	b := lat.encode()
+	binary.BigEndian.PutUint64(b[35:], 5)
+	fixCRC(b)
+	if h, err := ValidateBatch(b); err != nil || h.MaxTimestamp != 5 {
+		t.Fatalf("LogAppendTime batch: max timestamp %d (%v), want the header's 5", h.MaxTimestamp, err)
+	}
+}
