@@ -19,6 +19,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -454,36 +455,40 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 	}
 	parts := encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, topics)
 	resp := &netio.Response{HeaderV1: r.Version >= 12, Parts: parts, Release: fs.release}
-	if fs.quotaRate <= 0 { // no consumer_byte_rate (never for the standby)
-		req.Respond(resp)
+	if fs.replica {
+		req.Respond(resp) // the standby's fetches are not throttled
 		return
 	}
 	// consumer_byte_rate: the bytes read count against the quota; over
 	// it, the answer says for how long the client is throttled
-	// (throttle_time_ms, the response's first field).
-	var n int64
-	for i := range fs.items {
-		n += fs.items[i].out.slice.Len
+	// (throttle_time_ms, the response's first field), as it does for
+	// request_percentage.
+	var d time.Duration
+	if rate, sensor := fs.quotaRate, fs.quotaSensor; rate > 0 {
+		var n int64
+		for i := range fs.items {
+			n += fs.items[i].out.slice.Len
+		}
+		d = b.quotaUse.record(sensor, rate, n, time.Now(), 0)
+		if d > 0 && float64(n) <= rate {
+			// As Kafka: a throttled fetch is answered with no records,
+			// and its bytes are taken back off the quota; the client
+			// reads them once its throttle is over. (A fetch larger
+			// than the quota holds, one batch over it, goes out:
+			// refused, it would be refused again each time.)
+			b.quotaUse.unrecord(sensor, rate, n)
+			fs.release()
+			parts = encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, nil)
+			resp = &netio.Response{HeaderV1: r.Version >= 12, Parts: parts}
+		}
 	}
-	rate, sensor := fs.quotaRate, fs.quotaSensor
-	d := b.quotaUse.record(sensor, rate, n, time.Now(), 0)
+	throttle := max(d, requestThrottle(req))
+	if throttle > 0 && r.Version >= 1 && len(parts) > 0 && len(parts[0].B) >= 4 { // v0 has no throttle_time_ms
+		binary.BigEndian.PutUint32(parts[0].B, uint32(min(throttle/time.Millisecond, math.MaxInt32)))
+	}
 	if d <= 0 {
 		req.Respond(resp)
 		return
-	}
-	if float64(n) <= rate {
-		// As Kafka: a throttled fetch is answered with no records, and
-		// its bytes are taken back off the quota; the client reads them
-		// once its throttle is over. (A fetch larger than the quota
-		// holds, one batch over it, goes out: refused, it would be
-		// refused again each time.)
-		b.quotaUse.unrecord(sensor, rate, n)
-		fs.release()
-		parts = encodeFetchResponse(r.Version, 0, sessionID, r.IsolationLevel == 1, nil)
-		resp = &netio.Response{HeaderV1: r.Version >= 12, Parts: parts}
-	}
-	if r.Version >= 1 && len(parts) > 0 && len(parts[0].B) >= 4 { // v0 has no throttle_time_ms
-		binary.BigEndian.PutUint32(parts[0].B, uint32(d/time.Millisecond))
 	}
 	if r.Version < 8 {
 		// Before KIP-219 the client would not hold off by itself: its
@@ -501,9 +506,7 @@ func (b *Broker) respondFetch(req *netio.Request, fs *fetchState) {
 func (b *Broker) handleReplicaFetch(req *netio.Request, fs *fetchState, replicaID int32) {
 	r := fs.r
 	fs.replica = true
-	if st, _ := req.Conn.State.(*connState); st != nil {
-		st.noRequestQuota = true // as Kafka: replication is not throttled
-	}
+	exemptFromRequestQuota(req) // as Kafka: replication is not throttled
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
 			last := int32(-1)

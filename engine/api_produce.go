@@ -69,9 +69,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	resp.SetVersion(r.version)
 	acks := r.acks
 	if acks == 0 {
-		if st, _ := req.Conn.State.(*connState); st != nil {
-			st.noRequestQuota = true // as Kafka: acks=0 is not throttled for its time
-		}
+		exemptFromRequestQuota(req) // as Kafka: acks=0 is not throttled for its time
 	}
 	// producer_byte_rate: the request's bytes are charged as it arrives.
 	// Over the quota the connection is muted now, on the worker, before

@@ -7,6 +7,7 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,10 +41,11 @@ type connState struct {
 	// it had queued is dropped.
 	holdUntil time.Time
 	dropping  bool
-	// noRequestQuota: the request being served is not charged to
-	// request_percentage (an acks=0 produce, the standby's fetch, as
-	// Kafka exempts them). Worker goroutine only.
-	noRequestQuota bool
+	// serving is the request Serve is in while quotas are on, and
+	// quotas the broker that charges it to request_percentage
+	// (chargeRequest).
+	serving atomic.Pointer[servingReq]
+	quotas  atomic.Pointer[Broker]
 }
 
 type aclKey struct {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -74,7 +75,10 @@ func (b *Broker) Serve(req *netio.Request) {
 			req.Done()
 			return
 		}
-		defer func(start time.Time) { b.requestTime(req, time.Since(start)) }(time.Now())
+		st := stateOf(req.Conn)
+		st.quotas.Store(b)
+		st.serving.Store(&servingReq{req: req, start: time.Now()})
+		defer b.chargeRequest(st, req, true)
 	}
 	if k := req.APIKey; k == kmsg.Produce.Int16() || k == kmsg.Fetch.Int16() {
 		b.cfg.Metrics.observeQueue(req.APIKey, req.Received)
@@ -149,6 +153,13 @@ func (b *Broker) badRequest(req *netio.Request, err error) {
 // respond encodes a kmsg response for req.
 func respond(req *netio.Request, kresp kmsg.Response) {
 	kresp.SetVersion(req.APIVersion)
+	if d := requestThrottle(req); d > 0 {
+		if tr, ok := kresp.(kmsg.ThrottleResponse); ok {
+			if ms, _ := tr.Throttle(); int64(ms) < d.Milliseconds() {
+				kresp.(kmsg.SetThrottleResponse).SetThrottle(int32(min(d.Milliseconds(), math.MaxInt32)))
+			}
+		}
+	}
 	req.Respond(&netio.Response{
 		HeaderV1: kresp.IsFlexible() && req.APIKey != kmsg.ApiVersions.Int16(),
 		Parts:    []netio.Part{{B: kresp.AppendTo(nil)}},

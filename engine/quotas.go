@@ -10,12 +10,15 @@ package engine
 // Kafka, a throttled fetch carries no records and its bytes are given
 // back to the quota, a fetch reads at most a second of the quota, and
 // acks=0 produces and the standby's fetches are not charged to
-// request_percentage.
+// request_percentage. A request's time is charged as its answer is made
+// (and the rest once it is served), so the answer's throttle_time_ms
+// reports a request_percentage mute as it reports a byte rate's.
 
 import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samsa/netio"
@@ -195,20 +198,67 @@ func (t *quotaTracker) snapshot() map[quotaSensor]time.Duration {
 // window (quota.window.size.seconds).
 const requestQuotaBound = time.Second
 
-// requestTime charges the time spent handling req to its
-// request_percentage quota; a connection over it is muted that long.
-func (b *Broker) requestTime(req *netio.Request, spent time.Duration) {
-	qs := b.quotas.Load()
-	if qs == nil || len(*qs) == 0 {
+// servingReq is a request being served while quotas are on.
+type servingReq struct {
+	req     *netio.Request
+	start   time.Time
+	charged atomic.Int64 // nanoseconds since start charged so far
+	exempt  atomic.Bool  // not charged: an acks=0 produce, the standby's fetch
+}
+
+// exemptFromRequestQuota keeps the request being served off
+// request_percentage, as Kafka keeps acks=0 produces and replication.
+func exemptFromRequestQuota(req *netio.Request) {
+	if st, _ := req.Conn.State.(*connState); st != nil {
+		if cur := st.serving.Load(); cur != nil && cur.req == req {
+			cur.exempt.Store(true)
+		}
+	}
+}
+
+// chargeRequest charges the time Serve has spent on req since it was last
+// charged to its request_percentage quota: when its answer is made within
+// Serve (as Kafka charges the handler's time when it sends the response,
+// so that the answer can say so), and the rest when Serve returns (done;
+// Kafka charges the network thread's time after the send too). Over the
+// quota the connection is muted.
+func (b *Broker) chargeRequest(st *connState, req *netio.Request, done bool) {
+	cur := st.serving.Load()
+	if cur == nil || cur.req != req {
+		return // served: an answer made later
+	}
+	if done {
+		st.serving.CompareAndSwap(cur, nil)
+	}
+	if cur.exempt.Load() {
 		return
 	}
-	// The bucket counts nanoseconds: the rate is pct/100 of a second
-	// each second.
-	if st, _ := req.Conn.State.(*connState); st != nil && st.noRequestQuota {
-		st.noRequestQuota = false
-		return
+	now := int64(time.Since(cur.start))
+	if spent := now - cur.charged.Swap(now); spent > 0 {
+		// The bucket counts nanoseconds: the rate is pct/100 of a
+		// second each second.
+		b.mute(req, b.throttleRate(req, quotaRequest, spent, 1e9/100))
 	}
-	b.mute(req, b.throttleRate(req, quotaRequest, int64(spent), 1e9/100))
+}
+
+// requestThrottle charges req (chargeRequest) as its answer is made and
+// returns how long its connection stays muted from now: what the answer's
+// throttle_time_ms must say at least, so that the client holds off by
+// itself (KIP-219). 0 while no quota was ever set.
+func requestThrottle(req *netio.Request) time.Duration {
+	st, _ := req.Conn.State.(*connState)
+	if st == nil {
+		return 0
+	}
+	b := st.quotas.Load()
+	if b == nil {
+		return 0
+	}
+	b.chargeRequest(st, req, false)
+	st.mu.Lock()
+	d := time.Until(st.holdUntil)
+	st.mu.Unlock()
+	return max(d, 0)
 }
 
 // mute makes req's connection handle no further request for d (Kafka

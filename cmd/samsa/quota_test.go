@@ -184,7 +184,9 @@ func TestQuotas(t *testing.T) {
 
 // TestRequestPercentage: a user over request_percentage has its requests
 // held back: in the same time it gets far fewer handled than a user
-// without the quota.
+// without the quota, and its answers say for how long (throttle_time_ms,
+// as Kafka's sendResponseMaybeThrottle), so a KIP-219 client holds off by
+// itself.
 func TestRequestPercentage(t *testing.T) {
 	sb := startSASLBroker(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -198,21 +200,27 @@ func TestRequestPercentage(t *testing.T) {
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("alter: %v %+v", err, res)
 	}
-	count := func(cl *kgo.Client) int {
-		n := 0
+	count := func(cl *kgo.Client) (n, throttled int) {
 		for start := time.Now(); time.Since(start) < 2*time.Second; n++ {
 			req := kmsg.NewPtrMetadataRequest()
-			if _, err := req.RequestWith(ctx, cl); err != nil {
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
 				t.Fatal(err)
 			}
+			if resp.ThrottleMillis > 0 {
+				throttled++
+			}
 		}
-		return n
+		return n, throttled
 	}
-	limited := count(sb.as(t, "alice", "alice-secret"))
-	free := count(sb.as(t, "admin", "admin-secret"))
-	t.Logf("in 2 s: %d Metadata requests under request_percentage 0.5, %d without", limited, free)
+	limited, said := count(sb.as(t, "alice", "alice-secret"))
+	free, saidFree := count(sb.as(t, "admin", "admin-secret"))
+	t.Logf("in 2 s: %d Metadata requests under request_percentage 0.5 (%d answers with a throttle), %d without (%d)", limited, said, free, saidFree)
 	if limited*2 > free {
 		t.Fatalf("request_percentage held nothing back: %d requests against %d", limited, free)
+	}
+	if said == 0 || saidFree != 0 {
+		t.Fatalf("throttle_time_ms: %d of alice's %d answers say she is throttled, %d of admin's", said, limited, saidFree)
 	}
 }
 
