@@ -20,11 +20,12 @@ const pythonWithKafka = "/usr/bin/python3"
 
 func needKafkaPython(t *testing.T) {
 	t.Helper()
-	// kafka-python reads snappy-compressed batches only with python-snappy
-	// (UnsupportedCodecError otherwise). make test needs every tool the
-	// README names: a skip would let a machine without them pass.
-	if out, err := exec.Command(pythonWithKafka, "-c", "import kafka, snappy").CombinedOutput(); err != nil {
-		t.Fatalf("%s cannot import kafka and snappy (apt-get install python3-kafka python3-snappy; .ci/run installs them): %v\n%s", pythonWithKafka, err, out)
+	// kafka-python reads and writes snappy, lz4 and zstd batches only with
+	// python3-snappy, python3-lz4 and python3-zstandard (UnsupportedCodecError
+	// otherwise). make test needs every tool the README names: a skip
+	// would let a machine without them pass.
+	if out, err := exec.Command(pythonWithKafka, "-c", "import kafka, snappy, lz4.frame, zstandard").CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import kafka, snappy, lz4 and zstandard (apt-get install python3-kafka python3-snappy python3-lz4 python3-zstandard; .ci/run installs them): %v\n%s", pythonWithKafka, err, out)
 	}
 }
 
@@ -33,6 +34,7 @@ type pyLine struct {
 	Error     *string           `json:"error"`
 	Configs   map[string]string `json:"configs"`
 	I         int               `json:"i"`
+	Codec     string            `json:"codec"`
 	Partition *int32            `json:"partition"`
 	Offset    *int64            `json:"offset"`
 	Key       *string           `json:"key"`
@@ -103,16 +105,17 @@ func TestKafkaPython(t *testing.T) {
 		key, val := fmt.Sprintf("key-%d", a.I), fmt.Sprintf("value-%d", a.I)
 		want[pos{p, *a.Offset}] = pyLine{Key: &key, Value: &val, Headers: [][2]string{{"idx", fmt.Sprint(a.I)}, {"empty", ""}}}
 	}
-	gz := byKind["acked_gzip"]
-	if len(gz) != 5 {
-		t.Fatalf("%d gzip sends acknowledged, want 5", len(gz))
+	// Five records with each codec (gzip, snappy, lz4, zstd), in turn.
+	gz := byKind["acked_compressed"]
+	if len(gz) != 20 {
+		t.Fatalf("%d compressed sends acknowledged, want 20", len(gz))
 	}
 	for _, a := range gz {
 		if *a.Partition != 0 || *a.Offset != next[0] {
-			t.Fatalf("gzip send %d acknowledged at %d/%d, want 0/%d", a.I, *a.Partition, *a.Offset, next[0])
+			t.Fatalf("%s send %d acknowledged at %d/%d, want 0/%d", a.Codec, a.I, *a.Partition, *a.Offset, next[0])
 		}
 		next[0]++
-		val := fmt.Sprintf("gzip-%d", a.I)
+		val := fmt.Sprintf("%s-%d", a.Codec, a.I)
 		want[pos{0, *a.Offset}] = pyLine{Value: &val, Headers: [][2]string{}}
 	}
 

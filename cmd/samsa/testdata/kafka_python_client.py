@@ -58,13 +58,18 @@ for i, f in sent:
     out("acked", i=i, partition=md.partition, offset=md.offset)
 producer.close(timeout=10)
 
-gz = KafkaProducer(bootstrap_servers=addr, acks=1, compression_type="gzip", linger_ms=20)
-futs = [gz.send(topic, key=None, value=b"gzip-%d" % i, partition=0) for i in range(5)]
-gz.flush(timeout=30)
-for i, f in enumerate(futs):
-    md = f.get(timeout=30)
-    out("acked_gzip", i=i, partition=md.partition, offset=md.offset)
-gz.close(timeout=10)
+# Every codec, one producer each in turn (its lz4 frames declare their
+# content size, which the broker's lz4 path steps over).
+futs = []
+for codec in ("gzip", "snappy", "lz4", "zstd"):
+    cp = KafkaProducer(bootstrap_servers=addr, acks=1, compression_type=codec, linger_ms=20)
+    fs = [cp.send(topic, key=None, value=b"%s-%d" % (codec.encode(), i), partition=0) for i in range(5)]
+    cp.flush(timeout=30)
+    for i, f in enumerate(fs):
+        md = f.get(timeout=30)
+        out("acked_compressed", i=i, codec=codec, partition=md.partition, offset=md.offset)
+    cp.close(timeout=10)
+    futs += fs
 
 consumer = KafkaConsumer(bootstrap_servers=addr, group_id=None, enable_auto_commit=False,
                          auto_offset_reset="earliest", fetch_max_wait_ms=100, request_timeout_ms=15000)
