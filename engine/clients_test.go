@@ -458,18 +458,7 @@ func TestProduceMalformedBatchCodes(t *testing.T) {
 	zstd[22] |= 4
 	binary.BigEndian.PutUint32(zstd[17:], crcC(zstd[21:]))
 	send := func(v int16, recs []byte) int16 {
-		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(v)
-		req.Acks, req.TimeoutMillis = 1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "mal"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = recs
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		rc := dialRaw(t, tb.addr)
-		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+		return produceOne(dialRaw(t, tb.addr), v, 1, "mal", [16]byte{}, recs).ErrorCode
 	}
 	f := func(name string, v int16, recs []byte, want *kerr.Error) {
 		t.Helper()

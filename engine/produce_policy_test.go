@@ -16,6 +16,20 @@ import (
 	"samsa/segment/compress"
 )
 
+// produceOne sends batch to partition 0 of topic (named by id from
+// v13) over rc and returns that partition's answer.
+func produceOne(rc *rawConn, version, acks int16, topic string, id [16]byte, batch []byte) kmsg.ProduceResponseTopicPartition {
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = version, acks, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+}
+
 // keyedBatch is an uncompressed batch of records with the given keys (nil:
 // a null key) and timestamps, first as the batch's base, with attrs set.
 func keyedBatch(attrs int16, keys [][]byte, times []int64) []byte {
@@ -41,16 +55,7 @@ func TestProduceRecordErrors(t *testing.T) {
 	createTopic(t, c, "kt", 1, map[string]*string{"message.timestamp.before.max.ms": &before})
 	rc := dialRaw(t, tb.addr)
 	produce := func(version int16, topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
-		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.Version, req.Acks, req.TimeoutMillis = version, -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic, rt.TopicID = topic, tb.b.topic(topic).id
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = batch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		return produceOne(rc, version, -1, topic, tb.b.topic(topic).id, batch)
 	}
 	type want struct {
 		code    int16
@@ -146,16 +151,7 @@ func compressedBatch(t *testing.T, codec compress.Codec, count int32, values ...
 func TestProduceCompressedBatchChecked(t *testing.T) {
 	tb, rc := startWithTopic(t, "zc", nil)
 	produce := func(batch []byte) kmsg.ProduceResponseTopicPartition {
-		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "zc"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = batch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		return produceOne(rc, 9, -1, "zc", [16]byte{}, batch)
 	}
 	var stored []string
 	for _, codec := range []compress.Codec{compress.Gzip, compress.Snappy, compress.LZ4, compress.Zstd} {
@@ -211,15 +207,7 @@ func TestProduceSetsMaxTimestamp(t *testing.T) {
 	} {
 		binary.BigEndian.PutUint64(batch[35:], uint64(t0-1)) // the header says earlier than any record
 		setBatchCRC(batch)
-		req := kmsg.NewPtrProduceRequest()
-		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "mt"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = batch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		if p := rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+		if p := produceOne(rc, 9, -1, "mt", [16]byte{}, batch); p.ErrorCode != 0 {
 			t.Fatalf("batch %d: %v", i, kerr.ErrorForCode(p.ErrorCode))
 		}
 	}
