@@ -42,10 +42,10 @@ type connState struct {
 	holdUntil time.Time
 	dropping  bool
 	// serving is the request Serve is in while quotas are on, and
-	// quotas the broker that charges it to request_percentage
+	// quotaBroker the broker that charges it to request_percentage
 	// (chargeRequest).
-	serving atomic.Pointer[servingReq]
-	quotas  atomic.Pointer[Broker]
+	serving     atomic.Pointer[servingReq]
+	quotaBroker atomic.Pointer[Broker]
 }
 
 type aclKey struct {

@@ -76,7 +76,7 @@ func (b *Broker) Serve(req *netio.Request) {
 			return
 		}
 		st := stateOf(req.Conn)
-		st.quotas.Store(b)
+		st.quotaBroker.Store(b)
 		st.serving.Store(&servingReq{req: req, start: time.Now()})
 		defer b.chargeRequest(st, req, true)
 	}

@@ -74,12 +74,13 @@ func (pol *topicPolicy) checksTimestamps(h *segment.BatchHeader, nowMs int64) bo
 
 // prepareBatch applies a topic's produce-time policy to a validated batch
 // of a topic's partition: a compressed batch's records must inflate and
-// parse, compacted topics need a key on every record, CreateTime timestamps
-// must be within the topic's bounds, and a topic codec other than the
-// batch's re-encodes it. The header's max timestamp is made the records'
-// own, as Kafka's LogValidator does. It returns the batch to append (batch itself when
-// nothing changes) and updates h to match; a refusal for some records is a
-// *recordsRefused. The records are inflated at most once.
+// parse, compacted topics need a key on every record, CreateTime
+// timestamps must be within the topic's bounds, and a topic codec other
+// than the batch's re-encodes it. The header's max timestamp is made the
+// records' own, as Kafka's LogValidator does. It returns the batch to
+// append (batch itself when nothing changes) and updates h to match; a
+// refusal for some records is a *recordsRefused. The records are inflated
+// at most once.
 //
 // Every compressed batch is inflated, as Kafka's LogValidator does: stored
 // unread, a batch whose payload does not inflate to the records its header
@@ -90,35 +91,26 @@ func prepareBatch(pol *topicPolicy, topic string, partition int32, batch []byte,
 	if h.IsControl() {
 		return batch, nil
 	}
-	recompress := pol.codec >= 0 && compress.Codec(h.Compression()) != pol.codec
-	nowMs := time.Now().UnixMilli()
-	checkTs := pol.checksTimestamps(h, nowMs)
-	if !pol.compacted && !recompress && !checkTs && h.Compression() == 0 {
-		segment.SyncMaxTimestamp(batch, h)
-		return batch, nil
-	}
-	var dst []byte
+	records := batch[segment.BatchHeaderSize:]
 	if h.Compression() != 0 {
 		buf := inflatePool.Get()
-		defer func() {
-			buf.B = dst // its length calibrates the pool
-			inflatePool.Put(buf)
-		}()
-		dst = buf.B
+		defer inflatePool.Put(buf)
+		var err error
+		records, err = segment.BatchRecords(buf.B, batch, h, segment.MaxInflatedBatch)
+		if err != nil {
+			return nil, err
+		}
+		buf.B = records // its length calibrates the pool
 	}
-	records, err := segment.BatchRecords(dst, batch, h, segment.MaxInflatedBatch)
-	if err != nil {
-		return nil, err
-	}
-	if h.Compression() != 0 {
-		dst = records
-	}
+	// After the inflation, which sets h.MaxTimestamp from the records.
+	nowMs := time.Now().UnixMilli()
+	checkTs := pol.checksTimestamps(h, nowMs)
 	if pol.compacted || checkTs {
 		if err := pol.checkRecords(records, topic, partition, h, nowMs, checkTs); err != nil {
 			return nil, err
 		}
 	}
-	if !recompress {
+	if pol.codec < 0 || compress.Codec(h.Compression()) == pol.codec {
 		segment.SyncMaxTimestamp(batch, h)
 		return batch, nil
 	}

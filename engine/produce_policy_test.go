@@ -141,6 +141,23 @@ func compressedBatch(t *testing.T, codec compress.Codec, count int32, values ...
 	return setBatchCRC(rb.AppendTo(nil))
 }
 
+// compressBatch is an uncompressed batch with its records compressed with
+// codec, every other header field as it was.
+func compressBatch(t *testing.T, codec compress.Codec, batch []byte) []byte {
+	t.Helper()
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(batch); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if rb.Records, err = compress.Compress(codec, nil, rb.Records); err != nil {
+		t.Fatal(err)
+	}
+	rb.Attributes |= int16(codec)
+	rb.Length = int32(len(rb.AppendTo(nil)) - 12)
+	return setBatchCRC(rb.AppendTo(nil))
+}
+
 // TestProduceCompressedBatchChecked: a compressed batch is inflated and its
 // records checked before it is stored, as Kafka's LogValidator does. A
 // payload that does not inflate, or inflates to other records than the
@@ -210,6 +227,21 @@ func TestProduceSetsMaxTimestamp(t *testing.T) {
 		if p := produceOne(rc, 9, -1, "mt", [16]byte{}, batch); p.ErrorCode != 0 {
 			t.Fatalf("batch %d: %v", i, kerr.ErrorForCode(p.ErrorCode))
 		}
+	}
+	// A compressed batch's records are what a timestamp bound is
+	// checked against, whatever its header says.
+	after := "3600000"
+	if _, err := tb.b.createTopic("mt-after", 1, -1, map[string]string{"message.timestamp.after.max.ms": after}, false); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	future := compressBatch(t, compress.Zstd, keyedBatch(0, [][]byte{[]byte("a"), []byte("b")}, []int64{now, now + 86400000}))
+	binary.BigEndian.PutUint64(future[35:], uint64(now)) // the header says now
+	setBatchCRC(future)
+	if p := produceOne(rc, 9, -1, "mt-after", [16]byte{}, future); p.ErrorCode != kerr.InvalidTimestamp.Code ||
+		len(p.ErrorRecords) != 1 || p.ErrorRecords[0].RelativeOffset != 1 {
+		t.Fatalf("a zstd batch with a record a day ahead under a header saying now: %v, record errors %+v; want INVALID_TIMESTAMP naming record 1",
+			kerr.ErrorForCode(p.ErrorCode), p.ErrorRecords)
 	}
 	lookup := func(ts int64) (int64, int64) {
 		t.Helper()

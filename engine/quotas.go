@@ -250,7 +250,7 @@ func requestThrottle(req *netio.Request) time.Duration {
 	if st == nil {
 		return 0
 	}
-	b := st.quotas.Load()
+	b := st.quotaBroker.Load()
 	if b == nil {
 		return 0
 	}
