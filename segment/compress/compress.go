@@ -251,30 +251,39 @@ func decodeLZ4Frame(dst, src []byte, maxSize int) (out []byte, ok bool, err erro
 		if blockSum {
 			p += 4
 		}
-		room := blockMax
+		left := maxSize - (len(dst) - start)
 		if raw {
-			room = len(block)
-		}
-		if len(dst)-start+room > maxSize {
-			room = maxSize - (len(dst) - start)
-			if raw && room < len(block) {
+			if len(block) > left {
 				return dst[:start], true, ErrTooLarge
 			}
-		}
-		at := len(dst)
-		dst = grow(dst, room)
-		if raw {
-			dst = dst[:at+copy(dst[at:], block)]
+			dst = append(dst, block...)
 			continue
 		}
-		m, err := lz4.UncompressBlock(block, dst[at:])
-		if err != nil {
-			if room < blockMax && errors.Is(err, lz4.ErrInvalidSourceShortBuffer) {
-				return dst[:start], true, ErrTooLarge
+		// The frame does not say what a block inflates to. Reserving
+		// blockMax (4 MiB in most frames) for each would stretch the
+		// pooled buffer far past the batch, so try four times the
+		// block, doubling up to blockMax while it does not fit.
+		// UncompressBlock says the same for a short buffer and a bad
+		// block.
+		for room := min(blockMax, max(4*len(block), 64<<10)); ; room = min(2*room, blockMax) {
+			r := min(room, left)
+			at := len(dst)
+			dst = grow(dst, r)
+			m, err := lz4.UncompressBlock(block, dst[at:])
+			if err == nil {
+				dst = dst[:at+m]
+				break
 			}
-			return dst[:start], true, fmt.Errorf("cannot read lz4: %w", err)
+			dst = dst[:at]
+			switch {
+			case r == room && room < blockMax:
+				continue
+			case r == left && left < blockMax:
+				return dst[:start], true, ErrTooLarge
+			default:
+				return dst[:start], true, fmt.Errorf("cannot read lz4: %w", err)
+			}
 		}
-		dst = dst[:at+m]
 	}
 	if contentSum {
 		p += 4
