@@ -93,6 +93,10 @@ type Log struct {
 	firstUnstable atomic.Int64 // first offset of the oldest open transaction, -1 if none
 	hasAborts     atomic.Bool  // some segment has indexed an aborted transaction
 
+	// retentionBound, if set, gives the offset retention may not delete
+	// past (the high watermark: SetRetentionBound).
+	retentionBound atomic.Pointer[func() int64]
+
 	end    atomic.Int64            // offsets below are written and readable
 	synced atomic.Int64            // offsets below are fsynced
 	start  atomic.Int64            // log start offset
@@ -110,6 +114,13 @@ type Log struct {
 
 // Dir is the partition directory.
 func (l *Log) Dir() string { return l.dir }
+
+// SetRetentionBound makes retention keep every segment holding offsets at
+// or above hw(), as Kafka deletes only segments wholly below the high
+// watermark: in a pair, records the standby does not hold yet (and whose
+// acks=all produces still wait for it) are never deleted under it. hw is
+// called without the log's lock.
+func (l *Log) SetRetentionBound(hw func() int64) { l.retentionBound.Store(&hw) }
 
 // SetConfig replaces the log's configuration.
 func (l *Log) SetConfig(c Config) { l.cfg.Store(&c) }

@@ -1,16 +1,22 @@
 package segment
 
 import (
+	"math"
 	"time"
 )
 
 // enforceRetention deletes whole segments that are past retention.ms or
-// beyond retention.bytes. The active segment is rolled first when it alone
+// beyond retention.bytes, and wholly below the retention bound
+// (SetRetentionBound). The active segment is rolled first when it alone
 // is expired. It returns the number of segments deleted.
 func (l *Log) enforceRetention(now time.Time) int {
 	cfg := l.cfg.Load()
 	if !cfg.Delete {
 		return 0
+	}
+	bound := int64(math.MaxInt64)
+	if f := l.retentionBound.Load(); f != nil {
+		bound = (*f)() // only grows: read before the lock, it errs on keeping
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -32,6 +38,13 @@ func (l *Log) enforceRetention(now time.Time) int {
 		oversize := cfg.RetentionBytes >= 0 && total-s.reserved >= cfg.RetentionBytes
 		if !expired && !oversize {
 			break
+		}
+		upper := l.next // the offsets s holds are below upper
+		if !isActive {
+			upper = l.segs[i+1].base
+		}
+		if upper > bound {
+			break // it holds offsets the bound has not passed
 		}
 		if isActive {
 			if !expired || s.size.Load() != s.reserved {

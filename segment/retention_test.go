@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -388,5 +389,36 @@ func TestConcurrentRetention(t *testing.T) {
 	}
 	checkLog(t, e.log)
 	e.reopen(false)
+	checkLog(t, e.log)
+}
+
+// TestRetentionKeepsAboveBound: retention deletes only segments wholly
+// below the bound (the high watermark, as Kafka's deletableSegments), and
+// the rest once the bound passes them.
+func TestRetentionKeepsAboveBound(t *testing.T) {
+	cfg := testConfig()
+	batchSize := int64(len(plainBatch(1, 100, 0).encode()))
+	cfg.SegmentBytes = 2 * batchSize
+	cfg.RetentionBytes = batchSize
+	e := newTestEnv(t, cfg)
+	for range 9 { // segments at 0, 2, 4, 6 and 8
+		e.mustAppend(plainBatch(1, 100, time.Now().UnixMilli()).encode())
+	}
+	var hw atomic.Int64
+	hw.Store(5)
+	e.log.SetRetentionBound(hw.Load)
+	if n := e.log.enforceRetention(time.Now()); n != 2 {
+		t.Fatalf("deleted %d segments under a bound of 5, want 2 (those below 4)", n)
+	}
+	if got := segmentBases(t, e.dir); !reflect2(got, []int64{4, 6, 8}) {
+		t.Fatalf("segments %v", got)
+	}
+	hw.Store(9)
+	if n := e.log.enforceRetention(time.Now()); n != 2 {
+		t.Fatalf("deleted %d segments once the bound passed them, want 2", n)
+	}
+	if got := segmentBases(t, e.dir); !reflect2(got, []int64{8}) {
+		t.Fatalf("segments %v", got)
+	}
 	checkLog(t, e.log)
 }

@@ -40,9 +40,11 @@ type ackWaiter struct {
 }
 
 // Init names the log and ties it to the pair. Call it before the log is
-// shared.
+// shared. Retention then deletes only what is below the high watermark,
+// as Kafka's: never records the standby in sync does not hold yet.
 func (l *Log) Init(p *Pair, topic string, id [16]byte, idx int32, seg *segment.Log) {
 	l.pair, l.Topic, l.ID, l.Index, l.Seg = p, topic, id, idx, seg
+	seg.SetRetentionBound(l.HighWatermark)
 }
 
 // HighWatermark is the end of what consumers may read: the log end while

@@ -1,6 +1,9 @@
 package replica
 
 import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net"
@@ -8,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/segment"
 )
@@ -166,5 +170,62 @@ func TestFollowOnceReturnsWhenTheLinkDrops(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("followOnce hung after the primary dropped the link")
+	}
+}
+
+// On a primary, retention deletes only what is below the high watermark
+// (Kafka's deletableSegments): records the standby in the ISR does not
+// hold yet stay, and go once it has fetched them.
+func TestRetentionBelowHighWatermark(t *testing.T) {
+	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	one := func(i int) []byte {
+		rb := kmsg.RecordBatch{Magic: 2, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1, FirstTimestamp: time.Now().UnixMilli()}
+		rb.MaxTimestamp = rb.FirstTimestamp
+		r := kmsg.Record{Value: []byte(fmt.Sprint("record ", i))}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		rb.Records = r.AppendTo(nil)
+		rb.Length = int32(len(rb.AppendTo(nil)) - 12)
+		b := rb.AppendTo(nil)
+		binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+		return b
+	}
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = int64(2 * len(one(0))) // two records a segment
+	cfg.RetentionBytes = 0
+	seg, err := store.Open("t-0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Log{}
+	p := NewPair(Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: time.Minute.Milliseconds(), MinInsyncReplicas: 1}, 1, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l.Init(p, "t", [16]byte{1}, 0, seg)
+	l.Fetched(0, 0) // the standby is in the ISR
+	for i := range 9 {
+		b := one(i)
+		h, err := segment.ValidateBatch(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if _, err := seg.Append(b, &h, true, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Fetched(5, 0)
+	store.EnforceRetention()
+	if start := seg.StartOffset(); start != 4 {
+		t.Fatalf("log start %d with the standby at 5, want 4 (the segments below it)", start)
+	}
+	l.Fetched(9, 0)
+	store.EnforceRetention()
+	if start := seg.StartOffset(); start != 8 {
+		t.Fatalf("log start %d with the standby at the end, want 8 (all but the active segment)", start)
 	}
 }
