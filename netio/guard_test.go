@@ -289,6 +289,11 @@ func TestBudgetSparesActiveSender(t *testing.T) {
 	legit.roundTrip(1, "hi")
 	frame := appendReq(nil, 0, 0, 2, nil, make([]byte, 6<<20))
 	legit.write(frame[:2<<20])
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stats %+v", s.Stats())
+		}
+	})
 	waitFor(t, "the honest frame held", func() bool { return s.Stats().IncompleteBytes >= 6<<20 })
 	go func() { // keeps sending, slowly
 		for off := 2 << 20; off < len(frame); off += 64 << 10 {

@@ -219,7 +219,9 @@ func waitClosed(c net.Conn, r io.Reader) error {
 // waitFor polls cond for up to 5s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// Generous: make test runs every package at once under -race on two
+	// cores, and a loop goroutine can be starved for seconds.
+	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
