@@ -154,9 +154,13 @@ func (b *Broker) badRequest(req *netio.Request, err error) {
 func respond(req *netio.Request, kresp kmsg.Response) {
 	kresp.SetVersion(req.APIVersion)
 	if d := requestThrottle(req); d > 0 {
-		if tr, ok := kresp.(kmsg.ThrottleResponse); ok {
+		tr, ok := kresp.(interface {
+			kmsg.ThrottleResponse
+			kmsg.SetThrottleResponse
+		})
+		if ok {
 			if ms, _ := tr.Throttle(); int64(ms) < d.Milliseconds() {
-				kresp.(kmsg.SetThrottleResponse).SetThrottle(int32(min(d.Milliseconds(), math.MaxInt32)))
+				tr.SetThrottle(int32(min(d.Milliseconds(), math.MaxInt32)))
 			}
 		}
 	}
