@@ -249,11 +249,15 @@ func RunTxn(ctx context.Context, t Target, s TxnSpec, round int, progress io.Wri
 	if err != nil {
 		return nil, err
 	}
+	warmTopic, err := topic("txn-warm")
+	if err != nil {
+		return nil, err
+	}
 
 	// The producing phase starts with the disk's writeback done
 	// (settleDisk), and so does the reading one.
 	settleDisk()
-	idemAcked := r.produceBoth(ctx, idemTopic, txnTopic)
+	idemAcked := r.produceBoth(ctx, idemTopic, txnTopic, warmTopic)
 	settleDisk()
 	if ctx.Err() == nil {
 		r.readBoth(ctx, txnTopic)
