@@ -92,6 +92,12 @@ type Log struct {
 
 	firstUnstable atomic.Int64 // first offset of the oldest open transaction, -1 if none
 	hasAborts     atomic.Bool  // some segment has indexed an aborted transaction
+	// decided holds the transactions ended by a marker the high watermark
+	// may not have passed yet, oldest first (Kafka's unreplicatedTxns): an
+	// immutable slice replaced under mu, read without it. seenHW is the
+	// highest high watermark LastStableOffset was given (txn.go).
+	decided atomic.Pointer[[]decidedTxn]
+	seenHW  atomic.Int64
 
 	// retentionBound, if set, gives the offset retention may not delete
 	// past (the high watermark: SetRetentionBound).

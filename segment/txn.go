@@ -283,6 +283,7 @@ func (l *Log) applyProducerLocked(seg *Segment, batch []byte, h *BatchHeader, no
 	}
 	e.txnFirst = -1
 	l.setOngoingLocked(h.ProducerID, -1)
+	l.noteDecidedLocked(first, h.BaseOffset)
 	if commit {
 		return
 	}
@@ -317,10 +318,50 @@ func (l *Log) setOngoingLocked(pid, first int64) {
 	l.firstUnstable.Store(fu)
 }
 
+// decidedTxn is a transaction of [first, marker] decided by its marker.
+type decidedTxn struct{ first, marker int64 }
+
+// maxDecided bounds the decided transactions a log keeps. In a pair a
+// marker is acknowledged once the standby holds it, so only the markers
+// being written are above the high watermark; the bound keeps a log
+// whose LastStableOffset is never asked (a standby's) from growing.
+const maxDecided = 16
+
+// noteDecidedLocked records that the transaction of [first, marker] was
+// decided by its marker: until the high watermark passes the marker, the
+// last stable offset stays at first, as Kafka's (a read_committed
+// consumer must not take the transaction as decided on a marker that a
+// failover to the standby would lose). Entries whose marker is below the
+// high watermark last seen are dropped. l.mu is held.
+func (l *Log) noteDecidedLocked(first, marker int64) {
+	hw := l.seenHW.Load()
+	var next []decidedTxn
+	if p := l.decided.Load(); p != nil {
+		for _, d := range *p {
+			if d.marker >= hw {
+				next = append(next, d)
+			}
+		}
+	}
+	if marker >= hw {
+		next = append(next, decidedTxn{first, marker})
+	}
+	if len(next) > maxDecided {
+		next = next[len(next)-maxDecided:]
+	}
+	if len(next) == 0 {
+		l.decided.Store(nil)
+		return
+	}
+	l.decided.Store(&next)
+}
+
 // rebuildOngoingLocked derives the open transactions from the producer
 // state (after a snapshot load or a truncation). l.mu is held.
 func (l *Log) rebuildOngoingLocked() {
 	l.ongoing = nil
+	l.decided.Store(nil)
+	l.seenHW.Store(0)
 	fu := int64(-1)
 	for pid, e := range l.producers {
 		if e.txnFirst < 0 {
@@ -338,11 +379,21 @@ func (l *Log) rebuildOngoingLocked() {
 }
 
 // LastStableOffset is the offset below which every transaction is decided,
-// given the high watermark hw: the first offset of the oldest open
-// transaction, or hw when that is lower or none is open. Never below the
-// log start (retention may delete the start of an open transaction).
+// given the high watermark hw: the first offset of the oldest transaction
+// still open or whose marker is at or above hw, or hw when that is lower
+// or there is none. Never below the log start (retention may delete the
+// start of an open transaction).
 func (l *Log) LastStableOffset(hw int64) int64 {
 	fu := l.firstUnstable.Load()
+	if p := l.decided.Load(); p != nil {
+		for _, d := range *p {
+			if d.marker >= hw && (fu < 0 || d.first < fu) {
+				fu = d.first
+			}
+		}
+		for seen := l.seenHW.Load(); hw > seen && !l.seenHW.CompareAndSwap(seen, hw); seen = l.seenHW.Load() {
+		}
+	}
 	if fu < 0 || fu >= hw {
 		return hw
 	}

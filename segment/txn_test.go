@@ -570,6 +570,42 @@ func TestLSONeverBelowLogStart(t *testing.T) {
 	}
 }
 
+// TestLSOHeldUntilHighWatermarkPassesMarker: a transaction decided by a
+// marker the high watermark has not passed keeps the LSO at its first
+// offset, as Kafka's unreplicatedTxns (in a pair the standby may not hold
+// the marker yet); once the high watermark passes the marker it does not,
+// and entries below the high watermark seen are dropped.
+func TestLSOHeldUntilHighWatermarkPassesMarker(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	e.mustAppend(txnBatch(3, 4, 0, 0, "a")) // 0-2
+	m := e.mustMarker(4, 0, 0, true)        // 3
+	if got := e.log.LastStableOffset(m); got != 0 {
+		t.Fatalf("LSO %d with the high watermark at the commit marker %d, want 0 (the transaction's first offset)", got, m)
+	}
+	if got := e.log.LastStableOffset(m + 1); got != m+1 {
+		t.Fatalf("LSO %d with the high watermark past the marker, want %d", got, m+1)
+	}
+	e.mustAppend(txnBatch(2, 5, 0, 0, "b")) // 4-5
+	e.mustAppend(txnBatch(1, 6, 0, 0, "c")) // 6, open
+	m2 := e.mustMarker(5, 0, 0, false)      // 7
+	if got := e.log.LastStableOffset(m2); got != 4 {
+		t.Fatalf("LSO %d with the high watermark at the abort marker %d, want 4", got, m2)
+	}
+	if got := e.log.LastStableOffset(m2 + 1); got != 6 {
+		t.Fatalf("LSO %d past the abort marker, want 6 (producer 6's open transaction)", got)
+	}
+	if got := e.log.AbortedTxns(nil, 0, 6); len(got) != 1 || got[0].ProducerID != 5 {
+		t.Fatalf("aborted transactions %+v, want producer 5's", got)
+	}
+	e.mustMarker(6, 0, 0, true) // 8
+	if p := e.log.decided.Load(); p == nil || len(*p) != 1 || (*p)[0].first != 6 {
+		t.Fatalf("decided transactions %v, want only producer 6's (the others' markers are below the high watermark seen)", p)
+	}
+	if got, end := e.log.LastStableOffset(e.log.EndOffset()), e.log.EndOffset(); got != end {
+		t.Fatalf("LSO %d at the end %d", got, end)
+	}
+}
+
 // TestOffsetForTimeFindsMarker: a lookup by timestamp can land on a
 // marker, as Kafka's searchForTimestamp (it skips no control batch): the
 // records of a transaction at T, its commit later, a lookup between the

@@ -229,3 +229,61 @@ func TestRetentionBelowHighWatermark(t *testing.T) {
 		t.Fatalf("log start %d with the standby at the end, want 8 (all but the active segment)", start)
 	}
 }
+
+// TestLSOWaitsForStandbyToHoldMarker: on a primary, a transaction whose
+// marker the standby in the ISR does not hold yet is not decided for a
+// read_committed reader (Kafka's unreplicatedTxns): the LSO stays at its
+// first offset until the high watermark passes the marker, so a failover
+// before then cannot take back what a reader saw as decided.
+func TestLSOWaitsForStandbyToHoldMarker(t *testing.T) {
+	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	seg, err := store.Open("t-0", segment.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Log{}
+	p := NewPair(Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: time.Minute.Milliseconds(), MinInsyncReplicas: 1}, 1, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l.Init(p, "t", [16]byte{1}, 0, seg)
+	l.Fetched(0, 0) // the standby is in the ISR
+
+	rb := kmsg.RecordBatch{Magic: 2, Attributes: 0x10, ProducerID: 7, ProducerEpoch: 0, FirstSequence: 0, NumRecords: 3, LastOffsetDelta: 2, FirstTimestamp: time.Now().UnixMilli()}
+	rb.MaxTimestamp = rb.FirstTimestamp
+	for i := range 3 {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(fmt.Sprint("record ", i))}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		rb.Records = r.AppendTo(rb.Records)
+	}
+	rb.Length = int32(len(rb.AppendTo(nil)) - 12)
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	h, err := segment.ValidateBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	if _, err := seg.Append(b, &h, true, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	marker, err := seg.AppendMarker(7, 0, 0, true, true, func(err error) { done <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	lso := func() int64 { return seg.LastStableOffset(l.HighWatermark()) }
+	l.Fetched(marker, 0) // the standby holds the records, not the marker
+	if got := lso(); got != 0 {
+		t.Fatalf("LSO %d with the standby short of the commit marker at %d, want 0", got, marker)
+	}
+	l.Fetched(marker+1, 0)
+	if got := lso(); got != marker+1 {
+		t.Fatalf("LSO %d with the standby past the marker, want %d", got, marker+1)
+	}
+}
