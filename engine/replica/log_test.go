@@ -183,15 +183,8 @@ func TestRetentionBelowHighWatermark(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	one := func(i int) []byte {
-		rb := kmsg.RecordBatch{Magic: 2, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1, FirstTimestamp: time.Now().UnixMilli()}
-		rb.MaxTimestamp = rb.FirstTimestamp
-		r := kmsg.Record{Value: []byte(fmt.Sprint("record ", i))}
-		r.Length = int32(len(r.AppendTo(nil)) - 1)
-		rb.Records = r.AppendTo(nil)
-		rb.Length = int32(len(rb.AppendTo(nil)) - 12)
-		b := rb.AppendTo(nil)
-		binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-		return b
+		rb := kmsg.RecordBatch{ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1}
+		return encodeBatch(rb, fmt.Sprint("record ", i))
 	}
 	cfg := segment.DefaultConfig()
 	cfg.SegmentBytes = int64(2 * len(one(0))) // two records a segment
@@ -236,30 +229,11 @@ func TestRetentionBelowHighWatermark(t *testing.T) {
 // first offset until the high watermark passes the marker, so a failover
 // before then cannot take back what a reader saw as decided.
 func TestLSOWaitsForStandbyToHoldMarker(t *testing.T) {
-	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	seg, err := store.Open("t-0", segment.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Log{}
-	p := NewPair(Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: time.Minute.Milliseconds(), MinInsyncReplicas: 1}, 1, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	l.Init(p, "t", [16]byte{1}, 0, seg)
+	_, l := testLog(t, Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: time.Minute.Milliseconds(), MinInsyncReplicas: 1}, 1)
+	seg := l.Seg
 	l.Fetched(0, 0) // the standby is in the ISR
-
-	rb := kmsg.RecordBatch{Magic: 2, Attributes: 0x10, ProducerID: 7, ProducerEpoch: 0, FirstSequence: 0, NumRecords: 3, LastOffsetDelta: 2, FirstTimestamp: time.Now().UnixMilli()}
-	rb.MaxTimestamp = rb.FirstTimestamp
-	for i := range 3 {
-		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(fmt.Sprint("record ", i))}
-		r.Length = int32(len(r.AppendTo(nil)) - 1)
-		rb.Records = r.AppendTo(rb.Records)
-	}
-	rb.Length = int32(len(rb.AppendTo(nil)) - 12)
-	b := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	// A transactional batch (attribute bit 4) of producer 7.
+	b := encodeBatch(kmsg.RecordBatch{Attributes: 0x10, ProducerID: 7}, "a", "b", "c")
 	h, err := segment.ValidateBatch(b)
 	if err != nil {
 		t.Fatal(err)
@@ -286,4 +260,21 @@ func TestLSOWaitsForStandbyToHoldMarker(t *testing.T) {
 	if got := lso(); got != marker+1 {
 		t.Fatalf("LSO %d with the standby past the marker, want %d", got, marker+1)
 	}
+}
+
+// encodeBatch fills in rb (magic, counts, timestamps, length, CRC) for
+// one record per value and encodes it.
+func encodeBatch(rb kmsg.RecordBatch, values ...string) []byte {
+	rb.Magic, rb.NumRecords, rb.LastOffsetDelta = 2, int32(len(values)), int32(len(values)-1)
+	rb.FirstTimestamp = time.Now().UnixMilli()
+	rb.MaxTimestamp = rb.FirstTimestamp
+	for i, v := range values {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		rb.Records = r.AppendTo(rb.Records)
+	}
+	rb.Length = int32(len(rb.AppendTo(nil)) - 12)
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
 }
