@@ -49,6 +49,10 @@ func (b *Broker) handleFindCoordinator(req *netio.Request, listener string, r *k
 		return resp
 	}
 	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = find(r.CoordinatorType, r.CoordinatorKey)
+	if resp.ErrorCode == 0 && r.Version >= 1 {
+		// Kafka's v1-3 answer carries Errors.NONE.message(): "NONE".
+		resp.ErrorMessage = kmsg.StringPtr("NONE")
+	}
 	return resp
 }
 
@@ -67,9 +71,8 @@ func (b *Broker) coordinatorFor(listener string, keyType int8, key string) (node
 			return fail(kerr.CoordinatorNotAvailable, "the group coordinator is not available: "+terr.msg)
 		}
 	case coordinatorTransaction:
-		if key == "" {
-			return fail(kerr.InvalidRequest, "empty transactional id")
-		}
+		// An empty key is answered too, as Kafka (its partition is
+		// that of ""); the transaction APIs refuse the empty id.
 		if b.pair.IsStandby() {
 			break
 		}

@@ -577,7 +577,7 @@ func TestFindCoordinator(t *testing.T) {
 	}{
 		{coordinatorGroup, "g1", self},
 		{coordinatorTransaction, "txn-1", self},
-		{coordinatorTransaction, "", none(kerr.InvalidRequest.Code)},
+		{coordinatorTransaction, "", self}, // as Kafka: no check of the key
 		{7, "x", none(kerr.InvalidRequest.Code)},
 	}
 	for v := int16(0); v <= 5; v++ {
@@ -599,6 +599,10 @@ func TestFindCoordinator(t *testing.T) {
 				got = append(got, answer{resp.Coordinators[0].NodeID, resp.Coordinators[0].Host, resp.Coordinators[0].Port, resp.Coordinators[0].ErrorCode})
 			} else {
 				got = append(got, answer{resp.NodeID, resp.Host, resp.Port, resp.ErrorCode})
+				// Kafka's v1-3 success carries Errors.NONE.message().
+				if v >= 1 && resp.ErrorCode == 0 && (resp.ErrorMessage == nil || *resp.ErrorMessage != "NONE") {
+					t.Fatalf("v%d type %d: error message %v on success, want NONE", v, c.typ, resp.ErrorMessage)
+				}
 			}
 			if got[0] != c.want {
 				t.Fatalf("v%d type %d key %q: %+v, want %+v", v, c.typ, c.key, got[0], c.want)

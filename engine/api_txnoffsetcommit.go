@@ -37,6 +37,13 @@ func txnResponder(req *netio.Request) txn.Respond {
 // handleTxnOffsetCommit checks with the transaction coordinator that the
 // group's partition is in the transaction (v5: adds it), then commits.
 func (b *Broker) handleTxnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, respond group.Respond) {
+	if r.Group == "" {
+		// Before the transaction is asked, as Kafka's
+		// commitTransactionalOffsets (a plain OffsetCommit still takes
+		// the empty group, for old clients).
+		respond(txnOffsetCommitError(r, kerr.InvalidGroupID.Code))
+		return
+	}
 	if _, terr := b.ensureOffsetsTopic(); terr != nil {
 		respond(txnOffsetCommitError(r, kerr.CoordinatorNotAvailable.Code))
 		return

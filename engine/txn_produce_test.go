@@ -93,3 +93,53 @@ func TestTransactionalProduceRules(t *testing.T) {
 		}
 	}
 }
+
+// TestTxnRequestsRefuseWhatKafkaRefuses: a client may not add an
+// internal topic's partition to its transaction (TOPIC_AUTHORIZATION_FAILED,
+// the others OPERATION_NOT_ATTEMPTED, as KafkaApis without an authorizer
+// too), and a TxnOffsetCommit for the empty group id is INVALID_GROUP_ID
+// even after AddOffsetsToTxn added it, as Kafka's
+// commitTransactionalOffsets.
+func TestTxnRequestsRefuseWhatKafkaRefuses(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	createTopic(t, c, "tp", 1, nil)
+	ctx := testCtx(t)
+	id := "refused"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ipr, err := init.RequestWith(ctx, c)
+	if err != nil || ipr.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, ipr)
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ipr.ProducerID, ipr.ProducerEpoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "__consumer_offsets", Partitions: []int32{0}}, {Topic: "tp", Partitions: []int32{0}}}
+	ar, err := add.RequestWith(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, rt := range ar.Topics {
+		got[rt.Topic] = rt.Partitions[0].ErrorCode
+	}
+	if got["__consumer_offsets"] != kerr.TopicAuthorizationFailed.Code || got["tp"] != kerr.OperationNotAttempted.Code {
+		t.Fatalf("AddPartitionsToTxn of an internal topic: %v", got)
+	}
+
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.Version = 3
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = id, ipr.ProducerID, ipr.ProducerEpoch, ""
+	if r, err := ao.RequestWith(ctx, c); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %+v", err, r)
+	}
+	tc := kmsg.NewPtrTxnOffsetCommitRequest()
+	tc.Version = 3
+	tc.TransactionalID, tc.ProducerID, tc.ProducerEpoch, tc.Group, tc.Generation = id, ipr.ProducerID, ipr.ProducerEpoch, "", -1
+	tc.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "tp", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	tr, err := tc.RequestWith(ctx, c)
+	if err != nil || tr.Topics[0].Partitions[0].ErrorCode != kerr.InvalidGroupID.Code {
+		t.Fatalf("TxnOffsetCommit for the empty group: %v %+v", err, tr)
+	}
+}

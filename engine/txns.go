@@ -84,6 +84,8 @@ func (tb txnBackend) PartitionExists(topic string, partition int32) bool {
 	return tb.b.partition(topic, partition) != nil
 }
 
+func (tb txnBackend) InternalTopic(topic string) bool { return isInternalTopic(topic) }
+
 func (tb txnBackend) OffsetsPartition(g string) txn.TopicPartition {
 	return txn.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(g, tb.b.groups.Partitions())}
 }

@@ -295,6 +295,7 @@ func (l *Log) loadProducers(snaps []int64) (int64, error) {
 	var hb [BatchHeaderSize]byte
 	var control []byte
 	nowMs := time.Now().UnixMilli()
+	expiry := l.cfg.Load().ProducerExpirationMs
 	for _, s := range l.segs {
 		if s.lastOffset < from {
 			continue
@@ -309,8 +310,18 @@ func (l *Log) loadProducers(snaps []int64) (int64, error) {
 				return from, fmt.Errorf("cannot replay producer state from %s: %w", s.path, err)
 			}
 			if h.BaseOffset >= from && h.HasProducer() {
-				// Replayed batches were appended since the snapshot; count
-				// their producers as seen now. Markers are read whole.
+				// Replayed batches were appended since the snapshot. A
+				// producer was last seen at its batch's max timestamp, as
+				// Kafka's replay (ProducerAppendInfo): DescribeProducers
+				// and find-hanging show its age, not the restart's. Unlike
+				// Kafka, a timestamp in the future or older than
+				// producer.id.expiration.ms counts as now: a client
+				// writing old CreateTimes keeps its dedupe state across
+				// a crash. Markers are read whole.
+				seen := nowMs
+				if h.MaxTimestamp < nowMs && h.MaxTimestamp > nowMs-expiry {
+					seen = h.MaxTimestamp
+				}
 				batch := hb[:]
 				if h.IsControl() && h.Size() <= 4096 {
 					control = append(control[:0], make([]byte, h.Size())...)
@@ -318,7 +329,7 @@ func (l *Log) loadProducers(snaps []int64) (int64, error) {
 						batch = control
 					}
 				}
-				l.applyProducerLocked(s, batch, &h, nowMs)
+				l.applyProducerLocked(s, batch, &h, seen)
 			}
 			pos += h.Size()
 		}

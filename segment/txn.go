@@ -434,7 +434,7 @@ type ProducerInfo struct {
 	ID               int64
 	Epoch            int16
 	LastSequence     int32
-	LastTimestamp    int64 // broker time of its last append (ms)
+	LastTimestamp    int64 // broker time of its last append (ms); after an unclean start, its last batch's max timestamp
 	CoordinatorEpoch int32
 	TxnStartOffset   int64 // first offset of its open transaction, -1 if none
 }

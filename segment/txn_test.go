@@ -657,3 +657,31 @@ func TestCompactionKeepsAbortWhileRemovingItsRecords(t *testing.T) {
 		t.Fatalf("after the next pass: aborts %+v, want none", got)
 	}
 }
+
+// TestReplayKeepsProducerLastTimestamp: a producer replayed from the log
+// after an unclean stop was last seen at its batch's max timestamp, as
+// Kafka's replay, not at the restart (DescribeProducers, find-hanging);
+// a batch stamped in the future, or before producer.id.expiration.ms (a
+// client writing old CreateTimes), counts as now, so its dedupe state is
+// not dropped.
+func TestReplayKeepsProducerLastTimestamp(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	hourAgo := time.Now().Add(-time.Hour).UnixMilli()
+	e.mustAppend(pidBatch(2, hourAgo, 7, 0, 0).encode())
+	e.mustAppend(pidBatch(1, time.Now().Add(time.Hour).UnixMilli(), 8, 0, 0).encode())
+	e.mustAppend(pidBatch(1, time.Now().Add(-48*time.Hour).UnixMilli(), 9, 0, 0).encode())
+	e.reopen(false)
+	last := map[int64]int64{}
+	for _, p := range e.log.Producers() {
+		last[p.ID] = p.LastTimestamp
+	}
+	if last[7] < hourAgo || last[7] > hourAgo+1000 {
+		t.Fatalf("producer 7 last seen at %d after the replay, want its batch's max timestamp about %d", last[7], hourAgo)
+	}
+	now := time.Now().UnixMilli()
+	for _, pid := range []int64{8, 9} {
+		if last[pid] > now || last[pid] < now-time.Minute.Milliseconds() {
+			t.Fatalf("producer %d (a batch an hour ahead, two days behind) last seen at %d, want about now %d", pid, last[pid], now)
+		}
+	}
+}

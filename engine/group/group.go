@@ -186,6 +186,17 @@ func (g *Group) fenced(instanceID *string, memberID string) bool {
 	return ok && id != memberID
 }
 
+// unknownInstance reports whether instanceID names no static member of
+// g: an offset commit naming it gets UNKNOWN_MEMBER_ID, as Kafka's
+// ClassicGroup.validateMember.
+func (g *Group) unknownInstance(instanceID *string) bool {
+	if instanceID == nil || *instanceID == "" {
+		return false
+	}
+	_, ok := g.static[*instanceID]
+	return !ok
+}
+
 // heartbeat restarts m's session.
 func (g *Group) heartbeat(m *member, now time.Time) {
 	m.deadline = now.Add(m.session)

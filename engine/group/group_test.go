@@ -565,10 +565,11 @@ func TestOffsetCommitErrorOrder(t *testing.T) {
 		t.Fatalf("join: %+v", jr)
 	}
 	// No SyncGroup yet: the group is completing its rebalance.
+	var instance *string
 	commit := func(v int16, group, member string, gen int32) int16 {
 		r := kmsg.NewPtrOffsetCommitRequest()
 		r.Version = v
-		r.Group, r.MemberID, r.Generation = group, member, gen
+		r.Group, r.MemberID, r.Generation, r.InstanceID = group, member, gen, instance
 		r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 3}}}}
 		return call[*kmsg.OffsetCommitResponse](func(rf Respond) { c.OffsetCommit(r, rf) }).Topics[0].Partitions[0].ErrorCode
 	}
@@ -587,6 +588,13 @@ func TestOffsetCommitErrorOrder(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, kerr.ErrorForCode(got), kerr.ErrorForCode(tc.want))
 		}
 	}
+	// A member naming a static instance the group does not have:
+	// UNKNOWN_MEMBER_ID (Kafka's validateMember), before the rebalance.
+	instance = kmsg.StringPtr("no-such-instance")
+	if got := commit(8, "g", jr.MemberID, jr.Generation); got != kerr.UnknownMemberID.Code {
+		t.Errorf("unknown instance id: %v", kerr.ErrorForCode(got))
+	}
+	instance = nil
 	if got := commit(9, "nope", "m", 3); got != kerr.GroupIDNotFound.Code {
 		t.Errorf("v9 to a missing group: %v", kerr.ErrorForCode(got))
 	}

@@ -79,7 +79,7 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 		case g.fenced(r.InstanceID, r.MemberID):
 			all(kerr.FencedInstanceID.Code)
 			return
-		case m == nil:
+		case m == nil, g.unknownInstance(r.InstanceID):
 			all(kerr.UnknownMemberID.Code)
 			return
 		case r.Generation != g.generation:

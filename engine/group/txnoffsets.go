@@ -100,7 +100,7 @@ func (g *Group) checkTxnCommitter(r *kmsg.TxnOffsetCommitRequest) int16 {
 		return kerr.FencedInstanceID.Code
 	case r.Generation < 0 && g.state == Empty:
 		return 0
-	case m == nil:
+	case m == nil, g.unknownInstance(r.InstanceID):
 		return kerr.UnknownMemberID.Code
 	case r.Generation != g.generation:
 		return kerr.IllegalGeneration.Code

@@ -88,6 +88,22 @@ func TestTxnOffsets(t *testing.T) {
 	if r := txnCommit(c, "new", 9, 3, "", map[int32]int64{0: 1}); r.Topics[0].Partitions[0].ErrorCode != kerr.IllegalGeneration.Code {
 		t.Fatalf("unknown group with a generation: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
 	}
+	// A member of the group naming a static instance the group does not
+	// have: UNKNOWN_MEMBER_ID, as Kafka's validateMember.
+	j := call[*kmsg.JoinGroupResponse](func(rf Respond) { c.JoinGroup(newJoin(5, "g2", "", 10000), "c", "/h", rf) })
+	j = call[*kmsg.JoinGroupResponse](func(rf Respond) { c.JoinGroup(newJoin(5, "g2", j.MemberID, 10000), "c", "/h", rf) })
+	r := kmsg.NewPtrTxnOffsetCommitRequest()
+	r.Version = 3
+	r.TransactionalID, r.Group, r.ProducerID, r.Generation, r.MemberID = "tx", "g2", 9, j.Generation, j.MemberID
+	r.InstanceID = kmsg.StringPtr("no-such-instance")
+	r.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	if code := call[*kmsg.TxnOffsetCommitResponse](func(f Respond) { c.TxnOffsetCommit(r, f) }).Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownMemberID.Code {
+		t.Fatalf("unknown instance id: %v", kerr.ErrorForCode(code))
+	}
+	r.InstanceID = nil
+	if code := call[*kmsg.TxnOffsetCommitResponse](func(f Respond) { c.TxnOffsetCommit(r, f) }).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("the member without an instance id: %v", kerr.ErrorForCode(code))
+	}
 }
 
 // TestTxnOffsetsReplay: pending offsets come back from the log and the

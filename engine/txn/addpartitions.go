@@ -214,12 +214,28 @@ func (c *Coordinator) AddPartitionsToTxn(r *kmsg.AddPartitionsToTxnRequest, resp
 		}
 		respond(resp)
 	}
-	// Existence is the engine's to know; ask before taking the lock.
-	missing := make([][]bool, len(txns))
+	// What each partition fails with before the coordinator looks, as
+	// KafkaApis: from clients (v0–3) an internal topic is
+	// TOPIC_AUTHORIZATION_FAILED whatever the ACLs; from any version a
+	// partition that does not exist is UNKNOWN_TOPIC_OR_PARTITION (also
+	// for VerifyOnly). Existence is the engine's to know; ask before
+	// taking the lock.
+	failed := make([][]int16, len(txns))
 	for i, o := range txns {
-		missing[i] = make([]bool, len(o.parts))
 		for j, tp := range o.parts {
-			missing[i][j] = !c.be.PartitionExists(tp.Topic, tp.Partition)
+			code := int16(0)
+			switch {
+			case r.Version <= 3 && c.be.InternalTopic(tp.Topic):
+				code = kerr.TopicAuthorizationFailed.Code
+			case !c.be.PartitionExists(tp.Topic, tp.Partition):
+				code = kerr.UnknownTopicOrPartition.Code
+			}
+			if code != 0 && failed[i] == nil {
+				failed[i] = make([]int16, len(o.parts))
+			}
+			if failed[i] != nil {
+				failed[i][j] = code
+			}
 		}
 	}
 	c.lock()
@@ -253,6 +269,18 @@ func (c *Coordinator) AddPartitionsToTxn(r *kmsg.AddPartitionsToTxnRequest, resp
 			all(o, kerr.InvalidRequest.Code)
 			continue
 		}
+		if failed[i] != nil {
+			// Kafka adds nothing then: the failed partitions say why,
+			// the others OPERATION_NOT_ATTEMPTED.
+			o.codes = failed[i]
+			for j, code := range o.codes {
+				if code == 0 {
+					o.codes[j] = kerr.OperationNotAttempted.Code
+				}
+			}
+			finish(o)
+			continue
+		}
 		if code := c.gateLocked(); code != 0 {
 			all(o, code)
 			continue
@@ -265,23 +293,6 @@ func (c *Coordinator) AddPartitionsToTxn(r *kmsg.AddPartitionsToTxnRequest, resp
 			o.codes = make([]int16, len(o.parts))
 			for j, tp := range o.parts {
 				o.codes[j] = c.verifyLocked(o.id, o.pid, o.epoch, tp)
-			}
-			finish(o)
-			continue
-		}
-		anyMissing := false
-		for _, m := range missing[i] {
-			anyMissing = anyMissing || m
-		}
-		if anyMissing {
-			// Kafka adds nothing then: the missing partitions say so,
-			// the others OPERATION_NOT_ATTEMPTED.
-			o.codes = make([]int16, len(o.parts))
-			for j, m := range missing[i] {
-				o.codes[j] = kerr.OperationNotAttempted.Code
-				if m {
-					o.codes[j] = kerr.UnknownTopicOrPartition.Code
-				}
 			}
 			finish(o)
 			continue

@@ -80,6 +80,10 @@ type Backend interface {
 	NewProducerID() (int64, error)
 	// PartitionExists says whether a topic partition exists.
 	PartitionExists(topic string, partition int32) bool
+	// InternalTopic says whether topic is one of the broker's own
+	// (__consumer_offsets, __transaction_state): clients may not add
+	// its partitions to a transaction.
+	InternalTopic(topic string) bool
 	// OffsetsPartition is the __consumer_offsets partition of a group
 	// (what AddOffsetsToTxn adds).
 	OffsetsPartition(group string) TopicPartition

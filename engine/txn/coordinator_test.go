@@ -191,6 +191,14 @@ func TestAddPartitionsByState(t *testing.T) {
 	if d, _, _ := e.state("a"); len(d.parts) != 3 {
 		t.Fatalf("partitions added despite a missing one: %v", d.parts)
 	}
+	// A client may not add an internal topic's partitions, as KafkaApis
+	// (TOPIC_AUTHORIZATION_FAILED without an authorizer too); a missing
+	// partition beside it still says so.
+	f("a", pid, 0, []TopicPartition{tp("__consumer_offsets", 1), tp("__transaction_state", 0), tp("gone", 0), tp("t", 6)},
+		kerr.TopicAuthorizationFailed.Code, kerr.TopicAuthorizationFailed.Code, kerr.UnknownTopicOrPartition.Code, kerr.OperationNotAttempted.Code)
+	if d, _, _ := e.state("a"); len(d.parts) != 3 {
+		t.Fatalf("partitions added beside an internal topic: %v", d.parts)
+	}
 	// While a transition is pending: CONCURRENT_TRANSACTIONS.
 	e.be.setHold(true)
 	ch := make(chan kmsg.Response, 1)
@@ -688,7 +696,11 @@ func TestVerify(t *testing.T) {
 		{TransactionalID: "a", ProducerID: pid, ProducerEpoch: 0, VerifyOnly: true, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "t", Partitions: []int32{0}}}},
 		{TransactionalID: "a", ProducerID: pid, ProducerEpoch: 0, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "t", Partitions: []int32{2, 3}}}},
 		{TransactionalID: "", Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "t", Partitions: []int32{2}}}},
+		// A missing partition fails its transaction's check too, as
+		// KafkaApis checks the metadata before VerifyOnly.
+		{TransactionalID: "a", ProducerID: pid, ProducerEpoch: 0, VerifyOnly: true, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "gone", Partitions: []int32{0}}, {Topic: "t", Partitions: []int32{0}}}},
 	}
+	e.be.missing[tp("gone", 0)] = true
 	resp := e.call(func(rf Respond) { e.c.AddPartitionsToTxn(r, rf) }).(*kmsg.AddPartitionsToTxnResponse)
 	var got []int16
 	for _, tr := range resp.Transactions {
@@ -698,7 +710,7 @@ func TestVerify(t *testing.T) {
 			}
 		}
 	}
-	if want := []int16{kerr.TransactionAbortable.Code, 0, 0, kerr.InvalidRequest.Code}; !reflect.DeepEqual(got, want) {
+	if want := []int16{kerr.TransactionAbortable.Code, 0, 0, kerr.InvalidRequest.Code, kerr.UnknownTopicOrPartition.Code, kerr.OperationNotAttempted.Code}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("v4: %v, want %v", got, want)
 	}
 	f("a", pid, 0, tp("t", 3), 0)

@@ -360,3 +360,7 @@ func testPartitionFor(id string, partitions int32) int32 {
 	h.Write([]byte(id))
 	return int32(h.Sum32() % uint32(partitions))
 }
+
+func (f *fakeBackend) InternalTopic(topic string) bool {
+	return topic == "__consumer_offsets" || topic == "__transaction_state"
+}
