@@ -136,7 +136,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 		s.unref()
 	}
 	var tombstonesAt int64
-	live := map[int64]bool{} // producers with transactional batches in this pass since their last marker
+	live := map[int64]txnSeen{} // producers with transactional batches in this pass since their last marker
 	for i := 0; i < len(segs); {
 		j := i + 1
 		size := segs[i].reserved
@@ -259,7 +259,7 @@ func buildKeyMap(segs []*Segment, aborted abortedRanges, stop *atomic.Bool) (map
 
 // cleanGroup rewrites the consecutive segments group into one cleaned
 // segment and swaps it in.
-func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted abortedRanges, live map[int64]bool, now time.Time, cfg *Config, tombstonesAt *int64) (CompactStats, error) {
+func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted abortedRanges, live map[int64]txnSeen, now time.Time, cfg *Config, tombstonesAt *int64) (CompactStats, error) {
 	var st CompactStats
 	first, last := group[0], group[len(group)-1]
 	tmp := first.path + ".log" + cleanedSuffix
@@ -295,8 +295,16 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 			var kept, pruned int64
 			var err error
 			// A marker may go only once no batch of its transaction is left.
-			keepMarker := keepEmpty || (h.IsControl() && live[h.ProducerID])
-			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, aborted.has(h), nowMs, cfg.DeleteRetentionMs, keepEmpty || keepMarker, tombstonesAt)
+			seen := live[h.ProducerID]
+			keepMarker := keepEmpty || (h.IsControl() && seen != txnNone)
+			// A marker past its time kept only for the pass that removed
+			// its transaction's last records goes at the next pass, which
+			// its deadline (already due) brings; one kept for records
+			// still there, or as the group's last batch, goes when dirty
+			// data brings a pass: no deadline, or every pass would find
+			// one due and rewrite the range unchanged.
+			retry := h.IsControl() && seen == txnRemoved && !keepEmpty
+			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, aborted.has(h), nowMs, cfg.DeleteRetentionMs, keepEmpty || keepMarker, retry, tombstonesAt)
 			if err != nil {
 				return err
 			}
@@ -309,8 +317,10 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 			switch {
 			case h.IsControl():
 				delete(live, h.ProducerID)
-			case h.IsTransactional():
-				live[h.ProducerID] = true
+			case h.IsTransactional() && len(out) > 0:
+				live[h.ProducerID] = txnKept
+			case h.IsTransactional() && seen == txnNone:
+				live[h.ProducerID] = txnRemoved
 			}
 			st.RecordsKept += kept
 			st.RecordsPruned += pruned
@@ -440,15 +450,28 @@ func (l *Log) swapCleaned(first *Segment, covered []*Segment, hasTxn bool) error
 	return syncDir(l.dir)
 }
 
+// txnSeen is what a pass saw of a producer's transactional batches since
+// its last marker: none, only batches it removed, or some it kept.
+type txnSeen uint8
+
+const (
+	txnNone txnSeen = iota
+	txnRemoved
+	txnKept
+)
+
 // filterBatch appends to dst what remains of batch after compaction:
 // nothing, the batch unchanged, or a rebuilt batch with the kept records.
-func filterBatch(dst []byte, scratch *[]byte, batch []byte, h *BatchHeader, keys map[string]int64, aborted bool, nowMs, deleteRetentionMs int64, keepEmpty bool, tombstonesAt *int64) (out []byte, kept, pruned int64, err error) {
+// A marker kept (keepEmpty) past delete.retention.ms sets a deadline only
+// when retry says the next pass removes it.
+func filterBatch(dst []byte, scratch *[]byte, batch []byte, h *BatchHeader, keys map[string]int64, aborted bool, nowMs, deleteRetentionMs int64, keepEmpty, retry bool, tombstonesAt *int64) (out []byte, kept, pruned int64, err error) {
 	if h.IsControl() {
 		if deleteRetentionMs >= 0 {
-			if !keepEmpty && nowMs-h.MaxTimestamp > deleteRetentionMs {
+			expired := nowMs-h.MaxTimestamp > deleteRetentionMs
+			if !keepEmpty && expired {
 				return dst, 0, 0, nil
 			}
-			if due := h.MaxTimestamp + deleteRetentionMs; *tombstonesAt == 0 || due < *tombstonesAt {
+			if due := h.MaxTimestamp + deleteRetentionMs; (!expired || retry) && (*tombstonesAt == 0 || due < *tombstonesAt) {
 				*tombstonesAt = max(due, 1)
 			}
 		}

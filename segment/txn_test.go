@@ -626,6 +626,35 @@ func TestOffsetForTimeFindsMarker(t *testing.T) {
 	}
 }
 
+// TestCompactionLeavesKeptMarkerAlone: a commit marker past
+// delete.retention.ms that stays (its transaction's record is live) sets
+// no deadline, so a later pass with nothing dirty rewrites nothing. It
+// rewrote the cleaned range at every pass, as Kafka never does (it cleans
+// only a log with dirty bytes).
+func TestCompactionLeavesKeptMarkerAlone(t *testing.T) {
+	e := newCompactTxnEnv(t)
+	e.mustAppend(txnBatch(1, 1, 0, 0, "txnkey"))
+	m := e.mustMarker(1, 0, 0, true)
+	for range 6 {
+		e.mustAppend(plainBatch(1, 100, time.Now().UnixMilli()).encode())
+	}
+	e.reopen(true)
+	later := time.Now().Add(25 * time.Hour)
+	if st, err := e.log.Compact(later); err != nil || st.Segments == 0 {
+		t.Fatalf("first pass: %+v %v", st, err)
+	}
+	if at := e.log.tombstonesAt.Load(); at != 0 {
+		t.Fatalf("a deadline at %d for a marker kept past its time", at)
+	}
+	st, err := e.log.Compact(later.Add(time.Minute))
+	if err != nil || st.Segments != 0 {
+		t.Fatalf("second pass, nothing dirty: %+v %v, want no segment rewritten", st, err)
+	}
+	if got := readBatches(t, e.log, m, m+1, 1<<20); len(got) == 0 {
+		t.Fatal("the marker of the live transaction is gone")
+	}
+}
+
 // TestCompactionKeepsAbortWhileRemovingItsRecords: the pass that removes
 // an aborted transaction's records keeps its marker and index entry
 // even when both are past delete.retention.ms (a read_committed fetch
