@@ -229,6 +229,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 		}
 	}
 	var g *Group
+	bump := false // the group epoch moves, once, in this heartbeat
 	if r.MemberEpoch == 0 {
 		g = c.groupOrCreate(r.Group)
 	} else if g = c.group(r.Group); g == nil {
@@ -325,7 +326,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 		cs.members[m.id] = m
 		m.epoch = 0
 		if !replaced {
-			cs.epoch++
+			bump = true
 		}
 	default:
 		if m == nil {
@@ -367,24 +368,29 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			if r.SubscribedTopicRegex == nil {
 				m.regex, m.re = "", nil
 			}
-			cs.epoch++
+			bump = true
 		}
 	}
 	if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != m.regex {
 		m.regex, m.re = *r.SubscribedTopicRegex, re
-		cs.epoch++
+		bump = true
 		if re != nil {
 			g.resolveRegexLater(m.regex)
 		}
 	}
 	if r.ServerAssignor != nil && *r.ServerAssignor != m.assignor {
 		m.assignor = *r.ServerAssignor
-		cs.epoch++
+		bump = true
 	}
 	// Topic metadata changes (topics created, deleted, grown) do too.
 	topics := g.subscribedMeta()
 	if sig := metaSignature(topics); sig != cs.metaSig {
 		cs.metaSig = sig
+		bump = true
+	}
+	if bump {
+		// Once per heartbeat whatever the reasons, as Kafka's
+		// consumerGroupHeartbeat: a new group's first member gets epoch 1.
 		cs.epoch++
 	}
 	if cs.targetEpoch != cs.epoch {

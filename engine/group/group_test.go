@@ -636,9 +636,18 @@ func TestStaticConsumerMemberRestart(t *testing.T) {
 		defer g.unlock()
 		return g.consumer().epoch
 	}
-	// Two static members settle on two partitions each.
+	// Two static members settle on two partitions each. The group epoch
+	// moves once per heartbeat, whatever the reasons (a new member, its
+	// subscription, the topics' metadata), as Kafka's: the first member
+	// of a new group gets epoch 1, the second 2.
 	a := hb("", "inst-a", 0)
+	if a.MemberEpoch != 1 || groupEpoch() != 1 {
+		t.Fatalf("first member's epoch %d, group epoch %d, want 1 and 1", a.MemberEpoch, groupEpoch())
+	}
 	b := hb("", "inst-b", 0)
+	if groupEpoch() != 2 {
+		t.Fatalf("group epoch %d after the second member joined, want 2", groupEpoch())
+	}
 	aID, bID := *a.MemberID, *b.MemberID
 	aEpoch, bEpoch := a.MemberEpoch, b.MemberEpoch
 	var aParts []int32
