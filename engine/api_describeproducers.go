@@ -30,12 +30,17 @@ func (b *Broker) handleDescribeProducers(req *netio.Request, r *kmsg.DescribePro
 	for _, t := range r.Topics {
 		rt := kmsg.NewDescribeProducersResponseTopic()
 		rt.Topic = t.Topic
-		denied := !b.allowed(req, acl.OpRead, acl.ResourceTopic, t.Topic)
+		// As Kafka: the name is checked before the ACL, for everyone.
+		invalid := legalTopic(t.Topic)
+		denied := invalid == nil && !b.allowed(req, acl.OpRead, acl.ResourceTopic, t.Topic)
 		for _, idx := range t.Partitions {
 			rp := kmsg.NewDescribeProducersResponseTopicPartition()
 			rp.Partition = idx
 			p := b.partition(t.Topic, idx)
 			switch {
+			case invalid != nil:
+				rp.ErrorCode = kerr.InvalidTopicException.Code
+				rp.ErrorMessage = kmsg.StringPtr(invalid.Error())
 			case denied:
 				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:

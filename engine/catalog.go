@@ -132,8 +132,21 @@ func (b *Broker) allocProducerID() (int64, error) {
 
 var legalTopicName = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
-// validateTopicName applies Kafka's rules for topic names.
+// validateTopicName applies Kafka's rules for the name of a topic to
+// create.
 func validateTopicName(name string) error {
+	if err := legalTopic(name); err != nil {
+		return err
+	}
+	if name == "__cluster_metadata" {
+		return errors.New("topic name __cluster_metadata is reserved")
+	}
+	return nil
+}
+
+// legalTopic is Kafka's Topic.validate: what any request naming a topic
+// checks first (INVALID_TOPIC_EXCEPTION).
+func legalTopic(name string) error {
 	switch {
 	case name == "":
 		return errors.New("topic name is empty")
@@ -143,8 +156,6 @@ func validateTopicName(name string) error {
 		return errors.New("topic name is longer than 249 characters")
 	case !legalTopicName.MatchString(name):
 		return fmt.Errorf("topic name %q contains characters other than ASCII alphanumerics, '.', '_' and '-'", name)
-	case name == "__cluster_metadata":
-		return errors.New("topic name __cluster_metadata is reserved")
 	}
 	return nil
 }

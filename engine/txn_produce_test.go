@@ -97,9 +97,10 @@ func TestTransactionalProduceRules(t *testing.T) {
 // TestTxnRequestsRefuseWhatKafkaRefuses: a client may not add an
 // internal topic's partition to its transaction (TOPIC_AUTHORIZATION_FAILED,
 // the others OPERATION_NOT_ATTEMPTED, as KafkaApis without an authorizer
-// too), and a TxnOffsetCommit for the empty group id is INVALID_GROUP_ID
+// too), a TxnOffsetCommit for the empty group id is INVALID_GROUP_ID
 // even after AddOffsetsToTxn added it, as Kafka's
-// commitTransactionalOffsets.
+// commitTransactionalOffsets, and DescribeProducers of an illegal topic
+// name is INVALID_TOPIC_EXCEPTION.
 func TestTxnRequestsRefuseWhatKafkaRefuses(t *testing.T) {
 	tb := startBroker(t, t.TempDir(), nil)
 	c := tb.client()
@@ -141,5 +142,19 @@ func TestTxnRequestsRefuseWhatKafkaRefuses(t *testing.T) {
 	tr, err := tc.RequestWith(ctx, c)
 	if err != nil || tr.Topics[0].Partitions[0].ErrorCode != kerr.InvalidGroupID.Code {
 		t.Fatalf("TxnOffsetCommit for the empty group: %v %+v", err, tr)
+	}
+
+	// DescribeProducers checks the topic's name first, as Kafka.
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "bad name!", Partitions: []int32{0}}, {Topic: "tp", Partitions: []int32{0}}}
+	dr := dialRaw(t, tb.addr).request(dp).(*kmsg.DescribeProducersResponse) // kgo would ask Metadata first
+	if len(dr.Topics) != 2 {
+		t.Fatalf("DescribeProducers: %+v", dr)
+	}
+	if p := dr.Topics[0].Partitions[0]; p.ErrorCode != kerr.InvalidTopicException.Code || p.ErrorMessage == nil {
+		t.Fatalf("DescribeProducers of an illegal name: %v %v", kerr.ErrorForCode(p.ErrorCode), p.ErrorMessage)
+	}
+	if p := dr.Topics[1].Partitions[0]; p.ErrorCode != 0 {
+		t.Fatalf("DescribeProducers of tp: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 }

@@ -91,8 +91,6 @@ func (b Binding) Validate() error {
 		return errors.New("invalid pattern type: only LITERAL and PREFIXED ACLs can be created")
 	case b.ResourceName == "":
 		return errors.New("resource name must not be empty")
-	case b.Pattern == PatternPrefixed && b.ResourceName == Wildcard:
-		return errors.New("a PREFIXED ACL cannot have the wildcard name *")
 	case b.Operation < OpAll || b.Operation > OpDescribeTokens:
 		return errors.New("invalid operation")
 	case b.Permission != PermAllow && b.Permission != PermDeny:

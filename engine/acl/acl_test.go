@@ -123,6 +123,17 @@ func TestFilter(t *testing.T) {
 	if err := lit.Validate(); err != nil {
 		t.Error(err)
 	}
+	// A PREFIXED ACL named * is valid, as in Kafka, and is no wildcard:
+	// it covers names that begin with a literal *.
+	star := allow(ResourceTransactionalID, "*", PatternPrefixed, "User:a", OpWrite)
+	if err := star.Validate(); err != nil {
+		t.Errorf("PREFIXED *: %v", err)
+	}
+	a := New(nil, false)
+	a.Set([]Binding{star})
+	if !a.Authorize("User:a", "h", OpWrite, ResourceTransactionalID, "*tx") || a.Authorize("User:a", "h", OpWrite, ResourceTransactionalID, "tx") {
+		t.Error("a PREFIXED * ACL is not a literal prefix")
+	}
 }
 
 // FuzzAuthorize: arbitrary bindings and a question never panic, a DENY of
