@@ -135,23 +135,33 @@ func TestConfluentPipelinerPushedBack(t *testing.T) {
 	b.start()
 	b.createTopic("pipeliner", 1, nil)
 	const n, size = 200, 900_000
-	var got struct {
-		Counts      map[string]int `json:"counts"`
-		Undelivered int            `json:"undelivered"`
-	}
-	confluentClient(t, &got, "flood", b.addr, "pipeliner", fmt.Sprint(n), fmt.Sprint(size))
-	if !reflect.DeepEqual(got.Counts, map[string]int{"OK": n}) || got.Undelivered != 0 {
-		t.Fatalf("delivery reports %v, %d undelivered; want %d OK", got.Counts, got.Undelivered, n)
-	}
-	if end := b.endOffsets("pipeliner")[0]; end != n {
-		t.Fatalf("log end %d, want %d: records written more than once", end, n)
-	}
-	log := b.log.String()
-	if strings.Contains(log, "floods requests") {
-		t.Fatalf("the flood guard closed the producer:\n%s", b.log.tail())
+	// Whether the producer gets ahead is the two processes' race: in a
+	// full make test, with the client short of CPU, one run in many kept
+	// pace with the broker. So up to three producers run, one after the
+	// other, until one was pushed back; each must deliver exactly once.
+	var log string
+	for round := int64(1); round <= 3; round++ {
+		var got struct {
+			Counts      map[string]int `json:"counts"`
+			Undelivered int            `json:"undelivered"`
+		}
+		confluentClient(t, &got, "flood", b.addr, "pipeliner", fmt.Sprint(n), fmt.Sprint(size))
+		if !reflect.DeepEqual(got.Counts, map[string]int{"OK": n}) || got.Undelivered != 0 {
+			t.Fatalf("round %d: delivery reports %v, %d undelivered; want %d OK", round, got.Counts, got.Undelivered, n)
+		}
+		if end := b.endOffsets("pipeliner")[0]; end != round*n {
+			t.Fatalf("round %d: log end %d, want %d: records written more than once", round, end, round*n)
+		}
+		log = b.log.String()
+		if strings.Contains(log, "floods requests") {
+			t.Fatalf("the flood guard closed the producer:\n%s", b.log.tail())
+		}
+		if strings.Contains(log, "moving its connection") {
+			break
+		}
 	}
 	if !strings.Contains(log, "moving its connection") {
-		t.Fatalf("the producer was not pushed back (no move logged):\n%s", b.log.tail())
+		t.Fatalf("the producer was not pushed back in three runs (no move logged):\n%s", b.log.tail())
 	}
 	fams := scrape(t, httpAddr)
 	if v, ok := metricValue(fams, "samsa_connections_moved_total", nil); !ok || v < 1 {
