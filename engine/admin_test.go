@@ -841,3 +841,34 @@ func TestReplicationMetrics(t *testing.T) {
 		t.Fatalf("lag with the standby gone after 5 records: %v", lag)
 	}
 }
+
+// TestStandbyForwardsIdempotentInitProducerID: an idempotent producer's
+// InitProducerId sent to the standby is answered with a producer id the
+// primary allocated (every Kafka broker answers it; NOT_COORDINATOR
+// stalled librdkafka, which asks again where it asked first), distinct
+// from the primary's own; a transactional one still gets NOT_COORDINATOR.
+func TestStandbyForwardsIdempotentInitProducerID(t *testing.T) {
+	p := startPair(t)
+	rc := dialRaw(t, p.standbyAddr)
+	ids := map[int64]bool{}
+	for range 2 {
+		r := kmsg.NewPtrInitProducerIDRequest()
+		r.TransactionTimeoutMillis = -1
+		resp := rc.request(r).(*kmsg.InitProducerIDResponse)
+		if resp.ErrorCode != 0 || resp.ProducerID < 0 || resp.ProducerEpoch != 0 || ids[resp.ProducerID] {
+			t.Fatalf("idempotent InitProducerId on the standby: %v %+v", kerr.ErrorForCode(resp.ErrorCode), resp)
+		}
+		ids[resp.ProducerID] = true
+	}
+	pr := kmsg.NewPtrInitProducerIDRequest()
+	pr.TransactionTimeoutMillis = -1
+	if resp := dialRaw(t, p.primaryAddr).request(pr).(*kmsg.InitProducerIDResponse); resp.ErrorCode != 0 || ids[resp.ProducerID] {
+		t.Fatalf("the primary's own id %d (%v) after the standby's %v", resp.ProducerID, kerr.ErrorForCode(resp.ErrorCode), ids)
+	}
+	id := "tx"
+	tr := kmsg.NewPtrInitProducerIDRequest()
+	tr.TransactionalID, tr.TransactionTimeoutMillis = &id, 60000
+	if resp := rc.request(tr).(*kmsg.InitProducerIDResponse); resp.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("transactional InitProducerId on the standby: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}

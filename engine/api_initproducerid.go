@@ -8,7 +8,10 @@ package engine
 // idempotent producer asks to bump its epoch (KIP-360), and so does samsa.
 // A transactional id goes to the transaction coordinator (engine/txn,
 // txns.go): it allocates or bumps the id's epoch, fencing the previous
-// producer and aborting its open transaction first.
+// producer and aborting its open transaction first. A standby forwards an
+// idempotent producer's request to the primary (forward.go); a
+// transactional one gets NOT_COORDINATOR (clients find the coordinator
+// first, and FindCoordinator names the primary).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,6 +26,20 @@ func init() {
 		if r.TransactionalID != nil && !b.pair.IsStandby() {
 			b.ensureTxnTopic()
 			b.txns.InitProducerID(r, txnResponder(req))
+			return
+		}
+		if r.TransactionalID == nil && b.pair.IsStandby() && !fromPeer(req) {
+			// Every Kafka broker hands out idempotent producer ids; the
+			// primary owns samsa's allocator, so a standby asks it.
+			// NOT_COORDINATOR stalled librdkafka's idempotent producer,
+			// which asks again on the one broker it reached first.
+			go func() {
+				if resp, ok := forwardToPrimary[*kmsg.InitProducerIDResponse](b, r, false); ok {
+					respond(req, resp)
+					return
+				}
+				respond(req, b.handleInitProducerID(r))
+			}()
 			return
 		}
 		respond(req, b.handleInitProducerID(r))

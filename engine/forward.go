@@ -3,7 +3,8 @@ package engine
 // Forwarding: the admin requests that change the catalog
 // (CreatePartitions, AlterConfigs, IncrementalAlterConfigs) go from a
 // standby to the primary, as Kafka's brokers forward them to the
-// controller, since clients send them to any broker.
+// controller, since clients send them to any broker; so does an
+// idempotent producer's InitProducerId (the primary allocates ids).
 
 import (
 	"strings"
@@ -25,7 +26,7 @@ func forwardToPrimary[R kmsg.Response](b *Broker, req kmsg.Request, fromPeer boo
 	}
 	kresp, err := b.pair.AskPeer(req, 30*time.Second)
 	if err != nil {
-		b.logger.Warn("cannot forward an admin request to the primary", "api", kmsg.NameForKey(req.Key()), "err", err)
+		b.logger.Warn("cannot forward a request to the primary", "api", kmsg.NameForKey(req.Key()), "err", err)
 		return resp, false
 	}
 	return kresp.(R), true
