@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/segment"
@@ -16,21 +17,30 @@ func txnBatch(pid int64, epoch int16, seq int32, attrs int16, values ...string) 
 	return setBatchCRC(b)
 }
 
+// txnSetup starts a broker with a topic "tp" of the given partitions and
+// returns it, a client, and the InitProducerId request (60 s timeout) for
+// transactional id id with its answer.
+func txnSetup(t *testing.T, partitions int32, id string) (*testBroker, *kgo.Client, *kmsg.InitProducerIDRequest, *kmsg.InitProducerIDResponse) {
+	t.Helper()
+	tb := startBroker(t, t.TempDir(), nil)
+	c := tb.client()
+	createTopic(t, c, "tp", partitions, nil)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ipr, err := init.RequestWith(testCtx(t), c)
+	if err != nil || ipr.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, ipr)
+	}
+	return tb, c, init, ipr
+}
+
 // TestTransactionalProduceRules: what a transactional batch needs to get
 // in (KIP-890 part 1), per Produce version, and that clients cannot write
 // control batches.
 func TestTransactionalProduceRules(t *testing.T) {
-	tb := startBroker(t, t.TempDir(), nil)
-	c := tb.client()
-	createTopic(t, c, "tp", 2, nil)
-	ctx := testCtx(t)
 	id := "rules"
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
-	ipr, err := init.RequestWith(ctx, c)
-	if err != nil || ipr.ErrorCode != 0 {
-		t.Fatalf("InitProducerId: %v %v", err, ipr)
-	}
+	tb, c, init, ipr := txnSetup(t, 2, id)
+	ctx := testCtx(t)
 	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
 	rc := dialRaw(t, tb.addr)
 	produce := func(version int16, txnID *string, partition int32, batch []byte) kmsg.ProduceResponseTopicPartition {
@@ -102,17 +112,9 @@ func TestTransactionalProduceRules(t *testing.T) {
 // commitTransactionalOffsets, and DescribeProducers of an illegal topic
 // name is INVALID_TOPIC_EXCEPTION.
 func TestTxnRequestsRefuseWhatKafkaRefuses(t *testing.T) {
-	tb := startBroker(t, t.TempDir(), nil)
-	c := tb.client()
-	createTopic(t, c, "tp", 1, nil)
-	ctx := testCtx(t)
 	id := "refused"
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
-	ipr, err := init.RequestWith(ctx, c)
-	if err != nil || ipr.ErrorCode != 0 {
-		t.Fatalf("InitProducerId: %v %v", err, ipr)
-	}
+	tb, c, _, ipr := txnSetup(t, 1, id)
+	ctx := testCtx(t)
 	add := kmsg.NewPtrAddPartitionsToTxnRequest()
 	add.Version = 3
 	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ipr.ProducerID, ipr.ProducerEpoch
