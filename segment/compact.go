@@ -304,7 +304,7 @@ func (l *Log) cleanGroup(group []*Segment, keys map[string]int64, aborted aborte
 			// data brings a pass: no deadline, or every pass would find
 			// one due and rewrite the range unchanged.
 			retry := h.IsControl() && seen == txnRemoved && !keepEmpty
-			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, aborted.has(h), nowMs, cfg.DeleteRetentionMs, keepEmpty || keepMarker, retry, tombstonesAt)
+			out, kept, pruned, err = filterBatch(out[:0], &scratch, batch, h, keys, aborted.has(h), nowMs, cfg.DeleteRetentionMs, keepMarker, retry, tombstonesAt)
 			if err != nil {
 				return err
 			}
