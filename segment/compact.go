@@ -512,11 +512,14 @@ func filterBatch(dst []byte, scratch *[]byte, batch []byte, h *BatchHeader, keys
 			pruned++
 		}
 	}
-	if pruned == 0 {
-		return append(dst, batch...), kept, 0, nil
-	}
+	// An empty batch (kept as the last of an earlier pass's group) goes
+	// too once it is no longer the last: kept unchanged, every pass would
+	// keep it, and with it its transaction's marker.
 	if kept == 0 && !keepEmpty {
 		return dst, 0, pruned, nil
+	}
+	if pruned == 0 {
+		return append(dst, batch...), kept, 0, nil
 	}
 	// Rebuild with the kept records, their bytes unchanged (deltas are
 	// relative to the base offset and timestamp, which stay).

@@ -714,3 +714,64 @@ func TestReplayKeepsProducerLastTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactionDropsEmptyBatchOnceNotLast: an aborted transaction's data
+// batch that ends a cleaning group is kept with no records (the group ends
+// at the same offset); a later pass, where it no longer ends its group,
+// drops it, then the abort marker and its index entry, as Kafka's cleaner
+// drops empty batches and then markers with no batch left. Before, the
+// empty batch was kept unchanged at every pass and pinned the marker, and
+// empty batches piled up pass after pass.
+func TestCompactionDropsEmptyBatchOnceNotLast(t *testing.T) {
+	e := newCompactTxnEnv(t)
+	e.mustAppend(txnBatch(2, 7, 0, 0, "a")) // 0-1, aborted below
+	c := e.log.Config()
+	small := c
+	small.SegmentBytes = 1
+	e.log.SetConfig(small)
+	e.mustMarker(7, 0, 0, false) // 2: the first batch of a new segment
+	e.log.SetConfig(c)
+	e.reopen(true)
+	now := time.Now().Add(25 * time.Hour)
+	if _, err := e.log.Compact(now); err != nil { // cleans the first segment alone
+		t.Fatal(err)
+	}
+	count := func() (empties, markers int) {
+		for _, b := range readBatches(t, e.log, 0, e.log.EndOffset(), 1<<20) {
+			h, _ := ParseBatchHeader(b)
+			switch {
+			case h.IsControl():
+				markers++
+			case h.NumRecords == 0:
+				empties++
+			}
+		}
+		return
+	}
+	if empties, markers := count(); empties != 1 || markers != 1 {
+		t.Fatalf("after the first pass: %d empty batches, %d markers; want the group's last batch kept empty and the marker", empties, markers)
+	}
+	var empties2 int
+	for pass := range 6 {
+		for range 4 {
+			e.mustAppend(plainBatch(1, 100, time.Now().UnixMilli()).encode())
+		}
+		e.reopen(true)
+		now = now.Add(25 * time.Hour)
+		if _, err := e.log.Compact(now); err != nil {
+			t.Fatal(err)
+		}
+		if pass == 1 {
+			empties2, _ = count()
+		}
+	}
+	empties, markers := count()
+	if got := e.log.AbortedTxns(nil, 0, e.log.EndOffset()); len(got) != 0 || markers != 0 {
+		t.Fatalf("after 6 more dirty passes, 150 h later: %d markers, aborts indexed %+v; want the marker and its entry gone", markers, got)
+	}
+	// Each cleaned segment left with nothing keeps its last batch, empty;
+	// no more pile up.
+	if empties > empties2 || empties > len(e.log.segs) {
+		t.Fatalf("empty batches: %d after the second dirty pass, %d after the sixth, over %d segments; want no more", empties2, empties, len(e.log.segs))
+	}
+}
