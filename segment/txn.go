@@ -282,40 +282,48 @@ func (l *Log) applyProducerLocked(seg *Segment, batch []byte, h *BatchHeader, no
 		return // an empty transaction, or a retried marker
 	}
 	e.txnFirst = -1
-	l.setOngoingLocked(h.ProducerID, -1)
+	delete(l.ongoing, h.ProducerID)
+	fu := l.firstOngoingLocked()
+	// LastStableOffset and AbortedTxns read without the lock: the
+	// transaction is noted as decided, and an abort indexed, before the
+	// first unstable offset moves past it, or a fetch in between would
+	// take it as stable with its marker not yet held by the standby, or
+	// read aborted records with no aborted list.
 	l.noteDecidedLocked(first, h.BaseOffset)
-	if commit {
-		return
+	if !commit {
+		lso := h.BaseOffset + 1
+		if fu >= 0 {
+			lso = fu
+		}
+		// A replayed abort is already loaded from the segment's index.
+		if n := len(seg.txnIdx); n == 0 || seg.txnIdx[n-1].LastOffset < h.BaseOffset {
+			seg.txnIdx = append(seg.txnIdx, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
+			l.hasAborts.Store(true)
+		}
 	}
-	lso := h.BaseOffset + 1
-	if fu := l.firstUnstable.Load(); fu >= 0 {
-		lso = fu
-	}
-	if n := len(seg.txnIdx); n > 0 && seg.txnIdx[n-1].LastOffset >= h.BaseOffset {
-		return // replayed, already loaded from the segment's index
-	}
-	seg.txnIdx = append(seg.txnIdx, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
-	l.hasAborts.Store(true)
+	l.firstUnstable.Store(fu)
 }
 
-// setOngoingLocked records (first >= 0) or clears the open transaction of
-// pid and recomputes the first unstable offset. l.mu is held.
+// setOngoingLocked records that pid's open transaction starts at first
+// and recomputes the first unstable offset. l.mu is held.
 func (l *Log) setOngoingLocked(pid, first int64) {
-	if first >= 0 {
-		if l.ongoing == nil {
-			l.ongoing = map[int64]int64{}
-		}
-		l.ongoing[pid] = first
-	} else {
-		delete(l.ongoing, pid)
+	if l.ongoing == nil {
+		l.ongoing = map[int64]int64{}
 	}
+	l.ongoing[pid] = first
+	l.firstUnstable.Store(l.firstOngoingLocked())
+}
+
+// firstOngoingLocked is the first offset of the oldest open transaction,
+// -1 for none. l.mu is held.
+func (l *Log) firstOngoingLocked() int64 {
 	fu := int64(-1)
 	for _, f := range l.ongoing {
 		if fu < 0 || f < fu {
 			fu = f
 		}
 	}
-	l.firstUnstable.Store(fu)
+	return fu
 }
 
 // decidedTxn is a transaction of [first, marker] decided by its marker.
@@ -362,7 +370,6 @@ func (l *Log) rebuildOngoingLocked() {
 	l.ongoing = nil
 	l.decided.Store(nil)
 	l.seenHW.Store(0)
-	fu := int64(-1)
 	for pid, e := range l.producers {
 		if e.txnFirst < 0 {
 			continue
@@ -371,11 +378,8 @@ func (l *Log) rebuildOngoingLocked() {
 			l.ongoing = map[int64]int64{}
 		}
 		l.ongoing[pid] = e.txnFirst
-		if fu < 0 || e.txnFirst < fu {
-			fu = e.txnFirst
-		}
 	}
-	l.firstUnstable.Store(fu)
+	l.firstUnstable.Store(l.firstOngoingLocked())
 }
 
 // LastStableOffset is the offset below which every transaction is decided,

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -773,5 +775,50 @@ func TestCompactionDropsEmptyBatchOnceNotLast(t *testing.T) {
 	// no more pile up.
 	if empties > empties2 || empties > len(e.log.segs) {
 		t.Fatalf("empty batches: %d after the second dirty pass, %d after the sixth, over %d segments; want no more", empties2, empties, len(e.log.segs))
+	}
+}
+
+// TestLSONeverPassesMarkerBeingWritten: LastStableOffset takes no lock, and
+// a marker's append moved the first unstable offset past its transaction
+// before noting the transaction as decided; a call in between answered the
+// high watermark, past the transaction's first offset, though its marker
+// was above the high watermark (the standby did not hold it). A reader
+// loops on LastStableOffset while markers are appended (found by review).
+func TestLSONeverPassesMarkerBeingWritten(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	var hw, first, bad atomic.Int64
+	hw.Store(-1)
+	bad.Store(-1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f, h := first.Load(), hw.Load()
+			if h < 0 {
+				continue
+			}
+			if got := e.log.LastStableOffset(h); got > f && first.Load() == f && hw.Load() == h {
+				bad.Store(got)
+			}
+		}
+	}()
+	for i := 0; i < 5000 && bad.Load() < 0; i++ {
+		hw.Store(-1)
+		res := e.mustAppend(txnBatch(1, int64(i+1), 0, 0, "k"))
+		first.Store(res.BaseOffset)
+		hw.Store(e.log.EndOffset()) // the standby holds the data, not the marker
+		e.mustMarker(int64(i+1), 0, 0, i%2 == 0)
+	}
+	close(stop)
+	wg.Wait()
+	if got := bad.Load(); got >= 0 {
+		t.Fatalf("LSO %d past a transaction's first offset while its marker was above the high watermark", got)
 	}
 }
