@@ -276,9 +276,15 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 		resp.MemberEpoch = r.MemberEpoch
 		g.persistConsumer(func(error) { respond(resp) })
 		return
+	case r.MemberEpoch == 0 && m != nil && m.instanceID == "" && (r.InstanceID == nil || *r.InstanceID == ""):
+		// A join retried with the id it was given (the answer lost), or a
+		// member fenced on its side rejoining: the member goes on with its
+		// epoch and partitions, as Kafka's since KAFKA-19233 (epoch 0 is
+		// always accepted). Started over, its group's epoch moved twice and
+		// every member rebalanced.
 	case r.MemberEpoch == 0:
 		if m != nil {
-			// A rejoin with the same id starts over.
+			// A static member's rejoin with the same id starts over.
 			g.removeConsumerMember(m, "member "+m.id+" rejoined")
 		}
 		if len(cs.members) >= min(c.cfg.MaxGroupSize, maxConsumerMembers) {

@@ -679,3 +679,51 @@ func TestStaticConsumerMemberRestart(t *testing.T) {
 		t.Fatalf("the replaced member's heartbeat: %v, want FENCED_INSTANCE_ID", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
+
+// TestConsumerRejoinWithSameIDKeepsEpoch: a member whose joining
+// heartbeat (epoch 0) was answered but the answer lost sends it again
+// with the same member id; a member fenced on its side rejoins with 0
+// too. Kafka (since KAFKA-19233) keeps the member, its epoch and its
+// partitions, and the group epoch moves only for a real change. samsa
+// removed the member and added it again: two epoch bumps and a rebalance
+// of every member (found by review).
+func TestConsumerRejoinWithSameIDKeepsEpoch(t *testing.T) {
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: [16]byte{9}, Partitions: 4})
+	hb := func(member string) *kmsg.ConsumerGroupHeartbeatResponse {
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Version = 1
+		r.Group, r.MemberID, r.MemberEpoch, r.RebalanceTimeoutMillis = "g", member, 0, 60000
+		r.SubscribedTopicNames, r.Topics = []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		return call[*kmsg.ConsumerGroupHeartbeatResponse](func(rf Respond) { c.ConsumerGroupHeartbeat(r, "c", "/h", rf) })
+	}
+	groupEpoch := func() int32 {
+		g := c.group("g")
+		g.lock()
+		defer g.unlock()
+		return g.consumer().epoch
+	}
+	partitions := func(r *kmsg.ConsumerGroupHeartbeatResponse) int {
+		n := 0
+		if r.Assignment != nil {
+			for _, tp := range r.Assignment.Topics {
+				n += len(tp.Partitions)
+			}
+		}
+		return n
+	}
+	first := hb("member-a")
+	if first.ErrorCode != 0 || first.MemberEpoch != 1 || groupEpoch() != 1 {
+		t.Fatalf("join: %v epoch %d group epoch %d", kerr.ErrorForCode(first.ErrorCode), first.MemberEpoch, groupEpoch())
+	}
+	again := hb("member-a")
+	if again.ErrorCode != 0 || again.MemberEpoch != 1 || groupEpoch() != 1 || partitions(again) != partitions(first) {
+		t.Fatalf("retried join: %v member epoch %d, group epoch %d, %d partitions (first %d); want no error, 1, 1 and the same partitions",
+			kerr.ErrorForCode(again.ErrorCode), again.MemberEpoch, groupEpoch(), partitions(again), partitions(first))
+	}
+	if b := hb("member-b"); b.ErrorCode != 0 || groupEpoch() != 2 {
+		t.Fatalf("second member: %v, group epoch %d; want 2", kerr.ErrorForCode(b.ErrorCode), groupEpoch())
+	}
+	if r := hb("member-a"); r.ErrorCode != 0 || groupEpoch() != 2 {
+		t.Fatalf("rejoin with the same id beside another member: %v, group epoch %d; want no error and 2", kerr.ErrorForCode(r.ErrorCode), groupEpoch())
+	}
+}
