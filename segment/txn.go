@@ -329,11 +329,13 @@ func (l *Log) firstOngoingLocked() int64 {
 // decidedTxn is a transaction of [first, marker] decided by its marker.
 type decidedTxn struct{ first, marker int64 }
 
-// maxDecided bounds the decided transactions a log keeps. In a pair a
-// marker is acknowledged once the standby holds it, so only the markers
-// being written are above the high watermark; the bound keeps a log
-// whose LastStableOffset is never asked (a standby's) from growing.
-const maxDecided = 16
+// maxDecided bounds the decided transactions a log keeps: those whose
+// markers are above the high watermark last noted (NoteHighWatermark, as
+// the pair's high watermark moves; LastStableOffset). Only markers the
+// standby does not hold yet are kept, a few in practice; past the bound
+// the oldest goes and the LSO may pass its transaction before the standby
+// holds its marker (Kafka keeps them all).
+const maxDecided = 256
 
 // noteDecidedLocked records that the transaction of [first, marker] was
 // decided by its marker: until the high watermark passes the marker, the
@@ -382,6 +384,14 @@ func (l *Log) rebuildOngoingLocked() {
 	l.firstUnstable.Store(l.firstOngoingLocked())
 }
 
+// NoteHighWatermark tells the log its high watermark moved to hw: decided
+// transactions whose markers are below it are dropped at the next marker.
+// Any goroutine.
+func (l *Log) NoteHighWatermark(hw int64) {
+	for seen := l.seenHW.Load(); hw > seen && !l.seenHW.CompareAndSwap(seen, hw); seen = l.seenHW.Load() {
+	}
+}
+
 // LastStableOffset is the offset below which every transaction is decided,
 // given the high watermark hw: the first offset of the oldest transaction
 // still open or whose marker is at or above hw, or hw when that is lower
@@ -395,8 +405,7 @@ func (l *Log) LastStableOffset(hw int64) int64 {
 				fu = d.first
 			}
 		}
-		for seen := l.seenHW.Load(); hw > seen && !l.seenHW.CompareAndSwap(seen, hw); seen = l.seenHW.Load() {
-		}
+		l.NoteHighWatermark(hw)
 	}
 	if fu < 0 || fu >= hw {
 		return hw

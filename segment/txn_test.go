@@ -822,3 +822,34 @@ func TestLSONeverPassesMarkerBeingWritten(t *testing.T) {
 		t.Fatalf("LSO %d past a transaction's first offset while its marker was above the high watermark", got)
 	}
 }
+
+// TestLSOHeldForManyUnreplicatedMarkers: 40 transactions decided by
+// markers the standby does not hold yet keep the LSO at the first one's
+// first offset (it kept only 16 and passed the oldest: found by review);
+// once the high watermark is noted past them they are dropped at the next
+// marker.
+func TestLSOHeldForManyUnreplicatedMarkers(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	const n = 40
+	for pid := int64(1); pid <= n; pid++ {
+		e.mustAppend(txnBatch(1, pid, 0, 0, "k"))
+	}
+	for pid := int64(1); pid <= n; pid++ {
+		e.mustMarker(pid, 0, 0, pid%2 == 0)
+	}
+	hw := int64(n) // the standby holds the data batches, no marker
+	e.log.NoteHighWatermark(hw)
+	if got := e.log.LastStableOffset(hw); got != 0 {
+		t.Fatalf("LSO %d with %d markers above the high watermark %d, want 0", got, n, hw)
+	}
+	end := e.log.EndOffset()
+	e.log.NoteHighWatermark(end)
+	if got := e.log.LastStableOffset(end); got != end {
+		t.Fatalf("LSO %d once the standby holds every marker, want %d", got, end)
+	}
+	e.mustAppend(txnBatch(1, n+1, 0, 0, "k"))
+	e.mustMarker(n+1, 0, 0, true)
+	if p := e.log.decided.Load(); p == nil || len(*p) != 1 {
+		t.Fatalf("decided transactions kept after the high watermark passed %d markers: %v, want only the newest", n, p)
+	}
+}

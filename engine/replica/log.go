@@ -81,6 +81,7 @@ func (l *Log) advanceLocked(leo int64, now time.Time) {
 	}
 	if hwm > l.hwm {
 		l.hwm = hwm
+		l.Seg.NoteHighWatermark(hwm)
 	}
 	// Produces waiting for the standby: done once it holds them, or once
 	// it is out of the ISR (then min.insync.replicas decides).
@@ -243,6 +244,7 @@ func (l *Log) observePrimaryHWM(hwm int64) {
 	l.mu.Lock()
 	l.hwm = max(l.hwm, hwm)
 	l.mu.Unlock()
+	l.Seg.NoteHighWatermark(hwm)
 }
 
 // reset forgets the standby's state when this node becomes the primary:
@@ -252,6 +254,7 @@ func (l *Log) reset() {
 	l.offset, l.inISR, l.caughtUp = 0, false, time.Time{}
 	l.hwm = l.Seg.EndOffset()
 	l.mu.Unlock()
+	l.Seg.NoteHighWatermark(l.hwm)
 }
 
 // release completes every waiter with NOT_ENOUGH_REPLICAS_AFTER_APPEND:
