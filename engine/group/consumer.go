@@ -269,6 +269,17 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			// until its session runs out or it comes back.
 			m.state = memberLeftStatic
 			m.epoch = -2
+			// What it was giving up is free at once, as Kafka's
+			// consumerGroupStaticMemberGroupLeave: kept, nothing would
+			// free it, and the members it went to waited for good.
+			for id, ps := range m.revoking {
+				for _, p := range ps {
+					if cs.owners[tp{id, p}] == m.id {
+						delete(cs.owners, tp{id, p})
+					}
+				}
+			}
+			m.revoking = assignment{}
 			g.consumerHeartbeat(m, now, g.consumerSessionTimeout())
 		} else {
 			g.removeConsumerMember(m, "member "+m.id+" left")
@@ -282,6 +293,13 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 		// epoch and partitions, as Kafka's since KAFKA-19233 (epoch 0 is
 		// always accepted). Started over, its group's epoch moved twice and
 		// every member rebalanced.
+	case r.MemberEpoch == 0 && m != nil && m.state == memberLeftStatic && r.InstanceID != nil && *r.InstanceID == m.instanceID:
+		// A static member back under the id it left with (the Java
+		// consumer keeps one id for life): it takes its partitions back
+		// from epoch 0 with no new group epoch, as Kafka's
+		// getOrMaybeSubscribeStaticConsumerGroupMember does for a
+		// restarted one.
+		m.state, m.epoch = memberStable, 0
 	case r.MemberEpoch == 0:
 		if m != nil {
 			// A static member's rejoin with the same id starts over.

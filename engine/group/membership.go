@@ -73,6 +73,17 @@ func (c *Coordinator) JoinGroup(r *kmsg.JoinGroupRequest, clientID, clientHost s
 			fail(kerr.InconsistentGroupProtocol.Code, r.MemberID)
 			return
 		}
+		// The consumer group's records go too, as Kafka's
+		// maybeDeleteEmptyConsumerGroup: left, at the next load they made
+		// the group a consumer group again, and the classic members'
+		// commits failed with UNKNOWN_MEMBER_ID.
+		if recs := g.consumerTombstones(); len(recs) > 0 {
+			g.c.be.Append(PartitionFor(g.id, g.c.parts), recs, false, func(err error) {
+				if err != nil {
+					g.c.logger.Error("cannot delete the records of an empty consumer group taken over by the classic protocol", "group", g.id, "err", err)
+				}
+			})
+		}
 		g.typ, g.cs = typeClassic, nil
 	}
 	if !g.supports(r.ProtocolType, ps) {
