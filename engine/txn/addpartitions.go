@@ -134,7 +134,7 @@ func (c *Coordinator) AddImplicit(txnID string, pid int64, epoch int16, tps []To
 		code, wait := c.addLocked(txnID, pid, epoch, tps, 2, cl.replyLocked)
 		if code == kerr.ConcurrentTransactions.Code {
 			if t := c.txns[txnID]; t != nil && t.pending != nil {
-				t.waitLocked(attempt)
+				t.waitLocked(cl, attempt)
 				return
 			}
 		}

@@ -865,3 +865,49 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestAnsweredRetriesLeaveNoWaiter: a commit whose marker for
+// one partition keeps failing with a retriable code (offline log:
+// KAFKA_STORAGE_ERROR, NOT_ENOUGH_REPLICAS) stays pending, as in Kafka.
+// Each TV2 produce (AddImplicit) and each InitProducerId that arrives
+// meanwhile is answered CONCURRENT_TRANSACTIONS after its bounded wait
+// but left its retry closure in t.waiters until the transaction
+// settled: a client retrying every 20-100 ms added one per retry, without
+// bound (found by review). Kafka keeps nothing per rejected request;
+// samsa drops the retries of answered calls as the next one registers.
+func TestAnsweredRetriesLeaveNoWaiter(t *testing.T) {
+	e := newEnv(t)
+	e.c.implicitWait = time.Millisecond
+	e.c.initWait = time.Millisecond
+	e.c.endWait = 10 * time.Millisecond
+	e.be.markerCode = func(n int, p TopicPartition) int16 {
+		if p == tp("t", 1) {
+			return kerr.KafkaStorageError.Code
+		}
+		return 0
+	}
+	pid, _ := e.initOK("a")
+	e.addOK("a", pid, 0, tp("t", 0), tp("t", 1))
+	if r := e.end(3, "a", pid, 0, true); r.ErrorCode != 0 {
+		t.Fatalf("end: %s", codeName(r.ErrorCode))
+	}
+	const n = 2000
+	for i := 0; i < n; i++ {
+		ch := make(chan int16, 1)
+		e.c.AddImplicit("a", pid, 0, []TopicPartition{tp("t", 0)}, func(code int16) { ch <- code })
+		if code := <-ch; code != kerr.ConcurrentTransactions.Code {
+			t.Fatalf("implicit add %d: %s", i, codeName(code))
+		}
+	}
+	for i := 0; i < 50; i++ {
+		if r := e.init(4, "a", 60000, -1, -1); r.ErrorCode != kerr.ConcurrentTransactions.Code {
+			t.Fatalf("init %d: %s", i, codeName(r.ErrorCode))
+		}
+	}
+	e.c.lock()
+	w := len(e.c.txns["a"].waiters)
+	e.c.unlock()
+	if w > 1 {
+		t.Fatalf("%d answered requests still hold a waiter on the pending transaction", w)
+	}
+}

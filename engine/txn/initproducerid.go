@@ -68,7 +68,7 @@ func (c *Coordinator) InitProducerID(r *kmsg.InitProducerIDRequest, respond Resp
 		code, wait := c.initLocked(id, r.TransactionTimeoutMillis, expPid, expEpoch, func(code int16, p int64, e int16) {
 			pid, epoch = p, e
 			cl.replyLocked(code)
-		}, attempt)
+		}, cl, attempt)
 		if !wait {
 			if code != 0 {
 				cl.replyLocked(code)
@@ -82,7 +82,7 @@ func (c *Coordinator) InitProducerID(r *kmsg.InitProducerIDRequest, respond Resp
 // to answer at once, or wait = true when it either started a write (done
 // is called with its result) or registered retry to run when the id's
 // transaction settles. Lock must be held.
-func (c *Coordinator) initLocked(id string, timeoutMs int32, expPid int64, expEpoch int16, done func(code int16, pid int64, epoch int16), retry func()) (code int16, wait bool) {
+func (c *Coordinator) initLocked(id string, timeoutMs int32, expPid int64, expEpoch int16, done func(code int16, pid int64, epoch int16), cl *call, retry func()) (code int16, wait bool) {
 	if code := c.gateLocked(); code != 0 {
 		return code, false
 	}
@@ -102,7 +102,7 @@ func (c *Coordinator) initLocked(id string, timeoutMs int32, expPid int64, expEp
 		c.txns[id] = t
 	}
 	if t.pending != nil {
-		t.waitLocked(retry)
+		t.waitLocked(cl, retry)
 		return 0, true
 	}
 	if expPid != noPID {
@@ -115,7 +115,7 @@ func (c *Coordinator) initLocked(id string, timeoutMs int32, expPid int64, expEp
 	case PrepareCommit, PrepareAbort:
 		// Completion stopped (this node was fenced): nothing will
 		// settle it here; the deadline answers CONCURRENT_TRANSACTIONS.
-		t.waitLocked(retry)
+		t.waitLocked(cl, retry)
 		return 0, true
 	case Ongoing:
 		c.fenceAbortLocked(t, true, func(code int16) {
@@ -123,7 +123,7 @@ func (c *Coordinator) initLocked(id string, timeoutMs int32, expPid int64, expEp
 				done(code, 0, 0)
 				return
 			}
-			t.waitLocked(retry)
+			t.waitLocked(cl, retry)
 		})
 		return 0, true
 	case Empty, CompleteCommit, CompleteAbort:

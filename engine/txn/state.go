@@ -2,6 +2,7 @@ package txn
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -127,7 +128,7 @@ type txn struct {
 	// waiters run (with the lock held) when a pending transition ends,
 	// durable or failed: requests that samsa makes wait rather than
 	// answer CONCURRENT_TRANSACTIONS try again.
-	waiters []func()
+	waiters []waiter
 	// ends are EndTxn calls answered when CompleteX is durable.
 	ends []*call
 	// timer is the marker or CompleteX retry.
@@ -149,11 +150,25 @@ func (t *txn) settleLocked() {
 	}
 	w := t.waiters
 	t.waiters = nil
-	for _, f := range w {
-		f()
+	for _, x := range w {
+		if !x.cl.answered {
+			x.f()
+		}
 	}
 }
 
-// waitLocked makes f run (with the lock held) when t's pending transition
-// ends. Lock must be held.
-func (t *txn) waitLocked(f func()) { t.waiters = append(t.waiters, f) }
+// waiter is a call's retry, run when a pending transition ends.
+type waiter struct {
+	cl *call
+	f  func()
+}
+
+// waitLocked makes f, the retry of cl, run (with the lock held) when t's
+// pending transition ends, unless cl was answered by then (its deadline).
+// Retries of calls already answered are dropped here: a transition that
+// never ends (a marker retried while its partition is offline) kept one
+// per client retry, without bound. Lock must be held.
+func (t *txn) waitLocked(cl *call, f func()) {
+	t.waiters = slices.DeleteFunc(t.waiters, func(x waiter) bool { return x.cl.answered })
+	t.waiters = append(t.waiters, waiter{cl, f})
+}
