@@ -117,6 +117,9 @@ func (b *Broker) loadTxns() {
 		b.txns.Loaded(epoch)
 		return
 	}
+	// A node that steps down meanwhile (Unload) makes this load stale:
+	// it stops, and serves nothing.
+	gen := b.txns.Generation()
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -130,16 +133,23 @@ func (b *Broker) loadTxns() {
 				default:
 				}
 				n++
-				return b.txns.Replay(key, value)
+				return b.txns.ReplayIn(gen, key, value)
 			})
 			if errors.Is(err, errShuttingDown) {
+				return
+			}
+			if errors.Is(err, txn.ErrStaleLoad) {
+				b.logger.Info("transaction load abandoned: this node stepped down")
 				return
 			}
 			if err != nil {
 				b.logger.Error("cannot load transactions; skipping the rest of the partition", "partition", p.idx, "err", err)
 			}
 		}
-		b.txns.Loaded(epoch)
+		if !b.txns.LoadedIn(gen, epoch) {
+			b.logger.Info("transaction load abandoned: this node stepped down")
+			return
+		}
 		b.logger.Info("transactions loaded", "records", n, "took", time.Since(start).Round(time.Millisecond))
 	}()
 }

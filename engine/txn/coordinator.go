@@ -10,6 +10,7 @@
 package txn
 
 import (
+	"errors"
 	"log/slog"
 	"sort"
 	"sync"
@@ -219,11 +220,31 @@ func (c *Coordinator) gateLocked() int16 {
 // PrepareCommit or PrepareAbort are completed (markers, then CompleteX),
 // those left in PrepareEpochFence are aborted; and the timeout/expiry loop
 // runs.
-func (c *Coordinator) Loaded(coordEpoch int32) {
+func (c *Coordinator) Loaded(coordEpoch int32) { c.loaded0(nil, coordEpoch) }
+
+// ErrStaleLoad is ReplayIn's answer once the load it was part of is stale.
+var ErrStaleLoad = errors.New("transaction load is stale: the coordinator was unloaded")
+
+// Generation is the coordinator's generation, which Unload and Close move
+// on: a load passes it to ReplayIn and LoadedIn, which change nothing once
+// the node has stepped down meanwhile.
+func (c *Coordinator) Generation() uint64 {
 	c.lock()
 	defer c.unlock()
-	if c.closed {
-		return
+	return c.gen
+}
+
+// LoadedIn is Loaded for the load that Generation returned gen to; it
+// reports false, and does nothing, once that load is stale. A node that
+// stepped down while it loaded served transactions it no longer
+// coordinates (found by review).
+func (c *Coordinator) LoadedIn(gen uint64, coordEpoch int32) bool { return c.loaded0(&gen, coordEpoch) }
+
+func (c *Coordinator) loaded0(gen *uint64, coordEpoch int32) bool {
+	c.lock()
+	defer c.unlock()
+	if c.closed || gen != nil && *gen != c.gen {
+		return false
 	}
 	c.coordEpoch = coordEpoch
 	c.loaded = true
@@ -249,6 +270,7 @@ func (c *Coordinator) Loaded(coordEpoch int32) {
 		c.wg.Add(1)
 		go c.loop()
 	})
+	return true
 }
 
 // Unload stops serving transactions (a primary that steps down): requests

@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"errors"
 	"math"
 	"reflect"
 	"runtime"
@@ -909,5 +910,39 @@ func TestAnsweredRetriesLeaveNoWaiter(t *testing.T) {
 	e.c.unlock()
 	if w > 1 {
 		t.Fatalf("%d answered requests still hold a waiter on the pending transaction", w)
+	}
+}
+
+// TestStaleLoadServesNothing: a node that steps down (Unload) while it
+// replays __transaction_state must not then serve transactions: its load's
+// later records change nothing and its end reports stale, so requests get
+// NOT_COORDINATOR. Before, the replay filled the emptied map and Loaded
+// made the node a coordinator again (found by review). A fresh load works.
+func TestStaleLoadServesNothing(t *testing.T) {
+	e := newUnloadedEnv(t)
+	d := txnData{pid: 500, prevPid: -1, nextPid: -1, epoch: 3, lastEpoch: -1, timeoutMs: 1000, state: CompleteCommit, startMs: 1, updateMs: 2}
+	gen := e.c.Generation()
+	if err := e.c.ReplayIn(gen, txnKey("a"), encodeValue(1, &d)); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Unload() // stepped down mid-load
+	if err := e.c.ReplayIn(gen, txnKey("b"), encodeValue(1, &d)); !errors.Is(err, ErrStaleLoad) {
+		t.Fatalf("replay after the step-down: %v, want ErrStaleLoad", err)
+	}
+	if e.c.LoadedIn(gen, 1) {
+		t.Fatal("a stale load reported loaded")
+	}
+	if r := e.init(4, "a", 1000, 500, 3); r.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("InitProducerId after a stale load: %s, want NOT_COORDINATOR", codeName(r.ErrorCode))
+	}
+	gen = e.c.Generation() // promoted again: a new load
+	if err := e.c.ReplayIn(gen, txnKey("a"), encodeValue(1, &d)); err != nil {
+		t.Fatal(err)
+	}
+	if !e.c.LoadedIn(gen, 2) {
+		t.Fatal("a fresh load did not load")
+	}
+	if r := e.init(4, "a", 1000, 500, 3); r.ErrorCode != 0 || r.ProducerEpoch != 4 {
+		t.Fatalf("InitProducerId after the fresh load: %s epoch %d, want NONE epoch 4", codeName(r.ErrorCode), r.ProducerEpoch)
 	}
 }

@@ -166,7 +166,16 @@ func checkTagCounts(b []byte) error {
 // order (value nil = tombstone). The last record of an id wins. A record
 // with a key version other than 0 is skipped, as Kafka does; malformed
 // records return an error and change nothing.
-func (c *Coordinator) Replay(key, value []byte) error {
+func (c *Coordinator) Replay(key, value []byte) error { return c.replay(nil, key, value) }
+
+// ReplayIn is Replay for the load that Generation returned gen to: once
+// the coordinator was unloaded (the node stepped down) it changes nothing
+// and returns ErrStaleLoad.
+func (c *Coordinator) ReplayIn(gen uint64, key, value []byte) error {
+	return c.replay(&gen, key, value)
+}
+
+func (c *Coordinator) replay(gen *uint64, key, value []byte) error {
 	if len(key) < 2 {
 		return fmt.Errorf("cannot replay transaction record: key of %d bytes", len(key))
 	}
@@ -187,6 +196,9 @@ func (c *Coordinator) Replay(key, value []byte) error {
 	}
 	c.lock()
 	defer c.unlock()
+	if gen != nil && *gen != c.gen {
+		return ErrStaleLoad
+	}
 	// Dead is never written as a value (the log gets a tombstone), but
 	// mean the same if it were.
 	if value == nil || d.state == Dead {
