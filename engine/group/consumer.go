@@ -207,6 +207,17 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 	case r.MemberEpoch < -2:
 		fail(kerr.InvalidRequest, "member epoch must be >= -2")
 		return
+	case r.InstanceID != nil && *r.InstanceID == "":
+		fail(kerr.InvalidRequest, "InstanceId can't be empty.")
+		return
+	case r.RackID != nil && *r.RackID == "":
+		fail(kerr.InvalidRequest, "RackId can't be empty.")
+		return
+	case r.MemberEpoch == -2 && r.InstanceID == nil:
+		// As Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid: only a
+		// static member leaves for a restart; a dynamic one leaves with -1.
+		fail(kerr.InvalidRequest, "InstanceId can't be null.")
+		return
 	case r.MemberEpoch == 0 && r.RebalanceTimeoutMillis <= 0:
 		fail(kerr.InvalidRequest, "rebalance timeout must be set when joining")
 		return

@@ -209,3 +209,39 @@ func TestConsumerStaticRejoinSameIDAfterLeave(t *testing.T) {
 			kerr.ErrorForCode(back.ErrorCode), groupEpoch(), before, partsOf(back, nil), aParts)
 	}
 }
+
+// TestConsumerHeartbeatRefusesWhatKafkaRefuses: an empty InstanceId or
+// RackId, and a -2 leave with no InstanceId (only a static member leaves
+// for a restart), are INVALID_REQUEST, as Kafka's
+// throwIfConsumerGroupHeartbeatRequestIsInvalid; samsa took them (found by
+// review).
+func TestConsumerHeartbeatRefusesWhatKafkaRefuses(t *testing.T) {
+	tid := [16]byte{9}
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 4})
+	h := rv848{t, c}
+	if r := h.hb(hbOpt{member: "member-a", owned: []int32{}, topicID: tid}); r.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	empty := ""
+	for name, mod := range map[string]func(*kmsg.ConsumerGroupHeartbeatRequest){
+		"empty InstanceId":      func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.InstanceID = &empty },
+		"empty RackId":          func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.RackID = &empty },
+		"-2 with no InstanceId": func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -2 },
+	} {
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Version = 1
+		r.Group, r.MemberID, r.MemberEpoch, r.RebalanceTimeoutMillis = "g", "member-a", 1, 60000
+		mod(r)
+		resp := call[*kmsg.ConsumerGroupHeartbeatResponse](func(rf Respond) { c.ConsumerGroupHeartbeat(r, "c", "/h", rf) })
+		if resp.ErrorCode != kerr.InvalidRequest.Code {
+			t.Errorf("%s: %v, want INVALID_REQUEST", name, kerr.ErrorForCode(resp.ErrorCode))
+		}
+	}
+	g := c.group("g")
+	g.lock()
+	_, still := g.cs.members["member-a"]
+	g.unlock()
+	if !still {
+		t.Fatal("a refused -2 removed the dynamic member")
+	}
+}
