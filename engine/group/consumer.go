@@ -271,6 +271,20 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 
 	switch {
 	case r.MemberEpoch == -1 || r.MemberEpoch == -2:
+		if r.InstanceID != nil {
+			// A static member is found by its instance id, and one
+			// replaced since (a zombie) is fenced, as Kafka's
+			// consumerGroupLeave (throwIfInstanceIdIsFenced).
+			id, ok := cs.static[*r.InstanceID]
+			if !ok {
+				fail(kerr.UnknownMemberID, "")
+				return
+			}
+			if id != r.MemberID {
+				fail(kerr.FencedInstanceID, "")
+				return
+			}
+		}
 		if m == nil {
 			fail(kerr.UnknownMemberID, "")
 			return

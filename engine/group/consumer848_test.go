@@ -245,3 +245,38 @@ func TestConsumerHeartbeatRefusesWhatKafkaRefuses(t *testing.T) {
 		t.Fatal("a refused -2 removed the dynamic member")
 	}
 }
+
+// TestConsumerZombieStaticLeaveFenced: a static member replaced by a
+// restart (a new member id under its instance id) that then leaves gets
+// FENCED_INSTANCE_ID, as Kafka's consumerGroupLeave, and the member now
+// holding the instance id stays; it got UNKNOWN_MEMBER_ID (found by
+// review).
+func TestConsumerZombieStaticLeaveFenced(t *testing.T) {
+	tid := [16]byte{9}
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 4})
+	h := rv848{t, c}
+	if r := h.hb(hbOpt{member: "old", inst: "inst-a", owned: []int32{}, topicID: tid}); r.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := h.hb(hbOpt{member: "old", inst: "inst-a", epoch: -2, topicID: tid}); r.ErrorCode != 0 {
+		t.Fatalf("leave for a restart: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := h.hb(hbOpt{member: "new", inst: "inst-a", owned: []int32{}, topicID: tid}); r.ErrorCode != 0 {
+		t.Fatalf("restarted: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	for _, epoch := range []int32{-1, -2} {
+		if r := h.hb(hbOpt{member: "old", inst: "inst-a", epoch: epoch, topicID: tid}); r.ErrorCode != kerr.FencedInstanceID.Code {
+			t.Fatalf("the zombie leaves (epoch %d): %v, want FENCED_INSTANCE_ID", epoch, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	if r := h.hb(hbOpt{member: "nobody", inst: "inst-z", epoch: -1, topicID: tid}); r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("an unknown instance leaves: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(r.ErrorCode))
+	}
+	g := c.group("g")
+	g.lock()
+	_, still := g.cs.members["new"]
+	g.unlock()
+	if !still {
+		t.Fatal("the zombie's leave removed the member holding the instance id")
+	}
+}
