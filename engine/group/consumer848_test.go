@@ -280,3 +280,46 @@ func TestConsumerZombieStaticLeaveFenced(t *testing.T) {
 		t.Fatal("the zombie's leave removed the member holding the instance id")
 	}
 }
+
+// TestConsumerCommitAtPreviousEpochOnlyForOwnPartitions: a member's commit
+// at its previous epoch (it may not have heard of the new one) is taken
+// for a partition still its own, and answered STALE_MEMBER_EPOCH for one
+// that moved to another member, as Kafka's per-partition assignment
+// epochs (KIP-1251): a late commit must not set the new owner's offset
+// back. samsa took both (found by review).
+func TestConsumerCommitAtPreviousEpochOnlyForOwnPartitions(t *testing.T) {
+	tid := [16]byte{9}
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 2})
+	h := rv848{t, c}
+	a := h.hb(hbOpt{member: "member-a", owned: []int32{}, topicID: tid, assignor: "range"})
+	aEpoch, aParts := a.MemberEpoch, partsOf(a, nil)
+	b := h.hb(hbOpt{member: "member-b", owned: []int32{}, topicID: tid, assignor: "range"})
+	bEpoch, bParts := b.MemberEpoch, partsOf(b, nil)
+	for range 4 {
+		r := h.hb(hbOpt{member: "member-a", epoch: aEpoch, owned: aParts, topicID: tid})
+		aEpoch, aParts = r.MemberEpoch, partsOf(r, aParts)
+		r = h.hb(hbOpt{member: "member-b", epoch: bEpoch, owned: bParts, topicID: tid})
+		bEpoch, bParts = r.MemberEpoch, partsOf(r, bParts)
+	}
+	if len(aParts) != 1 || len(bParts) != 1 || aEpoch != 2 {
+		t.Fatalf("a %v@%d b %v@%d", aParts, aEpoch, bParts, bEpoch)
+	}
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 9
+	commit.Group, commit.MemberID, commit.Generation = "g", "member-a", 1 // a's epoch before the rebalance
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{
+		{Partition: aParts[0], Offset: 5}, {Partition: bParts[0], Offset: 3},
+	}}}
+	r := call[*kmsg.OffsetCommitResponse](func(rf Respond) { c.OffsetCommit(commit, rf) })
+	if own, moved := r.Topics[0].Partitions[0].ErrorCode, r.Topics[0].Partitions[1].ErrorCode; own != 0 || moved != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("commit by a at its previous epoch 1 (now %d): its partition %d %v, partition %d that b owns %v; want NONE and STALE_MEMBER_EPOCH",
+			aEpoch, aParts[0], kerr.ErrorForCode(own), bParts[0], kerr.ErrorForCode(moved))
+	}
+	commit.Generation = aEpoch // at its current epoch: every partition, as before
+	r = call[*kmsg.OffsetCommitResponse](func(rf Respond) { c.OffsetCommit(commit, rf) })
+	for _, p := range r.Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("commit at the current epoch: partition %d %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+}

@@ -62,6 +62,7 @@ func (c *Coordinator) OffsetCommit(r *kmsg.OffsetCommitRequest, respond Respond)
 			all(code)
 			return
 		}
+		parts = g.ownedAtOlderEpoch(r.MemberID, r.Generation, parts, kerr.StaleMemberEpoch.Code)
 	} else {
 		// ClassicGroup.validateOffsetCommit's order: the member and its
 		// generation before the rebalance in progress, so a member that
@@ -188,6 +189,29 @@ func (g *Group) checkConsumerMember(memberID string, epoch int32) int16 {
 	}
 	g.consumerHeartbeat(m, g.c.now(), g.consumerSessionTimeout())
 	return 0
+}
+
+// ownedAtOlderEpoch keeps the parts of a commit by a KIP-848 member at its
+// previous epoch (accepted: it may not have heard of the new one yet) that
+// are still its own, assigned or being given up; the others get code. As
+// Kafka's per-partition assignment epochs (KIP-1251): a late commit for a
+// partition that moved to another member must not set that member's
+// offset back. A commit at the current epoch keeps every part. g is
+// locked.
+func (g *Group) ownedAtOlderEpoch(memberID string, epoch int32, parts []commitPart, code int16) []commitPart {
+	m := g.consumer().members[memberID]
+	if m == nil || epoch == m.epoch {
+		return parts
+	}
+	var kept []commitPart
+	for _, p := range parts {
+		if meta, ok := g.c.be.Topic(p.k.topic); ok && (m.assigned.has(meta.ID, p.k.partition) || m.revoking.has(meta.ID, p.k.partition)) {
+			kept = append(kept, p)
+			continue
+		}
+		*p.code = code
+	}
+	return kept
 }
 
 // OffsetFetch (key 9) returns committed offsets: -1 where there is none.

@@ -71,6 +71,9 @@ func (c *Coordinator) TxnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, respond Re
 		all(code)
 		return
 	}
+	if g.typ == typeConsumer && r.MemberID != "" {
+		parts = g.ownedAtOlderEpoch(r.MemberID, r.Generation, parts, kerr.IllegalGeneration.Code)
+	}
 	pid, epoch := r.ProducerID, r.ProducerEpoch
 	c.commit(g, parts, func(p int32, recs []Record, done func(error)) { c.be.AppendTxn(p, pid, epoch, recs, done) },
 		func(k topicPartition, o offset) { g.addPendingLocked(pid, k, o) }, func() { respond(resp) })
