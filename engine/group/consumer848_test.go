@@ -47,6 +47,23 @@ func (h rv848) hb(o hbOpt) *kmsg.ConsumerGroupHeartbeatResponse {
 	return call[*kmsg.ConsumerGroupHeartbeatResponse](func(rf Respond) { h.c.ConsumerGroupHeartbeat(r, "c", "/h", rf) })
 }
 
+// new848 is a coordinator with topic "t" of n partitions, a heartbeat
+// helper for group "g", and the topic's id.
+func new848(t *testing.T, n int32) (rv848, *Coordinator, [16]byte) {
+	tid := [16]byte{9}
+	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: n})
+	return rv848{t, c}, c, tid
+}
+
+// hasMember reports whether group "g" has the member.
+func (h rv848) hasMember(id string) bool {
+	g := h.c.group("g")
+	g.lock()
+	defer g.unlock()
+	_, ok := g.cs.members[id]
+	return ok
+}
+
 func partsOf(r *kmsg.ConsumerGroupHeartbeatResponse, prev []int32) []int32 {
 	if r.Assignment == nil {
 		return prev
@@ -66,9 +83,7 @@ func partsOf(r *kmsg.ConsumerGroupHeartbeatResponse, prev []int32) []int32 {
 // member restarts under a new id, by the new member for good: the other
 // member never gets them.
 func TestConsumerStaticLeaveWhileRevokingFreesPartitions(t *testing.T) {
-	tid := [16]byte{9}
-	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 4})
-	h := rv848{t, c}
+	h, c, tid := new848(t, 4)
 	// A (static) joins alone and owns all 4.
 	a := h.hb(hbOpt{member: "member-a", inst: "inst-a", owned: []int32{}, topicID: tid, assignor: "range"})
 	aID, aEpoch, aParts := *a.MemberID, a.MemberEpoch, partsOf(a, nil)
@@ -180,9 +195,7 @@ func TestClassicTakeoverOfEmptyConsumerGroupSurvivesReload(t *testing.T) {
 // partitions, with no new group epoch. samsa removed the member and added
 // it again: two group epochs, and a rebalance of every member.
 func TestConsumerStaticRejoinSameIDAfterLeave(t *testing.T) {
-	tid := [16]byte{9}
-	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 4})
-	h := rv848{t, c}
+	h, c, tid := new848(t, 4)
 	a := h.hb(hbOpt{member: "member-a", inst: "inst-a", owned: []int32{}, topicID: tid, assignor: "range"})
 	aEpoch, aParts := a.MemberEpoch, partsOf(a, nil)
 	b := h.hb(hbOpt{member: "member-b", inst: "inst-b", owned: []int32{}, topicID: tid, assignor: "range"})
@@ -216,9 +229,7 @@ func TestConsumerStaticRejoinSameIDAfterLeave(t *testing.T) {
 // throwIfConsumerGroupHeartbeatRequestIsInvalid; samsa took them (found by
 // review).
 func TestConsumerHeartbeatRefusesWhatKafkaRefuses(t *testing.T) {
-	tid := [16]byte{9}
-	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 4})
-	h := rv848{t, c}
+	h, c, tid := new848(t, 4)
 	if r := h.hb(hbOpt{member: "member-a", owned: []int32{}, topicID: tid}); r.ErrorCode != 0 {
 		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
@@ -237,11 +248,7 @@ func TestConsumerHeartbeatRefusesWhatKafkaRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want INVALID_REQUEST", name, kerr.ErrorForCode(resp.ErrorCode))
 		}
 	}
-	g := c.group("g")
-	g.lock()
-	_, still := g.cs.members["member-a"]
-	g.unlock()
-	if !still {
+	if !h.hasMember("member-a") {
 		t.Fatal("a refused -2 removed the dynamic member")
 	}
 }
@@ -252,9 +259,7 @@ func TestConsumerHeartbeatRefusesWhatKafkaRefuses(t *testing.T) {
 // holding the instance id stays; it got UNKNOWN_MEMBER_ID (found by
 // review).
 func TestConsumerZombieStaticLeaveFenced(t *testing.T) {
-	tid := [16]byte{9}
-	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 4})
-	h := rv848{t, c}
+	h, _, tid := new848(t, 4)
 	if r := h.hb(hbOpt{member: "old", inst: "inst-a", owned: []int32{}, topicID: tid}); r.ErrorCode != 0 {
 		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
@@ -272,11 +277,7 @@ func TestConsumerZombieStaticLeaveFenced(t *testing.T) {
 	if r := h.hb(hbOpt{member: "nobody", inst: "inst-z", epoch: -1, topicID: tid}); r.ErrorCode != kerr.UnknownMemberID.Code {
 		t.Fatalf("an unknown instance leaves: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(r.ErrorCode))
 	}
-	g := c.group("g")
-	g.lock()
-	_, still := g.cs.members["new"]
-	g.unlock()
-	if !still {
+	if !h.hasMember("new") {
 		t.Fatal("the zombie's leave removed the member holding the instance id")
 	}
 }
@@ -288,9 +289,7 @@ func TestConsumerZombieStaticLeaveFenced(t *testing.T) {
 // epochs (KIP-1251): a late commit must not set the new owner's offset
 // back. samsa took both (found by review).
 func TestConsumerCommitAtPreviousEpochOnlyForOwnPartitions(t *testing.T) {
-	tid := [16]byte{9}
-	c, _ := newTestCoordinator(t, TopicMeta{Name: "t", ID: tid, Partitions: 2})
-	h := rv848{t, c}
+	h, c, tid := new848(t, 2)
 	a := h.hb(hbOpt{member: "member-a", owned: []int32{}, topicID: tid, assignor: "range"})
 	aEpoch, aParts := a.MemberEpoch, partsOf(a, nil)
 	b := h.hb(hbOpt{member: "member-b", owned: []int32{}, topicID: tid, assignor: "range"})
