@@ -297,14 +297,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 			// What it was giving up is free at once, as Kafka's
 			// consumerGroupStaticMemberGroupLeave: kept, nothing would
 			// free it, and the members it went to waited for good.
-			for id, ps := range m.revoking {
-				for _, p := range ps {
-					if cs.owners[tp{id, p}] == m.id {
-						delete(cs.owners, tp{id, p})
-					}
-				}
-			}
-			m.revoking = assignment{}
+			g.releaseRevoking(m)
 			g.consumerHeartbeat(m, now, g.consumerSessionTimeout())
 		} else {
 			g.removeConsumerMember(m, "member "+m.id+" left")
@@ -312,7 +305,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatReque
 		resp.MemberEpoch = r.MemberEpoch
 		g.persistConsumer(func(error) { respond(resp) })
 		return
-	case r.MemberEpoch == 0 && m != nil && m.instanceID == "" && (r.InstanceID == nil || *r.InstanceID == ""):
+	case r.MemberEpoch == 0 && m != nil && m.instanceID == "" && r.InstanceID == nil:
 		// A join retried with the id it was given (the answer lost), or a
 		// member fenced on its side rejoining: the member goes on with its
 		// epoch and partitions, as Kafka's since KAFKA-19233 (epoch 0 is
@@ -656,6 +649,19 @@ func (g *Group) computeTarget(topics map[string]TopicMeta) {
 	g.c.logger.Info("consumer group target assignment", "group", g.id, "epoch", cs.epoch, "members", len(members), "assignor", assignor)
 }
 
+// releaseRevoking frees the partitions m is giving up for the members
+// they go to. g is locked.
+func (g *Group) releaseRevoking(m *cmember) {
+	for id, ps := range m.revoking {
+		for _, p := range ps {
+			if g.cs.owners[tp{id, p}] == m.id {
+				delete(g.cs.owners, tp{id, p})
+			}
+		}
+	}
+	m.revoking = assignment{}
+}
+
 // reconcile moves m toward its target assignment (Kafka's
 // CurrentAssignmentBuilder). owned is what the member reported owning
 // (nil: unchanged since its last heartbeat).
@@ -670,14 +676,7 @@ func (g *Group) reconcile(m *cmember, owned []kmsg.ConsumerGroupHeartbeatRequest
 				return // no news: keep waiting for the revocation
 			}
 			// The member gave the partitions up: free them.
-			for id, ps := range m.revoking {
-				for _, p := range ps {
-					if cs.owners[tp{id, p}] == m.id {
-						delete(cs.owners, tp{id, p})
-					}
-				}
-			}
-			m.revoking = assignment{}
+			g.releaseRevoking(m)
 			m.state = memberStable
 		} else {
 			return
