@@ -18,6 +18,9 @@
 #                         (tc tbf; root): the link's share of the cost
 #   LINK_DELAY=1ms        with LINK_RATE, a one-way delay on the link (netem)
 #   LINK_COMPRESSION=lz4  the link's link_compression on both nodes
+#   IDLE_PARTS=500        first create a topic of this many partitions that
+#                         nothing writes: what the standby's fetches cost
+#                         when they cover many logs
 set -eu
 FS=${1:-false}
 shift || true
@@ -72,6 +75,10 @@ P1=$!
 sleep 3 # the standby joins the ISR of the metadata log
 cpu() { awk '{printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"'}' /proc/$1/stat; }
 [ -n "$P2" ] && S0=$(cpu $P2)
+if [ -n "${IDLE_PARTS:-}" ]; then
+	bin/samsactl -broker $A1:19092 topics create idle-parts --partitions "$IDLE_PARTS" >/dev/null
+	sleep 2 # the standby creates and catches up with them
+fi
 bin/samsa-bench "${WORKLOAD:-produce}" -target $A1:19092 -target-pid $P1 -metrics 127.0.0.1:19644 "$@"
 [ -n "$P2" ] && echo "standby CPU during the run: $(echo "$(cpu $P2) - $S0" | bc) s"
 true

@@ -325,9 +325,14 @@ type Broker struct {
 	topicIDs map[[16]byte]*topic // (mu)
 
 	sessions *sessionCache // fetch sessions (KIP-227)
-	pair     *replica.Pair // this node's side of the pair (engine/replica); role and epoch
-	groups   *group.Coordinator
-	txns     *txn.Coordinator
+	// replicaSess is the standby's fetch session, kept apart from the
+	// consumers' cache so that a full cache never costs the standby its
+	// incremental fetches.
+	replicaSessMu sync.Mutex
+	replicaSess   *fetchSession // (replicaSessMu)
+	pair          *replica.Pair // this node's side of the pair (engine/replica); role and epoch
+	groups        *group.Coordinator
+	txns          *txn.Coordinator
 
 	badLog  netio.LogLimiter // misbehaving clients
 	authLog netio.LogLimiter // failed authentication

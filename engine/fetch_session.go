@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -36,6 +37,10 @@ type sessionPart struct {
 	hwm      int64 // last high watermark sent; -1 = never sent
 	lso      int64 // last stable offset sent
 	logStart int64 // last log start offset sent
+	// In the standby's session: the log start offset and the last
+	// fetched epoch (-1: none) it last sent for the partition.
+	followerStart int64
+	followerEpoch int32
 }
 
 type fetchSession struct {
@@ -47,6 +52,11 @@ type fetchSession struct {
 	parts    []*sessionPart // (mu) in response order
 	index    map[sessKey]*sessionPart
 	lastUsed time.Time // (mu)
+	// spare and rotated are buffers kept between fetches (mu): the
+	// standby's session lists every log, and at hundreds of fetches a
+	// second allocating them anew was most of the primary's garbage.
+	spare   []fetchItem
+	rotated []*sessionPart
 }
 
 type sessionCache struct {
@@ -101,9 +111,15 @@ func (c *sessionCache) create(now time.Time) *fetchSession {
 	for id == 0 || c.byID[id] != nil {
 		id = rand.Int32()
 	}
-	s := &fetchSession{id: id, epoch: 1, index: map[sessKey]*sessionPart{}, lastUsed: now}
+	s := newFetchSession(id, now)
 	c.byID[id] = s
 	return s
+}
+
+// newFetchSession returns an empty session whose next request must carry
+// epoch 1.
+func newFetchSession(id int32, now time.Time) *fetchSession {
+	return &fetchSession{id: id, epoch: 1, index: map[sessKey]*sessionPart{}, lastUsed: now}
 }
 
 // nextEpoch is the epoch after e, wrapping to 1 as Kafka does.
@@ -147,7 +163,7 @@ func (s *fetchSession) rotateLocked(returned map[*sessionPart]bool) {
 	if len(returned) == 0 || len(returned) == len(s.parts) {
 		return
 	}
-	out := make([]*sessionPart, 0, len(s.parts))
+	out := slices.Grow(s.rotated[:0], len(s.parts))
 	for _, sp := range s.parts {
 		if !returned[sp] {
 			out = append(out, sp)
@@ -158,5 +174,25 @@ func (s *fetchSession) rotateLocked(returned map[*sessionPart]bool) {
 			out = append(out, sp)
 		}
 	}
-	s.parts = out
+	clear(s.parts)
+	s.parts, s.rotated = out, s.parts[:0]
+}
+
+// takeItems returns a buffer of n fetch items, the session's spare one
+// when it is free and large enough. s.mu should be held.
+func (s *fetchSession) takeItems(n int) []fetchItem {
+	buf := s.spare
+	s.spare = nil
+	if cap(buf) < n {
+		return make([]fetchItem, n)
+	}
+	return buf[:n]
+}
+
+// giveItems hands a fetch's items back once its answer is sent.
+func (s *fetchSession) giveItems(items []fetchItem) {
+	clear(items) // no slices or partitions kept alive
+	s.mu.Lock()
+	s.spare = items[:0]
+	s.mu.Unlock()
 }

@@ -104,8 +104,9 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 		return err
 	}
 	p.logger.Info("following the primary", "primary", p.cfg.PeerLink)
+	var sess fetchSession // one per connection: the primary's ends with it
 	for ctx.Err() == nil {
-		req := p.fetchRequest()
+		req := p.fetchRequest(&sess)
 		// The batches of one response are appended before the next
 		// request (applyFetch waits for them), so every response can be
 		// read into the same buffer.
@@ -115,6 +116,17 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 		}
 		resp := kresp.(*kmsg.FetchResponse)
 		p.lastFollowed.Store(time.Now().UnixNano())
+		switch resp.ErrorCode {
+		case kerr.FetchSessionIDNotFound.Code, kerr.InvalidFetchSessionEpoch.Code, kerr.FetchSessionTopicIDError.Code:
+			// The primary lost the session (it restarted, or replaced
+			// it): start a new one.
+			p.logger.Info("replica fetch session lost; fetching every log again", "primary", p.cfg.PeerLink,
+				"err", kerr.ErrorForCode(resp.ErrorCode))
+			sess.reset()
+			continue
+		case 0:
+			sess.answered(resp)
+		}
 		progress, err := p.applyFetch(resp)
 		if err != nil {
 			return err
@@ -131,16 +143,94 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 	return nil
 }
 
-// fetchRequest asks for every log from its end.
-func (p *Pair) fetchRequest() *kmsg.FetchRequest {
+// fetchSession is the standby's side of its fetch session with the
+// primary (KIP-227, as Kafka's followers keep one). The first fetch of a
+// connection lists every log and asks for a session; the later ones list
+// only the logs whose end or start moved (and new ones), name the logs
+// gone since (forgotten), and the primary answers only the logs with
+// something new. Without it each fetch and its answer listed every log:
+// with hundreds of partitions that was most of both nodes' work at each
+// round trip. One goroutine (the follower's) uses it.
+type fetchSession struct {
+	id, epoch int32 // id 0: none; the next fetch is full and asks for one
+	sent      map[sessionKey]*sentLog
+	gen       uint32 // marks the logs the fetch being built found
+	asked     bool   // the fetch in flight asked for a new session
+}
+
+type sessionKey struct {
+	id  [16]byte
+	idx int32
+}
+
+// sentLog is what the primary's session holds for a log.
+type sentLog struct {
+	offset, logStart int64
+	gen              uint32
+}
+
+// reset forgets the session: the next fetch is full.
+func (s *fetchSession) reset() {
+	s.id, s.epoch = 0, 0
+	clear(s.sent)
+}
+
+// answered moves the session on after an answer with no top-level error
+// to the fetch fetchRequest built.
+func (s *fetchSession) answered(resp *kmsg.FetchResponse) {
+	switch {
+	case s.asked && resp.SessionID != 0:
+		s.id, s.epoch = resp.SessionID, 1
+	case s.asked || resp.SessionID != s.id:
+		// The primary keeps no session for this node: go on with full
+		// fetches, each asking for one again.
+		s.reset()
+	default:
+		s.epoch = nextSessionEpoch(s.epoch)
+	}
+}
+
+// nextSessionEpoch is the epoch after e, wrapping to 1 as Kafka's does.
+func nextSessionEpoch(e int32) int32 {
+	if e == 0x7fffffff {
+		return 1
+	}
+	return e + 1
+}
+
+// fetchRequest asks for every log from its end: all of them in a full
+// fetch, those that moved in an incremental one (s).
+func (p *Pair) fetchRequest(s *fetchSession) *kmsg.FetchRequest {
 	r := kmsg.NewPtrFetchRequest()
 	r.Version = 13 // topic ids: a topic deleted and created again is not mistaken for the old one
 	r.ReplicaID = p.nodeID
 	r.MaxWaitMillis = int32(replicaFetchWait.Milliseconds())
 	r.MinBytes = 1
 	r.MaxBytes = p.cfg.fetchResponseMaxBytes()
-	r.SessionID, r.SessionEpoch = 0, -1
+	full := s.id == 0
+	s.asked = full
+	r.SessionID, r.SessionEpoch = s.id, s.epoch
+	if full {
+		clear(s.sent)
+		r.SessionEpoch = 0 // a full fetch that opens a session
+	}
+	if s.sent == nil {
+		s.sent = map[sessionKey]*sentLog{}
+	}
+	s.gen++
 	for _, l := range p.cat.Logs() {
+		k := sessionKey{l.ID, l.Index}
+		end, start := l.Seg.EndOffset(), l.Seg.StartOffset()
+		sl := s.sent[k]
+		if sl == nil {
+			sl = &sentLog{offset: -1}
+			s.sent[k] = sl
+		}
+		sl.gen = s.gen
+		if sl.offset == end && sl.logStart == start {
+			continue // the primary's session has it as it is
+		}
+		sl.offset, sl.logStart = end, start
 		n := len(r.Topics)
 		if n == 0 || r.Topics[n-1].TopicID != l.ID {
 			t := kmsg.NewFetchRequestTopic()
@@ -150,10 +240,25 @@ func (p *Pair) fetchRequest() *kmsg.FetchRequest {
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = l.Index
-		rp.FetchOffset = l.Seg.EndOffset()
-		rp.LogStartOffset = l.Seg.StartOffset()
+		rp.FetchOffset = end
+		rp.LogStartOffset = start
 		rp.PartitionMaxBytes = p.cfg.fetchMaxBytes()
 		r.Topics[n-1].Partitions = append(r.Topics[n-1].Partitions, rp)
+	}
+	for k, sl := range s.sent {
+		if sl.gen == s.gen {
+			continue
+		}
+		// A log this node no longer has (its topic deleted).
+		delete(s.sent, k)
+		n := len(r.ForgottenTopics)
+		if n == 0 || r.ForgottenTopics[n-1].TopicID != k.id {
+			ft := kmsg.NewFetchRequestForgottenTopic()
+			ft.TopicID = k.id
+			r.ForgottenTopics = append(r.ForgottenTopics, ft)
+			n++
+		}
+		r.ForgottenTopics[n-1].Partitions = append(r.ForgottenTopics[n-1].Partitions, k.idx)
 	}
 	return r
 }
@@ -189,12 +294,18 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 				continue // created by a metadata record not applied yet
 			}
 			l := rl.Seg
-			if rp.ErrorCode != 0 {
+			switch {
+			case rp.ErrorCode == kerr.UnknownTopicOrPartition.Code, rp.ErrorCode == kerr.UnknownTopicID.Code:
+				// Deleted on the primary; the metadata log says so. Not
+				// counted as an error: in a session the primary names the
+				// partition in each answer until this node forgets it, and
+				// an answer that names only such partitions (max wait over,
+				// nothing new) must not make this node pause.
+				continue
+			case rp.ErrorCode != 0:
 				errs++
 			}
 			switch {
-			case rp.ErrorCode == kerr.UnknownTopicOrPartition.Code, rp.ErrorCode == kerr.UnknownTopicID.Code:
-				continue // deleted on the primary; the metadata log says so
 			case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > l.EndOffset():
 				// All this copy holds is gone from the primary (retention):
 				// start again where the primary's log starts.
