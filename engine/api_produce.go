@@ -141,9 +141,15 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 	// appendPart appends one partition's checked batch. A request's
 	// partitions are independent: each goes as soon as it is checked,
 	// except those waiting for their transaction to take them (below).
-	appendPart := func(t *topic, p *partition, sp *kmsg.ProduceResponseTopicPartition, batch []byte, h *segment.BatchHeader, pol *topicPolicy) {
+	appendPart := func(t *topic, p *partition, sp *kmsg.ProduceResponseTopicPartition, batch []byte, h *segment.BatchHeader, pol *topicPolicy, guard int64) {
 		pending.Add(1)
-		res, err := p.log.Append(batch, h, sync, func(err error) {
+		appendFn := p.log.Append
+		if guard >= 0 {
+			appendFn = func(batch []byte, h *segment.BatchHeader, sync bool, done func(error)) (segment.AppendResult, error) {
+				return p.log.AppendVerified(batch, h, uint32(guard), sync, done)
+			}
+		}
+		res, err := appendFn(batch, h, sync, func(err error) {
 			if err != nil {
 				mu.Lock()
 				sp.ErrorCode = errCode(err)
@@ -157,7 +163,11 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		})
 		if err != nil {
 			pending.Add(-1)
-			setErr(sp, errCode(err), err.Error())
+			code := errCode(err)
+			if errors.Is(err, segment.ErrTxnNotVerified) {
+				code = verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code)
+			}
+			setErr(sp, code, err.Error())
 			return
 		}
 		t.stats.bytesIn.Add(int64(len(batch)))
@@ -319,7 +329,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				continue
 			}
 			if !h.IsTransactional() {
-				appendPart(t, p, sp, batch, &h, pol)
+				appendPart(t, p, sp, batch, &h, pol, -1)
 				continue
 			}
 			// KIP-890: a transactional batch gets in only if its partition
@@ -330,9 +340,15 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				fail(kerr.InvalidTxnState.Code, "a transactional batch needs the request's transactional id")
 				continue
 			}
+			// Read before the verification: a marker written after it
+			// fails the append (Log.TxnGuard).
+			guard := int64(p.log.TxnGuard(h.ProducerID))
 			code := b.verifyTxnProduce(r, p, &h)
 			if code == 0 {
-				appendPart(t, p, sp, batch, &h, pol)
+				if f := b.afterTxnVerify.Load(); f != nil {
+					(*f)(p, h.ProducerID, h.ProducerEpoch)
+				}
+				appendPart(t, p, sp, batch, &h, pol, guard)
 				continue
 			}
 			addable := code == kerr.TransactionAbortable.Code || code == kerr.InvalidTxnState.Code || code == kerr.ConcurrentTransactions.Code
@@ -358,7 +374,12 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 				setErr(w.sp, verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
 				continue
 			}
-			appendPart(w.t, w.p, w.sp, w.batch, &w.h, w.pol)
+			// The guard is read once the partition is in the transaction:
+			// before, a marker of the producer's previous transaction (the
+			// add waits for it) would fail it. No marker of this
+			// transaction can come before its add is answered, but for a
+			// fence, which the epoch check refuses anyway.
+			appendPart(w.t, w.p, w.sp, w.batch, &w.h, w.pol, int64(w.p.log.TxnGuard(w.h.ProducerID)))
 		}
 	}
 	finish()

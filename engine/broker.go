@@ -330,9 +330,12 @@ type Broker struct {
 	// incremental fetches.
 	replicaSessMu sync.Mutex
 	replicaSess   *fetchSession // (replicaSessMu)
-	pair          *replica.Pair // this node's side of the pair (engine/replica); role and epoch
-	groups        *group.Coordinator
-	txns          *txn.Coordinator
+	// afterTxnVerify, set by tests, runs between a transactional batch's
+	// verification and its append.
+	afterTxnVerify atomic.Pointer[func(p *partition, pid int64, epoch int16)]
+	pair           *replica.Pair // this node's side of the pair (engine/replica); role and epoch
+	groups         *group.Coordinator
+	txns           *txn.Coordinator
 
 	badLog  netio.LogLimiter // misbehaving clients
 	authLog netio.LogLimiter // failed authentication

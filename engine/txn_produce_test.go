@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -158,5 +159,67 @@ func TestTxnRequestsRefuseWhatKafkaRefuses(t *testing.T) {
 	}
 	if p := dr.Topics[1].Partitions[0]; p.ErrorCode != 0 {
 		t.Fatalf("DescribeProducers of tp: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
+
+// A transactional batch verified before its transaction's marker and
+// appended after it is refused (INVALID_TXN_STATE, TRANSACTION_ABORTABLE
+// from v11), as Kafka's verification guard refuses it: appended, it would
+// open a transaction the coordinator has already ended and hold the
+// partition's last stable offset. The test writes the marker in that
+// window, which in production is a race of microseconds.
+func TestTxnProduceVerifiedBeforeItsMarker(t *testing.T) {
+	id := "guard"
+	tb, c, _, ipr := txnSetup(t, 1, id)
+	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "tp", Partitions: []int32{0}}}
+	if ar, err := add.RequestWith(testCtx(t), c); err != nil || ar.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, ar)
+	}
+	l := tb.b.partition("tp", 0).log
+	var markers atomic.Int32
+	hook := func(p *partition, hpid int64, hepoch int16) {
+		done := make(chan error, 1)
+		if _, err := p.log.AppendMarker(hpid, hepoch, 0, false, true, func(err error) { done <- err }); err != nil {
+			t.Errorf("marker: %v", err)
+			return
+		}
+		if err := <-done; err != nil {
+			t.Errorf("marker: %v", err)
+		}
+		markers.Add(1)
+	}
+	tb.b.afterTxnVerify.Store(&hook)
+	rc := dialRaw(t, tb.addr)
+	produce := func(version int16) int16 {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = version, -1, 5000, &id
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.TopicID = "tp", tb.b.topic("tp").id
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "late")
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	if got := produce(9); got != kerr.InvalidTxnState.Code {
+		t.Fatalf("v9, marker between verification and append: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(got))
+	}
+	if got := produce(11); got != kerr.TransactionAbortable.Code {
+		t.Fatalf("v11, marker between verification and append: %v, want TRANSACTION_ABORTABLE", kerr.ErrorForCode(got))
+	}
+	end := l.EndOffset()
+	if markers.Load() != 2 || end != 2 || l.InTransaction(pid, epoch) || l.LastStableOffset(end) != end {
+		t.Fatalf("after the refused batches: %d markers written, log end %d (want the 2 markers only), open transaction %v, LSO %d",
+			markers.Load(), end, l.InTransaction(pid, epoch), l.LastStableOffset(end))
+	}
+	// With nothing in between, the same batch goes in.
+	tb.b.afterTxnVerify.Store(nil)
+	if got := produce(11); got != 0 {
+		t.Fatalf("no marker in between: %v", kerr.ErrorForCode(got))
 	}
 }

@@ -21,7 +21,20 @@ type AppendResult struct {
 // a disk goroutine once the batch is written, or also fsynced if sync is
 // set; it must not block. The batch bytes must stay untouched until then.
 func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) (AppendResult, error) {
-	return l.append(batch, h, sync, done, false)
+	return l.append(batch, h, sync, done, false, nil)
+}
+
+// ErrTxnNotVerified is AppendVerified's error for a transactional batch
+// whose transaction ended (a marker) after it was verified.
+var ErrTxnNotVerified = fmt.Errorf("the transaction ended between the batch's verification and its append: %w", ErrInvalidTxnState)
+
+// AppendVerified is Append for a transactional batch verified against
+// guard (TxnGuard, read before the verification). As Kafka's
+// UnifiedLog.append, it fails with ErrTxnNotVerified unless the producer
+// still has a transaction open here at the batch's epoch or no marker
+// was written for it since the guard was read.
+func (l *Log) AppendVerified(batch []byte, h *BatchHeader, guard uint32, sync bool, done func(error)) (AppendResult, error) {
+	return l.append(batch, h, sync, done, false, &guard)
 }
 
 // AppendCoordinator appends a batch a coordinator wrote for a producer
@@ -29,10 +42,10 @@ func (l *Log) Append(batch []byte, h *BatchHeader, sync bool, done func(error)) 
 // epoch is checked and a transactional batch opens a transaction, but no
 // sequence is (Kafka's AppendOrigin.COORDINATOR).
 func (l *Log) AppendCoordinator(batch []byte, h *BatchHeader, sync bool, done func(error)) (AppendResult, error) {
-	return l.append(batch, h, sync, done, true)
+	return l.append(batch, h, sync, done, true, nil)
 }
 
-func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), coordinator bool) (AppendResult, error) {
+func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), coordinator bool, guard *uint32) (AppendResult, error) {
 	cfg := l.cfg.Load()
 	res := AppendResult{LogAppendTime: -1}
 	if int64(len(batch)) > cfg.MaxMessageBytes {
@@ -58,6 +71,17 @@ func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), 
 		return res, err
 	}
 	res.LogStartOffset = l.start.Load()
+	if guard != nil {
+		e := l.producers[h.ProducerID]
+		ongoing := e != nil && e.epoch == h.ProducerEpoch && e.txnFirst >= 0
+		markers := uint32(0)
+		if e != nil {
+			markers = e.markers
+		}
+		if !ongoing && markers != *guard {
+			return res, ErrTxnNotVerified
+		}
+	}
 	if coordinator && h.HasProducer() {
 		if e := l.producers[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
 			return res, fmt.Errorf("cannot append: producer %d epoch %d < %d: %w", h.ProducerID, h.ProducerEpoch, e.epoch, ErrProducerFenced)

@@ -270,6 +270,7 @@ func (l *Log) applyProducerLocked(seg *Segment, batch []byte, h *BatchHeader, no
 		e = newProducerEntry()
 		l.producers[h.ProducerID] = e
 	}
+	e.markers++ // guards taken before it no longer hold (TxnGuard)
 	if h.ProducerEpoch != e.epoch {
 		// A fencing marker: the next batch of the new epoch starts at 0.
 		e.epoch = h.ProducerEpoch
@@ -462,6 +463,23 @@ func (l *Log) Producers() []ProducerInfo {
 			CoordinatorEpoch: e.coordEpoch, TxnStartOffset: e.txnFirst})
 	}
 	return out
+}
+
+// TxnGuard is Kafka's verification guard for a transactional produce:
+// read before the produce is verified (the producer is in a transaction
+// on this partition, or the coordinator says the partition is in its open
+// transaction) and handed to AppendVerified, it tells whether a marker for
+// the producer was written in between. Without it, a batch verified just
+// before its transaction's marker and appended just after would open a
+// transaction the coordinator has already ended, holding the partition's
+// last stable offset until an operator aborts it.
+func (l *Log) TxnGuard(pid int64) uint32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if e := l.producers[pid]; e != nil {
+		return e.markers
+	}
+	return 0
 }
 
 // InTransaction reports whether producer (pid, epoch) has a transaction

@@ -853,3 +853,62 @@ func TestLSOHeldForManyUnreplicatedMarkers(t *testing.T) {
 		t.Fatalf("decided transactions kept after the high watermark passed %d markers: %v, want only the newest", n, p)
 	}
 }
+
+// The verification guard (Kafka's VerificationGuard): a transactional
+// batch verified before a marker of its producer and appended after it is
+// refused, unless its transaction is still open here at its epoch; a
+// batch whose guard still holds goes in.
+func TestTxnGuard(t *testing.T) {
+	e := newTestEnv(t, testConfig())
+	appendVerified := func(b []byte, guard uint32) error {
+		t.Helper()
+		h, err := ValidateBatch(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if _, err := e.log.AppendVerified(b, &h, guard, false, func(err error) { done <- err }); err != nil {
+			return err
+		}
+		return <-done
+	}
+	// No marker since the guard was read: the first batch of a
+	// transaction goes in.
+	g := e.log.TxnGuard(1)
+	if err := appendVerified(txnBatch(2, 1, 0, 0, "a"), g); err != nil {
+		t.Fatalf("first batch, guard holding: %v", err)
+	}
+	// The transaction open here at the batch's epoch: a guard read before
+	// another producer's marker, or a stale one, does not matter.
+	if err := appendVerified(txnBatch(1, 1, 0, 2, "a"), g+7); err != nil {
+		t.Fatalf("batch of an open transaction: %v", err)
+	}
+	// Verified, then the transaction ended (its marker), then appended:
+	// refused, and no transaction is left open.
+	g = e.log.TxnGuard(1)
+	e.mustMarker(1, 0, 0, false)
+	end := e.log.EndOffset()
+	err := appendVerified(txnBatch(1, 1, 0, 3, "a"), g)
+	if !errors.Is(err, ErrTxnNotVerified) || !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("batch verified before its transaction's marker: %v, want ErrTxnNotVerified", err)
+	}
+	if e.log.EndOffset() != end || e.log.InTransaction(1, 0) || e.log.LastStableOffset(end) != end {
+		t.Fatalf("after the refused batch: end %d (was %d), open transaction %v, LSO %d",
+			e.log.EndOffset(), end, e.log.InTransaction(1, 0), e.log.LastStableOffset(end))
+	}
+	// A guard read after the marker holds: the next transaction starts.
+	if err := appendVerified(txnBatch(1, 1, 0, 3, "a"), e.log.TxnGuard(1)); err != nil {
+		t.Fatalf("next transaction, fresh guard: %v", err)
+	}
+	// A producer with no state here: a guard of 0 holds, a marker for it
+	// (an abort of a transaction that wrote nothing here) breaks it.
+	if err := appendVerified(txnBatch(1, 2, 0, 0, "b"), e.log.TxnGuard(2)); err != nil {
+		t.Fatalf("new producer: %v", err)
+	}
+	e.mustMarker(2, 0, 0, true)
+	g = e.log.TxnGuard(3)
+	e.mustMarker(3, 0, 0, false)
+	if err := appendVerified(txnBatch(1, 3, 0, 0, "c"), g); !errors.Is(err, ErrTxnNotVerified) {
+		t.Fatalf("a marker for a producer with nothing here, after its guard: %v", err)
+	}
+}
