@@ -146,7 +146,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		appendFn := p.log.Append
 		if guard >= 0 {
 			appendFn = func(batch []byte, h *segment.BatchHeader, sync bool, done func(error)) (segment.AppendResult, error) {
-				return p.log.AppendVerified(batch, h, uint32(guard), sync, done)
+				return p.log.AppendVerified(batch, h, uint64(guard), sync, done)
 			}
 		}
 		res, err := appendFn(batch, h, sync, func(err error) {
@@ -342,7 +342,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			}
 			// Read before the verification: a marker written after it
 			// fails the append (Log.TxnGuard).
-			guard := int64(p.log.TxnGuard(h.ProducerID))
+			guard := int64(p.log.TxnGuard())
 			code := b.verifyTxnProduce(r, p, &h)
 			if code == 0 {
 				if f := b.afterTxnVerify.Load(); f != nil {
@@ -379,7 +379,7 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 			// add waits for it) would fail it. No marker of this
 			// transaction can come before its add is answered, but for a
 			// fence, which the epoch check refuses anyway.
-			appendPart(w.t, w.p, w.sp, w.batch, &w.h, w.pol, int64(w.p.log.TxnGuard(w.h.ProducerID)))
+			appendPart(w.t, w.p, w.sp, w.batch, &w.h, w.pol, int64(w.p.log.TxnGuard()))
 		}
 	}
 	finish()

@@ -89,6 +89,9 @@ type Log struct {
 	// none does: a new log, or one whose snapshots were all removed).
 	hasSnapshot atomic.Bool
 	ongoing     map[int64]int64 // (mu) first offset of each open transaction by producer (txn.go)
+	// markerSeq counts every marker applied to the log, never reset (not
+	// even when the producer state is rebuilt): TxnGuard's clock.
+	markerSeq uint64 // (mu)
 
 	firstUnstable atomic.Int64 // first offset of the oldest open transaction, -1 if none
 	hasAborts     atomic.Bool  // some segment has indexed an aborted transaction

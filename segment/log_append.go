@@ -30,10 +30,11 @@ var ErrTxnNotVerified = fmt.Errorf("the transaction ended between the batch's ve
 
 // AppendVerified is Append for a transactional batch verified against
 // guard (TxnGuard, read before the verification). As Kafka's
-// UnifiedLog.append, it fails with ErrTxnNotVerified unless the producer
-// still has a transaction open here at the batch's epoch or no marker
-// was written for it since the guard was read.
-func (l *Log) AppendVerified(batch []byte, h *BatchHeader, guard uint32, sync bool, done func(error)) (AppendResult, error) {
+// UnifiedLog.append, it fails with ErrTxnNotVerified unless the batch is
+// a duplicate of one in the log, the producer still has a transaction
+// open here at the batch's epoch, or no marker was written for it since
+// the guard was read.
+func (l *Log) AppendVerified(batch []byte, h *BatchHeader, guard uint64, sync bool, done func(error)) (AppendResult, error) {
 	return l.append(batch, h, sync, done, false, &guard)
 }
 
@@ -45,7 +46,7 @@ func (l *Log) AppendCoordinator(batch []byte, h *BatchHeader, sync bool, done fu
 	return l.append(batch, h, sync, done, true, nil)
 }
 
-func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), coordinator bool, guard *uint32) (AppendResult, error) {
+func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), coordinator bool, guard *uint64) (AppendResult, error) {
 	cfg := l.cfg.Load()
 	res := AppendResult{LogAppendTime: -1}
 	if int64(len(batch)) > cfg.MaxMessageBytes {
@@ -71,16 +72,15 @@ func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), 
 		return res, err
 	}
 	res.LogStartOffset = l.start.Load()
-	if guard != nil {
+	// As Kafka's analyzeAndValidateProducerState: a duplicate first, then
+	// the verification guard, then the epoch and sequence checks.
+	notVerified := func() bool {
+		if guard == nil {
+			return false
+		}
 		e := l.producers[h.ProducerID]
 		ongoing := e != nil && e.epoch == h.ProducerEpoch && e.txnFirst >= 0
-		markers := uint32(0)
-		if e != nil {
-			markers = e.markers
-		}
-		if !ongoing && markers != *guard {
-			return res, ErrTxnNotVerified
-		}
+		return e != nil && !ongoing && e.lastMarker > *guard
 	}
 	if coordinator && h.HasProducer() {
 		if e := l.producers[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
@@ -88,6 +88,9 @@ func (l *Log) append(batch []byte, h *BatchHeader, sync bool, done func(error), 
 		}
 	} else if h.HasProducer() {
 		dup, err := l.producers.check(h)
+		if dup == nil && notVerified() {
+			return res, ErrTxnNotVerified
+		}
 		if err != nil {
 			return res, err
 		}

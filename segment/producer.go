@@ -48,9 +48,9 @@ type producerEntry struct {
 	// txnFirst is the first offset of the producer's open transaction on
 	// this partition, -1 when none is open.
 	txnFirst int64
-	// markers counts the markers written for the producer here: a
-	// transactional produce's verification guard (Log.TxnGuard).
-	markers uint32
+	// lastMarker is the log's markerSeq at the producer's last marker:
+	// a transactional produce's verification guard (Log.TxnGuard).
+	lastMarker uint64
 }
 
 func newProducerEntry() *producerEntry { return &producerEntry{coordEpoch: -1, txnFirst: -1} }

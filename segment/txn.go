@@ -270,7 +270,8 @@ func (l *Log) applyProducerLocked(seg *Segment, batch []byte, h *BatchHeader, no
 		e = newProducerEntry()
 		l.producers[h.ProducerID] = e
 	}
-	e.markers++ // guards taken before it no longer hold (TxnGuard)
+	l.markerSeq++
+	e.lastMarker = l.markerSeq // guards read before it no longer hold (TxnGuard)
 	if h.ProducerEpoch != e.epoch {
 		// A fencing marker: the next batch of the new epoch starts at 0.
 		e.epoch = h.ProducerEpoch
@@ -472,14 +473,13 @@ func (l *Log) Producers() []ProducerInfo {
 // the producer was written in between. Without it, a batch verified just
 // before its transaction's marker and appended just after would open a
 // transaction the coordinator has already ended, holding the partition's
-// last stable offset until an operator aborts it.
-func (l *Log) TxnGuard(pid int64) uint32 {
+// last stable offset until an operator aborts it. It is the log's marker
+// clock, not a count kept in the producer's entry, so an entry expired or
+// rebuilt in between cannot make a good guard look stale.
+func (l *Log) TxnGuard() uint64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if e := l.producers[pid]; e != nil {
-		return e.markers
-	}
-	return 0
+	return l.markerSeq
 }
 
 // InTransaction reports whether producer (pid, epoch) has a transaction

@@ -856,39 +856,43 @@ func TestLSOHeldForManyUnreplicatedMarkers(t *testing.T) {
 
 // The verification guard (Kafka's VerificationGuard): a transactional
 // batch verified before a marker of its producer and appended after it is
-// refused, unless its transaction is still open here at its epoch; a
-// batch whose guard still holds goes in.
+// refused, unless its transaction is still open here at its epoch or it
+// is a duplicate of a batch in the log; a batch whose guard still holds
+// goes in, whatever markers other producers got meanwhile.
 func TestTxnGuard(t *testing.T) {
 	e := newTestEnv(t, testConfig())
-	appendVerified := func(b []byte, guard uint32) error {
+	appendVerified := func(b []byte, guard uint64) (AppendResult, error) {
 		t.Helper()
 		h, err := ValidateBatch(b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		if _, err := e.log.AppendVerified(b, &h, guard, false, func(err error) { done <- err }); err != nil {
-			return err
+		res, err := e.log.AppendVerified(b, &h, guard, false, func(err error) { done <- err })
+		if err != nil {
+			return res, err
 		}
-		return <-done
+		return res, <-done
 	}
 	// No marker since the guard was read: the first batch of a
 	// transaction goes in.
-	g := e.log.TxnGuard(1)
-	if err := appendVerified(txnBatch(2, 1, 0, 0, "a"), g); err != nil {
+	g := e.log.TxnGuard()
+	first := txnBatch(2, 1, 0, 0, "a")
+	if _, err := appendVerified(first, g); err != nil {
 		t.Fatalf("first batch, guard holding: %v", err)
 	}
-	// The transaction open here at the batch's epoch: a guard read before
-	// another producer's marker, or a stale one, does not matter.
-	if err := appendVerified(txnBatch(1, 1, 0, 2, "a"), g+7); err != nil {
+	// The transaction open here at the batch's epoch: a guard older than
+	// its producer's last marker does not matter.
+	e.mustMarker(9, 0, 0, true)
+	if _, err := appendVerified(txnBatch(1, 1, 0, 2, "a"), 0); err != nil {
 		t.Fatalf("batch of an open transaction: %v", err)
 	}
 	// Verified, then the transaction ended (its marker), then appended:
 	// refused, and no transaction is left open.
-	g = e.log.TxnGuard(1)
+	g = e.log.TxnGuard()
 	e.mustMarker(1, 0, 0, false)
 	end := e.log.EndOffset()
-	err := appendVerified(txnBatch(1, 1, 0, 3, "a"), g)
+	_, err := appendVerified(txnBatch(1, 1, 0, 3, "a"), g)
 	if !errors.Is(err, ErrTxnNotVerified) || !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("batch verified before its transaction's marker: %v, want ErrTxnNotVerified", err)
 	}
@@ -896,19 +900,37 @@ func TestTxnGuard(t *testing.T) {
 		t.Fatalf("after the refused batch: end %d (was %d), open transaction %v, LSO %d",
 			e.log.EndOffset(), end, e.log.InTransaction(1, 0), e.log.LastStableOffset(end))
 	}
+	// A retry of a batch already in the log is its duplicate, as Kafka
+	// checks duplicates before the guard.
+	if res, err := appendVerified(first, g); err != nil || !res.Duplicate {
+		t.Fatalf("a retried batch after the marker: %+v %v, want its duplicate", res, err)
+	}
 	// A guard read after the marker holds: the next transaction starts.
-	if err := appendVerified(txnBatch(1, 1, 0, 3, "a"), e.log.TxnGuard(1)); err != nil {
+	if _, err := appendVerified(txnBatch(1, 1, 0, 3, "a"), e.log.TxnGuard()); err != nil {
 		t.Fatalf("next transaction, fresh guard: %v", err)
 	}
-	// A producer with no state here: a guard of 0 holds, a marker for it
-	// (an abort of a transaction that wrote nothing here) breaks it.
-	if err := appendVerified(txnBatch(1, 2, 0, 0, "b"), e.log.TxnGuard(2)); err != nil {
-		t.Fatalf("new producer: %v", err)
+	// Another producer's marker after the guard does not break it.
+	g = e.log.TxnGuard()
+	e.mustMarker(1, 0, 0, true)
+	if _, err := appendVerified(txnBatch(1, 2, 0, 0, "b"), g); err != nil {
+		t.Fatalf("producer 2 after producer 1's marker: %v", err)
 	}
-	e.mustMarker(2, 0, 0, true)
-	g = e.log.TxnGuard(3)
+	// A marker for a producer with nothing here (an abort of a
+	// transaction that wrote elsewhere) after its guard breaks it.
+	g = e.log.TxnGuard()
 	e.mustMarker(3, 0, 0, false)
-	if err := appendVerified(txnBatch(1, 3, 0, 0, "c"), g); !errors.Is(err, ErrTxnNotVerified) {
+	if _, err := appendVerified(txnBatch(1, 3, 0, 0, "c"), g); !errors.Is(err, ErrTxnNotVerified) {
 		t.Fatalf("a marker for a producer with nothing here, after its guard: %v", err)
+	}
+	// The producer's entry expired between the guard and the append (a
+	// roll's snapshot expires idle producers): the guard still holds.
+	e.mustAppend(txnBatch(1, 4, 0, 0, "d"))
+	e.mustMarker(4, 0, 0, true)
+	g = e.log.TxnGuard()
+	e.log.mu.Lock()
+	delete(e.log.producers, 4)
+	e.log.mu.Unlock()
+	if _, err := appendVerified(txnBatch(1, 4, 0, 1, "d"), g); err != nil {
+		t.Fatalf("producer entry expired after the guard: %v", err)
 	}
 }
