@@ -598,8 +598,11 @@ func replicaRequestItems(fs *fetchState, s *fetchSession) {
 // followers use it). Without a session, every fetch and its answer listed
 // every log, on both nodes, at every round trip: with 500 idle partitions
 // beside a 10,000 records/s acks=all stream, the pair's e2e p50 went from
-// 1.0 to 4.4 ms (docs/BENCHMARKS.md). A non-zero result is a top-level
-// error.
+// 1.0 to 4.4 ms (docs/BENCHMARKS.md). There is one slot, as there is one
+// standby: a full fetch opening a session replaces the one there, so a
+// late fetch from a connection that died costs the live standby a full
+// fetch (it gets FETCH_SESSION_ID_NOT_FOUND and opens a new session),
+// never data. A non-zero result is a top-level error.
 func (b *Broker) replicaSession(fs *fetchState) int16 {
 	r := fs.r
 	fromSession := func(s *fetchSession) {

@@ -127,7 +127,7 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 		case 0:
 			sess.answered(resp)
 		}
-		progress, err := p.applyFetch(resp)
+		progress, err := p.applyFetch(resp, &sess)
 		if err != nil {
 			return err
 		}
@@ -156,6 +156,30 @@ type fetchSession struct {
 	sent      map[sessionKey]*sentLog
 	gen       uint32 // marks the logs the fetch being built found
 	asked     bool   // the fetch in flight asked for a new session
+	// backoff holds logs whose last answer was an error, left out of the
+	// fetches (forgotten in the session) until their time: the primary
+	// answers an error at once, and one failing log must not make every
+	// fetch return at once or pause the others (Kafka's
+	// replica.fetch.backoff.ms, per partition).
+	backoff map[sessionKey]time.Time
+}
+
+// replicaFetchBackoff is how long a log whose fetch failed is left out
+// (Kafka's replica.fetch.backoff.ms).
+const replicaFetchBackoff = time.Second
+
+// backOff leaves the log out of the fetches for replicaFetchBackoff; the
+// metadata log never is (there is always a log to wait on). It reports
+// whether the log was left out.
+func (s *fetchSession) backOff(l *Log) bool {
+	if s == nil || l.ID == MetadataID {
+		return false
+	}
+	if s.backoff == nil {
+		s.backoff = map[sessionKey]time.Time{}
+	}
+	s.backoff[sessionKey{l.ID, l.Index}] = time.Now().Add(replicaFetchBackoff)
+	return true
 }
 
 type sessionKey struct {
@@ -218,8 +242,15 @@ func (p *Pair) fetchRequest(s *fetchSession) *kmsg.FetchRequest {
 		s.sent = map[sessionKey]*sentLog{}
 	}
 	s.gen++
+	now := time.Now()
 	for _, l := range p.cat.Logs() {
 		k := sessionKey{l.ID, l.Index}
+		if until, ok := s.backoff[k]; ok {
+			if now.Before(until) {
+				continue // left out: forgotten below if the session has it
+			}
+			delete(s.backoff, k)
+		}
 		end, start := l.Seg.EndOffset(), l.Seg.StartOffset()
 		sl := s.sent[k]
 		if sl == nil {
@@ -249,7 +280,8 @@ func (p *Pair) fetchRequest(s *fetchSession) *kmsg.FetchRequest {
 		if sl.gen == s.gen {
 			continue
 		}
-		// A log this node no longer has (its topic deleted).
+		// A log this node no longer has (its topic deleted), or one
+		// backing off.
 		delete(s.sent, k)
 		n := len(r.ForgottenTopics)
 		if n == 0 || r.ForgottenTopics[n-1].TopicID != k.id {
@@ -269,11 +301,20 @@ func (p *Pair) fetchRequest(s *fetchSession) *kmsg.FetchRequest {
 // are, without a copy: it returns only once every append it started is
 // done with them, errors included. progress is false when every partition
 // came back with an error.
-func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
+// A log that failed (a partition error, or this disk full for a user
+// log) backs off in sess (nil: none); progress is false only when every
+// partition of the answer failed and one of them could not back off.
+func (p *Pair) applyFetch(resp *kmsg.FetchResponse, sess *fetchSession) (progress bool, _ error) {
 	if resp.ErrorCode != 0 {
 		return false, fmt.Errorf("replica fetch: %w", kerr.ErrorForCode(resp.ErrorCode))
 	}
-	errs, parts := 0, 0
+	errs, parts, backedOff := 0, 0, 0
+	fail := func(rl *Log) {
+		errs++
+		if sess.backOff(rl) {
+			backedOff++
+		}
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var errMu sync.Mutex
@@ -302,8 +343,6 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 				// an answer that names only such partitions (max wait over,
 				// nothing new) must not make this node pause.
 				continue
-			case rp.ErrorCode != 0:
-				errs++
 			}
 			switch {
 			case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > l.EndOffset():
@@ -322,6 +361,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 			case rp.ErrorCode != 0:
 				p.logger.Warn("replica fetch partition error", "topic", rl.Topic, "partition", rp.Partition,
 					"err", kerr.ErrorForCode(rp.ErrorCode), "log_end", l.EndOffset())
+				fail(rl)
 				continue
 			}
 			// What the primary has committed: this node may only promote
@@ -361,7 +401,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 					if errors.Is(err, segment.ErrDiskFull) {
 						// This disk is below its reserve: user logs wait
 						// (and leave the ISR) while internal ones go on.
-						errs++
+						fail(rl)
 						if now := time.Now().UnixNano(); now-p.diskFullWarned.Load() > int64(30*time.Second) {
 							p.diskFullWarned.Store(now)
 							p.logger.Warn("disk full: not copying user partitions until space is freed", "topic", rl.Topic, "partition", rp.Partition)
@@ -390,7 +430,7 @@ func (p *Pair) applyFetch(resp *kmsg.FetchResponse) (progress bool, _ error) {
 			return false, err
 		}
 	}
-	return parts == 0 || errs < parts, nil
+	return parts == 0 || errs < parts || errs == backedOff, nil
 }
 
 // truncateToLeader asks the primary where each log's latest epoch ended

@@ -1,10 +1,13 @@
 package replica
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/segment"
@@ -17,6 +20,15 @@ type logsCatalog struct {
 }
 
 func (c logsCatalog) Logs() []*Log { return *c.logs }
+
+func (c logsCatalog) LogByID(id [16]byte, idx int32) *Log {
+	for _, l := range *c.logs {
+		if l.ID == id && l.Index == idx {
+			return l
+		}
+	}
+	return nil
+}
 
 // listed is what a fetch request lists: partition -> fetch offset, and
 // the forgotten partitions.
@@ -120,5 +132,75 @@ func TestFetchRequestSession(t *testing.T) {
 	// The epoch wraps to 1, as Kafka's.
 	if nextSessionEpoch(0x7fffffff) != 1 {
 		t.Fatal("the session epoch does not wrap to 1")
+	}
+}
+
+// A log whose answer is an error backs off (Kafka's
+// replica.fetch.backoff.ms, per partition): it is forgotten in the
+// session, the others go on without a pause, and it is listed again once
+// its time is up; the metadata log never backs off, and an answer where it
+// fails too pauses the follower.
+func TestFetchBackoffPerLog(t *testing.T) {
+	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var logs []*Log
+	p := NewPair(Config{Role: RoleStandby, PeerID: 1, LagTimeMaxMs: 1000, MinInsyncReplicas: 1}, 2,
+		logsCatalog{logs: &logs}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i, id := range [][16]byte{MetadataID, {1}, {1}} {
+		seg, err := store.Open(fmt.Sprintf("l-%d", i), segment.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &Log{}
+		l.Init(p, "t", id, int32(i), seg)
+		logs = append(logs, l)
+	}
+	var s fetchSession
+	p.fetchRequest(&s)
+	s.answered(&kmsg.FetchResponse{SessionID: 9})
+
+	answer := func(codes map[int32]int16) *kmsg.FetchResponse {
+		resp := &kmsg.FetchResponse{SessionID: 9}
+		for _, l := range logs {
+			code, ok := codes[l.Index]
+			if !ok {
+				continue
+			}
+			rt := kmsg.FetchResponseTopic{TopicID: l.ID}
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = l.Index, code
+			rt.Partitions = append(rt.Partitions, rp)
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	// Log 1 alone fails: no pause, and it is forgotten.
+	progress, err := p.applyFetch(answer(map[int32]int16{1: kerr.KafkaStorageError.Code}), &s)
+	if err != nil || !progress {
+		t.Fatalf("one user log failing: progress %v, err %v; want progress", progress, err)
+	}
+	r := p.fetchRequest(&s)
+	if got, forgotten := listed(r); len(got) != 0 || len(forgotten) != 1 || forgotten[0] != 1 {
+		t.Fatalf("log 1 backing off: listed %v, forgotten %v; want log 1 forgotten", got, forgotten)
+	}
+	s.answered(&kmsg.FetchResponse{SessionID: 9})
+	// Its time up, it is listed again.
+	s.backoff[sessionKey{[16]byte{1}, 1}] = time.Now().Add(-time.Millisecond)
+	r = p.fetchRequest(&s)
+	if got, _ := listed(r); len(got) != 1 || got[1] != 0 {
+		t.Fatalf("log 1 back: listed %v; want log 1 at 0", got)
+	}
+	s.answered(&kmsg.FetchResponse{SessionID: 9})
+	// Every log failing, the metadata log among them (the primary is no
+	// longer one): a pause, and the metadata log stays in.
+	progress, err = p.applyFetch(answer(map[int32]int16{0: kerr.NotLeaderForPartition.Code, 1: kerr.NotLeaderForPartition.Code, 2: kerr.NotLeaderForPartition.Code}), &s)
+	if err != nil || progress {
+		t.Fatalf("every log failing: progress %v, err %v; want a pause", progress, err)
+	}
+	if _, ok := s.backoff[sessionKey{MetadataID, 0}]; ok {
+		t.Fatal("the metadata log backed off")
 	}
 }

@@ -54,7 +54,7 @@ func TestApplyFetchRefusesBadCRC(t *testing.T) {
 	rt.Partitions = append(rt.Partitions, rp)
 	resp.Topics = append(resp.Topics, rt)
 
-	if _, err := p.applyFetch(resp); err == nil || !bytes.Contains([]byte(err.Error()), []byte("CRC")) {
+	if _, err := p.applyFetch(resp, nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("CRC")) {
 		t.Fatalf("a batch failing its CRC: %v, want a CRC error", err)
 	}
 	if end := l.Seg.EndOffset(); end != 1 {
