@@ -30,6 +30,31 @@ func (c logsCatalog) LogByID(id [16]byte, idx int32) *Log {
 	return nil
 }
 
+// standbyWithLogs is a standby's Pair whose catalog holds a log per id,
+// partition i of ids[i], on a fresh store; the catalog's slice is returned
+// for the test to change.
+func standbyWithLogs(t *testing.T, ids ...[16]byte) (*Pair, *[]*Log) {
+	t.Helper()
+	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	logs := new([]*Log)
+	p := NewPair(Config{Role: RoleStandby, PeerID: 1, LagTimeMaxMs: 1000, MinInsyncReplicas: 1}, 2,
+		logsCatalog{logs: logs}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i, id := range ids {
+		seg, err := store.Open(fmt.Sprintf("l-%d", i), segment.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &Log{}
+		l.Init(p, "t", id, int32(i), seg)
+		*logs = append(*logs, l)
+	}
+	return p, logs
+}
+
 // listed is what a fetch request lists: partition -> fetch offset, and
 // the forgotten partitions.
 func listed(r *kmsg.FetchRequest) (map[int32]int64, []int32) {
@@ -50,23 +75,8 @@ func listed(r *kmsg.FetchRequest) (map[int32]int64, []int32) {
 // fetches listing only the logs that moved and forgetting those gone; a
 // primary that keeps no session, or loses it, gets full fetches again.
 func TestFetchRequestSession(t *testing.T) {
-	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	var logs []*Log
-	p := NewPair(Config{Role: RoleStandby, PeerID: 1, LagTimeMaxMs: 1000, MinInsyncReplicas: 1}, 2,
-		logsCatalog{logs: &logs}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	for i := range int32(3) {
-		seg, err := store.Open("t-"+string(rune('0'+i)), segment.DefaultConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := &Log{}
-		l.Init(p, "t", [16]byte{1}, i, seg)
-		logs = append(logs, l)
-	}
+	p, logsp := standbyWithLogs(t, [16]byte{1}, [16]byte{1}, [16]byte{1})
+	logs := *logsp
 	var s fetchSession
 
 	r := p.fetchRequest(&s)
@@ -96,7 +106,7 @@ func TestFetchRequestSession(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	logs = logs[:2]
+	*logsp = logs[:2]
 	r = p.fetchRequest(&s)
 	got, forgotten = listed(r)
 	if r.SessionEpoch != 2 || len(got) != 1 || got[1] != 1 || len(forgotten) != 1 || forgotten[0] != 2 {
@@ -141,23 +151,8 @@ func TestFetchRequestSession(t *testing.T) {
 // its time is up; the metadata log never backs off, and an answer where it
 // fails too pauses the follower.
 func TestFetchBackoffPerLog(t *testing.T) {
-	store, err := segment.OpenStore(segment.StoreOptions{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	var logs []*Log
-	p := NewPair(Config{Role: RoleStandby, PeerID: 1, LagTimeMaxMs: 1000, MinInsyncReplicas: 1}, 2,
-		logsCatalog{logs: &logs}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	for i, id := range [][16]byte{MetadataID, {1}, {1}} {
-		seg, err := store.Open(fmt.Sprintf("l-%d", i), segment.DefaultConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := &Log{}
-		l.Init(p, "t", id, int32(i), seg)
-		logs = append(logs, l)
-	}
+	p, logsp := standbyWithLogs(t, MetadataID, [16]byte{1}, [16]byte{1})
+	logs := *logsp
 	var s fetchSession
 	p.fetchRequest(&s)
 	s.answered(&kmsg.FetchResponse{SessionID: 9})
