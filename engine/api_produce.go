@@ -365,21 +365,36 @@ func (b *Broker) handleProduce(req *netio.Request, r *produceRequest) {
 		// The connection's next request waits for the add (one
 		// __transaction_state write): its batches must follow these in
 		// the log, or their sequence numbers would arrive out of order.
-		added := make(chan int16, 1)
-		b.txns.AddImplicit(string(r.txnID), txnPID, txnEpoch, toAdd, func(code int16) { added <- code })
-		code := <-added
+		// The guard is read before the add, as Kafka's; but when the
+		// add waited for the producer's previous transaction to end, its
+		// markers came after that read, and the guard is read again once
+		// the add is answered (no marker of this transaction can come
+		// before, but for a fence, which the epoch check refuses anyway).
+		type addResult struct {
+			code   int16
+			waited bool
+		}
+		guards := make([]int64, len(waits))
+		for i := range waits {
+			guards[i] = int64(waits[i].p.log.TxnGuard())
+		}
+		added := make(chan addResult, 1)
+		b.txns.AddImplicitWaiting(string(r.txnID), txnPID, txnEpoch, toAdd, func(code int16, waited bool) { added <- addResult{code, waited} })
+		res := <-added
+		code := res.code
 		for i := range waits {
 			w := &waits[i]
 			if code != 0 {
 				setErr(w.sp, verifyCode(code, r.version, 11, 12, kerr.NotEnoughReplicas.Code), "cannot add the partition to the transaction: "+kerr.ErrorForCode(code).Error())
 				continue
 			}
-			// The guard is read once the partition is in the transaction:
-			// before, a marker of the producer's previous transaction (the
-			// add waits for it) would fail it. No marker of this
-			// transaction can come before its add is answered, but for a
-			// fence, which the epoch check refuses anyway.
-			appendPart(w.t, w.p, w.sp, w.batch, &w.h, w.pol, int64(w.p.log.TxnGuard()))
+			if res.waited {
+				guards[i] = int64(w.p.log.TxnGuard())
+			}
+			if f := b.afterTxnVerify.Load(); f != nil {
+				(*f)(w.p, w.h.ProducerID, w.h.ProducerEpoch)
+			}
+			appendPart(w.t, w.p, w.sp, w.batch, &w.h, w.pol, guards[i])
 		}
 	}
 	finish()

@@ -170,7 +170,7 @@ func TestTxnRequestsRefuseWhatKafkaRefuses(t *testing.T) {
 // window, which in production is a race of microseconds.
 func TestTxnProduceVerifiedBeforeItsMarker(t *testing.T) {
 	id := "guard"
-	tb, c, _, ipr := txnSetup(t, 1, id)
+	tb, c, _, ipr := txnSetup(t, 2, id)
 	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
 	add := kmsg.NewPtrAddPartitionsToTxnRequest()
 	add.Version = 3
@@ -194,18 +194,19 @@ func TestTxnProduceVerifiedBeforeItsMarker(t *testing.T) {
 	}
 	tb.b.afterTxnVerify.Store(&hook)
 	rc := dialRaw(t, tb.addr)
-	produce := func(version int16) int16 {
+	produceTo := func(version int16, partition int32) int16 {
 		t.Helper()
 		req := kmsg.NewPtrProduceRequest()
 		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = version, -1, 5000, &id
 		rt := kmsg.NewProduceRequestTopic()
 		rt.Topic, rt.TopicID = "tp", tb.b.topic("tp").id
 		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition, rp.Records = 0, txnBatch(pid, epoch, 0, segment.AttrTransactional, "late")
+		rp.Partition, rp.Records = partition, txnBatch(pid, epoch, 0, segment.AttrTransactional, "late")
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 		return rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
 	}
+	produce := func(version int16) int16 { t.Helper(); return produceTo(version, 0) }
 	if got := produce(9); got != kerr.InvalidTxnState.Code {
 		t.Fatalf("v9, marker between verification and append: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(got))
 	}
@@ -216,6 +217,17 @@ func TestTxnProduceVerifiedBeforeItsMarker(t *testing.T) {
 	if markers.Load() != 2 || end != 2 || l.InTransaction(pid, epoch) || l.LastStableOffset(end) != end {
 		t.Fatalf("after the refused batches: %d markers written, log end %d (want the 2 markers only), open transaction %v, LSO %d",
 			markers.Load(), end, l.InTransaction(pid, epoch), l.LastStableOffset(end))
+	}
+	// v12 adds partition 1 itself (KIP-890 part 2); a marker between
+	// the add and the append (an operator's abort, which bumps no epoch)
+	// refuses the batch the same way.
+	if got := produceTo(12, 1); got != kerr.TransactionAbortable.Code {
+		t.Fatalf("v12, marker between the add and the append: %v, want TRANSACTION_ABORTABLE", kerr.ErrorForCode(got))
+	}
+	l1 := tb.b.partition("tp", 1).log
+	if end1 := l1.EndOffset(); markers.Load() != 3 || end1 != 1 || l1.InTransaction(pid, epoch) || l1.LastStableOffset(end1) != end1 {
+		t.Fatalf("partition 1 after the refused batch: %d markers written, log end %d (want the marker only), open transaction %v",
+			markers.Load(), end1, l1.InTransaction(pid, epoch))
 	}
 	// With nothing in between, the same batch goes in.
 	tb.b.afterTxnVerify.Store(nil)

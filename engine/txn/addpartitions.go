@@ -118,13 +118,22 @@ func (c *Coordinator) Verify(txnID string, pid int64, epoch int16, tp TopicParti
 // A produce request adds all the partitions it needs in one call: one
 // __transaction_state write.
 func (c *Coordinator) AddImplicit(txnID string, pid int64, epoch int16, tps []TopicPartition, done func(int16)) {
+	c.AddImplicitWaiting(txnID, pid, epoch, tps, func(code int16, _ bool) { done(code) })
+}
+
+// AddImplicitWaiting is AddImplicit whose done also says whether the add
+// waited for a pending transition of the transactional id (the end of
+// its previous transaction): the markers of that transaction were then
+// written during the call (the produce path's verification guard).
+func (c *Coordinator) AddImplicitWaiting(txnID string, pid int64, epoch int16, tps []TopicPartition, done func(code int16, waited bool)) {
 	c.lock()
 	defer c.unlock()
 	if txnID == "" {
-		c.later(func() { done(kerr.InvalidRequest.Code) })
+		c.later(func() { done(kerr.InvalidRequest.Code, false) })
 		return
 	}
-	cl := c.newCallLocked(done)
+	waited := false
+	cl := c.newCallLocked(func(code int16) { done(code, waited) })
 	cl.deadlineLocked(c.implicitWait, func() int16 { return kerr.ConcurrentTransactions.Code })
 	var attempt func()
 	attempt = func() {
@@ -134,6 +143,7 @@ func (c *Coordinator) AddImplicit(txnID string, pid int64, epoch int16, tps []To
 		code, wait := c.addLocked(txnID, pid, epoch, tps, 2, cl.replyLocked)
 		if code == kerr.ConcurrentTransactions.Code {
 			if t := c.txns[txnID]; t != nil && t.pending != nil {
+				waited = true
 				t.waitLocked(cl, attempt)
 				return
 			}
