@@ -202,12 +202,21 @@ func (e *testEnv) mustAppend(b []byte) AppendResult {
 
 func appendWait(t testing.TB, l *Log, b []byte, sync bool) (AppendResult, error) {
 	t.Helper()
+	return appendWaitWith(t, b, func(h *BatchHeader, done func(error)) (AppendResult, error) {
+		return l.Append(b, h, sync, done)
+	})
+}
+
+// appendWaitWith validates b and appends it with app (Append or one of
+// its variants), waiting for its done.
+func appendWaitWith(t testing.TB, b []byte, app func(h *BatchHeader, done func(error)) (AppendResult, error)) (AppendResult, error) {
+	t.Helper()
 	h, err := ValidateBatch(b)
 	if err != nil {
 		t.Fatalf("test batch does not validate: %v", err)
 	}
 	done := make(chan error, 1)
-	res, err := l.Append(b, &h, sync, func(err error) { done <- err })
+	res, err := app(&h, func(err error) { done <- err })
 	if err != nil {
 		return res, err
 	}

@@ -863,16 +863,9 @@ func TestTxnGuard(t *testing.T) {
 	e := newTestEnv(t, testConfig())
 	appendVerified := func(b []byte, guard uint64) (AppendResult, error) {
 		t.Helper()
-		h, err := ValidateBatch(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		res, err := e.log.AppendVerified(b, &h, guard, false, func(err error) { done <- err })
-		if err != nil {
-			return res, err
-		}
-		return res, <-done
+		return appendWaitWith(t, b, func(h *BatchHeader, done func(error)) (AppendResult, error) {
+			return e.log.AppendVerified(b, h, guard, false, done)
+		})
 	}
 	// No marker since the guard was read: the first batch of a
 	// transaction goes in.

@@ -123,11 +123,8 @@ func (l *Log) advance(now time.Time) {
 	}
 }
 
-// Fetched records, on the primary, a replica fetch of the standby: its
-// fetch offset and its log start.
-func (l *Log) Fetched(offset, logStart int64) { l.FetchedAt(offset, logStart, time.Now()) }
-
-// FetchedAt is Fetched with the clock already read (HighWatermarkAt).
+// FetchedAt records, on the primary, a replica fetch of the standby at now:
+// its fetch offset and its log start.
 func (l *Log) FetchedAt(offset, logStart int64, now time.Time) {
 	l.mu.Lock()
 	before := l.hwm

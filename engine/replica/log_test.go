@@ -66,7 +66,7 @@ func TestLogWaitersAndISR(t *testing.T) {
 	if c := <-codes; c != kerr.NotEnoughReplicasAfterAppend.Code {
 		t.Fatalf("waiter with the standby out of the ISR: code %d", c)
 	}
-	l.Fetched(0, 0) // caught up with the (empty) log: joins the ISR
+	l.FetchedAt(0, 0, time.Now()) // caught up with the (empty) log: joins the ISR
 	if !l.InSync() {
 		t.Fatal("a standby that caught up is not in the ISR")
 	}
@@ -76,7 +76,7 @@ func TestLogWaitersAndISR(t *testing.T) {
 		t.Fatalf("waiter completed (code %d) before the standby held its records", c)
 	default:
 	}
-	l.Fetched(5, 0)
+	l.FetchedAt(5, 0, time.Now())
 	if c := <-codes; c != 0 {
 		t.Fatalf("waiter the standby passed: code %d", c)
 	}
@@ -107,7 +107,7 @@ func TestLogHighWatermark(t *testing.T) {
 	if hw := l.HighWatermark(); hw != 0 {
 		t.Fatalf("empty log: high watermark %d", hw)
 	}
-	l.Fetched(0, 0)
+	l.FetchedAt(0, 0, time.Now())
 	l.reset() // promotion: the high watermark starts at the log end
 	if hw, in := l.HighWatermark(), l.InSync(); hw != 0 || in {
 		t.Fatalf("after reset: high watermark %d, in ISR %v", hw, in)
@@ -196,7 +196,7 @@ func TestRetentionBelowHighWatermark(t *testing.T) {
 	l := &Log{}
 	p := NewPair(Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: time.Minute.Milliseconds(), MinInsyncReplicas: 1}, 1, oneLog{l}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	l.Init(p, "t", [16]byte{1}, 0, seg)
-	l.Fetched(0, 0) // the standby is in the ISR
+	l.FetchedAt(0, 0, time.Now()) // the standby is in the ISR
 	for i := range 9 {
 		b := one(i)
 		h, err := segment.ValidateBatch(b)
@@ -211,12 +211,12 @@ func TestRetentionBelowHighWatermark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l.Fetched(5, 0)
+	l.FetchedAt(5, 0, time.Now())
 	store.EnforceRetention()
 	if start := seg.StartOffset(); start != 4 {
 		t.Fatalf("log start %d with the standby at 5, want 4 (the segments below it)", start)
 	}
-	l.Fetched(9, 0)
+	l.FetchedAt(9, 0, time.Now())
 	store.EnforceRetention()
 	if start := seg.StartOffset(); start != 8 {
 		t.Fatalf("log start %d with the standby at the end, want 8 (all but the active segment)", start)
@@ -231,7 +231,7 @@ func TestRetentionBelowHighWatermark(t *testing.T) {
 func TestLSOWaitsForStandbyToHoldMarker(t *testing.T) {
 	_, l := testLog(t, Config{Role: RolePrimary, PeerID: 2, LagTimeMaxMs: time.Minute.Milliseconds(), MinInsyncReplicas: 1}, 1)
 	seg := l.Seg
-	l.Fetched(0, 0) // the standby is in the ISR
+	l.FetchedAt(0, 0, time.Now()) // the standby is in the ISR
 	// A transactional batch (attribute bit 4) of producer 7.
 	b := encodeBatch(kmsg.RecordBatch{Attributes: 0x10, ProducerID: 7}, "a", "b", "c")
 	h, err := segment.ValidateBatch(b)
@@ -252,11 +252,11 @@ func TestLSOWaitsForStandbyToHoldMarker(t *testing.T) {
 		}
 	}
 	lso := func() int64 { return seg.LastStableOffset(l.HighWatermark()) }
-	l.Fetched(marker, 0) // the standby holds the records, not the marker
+	l.FetchedAt(marker, 0, time.Now()) // the standby holds the records, not the marker
 	if got := lso(); got != 0 {
 		t.Fatalf("LSO %d with the standby short of the commit marker at %d, want 0", got, marker)
 	}
-	l.Fetched(marker+1, 0)
+	l.FetchedAt(marker+1, 0, time.Now())
 	if got := lso(); got != marker+1 {
 		t.Fatalf("LSO %d with the standby past the marker, want %d", got, marker+1)
 	}
