@@ -33,6 +33,10 @@ type Disk struct {
 	syncQueue []*op                 // (syncMu) written ops waiting for fsync
 	dirty     map[*Segment]struct{} // (syncMu) files written since their last fsync
 	syncWake  chan struct{}
+	ring      *syncRing  // syncer goroutine only; nil: fdatasync on goroutines
+	syncFDs   []int      // syncer goroutine only: syncOnRing's scratch
+	syncErrs  []error    // syncer goroutine only: syncOnRing's scratch
+	syncHeld  []*Segment // syncer goroutine only: syncOnRing's scratch
 
 	// starting: the store is opening its logs (OpenStore until MarkOpen),
 	// which leave the fsyncs recovery needs to MarkOpen's syncfs.
@@ -401,6 +405,20 @@ func pwritevFull(fd int, iov [][]byte, pos int64) error {
 }
 
 func (d *Disk) syncLoop() {
+	if useSyncRing {
+		r, err := newSyncRing(syncRingEntries)
+		if err != nil {
+			d.logger.Info("io_uring unavailable: group commit fdatasyncs on goroutines", "err", err)
+		} else {
+			d.ring = r
+			defer func() {
+				if d.ring != nil {
+					d.ring.close()
+					d.ring = nil
+				}
+			}()
+		}
+	}
 	var tick <-chan time.Time
 	if d.flushInterval > 0 {
 		t := time.NewTicker(d.flushInterval)
@@ -482,6 +500,9 @@ func (d *Disk) syncAll(dirty map[*Segment]struct{}) bool {
 	return true
 }
 
+// ringSyncCount counts the group commits made through io_uring (tests).
+var ringSyncCount atomic.Int64
+
 // syncFSCount counts the group commits made by syncfs (tests).
 var syncFSCount atomic.Int64
 
@@ -490,6 +511,9 @@ var syncFSCount atomic.Int64
 func (d *Disk) syncFiles(dirty map[*Segment]struct{}) {
 	if f := d.onSync.Load(); f != nil {
 		defer func(start time.Time) { (*f)(time.Since(start)) }(time.Now())
+	}
+	if d.ring != nil && d.syncOnRing(dirty) {
+		return
 	}
 	if len(dirty) == 1 {
 		for s := range dirty {
@@ -516,6 +540,59 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}) {
 		}()
 	}
 	wg.Wait()
+}
+
+// useSyncRing says whether a disk's group commit goes through io_uring
+// when the kernel allows it (tests turn it off to cover the fallback).
+var useSyncRing = true
+
+// syncRingEntries is the ring's size: the fdatasyncs in flight at once. A
+// group commit of syncFSFiles files or more is one syncfs instead.
+const syncRingEntries = syncFSFiles
+
+// syncOnRing fdatasyncs the dirty files through the ring and reports
+// whether it did; false (the ring failed and is dropped) leaves them to
+// the caller's goroutines.
+func (d *Disk) syncOnRing(dirty map[*Segment]struct{}) bool {
+	if err := syncFault.Load(); err != nil {
+		for s := range dirty {
+			s.needDirSync.Store(false)
+			s.failSync(*err)
+		}
+		return true
+	}
+	fds, errs, held := d.syncFDs[:0], d.syncErrs[:0], d.syncHeld[:0]
+	for s := range dirty {
+		s.needDirSync.Store(false)
+		f, err := s.acquireWrite()
+		if err != nil {
+			s.failSync(err)
+			continue
+		}
+		held = append(held, s)
+		fds = append(fds, int(f.Fd()))
+		errs = append(errs, nil)
+	}
+	err := d.ring.fdatasync(fds, errs)
+	if err == nil {
+		ringSyncCount.Add(1)
+	}
+	for i, s := range held {
+		if err == nil && errs[i] != nil {
+			s.failSync(errs[i])
+		}
+		s.release()
+	}
+	clear(errs)
+	clear(held)
+	d.syncFDs, d.syncErrs, d.syncHeld = fds[:0], errs[:0], held[:0]
+	if err != nil {
+		d.logger.Error("io_uring failed: group commit fdatasyncs on goroutines from now on", "err", err)
+		d.ring.close()
+		d.ring = nil
+		return false
+	}
+	return true
 }
 
 // syncBatch fsyncs every dirty file, then completes the ops waiting on it.
