@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // Conn is one client connection. Requests are read on the event loop,
@@ -64,8 +65,15 @@ type Conn struct {
 	slots   []*Response // (mu) ring indexed by seq % len
 	ready   []bool      // (mu)
 
-	inflight atomic.Int32 // requests read but not yet handed to gnet
-	paused   atomic.Bool  // the loop stopped reading until a slot frees
+	// Direct writes: a response without file chunks is written to the
+	// socket by the goroutine that completes it, under mu, when gnet has
+	// nothing of this connection's to send (direct). The hop to the loop
+	// (a task queued, the eventfd, the loop thread woken) cost p50 50 µs
+	// and p99 0.3 ms at 10,000 records/s on two cores.
+	loopOwned   int          // (mu) byte responses handed to gnet whose write callback has not run
+	gnetPending bool         // (mu) gnet's outbound buffer may hold bytes: no direct write
+	inflight    atomic.Int32 // requests read but not yet handed to gnet
+	paused      atomic.Bool  // the loop stopped reading until a slot frees
 	// rechecking: a wake-up is due to look again at unread output
 	// (MaxOutboundBytes).
 	rechecking atomic.Bool
@@ -252,9 +260,14 @@ func (c *Conn) flushLocked(dropped []*Response) []*Response {
 
 // unblock ends a blocking response and writes the ones that waited behind
 // it. Any goroutine.
-func (c *Conn) unblock() {
+func (c *Conn) unblock(gc gnet.Conn) {
 	c.mu.Lock()
 	c.blocked.Store(false)
+	if gc != nil && c.loopOwned == 0 {
+		// On the loop, after sendAll: what writeThroughGnet left in
+		// gnet's buffer keeps later responses on the loop.
+		c.gnetPending = gc.OutboundBuffered() > 0
+	}
 	var buf [4]*Response
 	dropped := c.flushLocked(buf[:0])
 	c.mu.Unlock()
@@ -263,10 +276,12 @@ func (c *Conn) unblock() {
 	}
 }
 
-// writeLocked hands a response to gnet, or reports false if it is not to be
-// written (acks=0, connection gone); the caller frees those. c.mu must be
-// held: it keeps the AsyncWritev calls, and so the bytes on the wire, in
-// request order (gnet runs them in the order queued).
+// writeLocked writes a response directly or hands it to gnet. It reports
+// false if it has nothing more to do with it (written whole directly, not
+// to be written: acks=0, connection gone); the caller frees those. c.mu
+// must be held: it keeps the direct writes and AsyncWritev calls, and so
+// the bytes on the wire, in request order (gnet runs them in the order
+// queued).
 func (c *Conn) writeLocked(r *Response) bool {
 	s := c.srv
 	queued := false
@@ -278,15 +293,17 @@ func (c *Conn) writeLocked(r *Response) bool {
 			// The writer reads the file chunks as it seals them.
 			queued = tw.asyncWriteChunks(r.chunks, r.written) == nil
 		} else if r.zeroCopy() {
-			// The loop writes it all itself (sendAll), outside gnet's
-			// buffer; nothing else may reach the socket until it is done.
-			c.blocked.Store(true)
-			queued = gc.AsyncWritev(nil, r.sendAll) == nil
-			if !queued {
-				c.blocked.Store(false)
+			queued = c.sendZeroCopy(gc, r)
+		} else if g, ok := gc.(gnet.Conn); ok && c.direct() {
+			if rest := c.writeDirect(g, r); rest != nil {
+				c.srv.stats.directRest.Add(1)
+				queued = c.handToGnet(gc, r, rest)
+			} else {
+				c.writes.Add(1)
+				c.srv.stats.direct.Add(1)
 			}
 		} else {
-			queued = gc.AsyncWritev(r.chunks[0].bufs, r.written) == nil
+			queued = c.handToGnet(gc, r, r.chunks[0].bufs)
 		}
 		if queued {
 			c.writes.Add(1)
@@ -302,6 +319,97 @@ func (c *Conn) writeLocked(r *Response) bool {
 	}
 	s.lifeMu.RUnlock()
 	return queued
+}
+
+// directWrites turns direct writes on (tests compare without).
+var directWrites = true
+
+// direct reports whether a response may be written straight to gnet's
+// socket now. c.mu must be held; the wire must be gnet's.
+func (c *Conn) direct() bool {
+	return directWrites && c.loopOwned == 0 && !c.gnetPending && !c.blocked.Load()
+}
+
+// maxDirectZeroCopy bounds the responses with file chunks sent directly:
+// a tailing consumer's fetch, which the socket takes whole. A bulk
+// consumer's megabytes fill the socket and go on from the loop anyway,
+// so they start there, as before direct writes.
+const maxDirectZeroCopy = 256 << 10
+
+// sendZeroCopy sends a response with file chunks: directly where it may,
+// else (or for what the socket does not take) from the loop (sendAll),
+// outside gnet's buffer, with the connection blocked meanwhile so nothing
+// else reaches the socket. It reports whether the loop has it. c.mu must
+// be held.
+func (c *Conn) sendZeroCopy(gc wire, r *Response) bool {
+	if g, ok := gc.(gnet.Conn); ok && r.size <= maxDirectZeroCopy && c.direct() {
+		switch err := r.sendChunks(g.Fd()); err {
+		case nil:
+			c.writes.Add(1)
+			c.srv.stats.direct.Add(1)
+			return false // sent: the caller frees it
+		case unix.EAGAIN:
+			c.srv.stats.directRest.Add(1)
+		default:
+			c.closed.Store(true) // the peer is gone
+			_ = gc.Close()
+			return false
+		}
+	}
+	c.blocked.Store(true)
+	c.gnetPending = true
+	if gc.AsyncWritev(nil, r.sendAll) != nil {
+		c.blocked.Store(false)
+		return false
+	}
+	return true
+}
+
+// writeDirect writes a byte response straight to gnet's socket and returns
+// what the socket did not take (nil: all of it, or the connection failed
+// and is being closed). c.mu must be held: OnClose takes it before gnet
+// closes the descriptor, so the number cannot be reused under the write.
+func (c *Conn) writeDirect(gc gnet.Conn, r *Response) [][]byte {
+	bufs := r.chunks[0].bufs
+	bi, off := 0, int64(0)
+	err := writevFrom(gc.Fd(), bufs, &bi, &off)
+	switch {
+	case err == nil:
+		return nil
+	case err == unix.EAGAIN:
+		rest := append([][]byte{bufs[bi][off:]}, bufs[bi+1:]...)
+		return rest
+	default:
+		// The peer is gone (EPIPE, ECONNRESET): gnet's loop sees it too;
+		// close it now rather than queue more for it.
+		c.closed.Store(true)
+		_ = gc.Close()
+		return nil
+	}
+}
+
+// handToGnet queues bufs, the rest of r, for gnet's loop to write (and
+// buffer what the socket does not take). c.mu must be held.
+func (c *Conn) handToGnet(gc wire, r *Response, bufs [][]byte) bool {
+	// Counted before the callback can run. On an error the task may be
+	// queued all the same (free is idempotent); if its callback never
+	// runs, the connection keeps to the loop, which is safe.
+	r.onLoop = true
+	c.loopOwned++
+	c.gnetPending = true
+	return gc.AsyncWritev(bufs, r.written) == nil
+}
+
+// loopWrote is the loop's note that a byte response handed to gnet has
+// been written or buffered: once none is left, gnet's buffer decides
+// whether the next response may be written directly. Loop goroutine.
+func (c *Conn) loopWrote(gc gnet.Conn, err error) {
+	c.mu.Lock()
+	c.loopOwned--
+	if c.loopOwned == 0 && !c.blocked.Load() && err == nil {
+		c.gnetPending = gc.OutboundBuffered() > 0
+	}
+	c.mu.Unlock()
 }
 
 // probeQuiet asks the connection's loop whether every response handed to

@@ -42,7 +42,9 @@ type Response struct {
 	skip   bool  // acks=0: nothing to write
 	freed  int32 // (atomic) free ran
 
-	conn *Conn // the connection it answers on (set by prepare)
+	conn   *Conn // the connection it answers on (set by prepare)
+	size   int   // bytes on the wire, size prefix aside (set by prepare)
+	onLoop bool  // handed to gnet's loop as bytes (Conn.handToGnet)
 
 	// Progress of a response the loop sends itself (sendAll).
 	err error // warm failed to read a file chunk
@@ -93,6 +95,7 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 			size += len(p.B)
 		}
 	}
+	resp.size = size
 	binary.BigEndian.PutUint32(resp.hdr[0:], uint32(size))
 	binary.BigEndian.PutUint32(resp.hdr[4:], uint32(corrID))
 	resp.hdr[8] = 0 // no tagged fields
@@ -164,7 +167,10 @@ func (resp *Response) zeroCopy() bool { return len(resp.chunks) > 1 }
 // written is the AsyncWritev callback for responses without file chunks:
 // gnet has copied whatever the socket did not take into its outbound
 // buffer, or the connection is gone. Loop goroutine.
-func (resp *Response) written(gnet.Conn, error) error {
+func (resp *Response) written(gc gnet.Conn, err error) error {
+	if resp.onLoop {
+		resp.conn.loopWrote(gc, err)
+	}
 	resp.free()
 	return nil
 }
@@ -183,22 +189,39 @@ var errFileShort = errors.New("file range ends early")
 func (resp *Response) sendAll(gc gnet.Conn, err error) error {
 	c := resp.conn
 	if err != nil {
-		resp.finish()
+		resp.finish(gc)
 		return nil
 	}
 	if resp.err != nil { // warm could not read the rest
 		c.closeOnLoop(gc)
-		resp.finish()
+		resp.finish(gc)
 		return nil
 	}
 	// A client slowly draining a large response is not idle.
 	c.lastActive.Store(time.Now().UnixNano())
 	if gc.OutboundBuffered() > 0 {
 		resp.writeThroughGnet(gc)
-		resp.finish()
+		resp.finish(gc)
 		return nil
 	}
-	fd := gc.Fd()
+	switch err := resp.sendChunks(gc.Fd()); err {
+	case nil:
+		resp.finish(gc)
+	case unix.EAGAIN: // the socket is full
+		if !resp.waitWritable(gc) {
+			resp.finish(gc)
+		}
+	default:
+		c.closeOnLoop(gc)
+		resp.finish(gc)
+	}
+	return nil
+}
+
+// sendChunks writes the chunks to fd from where the response left off:
+// byte chunks with writev, file chunks with sendfile. It returns nil once
+// all are sent, EAGAIN when the socket is full, or the write's error.
+func (resp *Response) sendChunks(fd int) error {
 	for resp.ci < len(resp.chunks) {
 		ch := &resp.chunks[resp.ci]
 		var err error
@@ -212,32 +235,26 @@ func (resp *Response) sendAll(gc gnet.Conn, err error) error {
 			var n int64
 			n, err = sendfile(fd, ch.file, ch.off+resp.off, ch.n-resp.off)
 			resp.off += n
-			c.srv.stats.sendfileBytes.Add(n)
+			resp.conn.srv.stats.sendfileBytes.Add(n)
 			if err == nil && resp.off == ch.n {
 				resp.ci, resp.off = resp.ci+1, 0
 				continue
 			}
+			if err == nil {
+				err = unix.EAGAIN // short: the socket took what it could
+			}
 		}
-		if err != nil && err != unix.EAGAIN {
-			c.closeOnLoop(gc)
-			resp.finish()
-			return nil
-		}
-		// The socket is full.
-		if !resp.waitWritable(gc) {
-			resp.finish()
-		}
-		return nil
+		return err
 	}
-	resp.finish()
 	return nil
 }
 
-// finish frees a blocking response and lets the next ones go.
-func (resp *Response) finish() {
+// finish frees a blocking response and lets the next ones go. gc is nil
+// off the loop.
+func (resp *Response) finish(gc gnet.Conn) {
 	c := resp.conn
 	resp.free()
-	c.unblock()
+	c.unblock(gc)
 }
 
 // writevFrom writes bufs from buffer *bi, offset *off within it, until all
@@ -299,7 +316,7 @@ func (resp *Response) waitWritable(gc gnet.Conn) bool {
 		queued := !s.stopped && c.wire().AsyncWritev(nil, resp.sendAll) == nil
 		s.lifeMu.RUnlock()
 		if !queued {
-			resp.finish()
+			resp.finish(nil)
 		}
 	}()
 	return true

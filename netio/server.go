@@ -222,6 +222,8 @@ type Server struct {
 		closedBad     atomic.Int64 // closed for bad framing or a bad header
 		closedFlood   atomic.Int64 // closed for buffering more than MaxBufferedBytes
 		moved         atomic.Int64 // moved off gnet to stop reading (move.go)
+		direct        atomic.Int64 // responses written whole by their goroutine
+		directRest    atomic.Int64 // responses begun directly, finished by the loop
 	}
 }
 
@@ -495,6 +497,13 @@ func (s *Server) pinLoop(el gnet.EventLoop) {
 
 // OnClose stops the connection's worker. Loop goroutine.
 func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	if c, _ := gc.Context().(*Conn); c != nil {
+		// gnet closes the descriptor once this returns: wait out a direct
+		// write in progress (it holds c.mu), and let none start.
+		c.mu.Lock()
+		c.closed.Store(true)
+		c.mu.Unlock()
+	}
 	s.closed(gc, err)
 	return gnet.None
 }

@@ -920,3 +920,95 @@ func TestDialSelfPassesConnectionLimit(t *testing.T) {
 		t.Fatal("a closed self connection stays registered")
 	}
 }
+
+// TestDirectWrites: responses are written by the goroutine that completes
+// them while gnet has nothing of the connection's to send, and by the loop
+// otherwise. A client that does not read for a while fills the socket: a
+// direct write is cut short and gnet sends the rest, the responses after
+// it go through gnet until its buffer is empty, and then directly again.
+// Completed in random order, byte and file responses alike, every one
+// arrives whole and in request order.
+func TestDirectWrites(t *testing.T) {
+	t.Parallel()
+	f, data := testFile(t, 1<<20)
+	body := func(corr int32) []byte { // 200 KiB: tens fill the socket
+		b := make([]byte, 200<<10)
+		for i := range b {
+			b[i] = byte(int(corr) + i/1000)
+		}
+		return b
+	}
+	fileRange := func(corr int32) (off, n int64) { return int64(corr) * 1000, 20 << 10 }
+	s, _ := startServer(t, Options{}, func(req *Request) {
+		corr := req.CorrelationID
+		go func() {
+			delay := time.Duration(rand.IntN(500)) * time.Microsecond
+			if corr >= 70 && corr < 100 {
+				// Completions spread over the slow read below, so some
+				// find the socket with room while gnet still holds
+				// earlier responses.
+				delay += 40*time.Millisecond + time.Duration(corr-70)*3*time.Millisecond
+			}
+			time.Sleep(delay)
+			if corr%3 == 0 {
+				off, n := fileRange(corr)
+				req.Respond(&Response{Parts: []Part{{B: []byte("f")}, {File: f, Off: off, Len: n}}})
+				return
+			}
+			req.Respond(&Response{Parts: []Part{{B: body(corr)}}})
+		}()
+	})
+	c := dialSmallWindow(t, s.Addr(), nil)
+	check := func(from, to int32) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			corr, got, err := readResp(c.r, false)
+			if err != nil {
+				t.Fatalf("response %d: %v", i, err)
+			}
+			want := body(i)
+			if i%3 == 0 {
+				off, n := fileRange(i)
+				want = slices.Concat([]byte("f"), data[off:off+n])
+			}
+			if corr != i || !bytes.Equal(got, want) {
+				t.Fatalf("response %d: corr %d, %d bytes (want %d), equal %v", i, corr, len(got), len(want), bytes.Equal(got, want))
+			}
+		}
+	}
+	ask := func(from, to int32) {
+		var stream []byte
+		for i := from; i < to; i++ {
+			stream = appendReq(stream, 1, 0, i, nil, []byte("x"))
+		}
+		c.write(stream)
+	}
+	// Read as they come: direct.
+	for i := int32(0); i < 20; i++ {
+		ask(i, i+1)
+		check(i, i+1)
+	}
+	if s.stats.direct.Load() == 0 {
+		t.Fatal("no response was written directly")
+	}
+	// Unread for a while, then read slowly: the socket fills and drains
+	// while responses complete.
+	ask(20, 100)
+	time.Sleep(50 * time.Millisecond)
+	for i := int32(20); i < 100; i++ {
+		check(i, i+1)
+		time.Sleep(time.Millisecond)
+	}
+	if s.stats.directRest.Load() == 0 {
+		t.Fatal("no direct write was cut short with a full socket")
+	}
+	// And direct again once gnet's buffer is empty.
+	before := s.stats.direct.Load()
+	for i := int32(100); i < 120; i++ {
+		ask(i, i+1)
+		check(i, i+1)
+	}
+	if s.stats.direct.Load() == before {
+		t.Fatal("no direct write after gnet's buffer emptied")
+	}
+}
