@@ -295,12 +295,16 @@ func (c *Conn) writeLocked(r *Response) bool {
 		} else if r.zeroCopy() {
 			queued = c.sendZeroCopy(gc, r)
 		} else if g, ok := gc.(gnet.Conn); ok && c.direct() {
-			if rest := c.writeDirect(g, r); rest != nil {
-				c.srv.stats.directRest.Add(1)
-				queued = c.handToGnet(gc, r, rest)
-			} else {
+			switch rest, err := c.writeDirect(g, r); {
+			case err != nil:
+			case rest == nil:
 				c.writes.Add(1)
 				c.srv.stats.direct.Add(1)
+			default:
+				c.srv.stats.directRest.Add(1)
+				if queued = c.handToGnet(gc, r, rest); !queued {
+					c.failDirect(gc) // half a response is on the wire
+				}
 			}
 		} else {
 			queued = c.handToGnet(gc, r, r.chunks[0].bufs)
@@ -321,13 +325,10 @@ func (c *Conn) writeLocked(r *Response) bool {
 	return queued
 }
 
-// directWrites turns direct writes on (tests compare without).
-var directWrites = true
-
 // direct reports whether a response may be written straight to gnet's
 // socket now. c.mu must be held; the wire must be gnet's.
 func (c *Conn) direct() bool {
-	return directWrites && c.loopOwned == 0 && !c.gnetPending && !c.blocked.Load()
+	return c.loopOwned == 0 && !c.gnetPending && !c.blocked.Load()
 }
 
 // maxDirectZeroCopy bounds the responses with file chunks sent directly:
@@ -351,8 +352,7 @@ func (c *Conn) sendZeroCopy(gc wire, r *Response) bool {
 		case unix.EAGAIN:
 			c.srv.stats.directRest.Add(1)
 		default:
-			c.closed.Store(true) // the peer is gone
-			_ = gc.Close()
+			c.failDirect(gc)
 			return false
 		}
 	}
@@ -360,32 +360,39 @@ func (c *Conn) sendZeroCopy(gc wire, r *Response) bool {
 	c.gnetPending = true
 	if gc.AsyncWritev(nil, r.sendAll) != nil {
 		c.blocked.Store(false)
+		if r.ci > 0 || r.bi > 0 || r.off > 0 {
+			c.failDirect(gc) // part of it is on the wire
+		}
 		return false
 	}
 	return true
 }
 
-// writeDirect writes a byte response straight to gnet's socket and returns
-// what the socket did not take (nil: all of it, or the connection failed
-// and is being closed). c.mu must be held: OnClose takes it before gnet
-// closes the descriptor, so the number cannot be reused under the write.
-func (c *Conn) writeDirect(gc gnet.Conn, r *Response) [][]byte {
+// writeDirect writes a byte response straight to gnet's socket. It returns
+// what the socket did not take (nil: all of it), or an error when the
+// connection failed (it is then being closed). c.mu must be held: OnClose
+// takes it before gnet closes the descriptor, so the number cannot be
+// reused under the write.
+func (c *Conn) writeDirect(gc gnet.Conn, r *Response) ([][]byte, error) {
 	bufs := r.chunks[0].bufs
 	bi, off := 0, int64(0)
-	err := writevFrom(gc.Fd(), bufs, &bi, &off)
-	switch {
-	case err == nil:
-		return nil
-	case err == unix.EAGAIN:
-		rest := append([][]byte{bufs[bi][off:]}, bufs[bi+1:]...)
-		return rest
+	switch err := writevFrom(gc.Fd(), bufs, &bi, &off); err {
+	case nil:
+		return nil, nil
+	case unix.EAGAIN:
+		return append([][]byte{bufs[bi][off:]}, bufs[bi+1:]...), nil
 	default:
-		// The peer is gone (EPIPE, ECONNRESET): gnet's loop sees it too;
-		// close it now rather than queue more for it.
-		c.closed.Store(true)
-		_ = gc.Close()
-		return nil
+		c.failDirect(gc)
+		return nil, err
 	}
+}
+
+// failDirect closes a connection a direct write failed on, or left with
+// part of a response that gnet could not take: the peer is gone (EPIPE,
+// ECONNRESET), or the stream is cut mid-frame. c.mu must be held.
+func (c *Conn) failDirect(gc wire) {
+	c.closed.Store(true)
+	_ = gc.Close()
 }
 
 // handToGnet queues bufs, the rest of r, for gnet's loop to write (and

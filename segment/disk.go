@@ -97,6 +97,15 @@ func NewDisk(dir string, flushInterval time.Duration, pin func(), logger *slog.L
 	}
 	d.space.dir = dir
 	d.refreshSpace()
+	if useSyncRing {
+		// Set up here, handed to the syncer by the go statement.
+		r, err := newSyncRing(syncRingEntries)
+		if err != nil {
+			d.logger.Info("io_uring unavailable: group commit fdatasyncs on goroutines", "err", err)
+		} else {
+			d.ring = r
+		}
+	}
 	d.startWriter()
 	d.startSyncer()
 	return d
@@ -405,20 +414,12 @@ func pwritevFull(fd int, iov [][]byte, pos int64) error {
 }
 
 func (d *Disk) syncLoop() {
-	if useSyncRing {
-		r, err := newSyncRing(syncRingEntries)
-		if err != nil {
-			d.logger.Info("io_uring unavailable: group commit fdatasyncs on goroutines", "err", err)
-		} else {
-			d.ring = r
-			defer func() {
-				if d.ring != nil {
-					d.ring.close()
-					d.ring = nil
-				}
-			}()
+	defer func() {
+		if d.ring != nil {
+			d.ring.close()
+			d.ring = nil
 		}
-	}
+	}()
 	var tick <-chan time.Time
 	if d.flushInterval > 0 {
 		t := time.NewTicker(d.flushInterval)
@@ -512,7 +513,8 @@ func (d *Disk) syncFiles(dirty map[*Segment]struct{}) {
 	if f := d.onSync.Load(); f != nil {
 		defer func(start time.Time) { (*f)(time.Since(start)) }(time.Now())
 	}
-	if d.ring != nil && d.syncOnRing(dirty) {
+	if d.ring != nil {
+		d.syncOnRing(dirty)
 		return
 	}
 	if len(dirty) == 1 {
@@ -550,16 +552,19 @@ var useSyncRing = true
 // group commit of syncFSFiles files or more is one syncfs instead.
 const syncRingEntries = syncFSFiles
 
-// syncOnRing fdatasyncs the dirty files through the ring and reports
-// whether it did; false (the ring failed and is dropped) leaves them to
-// the caller's goroutines.
-func (d *Disk) syncOnRing(dirty map[*Segment]struct{}) bool {
+// syncOnRing fdatasyncs the dirty files through the ring. If the ring
+// fails it is dropped (later group commits sync on goroutines): a file the
+// kernel never took is synced here instead, and a file whose fsync was
+// submitted but whose outcome was lost fails as a failed fsync does
+// (taking its log offline), since the kernel may have reported, and so
+// cleared, a write error nobody read (fsyncgate).
+func (d *Disk) syncOnRing(dirty map[*Segment]struct{}) {
 	if err := syncFault.Load(); err != nil {
 		for s := range dirty {
 			s.needDirSync.Store(false)
 			s.failSync(*err)
 		}
-		return true
+		return
 	}
 	fds, errs, held := d.syncFDs[:0], d.syncErrs[:0], d.syncHeld[:0]
 	for s := range dirty {
@@ -573,12 +578,24 @@ func (d *Disk) syncOnRing(dirty map[*Segment]struct{}) bool {
 		fds = append(fds, int(f.Fd()))
 		errs = append(errs, nil)
 	}
+	if len(fds) == 0 {
+		return
+	}
 	err := d.ring.fdatasync(fds, errs)
 	if err == nil {
 		ringSyncCount.Add(1)
+	} else {
+		d.logger.Error("io_uring failed: group commit fdatasyncs on goroutines from now on", "err", err)
+		d.ring.close()
+		d.ring = nil
 	}
 	for i, s := range held {
-		if err == nil && errs[i] != nil {
+		switch {
+		case errs[i] == errNotSubmitted:
+			if err := fdatasync(fds[i]); err != nil {
+				s.failSync(err)
+			}
+		case errs[i] != nil:
 			s.failSync(errs[i])
 		}
 		s.release()
@@ -586,13 +603,6 @@ func (d *Disk) syncOnRing(dirty map[*Segment]struct{}) bool {
 	clear(errs)
 	clear(held)
 	d.syncFDs, d.syncErrs, d.syncHeld = fds[:0], errs[:0], held[:0]
-	if err != nil {
-		d.logger.Error("io_uring failed: group commit fdatasyncs on goroutines from now on", "err", err)
-		d.ring.close()
-		d.ring = nil
-		return false
-	}
-	return true
 }
 
 // syncBatch fsyncs every dirty file, then completes the ops waiting on it.

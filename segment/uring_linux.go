@@ -96,26 +96,33 @@ type ioCQE struct {
 	flags    uint32
 }
 
+// ringNeeds is the feature bits a ring needs (a variable for the tests).
+var ringNeeds uint32 = ioringFeat56
+
 // newSyncRing sets up a ring of entries submission slots (a power of two).
 // It fails where io_uring is missing or forbidden (old kernels,
 // kernel.io_uring_disabled, seccomp): the caller then syncs on goroutines.
-func newSyncRing(entries uint32) (r *syncRing, err error) {
+func newSyncRing(entries uint32) (*syncRing, error) {
 	var p ioParams
 	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r = &syncRing{fd: int(fd), entries: p.sqEntries}
-	defer func() {
-		if err != nil {
-			r.close()
-			r = nil
-		}
-	}()
-	if p.features&ioringFeat56 == 0 {
+	r := &syncRing{fd: int(fd), entries: p.sqEntries}
+	if err := r.setup(&p); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// setup maps the rings and registers the eventfd; on an error the caller
+// closes what was set up.
+func (r *syncRing) setup(p *ioParams) (err error) {
+	if p.features&ringNeeds != ringNeeds {
 		// An older kernel would fail each fsync with EINVAL (IOSQE_ASYNC),
 		// and a failed fsync takes its log offline.
-		return nil, fmt.Errorf("io_uring of a kernel older than 5.6 (features %#x): %w", p.features, unix.ENOSYS)
+		return fmt.Errorf("io_uring of a kernel older than 5.6 (features %#x): %w", p.features, unix.ENOSYS)
 	}
 	sqSize := int(p.sqOff.array + p.sqEntries*4)
 	cqSize := int(p.cqOff.cqes + p.cqEntries*uint32(unsafe.Sizeof(ioCQE{})))
@@ -123,18 +130,19 @@ func newSyncRing(entries uint32) (r *syncRing, err error) {
 	if single {
 		sqSize = max(sqSize, cqSize)
 	}
-	if r.sqMem, err = unix.Mmap(r.fd, ioringOffSQRing, sqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		return nil, fmt.Errorf("io_uring sq ring: %w", err)
+	const prot, flags = unix.PROT_READ | unix.PROT_WRITE, unix.MAP_SHARED | unix.MAP_POPULATE
+	if r.sqMem, err = unix.Mmap(r.fd, ioringOffSQRing, sqSize, prot, flags); err != nil {
+		return fmt.Errorf("io_uring sq ring: %w", err)
 	}
 	cqMem := r.sqMem
 	if !single {
-		if r.cqMem, err = unix.Mmap(r.fd, ioringOffCQRing, cqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-			return nil, fmt.Errorf("io_uring cq ring: %w", err)
+		if r.cqMem, err = unix.Mmap(r.fd, ioringOffCQRing, cqSize, prot, flags); err != nil {
+			return fmt.Errorf("io_uring cq ring: %w", err)
 		}
 		cqMem = r.cqMem
 	}
-	if r.sqeMem, err = unix.Mmap(r.fd, ioringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(ioSQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		return nil, fmt.Errorf("io_uring sqes: %w", err)
+	if r.sqeMem, err = unix.Mmap(r.fd, ioringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(ioSQE{})), prot, flags); err != nil {
+		return fmt.Errorf("io_uring sqes: %w", err)
 	}
 	u32 := func(mem []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
 	r.sqTail = u32(r.sqMem, p.sqOff.tail)
@@ -147,20 +155,41 @@ func newSyncRing(entries uint32) (r *syncRing, err error) {
 
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("eventfd: %w", err)
+		return fmt.Errorf("eventfd: %w", err)
 	}
 	r.efd = os.NewFile(uintptr(efd), "io_uring-eventfd") // non-blocking: read through the netpoller
 	efd32 := int32(efd)
 	if _, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), ioringRegEventfd, uintptr(unsafe.Pointer(&efd32)), 1, 0, 0); errno != 0 {
-		return nil, fmt.Errorf("io_uring_register eventfd: %w", errno)
+		return fmt.Errorf("io_uring_register eventfd: %w", errno)
 	}
-	return r, nil
+	return nil
 }
 
+// The outcomes fdatasync leaves for the fds it could not finish when the
+// ring failed.
+var (
+	// errNotSubmitted: the kernel never took it; syncing it another way
+	// is safe.
+	errNotSubmitted = errors.New("io_uring: fdatasync not submitted")
+	// errLost: submitted, and its completion could not be read: whether
+	// the data is durable, and whether the kernel already reported (and
+	// so cleared) a write error, is unknown.
+	errLost = errors.New("io_uring: fdatasync submitted, its outcome lost")
+)
+
+// maxRingRetries bounds the submissions in a row that take nothing (EAGAIN,
+// EBUSY, EINTR) before the ring counts as failed.
+const maxRingRetries = 1000
+
 // fdatasync syncs every fd, all in flight at once (at most the ring's
-// entries at a time), and returns each one's error (nil: synced) in errs,
-// which must be as long as fds.
+// entries at a time), and sets each one's outcome in errs, which must be
+// as long as fds: nil when synced, its error otherwise. If the ring fails
+// it returns the error, and the fds it did not finish have
+// errNotSubmitted or errLost; the ring must not be used again.
 func (r *syncRing) fdatasync(fds []int, errs []error) error {
+	for i := range errs {
+		errs[i] = errNotSubmitted
+	}
 	for start := 0; start < len(fds); start += int(r.entries) {
 		end := min(start+int(r.entries), len(fds))
 		if err := r.run(fds[start:end], errs[start:end]); err != nil {
@@ -171,7 +200,7 @@ func (r *syncRing) fdatasync(fds []int, errs []error) error {
 }
 
 // run submits one fdatasync per fd (len(fds) <= entries) and waits for
-// them all. An error means the ring itself failed: errs are not set.
+// them all.
 func (r *syncRing) run(fds []int, errs []error) error {
 	tail := atomic.LoadUint32(r.sqTail)
 	mask := *r.sqMask
@@ -182,51 +211,79 @@ func (r *syncRing) run(fds []int, errs []error) error {
 		*(*uint32)(unsafe.Add(r.sqArray, uintptr(idx)*4)) = idx
 	}
 	atomic.StoreUint32(r.sqTail, tail+uint32(len(fds)))
-	for submitted := 0; submitted < len(fds); {
+	submitted, retries := 0, 0
+	var err error
+	for submitted < len(fds) && err == nil {
 		// Submission does not block: the fsyncs go to io-wq (IOSQE_ASYNC).
+		// The kernel takes SQEs in order, so the first submitted are.
 		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(len(fds)-submitted), 0, 0, 0, 0)
 		switch {
-		case errno == unix.EINTR || errno == unix.EAGAIN || errno == unix.EBUSY:
+		case errno == 0 && n > 0:
+			for i := submitted; i < submitted+int(n); i++ {
+				errs[i] = errLost // until its completion is read
+			}
+			submitted += int(n)
+			retries = 0
+		case errno == 0 || errno == unix.EINTR || errno == unix.EAGAIN || errno == unix.EBUSY:
+			if retries++; retries > maxRingRetries {
+				err = fmt.Errorf("io_uring_enter: %d submissions took nothing (%v)", retries, errno)
+			}
+		default:
+			err = fmt.Errorf("io_uring_enter: %w", errno)
+		}
+	}
+	// Wait for what was submitted, through the netpoller; should the
+	// eventfd fail, in io_uring_enter.
+	for done, blocking := r.reap(errs), false; done < submitted; done += r.reap(errs) {
+		if !blocking {
+			if _, rerr := r.efd.Read(r.ebuf[:]); rerr != nil {
+				err, blocking = errors.Join(err, fmt.Errorf("io_uring eventfd: %w", rerr)), true
+			}
 			continue
-		case errno != 0:
-			return fmt.Errorf("io_uring_enter: %w", errno)
 		}
-		submitted += int(n)
-	}
-	for done := 0; done < len(fds); {
-		head := atomic.LoadUint32(r.cqHead)
-		ctail := atomic.LoadUint32(r.cqTail)
-		for ; head != ctail; head++ {
-			cqe := (*ioCQE)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(ioCQE{})))
-			var err error
-			if cqe.res < 0 {
-				err = syscall.Errno(-cqe.res)
-			}
-			if i := cqe.userData; i < uint64(len(errs)) {
-				errs[i] = err
-			}
-			done++
-		}
-		atomic.StoreUint32(r.cqHead, head)
-		if done < len(fds) {
-			// Parks this goroutine (the netpoller), not its thread and P.
-			if _, err := r.efd.Read(r.ebuf[:]); err != nil && !errors.Is(err, syscall.EINTR) {
-				return fmt.Errorf("io_uring eventfd: %w", err)
-			}
+		_, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, uintptr(submitted-done), ioringEnterGetev, 0, 0)
+		if errno != 0 && errno != unix.EINTR {
+			return errors.Join(err, fmt.Errorf("io_uring_enter to wait: %w", errno))
 		}
 	}
-	return nil
+	return err
 }
 
-// close releases the ring; it must not be in use.
+// reap reads the completions there are into errs and returns how many.
+func (r *syncRing) reap(errs []error) int {
+	head := atomic.LoadUint32(r.cqHead)
+	ctail := atomic.LoadUint32(r.cqTail)
+	n := 0
+	for ; head != ctail; head++ {
+		cqe := (*ioCQE)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(ioCQE{})))
+		var err error
+		if cqe.res < 0 {
+			err = syscall.Errno(-cqe.res)
+		}
+		if i := cqe.userData; i < uint64(len(errs)) {
+			errs[i] = err
+		}
+		n++
+	}
+	atomic.StoreUint32(r.cqHead, head)
+	return n
+}
+
+// close releases the ring, whatever of it was set up; it must not be in
+// use. Closing again does nothing.
 func (r *syncRing) close() {
-	for _, m := range [][]byte{r.sqeMem, r.cqMem, r.sqMem} {
-		if m != nil {
-			_ = unix.Munmap(m)
+	for _, m := range []*[]byte{&r.sqeMem, &r.cqMem, &r.sqMem} {
+		if *m != nil {
+			_ = unix.Munmap(*m)
+			*m = nil
 		}
 	}
 	if r.efd != nil {
 		_ = r.efd.Close()
+		r.efd = nil
 	}
-	_ = unix.Close(r.fd)
+	if r.fd >= 0 {
+		_ = unix.Close(r.fd)
+		r.fd = -1
+	}
 }

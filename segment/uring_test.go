@@ -157,3 +157,98 @@ func TestGroupCommitOnGoroutines(t *testing.T) {
 		t.Fatal("a group commit went through the ring while it was off")
 	}
 }
+
+// A kernel without what the ring needs gets no ring, and the disk syncs on
+// goroutines (setup failing half-way closes what it set up, no panic).
+func TestSyncRingSetupRefused(t *testing.T) {
+	ringNeeds = 1 << 31
+	defer func() { ringNeeds = ioringFeat56 }()
+	if r, err := newSyncRing(4); err == nil || r != nil || !errors.Is(err, unix.ENOSYS) {
+		t.Fatalf("setup without the features: ring %v, err %v; want ENOSYS", r, err)
+	}
+	before := ringSyncCount.Load()
+	checkGroupCommit(t, groupCommitLogs(t, 4))
+	if ringSyncCount.Load() != before {
+		t.Fatal("a group commit went through a ring that could not be set up")
+	}
+}
+
+// A ring that fails reports what it could not finish: fsyncs never
+// submitted as such (safe to redo another way), and with its eventfd gone
+// it still waits for what it submitted (in io_uring_enter).
+func TestSyncRingFails(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fds := []int{int(f.Fd()), int(f.Fd())}
+
+	r := newTestRing(t, 4)
+	fd := r.fd
+	r.fd = -1 // io_uring_enter fails: nothing is submitted
+	errs := make([]error, len(fds))
+	err = r.fdatasync(fds, errs)
+	r.fd = fd
+	if err == nil {
+		t.Fatal("a ring without its descriptor did not fail")
+	}
+	for i, e := range errs {
+		if e != errNotSubmitted {
+			t.Fatalf("fd %d: %v, want errNotSubmitted", i, e)
+		}
+	}
+
+	r2 := newTestRing(t, 4)
+	r2.efd.Close() // os.File: its descriptor closes once, whatever follows
+	if err := r2.fdatasync(fds, errs); err == nil {
+		t.Fatal("a ring without its eventfd did not report it")
+	}
+	for i, e := range errs {
+		if e != nil {
+			t.Fatalf("fd %d after waiting in io_uring_enter: %v, want synced", i, e)
+		}
+	}
+}
+
+// The group commit on a ring that fails: the files the kernel never took
+// are synced on the syncer itself, and the ring is dropped.
+func TestSyncOnFailingRing(t *testing.T) {
+	useSyncRing = false // the disk's own syncer keeps off rings
+	defer func() { useSyncRing = true }()
+	logs := groupCommitLogs(t, 2)
+	dirty := map[*Segment]struct{}{}
+	for _, l := range logs {
+		b := plainBatch(1, 10, 1).encode()
+		h, err := ValidateBatch(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if _, err := l.Append(b, &h, false, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		l.mu.Lock()
+		dirty[l.segs[len(l.segs)-1]] = struct{}{}
+		l.mu.Unlock()
+	}
+	r := newTestRing(t, 4)
+	fd := r.fd
+	r.fd = -1
+	d := &Disk{logger: testLogger, ring: r}
+	d.syncOnRing(dirty)
+	r.fd = fd
+	if d.ring != nil {
+		t.Fatal("a failed ring was kept")
+	}
+	r.close() // what syncOnRing closed was fd -1
+	for s := range dirty {
+		if err := s.syncErr.Load(); err != nil {
+			t.Fatalf("%s: %v", s.path, *err)
+		}
+	}
+}
