@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -31,27 +30,10 @@ func TestManyDirtyFilesSyncedAtOnce(t *testing.T) {
 		defer l.Close(false)
 		logs[i] = l
 	}
-	// Appends issued back to back: while the first group commit runs, the
-	// rest pile up as the next one's dirty files.
-	appendAll := func() []error {
-		errs := make([]error, len(logs))
-		var wg sync.WaitGroup
-		for i, l := range logs {
-			b := plainBatch(1, 10, 1).encode()
-			h, err := ValidateBatch(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wg.Add(1)
-			if _, err := l.Append(b, &h, true, func(err error) { errs[i] = err; wg.Done() }); err != nil {
-				t.Fatal(err)
-			}
-		}
-		wg.Wait()
-		return errs
-	}
+	// Appends issued back to back (syncAppends): while the first group
+	// commit runs, the rest pile up as the next one's dirty files.
 	before := syncFSCount.Load()
-	for i, err := range appendAll() {
+	for i, err := range syncAppends(t, logs) {
 		if err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
@@ -66,7 +48,7 @@ func TestManyDirtyFilesSyncedAtOnce(t *testing.T) {
 	syncFault.Store(&eio)
 	defer syncFault.Store(nil)
 	failed := 0
-	for _, err := range appendAll() {
+	for _, err := range syncAppends(t, logs) {
 		if errors.Is(err, ErrStorage) {
 			failed++
 		}

@@ -220,16 +220,7 @@ func TestSyncOnFailingRing(t *testing.T) {
 	logs := groupCommitLogs(t, 2)
 	dirty := map[*Segment]struct{}{}
 	for _, l := range logs {
-		b := plainBatch(1, 10, 1).encode()
-		h, err := ValidateBatch(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		if _, err := l.Append(b, &h, false, func(err error) { done <- err }); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-done; err != nil {
+		if err := <-appendAsync(t, l, plainBatch(1, 10, 1).encode()); err != nil {
 			t.Fatal(err)
 		}
 		l.mu.Lock()
