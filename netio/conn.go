@@ -264,10 +264,10 @@ func (c *Conn) flushLocked(dropped []*Response) []*Response {
 func (c *Conn) unblock(gc gnet.Conn) {
 	c.mu.Lock()
 	c.blocked.Store(false)
-	if gc != nil && c.loopOwned == 0 {
+	if gc != nil {
 		// On the loop, after sendAll: what writeThroughGnet left in
 		// gnet's buffer keeps later responses on the loop.
-		c.gnetPending = gc.OutboundBuffered() > 0
+		c.settleLocked(gc)
 	}
 	var buf [4]*Response
 	dropped := c.flushLocked(buf[:0])
@@ -297,7 +297,7 @@ func (c *Conn) writeLocked(r *Response) bool {
 			queued = c.sendZeroCopy(gc, r)
 		} else if g, ok := gc.(gnet.Conn); ok && c.direct() {
 			switch rest, err := c.writeDirect(g, r); {
-			case err != nil:
+			case err != nil: // being closed; the caller frees it
 			case rest == nil:
 				c.writes.Add(1)
 				c.srv.stats.direct.Add(1)
@@ -344,7 +344,7 @@ const maxDirectZeroCopy = 256 << 10
 // else reaches the socket. It reports whether the loop has it. c.mu must
 // be held.
 func (c *Conn) sendZeroCopy(gc wire, r *Response) bool {
-	if g, ok := gc.(gnet.Conn); ok && r.size <= maxDirectZeroCopy && c.direct() {
+	if g, ok := gc.(gnet.Conn); ok && r.frameSize() <= maxDirectZeroCopy && c.direct() {
 		switch err := r.sendChunks(g.Fd()); err {
 		case nil:
 			c.writes.Add(1)
@@ -414,10 +414,19 @@ func (c *Conn) handToGnet(gc wire, r *Response, bufs [][]byte) bool {
 func (c *Conn) loopWrote(gc gnet.Conn, err error) {
 	c.mu.Lock()
 	c.loopOwned--
-	if c.loopOwned == 0 && !c.blocked.Load() && err == nil {
-		c.gnetPending = gc.OutboundBuffered() > 0
+	if err == nil {
+		c.settleLocked(gc)
 	}
 	c.mu.Unlock()
+}
+
+// settleLocked: once gnet has none of the connection's responses left to
+// run, its outbound buffer decides whether the next response may be
+// written directly. Loop goroutine, c.mu held.
+func (c *Conn) settleLocked(gc gnet.Conn) {
+	if c.loopOwned == 0 && !c.blocked.Load() {
+		c.gnetPending = gc.OutboundBuffered() > 0
+	}
 }
 
 // probeQuiet asks the connection's loop whether every response handed to

@@ -43,7 +43,6 @@ type Response struct {
 	freed  int32 // (atomic) free ran
 
 	conn   *Conn // the connection it answers on (set by prepare)
-	size   int   // bytes on the wire, size prefix aside (set by prepare)
 	onLoop bool  // handed to gnet's loop as bytes (Conn.handToGnet)
 
 	// Progress of a response the loop sends itself (sendAll).
@@ -95,7 +94,6 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 			size += len(p.B)
 		}
 	}
-	resp.size = size
 	binary.BigEndian.PutUint32(resp.hdr[0:], uint32(size))
 	binary.BigEndian.PutUint32(resp.hdr[4:], uint32(corrID))
 	resp.hdr[8] = 0 // no tagged fields
@@ -159,6 +157,10 @@ func (resp *Response) readFile(f *os.File, off, n int64) ([]byte, error) {
 	resp.conn.srv.stats.copiedBytes.Add(n)
 	return bb.B, nil
 }
+
+// frameSize is the frame's size prefix: its bytes on the wire after the
+// prefix (set by prepare).
+func (resp *Response) frameSize() int { return int(binary.BigEndian.Uint32(resp.hdr[:4])) }
 
 // zeroCopy reports whether the response has file chunks to send from the
 // loop (sendAll).
