@@ -33,8 +33,10 @@ type BulkFigures struct {
 
 // bulkLoad is a running bulk producer and reader.
 type bulkLoad struct {
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	cancel   context.CancelFunc // stops the reader
+	stopProd chan struct{}      // stops releasing records
+	prodDone chan struct{}      // the producer loop has ended
+	wg       sync.WaitGroup     // the reader
 	prod     *kgo.Client
 	cons     *kgo.Client
 	topic    string
@@ -63,9 +65,12 @@ func startBulk(ctx context.Context, e *env) (*bulkLoad, error) {
 		return nil, err
 	}
 	bctx, cancel := context.WithCancel(ctx)
-	b := &bulkLoad{cancel: cancel, prod: prod, cons: cons, start: time.Now(), topic: topic}
-	b.wg.Add(2)
-	go b.produce(bctx, int64(s.Bulk)<<20)
+	b := &bulkLoad{cancel: cancel, stopProd: make(chan struct{}), prodDone: make(chan struct{}),
+		prod: prod, cons: cons, start: time.Now(), topic: topic}
+	b.wg.Add(1)
+	// The records live on ctx, not bctx: those in flight when the load
+	// stops are waited for and counted, not failed by the stop.
+	go b.produce(ctx, int64(s.Bulk)<<20)
 	go b.consume(bctx)
 	return b, nil
 }
@@ -76,9 +81,11 @@ func (b *bulkLoad) fail(err error) {
 }
 
 // produce releases, every millisecond, the records due at rate bytes/s
-// since the start.
+// since the start, until stopProd or ctx ends. A broker that cannot keep
+// up fills the client's buffer, and Produce then blocks: the records due
+// fall behind.
 func (b *bulkLoad) produce(ctx context.Context, rate int64) {
-	defer b.wg.Done()
+	defer close(b.prodDone)
 	value := payload(bulkRecordSize)
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
@@ -86,6 +93,8 @@ func (b *bulkLoad) produce(ctx context.Context, rate int64) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-b.stopProd:
 			return
 		case <-t.C:
 		}
@@ -116,13 +125,27 @@ func (b *bulkLoad) consume(ctx context.Context) {
 	}
 }
 
-// stop ends the load and returns what it moved per second; an error if
-// it fell short of its rate by more than a tenth or a record failed.
+// bulkDrain bounds the wait, at stop, for the records still in flight.
+const bulkDrain = 5 * time.Second
+
+// stop ends the load and returns what it moved per second: the bytes
+// acknowledged over the time records were released (those in flight at
+// the stop are waited for, up to bulkDrain, so that a short run is not
+// undercounted by its last window). An error if it fell short of its rate
+// by more than a tenth or a record failed.
 func (b *bulkLoad) stop(ctx context.Context, e *env) (_ *BulkFigures, err error) {
 	rate := e.spec.Bulk
+	close(b.stopProd)
+	<-b.prodDone
+	took := time.Since(b.start).Seconds()
+	fctx, fcancel := context.WithTimeout(ctx, bulkDrain)
+	if err := b.prod.Flush(fctx); err != nil && !isStop(err) {
+		b.fail(fmt.Errorf("bulk records still unacknowledged %v after the stop: %w", bulkDrain, err))
+	}
+	fcancel()
 	b.cancel()
 	b.wg.Wait()
-	took := time.Since(b.start).Seconds()
+	readTook := time.Since(b.start).Seconds()
 	b.prod.Close()
 	b.cons.Close()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), setupTimeout)
@@ -132,7 +155,7 @@ func (b *bulkLoad) stop(ctx context.Context, e *env) (_ *BulkFigures, err error)
 	}
 	f := &BulkFigures{
 		Produced: float64(b.acked.Load()) / (1 << 20) / took,
-		Consumed: float64(b.read.Load()) / (1 << 20) / took,
+		Consumed: float64(b.read.Load()) / (1 << 20) / readTook,
 		Bytes:    b.acked.Load() + b.read.Load(),
 	}
 	if p := b.firstErr.Load(); p != nil {
