@@ -1,8 +1,9 @@
 #!/bin/bash
 # A hot standby pair on this box from config.toml (primary 127.0.0.1:19092,
 # standby 127.0.0.1:19192, links on 19093/19193, the primary's /metrics on
-# 127.0.0.1:19644), then a samsa-bench workload against the primary with
-# its broker stages. Run from the repository root after make build:
+# 127.0.0.1:19644, the standby's on 19645), then a samsa-bench workload
+# against the primary with its broker stages and the standby's replica
+# fetches. Run from the repository root after make build:
 #   bench/pair.sh [standby_fsync=false|true] [samsa-bench flags...]
 # e.g. bench/pair.sh true -acks all -records 600000 -rounds 3
 # Environment:
@@ -79,6 +80,8 @@ if [ -n "${IDLE_PARTS:-}" ]; then
 	bin/samsactl -broker $A1:19092 topics create idle-parts --partitions "$IDLE_PARTS" >/dev/null
 	sleep 2 # the standby creates and catches up with them
 fi
-bin/samsa-bench "${WORKLOAD:-produce}" -target $A1:19092 -target-pid $P1 -metrics 127.0.0.1:19644 "$@"
+SM=() # the standby's /metrics: not reachable in a namespace of its own
+[ -n "$P2" ] && [ -z "$NS" ] && SM=(-standby-metrics 127.0.0.1:19645)
+bin/samsa-bench "${WORKLOAD:-produce}" -target $A1:19092 -target-pid $P1 -metrics 127.0.0.1:19644 "${SM[@]}" "$@"
 [ -n "$P2" ] && echo "standby CPU during the run: $(echo "$(cpu $P2) - $S0" | bc) s"
 true

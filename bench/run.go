@@ -31,6 +31,10 @@ type Target struct {
 	// listener): each result then tells where the broker's time went
 	// (Result.Stages). "" leaves that out.
 	Metrics string
+	// StandbyMetrics is the host:port of its standby's /metrics, when the
+	// broker is a pair's primary: the stages then include the standby's
+	// replica fetches (standbyStageSeries). "" leaves them out.
+	StandbyMetrics string
 }
 
 // Result is one run of one workload against one broker.
@@ -122,10 +126,15 @@ func Run(ctx context.Context, t Target, spec Spec, progressTo io.Writer) (*Resul
 		label: t.Name + " " + spec.Name(),
 		out:   progressTo,
 	}
-	var before metricsSnapshot
+	var before, standbyBefore metricsSnapshot
 	if t.Metrics != "" {
 		if before, err = scrapeMetrics(ctx, t.Metrics); err != nil {
 			return nil, err
+		}
+	}
+	if t.StandbyMetrics != "" {
+		if standbyBefore, err = scrapeMetrics(ctx, t.StandbyMetrics); err != nil {
+			return nil, fmt.Errorf("the standby: %w", err)
 		}
 	}
 	switch spec.Kind {
@@ -150,6 +159,13 @@ func Run(ctx context.Context, t Target, spec Spec, progressTo io.Writer) (*Resul
 			return nil, err
 		}
 		e.res.Stages = stagesBetween(before, after)
+	}
+	if standbyBefore != nil {
+		after, err := scrapeMetrics(ctx, t.StandbyMetrics)
+		if err != nil {
+			return nil, fmt.Errorf("the standby: %w", err)
+		}
+		e.res.Stages = e.res.Stages.withStandby(stagesOf(standbyStageSeries, standbyBefore, after))
 	}
 	return e.res, nil
 }

@@ -39,11 +39,15 @@ type BrokerStages struct {
 	GCPause  time.Duration `json:"gc_pause_total_ns"`
 }
 
+// stageSeriesDef is a histogram (with label=value, if label is not "")
+// and the name a report gives it.
+type stageSeriesDef struct {
+	family, label, value, name string
+}
+
 // stageSeries are the histograms read, in the order of an acks=all
 // record's path, with the name a report gives each.
-var stageSeries = []struct {
-	family, label, value, name string
-}{
+var stageSeries = []stageSeriesDef{
 	{"samsa_request_queue_seconds", "api", "Produce", "produce queue"},
 	{"samsa_produce_stage_seconds", "stage", "write_wait", "write wait"},
 	{"samsa_produce_stage_seconds", "stage", "write", "write"},
@@ -53,6 +57,14 @@ var stageSeries = []struct {
 	{"samsa_request_duration_seconds", "api", "Produce", "produce request"},
 	{"samsa_fetch_wake_seconds", "", "", "fetch wake"},
 	{"samsa_request_queue_seconds", "api", "Fetch", "fetch queue"},
+}
+
+// standbyStageSeries are a standby's histograms read with the primary's
+// (Target.StandbyMetrics): its side of the round trip that acknowledges
+// an acks=all record.
+var standbyStageSeries = []stageSeriesDef{
+	{"samsa_replica_fetch_seconds", "phase", "wait", "standby fetch"},
+	{"samsa_replica_fetch_seconds", "phase", "apply", "standby apply"},
 }
 
 // metricsSnapshot is one read of /metrics.
@@ -112,8 +124,30 @@ func (s metricsSnapshot) summary(family string) *dto.Summary {
 
 // stagesBetween computes the figures of what happened between two reads.
 func stagesBetween(before, after metricsSnapshot) *BrokerStages {
-	out := &BrokerStages{}
-	for _, ser := range stageSeries {
+	out := &BrokerStages{Stages: stagesOf(stageSeries, before, after)}
+	if s1 := after.summary("go_gc_duration_seconds"); s1 != nil {
+		s0 := before.summary("go_gc_duration_seconds")
+		out.GCCycles = s1.GetSampleCount() - s0.GetSampleCount()
+		out.GCPause = time.Duration(math.Round((s1.GetSampleSum() - s0.GetSampleSum()) * float64(time.Second)))
+	}
+	return out
+}
+
+// withStandby adds a standby's stage figures after the broker's (s nil:
+// only the standby's).
+func (s *BrokerStages) withStandby(standby []StageFigure) *BrokerStages {
+	if s == nil {
+		s = &BrokerStages{}
+	}
+	s.Stages = append(s.Stages, standby...)
+	return s
+}
+
+// stagesOf computes the figures of the series that saw observations
+// between two reads.
+func stagesOf(series []stageSeriesDef, before, after metricsSnapshot) []StageFigure {
+	var out []StageFigure
+	for _, ser := range series {
 		h1 := after.histogram(ser.family, ser.label, ser.value)
 		if h1 == nil {
 			continue
@@ -123,12 +157,7 @@ func stagesBetween(before, after metricsSnapshot) *BrokerStages {
 			continue
 		}
 		fig.Name = ser.name
-		out.Stages = append(out.Stages, fig)
-	}
-	if s1 := after.summary("go_gc_duration_seconds"); s1 != nil {
-		s0 := before.summary("go_gc_duration_seconds")
-		out.GCCycles = s1.GetSampleCount() - s0.GetSampleCount()
-		out.GCPause = time.Duration(math.Round((s1.GetSampleSum() - s0.GetSampleSum()) * float64(time.Second)))
+		out = append(out, fig)
 	}
 	return out
 }

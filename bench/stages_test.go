@@ -79,3 +79,43 @@ go_gc_duration_seconds_count 9
 		t.Fatal("stages from rounds without any")
 	}
 }
+
+// A primary's standby adds its replica fetches after the primary's stages
+// (Target.StandbyMetrics), named apart from them.
+func TestStandbyStages(t *testing.T) {
+	before := parseMetrics(t, `# TYPE samsa_replica_fetch_seconds histogram
+samsa_replica_fetch_seconds_bucket{phase="wait",le="0.001"} 0
+samsa_replica_fetch_seconds_bucket{phase="wait",le="+Inf"} 0
+samsa_replica_fetch_seconds_sum{phase="wait"} 0
+samsa_replica_fetch_seconds_count{phase="wait"} 0
+samsa_replica_fetch_seconds_bucket{phase="apply",le="0.001"} 0
+samsa_replica_fetch_seconds_bucket{phase="apply",le="+Inf"} 0
+samsa_replica_fetch_seconds_sum{phase="apply"} 0
+samsa_replica_fetch_seconds_count{phase="apply"} 0
+`)
+	after := parseMetrics(t, `# TYPE samsa_replica_fetch_seconds histogram
+samsa_replica_fetch_seconds_bucket{phase="wait",le="0.001"} 6
+samsa_replica_fetch_seconds_bucket{phase="wait",le="+Inf"} 10
+samsa_replica_fetch_seconds_sum{phase="wait"} 0.1
+samsa_replica_fetch_seconds_count{phase="wait"} 10
+samsa_replica_fetch_seconds_bucket{phase="apply",le="0.001"} 10
+samsa_replica_fetch_seconds_bucket{phase="apply",le="+Inf"} 10
+samsa_replica_fetch_seconds_sum{phase="apply"} 0.001
+samsa_replica_fetch_seconds_count{phase="apply"} 10
+`)
+	primary := &BrokerStages{Stages: []StageFigure{{Name: "fsync", Count: 3}}}
+	st := primary.withStandby(stagesOf(standbyStageSeries, before, after))
+	if len(st.Stages) != 3 || st.Stages[0].Name != "fsync" {
+		t.Fatalf("stages %+v: want fsync, then the standby's two", st.Stages)
+	}
+	wait, apply := st.Stages[1], st.Stages[2]
+	if wait.Name != "standby fetch" || wait.Count != 10 || wait.P50 != time.Millisecond || wait.P99 != -1 {
+		t.Fatalf("standby fetch %+v", wait)
+	}
+	if apply.Name != "standby apply" || apply.Count != 10 || apply.P99 != time.Millisecond {
+		t.Fatalf("standby apply %+v", apply)
+	}
+	if only := (*BrokerStages)(nil).withStandby(st.Stages[1:]); len(only.Stages) != 2 {
+		t.Fatalf("the standby's stages alone: %+v", only)
+	}
+}

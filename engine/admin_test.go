@@ -764,7 +764,8 @@ func TestKafkaConfigForms(t *testing.T) {
 	}
 }
 
-// gathered reads one sample from a metrics registry.
+// gathered reads one sample from a metrics registry (a histogram's: its
+// count).
 func gathered(t *testing.T, m *Metrics, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
 	fams, err := m.Registry.Gather()
@@ -787,6 +788,8 @@ func gathered(t *testing.T, m *Metrics, name string, labels map[string]string) (
 				return s.Gauge.GetValue(), true
 			case s.Counter != nil:
 				return s.Counter.GetValue(), true
+			case s.Histogram != nil:
+				return float64(s.Histogram.GetSampleCount()), true
 			}
 		}
 	}
@@ -794,7 +797,8 @@ func gathered(t *testing.T, m *Metrics, name string, labels map[string]string) (
 }
 
 // TestReplicationMetrics: with a standby, the primary reports it in sync
-// and its lag, and the standby its own lag, role and replicated bytes.
+// and its lag, and the standby its own lag, role, replicated bytes and
+// the phases of its replica fetches.
 func TestReplicationMetrics(t *testing.T) {
 	p := &pair{primaryAddr: reserveAddr(t), standbyAddr: reserveAddr(t), primaryDir: t.TempDir(), standbyDir: t.TempDir(), minISR: 2,
 		metrics: [2]*Metrics{NewMetrics(), NewMetrics()}}
@@ -824,6 +828,16 @@ func TestReplicationMetrics(t *testing.T) {
 	}
 	if v, ok := gathered(t, p.metrics[1], "samsa_partition_log_end_offset", part); !ok || v != 20 {
 		t.Fatalf("standby log end %v (%v)", v, ok)
+	}
+	// The standby times its fetches that brought records (at least one per
+	// acks=all record above, as each waited for it), the primary none.
+	wait, ok1 := gathered(t, p.metrics[1], "samsa_replica_fetch_seconds", map[string]string{"phase": "wait"})
+	apply, ok2 := gathered(t, p.metrics[1], "samsa_replica_fetch_seconds", map[string]string{"phase": "apply"})
+	if !ok1 || !ok2 || apply < 20 || wait != apply {
+		t.Fatalf("standby replica fetches timed: wait %v (%v), apply %v (%v); want the same count, at least 20", wait, ok1, apply, ok2)
+	}
+	if v, _ := gathered(t, p.metrics[0], "samsa_replica_fetch_seconds", map[string]string{"phase": "apply"}); v != 0 {
+		t.Fatalf("the primary timed %v replica fetches of its own", v)
 	}
 	// The standby gone: out of sync, lag grows with acks=1 writes.
 	p.standby.stop()

@@ -450,7 +450,11 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		b.authz = acl.New(cfg.ACL.SuperUsers, cfg.ACL.AllowEveryoneIfNoACL)
 	}
 	b.SetAddr(cfg.advertised())
-	b.pair = replica.NewPair(cfg.Replication, cfg.NodeID, pairCatalog{b}, logger)
+	repl := cfg.Replication
+	if cfg.Metrics != nil && repl.ObserveFetch == nil {
+		repl.ObserveFetch = cfg.Metrics.ObserveReplicaFetch
+	}
+	b.pair = replica.NewPair(repl, cfg.NodeID, pairCatalog{b}, logger)
 	if err := b.loadCatalog(); err != nil {
 		store.Close()
 		return nil, err

@@ -39,6 +39,7 @@ type Metrics struct {
 	// stages: where acks=all appends spend their time (stage*).
 	stages    [numStages]prometheus.Observer
 	fetchWake prometheus.Histogram
+	replFetch [2]prometheus.Observer // wait, apply
 	net       atomic.Pointer[func() netio.Stats]
 }
 
@@ -73,7 +74,14 @@ func NewMetrics() *Metrics {
 		Help:    "From new records (or a high watermark move) waking a parked fetch to its answer being handed to the connection.",
 		Buckets: stageBuckets,
 	})
-	m.Registry.MustRegister(latency, queue, m.fsync, stages, m.fetchWake)
+	replFetch := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "samsa_replica_fetch_seconds",
+		Help: "On a standby, each replica fetch that brought records: wait (from sending the fetch to its answer, the primary's wait for new records included) " +
+			"and apply (from the answer until its records were written, and fsynced with standby_fsync: the next fetch acknowledges them).",
+		Buckets: stageBuckets,
+	}, []string{"phase"})
+	m.replFetch = [2]prometheus.Observer{replFetch.WithLabelValues("wait"), replFetch.WithLabelValues("apply")}
+	m.Registry.MustRegister(latency, queue, m.fsync, stages, m.fetchWake, replFetch)
 	for i, name := range stageNames {
 		m.stages[i] = stages.WithLabelValues(name)
 	}
@@ -137,6 +145,13 @@ func (m *Metrics) observeStandby(d time.Duration) {
 	if m != nil {
 		m.stages[stageStandby].Observe(d.Seconds())
 	}
+}
+
+// ObserveReplicaFetch records a standby's replica fetch that brought
+// records (replica.Config.ObserveFetch).
+func (m *Metrics) ObserveReplicaFetch(wait, apply time.Duration) {
+	m.replFetch[0].Observe(wait.Seconds())
+	m.replFetch[1].Observe(apply.Seconds())
 }
 
 // observeFetchWake records a parked fetch's answer woken at the Unix ns

@@ -148,26 +148,27 @@ Flags:
 
 // options are the command line flags.
 type options struct {
-	target      string
-	targetPID   int
-	metrics     string
-	records     int64
-	size        int
-	partitions  int
-	producers   int
-	acks        string
-	compression string
-	keys        string
-	rate        int
-	bulk        int
-	rounds      int
-	timeout     time.Duration
-	json        bool
-	quick       bool
-	sasl        bool
-	samsaBin    string
-	config      string
-	listen      string
+	target         string
+	targetPID      int
+	metrics        string
+	standbyMetrics string
+	records        int64
+	size           int
+	partitions     int
+	producers      int
+	acks           string
+	compression    string
+	keys           string
+	rate           int
+	bulk           int
+	rounds         int
+	timeout        time.Duration
+	json           bool
+	quick          bool
+	sasl           bool
+	samsaBin       string
+	config         string
+	listen         string
 	// failover
 	promote         string
 	failoverTimeout time.Duration
@@ -218,6 +219,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.target, "target", "127.0.0.1:9092", "broker `host:port` for produce, consume, e2e, mixed and all")
 	fs.IntVar(&o.targetPID, "target-pid", 0, "process id of the -target broker, for its CPU and memory figures")
 	fs.StringVar(&o.metrics, "metrics", "", "`host:port` of the -target samsa's /metrics ([admin] listen): report where the broker's time went (produce and fetch stages)")
+	fs.StringVar(&o.standbyMetrics, "standby-metrics", "", "`host:port` of the /metrics of the -target primary's standby: the stages include the standby's replica fetches (its wait for records, and its apply until they are written)")
 	fs.Int64Var(&o.records, "records", 0, "records per workload (default: per workload, 1,500,000 for 1 KiB produce; fewer with -quick; partitions: 200,000)")
 	fs.IntVar(&o.size, "size", 1024, "record value `bytes` (soak: default 512)")
 	fs.IntVar(&o.partitions, "partitions", 8, "partitions of each fresh topic (failover, soak: default 4)")
@@ -354,7 +356,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		})
 	} else {
 		name := o.target
-		t := bench.Target{Name: name, Addr: o.target, PID: o.targetPID, Metrics: o.metrics}
+		t := bench.Target{Name: name, Addr: o.target, PID: o.targetPID, Metrics: o.metrics, StandbyMetrics: o.standbyMetrics}
 		rep = bench.Suite(ctx, []bench.Target{t}, specs, rounds, stderr, nil)
 		err = ctx.Err()
 	}

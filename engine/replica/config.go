@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"time"
 )
 
 // Replication roles.
@@ -57,6 +58,12 @@ type Config struct {
 	// client address (peer_client on an SSL or SASL_SSL listener) when it
 	// checks whether the primary still answers before promoting itself.
 	ClientTLS *tls.Config
+	// ObserveFetch, if set, is called on a standby after each replica
+	// fetch that brought records: wait is from sending the fetch to its
+	// answer (the primary's wait for new records included), apply from
+	// the answer until its records were written (fsynced too with
+	// StandbyFsync), when the next fetch may acknowledge them.
+	ObserveFetch func(wait, apply time.Duration)
 }
 
 // The standby's fetch sizes by default. Kafka's are 1 MiB and 10 MiB, for a

@@ -110,12 +110,14 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 		// The batches of one response are appended before the next
 		// request (applyFetch waits for them), so every response can be
 		// read into the same buffer.
+		sent := time.Now()
 		kresp, err := rc.RequestReusing(req, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
 		if err != nil {
 			return err
 		}
 		resp := kresp.(*kmsg.FetchResponse)
-		p.lastFollowed.Store(time.Now().UnixNano())
+		answered := time.Now()
+		p.lastFollowed.Store(answered.UnixNano())
 		switch resp.ErrorCode {
 		case kerr.FetchSessionIDNotFound.Code, kerr.InvalidFetchSessionEpoch.Code, kerr.FetchSessionTopicIDError.Code:
 			// The primary lost the session (it restarted, or replaced
@@ -130,6 +132,9 @@ func (p *Pair) followOnce(stop chan struct{}) error {
 		progress, err := p.applyFetch(resp, &sess)
 		if err != nil {
 			return err
+		}
+		if p.cfg.ObserveFetch != nil && hasRecords(resp) {
+			p.cfg.ObserveFetch(answered.Sub(sent), time.Since(answered))
 		}
 		if !progress {
 			// Only errors came back (the primary answers those at once):
@@ -293,6 +298,18 @@ func (p *Pair) fetchRequest(s *fetchSession) *kmsg.FetchRequest {
 		r.ForgottenTopics[n-1].Partitions = append(r.ForgottenTopics[n-1].Partitions, k.idx)
 	}
 	return r
+}
+
+// hasRecords reports whether a fetch answer carried record batches.
+func hasRecords(resp *kmsg.FetchResponse) bool {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if len(p.RecordBatches) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // applyFetch appends what the primary sent and waits until it is written
