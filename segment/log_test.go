@@ -851,20 +851,25 @@ func TestEpochsAndTruncate(t *testing.T) {
 }
 
 // TestCopyingStartsWriteback: on a disk of a standby's copies each write
-// starts the writeback of exactly the bytes it wrote, and nothing else
-// changes: the append completes once written, without an fsync, and a
-// Sync makes it durable. Off, writes leave the writeback to the kernel.
+// starts the writeback of exactly the bytes it wrote, once its append has
+// completed (the follower's next fetch does not wait for it), and nothing
+// else changes: the append completes once written, without an fsync, and
+// a Sync makes it durable. Off, writes leave the writeback to the kernel.
 func TestCopyingStartsWriteback(t *testing.T) {
 	type call struct{ off, n int64 }
 	var (
 		mu    sync.Mutex
 		calls []call
+		hold  = make(chan struct{}) // closed: writebacks go on
 	)
+	close(hold)
 	orig := startWriteback
 	startWriteback = func(fd int, off, n int64) error {
 		mu.Lock()
 		calls = append(calls, call{off, n})
+		h := hold
 		mu.Unlock()
+		<-h
 		return orig(fd, off, n)
 	}
 	t.Cleanup(func() { startWriteback = orig })
@@ -883,9 +888,21 @@ func TestCopyingStartsWriteback(t *testing.T) {
 		t.Fatalf("writeback started on a disk that is not copying: %v", c)
 	}
 	e.disk.SetCopying(true)
+	mu.Lock()
+	hold = make(chan struct{})
+	mu.Unlock()
+	release := sync.OnceFunc(func() { mu.Lock(); close(hold); mu.Unlock() })
+	t.Cleanup(release) // before the env's: a failed append must not leave the writer held
 	b := plainBatch(2, 200, 2000).encode()
-	e.mustAppend(b)
-	if c := taken(); len(c) != 1 || c[0] != (call{int64(len(a)), int64(len(b))}) {
+	e.mustAppend(b) // completes while its writeback is held
+	deadline := time.Now().Add(10 * time.Second)
+	var c []call
+	for len(c) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		c = taken()
+	}
+	release()
+	if len(c) != 1 || c[0] != (call{int64(len(a)), int64(len(b))}) {
 		t.Fatalf("writeback calls %v, want one of %d bytes at %d", c, len(b), len(a))
 	}
 	if got := e.log.SyncedOffset(); got != 0 {

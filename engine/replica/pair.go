@@ -80,7 +80,8 @@ type Catalog interface {
 	Follow()
 	// Copying says whether the logs are copies acknowledged once written,
 	// not fsynced (a standby without standby_fsync): each write of them
-	// then starts its writeback at once (segment.Disk.SetCopying).
+	// then starts its writeback once its append completed
+	// (segment.Disk.SetCopying).
 	Copying(on bool)
 }
 
