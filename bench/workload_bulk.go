@@ -36,6 +36,7 @@ type bulkLoad struct {
 	cancel   context.CancelFunc // stops the reader
 	stopProd chan struct{}      // stops releasing records
 	prodDone chan struct{}      // the producer loop has ended
+	drop     context.CancelFunc // fails the records not yet acknowledged
 	wg       sync.WaitGroup     // the reader
 	prod     *kgo.Client
 	cons     *kgo.Client
@@ -67,10 +68,13 @@ func startBulk(ctx context.Context, e *env) (*bulkLoad, error) {
 	bctx, cancel := context.WithCancel(ctx)
 	b := &bulkLoad{cancel: cancel, stopProd: make(chan struct{}), prodDone: make(chan struct{}),
 		prod: prod, cons: cons, start: time.Now(), topic: topic}
+	// The records live on pctx, not bctx: those in flight when the load
+	// stops are waited for (up to bulkDrain) and counted, not failed by
+	// the stop.
+	pctx, drop := context.WithCancel(ctx)
+	b.drop = drop
 	b.wg.Add(1)
-	// The records live on ctx, not bctx: those in flight when the load
-	// stops are waited for and counted, not failed by the stop.
-	go b.produce(ctx, int64(s.Bulk)<<20)
+	go b.produce(pctx, int64(s.Bulk)<<20)
 	go b.consume(bctx)
 	return b, nil
 }
@@ -99,7 +103,7 @@ func (b *bulkLoad) produce(ctx context.Context, rate int64) {
 		case <-t.C:
 		}
 		due := int64(time.Since(b.start).Seconds()*float64(rate)) / bulkRecordSize
-		for ; sent < due && ctx.Err() == nil; sent++ {
+		for ; sent < due && ctx.Err() == nil && !closed(b.stopProd); sent++ {
 			b.prod.Produce(ctx, &kgo.Record{Value: value}, func(r *kgo.Record, err error) {
 				switch {
 				case err == nil:
@@ -136,13 +140,19 @@ const bulkDrain = 5 * time.Second
 func (b *bulkLoad) stop(ctx context.Context, e *env) (_ *BulkFigures, err error) {
 	rate := e.spec.Bulk
 	close(b.stopProd)
-	<-b.prodDone
+	select {
+	case <-b.prodDone:
+	case <-time.After(bulkDrain):
+		b.drop() // a Produce blocked on the client's full buffer
+		<-b.prodDone
+	}
 	took := time.Since(b.start).Seconds()
 	fctx, fcancel := context.WithTimeout(ctx, bulkDrain)
 	if err := b.prod.Flush(fctx); err != nil && !isStop(err) {
 		b.fail(fmt.Errorf("bulk records still unacknowledged %v after the stop: %w", bulkDrain, err))
 	}
 	fcancel()
+	b.drop() // what is left is not counted: a shortfall below
 	b.cancel()
 	b.wg.Wait()
 	readTook := time.Since(b.start).Seconds()
@@ -165,4 +175,14 @@ func (b *bulkLoad) stop(ctx context.Context, e *env) (_ *BulkFigures, err error)
 		return f, fmt.Errorf("bulk load: %.0f MiB/s acknowledged, short of the %d MiB/s asked (the machine cannot carry it; ask less)", f.Produced, rate)
 	}
 	return f, nil
+}
+
+// closed reports whether c is closed.
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
