@@ -324,8 +324,8 @@ func (d *Disk) writeBatch(batch []*op) {
 // writeback is a range written to a standby's copy, whose writeback is
 // to start; it holds a reference on seg.
 type writeback struct {
-	seg      *Segment
-	off, len int64
+	seg    *Segment
+	off, n int64
 }
 
 // startWritebacks starts the writeback of the copies writeBatch wrote,
@@ -337,7 +337,7 @@ func (d *Disk) startWritebacks() {
 		if f, err := w.seg.acquire(); err == nil {
 			// Only a hint to start the writeback: an error here (EIO)
 			// is the next fsync's to report.
-			_ = startWriteback(int(f.Fd()), w.off, w.len)
+			_ = startWriteback(int(f.Fd()), w.off, w.n)
 			w.seg.release()
 		}
 		w.seg.unref()
