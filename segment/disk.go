@@ -56,12 +56,14 @@ type Disk struct {
 // A lane is one writer goroutine and its queue. A log's ops go to one
 // lane at a time (Log.lane), chosen by size while the log has none in
 // flight: appends of bulkWrite bytes or more to the bulk lane, the rest to
-// the small lane. Copying a megabyte into the page cache takes
-// milliseconds (2-4 ms on the test VM), and one writer for all took each
-// batch's runs in turn: under a 200 MiB/s bulk load, a 1 KiB acks=all
-// append waited p99 56 ms for the writer behind the bulk partitions'
-// runs. With a lane of its own it waits for small appends only. A load of
-// only bulk (or only small) appends is one writer, batching as before.
+// the small lane. Under a 200 MiB/s bulk load on the 2-core test VM,
+// copying a bulk partition's batch (about 1 MiB) into the page cache took
+// 1-7 ms (0.2-0.3 ms idle: the copy waited for a CPU), and one writer for
+// all took each batch's runs in turn, so a 1 KiB acks=all append waited
+// p99 56 ms for the writer. With a lane of its own it waits for small
+// appends only. A load of only bulk (or only small) appends is one
+// writer, batching as before (docs/BENCHMARKS.md, "Bulk appends in a lane
+// of their own").
 type lane struct {
 	id    int   // smallLane or bulkLane
 	queue []*op // (Disk.mu) appends in arrival order
