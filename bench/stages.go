@@ -39,32 +39,41 @@ type BrokerStages struct {
 	GCPause  time.Duration `json:"gc_pause_total_ns"`
 }
 
-// stageSeriesDef is a histogram (with label=value, if label is not "")
+// stageSeriesDef is a histogram (with label=value, if label is not "",
+// and lane=lane, if lane is not ""; the sum of the series that match)
 // and the name a report gives it.
 type stageSeriesDef struct {
 	family, label, value, name string
+	lane                       string
 }
 
 // stageSeries are the histograms read, in the order of an acks=all
 // record's path, with the name a report gives each.
 var stageSeries = []stageSeriesDef{
-	{"samsa_request_queue_seconds", "api", "Produce", "produce queue"},
-	{"samsa_produce_stage_seconds", "stage", "write_wait", "write wait"},
-	{"samsa_produce_stage_seconds", "stage", "write", "write"},
-	{"samsa_produce_stage_seconds", "stage", "sync_wait", "fsync wait"},
-	{"samsa_produce_stage_seconds", "stage", "fsync", "fsync"},
-	{"samsa_produce_stage_seconds", "stage", "standby", "standby"},
-	{"samsa_request_duration_seconds", "api", "Produce", "produce request"},
-	{"samsa_fetch_wake_seconds", "", "", "fetch wake"},
-	{"samsa_request_queue_seconds", "api", "Fetch", "fetch queue"},
+	{family: "samsa_request_queue_seconds", label: "api", value: "Produce", name: "produce queue"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "write_wait", name: "write wait"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "write", name: "write"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "sync_wait", name: "fsync wait"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "fsync", name: "fsync"},
+	// The appends of the disk's small lane apart, when its bulk lane
+	// wrote some too (stagesOf leaves out a lane's row that has all of its
+	// stage's observations): under a bulk load, the latency-sensitive ones.
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "write_wait", lane: "small", name: "small write wait"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "write", lane: "small", name: "small write"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "sync_wait", lane: "small", name: "small fsync wait"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "fsync", lane: "small", name: "small fsync"},
+	{family: "samsa_produce_stage_seconds", label: "stage", value: "standby", name: "standby"},
+	{family: "samsa_request_duration_seconds", label: "api", value: "Produce", name: "produce request"},
+	{family: "samsa_fetch_wake_seconds", name: "fetch wake"},
+	{family: "samsa_request_queue_seconds", label: "api", value: "Fetch", name: "fetch queue"},
 }
 
 // standbyStageSeries are a standby's histograms read with the primary's
 // (Target.StandbyMetrics): its side of the round trip that acknowledges
 // an acks=all record.
 var standbyStageSeries = []stageSeriesDef{
-	{"samsa_replica_fetch_seconds", "phase", "wait", "standby fetch"},
-	{"samsa_replica_fetch_seconds", "phase", "apply", "standby apply"},
+	{family: "samsa_replica_fetch_seconds", label: "phase", value: "wait", name: "standby fetch"},
+	{family: "samsa_replica_fetch_seconds", label: "phase", value: "apply", name: "standby apply"},
 }
 
 // metricsSnapshot is one read of /metrics.
@@ -94,24 +103,42 @@ func scrapeMetrics(ctx context.Context, addr string) (metricsSnapshot, error) {
 	return fams, nil
 }
 
-// histogram finds a family's histogram with label=value (any, if label is
-// "").
-func (s metricsSnapshot) histogram(family, label, value string) *dto.Histogram {
+// histogram is the sum of a family's histograms with label=value (any, if
+// label is "") and lane=lane (any, if lane is ""); nil if none matches.
+func (s metricsSnapshot) histogram(family, label, value, lane string) *dto.Histogram {
 	f := s[family]
 	if f == nil {
 		return nil
 	}
+	var sum *dto.Histogram
 	for _, m := range f.Metric {
-		if label == "" {
-			return m.Histogram
+		if m.Histogram == nil || (label != "" && labelOf(m, label) != value) || (lane != "" && labelOf(m, "lane") != lane) {
+			continue
 		}
-		for _, l := range m.Label {
-			if l.GetName() == label && l.GetValue() == value {
-				return m.Histogram
+		if sum == nil {
+			sum = &dto.Histogram{SampleCount: new(uint64)}
+			for _, b := range m.Histogram.Bucket {
+				sum.Bucket = append(sum.Bucket, &dto.Bucket{UpperBound: b.UpperBound, CumulativeCount: new(uint64)})
+			}
+		}
+		*sum.SampleCount += m.Histogram.GetSampleCount()
+		for i, b := range m.Histogram.Bucket { // one family: the same buckets
+			if i < len(sum.Bucket) {
+				*sum.Bucket[i].CumulativeCount += b.GetCumulativeCount()
 			}
 		}
 	}
-	return nil
+	return sum
+}
+
+// labelOf is m's value of the label name ("" if it has none).
+func labelOf(m *dto.Metric, name string) string {
+	for _, l := range m.Label {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 // summary finds a family's summary.
@@ -148,13 +175,19 @@ func (s *BrokerStages) withStandby(standby []StageFigure) *BrokerStages {
 func stagesOf(series []stageSeriesDef, before, after metricsSnapshot) []StageFigure {
 	var out []StageFigure
 	for _, ser := range series {
-		h1 := after.histogram(ser.family, ser.label, ser.value)
+		h1 := after.histogram(ser.family, ser.label, ser.value, ser.lane)
 		if h1 == nil {
 			continue
 		}
-		fig := histogramDelta(before.histogram(ser.family, ser.label, ser.value), h1)
+		fig := histogramDelta(before.histogram(ser.family, ser.label, ser.value, ser.lane), h1)
 		if fig.Count == 0 {
 			continue
+		}
+		if ser.lane != "" {
+			all := histogramDelta(before.histogram(ser.family, ser.label, ser.value, ""), after.histogram(ser.family, ser.label, ser.value, ""))
+			if all.Count == fig.Count {
+				continue // the stage's row already is this lane's
+			}
 		}
 		fig.Name = ser.name
 		out = append(out, fig)

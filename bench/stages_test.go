@@ -119,3 +119,52 @@ samsa_replica_fetch_seconds_count{phase="apply"} 10
 		t.Fatalf("the standby's stages alone: %+v", only)
 	}
 }
+
+// Under a bulk load the disk's two writer lanes are summed in each stage's
+// row, and the small lane's appends get rows of their own; a stage whose
+// observations are all one lane's has no extra row.
+func TestStagesByLane(t *testing.T) {
+	before := parseMetrics(t, "")
+	after := parseMetrics(t, `# TYPE samsa_produce_stage_seconds histogram
+samsa_produce_stage_seconds_bucket{stage="write_wait",lane="small",le="0.001"} 90
+samsa_produce_stage_seconds_bucket{stage="write_wait",lane="small",le="0.064"} 90
+samsa_produce_stage_seconds_bucket{stage="write_wait",lane="small",le="+Inf"} 90
+samsa_produce_stage_seconds_sum{stage="write_wait",lane="small"} 0.01
+samsa_produce_stage_seconds_count{stage="write_wait",lane="small"} 90
+samsa_produce_stage_seconds_bucket{stage="write_wait",lane="bulk",le="0.001"} 0
+samsa_produce_stage_seconds_bucket{stage="write_wait",lane="bulk",le="0.064"} 10
+samsa_produce_stage_seconds_bucket{stage="write_wait",lane="bulk",le="+Inf"} 10
+samsa_produce_stage_seconds_sum{stage="write_wait",lane="bulk"} 0.5
+samsa_produce_stage_seconds_count{stage="write_wait",lane="bulk"} 10
+samsa_produce_stage_seconds_bucket{stage="fsync",lane="small",le="0.001"} 50
+samsa_produce_stage_seconds_bucket{stage="fsync",lane="small",le="0.064"} 50
+samsa_produce_stage_seconds_bucket{stage="fsync",lane="small",le="+Inf"} 50
+samsa_produce_stage_seconds_sum{stage="fsync",lane="small"} 0.01
+samsa_produce_stage_seconds_count{stage="fsync",lane="small"} 50
+samsa_produce_stage_seconds_bucket{stage="fsync",lane="bulk",le="0.001"} 0
+samsa_produce_stage_seconds_bucket{stage="fsync",lane="bulk",le="0.064"} 0
+samsa_produce_stage_seconds_bucket{stage="fsync",lane="bulk",le="+Inf"} 0
+samsa_produce_stage_seconds_sum{stage="fsync",lane="bulk"} 0
+samsa_produce_stage_seconds_count{stage="fsync",lane="bulk"} 0
+`)
+	st := stagesBetween(before, after)
+	got := map[string]StageFigure{}
+	var names []string
+	for _, f := range st.Stages {
+		got[f.Name] = f
+		names = append(names, f.Name)
+	}
+	want := []StageFigure{
+		{Name: "write wait", Count: 100, P50: time.Millisecond, P99: 64 * time.Millisecond, P999: 64 * time.Millisecond, Max: 64 * time.Millisecond},
+		{Name: "fsync", Count: 50, P50: time.Millisecond, P99: time.Millisecond, P999: time.Millisecond, Max: time.Millisecond},
+		{Name: "small write wait", Count: 90, P50: time.Millisecond, P99: time.Millisecond, P999: time.Millisecond, Max: time.Millisecond},
+	}
+	if strings.Join(names, ",") != "write wait,fsync,small write wait" {
+		t.Fatalf("rows %q, want write wait, fsync and small write wait", names)
+	}
+	for _, w := range want {
+		if got[w.Name] != w {
+			t.Errorf("%s: %+v, want %+v", w.Name, got[w.Name], w)
+		}
+	}
+}

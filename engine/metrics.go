@@ -36,8 +36,11 @@ type Metrics struct {
 	requests [maxAPIKey + 1]prometheus.Observer // by API key
 	queue    [maxAPIKey + 1]prometheus.Observer // produce and fetch only
 	fsync    prometheus.Histogram
-	// stages: where acks=all appends spend their time (stage*).
-	stages    [numStages]prometheus.Observer
+	// stages: where acks=all appends spend their time on the disk, by
+	// writer lane (small, bulk) and stage (stage*); standby: waiting for
+	// the standby.
+	stages    [2][numStages]prometheus.Observer
+	standby   prometheus.Observer
 	fetchWake prometheus.Histogram
 	replFetch [2]prometheus.Observer // wait, apply
 	net       atomic.Pointer[func() netio.Stats]
@@ -66,9 +69,10 @@ func NewMetrics() *Metrics {
 	stages := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "samsa_produce_stage_seconds",
 		Help: "Where each acks=all append spent its time, in order: write_wait (queued for the disk's writer), write (its pwritev), " +
-			"sync_wait (written until the group fsync covering it began), fsync (that group fsync), standby (from the append until the standby held it, when paired; overlaps the others).",
+			"sync_wait (written until the group fsync covering it began), fsync (that group fsync), by the writer lane that wrote it (small, or bulk: batches of 16 KiB or more); " +
+			"standby (from the append until the standby held it, when paired; overlaps the others; no lane).",
 		Buckets: stageBuckets,
-	}, []string{"stage"})
+	}, []string{"stage", "lane"})
 	m.fetchWake = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "samsa_fetch_wake_seconds",
 		Help:    "From new records (or a high watermark move) waking a parked fetch to its answer being handed to the connection.",
@@ -83,8 +87,10 @@ func NewMetrics() *Metrics {
 	m.replFetch = [2]prometheus.Observer{replFetch.WithLabelValues("wait"), replFetch.WithLabelValues("apply")}
 	m.Registry.MustRegister(latency, queue, m.fsync, stages, m.fetchWake, replFetch)
 	for i, name := range stageNames {
-		m.stages[i] = stages.WithLabelValues(name)
+		m.stages[0][i] = stages.WithLabelValues(name, "small")
+		m.stages[1][i] = stages.WithLabelValues(name, "bulk")
 	}
+	m.standby = stages.WithLabelValues("standby", "")
 	for key := int16(0); key <= maxAPIKey; key++ {
 		if name := kmsg.NameForKey(key); name != "" && name != "Unknown" {
 			m.requests[key] = latency.WithLabelValues(name)
@@ -115,17 +121,16 @@ func (m *Metrics) observeQueue(key int16, received time.Time) {
 
 func (m *Metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 
-// The stages of an acks=all append (samsa_produce_stage_seconds).
+// The disk stages of an acks=all append (samsa_produce_stage_seconds).
 const (
 	stageWriteWait = iota
 	stageWrite
 	stageSyncWait
 	stageFsync
-	stageStandby
 	numStages
 )
 
-var stageNames = [numStages]string{"write_wait", "write", "sync_wait", "fsync", "standby"}
+var stageNames = [numStages]string{"write_wait", "write", "sync_wait", "fsync"}
 
 // stageBuckets resolve the sub-millisecond tail: 5 µs to about 1.5 s, by
 // half again each.
@@ -133,17 +138,21 @@ var stageBuckets = prometheus.ExponentialBuckets(5e-6, 1.5, 32)
 
 // observeStages records one synced append's disk stages.
 func (m *Metrics) observeStages(s segment.Stages) {
-	m.stages[stageWriteWait].Observe(s.WriteWait.Seconds())
-	m.stages[stageWrite].Observe(s.Write.Seconds())
-	m.stages[stageSyncWait].Observe(s.SyncWait.Seconds())
-	m.stages[stageFsync].Observe(s.Fsync.Seconds())
+	lane := &m.stages[0]
+	if s.Bulk {
+		lane = &m.stages[1]
+	}
+	lane[stageWriteWait].Observe(s.WriteWait.Seconds())
+	lane[stageWrite].Observe(s.Write.Seconds())
+	lane[stageSyncWait].Observe(s.SyncWait.Seconds())
+	lane[stageFsync].Observe(s.Fsync.Seconds())
 }
 
 // observeStandby records how long an acks=all append waited for the
 // standby; nil-safe.
 func (m *Metrics) observeStandby(d time.Duration) {
 	if m != nil {
-		m.stages[stageStandby].Observe(d.Seconds())
+		m.standby.Observe(d.Seconds())
 	}
 }
 

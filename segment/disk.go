@@ -119,8 +119,9 @@ type op struct {
 	done func(error)
 
 	// With onStages set, the monotonic times (ns since diskEpoch) it was
-	// queued, its write began and ended.
+	// queued, its write began and ended, and whether the bulk lane wrote it.
 	queued, wrote0, wrote1 int64
+	bulk                   bool
 
 	// opSeal: the indexes to persist.
 	offIdx  offsetIndex
@@ -226,6 +227,7 @@ type Stages struct {
 	Write     time.Duration // the pwritev of the run it was part of
 	SyncWait  time.Duration // written until the group fsync covering it began
 	Fsync     time.Duration // that group fsync (its files synced in parallel)
+	Bulk      bool          // written by the bulk lane (a batch of bulkWrite bytes or more, or its log's)
 }
 
 // diskEpoch is the base of ops' stage times.
@@ -373,7 +375,7 @@ func (d *Disk) writeBatch(l *lane, batch []*op) {
 		}
 		for _, w := range batch[i:j] {
 			w.data = nil
-			w.wrote0, w.wrote1 = wrote0, wrote1
+			w.wrote0, w.wrote1, w.bulk = wrote0, wrote1, l.id == bulkLane
 			if err == nil && w.sync {
 				toSync = append(toSync, w)
 			} else {
@@ -788,6 +790,7 @@ func (d *Disk) syncBatch(ops []*op, dirty map[*Segment]struct{}) {
 					Write:     time.Duration(o.wrote1 - o.wrote0),
 					SyncWait:  time.Duration(sync0 - o.wrote1),
 					Fsync:     time.Duration(sync1 - sync0),
+					Bulk:      o.bulk,
 				})
 			}
 		}

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -267,8 +268,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"samsa_request_duration_seconds", map[string]string{"api": "CreateTopics"}, func(v float64) bool { return v == 1 }},
 		{"samsa_request_queue_seconds", map[string]string{"api": "Produce"}, func(v float64) bool { return v >= 1 }},
 		{"samsa_fsync_duration_seconds", nil, func(v float64) bool { return v >= 1 }},
-		{"samsa_produce_stage_seconds", map[string]string{"stage": "write"}, func(v float64) bool { return v >= 1 }},
-		{"samsa_produce_stage_seconds", map[string]string{"stage": "fsync"}, func(v float64) bool { return v >= 1 }},
+		{"samsa_produce_stage_seconds", map[string]string{"stage": "write", "lane": "small"}, func(v float64) bool { return v >= 1 }},
+		{"samsa_produce_stage_seconds", map[string]string{"stage": "fsync", "lane": "small"}, func(v float64) bool { return v >= 1 }},
+		{"samsa_produce_stage_seconds", map[string]string{"stage": "write", "lane": "bulk"}, func(v float64) bool { return v == 0 }},
 		{"samsa_connections", nil, func(v float64) bool { return v >= 1 }},
 		{"samsa_role", map[string]string{"role": "alone"}, func(v float64) bool { return v == 1 }},
 		{"go_goroutines", nil, func(v float64) bool { return v > 0 }},
@@ -337,6 +339,21 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if v, _ := metricValue(fams, "samsa_request_duration_seconds", map[string]string{"api": "Fetch"}); v < 1 {
 		t.Errorf("fetch requests: %v", v)
+	}
+
+	// A batch of 16 KiB or more is written by the disk's bulk lane, and
+	// timed as such (random bytes: the client's compression leaves them
+	// that big).
+	big := make([]byte, 20<<10)
+	crand.Read(big)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "wake", Value: big}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fams = scrape(t, httpAddr)
+	for _, stage := range []string{"write_wait", "write", "sync_wait", "fsync"} {
+		if v, ok := metricValue(fams, "samsa_produce_stage_seconds", map[string]string{"stage": stage, "lane": "bulk"}); !ok || v != 1 {
+			t.Errorf("bulk lane's %s observations: %v (found %v), want 1", stage, v, ok)
+		}
 	}
 
 	// While shutting down, /readyz says so (the listener lives until the
