@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +20,9 @@ type ackedRecord struct {
 }
 
 // TestCrashUnderLoadLosesNothingAcknowledged SIGKILLs the broker while
-// three idempotent acks=all producers write to four partitions, restarts it
+// three idempotent acks=all producers write to four partitions (the last
+// in batches of 16 KiB and more, which the disk's bulk writer lane writes,
+// while the others' small batches go to the small lane), restarts it
 // on the same data directory and checks that every acknowledged record is
 // at its acknowledged offset with its value, with dense offsets and no
 // record stored twice; over several cycles, so earlier cycles' records must
@@ -50,13 +53,21 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var clients []*kgo.Client
 		for prod := range producers {
-			c, err := kgo.NewClient(
+			opts := []kgo.Opt{
 				kgo.SeedBrokers(b.addr),
 				kgo.DefaultProduceTopic(topic),
 				kgo.RequiredAcks(kgo.AllISRAcks()), // the default, stated: this test is about acks=all
-				kgo.ProducerLinger(2*time.Millisecond),
+				kgo.ProducerLinger(2 * time.Millisecond),
 				kgo.MaxBufferedRecords(5000),
-			)
+			}
+			pad := ""
+			if prod == producers-1 {
+				// About 50 records of 430 bytes a partition per batch:
+				// over 16 KiB, uncompressed.
+				opts = append(opts, kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression()))
+				pad = "-" + strings.Repeat("x", 400)
+			}
+			c, err := kgo.NewClient(opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +81,7 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 					if i%20 == 19 {
 						time.Sleep(time.Millisecond)
 					}
-					v := fmt.Sprintf("cycle%d-producer%d-%07d", cycle, prod, i)
+					v := fmt.Sprintf("cycle%d-producer%d-%07d%s", cycle, prod, i, pad)
 					pending.Add(1)
 					c.Produce(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 23)), Value: []byte(v)}, func(r *kgo.Record, err error) {
 						defer pending.Done()
