@@ -83,16 +83,7 @@ go_gc_duration_seconds_count 9
 // A primary's standby adds its replica fetches after the primary's stages
 // (Target.StandbyMetrics), named apart from them.
 func TestStandbyStages(t *testing.T) {
-	before := parseMetrics(t, `# TYPE samsa_replica_fetch_seconds histogram
-samsa_replica_fetch_seconds_bucket{phase="wait",le="0.001"} 0
-samsa_replica_fetch_seconds_bucket{phase="wait",le="+Inf"} 0
-samsa_replica_fetch_seconds_sum{phase="wait"} 0
-samsa_replica_fetch_seconds_count{phase="wait"} 0
-samsa_replica_fetch_seconds_bucket{phase="apply",le="0.001"} 0
-samsa_replica_fetch_seconds_bucket{phase="apply",le="+Inf"} 0
-samsa_replica_fetch_seconds_sum{phase="apply"} 0
-samsa_replica_fetch_seconds_count{phase="apply"} 0
-`)
+	before := parseMetrics(t, "") // a standby that had timed none yet
 	after := parseMetrics(t, `# TYPE samsa_replica_fetch_seconds histogram
 samsa_replica_fetch_seconds_bucket{phase="wait",le="0.001"} 6
 samsa_replica_fetch_seconds_bucket{phase="wait",le="+Inf"} 10

@@ -88,8 +88,9 @@ type Conn struct {
 	lastActive atomic.Int64 // unix nanos
 
 	// Drain's view of the outbound side: writes counts responses handed to
-	// gnet; quiet is writes+1 once a loop-side probe saw them all leave
-	// gnet's outbound buffer with nothing in flight (see probeQuiet).
+	// gnet or written directly; quiet is writes+1 once a loop-side probe
+	// saw them all leave gnet's outbound buffer with nothing in flight (see
+	// probeQuiet).
 	writes  atomic.Uint64
 	quiet   atomic.Uint64
 	probing atomic.Bool
@@ -201,11 +202,13 @@ func (c *Conn) recheckLater() {
 	})
 }
 
-// closeOnLoop closes a connection whose response could not be written
-// whole: marked closed first, so that no later response follows the
-// truncated one onto the wire before gnet runs the (queued) close. Requests
-// already received are still served. Loop goroutine.
-func (c *Conn) closeOnLoop(gc gnet.Conn) {
+// cut closes a connection whose response could not be written whole (the
+// peer is gone: EPIPE, ECONNRESET; or the stream is cut mid-frame): marked
+// closed first, so that no later response follows the truncated one onto
+// the wire before gnet runs the (queued) close. Requests already received
+// are still served. On the loop goroutine, or with c.mu held (a direct
+// write).
+func (c *Conn) cut(gc wire) {
 	c.closed.Store(true)
 	_ = gc.Close()
 }
@@ -304,7 +307,7 @@ func (c *Conn) writeLocked(r *Response) bool {
 			default:
 				c.srv.stats.directRest.Add(1)
 				if queued = c.handToGnet(gc, r, rest); !queued {
-					c.failDirect(gc) // half a response is on the wire
+					c.cut(gc) // half a response is on the wire
 				}
 			}
 		} else {
@@ -353,7 +356,7 @@ func (c *Conn) sendZeroCopy(gc wire, r *Response) bool {
 		case unix.EAGAIN:
 			c.srv.stats.directRest.Add(1)
 		default:
-			c.failDirect(gc)
+			c.cut(gc)
 			return false
 		}
 	}
@@ -362,7 +365,7 @@ func (c *Conn) sendZeroCopy(gc wire, r *Response) bool {
 	if gc.AsyncWritev(nil, r.sendAll) != nil {
 		c.blocked.Store(false)
 		if r.ci > 0 || r.bi > 0 || r.off > 0 {
-			c.failDirect(gc) // part of it is on the wire
+			c.cut(gc) // part of it is on the wire
 		}
 		return false
 	}
@@ -383,17 +386,9 @@ func (c *Conn) writeDirect(gc gnet.Conn, r *Response) ([][]byte, error) {
 	case unix.EAGAIN:
 		return append([][]byte{bufs[bi][off:]}, bufs[bi+1:]...), nil
 	default:
-		c.failDirect(gc)
+		c.cut(gc)
 		return nil, err
 	}
-}
-
-// failDirect closes a connection a direct write failed on, or left with
-// part of a response that gnet could not take: the peer is gone (EPIPE,
-// ECONNRESET), or the stream is cut mid-frame. c.mu must be held.
-func (c *Conn) failDirect(gc wire) {
-	c.closed.Store(true)
-	_ = gc.Close()
 }
 
 // handToGnet queues bufs, the rest of r, for gnet's loop to write (and

@@ -195,7 +195,7 @@ func (resp *Response) sendAll(gc gnet.Conn, err error) error {
 		return nil
 	}
 	if resp.err != nil { // warm could not read the rest
-		c.closeOnLoop(gc)
+		c.cut(gc)
 		resp.finish(gc)
 		return nil
 	}
@@ -214,7 +214,7 @@ func (resp *Response) sendAll(gc gnet.Conn, err error) error {
 			resp.finish(gc)
 		}
 	default:
-		c.closeOnLoop(gc)
+		c.cut(gc)
 		resp.finish(gc)
 	}
 	return nil
@@ -299,7 +299,7 @@ func (resp *Response) waitWritable(gc gnet.Conn) bool {
 	s := c.srv
 	fd, err := gc.Dup()
 	if err != nil {
-		c.closeOnLoop(gc)
+		c.cut(gc)
 		return false
 	}
 	s.wg.Add(1)
@@ -374,7 +374,7 @@ func (resp *Response) writeThroughGnet(gc gnet.Conn) {
 			}
 		}
 		if err != nil {
-			resp.conn.closeOnLoop(gc)
+			resp.conn.cut(gc)
 			return
 		}
 	}

@@ -73,7 +73,14 @@ type lane struct {
 	// starts once their appends completed (copying; the lane's goroutine
 	// only).
 	writebacks []writeback
-	handed     []*Log // the lane's goroutine only: one per op the batch handed on
+	handed     []handedOps // the lane's goroutine only: the ops the batch hands on, by log
+}
+
+// handedOps is n ops of log in a row of a lane's batch: once handed on,
+// its laneOps drops by n.
+type handedOps struct {
+	log *Log
+	n   int32
 }
 
 const (
@@ -313,8 +320,12 @@ func (d *Disk) writeLoop(l *lane) {
 func (d *Disk) writeBatch(l *lane, batch []*op) {
 	var toSync []*op
 	timed := d.onStages.Load() != nil
-	for _, o := range batch {
-		l.handed = append(l.handed, o.log) // ops are recycled once handed on
+	for _, o := range batch { // the ops are recycled once handed on
+		if n := len(l.handed); n > 0 && l.handed[n-1].log == o.log {
+			l.handed[n-1].n++
+		} else {
+			l.handed = append(l.handed, handedOps{o.log, 1})
+		}
 	}
 	for i := 0; i < len(batch); {
 		o := batch[i]
@@ -387,9 +398,9 @@ func (d *Disk) writeBatch(l *lane, batch []*op) {
 	if len(toSync) > 0 {
 		d.requestSync(toSync)
 	}
-	for i, lg := range l.handed {
-		lg.laneOps.Add(-1)
-		l.handed[i] = nil
+	for i, h := range l.handed {
+		h.log.laneOps.Add(-h.n)
+		l.handed[i] = handedOps{}
 	}
 	l.handed = l.handed[:0]
 	d.startWritebacks(l)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,19 +24,8 @@ func TestSmallAppendPassesBulk(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { beforeWrite = nil })
-	dir := t.TempDir()
-	disk := NewDisk(dir, 0, nil, testLogger)
-	t.Cleanup(disk.Close)
-	bulk, err := OpenLog(filepath.Join(dir, "bulk-0"), disk, testConfig(), false, testLogger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bulk.Close(false)
-	small, err := OpenLog(filepath.Join(dir, "small-0"), disk, testConfig(), false, testLogger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer small.Close(false)
+	logs := groupCommitLogs(t, 2)
+	bulk, small := logs[0], logs[1]
 	letGo := sync.OnceFunc(func() { close(release) })
 	defer letGo() // before the logs close, if the test fails
 
@@ -45,14 +33,7 @@ func TestSmallAppendPassesBulk(t *testing.T) {
 	if len(big) < bulkWrite {
 		t.Fatalf("test batch of %d bytes is below bulkWrite", len(big))
 	}
-	h, err := ValidateBatch(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bigDone := make(chan error, 1)
-	if _, err := bulk.Append(big, &h, true, func(err error) { bigDone <- err }); err != nil {
-		t.Fatal(err)
-	}
+	bigDone := appendAsync(t, bulk, big, true)
 	select {
 	case <-held:
 	case <-time.After(10 * time.Second):
@@ -100,29 +81,29 @@ func TestLanesKeepEachLogInOrder(t *testing.T) {
 	var used [numLanes]atomic.Int64
 	beforeWrite = func(lane int, n int64) { used[lane].Add(1) }
 	t.Cleanup(func() { beforeWrite = nil })
-	dir := t.TempDir()
-	disk := NewDisk(dir, 0, nil, testLogger)
-	t.Cleanup(disk.Close)
-	const logs, appends = 4, 300
+	logs := groupCommitLogs(t, 4)
+	want := make([][][]byte, len(logs))
+	errs := make([]error, len(logs))
 	var wg sync.WaitGroup
-	errs := make(chan error, logs)
-	for i := range logs {
-		l, err := OpenLog(filepath.Join(dir, fmt.Sprintf("t-%d", i)), disk, testConfig(), false, testLogger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close(false)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- appendBothLanes(l, rand.New(rand.NewPCG(uint64(i), 1)), appends)
-		}()
+	for i, l := range logs {
+		wg.Go(func() { want[i], errs[i] = appendBothLanes(l, rand.New(rand.NewPCG(uint64(i), 1)), 300) })
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	for i, l := range logs {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if s, e := l.SyncedOffset(), l.EndOffset(); s != e {
+			t.Fatalf("%s: synced to %d after Sync, ends at %d", l.Dir(), s, e)
+		}
+		got := checkLog(t, l)
+		if len(got) != len(want[i]) {
+			t.Fatalf("%s: %d batches read, %d appended", l.Dir(), len(got), len(want[i]))
+		}
+		for j := range got {
+			if !bytes.Equal(got[j], want[i][j]) {
+				t.Fatalf("%s: batch %d differs from the one appended", l.Dir(), j)
+			}
 		}
 	}
 	if used[smallLane].Load() == 0 || used[bulkLane].Load() == 0 {
@@ -130,9 +111,10 @@ func TestLanesKeepEachLogInOrder(t *testing.T) {
 	}
 }
 
-// appendBothLanes appends n batches of random sizes to l without waiting for
-// each, then checks the log against them.
-func appendBothLanes(l *Log, r *rand.Rand, n int) error {
+// appendBothLanes appends n batches of random sizes to l without waiting
+// for each, and a Sync now and then and at the end; once all completed it
+// returns the batches as appended (with their offsets).
+func appendBothLanes(l *Log, r *rand.Rand, n int) ([][]byte, error) {
 	var (
 		mu      sync.Mutex
 		failed  error
@@ -156,11 +138,11 @@ func appendBothLanes(l *Log, r *rand.Rand, n int) error {
 		}
 		h, err := ValidateBatch(b)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pending.Add(1)
 		if _, err := l.Append(b, &h, r.IntN(2) == 0, done); err != nil {
-			return err
+			return nil, err
 		}
 		want = append(want, b) // Append set its offsets in place
 		if r.IntN(20) == 0 {
@@ -175,43 +157,9 @@ func appendBothLanes(l *Log, r *rand.Rand, n int) error {
 	select {
 	case <-ch:
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("%s: appends never completed", l.Dir())
+		return nil, fmt.Errorf("%s: appends never completed", l.Dir())
 	}
-	if failed != nil {
-		return failed
-	}
-	if s, e := l.SyncedOffset(), l.EndOffset(); s != e {
-		return fmt.Errorf("%s: synced to %d after Sync, ends at %d", l.Dir(), s, e)
-	}
-	var got [][]byte
-	for off := l.StartOffset(); off < l.EndOffset(); {
-		sl, err := l.Read(off, l.EndOffset(), 1<<20)
-		if err != nil {
-			return err
-		}
-		buf := make([]byte, sl.Len)
-		_, err = sl.ReadAt(buf, 0)
-		sl.Release()
-		if err != nil {
-			return err
-		}
-		for len(buf) > 0 {
-			h, err := ParseBatchHeader(buf)
-			if err != nil {
-				return err
-			}
-			got = append(got, buf[:h.Size()])
-			buf = buf[h.Size():]
-		}
-		off = sl.NextOffset
-	}
-	if len(got) != len(want) {
-		return fmt.Errorf("%s: %d batches read, %d appended", l.Dir(), len(got), len(want))
-	}
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			return fmt.Errorf("%s: batch %d differs from the one appended", l.Dir(), i)
-		}
-	}
-	return nil
+	mu.Lock()
+	defer mu.Unlock()
+	return want, failed
 }

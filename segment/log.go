@@ -83,7 +83,7 @@ type Log struct {
 	// lane is the disk writer lane the log's ops go to (Disk.enqueue), and
 	// laneOps counts those its writer has not handed on yet: a log moves
 	// to another lane only with none in flight, so its ops stay in order.
-	lane    int // (mu)
+	lane    int // (mu and Disk.mu)
 	laneOps atomic.Int32
 	// changed: the log's files differ from what a clean close would
 	// write (appended, truncated or recovered since it was opened, or

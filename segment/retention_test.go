@@ -25,14 +25,14 @@ func stall(t testing.TB, e *testEnv, sync bool) (release func()) {
 }
 
 // appendAsync appends without waiting and returns the completion channel.
-func appendAsync(t testing.TB, l *Log, b []byte) chan error {
+func appendAsync(t testing.TB, l *Log, b []byte, sync bool) chan error {
 	t.Helper()
 	h, err := ValidateBatch(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	if _, err := l.Append(b, &h, false, func(err error) { done <- err }); err != nil {
+	if _, err := l.Append(b, &h, sync, func(err error) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	return done
@@ -236,7 +236,7 @@ func TestRetentionWithPendingWrites(t *testing.T) {
 	release := stall(t, e, false)
 	var chs []chan error
 	for range 3 { // two into segment 0, one rolls to segment 2
-		chs = append(chs, appendAsync(t, e.log, plainBatch(1, 100, time.Now().UnixMilli()).encode()))
+		chs = append(chs, appendAsync(t, e.log, plainBatch(1, 100, time.Now().UnixMilli()).encode(), false))
 	}
 	if n := e.log.enforceRetention(time.Now()); n != 1 {
 		t.Fatalf("deleted %d segments", n)
@@ -375,7 +375,7 @@ func TestConcurrentRetention(t *testing.T) {
 	}()
 	var chs []chan error
 	for i := range 400 {
-		chs = append(chs, appendAsync(t, e.log, plainBatch(1+i%3, 100, time.Now().UnixMilli()).encode()))
+		chs = append(chs, appendAsync(t, e.log, plainBatch(1+i%3, 100, time.Now().UnixMilli()).encode(), false))
 		if i%50 == 0 {
 			waitAll(t, chs...)
 			chs = chs[:0]

@@ -191,7 +191,7 @@ func TestStoreCloseWithPendingSync(t *testing.T) {
 	}
 	var chs []chan error
 	for range 50 {
-		chs = append(chs, appendAsync(t, l, plainBatch(1, 1000, 1).encode()))
+		chs = append(chs, appendAsync(t, l, plainBatch(1, 1000, 1).encode(), false))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

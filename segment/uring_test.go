@@ -221,7 +221,7 @@ func TestSyncOnFailingRing(t *testing.T) {
 	logs := groupCommitLogs(t, 2)
 	dirty := map[*Segment]struct{}{}
 	for _, l := range logs {
-		if err := <-appendAsync(t, l, plainBatch(1, 10, 1).encode()); err != nil {
+		if err := <-appendAsync(t, l, plainBatch(1, 10, 1).encode(), false); err != nil {
 			t.Fatal(err)
 		}
 		l.mu.Lock()
