@@ -32,8 +32,10 @@ type Spec struct {
 	// Bulk is, for e2e, the MiB/s a second producer pushes to a topic of
 	// its own while a consumer reads it from its start (workload_bulk.go):
 	// the tail under load. 0: none.
-	Bulk    int           `json:"bulk_mib_s,omitempty"`
-	Timeout time.Duration `json:"timeout_ns"` // the workload stops by itself after this
+	Bulk int `json:"bulk_mib_s,omitempty"`
+	// BulkAcks is the bulk producer's acks ("": the workload's).
+	BulkAcks string        `json:"bulk_acks,omitempty"`
+	Timeout  time.Duration `json:"timeout_ns"` // the workload stops by itself after this
 	// Conn are options every client of the workload adds: TLS, SASL.
 	Conn []kgo.Opt `json:"-"`
 }
@@ -95,6 +97,9 @@ func (s Spec) Name() string {
 		fmt.Fprintf(&b, " %s/s", countName(int64(s.Rate)))
 		if s.Bulk > 0 {
 			fmt.Fprintf(&b, " under %d MiB/s", s.Bulk)
+			if s.BulkAcks != "" && s.BulkAcks != s.Acks {
+				fmt.Fprintf(&b, " acks=%s", s.BulkAcks)
+			}
 		}
 	}
 	if s.Compression != "" && s.Compression != "none" {
@@ -160,6 +165,14 @@ func (s Spec) Validate() error {
 	if _, err := s.acks(); err != nil {
 		return err
 	}
+	if s.BulkAcks != "" {
+		if s.Bulk == 0 {
+			return fmt.Errorf("cannot run %s: bulk acks %q without a bulk load", s.Kind, s.BulkAcks)
+		}
+		if _, err := s.bulkSpec().acks(); err != nil {
+			return err
+		}
+	}
 	if _, err := s.codec(); err != nil {
 		return err
 	}
@@ -197,6 +210,15 @@ func (s Spec) codec() (kgo.CompressionCodec, error) {
 		return kgo.GzipCompression(), nil
 	}
 	return kgo.CompressionCodec{}, fmt.Errorf("cannot use compression %q: not none, lz4, zstd, snappy or gzip", s.Compression)
+}
+
+// bulkSpec is the spec the bulk load's producer uses: s with its
+// BulkAcks.
+func (s Spec) bulkSpec() Spec {
+	if s.BulkAcks != "" {
+		s.Acks = s.BulkAcks
+	}
+	return s
 }
 
 // producerOpts are the kgo options every producer of s uses.

@@ -2,8 +2,11 @@ package bench
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestPercentile(t *testing.T) {
@@ -150,8 +153,23 @@ func TestSpecValidate(t *testing.T) {
 	f(func(s *Spec) { s.Keys = "set:0" })
 	f(func(s *Spec) { s.Bulk = -1 })
 	f(func(s *Spec) { s.Kind, s.Bulk = KindProduce, 100 }) // a bulk load goes with e2e only
+	f(func(s *Spec) { s.Bulk, s.BulkAcks = 100, "2" })
+	f(func(s *Spec) { s.BulkAcks = "1" }) // without a bulk load
 	f(func(s *Spec) { s.Keys = "sometimes" })
 	f(func(s *Spec) { s.Rate = 0 })
 	f(func(s *Spec) { s.Timeout = 0 })
 	f(func(s *Spec) { s.Producers = 0 })
+
+	// The bulk producer's own acks show in the name.
+	s := DefaultSpec(KindE2E)
+	s.Bulk, s.BulkAcks = 100, "1"
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Name(), "under 100 MiB/s acks=1"; !strings.Contains(got, want) {
+		t.Errorf("name %q does not say %q", got, want)
+	}
+	if acks, _ := s.bulkSpec().acks(); acks != kgo.LeaderAck() {
+		t.Errorf("bulk producer's acks %v, want 1", acks)
+	}
 }

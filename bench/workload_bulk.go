@@ -15,7 +15,7 @@ import (
 // The bulk load under an e2e run (Spec.Bulk): the edge box's normal day,
 // against which the tail is measured. A second producer pushes
 // bulkRecordSize records at Spec.Bulk MiB/s (paced every millisecond, with
-// the spec's acks) to a topic of its own, and a consumer reads that topic
+// the spec's acks, or Spec.BulkAcks) to a topic of its own, and a consumer reads that topic
 // from its start, both from before the e2e producer starts until it ends.
 
 // bulkRecordSize is the bulk producer's record size: big enough that 200
@@ -55,7 +55,7 @@ func startBulk(ctx context.Context, e *env) (*bulkLoad, error) {
 	if err := createTopic(ctx, e.adm, topic, s.Partitions); err != nil {
 		return nil, err
 	}
-	opts := append(s.producerOpts(e.addr, topic), kgo.ProducerLinger(0), kgo.MaxBufferedBytes(64<<20))
+	opts := append(s.bulkSpec().producerOpts(e.addr, topic), kgo.ProducerLinger(0), kgo.MaxBufferedBytes(64<<20))
 	prod, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the bulk producer: %w", err)

@@ -161,6 +161,7 @@ type options struct {
 	keys           string
 	rate           int
 	bulk           int
+	bulkAcks       string
 	rounds         int
 	timeout        time.Duration
 	json           bool
@@ -228,6 +229,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.compression, "compression", "none", "none, lz4, zstd, snappy or gzip")
 	fs.StringVar(&o.keys, "keys", "none", "record keys: none (sticky partitioning), random, or set:N (N fixed keys)")
 	fs.IntVar(&o.bulk, "bulk", 0, "e2e: `MiB/s` a second producer pushes to a topic of its own while a consumer reads it from the start: the tail under load")
+	fs.StringVar(&o.bulkAcks, "bulk-acks", "", "e2e with -bulk: the bulk producer's acks, 0, 1 or all (default: -acks)")
 	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second (failover: default 2,000; soak: to each topic, default 500; txn: its e2e phase, default 1,000)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare and txn, 1 otherwise)")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload (failover: of each run, default 90s; partitions: of each step, default 2m)")
@@ -404,6 +406,9 @@ func (o *options) apply(s *bench.Spec) {
 	}
 	if o.set["bulk"] {
 		s.Bulk = o.bulk
+	}
+	if o.set["bulk-acks"] {
+		s.BulkAcks = o.bulkAcks
 	}
 	if o.set["timeout"] {
 		s.Timeout = o.timeout
