@@ -69,7 +69,7 @@ func NewMetrics() *Metrics {
 	stages := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "samsa_produce_stage_seconds",
 		Help: "Where each acks=all append spent its time, in order: write_wait (queued for the disk's writer), write (its pwritev), " +
-			"sync_wait (written until the group fsync covering it began), fsync (that group fsync), by the writer lane that wrote it (small, or bulk: batches of 16 KiB or more); " +
+			"sync_wait (written until the group fsync covering it began), fsync (that group fsync), by the writer lane that wrote it (small, or bulk: partitions appending 1 MiB or more per 100-200 ms, and batches of 256 KiB or more); " +
 			"standby (from the append until the standby held it, when paired; overlaps the others; no lane).",
 		Buckets: stageBuckets,
 	}, []string{"stage", "lane"})

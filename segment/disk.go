@@ -54,16 +54,26 @@ type Disk struct {
 }
 
 // A lane is one writer goroutine and its queue. A log's ops go to one
-// lane at a time (Log.lane), chosen by size while the log has none in
-// flight: appends of bulkWrite bytes or more to the bulk lane, the rest to
-// the small lane. Under a 200 MiB/s bulk load on the 2-core test VM,
-// copying a bulk partition's batch (about 1 MiB) into the page cache took
-// 1-7 ms (0.2-0.3 ms idle: the copy waited for a CPU), and one writer for
-// all took each batch's runs in turn, so a 1 KiB acks=all append waited
-// p99 56 ms for the writer. With a lane of its own it waits for small
-// appends only. A load of only bulk (or only small) appends is one
-// writer, batching as before (docs/BENCHMARKS.md, "Bulk appends in a lane
-// of their own").
+// lane at a time (Log.lane), chosen while the log has none in flight: a
+// log that appended bulkRecent bytes or more within its last one or two
+// rateWindows, and any append of bulkWrite bytes or more, to the bulk
+// lane; the rest to the small lane. Under a 200 MiB/s bulk load on the
+// 2-core test VM, copying a bulk partition's batch into the page cache
+// took 1-7 ms (0.2-0.3 ms idle: the copy waited for a CPU), and one
+// writer for all took each batch's runs in turn, so a 1 KiB acks=all
+// append waited p99 56 ms for the writer. With a lane of its own it
+// waits for small appends only. A load of only bulk (or only small)
+// appends is one writer, batching as before (docs/BENCHMARKS.md, "Bulk
+// appends in a lane of their own").
+//
+// The rate, not the batch's size, says which is which: a producer's
+// batches grow with the time its requests wait, so under that bulk load
+// a 10,000 records/s stream of 1 KiB records over 8 partitions sent
+// batches of 24-35 KiB on average, and the bulk producer's (16 KiB
+// records, no linger) were 16-80 KiB (p1-p90): sorted by a 16 KiB size
+// the latency stream's slowest batches, half its records, joined the
+// bulk lane. Its rate stays 1.25 MiB/s a partition however it batches;
+// the bulk partitions' was 25.
 type lane struct {
 	id    int   // smallLane or bulkLane
 	queue []*op // (Disk.mu) appends in arrival order
@@ -89,10 +99,17 @@ const (
 	numLanes
 )
 
-// bulkWrite is the size from which an append goes to the bulk lane (when
-// its log has no op in flight): a batch this big is a throughput
-// producer's, not a latency-sensitive one's.
-const bulkWrite = 16 << 10
+// A log whose appends reached bulkRecent bytes within its current and
+// previous rateWindow (10 MiB/s and more, sometimes from 5) writes to the
+// bulk lane; so does an append of bulkWrite bytes or more, whose copy
+// alone would hold a writer for a while.
+const (
+	rateWindow = 100 * time.Millisecond
+	bulkWrite  = 256 << 10
+)
+
+// bulkRecent is a variable for the tests (those of the size rule alone).
+var bulkRecent int64 = 1 << 20
 
 // beforeWrite, set by tests before a disk starts, runs before each run's
 // pwritev with its lane and length.
@@ -100,7 +117,7 @@ var beforeWrite func(lane int, n int64)
 
 // laneFor picks the lane for a log's op when the log has none in flight.
 func laneFor(o *op) int {
-	if o.kind == opWrite && len(o.data) >= bulkWrite {
+	if o.kind == opWrite && (o.hot || len(o.data) >= bulkWrite) {
 		return bulkLane
 	}
 	return smallLane
@@ -123,6 +140,7 @@ type op struct {
 	data []byte
 	end  int64 // the log's end offset once this op is written (a Log.Sync barrier: the end it covers)
 	sync bool  // complete only after fsync
+	hot  bool  // an append of a log writing bulkRecent bytes a rateWindow or more
 	done func(error)
 
 	// With onStages set, the monotonic times (ns since diskEpoch) it was
@@ -234,7 +252,7 @@ type Stages struct {
 	Write     time.Duration // the pwritev of the run it was part of
 	SyncWait  time.Duration // written until the group fsync covering it began
 	Fsync     time.Duration // that group fsync (its files synced in parallel)
-	Bulk      bool          // written by the bulk lane (a batch of bulkWrite bytes or more, or its log's)
+	Bulk      bool          // written by the bulk lane (laneFor)
 }
 
 // diskEpoch is the base of ops' stage times.

@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,7 @@ func TestSmallAppendPassesBulk(t *testing.T) {
 	letGo := sync.OnceFunc(func() { close(release) })
 	defer letGo() // before the logs close, if the test fails
 
-	big := plainBatch(20, 1024, 1000).encode()
+	big := plainBatch(64, 4096, 1000).encode()
 	if len(big) < bulkWrite {
 		t.Fatalf("test batch of %d bytes is below bulkWrite", len(big))
 	}
@@ -62,8 +63,8 @@ func TestSmallAppendPassesBulk(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the bulk append never completed once released")
 	}
-	if got := bulk.SyncedOffset(); got != 20 {
-		t.Fatalf("bulk log synced to %d after its acks=all append, want 20", got)
+	if got := bulk.SyncedOffset(); got != 64 {
+		t.Fatalf("bulk log synced to %d after its acks=all append, want 64", got)
 	}
 	if n := len(checkLog(t, bulk)); n != 1 {
 		t.Fatalf("bulk log holds %d batches", n)
@@ -73,48 +74,117 @@ func TestSmallAppendPassesBulk(t *testing.T) {
 	}
 }
 
-// TestLanesKeepEachLogInOrder appends batches of both sizes, with and
+// TestLanesKeepEachLogInOrder appends batches of both lanes, with and
 // without fsync and with Sync barriers between, to four logs at once, so
 // that each log's ops keep moving between the lanes; every log must hold
-// exactly its batches, in order, and be synced to its end.
+// exactly its batches, in order, and be synced to its end. Sized: only
+// the size rule (bulkWrite) picks the lane, which a log leaves whenever
+// it has nothing in flight. Rated: small batches only, the logs turn to
+// the bulk lane once their rate does (bulkRecent).
 func TestLanesKeepEachLogInOrder(t *testing.T) {
-	var used [numLanes]atomic.Int64
-	beforeWrite = func(lane int, n int64) { used[lane].Add(1) }
-	t.Cleanup(func() { beforeWrite = nil })
-	logs := groupCommitLogs(t, 4)
-	want := make([][][]byte, len(logs))
-	errs := make([]error, len(logs))
-	var wg sync.WaitGroup
-	for i, l := range logs {
-		wg.Go(func() { want[i], errs[i] = appendBothLanes(l, rand.New(rand.NewPCG(uint64(i), 1)), 300) })
-	}
-	wg.Wait()
-	for i, l := range logs {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-		if s, e := l.SyncedOffset(), l.EndOffset(); s != e {
-			t.Fatalf("%s: synced to %d after Sync, ends at %d", l.Dir(), s, e)
-		}
-		got := checkLog(t, l)
-		if len(got) != len(want[i]) {
-			t.Fatalf("%s: %d batches read, %d appended", l.Dir(), len(got), len(want[i]))
-		}
-		for j := range got {
-			if !bytes.Equal(got[j], want[i][j]) {
-				t.Fatalf("%s: batch %d differs from the one appended", l.Dir(), j)
+	for _, sized := range []bool{true, false} {
+		name := map[bool]string{true: "sized", false: "rated"}[sized]
+		t.Run(name, func(t *testing.T) {
+			if sized {
+				was := bulkRecent
+				bulkRecent = math.MaxInt64
+				t.Cleanup(func() { bulkRecent = was })
 			}
+			var used [numLanes]atomic.Int64
+			beforeWrite = func(lane int, n int64) { used[lane].Add(1) }
+			t.Cleanup(func() { beforeWrite = nil })
+			logs := groupCommitLogs(t, 4)
+			want := make([][][]byte, len(logs))
+			errs := make([]error, len(logs))
+			var wg sync.WaitGroup
+			for i, l := range logs {
+				wg.Go(func() { want[i], errs[i] = appendBothLanes(l, rand.New(rand.NewPCG(uint64(i), 1)), 300, sized) })
+			}
+			wg.Wait()
+			for i, l := range logs {
+				if errs[i] != nil {
+					t.Fatal(errs[i])
+				}
+				if s, e := l.SyncedOffset(), l.EndOffset(); s != e {
+					t.Fatalf("%s: synced to %d after Sync, ends at %d", l.Dir(), s, e)
+				}
+				got := checkLog(t, l)
+				if len(got) != len(want[i]) {
+					t.Fatalf("%s: %d batches read, %d appended", l.Dir(), len(got), len(want[i]))
+				}
+				for j := range got {
+					if !bytes.Equal(got[j], want[i][j]) {
+						t.Fatalf("%s: batch %d differs from the one appended", l.Dir(), j)
+					}
+				}
+			}
+			if used[smallLane].Load() == 0 || used[bulkLane].Load() == 0 {
+				t.Fatalf("writes per lane: small %d, bulk %d; want both used", used[smallLane].Load(), used[bulkLane].Load())
+			}
+		})
+	}
+}
+
+// TestLaneRate is the rate rule: a log turns hot once it appended
+// bulkRecent bytes within its current and previous rateWindow, and cools
+// after two windows of less; a steady stream below it never turns hot,
+// however it batches.
+func TestLaneRate(t *testing.T) {
+	var l Log
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	if l.noteRateLocked(bulkRecent-1, at(0)) {
+		t.Fatal("hot below bulkRecent")
+	}
+	if !l.noteRateLocked(1, at(rateWindow/2)) {
+		t.Fatal("not hot at bulkRecent within one window")
+	}
+	// The next window still counts the previous one's bytes.
+	if !l.noteRateLocked(1, at(rateWindow+rateWindow/2)) {
+		t.Fatal("cooled one window after bulkRecent")
+	}
+	// A window later, the previous one held a single byte.
+	if l.noteRateLocked(1, at(2*rateWindow+rateWindow/2)) {
+		t.Fatal("still hot two windows after bulkRecent")
+	}
+	// An appender that read the clock before another took the lock
+	// counts in the current window.
+	if !l.noteRateLocked(bulkRecent, at(2*rateWindow)) {
+		t.Fatal("bytes at a time before the window's start not counted")
+	}
+	if l.noteRateLocked(1, at(10*rateWindow)) {
+		t.Fatal("hot after an idle second")
+	}
+
+	// A latency-sensitive stream: 1.25 MiB/s (10,000 1 KiB records/s over
+	// 8 partitions), whose batches grow to 64 KiB when its requests wait.
+	var e2e Log
+	per := 1250 << 10 // bytes/s
+	for i, d := 0, time.Duration(0); d < 5*time.Second; i++ {
+		size := 8 << 10
+		if i%10 == 9 {
+			size = 64 << 10 // a stalled request's backlog
+		}
+		d += time.Duration(int64(size) * int64(time.Second) / int64(per))
+		if e2e.noteRateLocked(int64(size), at(d)) {
+			t.Fatalf("a 1.25 MiB/s stream hot at %v", d)
 		}
 	}
-	if used[smallLane].Load() == 0 || used[bulkLane].Load() == 0 {
-		t.Fatalf("writes per lane: small %d, bulk %d; want both used", used[smallLane].Load(), used[bulkLane].Load())
+	// A bulk partition: 25 MiB/s in 48 KiB batches.
+	var bulk Log
+	hot := false
+	for d := time.Duration(0); d < time.Second; d += 48 * time.Second / (25 << 10) {
+		hot = bulk.noteRateLocked(48<<10, at(d))
+	}
+	if !hot {
+		t.Fatal("a 25 MiB/s stream not hot")
 	}
 }
 
 // appendBothLanes appends n batches of random sizes to l without waiting
 // for each, and a Sync now and then and at the end; once all completed it
 // returns the batches as appended (with their offsets).
-func appendBothLanes(l *Log, r *rand.Rand, n int) ([][]byte, error) {
+func appendBothLanes(l *Log, r *rand.Rand, n int, sized bool) ([][]byte, error) {
 	var (
 		mu      sync.Mutex
 		failed  error
@@ -131,9 +201,12 @@ func appendBothLanes(l *Log, r *rand.Rand, n int) ([][]byte, error) {
 	}
 	for i := range n {
 		var b []byte
-		if r.IntN(3) == 0 {
-			b = plainBatch(20, 1024, int64(i)).encode() // the bulk lane's
-		} else {
+		switch {
+		case sized && r.IntN(6) == 0:
+			b = plainBatch(64, 4096, int64(i)).encode() // the bulk lane's by size
+		case !sized:
+			b = plainBatch(1+r.IntN(16), 1024, int64(i)).encode() // 2.5 MiB a log in all: hot in a window
+		default:
 			b = plainBatch(1+r.IntN(3), 100, int64(i)).encode()
 		}
 		h, err := ValidateBatch(b)
@@ -149,17 +222,32 @@ func appendBothLanes(l *Log, r *rand.Rand, n int) ([][]byte, error) {
 			pending.Add(1)
 			l.Sync(done)
 		}
+		if !sized && i%16 == 15 {
+			// A producer's request: a log turns to the bulk lane only
+			// between them, with nothing in flight.
+			if !waitTimeout(&pending, 30*time.Second) {
+				return nil, fmt.Errorf("%s: appends never completed", l.Dir())
+			}
+		}
 	}
 	pending.Add(1)
 	l.Sync(done)
-	ch := make(chan struct{})
-	go func() { pending.Wait(); close(ch) }()
-	select {
-	case <-ch:
-	case <-time.After(30 * time.Second):
+	if !waitTimeout(&pending, 30*time.Second) {
 		return nil, fmt.Errorf("%s: appends never completed", l.Dir())
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	return want, failed
+}
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }

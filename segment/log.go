@@ -85,6 +85,10 @@ type Log struct {
 	// to another lane only with none in flight, so its ops stay in order.
 	lane    int // (mu and Disk.mu)
 	laneOps atomic.Int32
+	// rateAt begins the current rateWindow, in which the log appended
+	// rateCur bytes, and ratePrev in the one before (noteRateLocked).
+	rateAt            time.Time // (mu)
+	rateCur, ratePrev int64     // (mu)
 	// changed: the log's files differ from what a clean close would
 	// write (appended, truncated or recovered since it was opened, or
 	// its active indexes or snapshot missing); a clean close of an

@@ -149,7 +149,24 @@ func (l *Log) placeLocked(active *Segment, cfg *Config, batch []byte, h *BatchHe
 	}
 	o := getOp()
 	o.kind, o.log, o.seg, o.pos, o.data, o.end, o.sync, o.done = opWrite, l, active, pos, batch, l.next, sync, done
+	o.hot = l.noteRateLocked(int64(len(batch)), now)
 	l.disk.enqueue(o)
+}
+
+// noteRateLocked counts n bytes appended at now and reports whether the
+// log appended bulkRecent bytes or more in this rateWindow and the one
+// before: a throughput stream, whose ops go to the bulk lane. l.mu is
+// held.
+func (l *Log) noteRateLocked(n int64, now time.Time) bool {
+	// now was read before l.mu: a little behind rateAt counts in it.
+	switch d := now.Sub(l.rateAt); {
+	case d >= 2*rateWindow:
+		l.ratePrev, l.rateCur, l.rateAt = 0, 0, now
+	case d >= rateWindow:
+		l.ratePrev, l.rateCur, l.rateAt = l.rateCur, 0, l.rateAt.Add(rateWindow)
+	}
+	l.rateCur += n
+	return l.ratePrev+l.rateCur >= bulkRecent
 }
 
 // ErrReplicaOffset is returned by AppendReplica for a batch that does not

@@ -21,12 +21,13 @@ type ackedRecord struct {
 
 // TestCrashUnderLoadLosesNothingAcknowledged SIGKILLs the broker while
 // three idempotent acks=all producers write to four partitions (the last
-// in batches of 16 KiB and more, which the disk's bulk writer lane writes,
-// while the others' small batches go to the small lane), restarts it
-// on the same data directory and checks that every acknowledged record is
-// at its acknowledged offset with its value, with dense offsets and no
-// record stored twice; over several cycles, so earlier cycles' records must
-// survive later crashes and recoveries too.
+// at about 15 MiB/s to the last partition alone, which the disk's bulk
+// writer lane then writes, while the other partitions' small batches go
+// to the small lane: /metrics must show both lanes wrote), restarts it on
+// the same data directory and checks that every acknowledged record is at
+// its acknowledged offset with its value, with dense offsets and no
+// record stored twice; over several cycles, so earlier cycles' records
+// must survive later crashes and recoveries too.
 func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	t.Parallel() // its own broker and data dir; mostly waits on clients
 	if testing.Short() {
@@ -38,9 +39,17 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		producers  = 3
 		cycles     = 4
 	)
-	b := startBroker(t)
+	httpAddr := freeAddr(t)
+	cfg := writeConfig(t, t.TempDir(), "[admin]\n# HTTP admin", "[admin]\nlisten = \""+httpAddr+"\"\n# HTTP admin", "\nlisten = \"\"\n\n[topic_defaults]", "\n\n[topic_defaults]")
+	b := &broker{t: t, addr: freeAddr(t), dataDir: t.TempDir(), config: cfg, log: &logBuffer{}}
+	t.Cleanup(b.cleanup)
+	b.start()
 	b.createTopic(topic, partitions, nil)
+	// The bulk producer's values end in pad; acked and the checks keep
+	// them without it.
+	pad := "-" + strings.Repeat("x", 800)
 	acked := map[ackedRecord]string{}
+	var laneWrites [2]float64 // small, bulk: summed over the cycles' scrapes
 	start := time.Now()
 	for cycle := range cycles {
 		var (
@@ -60,12 +69,12 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 				kgo.ProducerLinger(2 * time.Millisecond),
 				kgo.MaxBufferedRecords(5000),
 			}
-			pad := ""
-			if prod == producers-1 {
-				// About 50 records of 430 bytes a partition per batch:
-				// over 16 KiB, uncompressed.
-				opts = append(opts, kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression()))
-				pad = "-" + strings.Repeat("x", 400)
+			bulk := prod == producers-1
+			if bulk {
+				// Its values of about 830 bytes, uncompressed, all to
+				// the last partition.
+				opts = append(opts, kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression()),
+					kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			}
 			c, err := kgo.NewClient(opts...)
 			if err != nil {
@@ -81,9 +90,13 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 					if i%20 == 19 {
 						time.Sleep(time.Millisecond)
 					}
-					v := fmt.Sprintf("cycle%d-producer%d-%07d%s", cycle, prod, i, pad)
+					v := fmt.Sprintf("cycle%d-producer%d-%07d", cycle, prod, i)
+					rec := &kgo.Record{Key: []byte(fmt.Sprint(i % 23)), Value: []byte(v)}
+					if bulk {
+						rec.Value, rec.Partition = []byte(v+pad), partitions-1
+					}
 					pending.Add(1)
-					c.Produce(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 23)), Value: []byte(v)}, func(r *kgo.Record, err error) {
+					c.Produce(ctx, rec, func(r *kgo.Record, err error) {
 						defer pending.Done()
 						if err != nil {
 							failures.Add(1)
@@ -98,6 +111,11 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 			}()
 		}
 		time.Sleep(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
+		fams := scrape(t, httpAddr)
+		for i, lane := range []string{"small", "bulk"} {
+			v, _ := metricValue(fams, "samsa_produce_stage_seconds", map[string]string{"stage": "write", "lane": lane})
+			laneWrites[i] += v
+		}
 		b.kill()
 		cancel()
 		wg.Wait()
@@ -118,15 +136,22 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		for p, rs := range got {
 			for _, r := range rs {
 				at := ackedRecord{p, r.Offset}
-				if prev, dup := values[string(r.Value)]; dup {
-					t.Fatalf("cycle %d: %q stored twice, at %v and %v", cycle, r.Value, prev, at)
-				}
-				values[string(r.Value)] = at
 				var c, pr, i int
 				if n, _ := fmt.Sscanf(string(r.Value), "cycle%d-producer%d-%d", &c, &pr, &i); n != 3 || c > cycle || pr >= producers {
 					t.Fatalf("cycle %d: %d/%d holds %q, which no producer sent", cycle, p, r.Offset, r.Value)
 				}
-				stored[at] = string(r.Value)
+				v := string(r.Value)
+				if pr == producers-1 {
+					if !strings.HasSuffix(v, pad) || p != partitions-1 {
+						t.Fatalf("cycle %d: %d/%d holds %.40q..., not as the bulk producer sent it", cycle, p, r.Offset, r.Value)
+					}
+					v = strings.TrimSuffix(v, pad)
+				}
+				if prev, dup := values[v]; dup {
+					t.Fatalf("cycle %d: %q stored twice, at %v and %v", cycle, v, prev, at)
+				}
+				values[v] = at
+				stored[at] = v
 			}
 		}
 		lost := 0
@@ -147,6 +172,10 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 			t.Logf("stopping after %d cycles: over 60s", cycle+1)
 			break
 		}
+	}
+	t.Logf("appends written before the kills: %.0f by the small lane, %.0f by the bulk lane", laneWrites[0], laneWrites[1])
+	if laneWrites[0] == 0 || laneWrites[1] == 0 {
+		t.Fatalf("appends written before the kills: %.0f by the small lane, %.0f by the bulk lane; want both lanes under the kill", laneWrites[0], laneWrites[1])
 	}
 }
 

@@ -341,10 +341,10 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("fetch requests: %v", v)
 	}
 
-	// A batch of 16 KiB or more is written by the disk's bulk lane, and
+	// A batch of 256 KiB or more is written by the disk's bulk lane, and
 	// timed as such (random bytes: the client's compression leaves them
 	// that big).
-	big := make([]byte, 20<<10)
+	big := make([]byte, 300<<10)
 	crand.Read(big)
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "wake", Value: big}).FirstErr(); err != nil {
 		t.Fatal(err)
