@@ -38,6 +38,10 @@ type Spec struct {
 	Timeout  time.Duration `json:"timeout_ns"` // the workload stops by itself after this
 	// Conn are options every client of the workload adds: TLS, SASL.
 	Conn []kgo.Opt `json:"-"`
+	// BulkProcess, if set, is the command that runs the bulk load in a
+	// process of its own: samsa-bench itself with its arguments, which
+	// with BulkChildEnv set runs RunBulkChild. nil: in this process.
+	BulkProcess []string `json:"-"`
 }
 
 // DefaultSpec returns the defaults for kind: 1 KiB records, 8 partitions,

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +157,22 @@ func TestWorkloads(t *testing.T) {
 			t.Errorf("name %q does not say the bulk load", r.Name)
 		}
 	})
+	t.Run("e2e under a bulk load in a process of its own", func(t *testing.T) {
+		s := small(KindE2E)
+		s.Bulk = 4 // MiB/s
+		s.BulkProcess = []string{os.Args[0], "-test.run=^TestBulkChild$"}
+		mark := filepath.Join(t.TempDir(), "pid")
+		t.Setenv("SAMSA_BENCH_TEST_MARK", mark)
+		r := run(s)
+		checkThroughput(t, "produce", r.Produce, s.Records, s.Size)
+		if r.Bulk == nil || r.Bulk.Produced < 3.6 || r.Bulk.Produced > 6 || r.Bulk.Consumed <= 0 || r.Bulk.Bytes <= 0 {
+			t.Fatalf("bulk figures %+v, want about 4 MiB/s acknowledged and some read", r.Bulk)
+		}
+		pid, err := os.ReadFile(mark)
+		if err != nil || string(pid) == fmt.Sprint(os.Getpid()) {
+			t.Fatalf("the bulk load did not run in a process of its own: %q, %v", pid, err)
+		}
+	})
 	t.Run("mixed", func(t *testing.T) {
 		s := small(KindMixed)
 		r := run(s)
@@ -260,4 +278,25 @@ func TestPlanSpecs(t *testing.T) {
 			t.Errorf("quick=%v: workloads %s, want %s", quick, got, want)
 		}
 	}
+}
+
+// TestBulkChild is the bulk load process of the subtest "e2e under a bulk
+// load in a process of its own" (Spec.BulkProcess runs this test binary):
+// it writes its pid where SAMSA_BENCH_TEST_MARK says, then runs the load.
+func TestBulkChild(t *testing.T) {
+	addr := os.Getenv(BulkChildEnv)
+	if addr == "" {
+		t.Skip("the bulk load process of another test")
+	}
+	if err := os.WriteFile(os.Getenv("SAMSA_BENCH_TEST_MARK"), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s := small(KindE2E)
+	s.Bulk = 4
+	if err := RunBulkChild(context.Background(), addr, s, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

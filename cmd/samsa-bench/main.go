@@ -228,7 +228,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.acks, "acks", "all", "producer acks: 0, 1 or all")
 	fs.StringVar(&o.compression, "compression", "none", "none, lz4, zstd, snappy or gzip")
 	fs.StringVar(&o.keys, "keys", "none", "record keys: none (sticky partitioning), random, or set:N (N fixed keys)")
-	fs.IntVar(&o.bulk, "bulk", 0, "e2e: `MiB/s` a second producer pushes to a topic of its own while a consumer reads it from the start: the tail under load")
+	fs.IntVar(&o.bulk, "bulk", 0, "e2e: `MiB/s` a second producer pushes to a topic of its own while a consumer reads it from the start, both in a samsa-bench process of their own: the tail under load")
 	fs.StringVar(&o.bulkAcks, "bulk-acks", "", "e2e with -bulk: the bulk producer's acks, 0, 1 or all (default: -acks)")
 	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second (failover: default 2,000; soak: to each topic, default 500; txn: its e2e phase, default 1,000)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare and txn, 1 otherwise)")
@@ -332,6 +332,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if addr := os.Getenv(bench.BulkChildEnv); addr != "" {
+		// A bulk load for the e2e run of the samsa-bench that started
+		// this process (Spec.BulkProcess).
+		for _, s := range specs {
+			if s.Bulk > 0 {
+				if err := bench.RunBulkChild(ctx, addr, s, os.Stdin, stdout); err != nil {
+					fmt.Fprintln(stderr, "samsa-bench bulk load:", err)
+					return 1
+				}
+				return 0
+			}
+		}
+		fmt.Fprintln(stderr, "samsa-bench:", bench.BulkChildEnv, "set without -bulk")
+		return 2
+	}
 	rounds := o.rounds
 	if rounds <= 0 {
 		rounds = 1
@@ -409,6 +424,14 @@ func (o *options) apply(s *bench.Spec) {
 	}
 	if o.set["bulk-acks"] {
 		s.BulkAcks = o.bulkAcks
+	}
+	if s.Bulk > 0 {
+		// The bulk load's clients in a process of their own: in this
+		// one, their 400 MiB/s of garbage and goroutines would delay the
+		// e2e clients whose latency is measured.
+		if self, err := os.Executable(); err == nil {
+			s.BulkProcess = append([]string{self}, os.Args[1:]...)
+		}
 	}
 	if o.set["timeout"] {
 		s.Timeout = o.timeout
