@@ -21,8 +21,9 @@ import (
 // workload_bulk_child.go), as the edge box's other applications are: in
 // the e2e clients' process, their 400 MiB/s through franz-go (125% of a
 // core on the 2-core test VM) delayed the clients whose latency is
-// measured. One run under 200 MiB/s: e2e p50 / p99 / p99.9 2.3 / 34 / 48
-// ms with the load apart, 3.3-6.2 / 45-83 / 75-108 ms with it inside.
+// measured. Under 200 MiB/s, three runs each in turn, e2e medians p50 /
+// p99 / p99.9: 2.43 / 48.0 / 72.4 ms with the load apart, 4.04 / 67.5 /
+// 106 ms with it inside.
 
 // bulkRecordSize is the bulk producer's record size: big enough that 200
 // MiB/s is a few thousand records a second for the load generator.

@@ -67,13 +67,13 @@ type Disk struct {
 // appends in a lane of their own").
 //
 // The rate, not the batch's size, says which is which: a producer's
-// batches grow with the time its requests wait, so under that bulk load
-// a 10,000 records/s stream of 1 KiB records over 8 partitions sent
-// batches of 24-35 KiB on average, and the bulk producer's (16 KiB
-// records, no linger) were 16-80 KiB (p1-p90): sorted by a 16 KiB size
-// the latency stream's slowest batches, half its records, joined the
-// bulk lane. Its rate stays 1.25 MiB/s a partition however it batches;
-// the bulk partitions' was 25.
+// batches grow with the time its requests wait. Under that bulk load,
+// sorted by a 16 KiB size, a 10,000 records/s stream of 1 KiB records
+// over 8 partitions sent a third of its batches, half its records, to
+// the bulk lane (24-35 KiB on average), where they waited behind the
+// bulk's copies and grew more; the bulk producer's own batches (16 KiB
+// records, no linger) were 16-192 KiB (p1-p90). The stream's rate stays
+// 1.25 MiB/s a partition however it batches; the bulk partitions' was 25.
 type lane struct {
 	id    int   // smallLane or bulkLane
 	queue []*op // (Disk.mu) appends in arrival order
