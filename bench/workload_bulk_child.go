@@ -43,8 +43,16 @@ func RunBulkChild(ctx context.Context, addr string, s Spec, in io.Reader, out io
 		return err
 	}
 	fmt.Fprintln(out, "ready")
-	_, _ = io.Copy(io.Discard, in)
-	f, err := b.stop(ctx, e)
+	eof := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, in)
+		close(eof)
+	}()
+	select {
+	case <-eof: // the parent is done with the load, or gone
+	case <-ctx.Done():
+	}
+	f, err := b.stop(context.WithoutCancel(ctx), e)
 	o := bulkOutcome{Figures: f}
 	if err != nil {
 		o.Error = err.Error()
@@ -72,6 +80,7 @@ func startBulkChild(ctx context.Context, e *env) (*bulkChild, error) {
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		stdin.Close()
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
@@ -105,28 +114,30 @@ func startBulkChild(ctx context.Context, e *env) (*bulkChild, error) {
 // stop ends the load (its stdin closes) and reads its figures.
 func (c *bulkChild) stop(ctx context.Context, _ *env) (*BulkFigures, error) {
 	_ = c.stdin.Close()
-	done := make(chan bulkOutcome, 1)
-	var derr error
+	type decoded struct {
+		o   bulkOutcome
+		err error
+	}
+	done := make(chan decoded, 1)
 	go func() {
-		var o bulkOutcome
-		if err := json.NewDecoder(c.out).Decode(&o); err != nil {
-			derr = err
-		}
-		done <- o
+		var d decoded
+		d.err = json.NewDecoder(c.out).Decode(&d.o)
+		done <- d
 	}()
-	var o bulkOutcome
+	var d decoded
 	select {
-	case o = <-done:
+	case d = <-done:
 	case <-time.After(2*bulkDrain + setupTimeout):
-		derr = errors.New("no figures in time")
 		_ = c.cmd.Process.Kill()
+		d = <-done // the pipe ends with the process
+		d.err = errors.Join(errors.New("no figures in time"), d.err)
 	}
-	werr := c.cmd.Wait()
+	werr := c.cmd.Wait() // once the reads are done, as os/exec asks
 	switch {
-	case derr != nil:
-		return nil, fmt.Errorf("bulk load process: %w", errors.Join(derr, werr))
-	case o.Error != "":
-		return o.Figures, errors.New(o.Error)
+	case d.err != nil:
+		return nil, fmt.Errorf("bulk load process: %w", errors.Join(d.err, werr))
+	case d.o.Error != "":
+		return d.o.Figures, errors.New(d.o.Error)
 	}
-	return o.Figures, nil
+	return d.o.Figures, nil
 }

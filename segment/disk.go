@@ -140,7 +140,7 @@ type op struct {
 	data []byte
 	end  int64 // the log's end offset once this op is written (a Log.Sync barrier: the end it covers)
 	sync bool  // complete only after fsync
-	hot  bool  // an append of a log writing bulkRecent bytes a rateWindow or more
+	hot  bool  // its log appended bulkRecent bytes or more within its current and previous rateWindow
 	done func(error)
 
 	// With onStages set, the monotonic times (ns since diskEpoch) it was

@@ -148,6 +148,8 @@ Flags:
 
 // options are the command line flags.
 type options struct {
+	args           []string // the command line, for the bulk load's process
+	stderr         io.Writer
 	target         string
 	targetPID      int
 	metrics        string
@@ -216,7 +218,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	var o options
+	o := options{args: args, stderr: stderr}
 	fs.StringVar(&o.target, "target", "127.0.0.1:9092", "broker `host:port` for produce, consume, e2e, mixed and all")
 	fs.IntVar(&o.targetPID, "target-pid", 0, "process id of the -target broker, for its CPU and memory figures")
 	fs.StringVar(&o.metrics, "metrics", "", "`host:port` of the -target samsa's /metrics ([admin] listen): report where the broker's time went (produce and fetch stages)")
@@ -430,7 +432,9 @@ func (o *options) apply(s *bench.Spec) {
 		// one, their 400 MiB/s of garbage and goroutines would delay the
 		// e2e clients whose latency is measured.
 		if self, err := os.Executable(); err == nil {
-			s.BulkProcess = append([]string{self}, os.Args[1:]...)
+			s.BulkProcess = append([]string{self}, o.args...)
+		} else {
+			fmt.Fprintln(o.stderr, "samsa-bench: cannot find its own binary, so the bulk load runs in the e2e clients' process:", err)
 		}
 	}
 	if o.set["timeout"] {

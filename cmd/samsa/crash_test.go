@@ -111,7 +111,7 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 			}()
 		}
 		time.Sleep(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
-		fams := scrape(t, httpAddr)
+		fams, serr := scrapeErr(httpAddr)
 		for i, lane := range []string{"small", "bulk"} {
 			v, _ := metricValue(fams, "samsa_produce_stage_seconds", map[string]string{"stage": "write", "lane": lane})
 			laneWrites[i] += v
@@ -121,6 +121,9 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		wg.Wait()
 		for _, c := range clients {
 			c.Close() // fails whatever is still buffered: never acknowledged
+		}
+		if serr != nil {
+			t.Fatalf("cycle %d: %v", cycle, serr)
 		}
 		if !waitGroupTimeout(&pending, 20*time.Second) {
 			t.Fatalf("cycle %d: produce promises still pending 20s after the clients closed", cycle)
@@ -175,7 +178,7 @@ func TestCrashUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	}
 	t.Logf("appends written before the kills: %.0f by the small lane, %.0f by the bulk lane", laneWrites[0], laneWrites[1])
 	if laneWrites[0] == 0 || laneWrites[1] == 0 {
-		t.Fatalf("appends written before the kills: %.0f by the small lane, %.0f by the bulk lane; want both lanes under the kill", laneWrites[0], laneWrites[1])
+		t.Fatalf("appends written before the kills: %.0f by the small lane, %.0f by the bulk lane; want both lanes to have written under the load", laneWrites[0], laneWrites[1])
 	}
 }
 

@@ -156,20 +156,29 @@ func TestSdNotify(t *testing.T) {
 // scrape reads /metrics and parses it as Prometheus text format.
 func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	fams, err := scrapeErr(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fams
+}
+
+// scrapeErr is scrape for a caller that must clean up before failing.
+func scrapeErr(addr string) (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Fatalf("/metrics: %s", resp.Status)
+		return nil, fmt.Errorf("/metrics: %s", resp.Status)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		t.Fatalf("/metrics is not Prometheus text format: %v", err)
+		return nil, fmt.Errorf("/metrics is not Prometheus text format: %w", err)
 	}
-	return fams
+	return fams, nil
 }
 
 // metricValue finds a sample by family name and labels (counter, gauge,
