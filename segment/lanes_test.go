@@ -55,14 +55,7 @@ func TestSmallAppendPassesBulk(t *testing.T) {
 		t.Fatalf("bulk log readable to %d while its write was held", got)
 	}
 	letGo()
-	select {
-	case err := <-bigDone:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the bulk append never completed once released")
-	}
+	waitAll(t, bigDone) // the bulk append completes once released
 	if got := bulk.SyncedOffset(); got != 64 {
 		t.Fatalf("bulk log synced to %d after its acks=all append, want 64", got)
 	}
