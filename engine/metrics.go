@@ -204,6 +204,7 @@ var (
 	descConns        = prometheus.NewDesc("samsa_connections", "Open client connections.", nil, nil)
 	descSendfile     = prometheus.NewDesc("samsa_fetch_sendfile_bytes_total", "Fetched bytes sent by sendfile (zero copy).", nil, nil)
 	descCopied       = prometheus.NewDesc("samsa_fetch_copied_bytes_total", "Fetched bytes read into memory and then written.", nil, nil)
+	descFilled       = prometheus.NewDesc("samsa_fetch_filled_bytes_total", "Fetched file bytes read into the page cache off the event loops before sendfile (evicted or never cached).", nil, nil)
 	descReqBytes     = prometheus.NewDesc("samsa_request_bytes", "Request memory: complete requests not yet answered (queued), buffers of frames still arriving (incomplete), input paused connections left unframed (buffered), free frame buffers kept for reuse (pooled). All but pooled count against max_queued_bytes.", []string{"state"}, nil)
 	descRefused      = prometheus.NewDesc("samsa_connections_refused_total", "Connections refused by max_connections, the per-address limits or the connection rate.", nil, nil)
 	descClosedBy     = prometheus.NewDesc("samsa_connections_closed_total", "Connections closed by the broker to protect it: a frame that stalled or took too long (slow), to make room in max_queued_bytes (budget), bad framing or a bad request header (bad), unread input past the flood bound, a client sending without reading its answers (flood).", []string{"reason"}, nil)
@@ -225,7 +226,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descRecordsIn, descBytesOut, descRecordsOut, descReplBytesOut, descStart, descEnd, descHW, descSize,
 		descLSOLag, descTxns, descTxnOldest, descTxnTimedOut, descTxnMarkers,
-		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descReqBytes, descRefused, descClosedBy, descMoved, descRole, descEpoch, descTopics,
+		descReplLag, descInSync, descGroupLag, descGroupOffset, descGroupMembers, descConns, descSendfile, descCopied, descFilled, descReqBytes, descRefused, descClosedBy, descMoved, descRole, descEpoch, descTopics,
 		descDiskFree, descDiskReserve, descDiskFull, descOffline, descSegFiles, descSegReopened, descSegParked, descThrottle, descAuthFailed} {
 		ch <- d
 	}
@@ -300,6 +301,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descConns, float64(st.Connections))
 		counter(descSendfile, float64(st.SendfileBytes))
 		counter(descCopied, float64(st.CopiedBytes))
+		counter(descFilled, float64(st.FilledBytes))
 		gauge(descReqBytes, float64(st.QueuedBytes), "queued")
 		gauge(descReqBytes, float64(st.IncompleteBytes), "incomplete")
 		gauge(descReqBytes, float64(st.BufferedBytes), "buffered")

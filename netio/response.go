@@ -130,7 +130,7 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 			resp.chunks = append(resp.chunks, chunk{file: p.File, off: p.Off, n: p.Len})
 			continue
 		}
-		if sendfile && p.Len >= minSendfile && cached(p.File, p.Off, p.Len) {
+		if sendfile && p.Len >= minSendfile && resp.inCache(p.File, p.Off, p.Len) {
 			resp.chunks = append(resp.chunks, chunk{file: p.File, off: p.Off, n: p.Len})
 			continue
 		}
@@ -141,6 +141,17 @@ func (resp *Response) prepare(c *Conn, corrID int32) error {
 		addBytes(bb)
 	}
 	return nil
+}
+
+// inCache reports whether a file range is in the page cache, reading the
+// chunks that are not into it first (fill). Off the loop.
+func (resp *Response) inCache(f *os.File, off, n int64) bool {
+	if cached(f, off, n) {
+		return true
+	}
+	ok, read := fill(f, off, n)
+	resp.conn.srv.stats.filledBytes.Add(read)
+	return ok
 }
 
 // readFile reads a file range into a pooled buffer the response owns.
@@ -339,7 +350,7 @@ func (resp *Response) warm() {
 		if i == resp.ci {
 			off, n = off+resp.off, n-resp.off
 		}
-		if n <= 0 || cached(ch.file, off, n) {
+		if n <= 0 || resp.inCache(ch.file, off, n) {
 			continue
 		}
 		b, err := resp.readFile(ch.file, off, n)

@@ -15,8 +15,8 @@ var pageSize = int64(os.Getpagesize())
 // 6.5); where that is missing (Debian 12's 6.1, Ubuntu 22.04's 5.15, RHEL
 // 9's 5.14) or refused (a seccomp filter), mincore on a mapping of the
 // range, which every Linux has: a mapping costs two more syscalls, still
-// far less than copying the range. A range that is not all cached is read
-// off the loop.
+// far less than copying the range. A range that is not all cached has its
+// missing chunks read into the cache off the loop first (fill).
 func cached(f *os.File, off, n int64) bool {
 	if !noCachestat.Load() {
 		ok, err := cachedCachestat(f, off, n)
@@ -29,6 +29,42 @@ func cached(f *os.File, off, n int64) bool {
 		noCachestat.Store(true) // from now on, mincore
 	}
 	return cachedMincore(f, off, n)
+}
+
+// fillChunk is how much of a range fill checks and reads at a time: a
+// residency check per chunk is cheap, and a chunk with a missing page is
+// read whole (readahead would read around it anyway).
+const fillChunk = 256 << 10
+
+// fill reads into the page cache the chunks of a file range that are not
+// all there, through a pooled scratch buffer, and reports whether the whole
+// range is cached after it, so that sendfile can send it without the event
+// loop waiting for the disk. It returns the bytes it read. A range with a
+// few pages missing (a kernel short of memory took a folio or two, or a
+// consumer catching up reads data that has left the cache) thus costs a
+// read of those chunks, not a copy of the whole range through memory. Off
+// the loop.
+func fill(f *os.File, off, n int64) (ok bool, read int64) {
+	bb := filePool.Get()
+	defer filePool.Put(bb)
+	if cap(bb.B) < fillChunk {
+		bb.B = make([]byte, fillChunk)
+	}
+	buf := bb.B[:fillChunk]
+	// Chunks aligned to fillChunk, so that neighbouring ranges of one file
+	// check the same chunks.
+	for pos, end := off/fillChunk*fillChunk, off+n; pos < end; pos += fillChunk {
+		from, to := max(pos, off), min(pos+fillChunk, end)
+		if cached(f, from, to-from) {
+			continue
+		}
+		m, err := f.ReadAt(buf[:to-pos], pos)
+		read += int64(m)
+		if err != nil {
+			return false, read // the caller's copy reports it
+		}
+	}
+	return cached(f, off, n), read
 }
 
 // noCachestat is set once cachestat turned out to be missing; tests set it

@@ -62,15 +62,16 @@ func rangeReq(corr int32, file byte, off, n int) []byte {
 }
 
 // TestSendfileHotAndCold: a range in the page cache goes out by sendfile;
-// one that is not is read off the loop (the loop never waits for the
-// disk); with sendfile off, everything is read. The bytes are the same.
+// one that is not has its missing chunks read into the cache off the loop
+// (the loop never waits for the disk) and then goes by sendfile too; with
+// sendfile off, everything is read into memory. The bytes are the same.
 func TestSendfileHotAndCold(t *testing.T) {
 	hot, hotData := testFile(t, 1<<20)
 	// A second file that sendfile never touched: its pages are not pinned
 	// by socket buffers, so eviction takes.
 	cold, coldData := testFile(t, 1<<20)
 	data := [][]byte{hotData, coldData}
-	check := func(s *Server, c *client, corr int32, file byte, off, n int, wantSendfile, wantCopied int64) {
+	check := func(s *Server, c *client, corr int32, file byte, off, n int, wantSendfile, wantCopied, wantFilled int64) {
 		t.Helper()
 		before := s.Stats()
 		c.write(rangeReq(corr, file, off, n))
@@ -88,32 +89,64 @@ func TestSendfileHotAndCold(t *testing.T) {
 		if d := after.CopiedBytes - before.CopiedBytes; d != wantCopied {
 			t.Fatalf("response %d: %d bytes copied, want %d", corr, d, wantCopied)
 		}
+		if d := after.FilledBytes - before.FilledBytes; d != wantFilled {
+			t.Fatalf("response %d: %d bytes filled, want %d", corr, d, wantFilled)
+		}
 	}
 	s := rangeServer(t, Options{}, hot, cold)
 	c := dial(t, s.Addr())
 	if !cached(hot, 0, 1<<20) {
 		t.Skip("no page cache residency check on this kernel (cachestat needs Linux 6.5)")
 	}
-	check(s, c, 1, 0, 1000, 100000, 100000, 0)
+	check(s, c, 1, 0, 1000, 100000, 100000, 0, 0)
 	evict(t, cold)
 	if cached(cold, 5000, 60000) {
 		t.Fatal("evicted pages still reported cached")
 	}
-	check(s, c, 2, 1, 5000, 60000, 0, 60000)
-	// That read brought the pages back: the same range is hot now.
-	check(s, c, 3, 1, 5000, 60000, 60000, 0)
+	// Filled from the start of its 256 KiB chunk to the range's end.
+	check(s, c, 2, 1, 5000, 60000, 60000, 0, 65000)
+	// The fill brought the pages back: the same range is hot now.
+	check(s, c, 3, 1, 5000, 60000, 60000, 0, 0)
 
 	off := rangeServer(t, Options{NoSendfile: true}, hot)
 	c2 := dial(t, off.Addr())
-	check(off, c2, 4, 0, 0, 1<<20, 0, 1<<20)
+	check(off, c2, 4, 0, 0, 1<<20, 0, 1<<20, 0)
 }
 
-// TestSendfileSlowReader: responses far larger than the socket buffer, to
-// a client that does not read for a while, interleaved with byte-only
-// responses (some large enough to stay in gnet's buffer): sendfile waits
-// for the socket instead of copying, a file response queued behind bytes
-// still in gnet's buffer goes through gnet, and every response arrives
-// whole and in order.
+// TestFill: fill reads only the chunks with pages missing, and leaves the
+// range cached; a range past the file's end is not filled.
+func TestFill(t *testing.T) {
+	f, data := testFile(t, 1<<20)
+	if !cached(f, 0, 1<<20) {
+		t.Skip("no page cache residency check on this kernel (cachestat needs Linux 6.5)")
+	}
+	if ok, read := fill(f, 0, 1<<20); !ok || read != 0 {
+		t.Fatalf("cached file: fill %v, read %d; want true, 0", ok, read)
+	}
+	// Whole folios leave the cache only with the whole file (a partial
+	// DONTNEED keeps a large folio): evict it all, with readahead off for
+	// this descriptor, and read the first chunk back.
+	evict(t, f)
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ReadAt(make([]byte, fillChunk), 0); err != nil {
+		t.Fatal(err)
+	}
+	if !cached(f, 0, fillChunk) || cached(f, fillChunk, 4096) {
+		t.Skip("the kernel did not evict the file, or read ahead past the first chunk")
+	}
+	if ok, read := fill(f, 10, 1<<20-10); !ok || !cached(f, 0, 1<<20) || read != 1<<20-fillChunk {
+		t.Fatalf("fill %v, read %d; want true, the %d bytes after the first chunk", ok, read, 1<<20-fillChunk)
+	}
+	if got := make([]byte, 1<<20); func() bool { _, err := f.ReadAt(got, 0); return err != nil || !bytes.Equal(got, data) }() {
+		t.Fatal("the file's bytes changed")
+	}
+	if ok, _ := fill(f, 1<<20-100, 200); ok {
+		t.Fatal("fill past the end of the file reported cached")
+	}
+}
+
 func TestSendfileSlowReader(t *testing.T) {
 	f, data := testFile(t, 8<<20)
 	if !cached(f, 0, 8<<20) {
@@ -196,8 +229,8 @@ func TestSendfileCloseWhileBlocked(t *testing.T) {
 }
 
 // TestSendfileEvictedWhileBlocked: the file's pages leave the page cache
-// while the response waits for a full socket; the rest is then read off
-// the loop and sent from memory, intact.
+// while the response waits for a full socket; the rest is then read back
+// into the cache off the loop and sent by sendfile, intact.
 func TestSendfileEvictedWhileBlocked(t *testing.T) {
 	f, data := testFile(t, 16<<20)
 	if !cached(f, 0, 16<<20) {
@@ -216,14 +249,14 @@ func TestSendfileEvictedWhileBlocked(t *testing.T) {
 	if err != nil || corr != 1 || !bytes.Equal(body, slices.Concat([]byte("head"), data)) {
 		t.Fatalf("corr %d, %d bytes, err %v", corr, len(body), err)
 	}
-	if st := s.Stats(); st.CopiedBytes == 0 || st.SendfileBytes+st.CopiedBytes != 16<<20 {
-		t.Fatalf("stats %+v: want the evicted rest copied, %d bytes in all", st, 16<<20)
+	if st := s.Stats(); st.FilledBytes == 0 || st.CopiedBytes != 0 || st.SendfileBytes != 16<<20 {
+		t.Fatalf("stats %+v: want the evicted rest filled and all %d bytes by sendfile", st, 16<<20)
 	}
 }
 
 // TestSendfileWithoutCachestat: on kernels without cachestat (before 6.5:
 // Debian 12, Ubuntu 22.04, RHEL 9) residency comes from mincore, so cached
-// ranges still go by sendfile and evicted ones are still read off the
+// ranges still go by sendfile and evicted ones are still filled off the
 // loop.
 func TestSendfileWithoutCachestat(t *testing.T) {
 	noCachestat.Store(true)
@@ -241,13 +274,13 @@ func TestSendfileWithoutCachestat(t *testing.T) {
 	s := rangeServer(t, Options{}, hot, cold)
 	c := dial(t, s.Addr())
 	for i, tc := range []struct {
-		file             byte
-		off, n           int
-		sendfile, copied int64
+		file                     byte
+		off, n                   int
+		sendfile, copied, filled int64
 	}{
-		{0, 1000, 100000, 100000, 0},
-		{1, 5000, 60000, 0, 60000}, // cold: read off the loop
-		{1, 5000, 60000, 60000, 0}, // that read brought it back
+		{0, 1000, 100000, 100000, 0, 0},
+		{1, 5000, 60000, 60000, 0, 65000}, // cold: filled off the loop
+		{1, 5000, 60000, 60000, 0, 0},     // the fill brought it back
 	} {
 		corr := int32(i + 1)
 		before := s.Stats()
@@ -265,6 +298,9 @@ func TestSendfileWithoutCachestat(t *testing.T) {
 		}
 		if d := after.CopiedBytes - before.CopiedBytes; d != tc.copied {
 			t.Errorf("response %d: %d bytes copied, want %d", corr, d, tc.copied)
+		}
+		if d := after.FilledBytes - before.FilledBytes; d != tc.filled {
+			t.Errorf("response %d: %d bytes filled, want %d", corr, d, tc.filled)
 		}
 	}
 }

@@ -216,6 +216,7 @@ type Server struct {
 	stats     struct {
 		sendfileBytes atomic.Int64 // file bytes sent by sendfile
 		copiedBytes   atomic.Int64 // file bytes read into memory and written
+		filledBytes   atomic.Int64 // file bytes read into the page cache for sendfile
 		refused       atomic.Int64 // connections refused by a limit
 		closedSlow    atomic.Int64 // closed for a stalled or too slow frame
 		closedBudget  atomic.Int64 // closed to make room in MaxQueuedBytes
@@ -232,7 +233,8 @@ type Server struct {
 // to protect it.
 type Stats struct {
 	SendfileBytes int64 // by sendfile, zero copy
-	CopiedBytes   int64 // read into memory first (cold data, EAGAIN, sendfile off)
+	CopiedBytes   int64 // read into memory first (behind gnet's buffer, sendfile off, TLS, a cache too short to fill)
+	FilledBytes   int64 // read off the loop into the page cache before sendfile (evicted or never cached)
 	Connections   int   // open now
 	// Request memory now: complete requests not yet answered, buffers of
 	// frames still arriving, unframed input left in gnet's buffers by
@@ -262,7 +264,8 @@ func (s *Server) Stats() Stats {
 	n := len(s.conns)
 	s.connMu.Unlock()
 	return Stats{
-		SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load(), Connections: n,
+		SendfileBytes: s.stats.sendfileBytes.Load(), CopiedBytes: s.stats.copiedBytes.Load(),
+		FilledBytes: s.stats.filledBytes.Load(), Connections: n,
 		QueuedBytes: s.queued.Load(), IncompleteBytes: s.incomplete.Load(), BufferedBytes: s.buffered.Load(),
 		PooledBytes: s.pool.pooled.Load(),
 		Refused:     s.stats.refused.Load(), ClosedSlow: s.stats.closedSlow.Load(),

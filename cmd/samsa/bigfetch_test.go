@@ -119,19 +119,23 @@ out.flush()
 			check("kafka-python", pi, out)
 		}
 	})
-	// The clients above read ~100 MiB in large responses: most of it must
+	// The clients above read ~75 MiB in large responses: most of it must
 	// have gone by sendfile (the shutdown log counts it), where the kernel
-	// can tell samsa what is in the page cache.
+	// can tell samsa what is in the page cache. A range with pages gone
+	// from the cache (a Firecracker guest was seen to drop a 64 KiB folio
+	// of a file just written, with no memory pressure) is filled first and
+	// still goes by sendfile.
 	b.stop()
 	if !kernelHasCachestat(t) {
 		return
 	}
-	m := regexp.MustCompile(`sendfile_bytes=(\d+) copied_bytes=(\d+)`).FindStringSubmatch(b.log.String())
+	m := regexp.MustCompile(`sendfile_bytes=(\d+) copied_bytes=(\d+) filled_bytes=(\d+)`).FindStringSubmatch(b.log.String())
 	if m == nil {
 		t.Fatalf("no sendfile counts in the shutdown log:\n%s", b.log.tail())
 	}
 	sent, _ := strconv.ParseInt(m[1], 10, 64)
 	copied, _ := strconv.ParseInt(m[2], 10, 64)
+	t.Logf("%d bytes by sendfile, %d copied, %s read into the page cache first", sent, copied, m[3])
 	if sent < 50<<20 || sent < 4*copied {
 		t.Fatalf("%d bytes by sendfile, %d copied: large fetches did not take the zero-copy path", sent, copied)
 	}

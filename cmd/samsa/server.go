@@ -163,6 +163,6 @@ func (s *server) shutdown(ctx context.Context) error {
 		return fmt.Errorf("cannot close logs cleanly: %w", err)
 	}
 	st := s.clients.Stats()
-	s.logger.Info("shutdown complete", "sendfile_bytes", st.SendfileBytes, "copied_bytes", st.CopiedBytes)
+	s.logger.Info("shutdown complete", "sendfile_bytes", st.SendfileBytes, "copied_bytes", st.CopiedBytes, "filled_bytes", st.FilledBytes)
 	return stopErr
 }
