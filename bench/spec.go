@@ -34,8 +34,11 @@ type Spec struct {
 	// the tail under load. 0: none.
 	Bulk int `json:"bulk_mib_s,omitempty"`
 	// BulkAcks is the bulk producer's acks ("": the workload's).
-	BulkAcks string        `json:"bulk_acks,omitempty"`
-	Timeout  time.Duration `json:"timeout_ns"` // the workload stops by itself after this
+	BulkAcks string `json:"bulk_acks,omitempty"`
+	// Cold is, for consume, a page cache dropped between filling the
+	// topic and reading it: the consumer reads from the disk.
+	Cold    bool          `json:"cold,omitempty"`
+	Timeout time.Duration `json:"timeout_ns"` // the workload stops by itself after this
 	// Conn are options every client of the workload adds: TLS, SASL.
 	Conn []kgo.Opt `json:"-"`
 	// BulkProcess, if set, is the command that runs the bulk load in a
@@ -106,6 +109,9 @@ func (s Spec) Name() string {
 			}
 		}
 	}
+	if s.Cold {
+		b.WriteString(" cold")
+	}
 	if s.Compression != "" && s.Compression != "none" {
 		b.WriteString(" " + s.Compression)
 	}
@@ -162,6 +168,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Bulk < 0 || s.Bulk > 0 && s.Kind != KindE2E {
 		return fmt.Errorf("cannot run %s: a bulk load (%d MiB/s) goes with e2e only, and is not negative", s.Kind, s.Bulk)
+	}
+	if s.Cold && s.Kind != KindConsume {
+		return fmt.Errorf("cannot run %s: -cold goes with consume only", s.Kind)
 	}
 	if s.Timeout <= 0 {
 		return fmt.Errorf("cannot run %s: timeout must be positive, not %v", s.Kind, s.Timeout)

@@ -159,6 +159,7 @@ func TestSpecValidate(t *testing.T) {
 	f(func(s *Spec) { s.Rate = 0 })
 	f(func(s *Spec) { s.Timeout = 0 })
 	f(func(s *Spec) { s.Producers = 0 })
+	f(func(s *Spec) { s.Cold = true }) // a dropped page cache goes with consume only
 
 	// The bulk producer's own acks show in the name.
 	s := DefaultSpec(KindE2E)
@@ -171,5 +172,15 @@ func TestSpecValidate(t *testing.T) {
 	}
 	if acks, _ := s.bulkSpec().acks(); acks != kgo.LeaderAck() {
 		t.Errorf("bulk producer's acks %v, want 1", acks)
+	}
+	// A cold consume says so (its run drops the machine's page cache, so
+	// make test does not run one: docs/BENCHMARKS.md has its figures).
+	c := DefaultSpec(KindConsume)
+	c.Cold = true
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Name(); got != "consume 1KiB cold" {
+		t.Errorf("cold consume's name %q", got)
 	}
 }

@@ -9,7 +9,7 @@ import (
 // runConsume is the consume workload: spec.Records records are produced
 // first (acks=all, not timed), then one consumer reads them all from offset
 // 0 of every partition; throughput over the time from creating the consumer
-// to the last record.
+// to the last record. With spec.Cold the page cache is dropped in between.
 func runConsume(ctx context.Context, e *env) error {
 	s := e.spec
 	prep := s
@@ -22,6 +22,11 @@ func runConsume(ctx context.Context, e *env) error {
 	}
 	if out.acked != s.Records {
 		return fmt.Errorf("cannot fill the topic to consume: %d of %d records acked (first error: %v)", out.acked, s.Records, out.firstErr)
+	}
+	if s.Cold {
+		if err := dropPageCache(); err != nil {
+			return err
+		}
 	}
 
 	prog := e.progress(s.Records)

@@ -59,7 +59,8 @@ at its record count or its -timeout, whichever comes first):
   produce  N records of S bytes from K producers at full speed: records/s,
            MiB/s, per-record ack latency (acks 1 and all)
   consume  N records produced first (not timed), then read from offset 0 of
-           every partition by one consumer (assigned partitions, no group)
+           every partition by one consumer (assigned partitions, no group);
+           -cold drops the page cache in between (root)
   e2e      N records at -rate records/s (ticker-paced, no linger); a consumer
            from the end measures produce call to receipt: p50/p99/p99.9/max
   mixed    N records at full speed while 2 consumers (no group) each read
@@ -164,6 +165,7 @@ type options struct {
 	rate           int
 	bulk           int
 	bulkAcks       string
+	cold           bool
 	rounds         int
 	timeout        time.Duration
 	json           bool
@@ -232,6 +234,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.keys, "keys", "none", "record keys: none (sticky partitioning), random, or set:N (N fixed keys)")
 	fs.IntVar(&o.bulk, "bulk", 0, "e2e: `MiB/s` a second producer pushes to a topic of its own while a consumer reads it from the start, both in a samsa-bench process of their own: the tail under load")
 	fs.StringVar(&o.bulkAcks, "bulk-acks", "", "e2e with -bulk: the bulk producer's acks, 0, 1 or all (default: -acks)")
+	fs.BoolVar(&o.cold, "cold", false, "consume: drop the page cache (sync, then /proc/sys/vm/drop_caches; root) after filling the topic, so the consumer reads from the disk, as one catching up on old data does")
 	fs.IntVar(&o.rate, "rate", 10_000, "e2e records per second (failover: default 2,000; soak: to each topic, default 500; txn: its e2e phase, default 1,000)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds of each workload, medians reported (default 3 for compare and txn, 1 otherwise)")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of each workload (failover: of each run, default 90s; partitions: of each step, default 2m)")
@@ -426,6 +429,9 @@ func (o *options) apply(s *bench.Spec) {
 	}
 	if o.set["bulk-acks"] {
 		s.BulkAcks = o.bulkAcks
+	}
+	if o.set["cold"] {
+		s.Cold = o.cold
 	}
 	if s.Bulk > 0 {
 		// The bulk load's clients in a process of their own: in this
