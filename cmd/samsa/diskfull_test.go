@@ -83,7 +83,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("produce on a full disk: %v, want KAFKA_STORAGE_ERROR", err)
 	}
 	b.checkAlive()
-	if !strings.Contains(b.log.String(), "disk nearly full") {
+	if !b.logged("disk nearly full") {
 		t.Fatalf("no log line says the disk is full:\n%s", b.log.tail())
 	}
 	fams := scrape(t, httpAddr)
@@ -385,7 +385,7 @@ func TestStandbyDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceUntil(true)
-	if !strings.Contains(S.log.String(), "not copying user partitions") {
+	if !S.logged("not copying user partitions") {
 		t.Fatalf("the standby never said why it stopped copying:\n%s", S.log.tail())
 	}
 }

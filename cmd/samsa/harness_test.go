@@ -105,6 +105,21 @@ func (l *logBuffer) tail() string {
 	return s
 }
 
+// logged waits up to 5 s for the broker's log to contain s. A running
+// broker's output reaches the log through a pipe and a copying goroutine,
+// a little after the broker wrote it (after stop or kill it is all there).
+func (b *broker) logged(s string) bool {
+	b.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(b.log.String(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // broker is one broker: an address and a data directory that outlive the
 // processes started on them.
 type broker struct {

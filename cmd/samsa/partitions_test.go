@@ -118,7 +118,7 @@ func TestManyPartitionsRestart(t *testing.T) {
 		t.Fatalf("clean stop after writing to every partition rewrote %d logs, want >= %d:\n%s", n, topics*parts, b.log.tail())
 	}
 	b.restart()
-	if !strings.Contains(b.log.String(), "idle segment files are closed") {
+	if !b.logged("idle segment files are closed") {
 		t.Errorf("no log line about closing idle segment files:\n%s", b.log.tail())
 	}
 	b.stop()
@@ -156,7 +156,7 @@ func TestManyPartitionsRestart(t *testing.T) {
 	b.restart()
 	check("after SIGKILL under load and during recovery")
 	// The log says the previous start was not clean, and it still serves.
-	if !strings.Contains(b.log.String(), "last shutdown was not clean") {
+	if !b.logged("last shutdown was not clean") {
 		t.Fatal("no unclean start logged")
 	}
 }

@@ -232,7 +232,7 @@ func TestStalePrimary(t *testing.T) {
 	B.kill()
 	A.restart()
 	aloneFrom := time.Now()
-	if !strings.Contains(A.log.String(), "not leading until the peer answers") {
+	if !A.logged("not leading until the peer answers") {
 		t.Fatalf("A restarted alone does not say it waits for its peer:\n%s", A.log.tail())
 	}
 	probe := A.client(kgo.SeedBrokers(A.addr), kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(3*time.Second))
