@@ -38,6 +38,11 @@ def recorderrors(addr, topic, batched):
     if not batched:
         conf["batch.num.messages"] = 1
     p = Producer(conf)
+    # The partition's leader known first: records produced before it is
+    # are moved to the partition one at a time when it becomes known, and
+    # once flush() has begun (linger no longer waits) librdkafka sends
+    # each in a request of its own, as it did under a loaded CI machine.
+    p.list_topics(topic, timeout=10)
     counts = {}
 
     def dr(err, msg):
