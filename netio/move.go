@@ -31,8 +31,8 @@ import (
 //     unframed input gnet holds to the new loop and closes gnet's
 //     descriptor on the loop, so gnet reads no more.
 
-// defaultMoveBufferedBytes is Options.MoveBufferedBytes unless set.
-const defaultMoveBufferedBytes = 8 << 20
+// DefaultMoveBufferedBytes is Options.MoveBufferedBytes unless set.
+const DefaultMoveBufferedBytes = 8 << 20
 
 // move starts moving a paused gnet connection to a goroutine transport;
 // takeOver completes it. If the move cannot start now (a response is

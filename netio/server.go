@@ -327,7 +327,7 @@ func NewServer(opts Options, h Handler) *Server {
 		opts.MaxOutboundBytes = 4 << 20
 	}
 	if opts.MoveBufferedBytes <= 0 {
-		opts.MoveBufferedBytes = defaultMoveBufferedBytes
+		opts.MoveBufferedBytes = DefaultMoveBufferedBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -59,9 +59,10 @@ type fileConfig struct {
 	} `toml:"broker"`
 
 	Net struct {
-		Loops       int  `toml:"loops"`
-		MaxInflight int  `toml:"max_inflight"`
-		Sendfile    bool `toml:"sendfile"`
+		Loops             int  `toml:"loops"`
+		MaxInflight       int  `toml:"max_inflight"`
+		MoveBufferedBytes int  `toml:"move_buffered_bytes"`
+		Sendfile          bool `toml:"sendfile"`
 		NetLimits
 	} `toml:"net"`
 
@@ -257,6 +258,7 @@ func defaultFileConfig() fileConfig {
 	c.Net.MaxRequestBytes = e.MaxRequestBytes
 	c.Net.MaxConnections = e.MaxConnections
 	c.Net.MaxInflight = e.MaxInflight
+	c.Net.MoveBufferedBytes = netio.DefaultMoveBufferedBytes
 	c.Net.MaxQueuedBytes = e.MaxQueuedBytes
 	c.Net.IdleTimeoutMs = e.IdleTimeoutMs
 	c.Net.Sendfile = e.Sendfile
@@ -453,9 +455,15 @@ func (c *fileConfig) netOptions(e engine.Config) (netio.Options, error) {
 		MaxInflight: e.MaxInflight,
 		NoSendfile:  !e.Sendfile,
 		ReusePort:   c.CPU.ReusePort,
+		// Past this a pipelining client's unread input moves its
+		// connection to a transport that stops reading (TCP pushes back).
+		MoveBufferedBytes: c.Net.MoveBufferedBytes,
 	}
 	if err := c.Net.validate(); err != nil {
 		return o, fmt.Errorf("invalid config: %w", err)
+	}
+	if m := c.Net.MoveBufferedBytes; m < 1<<20 || int64(m) >= int64(e.MaxRequestBytes)+64<<20 {
+		return o, fmt.Errorf("invalid config: net.move_buffered_bytes: %d is not between 1 MiB and max_request_bytes + 64 MiB (where a paused connection is closed)", m)
 	}
 	loops, err := parseCPUList(c.CPU.NetIO)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"samsa/netio"
 )
 
 // configFile writes text to a config.toml in a fresh directory.
@@ -111,6 +113,7 @@ max_connections_per_ip = 20
 max_connection_rate = 50.5
 frame_stall_timeout_ms = 1500
 max_preauth_request_bytes = 65536
+move_buffered_bytes = 2097152
 [net.max_connections_per_ip_overrides]
 "10.0.0.5" = 1000
 "::1" = 0
@@ -133,7 +136,18 @@ max_preauth_request_bytes = 65536
 		!reflect.DeepEqual(l.ConnectionsPerIP, map[string]int{"10.0.0.5": 1000, "::1": 0, "10.0.0.6": 7}) || l.MaxQueuedBytes != 128<<20 {
 		t.Fatalf("limits %+v", l)
 	}
-	for _, text := range []string{"[net]\nframe_timeout_ms = -1\n", "[net]\nmax_connection_rate = -0.5\n", "[net]\nmax_connection_rate = nan\n", "[net.max_connections_per_ip_overrides]\n\"host\" = 1\n",
+	if o.MoveBufferedBytes != 2<<20 {
+		t.Fatalf("move_buffered_bytes reached netio as %d", o.MoveBufferedBytes)
+	}
+	if c, err := loadConfig(configFile(t, "")); err != nil {
+		t.Fatal(err)
+	} else if e, _ := c.engineConfig(); func() bool {
+		o, err := c.netOptions(e)
+		return err != nil || o.MoveBufferedBytes != netio.DefaultMoveBufferedBytes
+	}() {
+		t.Fatal("move_buffered_bytes left out is not netio's default")
+	}
+	for _, text := range []string{"[net]\nmove_buffered_bytes = 1000\n", "[net]\nmove_buffered_bytes = 200000000\n", "[net]\nframe_timeout_ms = -1\n", "[net]\nmax_connection_rate = -0.5\n", "[net]\nmax_connection_rate = nan\n", "[net.max_connections_per_ip_overrides]\n\"host\" = 1\n",
 		"[net.max_connections_per_ip_overrides]\n\"10.0.0.1\" = -2\n"} {
 		c, err := loadConfig(configFile(t, text))
 		if err != nil {
