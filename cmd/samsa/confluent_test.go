@@ -147,6 +147,7 @@ func TestConfluentPipelinerPushedBack(t *testing.T) {
 	// sockets' buffers (a few MiB here), and the broker finds them all at
 	// once. Up to three producers run, one after the other, until one was
 	// pushed back; each must deliver exactly once.
+	adm := b.admin()
 	var log string
 	for round := int64(1); round <= 3; round++ {
 		var got struct {
@@ -156,7 +157,7 @@ func TestConfluentPipelinerPushedBack(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			stallWhenWritten(b, "pipeliner", (round-1)*n, 500*time.Millisecond)
+			stallWhenWritten(b, adm, "pipeliner", (round-1)*n, 500*time.Millisecond)
 		}()
 		confluentClient(t, &got, "flood", b.addr, "pipeliner", fmt.Sprint(n), fmt.Sprint(size))
 		<-done
@@ -199,9 +200,7 @@ func TestConfluentPipelinerPushedBack(t *testing.T) {
 // partition 0 has passed offset from (a producer is under way), then
 // continues it; it gives up after 20 s. A stopped broker reads nothing:
 // what its clients send meanwhile waits in the sockets.
-func stallWhenWritten(b *broker, topic string, from int64, d time.Duration) {
-	adm := kadm.NewClient(b.client())
-	defer adm.Close()
+func stallWhenWritten(b *broker, adm *kadm.Client, topic string, from int64, d time.Duration) {
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		ends, err := adm.ListEndOffsets(ctx, topic)
