@@ -59,14 +59,3 @@ func ExecWithoutSyscall(nr int, argv []string) error {
 	}
 	return syscall.Exec(path, argv, os.Environ())
 }
-
-// dropPageCache writes the dirty pages out and drops the clean ones from
-// the page cache (the whole machine's), so that what is read next comes
-// from the disk. Linux, as root.
-func dropPageCache() error {
-	unix.Sync()
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0); err != nil {
-		return fmt.Errorf("cannot drop the page cache (-cold needs Linux and root): %w", err)
-	}
-	return nil
-}

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"fmt"
 	"io/fs"
+	"os"
 	"syscall"
 )
 
@@ -23,3 +25,14 @@ func allocated(info fs.FileInfo) int64 {
 // settleDisk writes back every dirty page of the machine (sync(2)), so a
 // phase does not pay for the writeback of what the one before it wrote.
 func settleDisk() { syscall.Sync() }
+
+// dropPageCache writes back every dirty page (settleDisk) and drops the
+// clean ones from the page cache (the whole machine's), so that what is
+// read next comes from the disk. As root.
+func dropPageCache() error {
+	settleDisk()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0); err != nil {
+		return fmt.Errorf("cannot drop the page cache (-cold needs root): %w", err)
+	}
+	return nil
+}

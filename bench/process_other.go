@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"errors"
 	"io/fs"
 	"syscall"
 )
@@ -14,3 +15,7 @@ func allocated(info fs.FileInfo) int64 { return info.Size() }
 
 // settleDisk: the phases' order alone decides here.
 func settleDisk() {}
+
+func dropPageCache() error {
+	return errors.New("cannot drop the page cache: -cold needs Linux")
+}
